@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what Strata needs and is missing: Debian packages (as root), a venv, the project itself.
+# Idempotent: a second run only checks. Used by `make demo` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(openvswitch-switch mininet ethtool iputils-ping iperf3 iperf curl)
+VENV=.venv
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    else
+        echo "setup: installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: Strata needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+    exit 1
+fi
+if [[ ! -x $VENV/bin/python ]]; then
+    echo "setup: creating virtual environment in $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+# Reinstall only when the project metadata changed since the last install.
+stamp=$VENV/.strata-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+    echo "setup: installing Strata and its Python dependencies into $VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e .
+    echo "$want" > "$stamp"
+fi
