@@ -1,0 +1,1 @@
+"""Strata control layer: placement engine, orchestrator, mesh and SDN controllers, CLI."""

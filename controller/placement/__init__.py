@@ -1,0 +1,1 @@
+"""Layer-sharing-aware placement of containers on edge servers (the paper, section 4)."""

@@ -1,0 +1,41 @@
+"""The placement algorithms by name, all with one signature: (problem, solver, time_limit, seed) -> result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .first_fit import solve_first_fit
+from .ilp import solve_ilp
+from .image_locality import solve_image_locality
+from .model import Problem
+from .no_sharing import solve_no_sharing
+from .relax_round import solve_relax_round
+from .result import PlacementResult
+from .strata_search import solve_strata
+
+Algorithm = Callable[..., PlacementResult]
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "ilp": solve_ilp,
+    "relax-round": solve_relax_round,
+    "no-sharing": solve_no_sharing,
+    "image-locality": solve_image_locality,
+    "first-fit": solve_first_fit,
+    "strata": solve_strata,
+}
+
+DESCRIPTIONS = {
+    "ilp": "the paper's ILP (eqs. 1-9) solved by CBC or HiGHS",
+    "relax-round": "the paper's Algorithm 1: LP relaxation + weighted random rounding",
+    "no-sharing": "the paper's baseline: every container stores its whole image",
+    "image-locality": "kube-scheduler's ImageLocality score with LeastAllocated tie-break",
+    "first-fit": "first-fit decreasing by image size",
+    "strata": "ours: layer-affinity greedy + local search + warm-started exact finish",
+}
+
+
+def run(name: str, problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0,
+        seed: int = 0) -> PlacementResult:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed)

@@ -1,0 +1,104 @@
+"""The paper's ILP (eqs. 1-9) as a PuLP model, and the `ilp` algorithm that solves it.
+
+Eq. (4) as printed, x_n^i * z_i^l = y_n^l, would force y_n^l = 0 on a server that hosts
+any container not needing layer l, which makes almost every instance infeasible. The
+intended meaning is "a container's layers are stored where it runs", which is
+y_n^l >= x_n^i for every (i, l) with z_i^l = 1; minimising eq. (9) then keeps y_n^l = 0
+wherever no container needs l.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulp
+
+from . import mip
+from .model import Problem
+from .result import PlacementResult, failed, finished
+from .state import Instance
+
+
+@dataclass
+class PlacementModel:
+    """A built model with its variables keyed by domain names."""
+
+    model: pulp.LpProblem
+    x: dict[tuple[str, str], pulp.LpVariable]  # (container, server) -> x_n^i
+    y: dict[tuple[str, str], pulp.LpVariable]  # (server, layer digest) -> y_n^l
+
+
+def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = False) -> PlacementModel:
+    """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1].
+
+    `strengthen` adds valid inequalities that cut off fractional points but no integer
+    solution: a server storing layer l must also have the CPU and bandwidth for the
+    containers there that need l (sum_i d_i x_n^i <= P_n y_n^l over the users i of l).
+    """
+    inst = Instance(problem)
+    cat = pulp.LpContinuous if relax else pulp.LpBinary
+    model = pulp.LpProblem("layer_sharing_placement", pulp.LpMinimize)
+    N, I, L = range(inst.n_servers), range(inst.n_containers), range(len(inst.digests))
+    xv = {(i, n): pulp.LpVariable(f"x_i{i}_n{n}", 0, 1, cat) for i in I for n in N}
+    yv = {(n, l): pulp.LpVariable(f"y_n{n}_l{l}", 0, 1, cat) for n in N for l in L}
+
+    # (9) minimise the total size of the layers stored on all servers
+    model += pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in L), "eq9_stored_size"
+    for i in I:  # (5) each container on exactly one server
+        model += pulp.lpSum(xv[i, n] for n in N) == 1, f"eq5_assign_i{i}"
+    for i in I:  # (4), corrected: a container's layers are stored where it runs
+        for l in inst.need[i]:
+            for n in N:
+                model += yv[n, l] - xv[i, n] >= 0, f"eq4_layer_i{i}_l{l}_n{n}"
+    for n in N:
+        # (6) storage, (7) compute, (8) communication capacities
+        model += pulp.lpSum(inst.size[l] * yv[n, l] for l in L) <= inst.S[n], f"eq6_storage_n{n}"
+        model += pulp.lpSum(inst.d[i] * xv[i, n] for i in I) <= inst.P[n], f"eq7_cpu_n{n}"
+        model += pulp.lpSum(inst.b[i] * xv[i, n] for i in I) <= inst.B[n], f"eq8_bandwidth_n{n}"
+    if strengthen:
+        for l in L:
+            users = inst.users[l]
+            for n in N:
+                model += (pulp.lpSum(inst.d[i] * xv[i, n] for i in users) - inst.P[n] * yv[n, l] <= 0,
+                          f"cut_layer_cpu_l{l}_n{n}")
+                model += (pulp.lpSum(inst.b[i] * xv[i, n] for i in users) - inst.B[n] * yv[n, l] <= 0,
+                          f"cut_layer_bandwidth_l{l}_n{n}")
+
+    x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
+    y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}
+    return PlacementModel(model, x, y)
+
+
+def set_start(built: PlacementModel, problem: Problem, placement: dict[str, str]) -> None:
+    """Give the solver an incumbent (CBC warm start) from a complete placement."""
+    stored = {(placement[c.name], d) for c in problem.containers for d in c.layers}
+    for (container, server), var in built.x.items():
+        var.setInitialValue(1 if placement[container] == server else 0)
+    for key, var in built.y.items():
+        var.setInitialValue(1 if key in stored else 0)
+
+
+def read_placement(built: PlacementModel) -> dict[str, str]:
+    """The container -> server map of an integer solution (x rounded at 0.5)."""
+    placement = {}
+    for (container, server), var in built.x.items():
+        if (var.varValue or 0.0) > 0.5:
+            placement[container] = server
+    return placement
+
+
+def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
+              clock: Callable[[], float] = time.monotonic) -> PlacementResult:
+    """The `ilp` algorithm: the paper's model solved by a MIP solver within the time limit."""
+    del seed  # the solvers run deterministically
+    start = clock()
+    built = build_model(problem)
+    outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)
+    seconds = clock() - start
+    if outcome.status in ("infeasible", "error"):
+        return failed("ilp", outcome.status, outcome.message, seconds=seconds, lower_bound=outcome.bound)
+    return finished(problem, "ilp", read_placement(built), status=outcome.status,
+                    lower_bound=outcome.bound, seconds=seconds, message=outcome.message,
+                    details={"solver": solver})

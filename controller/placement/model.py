@@ -1,0 +1,213 @@
+"""The placement problem: servers, image layers and containers, loaded and validated from JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+
+class ProblemError(ValueError):
+    """Bad problem input; the message names the offending item."""
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    cpu: float  # P_n, compute capacity
+    storage: float  # S_n, storage capacity (same unit as layer sizes)
+    bandwidth: float  # B_n, communication capacity
+
+
+@dataclass(frozen=True)
+class Layer:
+    digest: str
+    size: float  # C_l, storage the layer takes once on a server
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    cpu: float  # d_i
+    bandwidth: float  # b_i
+    layers: tuple[str, ...]  # the l with z_i^l = 1
+    image: str = ""  # informational: the image the layers come from
+
+
+@dataclass(frozen=True)
+class Problem:
+    servers: tuple[Server, ...]
+    layers: tuple[Layer, ...]
+    containers: tuple[Container, ...]
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @cached_property
+    def layer_size(self) -> dict[str, float]:
+        return {layer.digest: layer.size for layer in self.layers}
+
+    def image_size(self, container: Container) -> float:
+        """Storage the container needs on a server that holds none of its layers."""
+        return sum(self.layer_size[d] for d in container.layers)
+
+    @cached_property
+    def used_layers(self) -> tuple[str, ...]:
+        """Digests some container needs, in the order they first appear."""
+        seen: dict[str, None] = {}
+        for c in self.containers:
+            for d in c.layers:
+                seen.setdefault(d, None)
+        return tuple(seen)
+
+    def scaled(self, multiplier: float) -> "Problem":
+        """The same problem with every server capacity multiplied (the paper's Fig. 5)."""
+        servers = tuple(
+            Server(s.name, s.cpu * multiplier, s.storage * multiplier, s.bandwidth * multiplier)
+            for s in self.servers
+        )
+        return Problem(servers, self.layers, self.containers, dict(self.meta))
+
+
+def _number(value: Any, where: str, what: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProblemError(f"{where}: {what} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ProblemError(f"{where}: {what} must be greater than 0, got {value!r}")
+    if not positive and value < 0:
+        raise ProblemError(f"{where}: {what} must not be negative, got {value!r}")
+    return float(value)
+
+
+def _name(value: Any, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProblemError(f"{where}: {what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _record(item: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
+    if not isinstance(item, dict):
+        raise ProblemError(f"{where}: expected an object, got {type(item).__name__}")
+    missing = sorted(required - item.keys())
+    if missing:
+        raise ProblemError(f"{where}: missing field(s) {', '.join(missing)}")
+    unknown = sorted(item.keys() - required - optional)
+    if unknown:
+        raise ProblemError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    return item
+
+
+def _list(data: dict, key: str) -> list:
+    value = data[key]
+    if not isinstance(value, list):
+        raise ProblemError(f"{key}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def problem_from_dict(data: Any) -> Problem:
+    """Validate DESIGN.md's problem format and build a Problem; raises ProblemError."""
+    data = _record(data, "problem", {"servers", "layers", "containers"}, {"meta"})
+
+    servers: list[Server] = []
+    server_names: set[str] = set()
+    for k, item in enumerate(_list(data, "servers")):
+        where = f"servers[{k}]"
+        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"})
+        name = _name(item["name"], where, "name")
+        where = f'{where} ("{name}")'
+        if name in server_names:
+            raise ProblemError(f'{where}: duplicate server name "{name}"')
+        server_names.add(name)
+        servers.append(Server(
+            name,
+            _number(item["cpu"], where, "cpu", positive=False),
+            _number(item["storage"], where, "storage", positive=False),
+            _number(item["bandwidth"], where, "bandwidth", positive=False),
+        ))
+    if not servers:
+        raise ProblemError("servers: at least one server is needed")
+
+    layers: list[Layer] = []
+    sizes: dict[str, float] = {}
+    for k, item in enumerate(_list(data, "layers")):
+        where = f"layers[{k}]"
+        item = _record(item, where, {"digest", "size"})
+        digest = _name(item["digest"], where, "digest")
+        where = f'{where} ("{digest}")'
+        if digest in sizes:
+            raise ProblemError(f'{where}: duplicate layer digest "{digest}"')
+        sizes[digest] = _number(item["size"], where, "size", positive=True)
+        layers.append(Layer(digest, sizes[digest]))
+
+    max_storage = max(s.storage for s in servers)
+    containers: list[Container] = []
+    container_names: set[str] = set()
+    for k, item in enumerate(_list(data, "containers")):
+        where = f"containers[{k}]"
+        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image"})
+        name = _name(item["name"], where, "name")
+        where = f'{where} ("{name}")'
+        if name in container_names:
+            raise ProblemError(f'{where}: duplicate container name "{name}"')
+        container_names.add(name)
+        digests = item["layers"]
+        if not isinstance(digests, list) or not digests:
+            raise ProblemError(f"{where}: layers must be a non-empty list of layer digests")
+        for digest in digests:
+            if digest not in sizes:
+                raise ProblemError(f'{where}: unknown layer "{digest}" (not in the problem\'s layers)')
+        if len(set(digests)) != len(digests):
+            raise ProblemError(f"{where}: a layer is listed twice")
+        need = sum(sizes[d] for d in digests)
+        if need > max_storage * (1 + 1e-9):
+            raise ProblemError(
+                f"{where}: its layers need {need:g} of storage, more than any server has "
+                f"(largest: {max_storage:g})")
+        image = item.get("image", "")
+        if not isinstance(image, str):
+            raise ProblemError(f"{where}: image must be a string")
+        containers.append(Container(
+            name,
+            _number(item["cpu"], where, "cpu", positive=False),
+            _number(item["bandwidth"], where, "bandwidth", positive=False),
+            tuple(digests),
+            image,
+        ))
+    if not containers:
+        raise ProblemError("containers: at least one container is needed")
+
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ProblemError("meta: expected an object")
+    return Problem(tuple(servers), tuple(layers), tuple(containers), meta)
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate a problem file; raises ProblemError naming the file on bad JSON."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ProblemError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    return problem_from_dict(data)
+
+
+def problem_to_dict(problem: Problem) -> dict:
+    """The JSON form, inverse of problem_from_dict."""
+    out: dict[str, Any] = {
+        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth}
+                    for s in problem.servers],
+        "layers": [{"digest": l.digest, "size": l.size} for l in problem.layers],
+        "containers": [
+            {"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
+             **({"image": c.image} if c.image else {})}
+            for c in problem.containers
+        ],
+    }
+    if problem.meta:
+        out["meta"] = problem.meta
+    return out

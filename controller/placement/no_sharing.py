@@ -1,0 +1,65 @@
+"""`no-sharing`: the paper's comparison, every container stores its whole image, no layer shared.
+
+The total stored size is then the sum of the image sizes whatever the assignment, so every
+feasible assignment is a minimum-cost one: the work is finding one where each server's
+storage holds full copies of its containers' images. First-fit decreasing is tried first;
+when it fails, a feasibility ILP decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pulp
+
+from . import mip
+from .model import Problem
+from .result import PlacementResult, failed, finished
+from .state import Instance, Loads
+
+
+def _first_fit_decreasing(inst: Instance) -> list[int] | None:
+    loads = Loads(inst, sharing=False)
+    for i in sorted(range(inst.n_containers), key=lambda i: -inst.image[i]):
+        target = next((n for n in range(inst.n_servers) if loads.fits(i, n)), None)
+        if target is None:
+            return None
+        loads.place(i, target)
+    return loads.where
+
+
+def build_feasibility_model(inst: Instance) -> tuple[pulp.LpProblem, dict[tuple[int, int], pulp.LpVariable]]:
+    """Assignment with full-image storage; the objective is constant, so any feasible point is optimal."""
+    N, I = range(inst.n_servers), range(inst.n_containers)
+    model = pulp.LpProblem("no_sharing_placement", pulp.LpMinimize)
+    x = {(i, n): pulp.LpVariable(f"x_i{i}_n{n}", cat=pulp.LpBinary) for i in I for n in N}
+    model += pulp.lpSum(inst.image[i] * x[i, n] for i in I for n in N), "stored_copies_size"
+    for i in I:
+        model += pulp.lpSum(x[i, n] for n in N) == 1, f"assign_i{i}"
+    for n in N:
+        model += pulp.lpSum(inst.image[i] * x[i, n] for i in I) <= inst.S[n], f"storage_n{n}"
+        model += pulp.lpSum(inst.d[i] * x[i, n] for i in I) <= inst.P[n], f"cpu_n{n}"
+        model += pulp.lpSum(inst.b[i] * x[i, n] for i in I) <= inst.B[n], f"bandwidth_n{n}"
+    return model, x
+
+
+def solve_no_sharing(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
+                     clock: Callable[[], float] = time.monotonic) -> PlacementResult:
+    del seed
+    start = clock()
+    inst = Instance(problem)
+    where = _first_fit_decreasing(inst)
+    if where is None:
+        model, x = build_feasibility_model(inst)
+        outcome = mip.solve(model, solver=solver, time_limit=time_limit)
+        if outcome.status in ("infeasible", "error"):
+            message = ("no assignment fits when every container stores its whole image"
+                       if outcome.status == "infeasible" else outcome.message)
+            return failed("no-sharing", outcome.status, message, seconds=clock() - start)
+        where = [next(n for n in range(inst.n_servers) if (x[i, n].varValue or 0) > 0.5)
+                 for i in range(inst.n_containers)]
+    total = sum(inst.image)
+    return finished(problem, "no-sharing", inst.named(where), status="optimal", lower_bound=total,
+                    seconds=clock() - start, sharing=False,
+                    message="without sharing the stored size is the same for every feasible assignment")

@@ -1,0 +1,244 @@
+"""`strata`: our algorithm, layer-affinity greedy + local search + exact finish, with a proven bound.
+
+1. Construct: containers ordered so that those sharing a base layer, then an image, come
+   together, largest images first; each goes to the server where it adds the least storage
+   (layers already there are free), ties to the fullest server, which keeps groups together.
+2. Improve (hill climbing on the exact objective): move a container to another server, and swap
+   two containers on different servers, whenever the total stored size drops.
+3. Iterate: ruin and recreate, remove every container from a few servers that store the same
+   layer and re-insert them greedily with noise, then improve again; keep the best answer.
+   Stops at the time budget, after a run of fruitless rounds, or when the answer meets the bound.
+4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP,
+   strengthened with valid inequalities and warm-started from the best answer, either proves it
+   optimal or improves it; on mid-sized ones the strengthened LP relaxation tightens the bound.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from . import mip
+from .bounds import cover_bound
+from .ilp import build_model, read_placement, set_start
+from .model import Problem
+from .result import PlacementResult, failed, finished
+from .state import Instance, Loads
+
+EPS = 1e-9
+EXACT_MAX_PAIRS = 1500  # containers x servers up to which the warm-started ILP runs
+LP_BOUND_MAX_PAIRS = 4000  # ... and up to which the strengthened LP relaxation tightens the bound
+STALE_ROUNDS = 60  # ruin-and-recreate rounds without improvement before stopping
+
+
+def search_budget(inst: Instance, time_limit: float) -> float:
+    """Seconds for the heuristic phase: grows with the instance, capped by the time limit."""
+    return min(time_limit, max(0.5, inst.n_containers * inst.n_servers / 2500))
+
+
+def container_order(inst: Instance, rng: random.Random | None = None) -> list[int]:
+    """Families by base layer (most-shared first), then by image, largest images first."""
+    base_weight = {}
+    for need in inst.need:
+        base_weight[need[0]] = base_weight.get(need[0], 0) + 1
+    noise = (lambda: rng.random()) if rng else (lambda: 0.0)
+    keys = {i: (-base_weight[inst.need[i][0]] * (1 + noise()), inst.need[i][0],
+                -inst.image[i] * (1 + 0.3 * noise()), inst.need[i]) for i in range(inst.n_containers)}
+    return sorted(range(inst.n_containers), key=keys.__getitem__)
+
+
+def _fullness(loads: Loads, n: int) -> float:
+    inst = loads.inst
+    parts = [used / cap for used, cap in ((loads.cpu[n], inst.P[n]), (loads.bw[n], inst.B[n]),
+                                          (loads.sto[n], inst.S[n])) if cap > 0]
+    return max(parts) if parts else 1.0
+
+
+def insert_greedily(loads: Loads, containers: list[int], rng: random.Random | None, noise: float) -> bool:
+    """Place each container where it adds least storage, ties to the fullest server."""
+    inst = loads.inst
+    for i in containers:
+        best_key, best_n = None, -1
+        for n in range(inst.n_servers):
+            added = loads.added_storage(i, n)
+            if not loads.fits(i, n, added):
+                continue
+            jitter = 1 + noise * rng.random() if rng and noise else 1.0
+            key = (added * jitter, -_fullness(loads, n))
+            if best_key is None or key < best_key:
+                best_key, best_n = key, n
+        if best_n < 0:
+            return False
+        loads.place(i, best_n)
+    return True
+
+
+def _try_move(loads: Loads, i: int) -> bool:
+    """Move container i to the server where the total drops most; True if it moved."""
+    freed = loads.freed_storage(i)
+    if freed <= EPS:
+        return False
+    a = loads.where[i]
+    best_delta, best_n = -EPS * max(1.0, freed), -1
+    for n in range(loads.inst.n_servers):
+        if n == a:
+            continue
+        added = loads.added_storage(i, n)
+        delta = added - freed
+        if delta < best_delta and loads.fits(i, n, added):
+            best_delta, best_n = delta, n
+    if best_n < 0:
+        return False
+    loads.remove(i)
+    loads.place(i, best_n)
+    return True
+
+
+def _try_swap(loads: Loads, i: int, on_server: list[set[int]]) -> bool:
+    """Swap container i with one on a server that already stores some of its layers."""
+    inst = loads.inst
+    a = loads.where[i]
+    before_total = loads.sto[a]
+    candidates = {n for n in range(inst.n_servers) if n != a
+                  and any(l in loads.count[n] for l in inst.need[i])}
+    for n in candidates:
+        for j in list(on_server[n]):
+            if inst.need[j] == inst.need[i]:
+                continue
+            old = before_total + loads.sto[n]
+            loads.remove(i)
+            loads.remove(j)
+            ok = loads.fits(i, n)
+            if ok:
+                loads.place(i, n)
+                ok = loads.fits(j, a)
+                if ok:
+                    loads.place(j, a)
+                    if loads.sto[a] + loads.sto[n] < old - EPS * max(1.0, old):
+                        on_server[a].discard(i)
+                        on_server[n].discard(j)
+                        on_server[n].add(i)
+                        on_server[a].add(j)
+                        return True
+                    loads.remove(j)
+                loads.remove(i)
+            loads.place(i, a)
+            loads.place(j, n)
+    return False
+
+
+def improve(loads: Loads, rng: random.Random, deadline: float, clock: Callable[[], float]) -> None:
+    """Moves, then swaps, until neither lowers the total (or time runs out)."""
+    inst = loads.inst
+    order = list(range(inst.n_containers))
+    while clock() < deadline:
+        rng.shuffle(order)
+        changed = False
+        for i in order:
+            changed |= _try_move(loads, i)
+        on_server: list[set[int]] = [set() for _ in range(inst.n_servers)]
+        for i, n in enumerate(loads.where):
+            on_server[n].add(i)
+        for i in order:
+            if clock() >= deadline:
+                return
+            if loads.freed_storage(i) > EPS:
+                changed |= _try_swap(loads, i, on_server)
+        if not changed:
+            return
+
+
+def ruin_and_recreate(loads: Loads, rng: random.Random) -> None:
+    """Empty 2-4 servers that store a common layer and re-insert their containers with noise."""
+    inst = loads.inst
+    holders: dict[int, list[int]] = {}
+    for n in range(inst.n_servers):
+        for l in loads.count[n]:
+            holders.setdefault(l, []).append(n)
+    shared = [l for l, ns in holders.items() if len(ns) > 1]
+    if shared:
+        servers = holders[rng.choice(shared)]
+        servers = rng.sample(servers, min(len(servers), rng.randint(2, 4)))
+    else:
+        servers = rng.sample(range(inst.n_servers), min(inst.n_servers, 2))
+    # A random extra server gives the re-inserted containers somewhere new to go.
+    servers = set(servers) | {rng.randrange(inst.n_servers)}
+    removed = [i for i, n in enumerate(loads.where) if n in servers]
+    for i in removed:
+        loads.remove(i)
+    rng.shuffle(removed)
+    removed.sort(key=lambda i: -inst.image[i] * (0.7 + 0.6 * rng.random()))
+    if not insert_greedily(loads, removed, rng, noise=0.3):
+        loads.where[:] = [-1] * inst.n_containers  # mark as failed; caller restores the best
+
+
+def solve_strata(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> PlacementResult:
+    start = clock()
+    inst = Instance(problem)
+    rng = random.Random(seed)
+    bound = cover_bound(inst)
+    deadline = start + search_budget(inst, time_limit)
+
+    best: Loads | None = None
+    for attempt in range(20):
+        loads = Loads(inst)
+        order = container_order(inst, rng if attempt else None)
+        if insert_greedily(loads, order, rng, noise=0.2 if attempt else 0.0):
+            best = loads
+            break
+    details = {"cover_bound": bound}
+    if best is not None:
+        improve(best, rng, deadline, clock)
+        stale = 0
+        while clock() < deadline and stale < STALE_ROUNDS and best.objective() > bound + EPS:
+            trial = best.copy()
+            ruin_and_recreate(trial, rng)
+            if not trial.complete():
+                stale += 1
+                continue
+            improve(trial, rng, deadline, clock)
+            if trial.objective() < best.objective() - EPS * max(1.0, best.objective()):
+                best, stale = trial, 0
+            else:
+                stale += 1
+        details["heuristic"] = best.objective()
+
+    pairs = inst.n_containers * inst.n_servers
+    remaining = max(1.0, start + time_limit - clock())
+    status = "feasible"
+    if best is not None and best.objective() <= bound + EPS:
+        return finished(problem, "strata", inst.named(best.where), status="optimal", lower_bound=bound,
+                        seconds=clock() - start, details=details)
+    if pairs <= EXACT_MAX_PAIRS:
+        built = build_model(problem, strengthen=True)
+        if best is not None:
+            set_start(built, problem, inst.named(best.where))
+        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None)
+        if outcome.status == "infeasible":
+            return failed("strata", "infeasible", "the solver proved the problem infeasible",
+                          seconds=clock() - start)
+        if outcome.bound is not None:
+            bound = max(bound, outcome.bound)
+        if outcome.status in ("optimal", "feasible") and (
+                best is None or outcome.objective < best.objective() - EPS):
+            placement = read_placement(built)
+            details["exact"] = outcome.status
+            return finished(problem, "strata", placement, status=outcome.status, lower_bound=bound,
+                            seconds=clock() - start, details=details)
+        if outcome.status == "optimal":
+            status = "optimal"
+    elif pairs <= LP_BOUND_MAX_PAIRS:
+        built = build_model(problem, relax=True, strengthen=True)
+        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, mip=False)
+        if outcome.status == "infeasible":
+            return failed("strata", "infeasible", "the LP relaxation is infeasible, so the problem is",
+                          seconds=clock() - start)
+        if outcome.status == "optimal":
+            bound = max(bound, outcome.objective)
+    if best is None:
+        return failed("strata", "error", "no feasible placement found within the time limit",
+                      seconds=clock() - start, lower_bound=bound)
+    return finished(problem, "strata", inst.named(best.where), status=status, lower_bound=bound,
+                    seconds=clock() - start, details=details)
