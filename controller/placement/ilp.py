@@ -18,6 +18,7 @@ import pulp
 from . import mip
 from .model import Problem
 from .result import PlacementResult, failed, finished
+from .bounds import layer_server_minimum
 from .state import Instance
 
 
@@ -34,8 +35,8 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1].
 
     `strengthen` adds valid inequalities that cut off fractional points but no integer
-    solution: a server storing layer l must also have the CPU and bandwidth for the
-    containers there that need l (sum_i d_i x_n^i <= P_n y_n^l over the users i of l).
+    solution: layer l is stored on at least as many servers as hosting all its users takes
+    (bounds.layer_server_minimum), which lifts the LP bound to at least the cover bound.
     """
     inst = Instance(problem)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
@@ -58,13 +59,9 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
         model += pulp.lpSum(inst.d[i] * xv[i, n] for i in I) <= inst.P[n], f"eq7_cpu_n{n}"
         model += pulp.lpSum(inst.b[i] * xv[i, n] for i in I) <= inst.B[n], f"eq8_bandwidth_n{n}"
     if strengthen:
-        for l in L:
-            users = inst.users[l]
-            for n in N:
-                model += (pulp.lpSum(inst.d[i] * xv[i, n] for i in users) - inst.P[n] * yv[n, l] <= 0,
-                          f"cut_layer_cpu_l{l}_n{n}")
-                model += (pulp.lpSum(inst.b[i] * xv[i, n] for i in users) - inst.B[n] * yv[n, l] <= 0,
-                          f"cut_layer_bandwidth_l{l}_n{n}")
+        # Each layer is stored on at least as many servers as it takes to host all its users.
+        for l, k in enumerate(layer_server_minimum(inst)):
+            model += pulp.lpSum(yv[n, l] for n in N) >= k, f"cut_layer_cover_l{l}"
 
     x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
     y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}
@@ -72,7 +69,7 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
 
 
 def set_start(built: PlacementModel, problem: Problem, placement: dict[str, str]) -> None:
-    """Give the solver an incumbent (CBC warm start) from a complete placement."""
+    """Give the solver an incumbent (warm start, CBC or HiGHS) from a complete placement."""
     stored = {(placement[c.name], d) for c in problem.containers for d in c.layers}
     for (container, server), var in built.x.items():
         var.setInitialValue(1 if placement[container] == server else 0)

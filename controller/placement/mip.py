@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -28,7 +29,7 @@ def solve(model: pulp.LpProblem, *, solver: str = "cbc", time_limit: float = 60.
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     if solver == "cbc":
         return _solve_cbc(model, time_limit, warm_start, mip)
-    return _solve_highs(model, time_limit, mip)
+    return _solve_highs(model, time_limit, mip, warm_start)
 
 
 def _number_after(label: str, log: str) -> float | None:
@@ -63,11 +64,38 @@ def _solve_cbc(model, time_limit, warm_start, mip) -> SolveOutcome:
                         f"stopped at the {time_limit:g} s time limit")
 
 
-def _solve_highs(model, time_limit, mip) -> SolveOutcome:
-    # A zero relative gap: HiGHS's default (1e-4) would call near-optimal answers optimal.
-    cmd = pulp.HiGHS(msg=False, timeLimit=float(time_limit), mip=mip, gapRel=1e-9)
+@contextlib.contextmanager
+def _stdout_silenced():
+    """HiGHS prints its banner from C++ to file descriptor 1 whatever its options say."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
     try:
-        model.solve(cmd)
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class _HighsWithStart(pulp.HiGHS):
+    """pulp.HiGHS, plus the variables' initial values handed to HiGHS as a starting solution."""
+
+    def callSolver(self, lp):
+        start = [var.varValue if var.varValue is not None else 0.0 for var in lp.variables()]
+        lp.solverModel.setSolution(len(start), list(range(len(start))), start)
+        super().callSolver(lp)
+
+
+def _solve_highs(model, time_limit, mip, warm_start) -> SolveOutcome:
+    # A zero relative gap: HiGHS's default (1e-4) would call near-optimal answers optimal.
+    highs_class = _HighsWithStart if warm_start else pulp.HiGHS
+    cmd = highs_class(msg=False, timeLimit=float(time_limit), mip=mip, gapRel=1e-9)
+    try:
+        with _stdout_silenced():
+            model.solve(cmd)
     except pulp.PulpSolverError as exc:
         return SolveOutcome("error", None, None, f"HiGHS failed: {exc}")
     highs = model.solverModel

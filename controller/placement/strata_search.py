@@ -8,7 +8,7 @@
 3. Iterate: ruin and recreate, remove every container from a few servers that store the same
    layer and re-insert them greedily with noise, then improve again; keep the best answer.
    Stops at the time budget, after a run of fruitless rounds, or when the answer meets the bound.
-4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP,
+4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP (HiGHS by default),
    strengthened with valid inequalities and warm-started from the best answer, either proves it
    optimal or improves it; on mid-sized ones the strengthened LP relaxation tightens the bound.
 """
@@ -29,7 +29,7 @@ from .state import Instance, Loads
 EPS = 1e-9
 EXACT_MAX_PAIRS = 1500  # containers x servers up to which the warm-started ILP runs
 LP_BOUND_MAX_PAIRS = 4000  # ... and up to which the strengthened LP relaxation tightens the bound
-STALE_ROUNDS = 60  # ruin-and-recreate rounds without improvement before stopping
+STALE_ROUNDS_PER_SERVER = 10  # fruitless ruin-and-recreate rounds (per server) before stopping
 
 
 def search_budget(inst: Instance, time_limit: float) -> float:
@@ -128,10 +128,11 @@ def _try_swap(loads: Loads, i: int, on_server: list[set[int]]) -> bool:
     return False
 
 
-def improve(loads: Loads, rng: random.Random, deadline: float, clock: Callable[[], float]) -> None:
-    """Moves, then swaps, until neither lowers the total (or time runs out)."""
+def improve(loads: Loads, rng: random.Random, deadline: float, clock: Callable[[], float],
+            focus: list[int] | None = None) -> None:
+    """Moves, then swaps, of the `focus` containers (default all) until neither lowers the total."""
     inst = loads.inst
-    order = list(range(inst.n_containers))
+    order = list(range(inst.n_containers)) if focus is None else list(focus)
     while clock() < deadline:
         rng.shuffle(order)
         changed = False
@@ -149,8 +150,11 @@ def improve(loads: Loads, rng: random.Random, deadline: float, clock: Callable[[
             return
 
 
-def ruin_and_recreate(loads: Loads, rng: random.Random) -> None:
-    """Empty 2-4 servers that store a common layer and re-insert their containers with noise."""
+def ruin_and_recreate(loads: Loads, rng: random.Random) -> list[int]:
+    """Empty 2-4 servers that store a common layer and re-insert their containers with noise.
+
+    Returns the re-inserted containers; on failure every container is left unplaced.
+    """
     inst = loads.inst
     holders: dict[int, list[int]] = {}
     for n in range(inst.n_servers):
@@ -171,9 +175,10 @@ def ruin_and_recreate(loads: Loads, rng: random.Random) -> None:
     removed.sort(key=lambda i: -inst.image[i] * (0.7 + 0.6 * rng.random()))
     if not insert_greedily(loads, removed, rng, noise=0.3):
         loads.where[:] = [-1] * inst.n_containers  # mark as failed; caller restores the best
+    return removed
 
 
-def solve_strata(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
+def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float = 60.0, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> PlacementResult:
     start = clock()
     inst = Instance(problem)
@@ -191,14 +196,14 @@ def solve_strata(problem: Problem, *, solver: str = "cbc", time_limit: float = 6
     details = {"cover_bound": bound}
     if best is not None:
         improve(best, rng, deadline, clock)
-        stale = 0
-        while clock() < deadline and stale < STALE_ROUNDS and best.objective() > bound + EPS:
+        stale, patience = 0, STALE_ROUNDS_PER_SERVER * inst.n_servers
+        while clock() < deadline and stale < patience and best.objective() > bound + EPS:
             trial = best.copy()
-            ruin_and_recreate(trial, rng)
+            moved = ruin_and_recreate(trial, rng)
             if not trial.complete():
                 stale += 1
                 continue
-            improve(trial, rng, deadline, clock)
+            improve(trial, rng, deadline, clock, focus=moved)
             if trial.objective() < best.objective() - EPS * max(1.0, best.objective()):
                 best, stale = trial, 0
             else:

@@ -1,0 +1,209 @@
+"""The `strata` command: placement, algorithm comparison, the paper's experiments, problem generation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from controller.placement import generators
+from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, run
+from controller.placement.mip import SOLVERS
+from controller.placement.model import Problem, ProblemError, load_problem, problem_to_dict
+from controller.placement.result import PlacementResult
+
+EXIT_OK, EXIT_UNSOLVED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _solver_options(parser: argparse.ArgumentParser, time_limit: float) -> None:
+    parser.add_argument("--solver", choices=SOLVERS, default=None,
+                        help="MIP/LP solver (default: cbc; highs for strata's exact finish)")
+    parser.add_argument("--time-limit", type=positive_float, default=time_limit, metavar="S",
+                        help=f"seconds per algorithm run (default: {time_limit:g})")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+
+
+def _print_result(problem: Problem, result: PlacementResult) -> None:
+    print(f"algorithm    {result.algorithm}")
+    print(f"status       {result.status}" + (f"  ({result.message})" if result.message else ""))
+    if result.objective is not None:
+        print(f"objective    {result.objective:g}  (total stored layer size)")
+    if result.lower_bound is not None:
+        gap = f"  (gap {100 * result.gap:.2f}%)" if result.gap is not None else ""
+        print(f"lower bound  {result.lower_bound:g}{gap}")
+    print(f"seconds      {result.seconds:.2f}")
+    if not result.placement:
+        return
+    by_server: dict[str, list[str]] = {}
+    for container, server in result.placement.items():
+        by_server.setdefault(server, []).append(container)
+    print()
+    print(f"{'server':<16} {'containers':>10} {'layers':>7} {'stored':>10}  containers")
+    for server in (s.name for s in problem.servers):
+        if server not in by_server:
+            continue
+        digests = result.layers.get(server, [])
+        stored = sum(problem.layer_size[d] for d in digests)
+        names = ", ".join(by_server[server])
+        print(f"{server:<16} {len(by_server[server]):>10} {len(digests):>7} {stored:>10g}  {names}")
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    problem = load_problem(args.problem)
+    result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_result(problem, result)
+    if not result.solved:
+        if not args.json:
+            print(f"strata place: {result.status}: {result.message}", file=sys.stderr)
+        return EXIT_UNSOLVED
+    return EXIT_OK
+
+
+def default_problem() -> Problem:
+    """The embedded default: 12 edge servers, 60 containers of real Docker Hub images."""
+    return generators.dockerhub_problem(12, 60, seed=7)
+
+
+def comparison_rows(problem: Problem, algorithms: list[str], solver: str, time_limit: float, seed: int,
+                    progress=print) -> list[PlacementResult]:
+    results = []
+    for name in algorithms:
+        progress(f"  running {name:<15} ...", end="", flush=True)
+        result = run(name, problem, solver=solver, time_limit=time_limit, seed=seed)
+        progress(f" {result.status} in {result.seconds:.2f} s")
+        results.append(result)
+    return results
+
+
+def format_comparison(problem: Problem, results: list[PlacementResult]) -> str:
+    """The comparison table: objective, gap to the best proven bound, seconds."""
+    # Bounds of the layer-sharing problem (no-sharing's own bound is for a different problem).
+    bounds = [r.lower_bound for r in results if r.lower_bound is not None and r.algorithm != "no-sharing"]
+    best_bound = max(bounds) if bounds else None
+    lines = [f"{'algorithm':<15} {'status':<10} {'objective':>12} {'gap to bound':>13} {'seconds':>8}  note"]
+    for r in results:
+        objective = f"{r.objective:,.1f}" if r.objective is not None else "-"
+        gap = (f"{100 * (r.objective - best_bound) / r.objective:.2f}%"
+               if r.objective and best_bound is not None else "-")
+        note = r.message if r.status != "optimal" and r.message else DESCRIPTIONS[r.algorithm]
+        lines.append(f"{r.algorithm:<15} {r.status:<10} {objective:>12} {gap:>13} {r.seconds:>8.2f}  {note}")
+    if best_bound is not None:
+        lines.append(f"best proven lower bound: {best_bound:,.1f}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    if args.problem:
+        problem = load_problem(args.problem)
+        source = args.problem
+    else:
+        problem = default_problem()
+        source = "embedded default: real Docker Hub images (pull-weighted), paper-range edge servers"
+    n_layers = len(problem.used_layers)
+    print(f"problem: {source}")
+    print(f"         {len(problem.servers)} servers, {len(problem.containers)} containers, "
+          f"{n_layers} distinct layers, {len({c.image for c in problem.containers})} images")
+    algorithms = args.algorithms.split(",") if args.algorithms else list(ALGORITHMS)
+    for name in algorithms:
+        if name not in ALGORITHMS:
+            raise ProblemError(f"--algorithms: unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
+    results = comparison_rows(problem, algorithms, args.solver, args.time_limit, args.seed)
+    print()
+    print(format_comparison(problem, results))
+    return EXIT_OK
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from controller.placement.experiments import run_experiment
+
+    csv_path, png_path = run_experiment(args.name, Path(args.out), data=args.data, seeds=args.seeds,
+                                        time_limit=args.time_limit, progress=print)
+    print(f"wrote {csv_path}")
+    print(f"wrote {png_path}")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    if args.kind == "paper":
+        problem = generators.paper_problem(args.containers, seed=args.seed, n_servers=args.servers)
+    else:
+        problem = generators.dockerhub_problem(args.servers, args.containers, seed=args.seed)
+    text = json.dumps(problem_to_dict(problem), indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {args.out}: {len(problem.servers)} servers, {len(problem.containers)} containers")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strata", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    place = sub.add_parser("place", help="place containers on servers (layer-sharing aware)")
+    place.add_argument("problem", help="problem JSON file (see README: placement problem format)")
+    place.add_argument("--algorithm", choices=list(ALGORITHMS), default="strata",
+                       help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
+    _solver_options(place, 60.0)
+    place.add_argument("--json", action="store_true", help="print the result as JSON")
+    place.set_defaults(func=cmd_place)
+
+    compare = sub.add_parser("compare", help="run every algorithm on one problem and print a table")
+    compare.add_argument("problem", nargs="?", help="problem JSON file (default: the embedded edge cluster)")
+    compare.add_argument("--algorithms", help="comma-separated subset (default: all)")
+    _solver_options(compare, 30.0)
+    compare.set_defaults(func=cmd_compare)
+
+    experiment = sub.add_parser("experiment", help="reproduce the paper's Fig. 4 or Fig. 5")
+    experiment.add_argument("name", choices=["fig4", "fig5"])
+    experiment.add_argument("--out", required=True, help="directory for the CSV and PNG")
+    experiment.add_argument("--data", choices=["paper", "dockerhub"], default="paper",
+                            help="the paper's synthetic setting or real Docker Hub images")
+    experiment.add_argument("--seeds", type=positive_int, default=5, help="instances per point (default: 5)")
+    experiment.add_argument("--time-limit", type=positive_float, default=20.0, metavar="S",
+                            help="seconds per algorithm run (default: 20)")
+    experiment.set_defaults(func=cmd_experiment)
+
+    generate = sub.add_parser("generate", help="write a problem file")
+    generate.add_argument("kind", choices=["paper", "dockerhub"])
+    generate.add_argument("--servers", type=positive_int, default=10)
+    generate.add_argument("--containers", type=positive_int, default=10)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--out", help="file to write (default: standard output)")
+    generate.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ProblemError as exc:
+        print(f"strata {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"strata {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
