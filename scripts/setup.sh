@@ -36,7 +36,12 @@ stamp=$VENV/.strata-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     echo "setup: installing Strata and its Python dependencies into $VENV"
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e .
+    # This machine's pip configuration names local indexes that may be absent: drop that noise.
+    quiet_pip() {
+        "$VENV/bin/pip" "$@" 2>&1 | { grep -v -e "is ignored: it is neither" -e "^ *$" || true; }
+        return "${PIPESTATUS[0]}"
+    }
+    quiet_pip install -q --upgrade pip
+    quiet_pip install -q -e .
     echo "$want" > "$stamp"
 fi
