@@ -42,8 +42,8 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     cat = pulp.LpContinuous if relax else pulp.LpBinary
     model = pulp.LpProblem("layer_sharing_placement", pulp.LpMinimize)
     N, I, L = range(inst.n_servers), range(inst.n_containers), range(len(inst.digests))
-    xv = {(i, n): pulp.LpVariable(f"x_i{i}_n{n}", 0, 1, cat) for i in I for n in N}
-    yv = {(n, l): pulp.LpVariable(f"y_n{n}_l{l}", 0, 1, cat) for n in N for l in L}
+    xv = {(i, n): model.add_variable(f"x_i{i}_n{n}", 0, 1, cat) for i in I for n in N}
+    yv = {(n, l): model.add_variable(f"y_n{n}_l{l}", 0, 1, cat) for n in N for l in L}
 
     # (9) minimise the total size of the layers stored on all servers
     model += pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in L), "eq9_stored_size"

@@ -70,9 +70,17 @@ class Problem:
         return Problem(servers, self.layers, self.containers, dict(self.meta))
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _number(value: Any, where: str, what: str, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProblemError(f"{where}: {what} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ProblemError(f"{where}: {what} must be a finite number, got {shown}")
     if positive and value <= 0:
         raise ProblemError(f"{where}: {what} must be greater than 0, got {value!r}")
     if not positive and value < 0:
@@ -89,6 +97,9 @@ def _name(value: Any, where: str, what: str) -> str:
 def _record(item: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
     if not isinstance(item, dict):
         raise ProblemError(f"{where}: expected an object, got {type(item).__name__}")
+    label = item.get("name", item.get("digest"))
+    if isinstance(label, str) and label:
+        where = f'{where} ("{label}")'  # name the item in errors about its other fields
     missing = sorted(required - item.keys())
     if missing:
         raise ProblemError(f"{where}: missing field(s) {', '.join(missing)}")
@@ -155,6 +166,8 @@ def problem_from_dict(data: Any) -> Problem:
         if not isinstance(digests, list) or not digests:
             raise ProblemError(f"{where}: layers must be a non-empty list of layer digests")
         for digest in digests:
+            if not isinstance(digest, str):
+                raise ProblemError(f"{where}: layers must be digest strings, got {digest!r}")
             if digest not in sizes:
                 raise ProblemError(f'{where}: unknown layer "{digest}" (not in the problem\'s layers)')
         if len(set(digests)) != len(digests):
@@ -186,9 +199,11 @@ def problem_from_dict(data: Any) -> Problem:
 def load_problem(path: str | Path) -> Problem:
     """Read and validate a problem file; raises ProblemError naming the file on bad JSON."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ProblemError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ProblemError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -7,7 +7,9 @@
    two containers on different servers, whenever the total stored size drops.
 3. Iterate: ruin and recreate, remove every container from a few servers that store the same
    layer and re-insert them greedily with noise, then improve again; keep the best answer.
-   Stops at the time budget, after a run of fruitless rounds, or when the answer meets the bound.
+   Stops after a number of rounds, after a run of fruitless rounds, or when the answer meets
+   the bound; rounds are counted, not timed, so a seed gives one answer (a time cap is only a
+   safety net).
 4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP (HiGHS by default),
    strengthened with valid inequalities and warm-started from the best answer, either proves it
    optimal or improves it; on mid-sized ones the strengthened LP relaxation tightens the bound.
@@ -29,12 +31,21 @@ from .state import Instance, Loads
 EPS = 1e-9
 EXACT_MAX_PAIRS = 1500  # containers x servers up to which the warm-started ILP runs
 LP_BOUND_MAX_PAIRS = 4000  # ... and up to which the strengthened LP relaxation tightens the bound
-STALE_ROUNDS_PER_SERVER = 10  # fruitless ruin-and-recreate rounds (per server) before stopping
+ROUNDS_PER_CONTAINER = 20
+# Fruitless ruin-and-recreate rounds before stopping: 10 per server, and more on small
+# instances, where rounds are cheap.
+STALE_ROUNDS_PER_SERVER = 10
+STALE_ROUNDS_SMALL = 30000  # divided by the number of servers
+
+
+def max_rounds(inst: Instance) -> int:
+    """Ruin-and-recreate rounds: counted, not timed, so that a seed gives one answer."""
+    return ROUNDS_PER_CONTAINER * inst.n_containers
 
 
 def search_budget(inst: Instance, time_limit: float) -> float:
-    """Seconds for the heuristic phase: grows with the instance, capped by the time limit."""
-    return min(time_limit, max(0.5, inst.n_containers * inst.n_servers / 2500))
+    """A safety cap in seconds on the heuristic phase; the round count normally ends it first."""
+    return min(time_limit, max(2.0, inst.n_containers * inst.n_servers / 2500))
 
 
 def container_order(inst: Instance, rng: random.Random | None = None) -> list[int]:
@@ -196,8 +207,11 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
     details = {"cover_bound": bound}
     if best is not None:
         improve(best, rng, deadline, clock)
-        stale, patience = 0, STALE_ROUNDS_PER_SERVER * inst.n_servers
-        while clock() < deadline and stale < patience and best.objective() > bound + EPS:
+        stale, rounds = 0, 0
+        patience = max(STALE_ROUNDS_PER_SERVER * inst.n_servers, STALE_ROUNDS_SMALL // inst.n_servers)
+        while (rounds < max_rounds(inst) and stale < patience and clock() < deadline
+               and best.objective() > bound + EPS):
+            rounds += 1
             trial = best.copy()
             moved = ruin_and_recreate(trial, rng)
             if not trial.complete():
@@ -209,14 +223,16 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
             else:
                 stale += 1
         details["heuristic"] = best.objective()
+        details["rounds"] = rounds
 
     pairs = inst.n_containers * inst.n_servers
-    remaining = max(1.0, start + time_limit - clock())
+    remaining = start + time_limit - clock()
     status = "feasible"
     if best is not None and best.objective() <= bound + EPS:
         return finished(problem, "strata", inst.named(best.where), status="optimal", lower_bound=bound,
                         seconds=clock() - start, details=details)
-    if pairs <= EXACT_MAX_PAIRS:
+    has_time = remaining >= 1.0  # the solvers' time limits are whole seconds
+    if has_time and pairs <= EXACT_MAX_PAIRS:
         built = build_model(problem, strengthen=True)
         if best is not None:
             set_start(built, problem, inst.named(best.where))
@@ -227,14 +243,14 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
         if outcome.bound is not None:
             bound = max(bound, outcome.bound)
         if outcome.status in ("optimal", "feasible") and (
-                best is None or outcome.objective < best.objective() - EPS):
+                best is None or outcome.objective < best.objective() * (1 - 1e-6)):
             placement = read_placement(built)
             details["exact"] = outcome.status
             return finished(problem, "strata", placement, status=outcome.status, lower_bound=bound,
                             seconds=clock() - start, details=details)
         if outcome.status == "optimal":
             status = "optimal"
-    elif pairs <= LP_BOUND_MAX_PAIRS:
+    elif has_time and pairs <= LP_BOUND_MAX_PAIRS:
         built = build_model(problem, relax=True, strengthen=True)
         outcome = mip.solve(built.model, solver=solver, time_limit=remaining, mip=False)
         if outcome.status == "infeasible":
