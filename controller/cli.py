@@ -13,7 +13,7 @@ from controller.placement.mip import SOLVERS
 from controller.placement.model import Problem, ProblemError, load_problem, problem_to_dict
 from controller.placement.result import PlacementResult
 
-EXIT_OK, EXIT_UNSOLVED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_UNSOLVED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
 def positive_int(text: str) -> int:
@@ -63,9 +63,52 @@ def _print_result(problem: Problem, result: PlacementResult) -> None:
         print(f"{server:<16} {len(by_server[server]):>10} {len(digests):>7} {stored:>10g}  {names}")
 
 
+CONNECT_TIMEOUT = 5.0
+
+
+class Unreachable(Exception):
+    """No daemon answers at the given address."""
+
+
+def solve_remote(address: str, problem: Problem, args: argparse.Namespace) -> PlacementResult:
+    """Solve through a running placement service; raises grpc.RpcError."""
+    import grpc
+    from strata.v1 import placement_pb2_grpc
+
+    from controller.placement.convert import problem_to_request, result_from_response
+
+    request = problem_to_request(problem, algorithm=args.algorithm, solver=args.solver,
+                                 time_limit=args.time_limit, seed=args.seed)
+    with grpc.insecure_channel(address) as channel:
+        try:  # fail in seconds, not at the call's long deadline, when nothing listens
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
+        except grpc.FutureTimeoutError:
+            raise Unreachable(f"cannot reach the placement service at {address} "
+                              f"within {CONNECT_TIMEOUT:g} s: is it running?") from None
+        stub = placement_pb2_grpc.PlacementServiceStub(channel)
+        response = stub.Solve(request, timeout=args.time_limit + 60)
+    return result_from_response(response)
+
+
 def cmd_place(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
-    result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed)
+    if args.remote:
+        import grpc
+
+        from controller.rpc import call_error
+
+        try:
+            result = solve_remote(args.remote, problem, args)
+        except Unreachable as exc:
+            print(f"strata place: {exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        except grpc.RpcError as exc:
+            print(f"strata place: {call_error(exc, args.remote)}", file=sys.stderr)
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return EXIT_BAD_INPUT
+            return EXIT_UNREACHABLE
+    else:
+        result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -141,6 +184,35 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one daemon in the foreground until interrupted (Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    from controller.placement import servicer as placement_servicer
+    from controller.rpc import DEFAULT_ADDRESSES, create_server
+
+    components = {"placement": (placement_servicer.register, placement_servicer.SERVICE_NAME)}
+    address = args.listen or DEFAULT_ADDRESSES[args.component]
+    try:
+        server, port = create_server(address, [components[args.component]])
+    except OSError as exc:
+        print(f"strata serve: {exc}", file=sys.stderr)
+        return EXIT_UNSOLVED
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    host = address.rsplit(":", 1)[0]
+    print(f"{args.component} service listening on {host}:{port} (health and reflection enabled)", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop(grace=2).wait()
+    print(f"{args.component} service stopped", flush=True)
+    return EXIT_OK
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.kind == "paper":
         problem = generators.paper_problem(args.containers, seed=args.seed, n_servers=args.servers)
@@ -165,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     _solver_options(place, 60.0)
     place.add_argument("--json", action="store_true", help="print the result as JSON")
+    place.add_argument("--remote", metavar="ADDR",
+                       help="solve through the placement service at host:port instead of in-process")
     place.set_defaults(func=cmd_place)
 
     compare = sub.add_parser("compare", help="run every algorithm on one problem and print a table")
@@ -182,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--time-limit", type=positive_float, default=20.0, metavar="S",
                             help="seconds per algorithm run (default: 20)")
     experiment.set_defaults(func=cmd_experiment)
+
+    serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
+    serve.add_argument("component", choices=["placement"],
+                       help="the daemon to run (the others are not built yet)")
+    serve.add_argument("--listen", metavar="ADDR", help="host:port (default: 127.0.0.1:50051)")
+    serve.set_defaults(func=cmd_serve)
 
     generate = sub.add_parser("generate", help="write a problem file")
     generate.add_argument("kind", choices=["paper", "dockerhub"])
@@ -203,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"strata {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

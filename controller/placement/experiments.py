@@ -248,7 +248,8 @@ def _panel(ax, summaries: list[PointSummary], dodge: dict[str, float], *, with_l
             if s.failed:  # a mean over fewer seeds than the others: say over how many
                 ax.annotate(f"n={s.solved}", (s.x + dodge[name], s.mean), color=colour,
                             fontsize=7.5, xytext=(5, -3), textcoords="offset points", ha="left",
-                            va="top", fontweight="bold")
+                            va="top", fontweight="bold", zorder=6,
+                            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
         for s in mine:
             if s.failed:
                 level = sum(1 for x, _, _, _ in notes if x == s.x)

@@ -1,0 +1,64 @@
+"""Placement problems and results to and from their gRPC messages (strata.v1.placement)."""
+
+from __future__ import annotations
+
+from strata.v1 import common_pb2, placement_pb2
+
+from .model import Problem, problem_from_dict
+from .result import PlacementResult
+
+STATUS_TO_PROTO = {
+    "optimal": common_pb2.SOLVE_STATUS_OPTIMAL,
+    "feasible": common_pb2.SOLVE_STATUS_FEASIBLE,
+    "infeasible": common_pb2.SOLVE_STATUS_INFEASIBLE,
+    "error": common_pb2.SOLVE_STATUS_ERROR,
+}
+STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
+
+
+def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, time_limit: float,
+                       seed: int) -> placement_pb2.SolveRequest:
+    return placement_pb2.SolveRequest(
+        servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth)
+                 for s in problem.servers],
+        layers=[common_pb2.Layer(digest=l.digest, size=l.size) for l in problem.layers],
+        containers=[placement_pb2.PlacementContainer(name=c.name, cpu=c.cpu, bandwidth=c.bandwidth,
+                                                     layers=list(c.layers), image=c.image)
+                    for c in problem.containers],
+        algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed)
+
+
+def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
+    """Validated exactly as a problem file is; raises ProblemError."""
+    return problem_from_dict({
+        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth}
+                    for s in request.servers],
+        "layers": [{"digest": l.digest, "size": l.size} for l in request.layers],
+        "containers": [{"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
+                        **({"image": c.image} if c.image else {})}
+                       for c in request.containers],
+    })
+
+
+def result_to_response(result: PlacementResult) -> placement_pb2.SolveResponse:
+    response = placement_pb2.SolveResponse(
+        algorithm=result.algorithm, status=STATUS_TO_PROTO[result.status],
+        objective=result.objective or 0.0, placement=result.placement, seconds=result.seconds,
+        message=result.message)
+    if result.lower_bound is not None:
+        response.lower_bound = result.lower_bound
+    for server, digests in result.layers.items():
+        response.layers[server].digests.extend(digests)
+    return response
+
+
+def result_from_response(response: placement_pb2.SolveResponse) -> PlacementResult:
+    status = STATUS_FROM_PROTO.get(response.status, "error")
+    solved = status in ("optimal", "feasible")
+    return PlacementResult(
+        algorithm=response.algorithm, status=status,
+        objective=response.objective if solved else None,
+        lower_bound=response.lower_bound if response.HasField("lower_bound") else None,
+        placement=dict(response.placement),
+        layers={server: list(stored.digests) for server, stored in response.layers.items()},
+        seconds=response.seconds, message=response.message)

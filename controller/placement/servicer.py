@@ -1,0 +1,45 @@
+"""PlacementService over gRPC: converts messages, calls the engine, maps errors to status codes."""
+
+from __future__ import annotations
+
+import grpc
+from strata.v1 import placement_pb2, placement_pb2_grpc
+
+from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, run
+from .convert import problem_from_request, result_to_response
+from .mip import SOLVERS
+from .model import ProblemError
+
+DEFAULT_TIME_LIMIT = 60.0
+SERVICE_NAME = placement_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name
+
+
+class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
+    def Solve(self, request, context):
+        algorithm = request.algorithm or "strata"
+        if algorithm not in ALGORITHMS:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        if request.solver and request.solver not in SOLVERS:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"unknown solver {request.solver!r}; choose one of {', '.join(SOLVERS)}")
+        if request.time_limit_seconds < 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"time_limit_seconds must not be negative, got {request.time_limit_seconds:g}")
+        try:
+            problem = problem_from_request(request)
+        except ProblemError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        result = run(algorithm, problem, solver=request.solver or None,
+                     time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed)
+        return result_to_response(result)
+
+    def ListAlgorithms(self, request, context):
+        return placement_pb2.ListAlgorithmsResponse(algorithms=[
+            placement_pb2.AlgorithmInfo(name=name, description=DESCRIPTIONS[name],
+                                        default_solver=DEFAULT_SOLVER.get(name, "cbc"))
+            for name in ALGORITHMS])
+
+
+def register(server: grpc.Server) -> None:
+    placement_pb2_grpc.add_PlacementServiceServicer_to_server(PlacementServicer(), server)

@@ -1,0 +1,57 @@
+"""gRPC plumbing shared by every daemon: servers with health and reflection, errors to status codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+# Default listen addresses: loopback only, never every interface by default.
+DEFAULT_ADDRESSES = {
+    "placement": "127.0.0.1:50051",
+    "orchestrator": "127.0.0.1:50052",
+    "mesh": "127.0.0.1:50053",
+    "sdn": "127.0.0.1:50054",
+    "mano": "127.0.0.1:50055",
+}
+
+
+def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server], None], str]],
+                  *, max_workers: int = 8) -> tuple[grpc.Server, int]:
+    """A server (not started) for the given (register function, full service name) pairs.
+
+    Also registers gRPC health checking (every service SERVING) and server reflection, so
+    generic clients (grpcurl, grpc_health_probe) can discover and call it. Returns the server
+    and the bound port (useful with port 0). Raises OSError if the address cannot be bound.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    names = []
+    for register, name in services:
+        register(server)
+        names.append(name)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio raises RuntimeError when it cannot bind
+        raise OSError(f"cannot listen on {address}: {exc}") from exc
+    if port == 0 and not address.endswith(":0"):
+        raise OSError(f"cannot listen on {address}")
+    return server, port
+
+
+def call_error(exc: grpc.RpcError, address: str) -> str:
+    """A message a person can act on for a failed call."""
+    code = exc.code() if hasattr(exc, "code") else None
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"cannot reach {address}: is the daemon running? ({exc.details()})"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"{address} did not answer in time"
+    name = code.name if code else "error"
+    return f"{name}: {exc.details() if hasattr(exc, 'details') else exc}"

@@ -1,0 +1,1 @@
+"""Strata's gRPC contracts (generated Python code lives in strata.v1)."""

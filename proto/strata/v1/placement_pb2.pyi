@@ -1,0 +1,112 @@
+from strata.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PlacementServer(_message.Message):
+    __slots__ = ("name", "cpu", "storage", "bandwidth")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cpu: float
+    storage: float
+    bandwidth: float
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ...) -> None: ...
+
+class PlacementContainer(_message.Message):
+    __slots__ = ("name", "cpu", "bandwidth", "layers", "image")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cpu: float
+    bandwidth: float
+    layers: _containers.RepeatedScalarFieldContainer[str]
+    image: str
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ...) -> None: ...
+
+class SolveRequest(_message.Message):
+    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed")
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    SOLVER_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    servers: _containers.RepeatedCompositeFieldContainer[PlacementServer]
+    layers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Layer]
+    containers: _containers.RepeatedCompositeFieldContainer[PlacementContainer]
+    algorithm: str
+    solver: str
+    time_limit_seconds: float
+    seed: int
+    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class StoredLayers(_message.Message):
+    __slots__ = ("digests",)
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, digests: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SolveResponse(_message.Message):
+    __slots__ = ("algorithm", "status", "objective", "lower_bound", "placement", "layers", "seconds", "message")
+    class PlacementEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LayersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: StoredLayers
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[StoredLayers, _Mapping]] = ...) -> None: ...
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    algorithm: str
+    status: _common_pb2.SolveStatus
+    objective: float
+    lower_bound: float
+    placement: _containers.ScalarMap[str, str]
+    layers: _containers.MessageMap[str, StoredLayers]
+    seconds: float
+    message: str
+    def __init__(self, algorithm: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.SolveStatus, str]] = ..., objective: _Optional[float] = ..., lower_bound: _Optional[float] = ..., placement: _Optional[_Mapping[str, str]] = ..., layers: _Optional[_Mapping[str, StoredLayers]] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ListAlgorithmsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AlgorithmInfo(_message.Message):
+    __slots__ = ("name", "description", "default_solver")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_SOLVER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    default_solver: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., default_solver: _Optional[str] = ...) -> None: ...
+
+class ListAlgorithmsResponse(_message.Message):
+    __slots__ = ("algorithms",)
+    ALGORITHMS_FIELD_NUMBER: _ClassVar[int]
+    algorithms: _containers.RepeatedCompositeFieldContainer[AlgorithmInfo]
+    def __init__(self, algorithms: _Optional[_Iterable[_Union[AlgorithmInfo, _Mapping]]] = ...) -> None: ...
