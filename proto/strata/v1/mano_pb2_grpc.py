@@ -87,7 +87,8 @@ class ManoServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListVnfds(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every onboarded VNF descriptor.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -108,7 +109,8 @@ class ManoServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListInstances(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every VNF instance with its node and phase.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -122,13 +124,15 @@ class ManoServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteChain(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes a chain's steering rules; its VNF instances keep running. NOT_FOUND: unknown chain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListChains(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every chain with its classifier and VNF instances.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

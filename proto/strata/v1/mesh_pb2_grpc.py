@@ -93,7 +93,8 @@ class MeshServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListServices(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every registered service with its endpoints, policy and ejected endpoints.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
