@@ -1,0 +1,76 @@
+"""Topologies by name: `edge-tiered` (the default) and `zoo:NAME_OR_PATH`."""
+
+from __future__ import annotations
+
+from .spec import TopologySpec
+from .tiered import edge_tiered
+from .zoo import load_zoo, zoo_names
+
+DEFAULT = "edge-tiered"
+
+
+def topology_names() -> list[str]:
+    return [DEFAULT, *(f"zoo:{name}" for name in zoo_names())]
+
+
+def load_topology(name: str) -> TopologySpec:
+    """Raises ValueError (unknown name, bad file) with a message naming the choices."""
+    if name == DEFAULT:
+        return edge_tiered()
+    if name.startswith("zoo:"):
+        try:
+            return load_zoo(name[4:])
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from exc
+    raise ValueError(f"unknown topology {name!r}; choose edge-tiered or zoo:NAME_OR_PATH "
+                     f"(bundled: {', '.join(zoo_names())})")
+
+
+def describe(spec: TopologySpec) -> str:
+    """Nodes, links and capacities as text."""
+    lines = [f"topology {spec.name}: {len(spec.switches)} switches, {len(spec.hosts)} hosts, "
+             f"{len(spec.links)} links"]
+    for note in spec.notes:
+        lines.append(f"  note: {note}")
+    lines.append("")
+    lines.append(f"{'host':<10} {'role':<12} {'switch':<8} {'ip':<12} {'cpu m':>7} {'stor MiB':>9} "
+                 f"{'bw Mb/s':>8} {'access':>7}")
+    for h in spec.hosts:
+        lines.append(f"{h.name:<10} {h.role:<12} {h.switch:<8} {h.ip:<12} {h.cpu_millicores:>7g} "
+                     f"{h.storage_mib:>9g} {h.bandwidth_mbps:>8g} {h.access_mbps:>7g}")
+    lines.append("")
+    lines.append(f"{'link':<20} {'Mbit/s':>8}  source")
+    for link in spec.links:
+        lines.append(f"{link.a + '-' + link.b:<20} {link.bandwidth_mbps:>8g}  {link.source}")
+    return "\n".join(lines)
+
+
+def draw(spec: TopologySpec, path: str) -> None:
+    """A PNG of the switch graph (edge widths by bandwidth) with hosts per switch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(spec.switches)
+    for link in spec.links:
+        graph.add_edge(link.a, link.b, bw=link.bandwidth_mbps)
+    pos = spec.positions or nx.spring_layout(graph, seed=1)
+    top = max((l.bandwidth_mbps for l in spec.links), default=1.0)
+    fig, ax = plt.subplots(figsize=(10, 7), dpi=110)
+    nx.draw_networkx_edges(graph, pos, ax=ax, width=[0.6 + 3 * d["bw"] / top for *_, d in graph.edges(data=True)],
+                           edge_color="#777777")
+    hosts_on = {sw: sum(1 for h in spec.hosts if h.switch == sw) for sw in spec.switches}
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=[120 + 60 * hosts_on[s] for s in spec.switches],
+                           node_color="#2c7fb8")
+    if len(spec.switches) <= 60:
+        nx.draw_networkx_labels(graph, pos, ax=ax, font_size=7, font_color="black",
+                                verticalalignment="bottom")
+    ax.set_title(f"{spec.name}: {len(spec.switches)} switches, {len(spec.hosts)} hosts "
+                 f"(edge width ~ bandwidth, max {top:g} Mbit/s)")
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,56 @@
+"""`edge-tiered`: a cloud site on a core switch, aggregation switches, and edge sites of servers and devices.
+
+Each edge site's switch is homed on two aggregation switches (when there are two or more),
+so every site keeps a path to the core when one uplink is cut: the network has loops, and
+the SDN controller must forward without flooding storms.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .spec import Addresses, HostSpec, LinkSpec, TopologySpec
+
+# Edge-server capacities: the placement paper's ranges (P, S, B), read as millicores, MiB, Mbit/s.
+SERVER_CPU = (10000, 12000)
+SERVER_STORAGE = (2000, 3000)
+SERVER_BANDWIDTH = (2000, 3000)
+
+
+def edge_tiered(*, sites: int = 3, aggregations: int = 2, servers_per_site: int = 2,
+                devices_per_site: int = 2, core_mbps: float = 100.0, aggregation_mbps: float = 50.0,
+                access_mbps: float = 20.0, seed: int = 0) -> TopologySpec:
+    if min(sites, aggregations, servers_per_site) < 1 or devices_per_site < 0:
+        raise ValueError("edge-tiered needs at least one site, aggregation switch and server per site")
+    rng = random.Random(seed)
+    addresses = Addresses()
+    switches = ["core", *(f"agg{k}" for k in range(1, aggregations + 1)),
+                *(f"site{k}" for k in range(1, sites + 1))]
+    links = [LinkSpec("core", f"agg{k}", core_mbps, source="core tier") for k in range(1, aggregations + 1)]
+    for k in range(1, sites + 1):
+        homes = {(k - 1) % aggregations + 1, k % aggregations + 1}
+        for agg in sorted(homes):
+            links.append(LinkSpec(f"agg{agg}", f"site{k}", aggregation_mbps, source="aggregation tier"))
+
+    hosts = []
+
+    def add(name: str, switch: str, role: str, **capacity) -> None:
+        ip, mac = addresses.next()
+        hosts.append(HostSpec(name, switch, role, ip, mac, **capacity))
+
+    add("cloud", "core", "cloud", cpu_millicores=64000, storage_mib=100000, bandwidth_mbps=core_mbps,
+        access_mbps=core_mbps)
+    add("registry", "core", "registry", access_mbps=core_mbps)
+    server = device = 0
+    for k in range(1, sites + 1):
+        for _ in range(servers_per_site):
+            server += 1
+            add(f"edge{server}", f"site{k}", "edge-server",
+                cpu_millicores=rng.randint(*SERVER_CPU), storage_mib=rng.randint(*SERVER_STORAGE),
+                bandwidth_mbps=rng.randint(*SERVER_BANDWIDTH), access_mbps=access_mbps)
+        for _ in range(devices_per_site):
+            device += 1
+            add(f"dev{device}", f"site{k}", "device", access_mbps=access_mbps)
+    spec = TopologySpec("edge-tiered", switches, hosts, links)
+    spec.validate()
+    return spec
