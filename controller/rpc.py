@@ -46,6 +46,26 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
     return server, port
 
 
+def abort_on_domain_error(method):
+    """Decorator for servicer methods: domain errors become gRPC status codes with their message."""
+    import functools
+
+    from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+
+    codes = {InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT, NotFound: grpc.StatusCode.NOT_FOUND,
+             AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+             FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION}
+
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except DomainError as exc:
+            context.abort(codes.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION), str(exc))
+
+    return wrapper
+
+
 def call_error(exc: grpc.RpcError, address: str) -> str:
     """A message a person can act on for a failed call."""
     code = exc.code() if hasattr(exc, "code") else None

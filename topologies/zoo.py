@@ -7,9 +7,9 @@ What the importer decides, and records in TopologySpec.notes:
 - parallel edges between two nodes become one link with the sum of their rates;
 - self-loops are dropped;
 - nodes without coordinates are drawn beside their neighbours (only drawings use positions);
-- several components are joined into one: each smaller component is linked to the largest
-  by its geographically nearest node pair (or first nodes, without coordinates), at the
-  default rate, so every host can reach every other.
+- several components are joined into one: largest first, each further component is linked
+  to what has been joined so far by the geographically nearest node pair (or the first
+  nodes, without coordinates), at the default rate, so every host can reach every other.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ DEFAULT_LINK_BPS = 1e9        # when the Zoo says nothing: 1 Gbit/s (10 Mbit/s e
 ACCESS_MBPS = 20.0            # servers and devices to their switch
 
 _SONET = re.compile(r"OC-?(\d+)", re.IGNORECASE)
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(G|M|K)(?:bit/?s|bps|b/s|E|igE|b)?\b", re.IGNORECASE)
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(G|M|K)(?:bits?(?:/s)?|bps|b/s|bE|E|igE|igabit|egabit|ilobit|b)?\b",
+                   re.IGNORECASE)
 _UNIT = {"G": 1e9, "M": 1e6, "K": 1e3}
 
 
@@ -76,18 +77,26 @@ def emulated_mbps(bps: float) -> float:
     return min(MAX_MBPS, max(MIN_MBPS, round(bps / 1e6 / RATE_SCALE, 2)))
 
 
+def _coordinates(data: dict) -> tuple[float, float] | None:
+    """(longitude, latitude), or None when missing or not numbers."""
+    try:
+        return float(data["Longitude"]), float(data["Latitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _distance(a: dict, b: dict) -> float:
-    if not all(k in d for d in (a, b) for k in ("Latitude", "Longitude")):
+    pa, pb = _coordinates(a), _coordinates(b)
+    if pa is None or pb is None:
         return math.inf
-    return math.hypot(a["Latitude"] - b["Latitude"], a["Longitude"] - b["Longitude"])
+    return math.hypot(pa[0] - pb[0], pa[1] - pb[1])
 
 
 def place_nodes(graph, undirected, nodes, switch_of, seed: int) -> dict[str, tuple[float, float]]:
     """Drawing positions (longitude, latitude); a node without coordinates goes to the mean of
     its placed neighbours (repeatedly, so chains of such nodes get placed), with a little jitter."""
     rng = random.Random(seed)
-    known = {n: (float(graph.nodes[n]["Longitude"]), float(graph.nodes[n]["Latitude"]))
-             for n in nodes if {"Latitude", "Longitude"} <= graph.nodes[n].keys()}
+    known = {n: _coordinates(graph.nodes[n]) for n in nodes if _coordinates(graph.nodes[n]) is not None}
     if not known:
         layout = nx.spring_layout(undirected, seed=seed)
         return {switch_of[n]: (float(layout[n][0]), float(layout[n][1])) for n in nodes}
@@ -122,7 +131,11 @@ def load_zoo(name_or_path: str, *, seed: int = 0) -> TopologySpec:
         if u == v:
             loops += 1
             continue
+        if graph.is_directed() and u > v and graph.has_edge(v, u):
+            continue  # the reverse arc of a cable already counted from the other end
         rates.setdefault(tuple(sorted((u, v))), []).append(link_rate_bps(data))
+    if graph.is_directed():
+        notes.append("directed graph read as undirected: an arc and its reverse are one link")
     if loops:
         notes.append(f"dropped {loops} self-loop(s)")
     parallel = sum(len(r) - 1 for r in rates.values() if len(r) > 1)
@@ -159,7 +172,7 @@ def load_zoo(name_or_path: str, *, seed: int = 0) -> TopologySpec:
         notes.append(f"{len(components)} components joined into one by {len(components) - 1} added link(s)")
 
     positions = place_nodes(graph, undirected, nodes, switch_of, seed)
-    missing_coords = sum(1 for n in nodes if not {"Latitude", "Longitude"} <= graph.nodes[n].keys())
+    missing_coords = sum(1 for n in nodes if _coordinates(graph.nodes[n]) is None)
     if missing_coords:
         notes.append(f"{missing_coords} node(s) without coordinates drawn beside their neighbours")
 

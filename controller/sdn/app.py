@@ -1,0 +1,219 @@
+"""The os-ken application: OpenFlow 1.3 events to SdnCore calls, and rule changes to FlowMods/GroupMods.
+
+Thin by design: every decision is in core.py and rules.py. This module only translates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib.packet import arp, ethernet, ether_types, packet
+from os_ken.ofproto import ofproto_v1_3
+from os_ken.topology import event as topo_event
+
+from .core import SdnCore
+from .rules import COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, Flow, Group, RuleDiff, vip_mac
+
+log = logging.getLogger("strata.sdn.app")
+FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
+
+
+class StrataSdnApp(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, core: SdnCore, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.core = core
+        self.datapaths: dict[int, object] = {}
+        self._pending: dict[int, tuple[threading.Event, list]] = {}  # xid -> (done, replies)
+        self._pending_lock = threading.Lock()
+        core.southbound = self
+
+    # -- southbound: what core.py calls ------------------------------------------------------
+    def apply(self, dpid: int, change: RuleDiff):
+        dp = self.datapaths.get(dpid)
+        if dp is None:
+            return lambda timeout: False
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        for group in change.add_groups:
+            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_ADD))
+        for group in change.modify_groups:
+            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_MODIFY))
+        for flow in change.delete_flows:
+            dp.send_msg(parser.OFPFlowMod(
+                dp, cookie=flow.cookie, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=flow.table,
+                command=ofp.OFPFC_DELETE_STRICT, priority=flow.priority, out_port=ofp.OFPP_ANY,
+                out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(flow.match))))
+        for flow in change.add_flows:
+            dp.send_msg(self._flow_mod(dp, flow))
+        for group in change.delete_groups:
+            dp.send_msg(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, group.group_id, []))
+        return self._barrier(dp)
+
+    def _actions(self, dp, actions):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        out = []
+        for action in actions:
+            kind = action[0]
+            if kind == "output":
+                out.append(parser.OFPActionOutput(action[1]))
+            elif kind == "set_field":
+                out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
+            elif kind == "group":
+                out.append(parser.OFPActionGroup(action[1]))
+            elif kind == "controller":
+                out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        return out
+
+    def _flow_mod(self, dp, flow: Flow):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        instructions = []
+        if flow.actions:
+            instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
+                                                             self._actions(dp, flow.actions)))
+        if flow.goto is not None:
+            instructions.append(parser.OFPInstructionGotoTable(flow.goto))
+        return parser.OFPFlowMod(dp, cookie=flow.cookie, table_id=flow.table, command=ofp.OFPFC_ADD,
+                                 priority=flow.priority, match=parser.OFPMatch(**dict(flow.match)),
+                                 instructions=instructions)
+
+    def _group_mod(self, dp, group: Group, command):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        buckets = [parser.OFPBucket(weight=weight, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
+                                    actions=self._actions(dp, actions))
+                   for weight, actions in group.buckets]
+        return parser.OFPGroupMod(dp, command, ofp.OFPGT_SELECT, group.group_id, buckets)
+
+    # -- request/reply plumbing (barriers, statistics) --------------------------------------------
+    def _expect(self, dp, msg) -> tuple[threading.Event, list]:
+        dp.set_xid(msg)
+        entry = (threading.Event(), [])
+        with self._pending_lock:
+            self._pending[msg.xid] = entry
+        dp.send_msg(msg)
+        return entry
+
+    def _barrier(self, dp):
+        done, _ = self._expect(dp, dp.ofproto_parser.OFPBarrierRequest(dp))
+        return done.wait
+
+    def _reply(self, msg, last: bool) -> None:
+        with self._pending_lock:
+            entry = self._pending.get(msg.xid)
+            if entry is not None and last:
+                del self._pending[msg.xid]
+        if entry is not None:
+            entry[1].append(msg)
+            if last:
+                entry[0].set()
+
+    def _stats(self, dp, request, timeout: float) -> list:
+        done, replies = self._expect(dp, request)
+        if not done.wait(timeout):
+            raise TimeoutError(f"switch {self.core.view.switch_name(dp.id)} did not answer a statistics request")
+        return [body for reply in replies for body in reply.body]
+
+    def read_switch(self, dpid: int, timeout: float = 5.0) -> dict:
+        """Flows (with counters), group descriptions and group counters, as the switch reports them."""
+        dp = self.datapaths.get(dpid)
+        if dp is None:
+            raise KeyError(dpid)
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        flows = self._stats(dp, parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                                           out_group=ofp.OFPG_ANY), timeout)
+        descs = self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
+        counters = self._stats(dp, parser.OFPGroupStatsRequest(dp, ofp.OFPG_ALL), timeout)
+        return {"flows": flows, "group_descs": descs, "group_stats": counters}
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _on_barrier(self, ev):
+        self._reply(ev.msg, True)
+
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
+                 ofp_event.EventOFPGroupStatsReply], MAIN_DISPATCHER)
+    def _on_stats(self, ev):
+        self._reply(ev.msg, not (ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE))
+
+    # -- switch lifecycle ------------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _on_state(self, ev):
+        dp = ev.datapath
+        if dp.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[dp.id] = dp
+            self._clear(dp)
+            log.info("switch %s connected", self.core.view.switch_name(dp.id))
+            self.core.switch_connected(dp.id)
+        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp.id) is dp:
+            del self.datapaths[dp.id]
+            log.info("switch %s disconnected", self.core.view.switch_name(dp.id))
+            self.core.switch_disconnected(dp.id)
+
+    def _clear(self, dp) -> None:
+        """Remove every Strata rule and group (a resync starts from nothing; LLDP rules stay)."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE):
+            mask = 0xFFFF_FFFF_FFFF_FFFF if family == COOKIE_BASELINE else FAMILY_MASK
+            dp.send_msg(parser.OFPFlowMod(dp, cookie=family, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
+                                          command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,
+                                          out_group=ofp.OFPG_ANY, match=parser.OFPMatch()))
+        dp.send_msg(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, ofp.OFPG_ALL, []))
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _on_port_status(self, ev):
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        desc = msg.desc
+        down = msg.reason == ofp.OFPPR_DELETE or bool(desc.state & ofp.OFPPS_LINK_DOWN) \
+            or bool(desc.config & ofp.OFPPC_PORT_DOWN)
+        self.core.port_changed(msg.datapath.id, desc.port_no, not down)
+
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def _on_link_add(self, ev):
+        self.core.link_discovered(ev.link.src.dpid, ev.link.src.port_no)
+
+    @set_ev_cls(topo_event.EventLinkDelete)
+    def _on_link_delete(self, ev):
+        self.core.port_changed(ev.link.src.dpid, ev.link.src.port_no, False)
+
+    # -- ARP: answered here, never flooded -----------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _on_packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        if eth is None or eth.ethertype != ether_types.ETH_TYPE_ARP:
+            return
+        request = pkt.get_protocol(arp.arp)
+        in_port = msg.match["in_port"]
+        self.core.host_seen(request.src_mac, request.src_ip, dp.id, in_port)
+        if request.opcode != arp.ARP_REQUEST:
+            return
+        mac = self.core_answer(request.dst_ip)
+        if mac is None:
+            return
+        reply = packet.Packet()
+        reply.add_protocol(ethernet.ethernet(ethertype=ether_types.ETH_TYPE_ARP, dst=request.src_mac, src=mac))
+        reply.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=request.dst_ip,
+                                   dst_mac=request.src_mac, dst_ip=request.src_ip))
+        reply.serialize()
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(in_port)], data=reply.data))
+
+    def core_answer(self, ip: str) -> str | None:
+        """The MAC that owns `ip`: a host's, or the stand-in MAC of a service VIP."""
+        host = self.core.view.host_by_ip(ip)
+        if host is not None:
+            return host.mac
+        if any(route.vip == ip for route in self.core.list_routes()):
+            return vip_mac(ip)
+        return None

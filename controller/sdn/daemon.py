@@ -1,0 +1,72 @@
+"""The SDN daemon: os-ken (native threading hub) running the Strata app, plus the SdnService gRPC server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.rpc import create_server
+
+from . import servicer
+from .core import SdnCore
+from .network import NetworkView
+from .store import SdnStore
+
+log = logging.getLogger("strata.sdn")
+
+
+@dataclass
+class SdnDaemon:
+    core: SdnCore
+    app: object
+    server: object
+    grpc_port: int
+    threads: list
+
+    def stop(self) -> None:
+        from os_ken.base.app_manager import AppManager
+        from os_ken.lib import hub
+
+        self.server.stop(grace=1).wait()
+        manager = AppManager.get_instance()
+        for name in list(manager.applications):
+            manager.uninstantiate(name)
+        for thread in self.threads:
+            hub.kill(thread)
+        self.core.store.close()
+
+
+def _configure_os_ken(ofp_host: str, ofp_port: int) -> None:
+    from os_ken import cfg
+    import os_ken.topology.switches  # noqa: F401  registers the observe-links option
+
+    conf = cfg.CONF
+    conf(args=[], project="os_ken")
+    conf.set_override("observe_links", True)
+    conf.set_override("ofp_listen_host", ofp_host)
+    conf.set_override("ofp_tcp_listen_port", ofp_port)
+
+
+def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", ofp_port: int = 6653,
+          grpc_address: str = "127.0.0.1:50054") -> SdnDaemon:
+    """Load desired state from SQLite, start the OpenFlow listener and the gRPC server."""
+    from os_ken.base.app_manager import AppManager
+
+    view = NetworkView.from_declared(topology)
+    core = SdnCore(view, SdnStore(db_path))
+    _configure_os_ken(ofp_host, ofp_port)
+    manager = AppManager.get_instance()
+    manager.load_apps(["os_ken.topology.switches", "controller.sdn.app"])
+    contexts = manager.create_contexts()
+    threads = manager.instantiate_apps(core=core, **contexts)
+    app = next(a for a in manager.applications.values() if type(a).__name__ == "StrataSdnApp")
+    server, port = create_server(grpc_address, [(servicer.registrar(core, app), servicer.SERVICE_NAME)])
+    server.start()
+    log.info("restored %d service route(s) and %d path(s) from %s", len(core.routes), len(core.paths), db_path)
+    return SdnDaemon(core, app, server, port, threads)
+
+
+def load_topology_file(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())

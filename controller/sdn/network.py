@@ -1,0 +1,173 @@
+"""The controller's view of the network: declared topology reconciled with discovery, and paths over it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from controller.errors import FailedPrecondition, NotFound
+
+
+@dataclass
+class SwitchInfo:
+    name: str
+    dpid: int
+    connected: bool = False
+
+
+@dataclass
+class LinkInfo:
+    """One direction of a switch-to-switch cable."""
+
+    src: int                 # dpid
+    src_port: int
+    dst: int                 # dpid
+    dst_port: int
+    capacity_mbps: float
+    reserved_mbps: float = 0.0
+    up: bool = True          # not reported down (port status or LLDP link delete)
+    discovered: bool = False  # confirmed by LLDP
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.src, self.src_port)
+
+
+@dataclass
+class HostInfo:
+    name: str
+    ip: str
+    mac: str
+    dpid: int
+    port: int
+    role: str = "device"
+    seen: bool = False  # learned from its own traffic
+
+
+@dataclass
+class NetworkView:
+    """Everything route computation needs, as plain data. Not thread-safe: callers lock."""
+
+    switches: dict[int, SwitchInfo] = field(default_factory=dict)
+    links: dict[tuple[int, int], LinkInfo] = field(default_factory=dict)  # (src dpid, src port) -> link
+    hosts: dict[str, HostInfo] = field(default_factory=dict)  # name -> host
+
+    @classmethod
+    def from_declared(cls, data: dict) -> "NetworkView":
+        """From the launcher's runtime topology (switches with dpids, links with ports, hosts)."""
+        view = cls()
+        for sw in data["switches"]:
+            view.switches[sw["dpid"]] = SwitchInfo(sw["name"], sw["dpid"])
+        by_name = {sw.name: sw.dpid for sw in view.switches.values()}
+        for link in data["links"]:
+            a, b = by_name[link["a"]], by_name[link["b"]]
+            bw = float(link["bandwidth_mbps"])
+            view.links[(a, link["a_port"])] = LinkInfo(a, link["a_port"], b, link["b_port"], bw)
+            view.links[(b, link["b_port"])] = LinkInfo(b, link["b_port"], a, link["a_port"], bw)
+        for h in data["hosts"]:
+            view.hosts[h["name"]] = HostInfo(h["name"], h["ip"], h["mac"], by_name[h["switch"]], h["port"],
+                                             h.get("role", "device"))
+        return view
+
+    # -- lookups ---------------------------------------------------------------------------
+    def switch_name(self, dpid: int) -> str:
+        sw = self.switches.get(dpid)
+        return sw.name if sw else f"dpid{dpid}"
+
+    def host(self, name: str) -> HostInfo:
+        if name not in self.hosts:
+            raise NotFound(f"unknown host {name!r}; the topology has {len(self.hosts)} hosts "
+                           f"(e.g. {', '.join(sorted(self.hosts)[:5])})")
+        return self.hosts[name]
+
+    def host_by_ip(self, ip: str) -> HostInfo | None:
+        return next((h for h in self.hosts.values() if h.ip == ip), None)
+
+    def host_ports(self, dpid: int) -> set[int]:
+        return {h.port for h in self.hosts.values() if h.dpid == dpid}
+
+    # -- events ----------------------------------------------------------------------------
+    def set_port_state(self, dpid: int, port: int, up: bool) -> bool:
+        """A port went up or down; returns True when a switch-to-switch link changed state."""
+        changed = False
+        link = self.links.get((dpid, port))
+        if link is not None:
+            reverse = self.links.get((link.dst, link.dst_port))
+            for l in (link, reverse):
+                if l is not None and l.up != up:
+                    l.up = up
+                    changed = True
+        return changed
+
+    def learn_host(self, mac: str, ip: str, dpid: int, port: int) -> bool:
+        """Traffic from (mac, ip) arrived on (dpid, port); returns True when an attachment moved."""
+        if (dpid, port) in self.links:
+            return False  # arrived over an inter-switch link: not an attachment point
+        host = next((h for h in self.hosts.values() if h.mac == mac or (ip and h.ip == ip)), None)
+        if host is None:
+            return False  # undeclared hosts are not routed
+        moved = (host.dpid, host.port) != (dpid, port)
+        host.dpid, host.port, host.seen = dpid, port, True
+        return moved
+
+    # -- paths -----------------------------------------------------------------------------
+    def graph(self, min_free_mbps: float = 0.0) -> nx.DiGraph:
+        """Switch graph of the links that are up and have min_free_mbps unreserved."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.switches)
+        for link in self.links.values():
+            if link.up and link.capacity_mbps - link.reserved_mbps >= min_free_mbps - 1e-9:
+                g.add_edge(link.src, link.dst, port=link.src_port)
+        return g
+
+    def next_hops(self, target: int) -> dict[int, int]:
+        """For every switch that can reach `target`, the port of its first hop on a shortest path.
+
+        Ties are broken by the lowest neighbour dpid so that the choice is stable.
+        """
+        g = self.graph()
+        dist = nx.single_source_shortest_path_length(g.reverse(copy=False), target)
+        out = {}
+        for dpid in dist:
+            if dpid == target:
+                continue
+            best = min((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid) if n in dist)
+            out[dpid] = best[2]
+        return out
+
+    def path(self, src: str, dst: str, min_bandwidth_mbps: float = 0.0) -> list[tuple[int, int, int]]:
+        """Shortest path as (dpid, in_port, out_port) hops from src's switch to dst's; raises NotFound
+        or FailedPrecondition."""
+        a, b = self.host(src), self.host(dst)
+        g = self.graph(min_bandwidth_mbps)
+        try:
+            switches = nx.shortest_path(g, a.dpid, b.dpid)
+        except nx.NetworkXNoPath:
+            need = f" with {min_bandwidth_mbps:g} Mbit/s free" if min_bandwidth_mbps else ""
+            raise FailedPrecondition(f"no path from {src} to {dst}{need}") from None
+        hops, in_port = [], a.port
+        for k, dpid in enumerate(switches):
+            out_port = b.port if k == len(switches) - 1 else g.edges[dpid, switches[k + 1]]["port"]
+            hops.append((dpid, in_port, out_port))
+            if k < len(switches) - 1:
+                in_port = self.links[(dpid, out_port)].dst_port
+        return hops
+
+    def path_links(self, hops: list[tuple[int, int, int]]) -> list[LinkInfo]:
+        return [self.links[(dpid, out)] for dpid, _, out in hops[:-1]]
+
+    def bottleneck(self, hops: list[tuple[int, int, int]]) -> float:
+        links = self.path_links(hops)
+        return min((l.capacity_mbps - l.reserved_mbps for l in links), default=float("inf"))
+
+
+def parse_ipv4(text: str, what: str) -> str:
+    """A dotted IPv4 address, or InvalidArgument naming `what`."""
+    from controller.errors import InvalidArgument
+
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise InvalidArgument(f"{what}: {text!r} is not an IPv4 address") from None

@@ -1,0 +1,181 @@
+"""SdnService over gRPC: messages to SdnCore calls and back; domain errors become status codes."""
+
+from __future__ import annotations
+
+import grpc
+from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
+
+from controller.errors import InvalidArgument, NotFound
+from controller.rpc import abort_on_domain_error
+
+from .core import SdnCore
+from .rules import Endpoint, Flow, ServiceRoute
+
+SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
+PROTOCOL_NAMES = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
+PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
+
+
+def _protocol(value: int) -> str:
+    if value not in PROTOCOL_NAMES:
+        raise InvalidArgument("protocol must be PROTOCOL_TCP or PROTOCOL_UDP")
+    return PROTOCOL_NAMES[value]
+
+
+def _endpoints(messages) -> list[Endpoint]:
+    return [Endpoint(e.host, e.ip, e.port, e.weight) for e in messages]
+
+
+def route_message(route: ServiceRoute) -> sdn_pb2.ServiceRoute:
+    return sdn_pb2.ServiceRoute(
+        service=route.service, vip=route.vip, protocol=PROTOCOL_ENUMS[route.protocol], port=route.port,
+        endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight) for e in route.endpoints],
+        cookie=route.cookie, group_id=route.group_id)
+
+
+def path_message(view, src, dst, hops, bottleneck) -> sdn_pb2.Path:
+    return sdn_pb2.Path(src=src, dst=dst, bottleneck_mbps=bottleneck if bottleneck != float("inf") else 0.0,
+                        hops=[sdn_pb2.Hop(switch=view.switch_name(d), in_port=i, out_port=o) for d, i, o in hops])
+
+
+def _text(fields) -> str:
+    return ",".join(f"{k}={v}" for k, v in fields)
+
+
+def _action_text(action) -> str:
+    name = type(action).__name__
+    if name == "OFPActionOutput":
+        return f"output:{'CONTROLLER' if action.port == 0xfffffffd else action.port}"
+    if name == "OFPActionSetField":
+        return f"set_field:{action.value}->{action.key}"
+    if name == "OFPActionGroup":
+        return f"group:{action.group_id}"
+    return name
+
+
+def _instructions_text(instructions) -> str:
+    parts = []
+    for inst in instructions:
+        if hasattr(inst, "actions"):
+            parts += [_action_text(a) for a in inst.actions]
+        elif hasattr(inst, "table_id"):
+            parts.append(f"goto_table:{inst.table_id}")
+    return ",".join(parts) or "drop"
+
+
+class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
+    def __init__(self, core: SdnCore, app=None):
+        self.core = core
+        self.app = app  # the os-ken app, for reading the switches back
+
+    @abort_on_domain_error
+    def GetTopology(self, request, context):
+        view = self.core.view
+        with self.core._lock:
+            switches = [sdn_pb2.Switch(name=s.name, dpid=s.dpid, connected=s.connected)
+                        for s in sorted(view.switches.values(), key=lambda s: s.dpid)]
+            links = [sdn_pb2.Link(src_switch=view.switch_name(l.src), src_port=l.src_port,
+                                  dst_switch=view.switch_name(l.dst), dst_port=l.dst_port,
+                                  capacity_mbps=l.capacity_mbps, reserved_mbps=l.reserved_mbps, up=l.up)
+                     for l in sorted(view.links.values(), key=lambda l: l.key)]
+            hosts = [sdn_pb2.Host(name=h.name, ip=h.ip, mac=h.mac, switch=view.switch_name(h.dpid), port=h.port,
+                                  role=h.role, seen=h.seen) for h in sorted(view.hosts.values(), key=lambda h: h.name)]
+        return sdn_pb2.Topology(switches=switches, links=links, hosts=hosts)
+
+    @abort_on_domain_error
+    def InstallServiceRoute(self, request, context):
+        route = self.core.install_route(request.service, request.vip, _protocol(request.protocol), request.port,
+                                        _endpoints(request.endpoints))
+        return route_message(route)
+
+    @abort_on_domain_error
+    def UpdateServiceRoute(self, request, context):
+        return route_message(self.core.update_route(request.service, _endpoints(request.endpoints)))
+
+    @abort_on_domain_error
+    def RemoveServiceRoute(self, request, context):
+        self.core.remove_route(request.service)
+        return sdn_pb2.RemoveServiceRouteResponse()
+
+    @abort_on_domain_error
+    def ListServiceRoutes(self, request, context):
+        return sdn_pb2.ListServiceRoutesResponse(routes=[route_message(r) for r in self.core.list_routes()])
+
+    @abort_on_domain_error
+    def ComputePath(self, request, context):
+        hops, bottleneck = self.core.compute_path(request.src, request.dst, request.min_bandwidth_mbps)
+        return path_message(self.core.view, request.src, request.dst, hops, bottleneck)
+
+    @abort_on_domain_error
+    def InstallPath(self, request, context):
+        path = self.core.install_path(request.src, request.dst, request.bandwidth_mbps)
+        bottleneck = self.core.view.bottleneck(list(path.hops))
+        return sdn_pb2.InstalledPath(id=str(path.path_id), bandwidth_mbps=path.bandwidth_mbps,
+                                     path=path_message(self.core.view, path.src, path.dst, path.hops, bottleneck))
+
+    @abort_on_domain_error
+    def RemovePath(self, request, context):
+        try:
+            path_id = int(request.id)
+        except ValueError:
+            raise NotFound(f"no installed path with id {request.id!r}") from None
+        self.core.remove_path(path_id)
+        return sdn_pb2.RemovePathResponse()
+
+    @abort_on_domain_error
+    def ListFlows(self, request, context):
+        if self.app is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "no OpenFlow connection in this process")
+        view = self.core.view
+        owners = {r.cookie: r.service for r in self.core.list_routes()}
+        if request.service and request.service not in owners.values():
+            raise NotFound(f"no service route named {request.service!r}")
+        dpids = sorted(self.app.datapaths)
+        if request.switch:
+            dpids = [d for d in dpids if view.switch_name(d) == request.switch]
+            if not dpids:
+                raise NotFound(f"switch {request.switch!r} is unknown or not connected")
+        out = []
+        for dpid in dpids:
+            try:
+                state = self.app.read_switch(dpid)
+            except (KeyError, TimeoutError) as exc:
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"reading {view.switch_name(dpid)}: {exc}")
+            flows = []
+            for stat in state["flows"]:
+                service = owners.get(stat.cookie, "")
+                if request.service and service != request.service:
+                    continue
+                flows.append(sdn_pb2.FlowEntry(
+                    table_id=stat.table_id, priority=stat.priority, cookie=stat.cookie, service=service,
+                    match=_text(stat.match.items()), actions=_instructions_text(stat.instructions),
+                    packet_count=stat.packet_count, byte_count=stat.byte_count,
+                    duration_seconds=stat.duration_sec + stat.duration_nsec / 1e9))
+            counters = {g.group_id: g for g in state["group_stats"]}
+            groups = []
+            wanted_groups = {r.group_id for r in self.core.list_routes() if r.service == request.service}
+            for desc in state["group_descs"]:
+                if request.service and desc.group_id not in wanted_groups:
+                    continue
+                stats = counters.get(desc.group_id)
+                buckets = []
+                for k, bucket in enumerate(desc.buckets):
+                    bstat = stats.bucket_stats[k] if stats and k < len(stats.bucket_stats) else None
+                    buckets.append(sdn_pb2.Bucket(
+                        weight=bucket.weight, actions=",".join(_action_text(a) for a in bucket.actions),
+                        packet_count=bstat.packet_count if bstat else 0, byte_count=bstat.byte_count if bstat else 0))
+                groups.append(sdn_pb2.GroupEntry(group_id=desc.group_id, type="select", buckets=buckets))
+            out.append(sdn_pb2.SwitchFlows(switch=view.switch_name(dpid), flows=flows, groups=groups))
+        return sdn_pb2.ListFlowsResponse(switches=out)
+
+    def InstallChain(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "VNF chain steering is not built yet")
+
+    def RemoveChain(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "VNF chain steering is not built yet")
+
+
+def registrar(core: SdnCore, app=None):
+    def register(server: grpc.Server) -> None:
+        sdn_pb2_grpc.add_SdnServiceServicer_to_server(SdnServicer(core, app), server)
+    return register
