@@ -192,25 +192,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from controller.placement import servicer as placement_servicer
     from controller.rpc import DEFAULT_ADDRESSES, create_server
 
-    components = {"placement": (placement_servicer.register, placement_servicer.SERVICE_NAME)}
     address = args.listen or DEFAULT_ADDRESSES[args.component]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    host = address.rsplit(":", 1)[0]
     try:
-        server, port = create_server(address, [components[args.component]])
+        if args.component == "sdn":
+            import logging
+
+            from controller.sdn import daemon as sdn_daemon
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+            logging.getLogger("os_ken").setLevel(logging.WARNING)
+            if not args.topology:
+                raise ProblemError("serve sdn: --topology FILE is required (the launcher writes it)")
+            of_host, of_port = _host_port(args.openflow, "--openflow")
+            Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+            running = sdn_daemon.start(sdn_daemon.load_topology_file(args.topology), db_path=args.db,
+                                       ofp_host=of_host, ofp_port=of_port, grpc_address=address)
+            port, stopper = running.grpc_port, running.stop
+            print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
+        else:
+            server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
+            server.start()
+            stopper = lambda: server.stop(grace=2).wait()  # noqa: E731
+            print(f"placement service listening on {host}:{port} (health and reflection enabled)", flush=True)
     except OSError as exc:
         print(f"strata serve: {exc}", file=sys.stderr)
         return EXIT_UNSOLVED
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    host = address.rsplit(":", 1)[0]
-    print(f"{args.component} service listening on {host}:{port} (health and reflection enabled)", flush=True)
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
-    server.stop(grace=2).wait()
+    stopper()
     print(f"{args.component} service stopped", flush=True)
     return EXIT_OK
+
+
+def _host_port(text: str, option: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ProblemError(f"{option}: expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def cmd_topo(args: argparse.Namespace) -> int:
+    from topologies.catalog import describe, draw, load_topology, topology_names
+
+    if args.action == "list":
+        print("\n".join(topology_names()))
+        return EXIT_OK
+    if not args.name:
+        raise ProblemError(f"topo {args.action}: name a topology (see `strata topo list`)")
+    try:
+        spec = load_topology(args.name)
+    except ValueError as exc:
+        raise ProblemError(str(exc)) from exc
+    if args.action == "show":
+        print(describe(spec))
+        if args.png:
+            draw(spec, args.png)
+            print(f"wrote {args.png}")
+        return EXIT_OK
+    from controller.launch_network import launch
+
+    return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -258,10 +304,26 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
-    serve.add_argument("component", choices=["placement"],
-                       help="the daemon to run (the others are not built yet)")
-    serve.add_argument("--listen", metavar="ADDR", help="host:port (default: 127.0.0.1:50051)")
+    serve.add_argument("component", choices=["placement", "sdn"],
+                       help="the daemon to run (orchestrator, mesh and mano are not built yet)")
+    serve.add_argument("--listen", metavar="ADDR",
+                       help="gRPC host:port (default: 127.0.0.1:50051 placement, 127.0.0.1:50054 sdn)")
+    serve.add_argument("--topology", metavar="FILE", help="sdn: the runtime topology the launcher wrote")
+    serve.add_argument("--db", default="/var/lib/strata/sdn.db", help="sdn: SQLite file of desired state")
+    serve.add_argument("--openflow", default="127.0.0.1:6653", metavar="ADDR",
+                       help="sdn: OpenFlow listen host:port (default: 127.0.0.1:6653)")
     serve.set_defaults(func=cmd_serve)
+
+    topo = sub.add_parser("topo", help="edge topologies: list, show, launch in Mininet")
+    topo.add_argument("action", choices=["list", "show", "launch"])
+    topo.add_argument("name", nargs="?", help="edge-tiered or zoo:NAME_OR_PATH")
+    topo.add_argument("--png", metavar="FILE", help="show: also draw the topology")
+    topo.add_argument("--pingall", action="store_true",
+                      help="launch: ping every pair of hosts, print the result, exit 1 if anything dropped")
+    topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
+    topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
+                      help="launch: gRPC address of the SDN daemon")
+    topo.set_defaults(func=cmd_topo)
 
     generate = sub.add_parser("generate", help="write a problem file")
     generate.add_argument("kind", choices=["paper", "dockerhub"])

@@ -39,7 +39,7 @@ class EdgeNetwork:
         from mininet.node import OVSSwitch, RemoteController
         from mininet.topo import Topo
 
-        setLogLevel("error")
+        setLogLevel("critical")  # tc's HTB "quantum is big" warnings are logged as errors
         ensure_ovs()
         spec = self.spec
 
@@ -94,6 +94,16 @@ class EdgeNetwork:
                           "role": h.role})
         return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
                 "links": links, "hosts": hosts}
+
+    def ping_all(self, timeout: float = 2.0) -> float:
+        """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""
+        from mininet.log import setLogLevel
+
+        setLogLevel("output")
+        try:
+            return self.net.pingAll(timeout=timeout)
+        finally:
+            setLogLevel("error")
 
     def stop(self) -> None:
         if self.net is not None:

@@ -1,0 +1,100 @@
+"""Starting and stopping the control-layer daemons as processes, and waiting for them to be ready."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+class DaemonProcess:
+    """One `strata serve ...` process; its output goes to a log file."""
+
+    def __init__(self, name: str, args: list[str], log_path: Path):
+        self.name = name
+        self.args = args
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "DaemonProcess":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", *self.args],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Sudden death (SIGKILL), as a crash would be."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = None) -> None:
+    """Until the gRPC health check says SERVING; raises RuntimeError with the daemon's log tail."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if daemon is not None and not daemon.alive():
+                raise RuntimeError(f"{daemon.name} daemon exited:\n{daemon.tail()}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    tail = f":\n{daemon.tail()}" if daemon else ""
+    raise RuntimeError(f"no healthy service at {address} after {timeout:g} s{tail}")
+
+
+def wait_switches_connected(address: str, count: int, timeout: float) -> float:
+    """Until `count` switches have an OpenFlow session with the SDN daemon; returns seconds taken."""
+    from strata.v1 import sdn_pb2, sdn_pb2_grpc
+
+    start = time.monotonic()
+    with grpc.insecure_channel(address) as channel:
+        stub = sdn_pb2_grpc.SdnServiceStub(channel)
+        connected = 0
+        while time.monotonic() - start < timeout:
+            topology = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=5)
+            connected = sum(s.connected for s in topology.switches)
+            if connected >= count:
+                return time.monotonic() - start
+            time.sleep(0.2)
+    raise RuntimeError(f"only {connected} of {count} switches connected to the SDN daemon within {timeout:g} s")
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise PermissionError(f"{what} needs root (Mininet creates network namespaces and OVS bridges)")
