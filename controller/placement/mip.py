@@ -38,18 +38,17 @@ def _number_after(label: str, log: str) -> float | None:
 
 
 def _solve_cbc(model, time_limit, warm_start, mip) -> SolveOutcome:
-    fd, log_path = tempfile.mkstemp(prefix="strata-cbc-", suffix=".log")
-    os.close(fd)
-    try:
-        cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, math.ceil(time_limit)),
-                                warmStart=warm_start, mip=mip, logPath=log_path)
-        model.solve(cmd)
-        with open(log_path, errors="replace") as f:
-            log = f.read()
-    except pulp.PulpSolverError as exc:
-        return SolveOutcome("error", None, None, f"CBC failed: {exc}")
-    finally:
-        os.unlink(log_path)
+    # A private directory: `mn -c` deletes /tmp/*.log, which would take a log from under CBC.
+    with tempfile.TemporaryDirectory(prefix="strata-cbc-") as workdir:
+        log_path = os.path.join(workdir, "cbc.txt")
+        try:
+            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, math.ceil(time_limit)),
+                                    warmStart=warm_start, mip=mip, logPath=log_path)
+            model.solve(cmd)
+            with open(log_path, errors="replace") as f:
+                log = f.read()
+        except pulp.PulpSolverError as exc:
+            return SolveOutcome("error", None, None, f"CBC failed: {exc}")
     status = model.status
     if status == pulp.LpStatusInfeasible or "Result - Linear relaxation infeasible" in log \
             or "Problem is infeasible" in log:
