@@ -128,7 +128,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         flows = self._stats(dp, parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
                                                            out_group=ofp.OFPG_ANY), timeout)
         descs = self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
-        counters = self._stats(dp, parser.OFPGroupStatsRequest(dp, ofp.OFPG_ALL), timeout)
+        counters = self._stats(dp, parser.OFPGroupStatsRequest(dp, 0, ofp.OFPG_ALL), timeout)
         return {"flows": flows, "group_descs": descs, "group_stats": counters}
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)

@@ -1,0 +1,146 @@
+"""Service-aware routes: a VIP served by real HTTP servers, weighted split, link cut, bad requests."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import grpc
+import pytest
+from strata.v1 import common_pb2, sdn_pb2
+
+from conftest import launch
+
+VIP = "10.0.100.1"
+ENDPOINTS = {"edge1": 3, "edge4": 1}  # different sites, so paths differ
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    running = launch("edge-tiered", tmp_path_factory)
+    servers = []
+    try:
+        for name in ENDPOINTS:
+            root = running.workdir / f"www-{name}"
+            root.mkdir()
+            (root / "whoami").write_text(name)
+            host = running.host(name)
+            servers.append(host.popen(["python3", "-m", "http.server", "8080", "--bind", host.IP(),
+                                       "--directory", str(root)]))
+        time.sleep(1)
+        route = running.stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
+            service="web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=80,
+            endpoints=[common_pb2.Endpoint(host=name, port=8080, weight=weight)
+                       for name, weight in ENDPOINTS.items()]), timeout=20)
+        assert route.cookie
+        yield running
+    finally:
+        for proc in servers:
+            proc.terminate()
+        running.stop()
+
+
+def curl(host, path="whoami", timeout=3) -> str:
+    return host.cmd(f"curl -s --max-time {timeout} http://{VIP}/{path}").strip()
+
+
+def test_vip_answers_from_every_device(web):
+    for device in web.spec.hosts_with_role("device"):
+        assert curl(web.host(device.name)) in ENDPOINTS, device.name
+
+
+def test_split_follows_the_weights(web):
+    client = web.host("dev1")
+    out = client.cmd(f"for i in $(seq 200); do curl -s --max-time 3 http://{VIP}/whoami; echo; done")
+    counts = Counter(line.strip() for line in out.splitlines() if line.strip())
+    assert sum(counts.values()) == 200, counts
+    share = counts["edge1"] / 200
+    assert abs(share - 0.75) <= 0.15, counts
+
+
+def test_flows_are_on_the_switches_with_the_service_cookie(web):
+    flows = web.stub.ListFlows(sdn_pb2.ListFlowsRequest(service="web"), timeout=20)
+    groups = [g for sw in flows.switches for g in sw.groups]
+    assert groups and all(sorted(b.weight for b in g.buckets)[-1] == 3 for g in groups if len(g.buckets) == 2)
+    cookies = {f.cookie for sw in flows.switches for f in sw.flows}
+    assert len(cookies) == 1 and all(f.service == "web" for sw in flows.switches for f in sw.flows)
+
+
+def _link_on_path(web, src: str, dst: str) -> tuple[str, str]:
+    path = web.stub.ComputePath(sdn_pb2.ComputePathRequest(src=src, dst=dst), timeout=10)
+    hops = [h.switch for h in path.hops]
+    assert len(hops) >= 2, hops
+    return hops[0], hops[1]
+
+
+def test_traffic_resumes_within_two_seconds_after_a_link_cut(web):
+    client = web.host("dev1")  # on site1, like edge1
+    a, b = _link_on_path(web, "dev3", "edge1")  # dev3 is on site2: its path to edge1 crosses aggregation
+    client3 = web.host("dev3")
+    assert curl(client3) in ENDPOINTS
+    web.network.net.configLinkStatus(a, b, "down")
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < 10:
+            replies = [curl(client3, timeout=1) for _ in range(4)]
+            if all(r in ENDPOINTS for r in replies):
+                break
+        resumed = time.monotonic() - start
+        assert resumed <= 2.0 + 4 * 1.0, resumed  # four probes of at most 1 s each after the recovery
+        topology = web.stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=10)
+        assert any(not l.up for l in topology.links if {l.src_switch, l.dst_switch} == {a, b})
+        assert curl(client) in ENDPOINTS
+    finally:
+        web.network.net.configLinkStatus(a, b, "up")
+
+
+@pytest.mark.parametrize("request_, code", [
+    (sdn_pb2.InstallServiceRouteRequest(service="bad-vip", vip="10.0.300.1", protocol=common_pb2.PROTOCOL_TCP,
+                                        port=81, endpoints=[common_pb2.Endpoint(host="edge2", port=80, weight=1)]),
+     grpc.StatusCode.INVALID_ARGUMENT),
+    (sdn_pb2.InstallServiceRouteRequest(service="ghost", vip="10.0.100.9", protocol=common_pb2.PROTOCOL_TCP,
+                                        port=81, endpoints=[common_pb2.Endpoint(host="nowhere", port=80, weight=1)]),
+     grpc.StatusCode.NOT_FOUND),
+    (sdn_pb2.InstallServiceRouteRequest(service="idle", vip="10.0.100.8", protocol=common_pb2.PROTOCOL_TCP,
+                                        port=81, endpoints=[common_pb2.Endpoint(host="edge2", port=80, weight=0)]),
+     grpc.StatusCode.INVALID_ARGUMENT),
+    (sdn_pb2.InstallServiceRouteRequest(service="web", vip="10.0.100.7", protocol=common_pb2.PROTOCOL_TCP,
+                                        port=81, endpoints=[common_pb2.Endpoint(host="edge2", port=80, weight=1)]),
+     grpc.StatusCode.ALREADY_EXISTS),
+])
+def test_bad_requests_get_the_right_code_and_disturb_nothing(web, request_, code):
+    before = web.stub.ListFlows(sdn_pb2.ListFlowsRequest(service="web"), timeout=20)
+    with pytest.raises(grpc.RpcError) as caught:
+        web.stub.InstallServiceRoute(request_, timeout=20)
+    assert caught.value.code() == code
+    assert caught.value.details()
+    after = web.stub.ListFlows(sdn_pb2.ListFlowsRequest(service="web"), timeout=20)
+    rules = lambda r: sorted((sw.switch, f.match, f.actions) for sw in r.switches for f in sw.flows)  # noqa: E731
+    assert rules(before) == rules(after)
+    assert curl(web.host("dev2")) in ENDPOINTS
+
+
+def test_unknown_service_update_is_not_found(web):
+    with pytest.raises(grpc.RpcError) as caught:
+        web.stub.UpdateServiceRoute(sdn_pb2.UpdateServiceRouteRequest(
+            service="nope", endpoints=[common_pb2.Endpoint(host="edge1", port=80, weight=1)]), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_restarted_daemon_restores_every_route_without_duplicates(web):
+    def snapshot():
+        flows = web.stub.ListFlows(sdn_pb2.ListFlowsRequest(), timeout=20)
+        return sorted((sw.switch, f.table_id, f.priority, f.match, f.actions)
+                      for sw in flows.switches for f in sw.flows)
+
+    before = snapshot()
+    web.sdn.kill()
+    web.start_sdn()
+    web.wait_connected(60)
+    time.sleep(1)
+    after = snapshot()
+    assert after == before
+    assert len(after) == len(set(after))
+    routes = web.stub.ListServiceRoutes(sdn_pb2.ListServiceRoutesRequest(), timeout=10).routes
+    assert [r.service for r in routes] == ["web"]
+    assert curl(web.host("dev5")) in ENDPOINTS
