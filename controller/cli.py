@@ -325,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=cmd_topo)
 
+    from controller.sdn.commands import add_parser as add_sdn_parser
+
+    add_sdn_parser(sub)
+
     generate = sub.add_parser("generate", help="write a problem file")
     generate.add_argument("kind", choices=["paper", "dockerhub"])
     generate.add_argument("--servers", type=positive_int, default=10)
