@@ -8,7 +8,7 @@ setup:
 	@./scripts/setup.sh
 
 demo: setup
-	$(STRATA) compare
+	$(STRATA) demo
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from controller.placement import generators
 from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, run
+from controller.placement.report import format_comparison
 from controller.placement.mip import SOLVERS
 from controller.placement.model import Problem, ProblemError, load_problem, problem_to_dict
 from controller.placement.result import PlacementResult
@@ -136,23 +137,6 @@ def comparison_rows(problem: Problem, algorithms: list[str], solver: str, time_l
     return results
 
 
-def format_comparison(problem: Problem, results: list[PlacementResult]) -> str:
-    """The comparison table: objective, gap to the best proven bound, seconds."""
-    # Bounds of the layer-sharing problem (no-sharing's own bound is for a different problem).
-    bounds = [r.lower_bound for r in results if r.lower_bound is not None and r.algorithm != "no-sharing"]
-    best_bound = max(bounds) if bounds else None
-    lines = [f"{'algorithm':<15} {'status':<10} {'objective':>12} {'gap to bound':>13} {'seconds':>8}  note"]
-    for r in results:
-        objective = f"{r.objective:,.1f}" if r.objective is not None else "-"
-        gap = (f"{100 * (r.objective - best_bound) / r.objective:.2f}%"
-               if r.objective and best_bound is not None else "-")
-        note = r.message if r.status != "optimal" and r.message else DESCRIPTIONS[r.algorithm]
-        lines.append(f"{r.algorithm:<15} {r.status:<10} {objective:>12} {gap:>13} {r.seconds:>8.2f}  {note}")
-    if best_bound is not None:
-        lines.append(f"best proven lower bound: {best_bound:,.1f}")
-    return "\n".join(lines)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.problem:
         problem = load_problem(args.problem)
@@ -170,7 +154,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise ProblemError(f"--algorithms: unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
     results = comparison_rows(problem, algorithms, args.solver, args.time_limit, args.seed)
     print()
-    print(format_comparison(problem, results))
+    print(format_comparison(results))
     return EXIT_OK
 
 
@@ -192,12 +176,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from controller.placement import servicer as placement_servicer
     from controller.rpc import DEFAULT_ADDRESSES, create_server
 
-    address = args.listen or DEFAULT_ADDRESSES[args.component]
+    address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     host = address.rsplit(":", 1)[0]
     try:
-        if args.component == "sdn":
+        if args.component in ("sdn", "all"):
             import logging
 
             from controller.sdn import daemon as sdn_daemon
@@ -212,6 +196,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                        ofp_host=of_host, ofp_port=of_port, grpc_address=address)
             port, stopper = running.grpc_port, running.stop
             print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
+            if args.component == "all":
+                server, placement_port = create_server(
+                    args.placement_listen, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
+                server.start()
+                sdn_stop = stopper
+                stopper = lambda: (server.stop(grace=2).wait(), sdn_stop())  # noqa: E731
+                print(f"placement service listening on {args.placement_listen.rsplit(':', 1)[0]}:{placement_port}",
+                      flush=True)
         else:
             server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
             server.start()
@@ -259,6 +251,17 @@ def cmd_topo(args: argparse.Namespace) -> int:
     return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen)
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from controller.launch_network import up
+    from topologies.catalog import load_topology
+
+    try:
+        spec = load_topology(args.topo)
+    except ValueError as exc:
+        raise ProblemError(str(exc)) from exc
+    return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.kind == "paper":
         problem = generators.paper_problem(args.containers, seed=args.seed, n_servers=args.servers)
@@ -304,8 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
-    serve.add_argument("component", choices=["placement", "sdn"],
-                       help="the daemon to run (orchestrator, mesh and mano are not built yet)")
+    serve.add_argument("component", choices=["placement", "sdn", "all"],
+                       help="the daemon to run; all = placement and sdn in one process "
+                            "(orchestrator, mesh and mano are not built yet)")
+    serve.add_argument("--placement-listen", default="127.0.0.1:50051", metavar="ADDR",
+                       help="all: gRPC address of the placement service")
     serve.add_argument("--listen", metavar="ADDR",
                        help="gRPC host:port (default: 127.0.0.1:50051 placement, 127.0.0.1:50054 sdn)")
     serve.add_argument("--topology", metavar="FILE", help="sdn: the runtime topology the launcher wrote")
@@ -328,6 +334,15 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.sdn.commands import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
+
+    demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
+    demo.set_defaults(func=lambda args: __import__("controller.demo", fromlist=["run_demo"]).run_demo())
+
+    up = sub.add_parser("up", help="start OVS, the topology and the daemons; run until interrupted")
+    up.add_argument("--topo", default="edge-tiered", help="edge-tiered (default) or zoo:NAME_OR_PATH")
+    up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
+    up.add_argument("--openflow-port", type=int, default=6653)
+    up.set_defaults(func=cmd_up)
 
     generate = sub.add_parser("generate", help="write a problem file")
     generate.add_argument("kind", choices=["paper", "dockerhub"])
