@@ -17,12 +17,11 @@ Progress = Callable[[str], None]
 EXPERIMENTS = ("fig4", "fig5")
 DATA_SETS = ("paper", "dockerhub")
 SERVERS = 10  # the paper's setting
-FIG4_CONTAINERS = (4, 8, 12, 16, 20, 24)  # no-sharing stops fitting at 28 on most paper instances
+FIG4_CONTAINERS = (4, 8, 12, 16, 20, 24)  # at 28, no-sharing has no placement on most paper instances
 FIG5_CONTAINERS = 20
 FIG5_MULTIPLIERS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 COMPARED = ("no-sharing", "ilp", "relax-round", "image-locality", "strata")
-# Algorithms whose lower_bound is a proven bound on the layer-sharing optimum
-# (no-sharing's is the bound of its own, no-sharing problem).
+# Algorithms whose lower_bound bounds the layer-sharing optimum (no-sharing's answer bounds nothing).
 BOUNDING = ("ilp", "relax-round", "strata")
 FIELDS = ("experiment", "data", "x", "seed", "algorithm", "status", "objective", "lower_bound",
           "seconds", "message")

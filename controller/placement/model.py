@@ -67,7 +67,8 @@ class Problem:
             Server(s.name, s.cpu * multiplier, s.storage * multiplier, s.bandwidth * multiplier)
             for s in self.servers
         )
-        return Problem(servers, self.layers, self.containers, dict(self.meta))
+        meta = {**self.meta, "multiplier": self.meta.get("multiplier", 1.0) * multiplier}
+        return Problem(servers, self.layers, self.containers, meta)
 
 
 def _finite(value: Any) -> bool:

@@ -21,6 +21,7 @@ from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
 PROTOCOLS = ("tcp", "udp")
+MAX_WEIGHT = 0xFFFF
 
 
 class Southbound(Protocol):
@@ -43,6 +44,19 @@ class SdnCore:
             self._reserve(path, +1)
 
     # -- service routes ---------------------------------------------------------------------
+    def _check_endpoints_free(self, service: str, protocol: str, endpoints: tuple[Endpoint, ...]) -> None:
+        """Replies are rewritten by the endpoint's address and port alone, so one endpoint
+        (host, port, protocol) can serve one service only."""
+        for other in self.routes.values():
+            if other.service == service or other.protocol != protocol:
+                continue
+            taken = {(e.host, e.port) for e in other.endpoints}
+            for ep in endpoints:
+                if (ep.host, ep.port) in taken:
+                    raise FailedPrecondition(
+                        f"{ep.host}:{ep.port}/{protocol} already serves service {other.service!r}; "
+                        "an endpoint serves one service (give it another port)")
+
     def _endpoints(self, endpoints: list[Endpoint], default_port: int) -> tuple[Endpoint, ...]:
         if not endpoints:
             raise InvalidArgument("a service route needs at least one endpoint")
@@ -55,8 +69,9 @@ class SdnCore:
             port = ep.port or default_port
             if not 1 <= port <= 65535:
                 raise InvalidArgument(f"endpoints[{k}] ({ep.host}): port {port} is not in 1-65535")
-            if ep.weight < 0:
-                raise InvalidArgument(f"endpoints[{k}] ({ep.host}): weight must not be negative")
+            if not 0 <= ep.weight <= MAX_WEIGHT:
+                raise InvalidArgument(f"endpoints[{k}] ({ep.host}): weight {ep.weight} is not in 0-{MAX_WEIGHT} "
+                                      "(an OpenFlow 1.3 bucket weight is 16 bits)")
             out.append(Endpoint(ep.host, ip, port, ep.weight))
         if len({e.host for e in out}) != len(out):
             raise InvalidArgument("an endpoint host is listed twice")
@@ -82,6 +97,7 @@ class SdnCore:
                 if (other.vip, other.protocol, other.port) == (vip, protocol, port):
                     raise AlreadyExists(f"{vip}:{port}/{protocol} is already service {other.service!r}")
             eps = self._endpoints(endpoints, port)
+            self._check_endpoints_free(service, protocol, eps)
             service_id = max((r.service_id for r in self.routes.values()), default=0) + 1
             route = ServiceRoute(service, vip, protocol, port, eps, service_id)
             self.store.save_route(route)
@@ -93,8 +109,9 @@ class SdnCore:
     def update_route(self, service: str, endpoints: list[Endpoint], *, wait: float = 5.0) -> ServiceRoute:
         with self._lock:
             old = self._route(service)
-            route = ServiceRoute(old.service, old.vip, old.protocol, old.port,
-                                 self._endpoints(endpoints, old.port), old.service_id)
+            eps = self._endpoints(endpoints, old.port)
+            self._check_endpoints_free(service, old.protocol, eps)
+            route = ServiceRoute(old.service, old.vip, old.protocol, old.port, eps, old.service_id)
             self.store.save_route(route)
             self.routes[service] = route
             waits = self._reconcile()
@@ -137,6 +154,10 @@ class SdnCore:
         if bandwidth_mbps < 0:
             raise InvalidArgument("bandwidth_mbps must not be negative")
         with self._lock:
+            for other in self.paths.values():
+                if (other.src, other.dst) == (src, dst):  # its rules would be shadowed by the new ones
+                    raise AlreadyExists(f"a path from {src} to {dst} is installed already (id {other.path_id}); "
+                                        "remove it first")
             hops = self.view.path(src, dst, bandwidth_mbps)
             path_id = max(self.paths, default=0) + 1
             path = ReservedPath(path_id, src, dst, bandwidth_mbps, tuple(hops))
@@ -206,10 +227,15 @@ class SdnCore:
                 self._reconcile()
 
     def link_discovered(self, src: int, src_port: int) -> None:
+        """LLDP sees the link working: it is up again if LLDP (not a port status) had taken it down."""
         with self._lock:
             link = self.view.links.get((src, src_port))
-            if link is not None:
-                link.discovered = True
+            if link is None:
+                return
+            link.discovered = True
+            if self.view.set_port_state(src, src_port, True):
+                log.info("link at %s port %d rediscovered: recomputing routes", self.view.switch_name(src), src_port)
+                self._reconcile()
 
     def host_seen(self, mac: str, ip: str, dpid: int, port: int) -> None:
         with self._lock:

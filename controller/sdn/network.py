@@ -118,7 +118,8 @@ class NetworkView:
         g = nx.DiGraph()
         g.add_nodes_from(self.switches)
         for link in self.links.values():
-            if link.up and link.capacity_mbps - link.reserved_mbps >= min_free_mbps - 1e-9:
+            # A link over-reserved by a rerouted path still carries best-effort traffic.
+            if link.up and (min_free_mbps <= 0 or link.capacity_mbps - link.reserved_mbps >= min_free_mbps - 1e-9):
                 g.add_edge(link.src, link.dst, port=link.src_port)
         return g
 
