@@ -112,8 +112,9 @@ def latency_benchmark(routes: int) -> list[float]:
             for k in range(routes):
                 request = sdn_pb2.InstallServiceRouteRequest(
                     service=f"svc{k}", vip=f"10.0.{200 + k // 250}.{k % 250 + 1}", protocol=common_pb2.PROTOCOL_TCP,
-                    port=80, endpoints=[common_pb2.Endpoint(host=servers[k % len(servers)], port=8080, weight=3),
-                                        common_pb2.Endpoint(host=servers[(k + 1) % len(servers)], port=8080, weight=1)])
+                    port=80, endpoints=[common_pb2.Endpoint(host=servers[k % len(servers)], port=10000 + k, weight=3),
+                                        common_pb2.Endpoint(host=servers[(k + 1) % len(servers)], port=10000 + k,
+                                                            weight=1)])
                 start = time.monotonic()
                 stub.InstallServiceRoute(request, timeout=30)
                 times.append(time.monotonic() - start)
@@ -155,4 +156,14 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import traceback
+
+    code = 1
+    try:
+        code = main()
+    except BaseException:  # noqa: BLE001  report, then exit for real
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the in-process os-ken threads of part 1 cannot be joined

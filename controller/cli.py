@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -218,6 +219,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     stopper()
     print(f"{args.component} service stopped", flush=True)
+    if args.component in ("sdn", "all"):
+        sys.stderr.flush()
+        os._exit(EXIT_OK)  # os-ken's threads cannot be joined; everything durable is closed
     return EXIT_OK
 
 

@@ -26,15 +26,10 @@ class SdnDaemon:
     threads: list
 
     def stop(self) -> None:
-        from os_ken.base.app_manager import AppManager
-        from os_ken.lib import hub
-
+        """Stop answering gRPC and close the store. os-ken's native-hub threads cannot be stopped
+        (its kill is a no-op and its loops never return), so they end with the process: the
+        daemon's main exits with os._exit once this returns."""
         self.server.stop(grace=1).wait()
-        manager = AppManager.get_instance()
-        for name in list(manager.applications):
-            manager.uninstantiate(name)
-        for thread in self.threads:
-            hub.kill(thread)
         self.core.store.close()
 
 
