@@ -20,6 +20,7 @@ from .rules import COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, Flow,
 
 log = logging.getLogger("strata.sdn.app")
 FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
+BATCH_BYTES = 64 * 1024
 
 
 class StrataSdnApp(app_manager.OSKenApp):
@@ -31,6 +32,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         self.datapaths: dict[int, object] = {}
         self._pending: dict[int, tuple[threading.Event, list]] = {}  # xid -> (done, replies)
         self._pending_lock = threading.Lock()
+        self._xid_lock = threading.Lock()  # gRPC threads and event handlers both number messages
         core.southbound = self
 
     # -- southbound: what core.py calls ------------------------------------------------------
@@ -39,20 +41,31 @@ class StrataSdnApp(app_manager.OSKenApp):
         if dp is None:
             return lambda timeout: False
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        for group in change.add_groups:
-            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_ADD))
-        for group in change.modify_groups:
-            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_MODIFY))
-        for flow in change.delete_flows:
-            dp.send_msg(parser.OFPFlowMod(
-                dp, cookie=flow.cookie, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=flow.table,
-                command=ofp.OFPFC_DELETE_STRICT, priority=flow.priority, out_port=ofp.OFPP_ANY,
-                out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(flow.match))))
-        for flow in change.add_flows:
-            dp.send_msg(self._flow_mod(dp, flow))
-        for group in change.delete_groups:
-            dp.send_msg(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, group.group_id, []))
+        msgs = [self._group_mod(dp, g, ofp.OFPGC_ADD) for g in change.add_groups]
+        msgs += [self._group_mod(dp, g, ofp.OFPGC_MODIFY) for g in change.modify_groups]
+        msgs += [parser.OFPFlowMod(dp, cookie=flow.cookie, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=flow.table,
+                                   command=ofp.OFPFC_DELETE_STRICT, priority=flow.priority, out_port=ofp.OFPP_ANY,
+                                   out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(flow.match)))
+                 for flow in change.delete_flows]
+        msgs += [self._flow_mod(dp, flow) for flow in change.add_flows]
+        msgs += [parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, g.group_id, [])
+                 for g in change.delete_groups]
+        self._send_batch(dp, msgs)
         return self._barrier(dp)
+
+    def _send_batch(self, dp, msgs) -> None:
+        """Serialize and send in large writes: one queue entry and syscall per ~64 KiB, not per message."""
+        buf = bytearray()
+        for msg in msgs:
+            with self._xid_lock:
+                dp.set_xid(msg)
+            msg.serialize()
+            buf += msg.buf
+            if len(buf) >= BATCH_BYTES:
+                dp.send(bytes(buf))
+                buf.clear()
+        if buf:
+            dp.send(bytes(buf))
 
     def _actions(self, dp, actions):
         ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -92,7 +105,8 @@ class StrataSdnApp(app_manager.OSKenApp):
 
     # -- request/reply plumbing (barriers, statistics) --------------------------------------------
     def _expect(self, dp, msg) -> tuple[threading.Event, list]:
-        dp.set_xid(msg)
+        with self._xid_lock:
+            dp.set_xid(msg)
         entry = (threading.Event(), [])
         with self._pending_lock:
             self._pending[msg.xid] = entry
