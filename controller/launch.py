@@ -13,6 +13,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies, however it dies."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class DaemonProcess:
     """One `strata serve ...` process; its output goes to a log file."""
 
@@ -25,7 +33,8 @@ class DaemonProcess:
     def start(self) -> "DaemonProcess":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", *self.args],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
         log.close()
         return self
 
