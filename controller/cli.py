@@ -180,6 +180,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.exit_with_parent:
+        from controller.launch import exit_with_parent
+
+        exit_with_parent()
     host = address.rsplit(":", 1)[0]
     try:
         if args.component in ("sdn", "all"):
@@ -314,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("component", choices=["placement", "sdn", "all"],
                        help="the daemon to run; all = placement and sdn in one process "
                             "(orchestrator, mesh and mano are not built yet)")
+    serve.add_argument("--exit-with-parent", action="store_true",
+                       help="stop when the process that started this one dies (used by strata up/demo)")
     serve.add_argument("--placement-listen", default="127.0.0.1:50051", metavar="ADDR",
                        help="all: gRPC address of the placement service")
     serve.add_argument("--listen", metavar="ADDR",

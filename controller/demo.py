@@ -156,7 +156,7 @@ def run_demo() -> int:
                 a, b = path.hops[0].switch, path.hops[1].switch
                 net.configLinkStatus(a, b, "down")
                 cut = time.monotonic()
-                while time.monotonic() - cut < 10 and curl(net.get(far), timeout=1) not in weights:
+                while time.monotonic() - cut < 10 and curl(net.get(far), timeout=0.3) not in weights:
                     pass
                 recovered = time.monotonic() - cut
                 after = {d: curl(net.get(d)) for d in devices}

@@ -13,12 +13,20 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the process that started us dies, however it dies."""
+PARENT_ENV = "STRATA_PARENT_PID"
+
+
+def exit_with_parent() -> None:
+    """Called by a daemon at start: get SIGTERM when the process that started it dies, however
+    it dies (PR_SET_PDEATHSIG). Set here, after exec, rather than in a preexec_fn: Python code
+    between fork and exec is unsafe in a process with gRPC threads."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    expected = os.environ.get(PARENT_ENV)
+    if expected and int(expected) != os.getppid():  # it died before the call took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class DaemonProcess:
@@ -32,9 +40,10 @@ class DaemonProcess:
 
     def start(self) -> "DaemonProcess":
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", *self.args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", "--exit-with-parent",
+                                      *self.args],
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent)
+                                     env={**os.environ, PARENT_ENV: str(os.getpid())})
         log.close()
         return self
 

@@ -106,9 +106,16 @@ class EdgeNetwork:
             setLogLevel("error")
 
     def stop(self) -> None:
-        if self.net is not None:
+        if self.net is None:
+            return
+        links = [(link.intf1.name, link.intf2.name) for link in self.net.links]
+        try:
             self.net.stop()
+        finally:
             self.net = None
+            # A network built but never started can leave veth pairs behind; remove what remains.
+            for a, _ in links:
+                subprocess.run(["ip", "link", "del", a], capture_output=True)
 
     def __enter__(self) -> "EdgeNetwork":
         return self.build()
