@@ -179,7 +179,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: background shells start us with SIGINT ignored
+        signal.signal(sig, lambda *_: stop.set())
     if args.exit_with_parent:
         from controller.launch import exit_with_parent
 
@@ -217,10 +218,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"strata serve: {exc}", file=sys.stderr)
         return EXIT_UNSOLVED
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    stop.wait()
     stopper()
     print(f"{args.component} service stopped", flush=True)
     if args.component in ("sdn", "all"):

@@ -11,12 +11,12 @@ from .stack import BUILT_COMPONENTS, Stack
 
 
 def _wait_for_interrupt() -> None:
+    """Until Ctrl-C or SIGTERM. SIGINT is handled explicitly: a process started in the background
+    by a non-interactive shell inherits SIGINT ignored, and Python then leaves it so."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
 
 
 def _describe(spec: TopologySpec) -> None:

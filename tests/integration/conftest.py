@@ -69,7 +69,11 @@ class Running:
 def launch(name: str, tmp_path_factory) -> Running:
     spec = load_topology(name)
     workdir = tmp_path_factory.mktemp(name.replace(":", "-"))
-    network = EdgeNetwork(spec, controller=("127.0.0.1", OPENFLOW_PORT)).build()
+    try:
+        network = EdgeNetwork(spec, controller=("127.0.0.1", OPENFLOW_PORT)).build()
+    except Exception:  # leftovers of a test that died: clear them once and retry
+        subprocess.run(["mn", "-c"], capture_output=True)
+        network = EdgeNetwork(spec, controller=("127.0.0.1", OPENFLOW_PORT)).build()
     running = Running(spec, network, workdir)
     try:
         (workdir / "topology.json").write_text(json.dumps(network.runtime_topology()))

@@ -61,8 +61,10 @@ def test_up_runs_until_interrupted_then_cleans_up():
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # it did not stop: kill it and clear what it left for the next tests
             os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            subprocess.run(["mn", "-c"], capture_output=True)
     assert bridges() == before
     assert not strata_processes()
     assert not healthy("127.0.0.1:50054")
