@@ -119,7 +119,6 @@ def load_zoo(name_or_path: str, *, seed: int = 0) -> TopologySpec:
         graph = nx.read_graphml(path)
     except Exception as exc:  # networkx raises several kinds on malformed files
         raise ValueError(f"{path}: not a readable GraphML file: {exc}") from exc
-    label = graph.graph.get("label") or graph.graph.get("Network") or path.stem
     notes: list[str] = []
     if graph.number_of_nodes() == 0:
         raise ValueError(f"{path}: the network has no nodes")

@@ -23,7 +23,6 @@ class SdnDaemon:
     app: object
     server: object
     grpc_port: int
-    threads: list
 
     def stop(self) -> None:
         """Stop answering gRPC and close the store. os-ken's native-hub threads cannot be stopped
@@ -55,12 +54,12 @@ def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", o
     manager = AppManager.get_instance()
     manager.load_apps(["os_ken.topology.switches", "controller.sdn.app"])
     contexts = manager.create_contexts()
-    threads = manager.instantiate_apps(core=core, **contexts)
+    manager.instantiate_apps(core=core, **contexts)
     app = next(a for a in manager.applications.values() if type(a).__name__ == "StrataSdnApp")
     server, port = create_server(grpc_address, [(servicer.registrar(core, app), servicer.SERVICE_NAME)])
     server.start()
     log.info("restored %d service route(s) and %d path(s) from %s", len(core.routes), len(core.paths), db_path)
-    return SdnDaemon(core, app, server, port, threads)
+    return SdnDaemon(core, app, server, port)
 
 
 def load_topology_file(path: str | Path) -> dict:

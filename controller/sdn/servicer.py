@@ -9,7 +9,7 @@ from controller.errors import InvalidArgument, NotFound
 from controller.rpc import abort_on_domain_error
 
 from .core import SdnCore
-from .rules import Endpoint, Flow, ServiceRoute
+from .rules import Endpoint, ServiceRoute
 
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
 PROTOCOL_NAMES = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
