@@ -16,7 +16,7 @@ from typing import Protocol
 from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 from .network import NetworkView, parse_ipv4
-from .rules import Endpoint, ReservedPath, RuleDiff, RuleSet, ServiceRoute, desired_rules, diff
+from .rules import Endpoint, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules, diff
 from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
@@ -37,6 +37,7 @@ class SdnCore:
         self.southbound = southbound
         self.connected: set[int] = set()
         self.installed: dict[int, RuleSet] = {}
+        self._rules = RuleCache()  # reused while the network view is unchanged
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
         self.paths: dict[int, ReservedPath] = {}
         for path in store.paths():
@@ -250,10 +251,11 @@ class SdnCore:
     def _reconcile(self) -> list[Callable[[float], bool]]:
         if self.southbound is None:
             return []
-        desired = desired_rules(self.view, list(self.routes.values()), list(self.paths.values()))
+        desired = desired_rules(self.view, list(self.routes.values()), list(self.paths.values()),
+                                self._rules).by_switch()
         waits = []
         for dpid in sorted(self.connected):
-            target = desired.on(dpid)
+            target = desired.get(dpid, RuleSet({}, {}))
             change = diff(self.installed.get(dpid, RuleSet({}, {})), target)
             if not change.empty:
                 waits.append(self.southbound.apply(dpid, change))

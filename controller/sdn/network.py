@@ -53,6 +53,10 @@ class NetworkView:
     switches: dict[int, SwitchInfo] = field(default_factory=dict)
     links: dict[tuple[int, int], LinkInfo] = field(default_factory=dict)  # (src dpid, src port) -> link
     hosts: dict[str, HostInfo] = field(default_factory=dict)  # name -> host
+    # next_hops per target switch; depends only on which links are up, so set_port_state clears it
+    _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
+    # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
+    version: int = field(default=0, compare=False)
 
     @classmethod
     def from_declared(cls, data: dict) -> "NetworkView":
@@ -99,6 +103,9 @@ class NetworkView:
                 if l is not None and l.up != up:
                     l.up = up
                     changed = True
+        if changed:
+            self._next_hops.clear()
+            self.version += 1
         return changed
 
     def learn_host(self, mac: str, ip: str, dpid: int, port: int) -> bool:
@@ -110,6 +117,8 @@ class NetworkView:
             return False  # undeclared hosts are not routed
         moved = (host.dpid, host.port) != (dpid, port)
         host.dpid, host.port, host.seen = dpid, port, True
+        if moved:
+            self.version += 1
         return moved
 
     # -- paths -----------------------------------------------------------------------------
@@ -126,8 +135,14 @@ class NetworkView:
     def next_hops(self, target: int) -> dict[int, int]:
         """For every switch that can reach `target`, the port of its first hop on a shortest path.
 
-        Ties are broken by the lowest neighbour dpid so that the choice is stable.
+        Ties are broken by the lowest neighbour dpid so that the choice is stable. Cached until a
+        link changes state; callers must not modify the returned dict.
         """
+        if target not in self._next_hops:
+            self._next_hops[target] = self._compute_next_hops(target)
+        return self._next_hops[target]
+
+    def _compute_next_hops(self, target: int) -> dict[int, int]:
         g = self.graph()
         dist = nx.single_source_shortest_path_length(g.reverse(copy=False), target)
         out = {}

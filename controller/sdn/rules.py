@@ -119,8 +119,7 @@ def baseline_flows(view: NetworkView) -> list[Flow]:
         flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_ARP, _match(eth_type=ETH_ARP), (("controller",),),
                           None, COOKIE_BASELINE))
     for host in view.hosts.values():
-        toward = view.next_hops(host.dpid)
-        toward[host.dpid] = host.port
+        toward = {**view.next_hops(host.dpid), host.dpid: host.port}
         for dpid, port in toward.items():
             flows.append(Flow(dpid, TABLE_FORWARD, PRIORITY_FORWARD, _match(eth_type=ETH_IPV4, ipv4_dst=host.ip),
                               (("output", port),), None, COOKIE_BASELINE))
@@ -182,17 +181,50 @@ class RuleSet:
         return RuleSet({k: f for k, f in self.flows.items() if f.dpid == dpid},
                        {k: g for k, g in self.groups.items() if g.dpid == dpid})
 
+    def by_switch(self) -> dict[int, "RuleSet"]:
+        """Every switch's share, in one pass (on() for each switch would be quadratic)."""
+        out: dict[int, RuleSet] = {}
+        for k, f in self.flows.items():
+            out.setdefault(f.dpid, RuleSet({}, {})).flows[k] = f
+        for k, g in self.groups.items():
+            out.setdefault(g.dpid, RuleSet({}, {})).groups[k] = g
+        return out
 
-def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[ReservedPath]) -> RuleSet:
-    flows: list[Flow] = baseline_flows(view)
+
+def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[ReservedPath],
+                  cache: "RuleCache | None" = None) -> RuleSet:
+    """Everything the switches should hold. With a cache, the baseline and each route's rules are
+    reused while the view has not changed (they do not depend on one another)."""
+    cache = cache if cache is not None else RuleCache()
+    flows: list[Flow] = list(cache.get(view, "baseline", lambda: baseline_flows(view)))
     groups: list[Group] = []
     for route in routes:
-        f, g = service_rules(view, route)
+        f, g = cache.get(view, route, lambda route=route: service_rules(view, route))
         flows += f
         groups += g
     for path in paths:
         flows += path_flows(view, path)
+    cache.retain({"baseline", *routes})  # forget removed and replaced routes
     return RuleSet({f.key: f for f in flows}, {g.key: g for g in groups})
+
+
+class RuleCache:
+    """Rules computed for one view version, by what they were computed for."""
+
+    def __init__(self):
+        self.version = -1
+        self.entries: dict = {}
+
+    def get(self, view: NetworkView, key, compute):
+        if view.version != self.version:
+            self.entries.clear()
+            self.version = view.version
+        if key not in self.entries:
+            self.entries[key] = compute()
+        return self.entries[key]
+
+    def retain(self, keys: set) -> None:
+        self.entries = {k: v for k, v in self.entries.items() if k in keys}
 
 
 @dataclass
