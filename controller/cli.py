@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -170,68 +169,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run one daemon in the foreground until interrupted (Ctrl-C or SIGTERM)."""
-    import signal
-    import threading
+    from controller.serve import serve
 
-    from controller.placement import servicer as placement_servicer
-    from controller.rpc import DEFAULT_ADDRESSES, create_server
-
-    address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: background shells start us with SIGINT ignored
-        signal.signal(sig, lambda *_: stop.set())
-    if args.exit_with_parent:
-        from controller.launch import exit_with_parent
-
-        exit_with_parent()
-    host = address.rsplit(":", 1)[0]
-    try:
-        if args.component in ("sdn", "all"):
-            import logging
-
-            from controller.sdn import daemon as sdn_daemon
-
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-            logging.getLogger("os_ken").setLevel(logging.WARNING)
-            if not args.topology:
-                raise ProblemError("serve sdn: --topology FILE is required (the launcher writes it)")
-            of_host, of_port = _host_port(args.openflow, "--openflow")
-            Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-            running = sdn_daemon.start(sdn_daemon.load_topology_file(args.topology), db_path=args.db,
-                                       ofp_host=of_host, ofp_port=of_port, grpc_address=address)
-            port, stopper = running.grpc_port, running.stop
-            print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
-            if args.component == "all":
-                server, placement_port = create_server(
-                    args.placement_listen, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
-                server.start()
-                sdn_stop = stopper
-                stopper = lambda: (server.stop(grace=2).wait(), sdn_stop())  # noqa: E731
-                print(f"placement service listening on {args.placement_listen.rsplit(':', 1)[0]}:{placement_port}",
-                      flush=True)
-        else:
-            server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
-            server.start()
-            stopper = lambda: server.stop(grace=2).wait()  # noqa: E731
-            print(f"placement service listening on {host}:{port} (health and reflection enabled)", flush=True)
-    except OSError as exc:
-        print(f"strata serve: {exc}", file=sys.stderr)
-        return EXIT_UNSOLVED
-    stop.wait()
-    stopper()
-    print(f"{args.component} service stopped", flush=True)
-    if args.component in ("sdn", "all"):
-        sys.stderr.flush()
-        os._exit(EXIT_OK)  # os-ken's threads cannot be joined; everything durable is closed
-    return EXIT_OK
-
-
-def _host_port(text: str, option: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ProblemError(f"{option}: expected HOST:PORT, got {text!r}")
-    return host, int(port)
+    return serve(args)
 
 
 def cmd_topo(args: argparse.Namespace) -> int:
