@@ -1,4 +1,4 @@
-"""The `strata` command: placement, algorithm comparison, the paper's experiments, problem generation."""
+"""The `strata` command: placement, experiments, daemons, topologies, the SDN API, `up` and `demo`."""
 
 from __future__ import annotations
 
