@@ -51,6 +51,12 @@ def edge_tiered(*, sites: int = 3, aggregations: int = 2, servers_per_site: int 
         for _ in range(devices_per_site):
             device += 1
             add(f"dev{device}", f"site{k}", "device", access_mbps=access_mbps)
-    spec = TopologySpec("edge-tiered", switches, hosts, links)
+    # Drawn in tiers: core on top, aggregation in the middle, edge sites at the bottom.
+    positions = {"core": (0.0, 2.0)}
+    for k in range(1, aggregations + 1):
+        positions[f"agg{k}"] = (k - (aggregations + 1) / 2, 1.0)
+    for k in range(1, sites + 1):
+        positions[f"site{k}"] = ((k - (sites + 1) / 2) * 1.5, 0.0)
+    spec = TopologySpec("edge-tiered", switches, hosts, links, positions=positions)
     spec.validate()
     return spec
