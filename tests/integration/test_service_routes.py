@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -9,7 +11,7 @@ import grpc
 import pytest
 from strata.v1 import common_pb2, sdn_pb2
 
-from conftest import launch
+from conftest import SDN_ADDRESS, launch
 
 VIP = "10.0.100.1"
 ENDPOINTS = {"edge1": 3, "edge4": 1}  # different sites, so paths differ
@@ -143,3 +145,31 @@ def test_restarted_daemon_restores_every_route_without_duplicates(web):
     routes = web.stub.ListServiceRoutes(sdn_pb2.ListServiceRoutesRequest(), timeout=10).routes
     assert [r.service for r in routes] == ["web"]
     assert curl(web.host("dev5")) in ENDPOINTS
+
+
+def strata_sdn(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "controller.cli", "sdn", "--sdn", SDN_ADDRESS, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_sdn_cli_shows_topology_routes_flows_and_paths(web):
+    topology = strata_sdn("topology")
+    assert topology.returncode == 0 and "6 switches" in topology.stdout and "edge1" in topology.stdout
+    routes = strata_sdn("route", "list")
+    assert routes.returncode == 0 and VIP in routes.stdout and "web" in routes.stdout
+    flows = strata_sdn("flows", "--service", "web")
+    assert flows.returncode == 0 and "[web]" in flows.stdout and "group" in flows.stdout
+    path = strata_sdn("path", "dev1", "edge4")
+    assert path.returncode == 0 and path.stdout.startswith("dev1 -> edge4")
+
+
+def test_sdn_cli_route_lifecycle_and_errors(web):
+    added = strata_sdn("route", "add", "cli-svc", "--vip", "10.0.100.50", "--port", "9000",
+                       "--endpoint", "edge2:9000:1")
+    assert added.returncode == 0, added.stderr
+    assert strata_sdn("route", "update", "cli-svc", "--endpoint", "edge3:9000:2").returncode == 0
+    bad = strata_sdn("route", "add", "cli-bad", "--vip", "10.0.100.51", "--port", "9001",
+                     "--endpoint", "nowhere:9001:1")
+    assert bad.returncode == 2 and "nowhere" in bad.stderr
+    assert strata_sdn("route", "del", "cli-svc").returncode == 0
+    assert "cli-svc" not in strata_sdn("route", "list").stdout
