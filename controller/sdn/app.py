@@ -225,7 +225,8 @@ class StrataSdnApp(app_manager.OSKenApp):
 
     def core_answer(self, ip: str) -> str | None:
         """The MAC that owns `ip`: a host's, or the stand-in MAC of a service VIP."""
-        host = self.core.view.host_by_ip(ip)
+        with self.core.reading() as view:
+            host = view.host_by_ip(ip)
         if host is not None:
             return host.mac
         if any(route.vip == ip for route in self.core.list_routes()):

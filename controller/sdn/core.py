@@ -8,6 +8,7 @@ difference from what it holds. Imports neither grpc nor os_ken: the switch side 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -92,8 +93,9 @@ class SdnCore:
         with self._lock:
             if service in self.routes:
                 raise AlreadyExists(f"service {service!r} already has a route; update or remove it")
-            if self.view.host_by_ip(vip):
-                raise InvalidArgument(f"vip {vip} is the address of host {self.view.host_by_ip(vip).name}")
+            owner = self.view.host_by_ip(vip)
+            if owner is not None:
+                raise InvalidArgument(f"vip {vip} is the address of host {owner.name}")
             for other in self.routes.values():
                 if (other.vip, other.protocol, other.port) == (vip, protocol, port):
                     raise AlreadyExists(f"{vip}:{port}/{protocol} is already service {other.service!r}")
@@ -242,6 +244,12 @@ class SdnCore:
         with self._lock:
             if self.view.learn_host(mac, ip, dpid, port):
                 self._reconcile()
+
+    @contextlib.contextmanager
+    def reading(self):
+        """The network view, held still (no event or request changes it) while the caller reads it."""
+        with self._lock:
+            yield self.view
 
     # -- reconciliation -----------------------------------------------------------------------
     def desired(self) -> RuleSet:

@@ -178,8 +178,7 @@ class RuleSet:
     groups: dict[tuple, Group]
 
     def on(self, dpid: int) -> "RuleSet":
-        return RuleSet({k: f for k, f in self.flows.items() if f.dpid == dpid},
-                       {k: g for k, g in self.groups.items() if g.dpid == dpid})
+        return self.by_switch().get(dpid, RuleSet({}, {}))
 
     def by_switch(self) -> dict[int, "RuleSet"]:
         """Every switch's share, in one pass (on() for each switch would be quadratic)."""

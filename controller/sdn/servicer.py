@@ -70,8 +70,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
 
     @abort_on_domain_error
     def GetTopology(self, request, context):
-        view = self.core.view
-        with self.core._lock:
+        with self.core.reading() as view:
             switches = [sdn_pb2.Switch(name=s.name, dpid=s.dpid, connected=s.connected)
                         for s in sorted(view.switches.values(), key=lambda s: s.dpid)]
             links = [sdn_pb2.Link(src_switch=view.switch_name(l.src), src_port=l.src_port,
