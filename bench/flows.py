@@ -99,7 +99,7 @@ def latency_benchmark(routes: int) -> list[float]:
     import grpc
     from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-    from controller.stack import Stack
+    from harness.stack import Stack
     from topologies.catalog import load_topology
 
     spec = load_topology("edge-tiered")
@@ -132,7 +132,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/flows.py needs root (Open vSwitch bridges, Mininet)", file=sys.stderr)
         return 2
-    from topologies.launcher import ensure_ovs
+    from dataplane.network import ensure_ovs
 
     ensure_ovs()
     controller_rate, ofctl_rate = rate_benchmark(args.rules)

@@ -169,7 +169,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from controller.serve import serve
+    from harness.serve import serve
 
     return serve(args)
 
@@ -192,13 +192,13 @@ def cmd_topo(args: argparse.Namespace) -> int:
             draw(spec, args.png)
             print(f"wrote {args.png}")
         return EXIT_OK
-    from controller.launch_network import launch
+    from harness.up import launch
 
     return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from controller.launch_network import up
+    from harness.up import up
     from topologies.catalog import load_topology
 
     try:
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sdn_parser(sub)
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
-    demo.set_defaults(func=lambda args: __import__("controller.demo", fromlist=["run_demo"]).run_demo())
+    demo.set_defaults(func=lambda args: __import__("harness.demo", fromlist=["run_demo"]).run_demo())
 
     up = sub.add_parser("up", help="start OVS, the topology and the daemons; run until interrupted")
     up.add_argument("--topo", default="edge-tiered", help="edge-tiered (default) or zoo:NAME_OR_PATH")

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvswitch-switch mininet ethtool iputils-ping iperf3 iperf curl)
+APT_PACKAGES=(openvswitch-switch mininet ethtool iputils-ping iperf3 iperf curl docker-registry runc)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 

@@ -149,7 +149,7 @@ def problem_from_dict(data: Any) -> Problem:
         where = f'{where} ("{digest}")'
         if digest in sizes:
             raise ProblemError(f'{where}: duplicate layer digest "{digest}"')
-        sizes[digest] = _number(item["size"], where, "size", positive=True)
+        sizes[digest] = _number(item["size"], where, "size", positive=False)
         layers.append(Layer(digest, sizes[digest]))
 
     max_storage = max(s.storage for s in servers)

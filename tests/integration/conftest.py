@@ -12,9 +12,9 @@ import grpc
 import pytest
 from strata.v1 import sdn_pb2_grpc
 
-from controller.launch import DaemonProcess, wait_healthy, wait_switches_connected
+from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
 from topologies.catalog import load_topology
-from topologies.launcher import EdgeNetwork, ensure_ovs
+from dataplane.network import EdgeNetwork, ensure_ovs
 
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
 SDN_ADDRESS = "127.0.0.1:50094"

@@ -29,7 +29,7 @@ def alive(pid: int) -> bool:
 
 def test_daemon_exits_when_its_parent_is_killed(tmp_path):
     parent_code = (
-        "from controller.launch import DaemonProcess, wait_healthy; from pathlib import Path; import time\n"
+        "from harness.daemons import DaemonProcess, wait_healthy; from pathlib import Path; import time\n"
         f"d = DaemonProcess('placement', ['placement', '--listen', '127.0.0.1:{free_port()}'],"
         f" Path({str(tmp_path / 'daemon.txt')!r})).start()\n"
         "print(d.pid, flush=True)\n"

@@ -36,7 +36,6 @@ BAD = {
     "unknown layer digest": (
         lambda d: d["containers"][0]["layers"].append("sha256:nowhere"), ["sha256:nowhere"]),
     "negative layer size": (lambda d: d["layers"][1].update(size=-5), ["sha256:app"]),
-    "zero layer size": (lambda d: d["layers"][1].update(size=0), ["sha256:app"]),
     "non-numeric layer size": (lambda d: d["layers"][1].update(size="120"), ["sha256:app"]),
     "negative server cpu": (lambda d: d["servers"][1].update(cpu=-1), ["edge2"]),
     "negative container bandwidth": (lambda d: d["containers"][1].update(bandwidth=-3), ["db"]),
@@ -71,6 +70,30 @@ def test_bad_input_names_the_offending_item(case):
         problem_from_dict(with_change(change))
     for name in names:
         assert name in str(caught.value)
+
+
+def test_empty_layers_are_valid_and_cost_nothing():
+    # Real images have empty layers (ENV, CMD): size 0 is valid input and is solved like any other.
+    from controller.placement.algorithms import run
+
+    data = with_change(lambda d: (d["layers"].append({"digest": "sha256:env", "size": 0}),
+                                  d["containers"][0]["layers"].append("sha256:env")))
+    problem = problem_from_dict(data)
+    assert problem.layer_size["sha256:env"] == 0
+    for algorithm in ("strata", "ilp", "first-fit"):
+        result = run(algorithm, problem, time_limit=10, seed=0)
+        assert result.solved
+        assert result.objective == pytest.approx(230 + 120.5)
+
+
+def test_generated_dockerhub_problems_load(tmp_path):
+    # `strata generate dockerhub` writes tiny real layers that round to size 0: they must load.
+    from controller.placement.generators import dockerhub_problem
+
+    for seed in (0, 1, 2):
+        path = tmp_path / f"cluster{seed}.json"
+        path.write_text(json.dumps(problem_to_dict(dockerhub_problem(10, 40, seed=seed))))
+        assert len(load_problem(path).containers) == 40
 
 
 def test_top_level_must_be_an_object():

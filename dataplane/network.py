@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from functools import partial
 
-from .spec import TopologySpec
+from topologies.spec import TopologySpec
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
 

@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 
 from controller.rpc import DEFAULT_ADDRESSES
-from topologies.launcher import EdgeNetwork
+from dataplane.network import EdgeNetwork
 from topologies.spec import TopologySpec
 
-from .launch import DaemonProcess, require_root, wait_healthy, wait_switches_connected
+from .daemons import DaemonProcess, require_root, wait_healthy, wait_switches_connected
 
 BUILT_COMPONENTS = ("placement", "sdn")  # orchestrator, mesh and mano are not built yet
 

@@ -23,7 +23,7 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: background shells start us with SIGINT ignored
         signal.signal(sig, lambda *_: stop.set())
     if args.exit_with_parent:
-        from controller.launch import exit_with_parent
+        from harness.daemons import exit_with_parent
 
         exit_with_parent()
     host = address.rsplit(":", 1)[0]

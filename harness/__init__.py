@@ -1,0 +1,1 @@
+"""The running system: launching daemons and networks together (`strata up`, `demo`, `serve`)."""
