@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=cmd_topo)
 
-    from controller.sdn.commands import add_parser as add_sdn_parser
+    from controller.cli.sdn import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
 
@@ -316,6 +316,3 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())
