@@ -314,3 +314,55 @@ class RemoveChainRequest(_message.Message):
 class RemoveChainResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class AttachEndpointRequest(_message.Message):
+    __slots__ = ("name", "ip", "mac", "switch", "port", "node")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    ip: str
+    mac: str
+    switch: str
+    port: int
+    node: str
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
+
+class AttachedEndpoint(_message.Message):
+    __slots__ = ("name", "ip", "mac", "switch", "port", "node")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    ip: str
+    mac: str
+    switch: str
+    port: int
+    node: str
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
+
+class DetachEndpointRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DetachEndpointResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListEndpointsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListEndpointsResponse(_message.Message):
+    __slots__ = ("endpoints",)
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedCompositeFieldContainer[AttachedEndpoint]
+    def __init__(self, endpoints: _Optional[_Iterable[_Union[AttachedEndpoint, _Mapping]]] = ...) -> None: ...

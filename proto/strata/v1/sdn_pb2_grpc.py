@@ -89,6 +89,21 @@ class SdnServiceStub:
                 request_serializer=strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.FromString,
                 _registered_method=True)
+        self.AttachEndpoint = channel.unary_unary(
+                '/strata.v1.SdnService/AttachEndpoint',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.AttachEndpointRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.AttachedEndpoint.FromString,
+                _registered_method=True)
+        self.DetachEndpoint = channel.unary_unary(
+                '/strata.v1.SdnService/DetachEndpoint',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.DetachEndpointRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.DetachEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListEndpoints = channel.unary_unary(
+                '/strata.v1.SdnService/ListEndpoints',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.FromString,
+                _registered_method=True)
 
 
 class SdnServiceServicer:
@@ -178,6 +193,32 @@ class SdnServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachEndpoint(self, request, context):
+        """Attaches a pod (a container's network namespace, whose veth is a port of a switch) as
+        an endpoint the controller routes to and answers ARP for, like a declared host. Kept in
+        SQLite across restarts. Idempotent: the same request again changes nothing.
+        INVALID_ARGUMENT: malformed ip or mac, or an ip outside the hosts' subnet;
+        NOT_FOUND: unknown switch; ALREADY_EXISTS: the name, ip or mac belongs to another host
+        or endpoint, or the port is a switch-to-switch link.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachEndpoint(self, request, context):
+        """Removes an attached endpoint's forwarding. NOT_FOUND: unknown endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEndpoints(self, request, context):
+        """Every attached endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SdnServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +276,21 @@ def add_SdnServiceServicer_to_server(servicer, server):
                     servicer.RemoveChain,
                     request_deserializer=strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.FromString,
                     response_serializer=strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.SerializeToString,
+            ),
+            'AttachEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachEndpoint,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.AttachEndpointRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.AttachedEndpoint.SerializeToString,
+            ),
+            'DetachEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachEndpoint,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.DetachEndpointRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.DetachEndpointResponse.SerializeToString,
+            ),
+            'ListEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEndpoints,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +590,87 @@ class SdnService:
             '/strata.v1.SdnService/RemoveChain',
             strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.SerializeToString,
             strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/AttachEndpoint',
+            strata_dot_v1_dot_sdn__pb2.AttachEndpointRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.AttachedEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/DetachEndpoint',
+            strata_dot_v1_dot_sdn__pb2.DetachEndpointRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.DetachEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/ListEndpoints',
+            strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.FromString,
             options,
             channel_credentials,
             insecure,
