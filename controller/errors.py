@@ -19,3 +19,11 @@ class AlreadyExists(DomainError):
 
 class FailedPrecondition(DomainError):
     """The request is well formed but the system is not in a state to honour it."""
+
+
+class Unavailable(DomainError):
+    """Something the request needs (a registry, a daemon) cannot be reached now; retry later."""
+
+
+class DataLoss(DomainError):
+    """Content did not match its digest: it was discarded."""

@@ -20,12 +20,14 @@ DEFAULT_ADDRESSES = {
 
 
 def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server], None], str]],
-                  *, max_workers: int = 8) -> tuple[grpc.Server, int]:
+                  *, max_workers: int = 8, also_listen: Iterable[str] = ()) -> tuple[grpc.Server, int]:
     """A server (not started) for the given (register function, full service name) pairs.
 
     Also registers gRPC health checking (every service SERVING) and server reflection, so
     generic clients (grpcurl, grpc_health_probe) can discover and call it. Returns the server
     and the bound port (useful with port 0). Raises OSError if the address cannot be bound.
+    `also_listen`: more addresses, e.g. "unix:/run/.../sdn.sock", the management channel that
+    node agents inside the emulated hosts' network namespaces reach through the filesystem.
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
     names = []
@@ -43,6 +45,13 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
         raise OSError(f"cannot listen on {address}: {exc}") from exc
     if port == 0 and not address.endswith(":0"):
         raise OSError(f"cannot listen on {address}")
+    for extra in also_listen:
+        try:
+            bound = server.add_insecure_port(extra)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {extra}: {exc}") from exc
+        if bound == 0 and not extra.startswith("unix:"):
+            raise OSError(f"cannot listen on {extra}")
     return server, port
 
 
@@ -50,18 +59,21 @@ def abort_on_domain_error(method):
     """Decorator for servicer methods: domain errors become gRPC status codes with their message."""
     import functools
 
-    from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+    from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument,
+                                   NotFound, Unavailable)
 
     codes = {InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT, NotFound: grpc.StatusCode.NOT_FOUND,
              AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-             FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION}
+             FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION, Unavailable: grpc.StatusCode.UNAVAILABLE,
+             DataLoss: grpc.StatusCode.DATA_LOSS}
 
     @functools.wraps(method)
     def wrapper(self, request, context):
         try:
             return method(self, request, context)
         except DomainError as exc:
-            context.abort(codes.get(type(exc), grpc.StatusCode.FAILED_PRECONDITION), str(exc))
+            code = next((c for kind, c in codes.items() if isinstance(exc, kind)), grpc.StatusCode.FAILED_PRECONDITION)
+            context.abort(code, str(exc))
 
     return wrapper
 

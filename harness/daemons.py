@@ -29,19 +29,33 @@ def exit_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-class DaemonProcess:
-    """One `strata serve ...` process; its output goes to a log file."""
+def in_host(pid: int) -> list[str]:
+    """A command prefix running a program in the network namespace of process `pid` (a Mininet
+    host's shell), as a direct child of the caller (nsenter execs the program).
 
-    def __init__(self, name: str, args: list[str], log_path: Path):
+    Only the network namespace: Mininet hosts also have a private mount namespace with their own
+    /sys, where runc finds no cgroups and where mounts (container root folders, named network
+    namespaces) would be invisible to the rest of the machine and to cleanup."""
+    return ["nsenter", f"--net=/proc/{pid}/ns/net"]
+
+
+class DaemonProcess:
+    """One `strata serve ...` process (or another program, with `argv`); its output goes to a log
+    file. `prefix` runs it elsewhere, e.g. in_host(pid) inside a Mininet host."""
+
+    def __init__(self, name: str, args: list[str], log_path: Path, *, prefix: list[str] | None = None,
+                 argv: list[str] | None = None):
         self.name = name
         self.args = args
         self.log_path = log_path
+        self.prefix = prefix or []
+        self.argv = argv
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "DaemonProcess":
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", "--exit-with-parent",
-                                      *self.args],
+        argv = self.argv or [sys.executable, "-m", "controller.cli", "serve", "--exit-with-parent", *self.args]
+        self.proc = subprocess.Popen([*self.prefix, *argv],
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env={**os.environ, PARENT_ENV: str(os.getpid())})
         log.close()

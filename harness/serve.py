@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from controller.placement import servicer as placement_servicer
+from controller.errors import DomainError
 from controller.placement.model import ProblemError
 from controller.rpc import DEFAULT_ADDRESSES, create_server
 
@@ -18,7 +19,6 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def serve(args: argparse.Namespace) -> int:
     """Run one daemon in the foreground until interrupted (Ctrl-C or SIGTERM)."""
-    address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: background shells start us with SIGINT ignored
         signal.signal(sig, lambda *_: stop.set())
@@ -26,6 +26,10 @@ def serve(args: argparse.Namespace) -> int:
         from harness.daemons import exit_with_parent
 
         exit_with_parent()
+    if args.component == "agent":
+        return _serve_agent(args, stop)
+    address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
+    also_listen = [f"unix:{args.socket}"] if args.socket else []
     host = address.rsplit(":", 1)[0]
     try:
         if args.component in ("sdn", "all"):
@@ -40,7 +44,8 @@ def serve(args: argparse.Namespace) -> int:
             of_host, of_port = _host_port(args.openflow, "--openflow")
             Path(args.db).parent.mkdir(parents=True, exist_ok=True)
             running = sdn_daemon.start(sdn_daemon.load_topology_file(args.topology), db_path=args.db,
-                                       ofp_host=of_host, ofp_port=of_port, grpc_address=address)
+                                       ofp_host=of_host, ofp_port=of_port, grpc_address=address,
+                                       also_listen=tuple(also_listen))
             port, stopper = running.grpc_port, running.stop
             print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
             if args.component == "all":
@@ -66,6 +71,21 @@ def serve(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)  # os-ken's threads cannot be joined; everything durable is closed
     return EXIT_OK
+
+
+def _serve_agent(args: argparse.Namespace, stop: threading.Event) -> int:
+    import logging
+
+    from dataplane.agent.daemon import serve_agent
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.config:
+        raise ProblemError("serve agent: --config FILE is required (strata up writes one per edge server)")
+    try:
+        return serve_agent(args.config, stop)
+    except DomainError as exc:
+        print(f"strata serve agent: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _host_port(text: str, option: str) -> tuple[str, int]:

@@ -1,43 +1,117 @@
-"""The running system: a topology in Mininet plus the control-layer daemons, started and torn down together."""
+"""The running system: a topology in Mininet, the control-layer daemons, the registry and a node agent
+on every edge server, started and torn down together.
+
+Control traffic: the daemons listen on loopback in the machine's own network namespace; the
+node agents and the registry run inside their Mininet hosts' network namespaces and listen on
+the emulated network. Between the two, a management channel through the filesystem: every
+daemon that an agent calls, and every agent, also listens on a Unix socket in the run's
+folder (out-of-band control, as OpenFlow's channel already is). Data traffic (layer pulls,
+container traffic) crosses the emulated, SDN-controlled network.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from controller.rpc import DEFAULT_ADDRESSES
+from dataplane.images import IMAGE_SCALE, scaled_bytes
 from dataplane.network import EdgeNetwork
 from topologies.spec import TopologySpec
 
-from .daemons import DaemonProcess, require_root, wait_healthy, wait_switches_connected
+from . import cleanup
+from .daemons import DaemonProcess, in_host, require_root, wait_healthy, wait_switches_connected
+from .signals import deferred_signals
 
 BUILT_COMPONENTS = ("placement", "sdn")  # orchestrator, mesh and mano are not built yet
+AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
+REGISTRY_PORT = 5000
+
+
+def port_addresses(base: int) -> dict[str, str]:
+    """Loopback gRPC addresses from a base port: placement base+1 ... mano base+5."""
+    return {name: f"127.0.0.1:{base + k}" for k, name in enumerate(DEFAULT_ADDRESSES, start=1)}
 
 
 class Stack:
-    """Use as a context manager: everything it started is stopped on exit, whatever happened."""
+    """Use as a context manager: everything it started is stopped on exit, whatever happened.
+
+    `nodes`: start the registry and the node agents (needs the images; built once into the
+    cache). `images`: which images to push to the registry (None = every image built)."""
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
-                 addresses: dict[str, str] | None = None, all_in_one: bool = False, log=print):
+                 addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
+                 images: list[str] | None = None, state_file: Path | None = None, log=print):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
         self.addresses = {**DEFAULT_ADDRESSES, **(addresses or {})}
         self.all_in_one = all_in_one
+        self.nodes = nodes and "sdn" in self.components and bool(spec.hosts_with_role("registry"))
+        self.images = images
+        self.state_file = state_file
         self.log = log
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
+        self.run_id = self.workdir.name.removeprefix("strata-")[:8]
         self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port))
         self.daemons: list[DaemonProcess] = []
+        self.agents: dict[str, DaemonProcess] = {}
+        self.agent_sockets: dict[str, Path] = {}
+        self.registry: DaemonProcess | None = None
+        self.registry_url = ""
+        self.timings: dict[str, float] = {}
+
+    # -- names and paths ----------------------------------------------------------------------
+    @property
+    def netns_prefix(self) -> str:
+        return f"strata-{self.run_id}-"
+
+    @property
+    def sdn_socket(self) -> Path:
+        return self.workdir / "sdn.sock"
 
     def _sdn_args(self) -> list[str]:
         return ["--topology", str(self.workdir / "topology.json"), "--db", str(self.workdir / "sdn.db"),
-                "--openflow", f"127.0.0.1:{self.openflow_port}"]
+                "--openflow", f"127.0.0.1:{self.openflow_port}", "--socket", str(self.sdn_socket)]
 
+    def host_pid(self, name: str) -> int:
+        return self.network.net.get(name).pid
+
+    # -- start -----------------------------------------------------------------------------------
     def start(self) -> "Stack":
         require_root("starting the network")
+        started = time.monotonic()
+        if self.nodes:
+            self._build_images()
         self.network.build()
-        (self.workdir / "topology.json").write_text(json.dumps(self.network.runtime_topology(), indent=1))
+        topology = self.network.runtime_topology()
+        topology["subnet"] = self._subnet()
+        (self.workdir / "topology.json").write_text(json.dumps(topology, indent=1))
+        self._start_daemons()
+        self.network.start()
+        if "sdn" in self.components:
+            seconds = wait_switches_connected(self.addresses["sdn"], len(self.spec.switches), 120)
+            self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
+        if self.nodes:
+            self._start_registry()
+            self._start_agents()
+        self.timings["start"] = time.monotonic() - started
+        self._write_state()
+        return self
+
+    def _subnet(self) -> str:
+        """The hosts' subnet (the launcher gives every host a /16 address)."""
+        first = self.spec.hosts[0].ip
+        return str(ipaddress.ip_network(f"{first}/16", strict=False))
+
+    def _start_daemons(self) -> None:
         if self.all_in_one:
             daemon = DaemonProcess("all", ["all", *self._sdn_args(), "--listen", self.addresses["sdn"],
                                            "--placement-listen", self.addresses["placement"]],
@@ -45,25 +119,126 @@ class Stack:
             self.daemons.append(daemon)
             for name in self.components:
                 wait_healthy(self.addresses[name], 30, daemon)
-        else:
-            for name in self.components:
-                extra = self._sdn_args() if name == "sdn" else []
-                daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name]],
-                                       self.workdir / f"{name}.log").start()
-                self.daemons.append(daemon)
-            for name, daemon in zip(self.components, self.daemons):
-                wait_healthy(self.addresses[name], 30, daemon)
-        self.network.start()
-        if "sdn" in self.components:
-            seconds = wait_switches_connected(self.addresses["sdn"], len(self.spec.switches), 120)
-            self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
-        return self
+            return
+        for name in self.components:
+            extra = self._sdn_args() if name == "sdn" else []
+            daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name]],
+                                   self.workdir / f"{name}.log").start()
+            self.daemons.append(daemon)
+        for name, daemon in zip(self.components, self.daemons):
+            wait_healthy(self.addresses[name], 30, daemon)
 
+    def _build_images(self) -> None:
+        from dataplane.images.build import build_images
+
+        started = time.monotonic()
+        build_images(progress=self.log)
+        self.timings["images"] = time.monotonic() - started
+
+    def _start_registry(self) -> None:
+        from dataplane.images.build import default_cache
+        from dataplane.registry.server import registry_config
+
+        host = self.spec.hosts_with_role("registry")[0]
+        pid = self.host_pid(host.name)
+        storage = self.workdir / "registry"
+        storage.mkdir()
+        config = self.workdir / "registry.yml"
+        config.write_text(registry_config(storage, f"{host.ip}:{REGISTRY_PORT}"))
+        self.registry_url = f"http://{host.ip}:{REGISTRY_PORT}"
+        self.registry = DaemonProcess("registry", [], self.workdir / "registry.log", prefix=in_host(pid),
+                                      argv=["docker-registry", "serve", str(config)]).start()
+        deadline = time.monotonic() + 30
+        while True:
+            probe = subprocess.run([*in_host(pid), "curl", "-sf", "-o", "/dev/null", f"{self.registry_url}/v2/"],
+                                   capture_output=True)
+            if probe.returncode == 0:
+                break
+            if not self.registry.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the registry on {host.name} did not start:\n{self.registry.tail()}")
+            time.sleep(0.2)
+        started = time.monotonic()
+        push = [*in_host(pid), sys.executable, "-m", "controller.cli", "images", "push", self.registry_url,
+                "--cache", str(default_cache())]
+        for name in self.images or []:
+            push += ["--image", name]
+        result = subprocess.run(push, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise RuntimeError(f"pushing the images to the registry failed:\n{result.stderr.strip()[-2000:]}")
+        self.timings["push"] = time.monotonic() - started
+        self.log(f"registry on {host.name} at {self.registry_url}: {result.stdout.strip().splitlines()[-1]}")
+
+    def _start_agents(self) -> None:
+        from dataplane.agent.podnet import pod_ranges
+
+        servers = self.spec.hosts_with_role("edge-server")
+        subnet = self._subnet()
+        ranges = pod_ranges(subnet, [h.name for h in servers], [h.ip for h in self.spec.hosts])
+        for host in servers:
+            socket = self.workdir / "agents" / f"{host.name}.sock"
+            socket.parent.mkdir(exist_ok=True)
+            config = {
+                "node": host.name, "ip": host.ip, "switch": host.switch, "pod_cidr": ranges[host.name],
+                "prefixlen": ipaddress.ip_network(subnet).prefixlen, "cpu_millicores": host.cpu_millicores,
+                "storage_capacity_bytes": scaled_bytes(host.storage_mib), "image_scale": IMAGE_SCALE,
+                "state_dir": str(self.workdir / "nodes" / host.name), "registry": self.registry_url,
+                "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
+                "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix}
+            path = self.workdir / "agents" / f"{host.name}.json"
+            path.write_text(json.dumps(config, indent=1))
+            self.agent_sockets[host.name] = socket
+            self.agents[host.name] = self._agent_process(host.name).start()
+        for name, agent in self.agents.items():
+            wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent)
+        self.log(f"node agents on {len(self.agents)} edge servers: {', '.join(self.agents)}")
+
+    def _agent_process(self, node: str) -> DaemonProcess:
+        return DaemonProcess(f"agent-{node}", ["agent", "--config", str(self.workdir / "agents" / f"{node}.json")],
+                             self.workdir / "agents" / f"{node}.log", prefix=in_host(self.host_pid(node)))
+
+    def restart_agent(self, node: str, *, kill: bool = True) -> None:
+        """Kill (or stop) a node's agent and start it again: it must find its store and containers."""
+        agent = self.agents[node]
+        agent.kill() if kill else agent.stop()
+        self.agents[node] = self._agent_process(node).start()
+        wait_healthy(f"unix:{self.agent_sockets[node]}", 60, self.agents[node])
+
+    def _write_state(self) -> None:
+        state = {"pid": os.getpid(), "topology": self.spec.name, "workdir": str(self.workdir),
+                 "addresses": {k: v for k, v in self.addresses.items() if k in self.components},
+                 "openflow": f"127.0.0.1:{self.openflow_port}", "registry": self.registry_url,
+                 "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()}}
+        (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))
+        if self.state_file is not None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            self.state_file.write_text(json.dumps(state, indent=1))
+
+    # -- stop ------------------------------------------------------------------------------------
     def stop(self) -> None:
-        for daemon in reversed(self.daemons):
-            daemon.stop()
-        self.daemons.clear()
-        self.network.stop()
+        """Everything this stack started goes, within seconds, even if parts are gone already."""
+        with deferred_signals():
+            started = time.monotonic()
+            for agent in self.agents.values():
+                agent.stop(timeout=5)
+            self.agents.clear()
+            cleanup.remove_containers(self.workdir / "nodes", self.netns_prefix)
+            if self.registry is not None:
+                self.registry.stop(timeout=5)
+                self.registry = None
+            for daemon in reversed(self.daemons):
+                daemon.stop(timeout=5)
+            self.daemons.clear()
+            self.network.stop()
+            # The bulky data goes; logs and configurations stay for a look afterwards.
+            for folder in [*(self.workdir / "nodes").glob("*/layers"), self.workdir / "registry"]:
+                shutil.rmtree(folder, ignore_errors=True)
+            if self.state_file is not None and self.state_file.exists():
+                try:
+                    if json.loads(self.state_file.read_text()).get("pid") == os.getpid():
+                        self.state_file.unlink()
+                except (OSError, ValueError):
+                    pass
+            self.timings["stop"] = time.monotonic() - started
 
     def __enter__(self) -> "Stack":
         try:

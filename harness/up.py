@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import signal
 import threading
+from pathlib import Path
 
 from topologies.spec import TopologySpec
 
+from .signals import interrupt_on_signals
 from .stack import BUILT_COMPONENTS, Stack
 
 
 def _wait_for_interrupt() -> None:
-    """Until Ctrl-C or SIGTERM. SIGINT is handled explicitly: a process started in the background
-    by a non-interactive shell inherits SIGINT ignored, and Python then leaves it so."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    """Until Ctrl-C or SIGTERM (interrupt_on_signals makes both raise KeyboardInterrupt)."""
+    threading.Event().wait()
 
 
 def _describe(spec: TopologySpec) -> None:
@@ -29,30 +26,45 @@ def _describe(spec: TopologySpec) -> None:
 
 
 def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address: str) -> int:
+    interrupt_on_signals()
     _describe(spec)
-    with Stack(spec, components=("sdn",), openflow_port=openflow_port, addresses={"sdn": sdn_address}) as stack:
-        print(f"SDN daemon at {sdn_address}; logs in {stack.workdir}", flush=True)
-        if pingall:
-            return 0 if stack.network.ping_all() == 0 else 1
-        print("network is up; Ctrl-C to tear it down", flush=True)
-        _wait_for_interrupt()
-    print("network and SDN daemon stopped", flush=True)
+    try:
+        with Stack(spec, components=("sdn",), openflow_port=openflow_port, addresses={"sdn": sdn_address},
+                   nodes=False) as stack:
+            print(f"SDN daemon at {sdn_address}; logs in {stack.workdir}", flush=True)
+            if pingall:
+                return 0 if stack.network.ping_all() == 0 else 1
+            print("network is up; Ctrl-C to tear it down", flush=True)
+            _wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("interrupted: network and SDN daemon stopped", flush=True)
+        return 130
     return 0
 
 
-def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int) -> int:
+def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: dict[str, str],
+       state_file: Path, nodes: bool, images: list[str] | None) -> int:
+    interrupt_on_signals()
     _describe(spec)
-    with Stack(spec, openflow_port=openflow_port, all_in_one=all_in_one) as stack:
-        print("control layer:" + (" (one process)" if all_in_one else ""))
-        for daemon in stack.daemons:
-            print(f"  {daemon.name:<10} pid {daemon.pid}  log {daemon.log_path}")
-        for name in BUILT_COMPONENTS:
-            print(f"  {name:<10} gRPC {stack.addresses[name]}")
-        print(f"  OpenFlow   127.0.0.1:{openflow_port}")
-        print("  orchestrator, mesh, mano: not built yet")
-        print("try: strata sdn topology | strata sdn route list | strata place PROBLEM.json --remote "
-              f"{stack.addresses['placement']}")
-        print("running; Ctrl-C to shut everything down", flush=True)
-        _wait_for_interrupt()
-    print("stopped: daemons, switches and hosts are gone", flush=True)
+    try:
+        with Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
+                   images=images, state_file=state_file) as stack:
+            print("control layer:" + (" (one process)" if all_in_one else ""))
+            for daemon in stack.daemons:
+                print(f"  {daemon.name:<10} pid {daemon.pid}  log {daemon.log_path}")
+            for name in BUILT_COMPONENTS:
+                print(f"  {name:<10} gRPC {stack.addresses[name]}")
+            print(f"  OpenFlow   127.0.0.1:{openflow_port}")
+            print("  orchestrator, mesh, mano: not built yet")
+            if stack.nodes:
+                print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
+                      f"agents on {', '.join(stack.agents)}")
+            print(f"state: {state_file}; logs in {stack.workdir}")
+            print("try: strata node ls | strata node run edge1 nginx | strata sdn topology | "
+                  f"strata place PROBLEM.json --remote {stack.addresses['placement']}")
+            print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
+            _wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("interrupted: daemons, agents, containers, switches and hosts are gone", flush=True)
+        return 130
     return 0

@@ -15,6 +15,7 @@ from controller.placement.model import Problem, ProblemError, load_problem, prob
 from controller.placement.result import PlacementResult
 
 EXIT_OK, EXIT_UNSOLVED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+STATE_FILE = Path("/run/strata/stack.json")  # the running stack, as `strata up` describes it
 
 
 def positive_int(text: str) -> int:
@@ -205,7 +206,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         spec = load_topology(args.topo)
     except ValueError as exc:
         raise ProblemError(str(exc)) from exc
-    return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port)
+    from harness.stack import port_addresses
+
+    return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port,
+              addresses=port_addresses(args.port_base), state_file=Path(args.state), nodes=not args.no_nodes,
+              images=args.image or None)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -253,8 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
-    serve.add_argument("component", choices=["placement", "sdn", "all"],
-                       help="the daemon to run; all = placement and sdn in one process "
+    serve.add_argument("component", choices=["placement", "sdn", "all", "agent"],
+                       help="the daemon to run; all = placement and sdn in one process; agent = a node "
+                            "agent (inside its edge server's namespace) "
                             "(orchestrator, mesh and mano are not built yet)")
     serve.add_argument("--exit-with-parent", action="store_true",
                        help="stop when the process that started this one dies (used by strata up/demo)")
@@ -266,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default="/var/lib/strata/sdn.db", help="sdn: SQLite file of desired state")
     serve.add_argument("--openflow", default="127.0.0.1:6653", metavar="ADDR",
                        help="sdn: OpenFlow listen host:port (default: 127.0.0.1:6653)")
+    serve.add_argument("--socket", metavar="PATH",
+                       help="sdn: also listen on this Unix socket (the node agents' management channel)")
+    serve.add_argument("--config", metavar="FILE", help="agent: its configuration (JSON; strata up writes it)")
     serve.set_defaults(func=cmd_serve)
 
     topo = sub.add_parser("topo", help="edge topologies: list, show, launch in Mininet")
@@ -282,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.cli.sdn import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
+    from controller.cli.node import add_parser as add_node_parser
+
+    add_node_parser(sub)
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
     demo.set_defaults(func=lambda args: __import__("harness.demo", fromlist=["run_demo"]).run_demo())
@@ -290,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--topo", default="edge-tiered", help="edge-tiered (default) or zoo:NAME_OR_PATH")
     up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
     up.add_argument("--openflow-port", type=int, default=6653)
+    up.add_argument("--port-base", type=int, default=50050, metavar="PORT",
+                    help="gRPC ports on loopback: placement PORT+1 ... sdn PORT+4 (default: 50050)")
+    up.add_argument("--state", default=str(STATE_FILE), metavar="FILE",
+                    help=f"where the running stack is described for other commands (default: {STATE_FILE})")
+    up.add_argument("--no-nodes", action="store_true", help="no registry and no node agents")
+    up.add_argument("--image", action="append", metavar="NAME",
+                    help="push only this image to the registry (repeatable; default: every image)")
     up.set_defaults(func=cmd_up)
 
     generate = sub.add_parser("generate", help="write a problem file")

@@ -44,7 +44,7 @@ def _configure_os_ken(ofp_host: str, ofp_port: int) -> None:
 
 
 def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", ofp_port: int = 6653,
-          grpc_address: str = "127.0.0.1:50054") -> SdnDaemon:
+          grpc_address: str = "127.0.0.1:50054", also_listen: tuple[str, ...] = ()) -> SdnDaemon:
     """Load desired state from SQLite, start the OpenFlow listener and the gRPC server."""
     from os_ken.base.app_manager import AppManager
 
@@ -56,7 +56,8 @@ def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", o
     contexts = manager.create_contexts()
     manager.instantiate_apps(core=core, **contexts)
     app = next(a for a in manager.applications.values() if type(a).__name__ == "StrataSdnApp")
-    server, port = create_server(grpc_address, [(servicer.registrar(core, app), servicer.SERVICE_NAME)])
+    server, port = create_server(grpc_address, [(servicer.registrar(core, app), servicer.SERVICE_NAME)],
+                                 also_listen=also_listen)
     server.start()
     log.info("restored %d service route(s) and %d path(s) from %s", len(core.routes), len(core.paths), db_path)
     return SdnDaemon(core, app, server, port)

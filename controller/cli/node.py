@@ -1,0 +1,245 @@
+"""`strata node ...`: the node agents of a running stack (list nodes, pull, run, inspect and remove containers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import grpc
+from strata.v1 import agent_pb2, agent_pb2_grpc
+
+from controller.rpc import call_error
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER_STATE_RESTARTING: "restarting",
+               agent_pb2.CONTAINER_STATE_STOPPED: "stopped"}
+
+
+class NoStack(Exception):
+    """No running stack is described where the command looked."""
+
+
+def stack_agents(state_file: str) -> dict[str, str]:
+    """node name -> the agent's management address, from the running stack's state file."""
+    path = Path(state_file)
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NoStack(f"no running stack is described at {path}: start one with `strata up` "
+                      "(or give --stack FILE)") from None
+    except (OSError, ValueError) as exc:
+        raise NoStack(f"cannot read the stack description {path}: {exc}") from None
+    agents = state.get("agents") or {}
+    if not agents:
+        raise NoStack(f"the stack described at {path} runs no node agents (started with --no-nodes?)")
+    return agents
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def container_dict(c: agent_pb2.Container) -> dict:
+    return {"name": c.name, "image": c.image, "state": STATE_NAMES.get(c.state, "unknown"), "ip": c.ip,
+            "mac": c.mac, "switch_port": c.switch_port, "pid": c.pid, "restarts": c.restarts,
+            "started_at": c.started_at, "last_exit_code": c.last_exit_code, "cpu_millicores": c.cpu_millicores,
+            "layers": list(c.layers), "message": c.message}
+
+
+def node_dict(n: agent_pb2.NodeStatus) -> dict:
+    return {"name": n.name, "ip": n.ip, "switch": n.switch, "pod_cidr": n.pod_cidr,
+            "cpu_millicores": n.cpu_millicores, "cpu_requested_millicores": n.cpu_requested_millicores,
+            "storage_used_bytes": n.storage_used_bytes, "storage_capacity_bytes": n.storage_capacity_bytes,
+            "layers": [layer.digest for layer in n.layers],
+            "layer_sizes": {layer.digest: layer.size_bytes for layer in n.layers},
+            "containers": [c.name for c in n.containers], "pulled_bytes_total": n.pulled_bytes_total,
+            "image_scale": n.image_scale, "registry": n.registry}
+
+
+def pull_dict(p: agent_pb2.PullReport) -> dict:
+    return {"image": p.image, "manifest_digest": p.manifest_digest, "pulled_bytes": p.pulled_bytes,
+            "reused_bytes": p.reused_bytes, "pulled_layers": len(p.pulled_layers),
+            "reused_layers": len(p.reused_layers), "pulled_layer_digests": list(p.pulled_layers),
+            "reused_layer_digests": list(p.reused_layers), "seconds": round(p.seconds, 3)}
+
+
+def _print_containers(containers) -> None:
+    print(f"{'NAME':<20} {'IMAGE':<22} {'STATE':<11} {'IP':<15} {'PID':>7} {'RESTARTS':>8}  MESSAGE")
+    for c in containers:
+        print(f"{c.name:<20} {c.image:<22} {STATE_NAMES.get(c.state, '?'):<11} {c.ip:<15} {c.pid or '-':>7} "
+              f"{c.restarts:>8}  {c.message}")
+
+
+def _print_pull(p: agent_pb2.PullReport) -> None:
+    print(f"pulled {p.image}: {len(p.pulled_layers)} layers, {human_bytes(p.pulled_bytes)} fetched; "
+          f"{len(p.reused_layers)} layers, {human_bytes(p.reused_bytes)} already on the node; {p.seconds:.2f} s")
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    try:
+        agents = stack_agents(args.stack)
+    except NoStack as exc:
+        print(f"strata node: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    names = sorted(agents) if args.node_command == "ls" else [args.node]
+    for name in names:
+        if name not in agents:
+            print(f"strata node: no node named {name!r}; nodes: {', '.join(sorted(agents))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    try:
+        return ACTIONS[args.node_command](args, {n: agents[n] for n in names})
+    except grpc.RpcError as exc:
+        address = agents[names[0]] if len(names) == 1 else "the node agents"
+        print(f"strata node {args.node_command}: {call_error(exc, address)}", file=sys.stderr)
+        code = exc.code()
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return EXIT_UNREACHABLE
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS):
+            return EXIT_BAD_INPUT
+        return EXIT_FAILED
+
+
+def _stub(address: str):
+    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(address))
+
+
+def _ls(args, agents) -> int:
+    nodes = [_stub(address).GetNode(agent_pb2.GetNodeRequest(), timeout=10) for address in agents.values()]
+    if args.output == "json":
+        print(json.dumps([node_dict(n) for n in nodes], indent=1))
+        return EXIT_OK
+    print(f"{'NODE':<10} {'SWITCH':<10} {'POD RANGE':<16} {'CPU REQ/CAP':>15} {'STORAGE USED/CAP':>22} "
+          f"{'LAYERS':>6} {'PULLED':>10}  CONTAINERS")
+    for n in nodes:
+        cpu = f"{n.cpu_requested_millicores:g}/{n.cpu_millicores:g}"
+        storage = f"{human_bytes(n.storage_used_bytes)}/{human_bytes(n.storage_capacity_bytes)}"
+        print(f"{n.name:<10} {n.switch:<10} {n.pod_cidr:<16} {cpu:>15} {storage:>22} {len(n.layers):>6} "
+              f"{human_bytes(n.pulled_bytes_total):>10}  {', '.join(c.name for c in n.containers) or '-'}")
+    if nodes:
+        print(f"(sizes are the emulation's: real image sizes x {nodes[0].image_scale:g})")
+    return EXIT_OK
+
+
+def _run(args, agents) -> int:
+    (address,) = agents.values()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    reply = _stub(address).RunContainer(agent_pb2.RunContainerRequest(
+        name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
+        command=command), timeout=args.timeout)
+    if args.output == "json":
+        print(json.dumps({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)}, indent=1))
+        return EXIT_OK
+    _print_pull(reply.pull)
+    c = reply.container
+    print(f"started {c.name} on {args.node}: {c.ip} (pid {c.pid})")
+    return EXIT_OK
+
+
+def _pull(args, agents) -> int:
+    (address,) = agents.values()
+    reply = _stub(address).PullImage(agent_pb2.PullImageRequest(image=args.image), timeout=args.timeout)
+    if args.output == "json":
+        print(json.dumps({"node": args.node, **pull_dict(reply.pull)}, indent=1))
+    else:
+        _print_pull(reply.pull)
+    return EXIT_OK
+
+
+def _ps(args, agents) -> int:
+    (address,) = agents.values()
+    reply = _stub(address).ListContainers(agent_pb2.ListContainersRequest(), timeout=10)
+    if args.output == "json":
+        print(json.dumps([container_dict(c) for c in reply.containers], indent=1))
+    else:
+        _print_containers(reply.containers)
+    return EXIT_OK
+
+
+def _rm(args, agents) -> int:
+    (address,) = agents.values()
+    _stub(address).RemoveContainer(agent_pb2.RemoveContainerRequest(name=args.name), timeout=60)
+    print(f"removed {args.name} from {args.node}")
+    return EXIT_OK
+
+
+def _stop(args, agents) -> int:
+    (address,) = agents.values()
+    c = _stub(address).StopContainer(agent_pb2.StopContainerRequest(name=args.name), timeout=60)
+    print(f"{c.name}: {STATE_NAMES.get(c.state)}")
+    return EXIT_OK
+
+
+def _start(args, agents) -> int:
+    (address,) = agents.values()
+    c = _stub(address).StartContainer(agent_pb2.StartContainerRequest(name=args.name), timeout=60)
+    print(f"{c.name}: {STATE_NAMES.get(c.state)} (pid {c.pid})")
+    return EXIT_OK
+
+
+def _logs(args, agents) -> int:
+    (address,) = agents.values()
+    reply = _stub(address).ContainerLogs(agent_pb2.ContainerLogsRequest(name=args.name, tail_lines=args.tail),
+                                         timeout=10)
+    sys.stdout.write(reply.text)
+    return EXIT_OK
+
+
+def _prune(args, agents) -> int:
+    (address,) = agents.values()
+    reply = _stub(address).PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
+    print(f"removed {len(reply.removed)} unused layers, freed {human_bytes(reply.freed_bytes)}")
+    return EXIT_OK
+
+
+ACTIONS = {"ls": _ls, "run": _run, "pull": _pull, "ps": _ps, "rm": _rm, "stop": _stop, "start": _start,
+           "logs": _logs, "prune": _prune}
+
+
+def add_parser(sub) -> None:
+    node = sub.add_parser("node", help="the node agents: nodes, images and containers on edge servers")
+    node.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
+                      help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
+    actions = node.add_subparsers(dest="node_command", required=True)
+
+    ls = actions.add_parser("ls", help="every node: capacity, storage used, layers held, containers")
+    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    run = actions.add_parser("run", help="pull an image onto a node (only the layers it lacks) and start it")
+    run.add_argument("node", help="edge server, e.g. edge1")
+    run.add_argument("image", help="image reference, e.g. nginx or nginx:latest (see `strata images ls`)")
+    run.add_argument("--name", help="container name (default: derived from the image)")
+    run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
+    run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds")
+    run.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="replaces the image's command (after --)")
+
+    pull = actions.add_parser("pull", help="pull an image onto a node without starting it")
+    pull.add_argument("node")
+    pull.add_argument("image")
+    pull.add_argument("--timeout", type=float, default=300.0, metavar="S")
+    pull.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    ps = actions.add_parser("ps", help="a node's containers")
+    ps.add_argument("node")
+    ps.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    for name, text in (("rm", "stop and remove a container (its layers stay: see prune)"),
+                       ("stop", "stop a container (it stays stopped)"), ("start", "start a stopped container"),
+                       ("logs", "what a container's process wrote")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("node")
+        action.add_argument("name")
+        if name == "logs":
+            action.add_argument("--tail", type=int, default=0, metavar="N", help="only the last N lines")
+
+    prune = actions.add_parser("prune", help="remove the layers no container on the node uses")
+    prune.add_argument("node")
+    node.set_defaults(func=cmd_node)

@@ -1,0 +1,133 @@
+"""`strata serve agent --config FILE`: one node agent, inside its edge server's network namespace.
+
+The configuration file (JSON, written by `strata up` for every edge server) says:
+  node, ip, switch            the edge server, its address and its switch
+  pod_cidr, prefixlen         the node's pod range and the prefix length of the hosts' subnet
+  cpu_millicores              CPU capacity
+  storage_capacity_bytes      layer store capacity (the server's storage, scaled like the images)
+  state_dir                   layer store, containers' folders, runc state, SQLite
+  registry                    registry base URL on the emulated network, e.g. http://10.0.0.2:5000
+  sdn                         the SDN daemon's management address, e.g. unix:/run/.../sdn.sock
+  listen                      gRPC address on the emulated network, e.g. 10.0.0.3:50060
+  socket                      gRPC Unix socket: the management channel from the root namespace
+  root_netns_pid              a process in the root network namespace (where OVS's ports live)
+  netns_prefix                prefix of the pods' network namespace names (one per run)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import grpc
+
+from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from controller.rpc import create_server
+from dataplane.images import IMAGE_SCALE
+
+REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "storage_capacity_bytes",
+            "state_dir", "registry", "sdn", "listen", "socket", "root_netns_pid", "netns_prefix")
+
+log = logging.getLogger("strata.agent")
+
+
+class SdnEndpoints:
+    """The EndpointRegistrar of a node: AttachEndpoint/DetachEndpoint on the SDN daemon over gRPC."""
+
+    CODES = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
+             grpc.StatusCode.ALREADY_EXISTS: AlreadyExists}
+
+    def __init__(self, address: str, timeout: float = 10.0):
+        from strata.v1 import sdn_pb2_grpc
+
+        self.address = address
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(address)
+        self.stub = sdn_pb2_grpc.SdnServiceStub(self.channel)
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            kind = self.CODES.get(exc.code())
+            if kind is not None:
+                raise kind(f"SDN controller: {exc.details()}") from None
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unavailable(f"cannot reach the SDN controller at {self.address}: {exc.details()}") from None
+            raise FailedPrecondition(f"SDN controller: {exc.code().name}: {exc.details()}") from None
+
+    def attach(self, *, name: str, ip: str, mac: str, switch: str, port: int, node: str) -> None:
+        from strata.v1 import sdn_pb2
+
+        self._call(self.stub.AttachEndpoint, sdn_pb2.AttachEndpointRequest(
+            name=name, ip=ip, mac=mac, switch=switch, port=port, node=node))
+
+    def detach(self, name: str) -> None:
+        from strata.v1 import sdn_pb2
+
+        self._call(self.stub.DetachEndpoint, sdn_pb2.DetachEndpointRequest(name=name))
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def load_config(path: str | Path) -> dict:
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"agent configuration {path}: {exc}") from None
+    missing = [key for key in REQUIRED if key not in config]
+    if missing:
+        raise InvalidArgument(f"agent configuration {path}: missing {', '.join(missing)}")
+    return config
+
+
+def build_node(config: dict):
+    """The Node and everything it stands on, from a configuration dict."""
+    from dataplane.registry.client import RegistryClient
+
+    from .layers import LayerStore
+    from .node import Node, NodeConfig
+    from .podnet import PodNetwork
+    from .runtime import Runc
+    from .state import AgentState
+
+    state_dir = Path(config["state_dir"])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    node_config = NodeConfig(
+        name=config["node"], ip=config["ip"], switch=config["switch"], pod_cidr=config["pod_cidr"],
+        cpu_millicores=float(config["cpu_millicores"]), storage_capacity_bytes=int(config["storage_capacity_bytes"]),
+        state_dir=state_dir, registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)))
+    return Node(node_config,
+                store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes),
+                registry=RegistryClient(config["registry"]),
+                runc=Runc(state_dir / "runc"),
+                podnet=PodNetwork(switch=config["switch"], prefixlen=int(config["prefixlen"]),
+                                  root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"]),
+                sdn=SdnEndpoints(config["sdn"]),
+                state=AgentState(state_dir / "agent.db"))
+
+
+def serve_agent(config_path: str, stop: threading.Event) -> int:
+    """Run the agent until `stop` is set; its containers keep running after it exits."""
+    from .servicer import SERVICE_NAME, register
+
+    config = load_config(config_path)
+    node = build_node(config)
+    node.recover()
+    socket = Path(config["socket"])
+    socket.unlink(missing_ok=True)  # a stale socket of a killed agent
+    server, port = create_server(config["listen"], [(register(node), SERVICE_NAME)],
+                                 also_listen=[f"unix:{socket}"])
+    server.start()
+    node.start_supervisor()
+    print(f"agent {config['node']} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
+          f"{len(node.containers())} container(s) recovered", flush=True)
+    stop.wait()
+    server.stop(grace=2).wait()
+    node.close()
+    node.sdn.close()
+    print(f"agent {config['node']} stopped; its containers keep running", flush=True)
+    return 0

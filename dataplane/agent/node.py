@@ -1,0 +1,450 @@
+"""The node: pulls images, runs containers on the pod network, keeps them running, and recovers after a restart.
+
+Ties the layer store, the overlay root folders, runc, the pod network and the SDN together,
+the way a kubelet ties containerd and a CNI plugin. Operations that change containers are
+serialized on the node (as the kubelet serializes image pulls by default); reads never wait
+behind a pull. A supervisor thread restarts containers whose process died, with back-off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
+                               Unavailable)
+
+from . import rootfs as rootfs_mod
+from .bundle import runtime_config
+from .layers import LayerStore
+from .podnet import PodAddresses, PodNetwork
+from .runtime import Runc, process_alive
+from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
+
+log = logging.getLogger("strata.agent")
+
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+DEFAULT_CPU_MILLICORES = 100.0
+QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def restart_delay(crash_streak: int) -> float:
+    """Seconds before restarting a container that died: 1, 2, 4 ... up to 30 (as the kubelet's
+    CrashLoopBackOff, on the emulation's time scale)."""
+    return min(2.0 ** max(crash_streak - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+class EndpointRegistrar(Protocol):
+    """The SDN side of the CNI role: make a pod routable, or not."""
+
+    def attach(self, *, name: str, ip: str, mac: str, switch: str, port: int, node: str) -> None: ...
+
+    def detach(self, name: str) -> None: ...
+
+
+class Registry(Protocol):
+    def manifest(self, reference: str): ...
+
+    def fetch_blob(self, name: str, digest: str, dest: Path) -> int: ...
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str                      # the edge server, e.g. "edge1"
+    ip: str                        # its address on the emulated network
+    switch: str                    # the switch it and its pods hang off
+    pod_cidr: str                  # the node's pod range
+    cpu_millicores: float
+    storage_capacity_bytes: int
+    state_dir: Path
+    registry_url: str
+    image_scale: float
+
+
+@dataclass
+class PullReport:
+    image: str
+    manifest_digest: str
+    pulled_layers: list[str] = field(default_factory=list)
+    reused_layers: list[str] = field(default_factory=list)
+    pulled_bytes: int = 0
+    reused_bytes: int = 0
+    seconds: float = 0.0
+
+
+def endpoint_name(node: str, container: str) -> str:
+    """The container's name in the SDN controller's view."""
+    return f"{node}/{container}"
+
+
+class Node:
+    def __init__(self, config: NodeConfig, *, store: LayerStore, registry: Registry, runc: Runc,
+                 podnet: PodNetwork, sdn: EndpointRegistrar, state: AgentState,
+                 clock: Callable[[], float] = time.time):
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.runc = runc
+        self.podnet = podnet
+        self.sdn = sdn
+        self.state = state
+        self.clock = clock
+        self._lock = threading.RLock()     # guards self.records (short holds)
+        self._ops = threading.Lock()       # serializes operations that change containers
+        self.records: dict[str, ContainerRecord] = {r.name: r for r in state.containers()}
+        self.addresses = PodAddresses(config.pod_cidr, [r.ip for r in self.records.values()])
+        self.pulled_bytes_total = 0
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._unattached: set[str] = set()  # endpoints the SDN has not confirmed yet
+
+    # -- paths ---------------------------------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        return self.config.state_dir / "containers" / name
+
+    def _log_path(self, name: str) -> Path:
+        return self._dir(name) / "container.log"
+
+    # -- images --------------------------------------------------------------------------------
+    def pull(self, reference: str) -> tuple[ImageRecord, PullReport]:
+        from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryError,
+                                               RegistryUnavailable, parse_reference)
+
+        try:
+            name, tag = parse_reference(reference)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        reference = f"{name}:{tag}"
+        started = time.monotonic()
+        try:
+            manifest = self.registry.manifest(reference)
+            result = self.store.ensure(manifest.layers,
+                                       lambda digest, dest: self.registry.fetch_blob(name, digest, dest),
+                                       label=reference)
+        except ImageNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except RegistryUnavailable as exc:
+            local = self.state.image(reference)
+            if local is not None and all(self.store.has(d) for d in local.layers):
+                # Cut off from the registry: run what the node holds (as the kubelet's IfNotPresent).
+                log.warning("registry unreachable (%s); using the image %s held locally", exc, reference)
+                return local, PullReport(reference, local.manifest_digest, [], list(local.layers), 0,
+                                         sum(local.layer_sizes), time.monotonic() - started)
+            raise Unavailable(str(exc)) from None
+        except DigestMismatch as exc:
+            raise DataLoss(str(exc)) from None
+        except RegistryError as exc:
+            raise FailedPrecondition(str(exc)) from None
+        self.pulled_bytes_total += result.pulled_bytes
+        config = manifest.config.get("config") or {}
+        record = ImageRecord(reference, manifest.digest, [l.digest for l in manifest.layers],
+                             [l.size for l in manifest.layers],
+                             list(config.get("Entrypoint") or []) + list(config.get("Cmd") or []),
+                             list(config.get("Env") or []), config.get("WorkingDir") or "/")
+        self.state.save_image(record)
+        report = PullReport(reference, manifest.digest, result.pulled, result.reused, result.pulled_bytes,
+                            result.reused_bytes, time.monotonic() - started)
+        log.info("pulled %s: %d layers (%d bytes) fetched, %d reused", reference, len(result.pulled),
+                 result.pulled_bytes, len(result.reused))
+        return record, report
+
+    # -- containers ----------------------------------------------------------------------------
+    def _free_name(self, image: str) -> str:
+        base = re.sub(r"[^a-z0-9-]", "-", image.split(":")[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
+        k = 1
+        while f"{base}-{k}" in self.records:
+            k += 1
+        return f"{base}-{k}"
+
+    def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
+            command: Sequence[str] = ()) -> tuple[ContainerRecord, PullReport]:
+        cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
+        if cpu < 0:
+            raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
+        for k, item in enumerate(env):
+            if "=" not in item or item.startswith("="):
+                raise InvalidArgument(f"env[{k}]: expected KEY=value, got {item!r}")
+        with self._ops:
+            with self._lock:
+                name = name or self._free_name(image)
+                if not NAME.match(name):
+                    raise InvalidArgument(f"container name {name!r}: use 1-40 lower-case letters, digits and '-', "
+                                          "starting and ending with a letter or digit")
+                if name in self.records:
+                    raise AlreadyExists(f"{self.config.name} already has a container named {name!r}")
+                requested = sum(r.cpu_millicores for r in self.records.values())
+            if requested + cpu > self.config.cpu_millicores + 1e-9:
+                raise FailedPrecondition(
+                    f"{self.config.name}: {name} requests {cpu:g} millicores; {requested:g} of "
+                    f"{self.config.cpu_millicores:g} are already requested")
+            image_record, report = self.pull(image)
+            record = ContainerRecord(
+                name=name, image=image_record.reference, layers=image_record.layers, ip="", mac="",
+                netns="", host_veth="", ofport=0, cpu_millicores=cpu,
+                args=list(command) or image_record.args, env=image_record.env + list(env), cwd=image_record.cwd,
+                created_at=self.clock())
+            if not record.args:
+                raise InvalidArgument(f"image {image_record.reference} has no command; give one")
+            self._create(record)
+            return record, report
+
+    def _create(self, record: ContainerRecord) -> None:
+        """Root folder, pod network, SDN endpoint, process; on any failure undo it all."""
+        undo: list[Callable[[], None]] = []
+        try:
+            record.ip, record.mac = self.addresses.allocate()
+            undo.append(lambda: self.addresses.release(record.ip))
+            self._prepare_rootfs(record)
+            undo.append(lambda: self._remove_rootfs(record.name))
+            self._prepare_network(record)
+            undo.append(lambda: self.podnet.delete(self._pod_key(record.name)))
+            self.sdn.attach(name=endpoint_name(self.config.name, record.name), ip=record.ip, mac=record.mac,
+                            switch=self.config.switch, port=record.ofport, node=self.config.name)
+            undo.append(lambda: self._detach_quietly(record.name))
+            self._start_process(record)
+            undo.append(lambda: self.runc.delete(record.name))
+            with self._lock:
+                self.records[record.name] = record
+            self.state.save_container(record)
+        except BaseException:
+            for step in reversed(undo):
+                try:
+                    step()
+                except Exception as exc:  # keep undoing: report the original failure
+                    log.warning("undoing %s: %s", record.name, exc)
+            with self._lock:
+                self.records.pop(record.name, None)
+            raise
+        log.info("started %s (%s) at %s, pid %d", record.name, record.image, record.ip, record.pid)
+
+    def _pod_key(self, name: str) -> str:
+        return f"{self.config.name}-{name}"
+
+    def _prepare_rootfs(self, record: ContainerRecord) -> None:
+        folder = self._dir(record.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        lower = [self.store.unpacked_dir(d) for d in record.layers]
+        if not rootfs_mod.is_mounted(folder / "rootfs"):
+            rootfs_mod.mount_rootfs(lower, folder)
+        # Per-container files bound over the image's: its own name and address.
+        (folder / "hosts").write_text(f"127.0.0.1\tlocalhost\n{record.ip}\t{record.name}\n")
+        (folder / "resolv.conf").write_text("# no DNS in the emulated network: services by /etc/hosts\n")
+        (folder / "hostname").write_text(record.name + "\n")
+
+    def _remove_rootfs(self, name: str) -> None:
+        folder = self._dir(name)
+        rootfs_mod.unmount_rootfs(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _prepare_network(self, record: ContainerRecord) -> None:
+        iface = self.podnet.create(self._pod_key(record.name), record.ip, record.mac)
+        record.netns, record.host_veth, record.ofport = iface.netns, iface.host_veth, iface.ofport
+
+    def _detach_quietly(self, name: str) -> None:
+        try:
+            self.sdn.detach(endpoint_name(self.config.name, name))
+        except NotFound:
+            pass
+
+    def _bundle(self, record: ContainerRecord) -> Path:
+        folder = self._dir(record.name)
+        config = runtime_config(
+            args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
+            netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
+            files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
+                   (str(folder / "hostname"), "/etc/hostname")])
+        (folder / "config.json").write_text(json.dumps(config, indent=1))
+        return folder
+
+    def _start_process(self, record: ContainerRecord) -> None:
+        bundle = self._bundle(record)
+        self.runc.delete(record.name)  # a dead container of that name must go before runc run
+        record.pid = self.runc.run_detached(record.name, bundle, self._log_path(record.name))
+        record.started_at = self.clock()
+        record.state, record.message = RUNNING, ""
+
+    def _get(self, name: str) -> ContainerRecord:
+        with self._lock:
+            if name not in self.records:
+                known = ", ".join(sorted(self.records)) or "none"
+                raise NotFound(f"{self.config.name} has no container named {name!r} (containers: {known})")
+            return self.records[name]
+
+    def get(self, name: str) -> ContainerRecord:
+        return self._get(name)
+
+    def containers(self) -> list[ContainerRecord]:
+        with self._lock:
+            return sorted(self.records.values(), key=lambda r: r.name)
+
+    def logs(self, name: str, tail_lines: int = 0) -> str:
+        self._get(name)
+        try:
+            text = self._log_path(name).read_bytes().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        if tail_lines:
+            text = "\n".join(text.splitlines()[-tail_lines:]) + ("\n" if text.endswith("\n") else "")
+        return text
+
+    def stop(self, name: str, timeout: float = 10.0) -> ContainerRecord:
+        with self._ops:
+            record = self._get(name)
+            record.desired = STOPPED
+            code = self.runc.stop(name, timeout)
+            if code is not None:
+                record.last_exit_code = code
+            record.state, record.pid, record.message = STOPPED, 0, "stopped on request"
+            self.state.save_container(record)
+            return record
+
+    def start(self, name: str) -> ContainerRecord:
+        with self._ops:
+            record = self._get(name)
+            if record.state == RUNNING and process_alive(record.pid):
+                return record
+            record.desired = RUNNING
+            self._ensure_plumbing(record)
+            self._start_process(record)
+            record.crash_streak = 0
+            self.state.save_container(record)
+            return record
+
+    def remove(self, name: str) -> None:
+        with self._ops:
+            record = self._get(name)
+            self.runc.stop(name, 5.0)
+            self._detach_quietly(name)
+            self.podnet.delete(self._pod_key(name))
+            self._remove_rootfs(name)
+            with self._lock:
+                del self.records[name]
+                self.addresses.release(record.ip)
+            self.state.delete_container(name)
+            log.info("removed %s", name)
+
+    def prune(self) -> tuple[list[str], int]:
+        with self._ops:
+            in_use = {d for r in self.containers() for d in r.layers}
+            return self.store.prune(in_use)
+
+    def layer_users(self) -> dict[str, int]:
+        users: dict[str, int] = {}
+        for record in self.containers():
+            for digest in set(record.layers):
+                users[digest] = users.get(digest, 0) + 1
+        return users
+
+    # -- keeping containers running ------------------------------------------------------------
+    def _ensure_plumbing(self, record: ContainerRecord) -> None:
+        """What a restart needs besides the process: the root folder mounted and the pod's namespace."""
+        if not rootfs_mod.is_mounted(self._dir(record.name) / "rootfs"):
+            self._prepare_rootfs(record)
+        if not self.podnet.exists(self._pod_key(record.name)):
+            self._prepare_network(record)
+            self._unattached.add(record.name)
+
+    def check_once(self) -> None:
+        """One supervisor pass: notice dead processes, restart those whose back-off has passed,
+        and retry SDN attachments the controller has not confirmed."""
+        if not self._ops.acquire(timeout=0.05):
+            return  # an operation is under way; look again next tick
+        try:
+            now = self.clock()
+            for record in self.containers():
+                if record.desired != RUNNING:
+                    continue
+                if record.state == RUNNING and not process_alive(record.pid):
+                    self._died(record, now)
+                if record.state == RESTARTING and now >= record.restart_at:
+                    self._restart(record)
+            for name in sorted(self._unattached):
+                record = self.records.get(name)
+                if record is None:
+                    self._unattached.discard(name)
+                    continue
+                try:
+                    self.sdn.attach(name=endpoint_name(self.config.name, name), ip=record.ip, mac=record.mac,
+                                    switch=self.config.switch, port=record.ofport, node=self.config.name)
+                    self._unattached.discard(name)
+                except DomainError as exc:
+                    log.warning("endpoint %s not attached yet: %s", name, exc)
+        finally:
+            self._ops.release()
+
+    def _died(self, record: ContainerRecord, now: float) -> None:
+        state = self.runc.state(record.name) or {}
+        code = state.get("exit_code")
+        if isinstance(code, int):
+            record.last_exit_code = code
+        quick = now - record.started_at < QUICK_DEATH_SECONDS
+        record.crash_streak = record.crash_streak + 1 if quick else 1
+        delay = restart_delay(record.crash_streak)
+        record.state, record.pid, record.restart_at = RESTARTING, 0, now + delay
+        record.message = f"process died; restarting in {delay:g} s"
+        self.state.save_container(record)
+        log.warning("%s: process died; restarting in %.0f s", record.name, delay)
+
+    def _restart(self, record: ContainerRecord) -> None:
+        try:
+            self._ensure_plumbing(record)
+            self._start_process(record)
+            record.restarts += 1
+            log.info("%s restarted (restart %d), pid %d", record.name, record.restarts, record.pid)
+        except Exception as exc:
+            record.crash_streak += 1
+            delay = restart_delay(record.crash_streak)
+            record.restart_at = self.clock() + delay
+            record.message = f"restart failed ({exc}); next try in {delay:g} s"
+            log.warning("%s: %s", record.name, record.message)
+        self.state.save_container(record)
+
+    def recover(self) -> None:
+        """After a restart of the agent: adopt running containers, restart dead ones, drop runc
+        containers nobody recorded (a crash between starting and recording one), re-attach all."""
+        known = set(self.records)
+        for entry in self.runc.list():
+            if entry.get("id") not in known:
+                log.warning("removing unrecorded runc container %s", entry.get("id"))
+                self.runc.delete(entry["id"])
+        for record in self.containers():
+            self._unattached.add(record.name)
+            if record.desired != RUNNING:
+                continue
+            state = self.runc.state(record.name)
+            if state and state.get("status") == "running" and process_alive(int(state.get("pid") or 0)):
+                record.pid, record.state = int(state["pid"]), RUNNING
+                continue
+            record.state, record.restart_at = RESTARTING, self.clock()
+            record.message = "not running after the agent restarted"
+            self.state.save_container(record)
+        self.check_once()
+
+    def start_supervisor(self, interval: float = 0.5) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.check_once()
+                except Exception:
+                    log.exception("supervisor pass failed")
+
+        self._supervisor = threading.Thread(target=loop, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def close(self) -> None:
+        """Stop supervising. Containers keep running: a restarted agent adopts them."""
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        self.store.close()
+        self.state.close()
+

@@ -1,0 +1,97 @@
+"""NodeAgent over gRPC: messages to Node calls and back; domain errors become status codes."""
+
+from __future__ import annotations
+
+from strata.v1 import agent_pb2, agent_pb2_grpc
+
+from controller.rpc import abort_on_domain_error
+
+from .node import Node, PullReport
+from .runtime import process_alive
+from .state import RESTARTING, RUNNING, STOPPED, ContainerRecord
+
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["NodeAgent"].full_name
+STATES = {RUNNING: agent_pb2.CONTAINER_STATE_RUNNING, RESTARTING: agent_pb2.CONTAINER_STATE_RESTARTING,
+          STOPPED: agent_pb2.CONTAINER_STATE_STOPPED}
+
+
+def container_message(record: ContainerRecord) -> agent_pb2.Container:
+    running = record.state == RUNNING and process_alive(record.pid)
+    return agent_pb2.Container(
+        name=record.name, image=record.image, state=STATES[record.state], ip=record.ip, mac=record.mac,
+        switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
+        started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
+        layers=record.layers, message=record.message)
+
+
+def pull_message(report: PullReport) -> agent_pb2.PullReport:
+    return agent_pb2.PullReport(image=report.image, manifest_digest=report.manifest_digest,
+                                pulled_layers=report.pulled_layers, reused_layers=report.reused_layers,
+                                pulled_bytes=report.pulled_bytes, reused_bytes=report.reused_bytes,
+                                seconds=report.seconds)
+
+
+class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
+    def __init__(self, node: Node):
+        self.node = node
+
+    @abort_on_domain_error
+    def GetNode(self, request, context):
+        node, config = self.node, self.node.config
+        containers = node.containers()
+        users = node.layer_users()
+        return agent_pb2.NodeStatus(
+            name=config.name, ip=config.ip, switch=config.switch, pod_cidr=config.pod_cidr,
+            cpu_millicores=config.cpu_millicores,
+            cpu_requested_millicores=sum(r.cpu_millicores for r in containers),
+            storage_capacity_bytes=node.store.capacity_bytes, storage_used_bytes=node.store.used_bytes(),
+            layers=[agent_pb2.HeldLayer(digest=d, size_bytes=layer.size, used_by=users.get(d, 0))
+                    for d, layer in sorted(node.store.held().items())],
+            containers=[container_message(r) for r in containers], registry=config.registry_url,
+            image_scale=config.image_scale, pulled_bytes_total=node.pulled_bytes_total)
+
+    @abort_on_domain_error
+    def PullImage(self, request, context):
+        _, report = self.node.pull(request.image)
+        return agent_pb2.PullImageResponse(pull=pull_message(report))
+
+    @abort_on_domain_error
+    def RunContainer(self, request, context):
+        record, report = self.node.run(request.name, request.image, cpu_millicores=request.cpu_millicores,
+                                       env=list(request.env), command=list(request.command))
+        return agent_pb2.RunContainerResponse(container=container_message(record), pull=pull_message(report))
+
+    @abort_on_domain_error
+    def ListContainers(self, request, context):
+        return agent_pb2.ListContainersResponse(containers=[container_message(r) for r in self.node.containers()])
+
+    @abort_on_domain_error
+    def GetContainer(self, request, context):
+        return container_message(self.node.get(request.name))
+
+    @abort_on_domain_error
+    def ContainerLogs(self, request, context):
+        return agent_pb2.ContainerLogsResponse(text=self.node.logs(request.name, request.tail_lines))
+
+    @abort_on_domain_error
+    def StopContainer(self, request, context):
+        return container_message(self.node.stop(request.name, request.timeout_seconds or 10.0))
+
+    @abort_on_domain_error
+    def StartContainer(self, request, context):
+        return container_message(self.node.start(request.name))
+
+    @abort_on_domain_error
+    def RemoveContainer(self, request, context):
+        self.node.remove(request.name)
+        return agent_pb2.RemoveContainerResponse()
+
+    @abort_on_domain_error
+    def PruneLayers(self, request, context):
+        removed, freed = self.node.prune()
+        return agent_pb2.PruneLayersResponse(removed=removed, freed_bytes=freed)
+
+
+def register(node: Node):
+    """A register function for controller.rpc.create_server."""
+    return lambda server: agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentServicer(node), server)
