@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import grpc
@@ -27,7 +28,7 @@ def endpoint(text: str) -> common_pb2.Endpoint:
 
 
 def add_parser(sub) -> None:
-    sdn = sub.add_parser("sdn", help="talk to the SDN daemon: topology, flows, service routes, paths")
+    sdn = sub.add_parser("sdn", help="talk to the SDN daemon: topology, flows, service routes, paths, endpoints")
     sdn.add_argument("--sdn", default=DEFAULT_ADDRESSES["sdn"], metavar="ADDR", help="SDN daemon gRPC address")
     actions = sdn.add_subparsers(dest="sdn_command", required=True)
 
@@ -51,6 +52,10 @@ def add_parser(sub) -> None:
     delete.add_argument("service")
     route_actions.add_parser("list")
 
+    endpoints = actions.add_parser("endpoints", help="the attached endpoints (pods) the controller routes to")
+    endpoints.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                           help="a table (default) or a JSON list")
+
     path = actions.add_parser("path", help="compute (or install) a path between two hosts")
     path.add_argument("src")
     path.add_argument("dst")
@@ -68,6 +73,23 @@ def _print_route(route) -> None:
 def _print_path(path) -> None:
     hops = " -> ".join(f"{h.switch}[{h.in_port}>{h.out_port}]" for h in path.hops)
     print(f"{path.src} -> {path.dst}: {hops}  (bottleneck {path.bottleneck_mbps:g} Mbit/s free)")
+
+
+ENDPOINT_FIELDS = ("name", "ip", "mac", "switch", "port", "node")
+
+
+def _print_endpoints(endpoints, output: str) -> None:
+    rows = [{f: getattr(e, f) for f in ENDPOINT_FIELDS} for e in endpoints]
+    if output == "json":
+        print(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        print("no attached endpoints")
+        return
+    cells = [[str(row[f]) for f in ENDPOINT_FIELDS] for row in rows]
+    widths = [max(len(f), *(len(c[k]) for c in cells)) for k, f in enumerate(ENDPOINT_FIELDS)]
+    for line in [list(ENDPOINT_FIELDS), *cells]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +140,8 @@ def _run(stub, args) -> int:
         else:
             for route in stub.ListServiceRoutes(sdn_pb2.ListServiceRoutesRequest(), timeout=10).routes:
                 _print_route(route)
+    elif args.sdn_command == "endpoints":
+        _print_endpoints(stub.ListEndpoints(sdn_pb2.ListEndpointsRequest(), timeout=10).endpoints, args.output)
     elif args.sdn_command == "path":
         if args.install:
             installed = stub.InstallPath(sdn_pb2.InstallPathRequest(

@@ -9,20 +9,23 @@ difference from what it holds. Imports neither grpc nor os_ken: the switch side 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import ipaddress
 import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 
-from .network import NetworkView, parse_ipv4
+from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
 from .rules import Endpoint, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules, diff
 from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
 PROTOCOLS = ("tcp", "udp")
 MAX_WEIGHT = 0xFFFF
+OFPP_MAX = 0xFFFFFF00  # the highest OpenFlow 1.3 port number of a real port
 
 
 class Southbound(Protocol):
@@ -40,8 +43,20 @@ class SdnCore:
         self.installed: dict[int, RuleSet] = {}
         self._rules = RuleCache()  # reused while the network view is unchanged
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
+        self.endpoints: dict[str, AttachedEndpoint] = {}
+        for endpoint in store.endpoints():
+            try:
+                self._add_endpoint(self._check_attachment(endpoint))
+            except DomainError as exc:  # the daemon was restarted on another topology
+                log.warning("attached endpoint %s does not fit the topology any more (%s): dropped", endpoint.name, exc)
+                store.delete_endpoint(endpoint.name)
         self.paths: dict[int, ReservedPath] = {}
         for path in store.paths():
+            if path.src not in view.hosts or path.dst not in view.hosts:
+                log.warning("path %d %s->%s names a host the topology does not have: dropped",
+                            path.path_id, path.src, path.dst)
+                store.delete_path(path.path_id)
+                continue
             self.paths[path.path_id] = path
             self._reserve(path, +1)
 
@@ -181,10 +196,18 @@ class SdnCore:
             waits = self._reconcile()
         self._wait(waits, wait)
 
+    def _path_is_current(self, path: ReservedPath) -> bool:
+        """Its links are up and it starts and ends where its hosts are attached now."""
+        src, dst = self.view.hosts[path.src], self.view.hosts[path.dst]
+        (first_dpid, first_in, _), (last_dpid, _, last_out) = path.hops[0], path.hops[-1]
+        return ((first_dpid, first_in) == (src.dpid, src.port) and (last_dpid, last_out) == (dst.dpid, dst.port)
+                and all(self.view.links[(d, o)].up for d, _, o in path.hops[:-1]))
+
     def _reroute_paths(self) -> None:
-        """Paths over a link that went down move to a new path with the same reservation."""
+        """Paths over a link that went down, or from or to a host that moved, take a new path with
+        the same reservation."""
         for path_id, path in list(self.paths.items()):
-            if all(self.view.links[(d, o)].up for d, _, o in path.hops[:-1]):
+            if self._path_is_current(path):
                 continue
             self._reserve(path, -1)
             try:
@@ -203,6 +226,104 @@ class SdnCore:
             self.paths[path_id] = new
             self._reserve(new, +1)
             self.store.save_path(new)
+
+    # -- attached endpoints (pods) ---------------------------------------------------------------
+    def _check_attachment(self, request: AttachedEndpoint) -> AttachedEndpoint:
+        """The request with its ip and mac in canonical form, or the domain error refusing it. An
+        attached endpoint of the same name is no conflict: the request replaces it."""
+        if not request.name:
+            raise InvalidArgument("endpoint name is empty")
+        if not request.node:
+            raise InvalidArgument(f"endpoint {request.name}: node (the edge server it runs on) is empty")
+        ip = parse_ipv4(request.ip, "ip")
+        mac = parse_mac(request.mac, "mac")
+        if not 1 <= request.port <= OFPP_MAX:
+            raise InvalidArgument(f"port {request.port} is not an OpenFlow port number (1-{OFPP_MAX})")
+        view, subnet = self.view, self.view.subnet
+        if subnet is not None:
+            if ipaddress.IPv4Address(ip) not in subnet:
+                raise InvalidArgument(f"ip {ip} is outside the hosts' subnet {subnet}: they would not reach it")
+            if ipaddress.IPv4Address(ip) in (subnet.network_address, subnet.broadcast_address):
+                raise InvalidArgument(f"ip {ip} is the network or broadcast address of {subnet}")
+        service = next((r.service for r in self.routes.values() if r.vip == ip), None)
+        if service is not None:
+            raise InvalidArgument(f"ip {ip} is the virtual IP of service {service!r}")
+        dpid = view.switch_dpid(request.switch)
+        node = view.hosts.get(request.node)
+        if node is None or node.role == POD:
+            raise NotFound(f"node {request.node!r} is not a host of the topology")
+        own = view.hosts.get(request.name)
+        if own is not None and own.role != POD:
+            raise AlreadyExists(f"{request.name!r} is the name of a declared {own.role} host")
+        link = view.links.get((dpid, request.port))
+        if link is not None:
+            raise AlreadyExists(f"{request.switch} port {request.port} is a link to switch "
+                                f"{view.switch_name(link.dst)}, not a pod's veth")
+        for other in view.hosts.values():
+            if other.name == request.name:
+                continue
+            owner = f"{'endpoint' if other.role == POD else 'host'} {other.name}"
+            if other.ip == ip:
+                raise AlreadyExists(f"ip {ip} belongs to {owner}")
+            if other.mac == mac:
+                raise AlreadyExists(f"mac {mac} belongs to {owner}")
+            if (other.dpid, other.port) == (dpid, request.port):
+                raise AlreadyExists(f"{request.switch} port {request.port} is the attachment of {owner}")
+        return AttachedEndpoint(request.name, ip, mac, request.switch, request.port, request.node)
+
+    def _add_endpoint(self, endpoint: AttachedEndpoint) -> None:
+        self.endpoints[endpoint.name] = endpoint
+        self.view.add_host(HostInfo(endpoint.name, endpoint.ip, endpoint.mac, self.view.switch_dpid(endpoint.switch),
+                                    endpoint.port, POD, node=endpoint.node))
+
+    def _readdress_routes(self, endpoint: AttachedEndpoint) -> None:
+        """Service routes naming the endpoint follow its (new) address."""
+        for route in list(self.routes.values()):
+            if any(e.host == endpoint.name and e.ip != endpoint.ip for e in route.endpoints):
+                eps = tuple(dataclasses.replace(e, ip=endpoint.ip) if e.host == endpoint.name else e
+                            for e in route.endpoints)
+                route = dataclasses.replace(route, endpoints=eps)
+                self.store.save_route(route)
+                self.routes[route.service] = route
+
+    def attach_endpoint(self, name: str, ip: str, mac: str, switch: str, port: int, node: str, *,
+                        wait: float = 5.0) -> AttachedEndpoint:
+        """Routes to the pod and answers ARP for it from now on. The same request again changes
+        nothing; another one for the same name replaces the endpoint (its agent recreated the pod):
+        service routes naming it follow its address, reserved paths to or from it its port."""
+        with self._lock:
+            endpoint = self._check_attachment(AttachedEndpoint(name, ip, mac, switch, port, node))
+            if self.endpoints.get(name) == endpoint:
+                return endpoint
+            self.store.save_endpoint(endpoint)
+            self._readdress_routes(endpoint)
+            self._add_endpoint(endpoint)
+            self._reroute_paths()
+            waits = self._reconcile()
+        self._wait(waits, wait)
+        return endpoint
+
+    def detach_endpoint(self, name: str, *, wait: float = 5.0) -> None:
+        """Stops routing to the pod and answering ARP for it. Reserved paths to or from it are
+        removed; service routes keep naming it but send it nothing until it is attached again."""
+        with self._lock:
+            if name not in self.endpoints:
+                what = "a declared host" if name in self.view.hosts else "unknown"
+                raise NotFound(f"no attached endpoint named {name!r} ({what}; {len(self.endpoints)} attached)")
+            self.store.delete_endpoint(name)
+            for path_id, path in list(self.paths.items()):
+                if name in (path.src, path.dst):
+                    log.info("path %d %s->%s removed: endpoint %s was detached", path_id, path.src, path.dst, name)
+                    self.store.delete_path(path_id)
+                    self._reserve(self.paths.pop(path_id), -1)
+            del self.endpoints[name]
+            self.view.remove_host(name)
+            waits = self._reconcile()
+        self._wait(waits, wait)
+
+    def list_endpoints(self) -> list[AttachedEndpoint]:
+        with self._lock:
+            return sorted(self.endpoints.values(), key=lambda e: e.name)
 
     # -- network events -----------------------------------------------------------------------
     def switch_connected(self, dpid: int) -> None:
@@ -243,6 +364,7 @@ class SdnCore:
     def host_seen(self, mac: str, ip: str, dpid: int, port: int) -> None:
         with self._lock:
             if self.view.learn_host(mac, ip, dpid, port):
+                self._reroute_paths()
                 self._reconcile()
 
     @contextlib.contextmanager

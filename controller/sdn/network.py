@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from controller.errors import FailedPrecondition, NotFound
+from controller.errors import FailedPrecondition, InvalidArgument, NotFound
+
+POD = "pod"  # the role of an attached endpoint (a container's veth on a switch)
+LAUNCHER_PREFIX_LEN = 16  # dataplane.network configures every host with a /16
 
 
 @dataclass
@@ -44,6 +47,29 @@ class HostInfo:
     port: int
     role: str = "device"
     seen: bool = False  # learned from its own traffic
+    node: str = ""      # for a pod: the edge server it runs on
+
+
+@dataclass(frozen=True)
+class AttachedEndpoint:
+    """A pod the controller routes to: its veth is `port` of `switch`; it runs on host `node`."""
+
+    name: str
+    ip: str
+    mac: str
+    switch: str
+    port: int
+    node: str
+
+
+def hosts_subnet(ips: list[str], widest_prefix_len: int = LAUNCHER_PREFIX_LEN) -> ipaddress.IPv4Network | None:
+    """The smallest network holding every address, widened to at least /widest_prefix_len (the
+    prefix the launcher configures hosts with); None without addresses."""
+    if not ips:
+        return None
+    values = [int(ipaddress.IPv4Address(ip)) for ip in ips]
+    prefix_len = min(32 - (min(values) ^ max(values)).bit_length(), widest_prefix_len)
+    return ipaddress.IPv4Network((min(values), prefix_len), strict=False)
 
 
 @dataclass
@@ -52,7 +78,8 @@ class NetworkView:
 
     switches: dict[int, SwitchInfo] = field(default_factory=dict)
     links: dict[tuple[int, int], LinkInfo] = field(default_factory=dict)  # (src dpid, src port) -> link
-    hosts: dict[str, HostInfo] = field(default_factory=dict)  # name -> host
+    hosts: dict[str, HostInfo] = field(default_factory=dict)  # name -> host (declared hosts and pods)
+    subnet: ipaddress.IPv4Network | None = None  # the network every host is configured in; None = unknown
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
@@ -60,7 +87,8 @@ class NetworkView:
 
     @classmethod
     def from_declared(cls, data: dict) -> "NetworkView":
-        """From the launcher's runtime topology (switches with dpids, links with ports, hosts)."""
+        """From the launcher's runtime topology (switches with dpids, links with ports, hosts, and
+        the hosts' subnet; without one, the smallest network holding the hosts, at least a /16)."""
         view = cls()
         for sw in data["switches"]:
             view.switches[sw["dpid"]] = SwitchInfo(sw["name"], sw["dpid"])
@@ -73,6 +101,10 @@ class NetworkView:
         for h in data["hosts"]:
             view.hosts[h["name"]] = HostInfo(h["name"], h["ip"], h["mac"], by_name[h["switch"]], h["port"],
                                              h.get("role", "device"))
+        if data.get("subnet"):
+            view.subnet = ipaddress.IPv4Network(data["subnet"], strict=False)
+        else:
+            view.subnet = hosts_subnet([h["ip"] for h in data["hosts"]])
         return view
 
     # -- lookups ---------------------------------------------------------------------------
@@ -89,8 +121,25 @@ class NetworkView:
     def host_by_ip(self, ip: str) -> HostInfo | None:
         return next((h for h in self.hosts.values() if h.ip == ip), None)
 
+    def switch_dpid(self, name: str) -> int:
+        dpid = next((sw.dpid for sw in self.switches.values() if sw.name == name), None)
+        if dpid is None:
+            raise NotFound(f"unknown switch {name!r}; the topology has {len(self.switches)} switches "
+                           f"(e.g. {', '.join(sorted(sw.name for sw in self.switches.values())[:5])})")
+        return dpid
+
     def host_ports(self, dpid: int) -> set[int]:
         return {h.port for h in self.hosts.values() if h.dpid == dpid}
+
+    # -- changes ---------------------------------------------------------------------------
+    def add_host(self, host: HostInfo) -> None:
+        """Adds (or replaces, by name) a host: forwarding to it changes."""
+        self.hosts[host.name] = host
+        self.version += 1
+
+    def remove_host(self, name: str) -> None:
+        del self.hosts[name]
+        self.version += 1
 
     # -- events ----------------------------------------------------------------------------
     def set_port_state(self, dpid: int, port: int, up: bool) -> bool:
@@ -115,6 +164,8 @@ class NetworkView:
         host = next((h for h in self.hosts.values() if h.mac == mac or (ip and h.ip == ip)), None)
         if host is None:
             return False  # undeclared hosts are not routed
+        if host.role == POD and (host.dpid, host.port) != (dpid, port):
+            return False  # a pod is where its agent attached it; only AttachEndpoint moves it
         moved = (host.dpid, host.port) != (dpid, port)
         host.dpid, host.port, host.seen = dpid, port, True
         if moved:
@@ -181,9 +232,20 @@ class NetworkView:
 
 def parse_ipv4(text: str, what: str) -> str:
     """A dotted IPv4 address, or InvalidArgument naming `what`."""
-    from controller.errors import InvalidArgument
-
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
         raise InvalidArgument(f"{what}: {text!r} is not an IPv4 address") from None
+
+
+def parse_mac(text: str, what: str) -> str:
+    """A unicast Ethernet address as six lower-case colon-separated octets, or InvalidArgument."""
+    octets = text.split(":")
+    if len(octets) != 6 or not all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets):
+        raise InvalidArgument(f"{what}: {text!r} is not a MAC address (six hex octets, e.g. 02:00:0a:00:80:02)")
+    mac = text.lower()
+    if int(octets[0], 16) & 1:
+        raise InvalidArgument(f"{what}: {mac} is a multicast address; a pod needs a unicast MAC")
+    if mac == "00:00:00:00:00:00":
+        raise InvalidArgument(f"{what}: 00:00:00:00:00:00 is not a usable MAC")
+    return mac

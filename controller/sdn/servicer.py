@@ -9,6 +9,7 @@ from controller.errors import InvalidArgument, NotFound
 from controller.rpc import abort_on_domain_error
 
 from .core import SdnCore
+from .network import AttachedEndpoint
 from .rules import Endpoint, ServiceRoute
 
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
@@ -31,6 +32,11 @@ def route_message(route: ServiceRoute) -> sdn_pb2.ServiceRoute:
         service=route.service, vip=route.vip, protocol=PROTOCOL_ENUMS[route.protocol], port=route.port,
         endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight) for e in route.endpoints],
         cookie=route.cookie, group_id=route.group_id)
+
+
+def endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
+    return sdn_pb2.AttachedEndpoint(name=endpoint.name, ip=endpoint.ip, mac=endpoint.mac, switch=endpoint.switch,
+                                    port=endpoint.port, node=endpoint.node)
 
 
 def path_message(view, src, dst, hops, bottleneck) -> sdn_pb2.Path:
@@ -166,6 +172,20 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
                 groups.append(sdn_pb2.GroupEntry(group_id=desc.group_id, type="select", buckets=buckets))
             out.append(sdn_pb2.SwitchFlows(switch=view.switch_name(dpid), flows=flows, groups=groups))
         return sdn_pb2.ListFlowsResponse(switches=out)
+
+    @abort_on_domain_error
+    def AttachEndpoint(self, request, context):
+        return endpoint_message(self.core.attach_endpoint(request.name, request.ip, request.mac, request.switch,
+                                                          request.port, request.node))
+
+    @abort_on_domain_error
+    def DetachEndpoint(self, request, context):
+        self.core.detach_endpoint(request.name)
+        return sdn_pb2.DetachEndpointResponse()
+
+    @abort_on_domain_error
+    def ListEndpoints(self, request, context):
+        return sdn_pb2.ListEndpointsResponse(endpoints=[endpoint_message(e) for e in self.core.list_endpoints()])
 
     def InstallChain(self, request, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "VNF chain steering is not built yet")

@@ -1,4 +1,4 @@
-"""SQLite persistence of the SDN controller's desired state: service routes and reserved paths."""
+"""SQLite persistence of the SDN controller's desired state: service routes, reserved paths, attached endpoints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .network import AttachedEndpoint
 from .rules import Endpoint, ReservedPath, ServiceRoute
 
 SCHEMA = """
@@ -16,6 +17,9 @@ CREATE TABLE IF NOT EXISTS service_routes (
 CREATE TABLE IF NOT EXISTS reserved_paths (
     path_id INTEGER PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL,
     bandwidth_mbps REAL NOT NULL, hops TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attached_endpoints (
+    name TEXT PRIMARY KEY, ip TEXT NOT NULL, mac TEXT NOT NULL, switch TEXT NOT NULL,
+    port INTEGER NOT NULL, node TEXT NOT NULL);
 """
 
 
@@ -68,3 +72,19 @@ class SdnStore:
     def delete_path(self, path_id: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM reserved_paths WHERE path_id = ?", (path_id,))
+
+    def endpoints(self) -> list[AttachedEndpoint]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, ip, mac, switch, port, node FROM attached_endpoints ORDER BY name").fetchall()
+        return [AttachedEndpoint(*row) for row in rows]
+
+    def save_endpoint(self, endpoint: AttachedEndpoint) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO attached_endpoints (name, ip, mac, switch, port, node) VALUES (?, ?, ?, ?, ?, ?)",
+                (endpoint.name, endpoint.ip, endpoint.mac, endpoint.switch, endpoint.port, endpoint.node))
+
+    def delete_endpoint(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM attached_endpoints WHERE name = ?", (name,))

@@ -195,18 +195,25 @@ class SdnServiceServicer:
 
     def AttachEndpoint(self, request, context):
         """Attaches a pod (a container's network namespace, whose veth is a port of a switch) as
-        an endpoint the controller routes to and answers ARP for, like a declared host. Kept in
-        SQLite across restarts. Idempotent: the same request again changes nothing.
-        INVALID_ARGUMENT: malformed ip or mac, or an ip outside the hosts' subnet;
-        NOT_FOUND: unknown switch; ALREADY_EXISTS: the name, ip or mac belongs to another host
-        or endpoint, or the port is a switch-to-switch link.
+        an endpoint the controller routes to from every switch and answers ARP for, like a declared
+        host (GetTopology lists it among the hosts with role "pod"). Kept in SQLite across restarts.
+        Idempotent: the same request again changes nothing. A request for an attached name with
+        other values replaces that endpoint (its agent recreated the pod): service routes naming it
+        follow its new address, reserved paths to or from it its new port.
+        INVALID_ARGUMENT: empty name or node, malformed ip, a mac that is malformed or not unicast,
+        port 0, an ip outside the hosts' subnet (or its network or broadcast address) or a service
+        VIP; NOT_FOUND: unknown switch or node; ALREADY_EXISTS: the name is a declared host's, the ip
+        or mac belongs to another host or endpoint, or the port is a switch-to-switch link or
+        another host's or endpoint's attachment.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DetachEndpoint(self, request, context):
-        """Removes an attached endpoint's forwarding. NOT_FOUND: unknown endpoint.
+        """Removes an attached endpoint's forwarding and ARP answers. Reserved paths to or from it are
+        removed (their bandwidth released); service routes naming it send it nothing until it is
+        attached again. NOT_FOUND: unknown endpoint (a declared host cannot be detached).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
