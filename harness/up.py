@@ -46,9 +46,11 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
        state_file: Path, nodes: bool, images: list[str] | None) -> int:
     interrupt_on_signals()
     _describe(spec)
+    stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
+                  images=images, state_file=state_file)
+    print(f"run folder {stack.workdir} (logs, configurations)", flush=True)
     try:
-        with Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
-                   images=images, state_file=state_file) as stack:
+        with stack:
             print("control layer:" + (" (one process)" if all_in_one else ""))
             for daemon in stack.daemons:
                 print(f"  {daemon.name:<10} pid {daemon.pid}  log {daemon.log_path}")
@@ -59,7 +61,7 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.nodes:
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
                       f"agents on {', '.join(stack.agents)}")
-            print(f"state: {state_file}; logs in {stack.workdir}")
+            print(f"state: {state_file}")
             print("try: strata node ls | strata node run edge1 nginx | strata sdn topology | "
                   f"strata place PROBLEM.json --remote {stack.addresses['placement']}")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
