@@ -260,6 +260,10 @@ class RegistryClient:
                         hasher.update(chunk)
                         out.write(chunk)
                         written += len(chunk)
+                announced = response.getheader("Content-Length")
+                if announced and written < int(announced):  # http.client returns a cut body silently
+                    raise RegistryUnavailable(f"registry {self.base_url}: blob {name}@{digest}: connection "
+                                              f"closed after {written} of {announced} bytes")
                 actual = "sha256:" + hasher.hexdigest()
                 if actual != digest:
                     dest.unlink(missing_ok=True)

@@ -92,6 +92,8 @@ class RegistryServer:
             return self
         if not Path(self._binary).exists():
             raise FileNotFoundError(f"{self._binary} not found (apt-get install docker-registry)")
+        if self._ready():  # would pass at once below, and hide that this registry cannot bind
+            raise RuntimeError(f"a registry already answers on {self.url}; not starting another on {self.listen_addr}")
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self._config)
         with open(self.log_path, "ab") as log:
