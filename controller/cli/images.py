@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         if args.images_command == "build":
             return _build(args)
         return _ls(args)
+    except BrokenPipeError:  # output piped into `head`: strata's main handles it
+        raise
     except (OSError, ValueError) as exc:  # a cache that is a file, a missing dataset, an unknown image name
         print(f"strata images: {exc}", file=sys.stderr)
         return 2
