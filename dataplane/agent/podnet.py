@@ -1,5 +1,4 @@
-"""The pod network (the agent as CNI plugin): per-node pod ranges and addresses, and each pod's
-network namespace with a veth that is a port of the node's OVS switch."""
+"""The pod network (the agent as CNI plugin): pod ranges, pod addresses, and pods' namespaces and veths on OVS."""
 
 from __future__ import annotations
 

@@ -1,22 +1,21 @@
-"""runc, driven as a command: start detached containers, read their state, stop and delete them.
+"""runc, driven as a command: start detached containers, read their state, stop and delete them."""
 
-What `runc run --detach` does here (runc 1.1.5, cgroup v1/hybrid), checked for real:
-- runc returns once the container's process runs. That process is not runc's caller's child
-  (no CLONE_PARENT towards the caller; right after `runc run` returns its parent is already
-  PID 1): runc exits and the process is reparented to the nearest child subreaper, or PID 1
-  when there is none. It has a session of its own, so it survives its caller's death (even a
-  SIGKILL of the caller's whole process group): a restarted agent finds its containers running.
-- Its exit code reaches only its parent. runc does not keep it (`runc state` says "stopped",
-  pid 0). So the agent learns exit codes only by making itself a child subreaper
-  (become_child_subreaper) before starting containers: they are then its children and
-  process_alive (or stop, through the PID run_detached keeps in the bundle's pid file) reaps
-  them with waitpid and records the code. Otherwise the code is unknown
-  (None) and the dead process stays a zombie of PID 1 until PID 1 reaps it, which is why
-  process_alive counts a zombie as dead.
-- The container's process is PID 1 of its PID namespace, so signals it has no handler for
-  are ignored: SIGTERM does not stop `sh` or `python3 -m http.server`; stop() then SIGKILLs
-  it after the timeout (SIGKILL from outside the namespace always works).
-"""
+# What `runc run --detach` does here (runc 1.1.5, cgroup v1/hybrid), checked for real:
+# - runc returns once the container's process runs. That process is not runc's caller's child
+#   (no CLONE_PARENT towards the caller; right after `runc run` returns its parent is already
+#   PID 1): runc exits and the process is reparented to the nearest child subreaper, or PID 1
+#   when there is none. It has a session of its own, so it survives its caller's death (even a
+#   SIGKILL of the caller's whole process group): a restarted agent finds its containers running.
+# - Its exit code reaches only its parent. runc does not keep it (`runc state` says "stopped",
+#   pid 0). So the agent learns exit codes only by making itself a child subreaper
+#   (become_child_subreaper) before starting containers: they are then its children and
+#   process_alive (or stop, through the PID run_detached keeps in the bundle's pid file) reaps
+#   them with waitpid and records the code. Otherwise the code is unknown
+#   (None) and the dead process stays a zombie of PID 1 until PID 1 reaps it, which is why
+#   process_alive counts a zombie as dead.
+# - The container's process is PID 1 of its PID namespace, so signals it has no handler for
+#   are ignored: SIGTERM does not stop `sh` or `python3 -m http.server`; stop() then SIGKILLs
+#   it after the timeout (SIGKILL from outside the namespace always works).
 
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ class RuncError(Exception):
 
 def become_child_subreaper() -> None:
     """Makes this process adopt its orphaned descendants, so that containers it starts stay
-    its children and their exit codes can be learned (see the module's notes)."""
+    its children and their exit codes can be learned (see the notes at the top of this module)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         errno = ctypes.get_errno()
@@ -154,7 +153,7 @@ class Runc:
 
     def stop(self, container_id: str, timeout: float = 10.0) -> int | None:
         """SIGTERM, SIGKILL if the process still runs after timeout seconds, then delete. Returns
-        the exit code if it is known (see the module's notes); doing it again does nothing."""
+        the exit code if it is known (see the notes at the top of this module); doing it again does nothing."""
         state = self.state(container_id)
         if state is None:
             return None

@@ -1,5 +1,4 @@
-"""The OCI bundle config: the pod's network namespace is joined, CPU shares follow the request,
-host folders and per-container files are bound read-only."""
+"""The OCI bundle config: the pod's namespace joined, CPU shares, read-only binds and files."""
 
 from __future__ import annotations
 

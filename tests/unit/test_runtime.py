@@ -1,7 +1,4 @@
-"""runc containers on the pod network, for real: two pods on a userspace OVS bridge of the test's
-own, created from inside another network namespace as an agent in a Mininet host would; a
-container in one pod serves HTTP to the other; dead processes are seen dead; stop and delete can
-be repeated. Needs root, runc and Open vSwitch; skipped otherwise."""
+"""runc containers on pods of a userspace OVS bridge, for real (root, runc and OVS; skipped otherwise)."""
 
 from __future__ import annotations
 
