@@ -114,7 +114,10 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
     """Run the agent until `stop` is set; its containers keep running after it exits."""
     from .servicer import SERVICE_NAME, register
 
+    from .runtime import become_child_subreaper
+
     config = load_config(config_path)
+    become_child_subreaper()  # containers stay our children: their exit codes are known
     node = build_node(config)
     node.recover()
     socket = Path(config["socket"])

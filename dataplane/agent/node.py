@@ -26,7 +26,7 @@ from . import rootfs as rootfs_mod
 from .bundle import runtime_config
 from .layers import LayerStore
 from .podnet import PodAddresses, PodNetwork
-from .runtime import Runc, process_alive
+from .runtime import Runc, process_alive, reaped_exit_code
 from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
 
 log = logging.getLogger("strata.agent")
@@ -211,7 +211,7 @@ class Node:
                             switch=self.config.switch, port=record.ofport, node=self.config.name)
             undo.append(lambda: self._detach_quietly(record.name))
             self._start_process(record)
-            undo.append(lambda: self.runc.delete(record.name))
+            undo.append(lambda: self.runc.delete(self._runc_id(record.name)))
             with self._lock:
                 self.records[record.name] = record
             self.state.save_container(record)
@@ -227,6 +227,10 @@ class Node:
         log.info("started %s (%s) at %s, pid %d", record.name, record.image, record.ip, record.pid)
 
     def _pod_key(self, name: str) -> str:
+        return f"{self.config.name}-{name}"
+
+    def _runc_id(self, name: str) -> str:
+        """runc's container id: unique on the machine, since runc names the cgroup after it."""
         return f"{self.config.name}-{name}"
 
     def _prepare_rootfs(self, record: ContainerRecord) -> None:
@@ -267,8 +271,8 @@ class Node:
 
     def _start_process(self, record: ContainerRecord) -> None:
         bundle = self._bundle(record)
-        self.runc.delete(record.name)  # a dead container of that name must go before runc run
-        record.pid = self.runc.run_detached(record.name, bundle, self._log_path(record.name))
+        self.runc.delete(self._runc_id(record.name))  # a dead container of that id must go before runc run
+        record.pid = self.runc.run_detached(self._runc_id(record.name), bundle, self._log_path(record.name))
         record.started_at = self.clock()
         record.state, record.message = RUNNING, ""
 
@@ -300,7 +304,7 @@ class Node:
         with self._ops:
             record = self._get(name)
             record.desired = STOPPED
-            code = self.runc.stop(name, timeout)
+            code = self.runc.stop(self._runc_id(name), timeout)
             if code is not None:
                 record.last_exit_code = code
             record.state, record.pid, record.message = STOPPED, 0, "stopped on request"
@@ -322,7 +326,7 @@ class Node:
     def remove(self, name: str) -> None:
         with self._ops:
             record = self._get(name)
-            self.runc.stop(name, 5.0)
+            self.runc.stop(self._runc_id(name), 2.0)
             self._detach_quietly(name)
             self.podnet.delete(self._pod_key(name))
             self._remove_rootfs(name)
@@ -382,9 +386,8 @@ class Node:
             self._ops.release()
 
     def _died(self, record: ContainerRecord, now: float) -> None:
-        state = self.runc.state(record.name) or {}
-        code = state.get("exit_code")
-        if isinstance(code, int):
+        code = reaped_exit_code(record.pid)
+        if code is not None:
             record.last_exit_code = code
         quick = now - record.started_at < QUICK_DEATH_SECONDS
         record.crash_streak = record.crash_streak + 1 if quick else 1
@@ -411,7 +414,7 @@ class Node:
     def recover(self) -> None:
         """After a restart of the agent: adopt running containers, restart dead ones, drop runc
         containers nobody recorded (a crash between starting and recording one), re-attach all."""
-        known = set(self.records)
+        known = {self._runc_id(name) for name in self.records}
         for entry in self.runc.list():
             if entry.get("id") not in known:
                 log.warning("removing unrecorded runc container %s", entry.get("id"))
@@ -420,7 +423,7 @@ class Node:
             self._unattached.add(record.name)
             if record.desired != RUNNING:
                 continue
-            state = self.runc.state(record.name)
+            state = self.runc.state(self._runc_id(record.name))
             if state and state.get("status") == "running" and process_alive(int(state.get("pid") or 0)):
                 record.pid, record.state = int(state["pid"]), RUNNING
                 continue
