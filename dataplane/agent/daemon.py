@@ -101,7 +101,7 @@ def build_node(config: dict):
         cpu_millicores=float(config["cpu_millicores"]), storage_capacity_bytes=int(config["storage_capacity_bytes"]),
         state_dir=state_dir, registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)))
     return Node(node_config,
-                store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes),
+                store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"]),
                 registry=RegistryClient(config["registry"]),
                 runc=Runc(state_dir / "runc"),
                 podnet=PodNetwork(switch=config["switch"], prefixlen=int(config["prefixlen"]),

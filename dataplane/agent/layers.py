@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol, Sequence
 
-from controller.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class StorageFull(FailedPrecondition):
         self.capacity_bytes = capacity_bytes
 
 
-class LayerCorrupt(DomainError):
+class LayerCorrupt(DataLoss):
     """A fetched blob is not the one the manifest names (digest or size differ); it was discarded."""
 
 
