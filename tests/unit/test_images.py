@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
