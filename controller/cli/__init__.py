@@ -291,7 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.cli.sdn import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
+    from controller.cli.images import add_parser as add_images_parser
     from controller.cli.node import add_parser as add_node_parser
+
+    add_images_parser(sub)
 
     add_node_parser(sub)
 

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from dataplane.images.build import CACHE_ENV, DEFAULT_CACHE, build_images, list_images
+from dataplane.images.build import CACHE_ENV, DEFAULT_CACHE, build_images, default_cache, list_images
+from dataplane.registry.client import RegistryError, push_all
 from dataplane.images.dataset import DATASET
 
 
@@ -21,6 +22,11 @@ def add_parser(sub) -> None:
     build.add_argument("--dataset", type=Path, default=DATASET, metavar="FILE",
                        help="the layer dataset (default: the bundled Docker Hub crawl)")
     build.add_argument("--only", nargs="+", default=None, metavar="NAME", help="build only these dataset images")
+
+    push = actions.add_parser("push", help="push the cache's images to a registry (only the blobs it lacks)")
+    push.add_argument("registry", help="registry base URL, e.g. http://10.0.0.2:5000")
+    push.add_argument("--cache", type=Path, default=None, metavar="DIR", help=cache_help)
+    push.add_argument("--image", action="append", metavar="NAME", help="only this image (repeatable)")
 
     ls = actions.add_parser("ls", help="the images of the cache: layers, size, manifest digest")
     ls.add_argument("--cache", type=Path, default=None, metavar="DIR", help=cache_help)
@@ -39,9 +45,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.images_command == "build":
             return _build(args)
+        if args.images_command == "push":
+            return _push(args)
         return _ls(args)
     except BrokenPipeError:  # output piped into `head`: strata's main handles it
         raise
+    except RegistryError as exc:
+        print(f"strata images: {exc}", file=sys.stderr)
+        return 3
     except (OSError, ValueError) as exc:  # a cache that is a file, a missing dataset, an unknown image name
         print(f"strata images: {exc}", file=sys.stderr)
         return 2
@@ -58,6 +69,13 @@ def _build(args: argparse.Namespace) -> int:
               f"{human_bytes(report.layer_bytes)} ({report.layer_bytes} bytes), {report.seconds:.1f} s")
     if report.without_layers:
         print(f"not built (no layer in the dataset): {', '.join(report.without_layers)}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    cache = args.cache or default_cache()
+    list_images(cache)  # a clear error when the cache is not built
+    push_all(cache, args.registry, names=args.image, progress=lambda line: print(line, flush=True))
     return 0
 
 

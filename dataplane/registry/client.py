@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from dataplane.images.oci import OCI_INDEX, OCI_MANIFEST, REF_NAME, Layout
@@ -398,9 +398,10 @@ def _next_link(link: str | None) -> str | None:
     return None
 
 
-def push_all(layout: Path, base_url: str, *, parallel: int = 4,
-             progress: Callable[[str], None] = print) -> PushReport:
-    """Push every image of an OCI layout, each blob uploaded once even when images share it.
+def push_all(layout: Path, base_url: str, *, parallel: int = 4, progress: Callable[[str], None] = print,
+             names: Collection[str] | None = None) -> PushReport:
+    """Push every image of an OCI layout (or those named in `names`), each blob uploaded once even
+    when images share it.
 
     First every distinct blob is uploaded (in parallel) into the first repository that uses it;
     then each image's manifest is pushed, its other blobs mounted from where they already are.
@@ -409,6 +410,12 @@ def push_all(layout: Path, base_url: str, *, parallel: int = 4,
     oci_layout = Layout(Path(layout))
     references = [entry["annotations"][REF_NAME] for entry in oci_layout.index()
                   if entry.get("annotations", {}).get(REF_NAME)]
+    if names is not None:
+        wanted = {"{}:{}".format(*parse_reference(name)) for name in names}
+        missing = wanted - set(references)
+        if missing:
+            raise ValueError(f"not in the image cache {layout}: {', '.join(sorted(missing))}")
+        references = [r for r in references if r in wanted]
     owners: dict[str, str] = {}
     sizes: dict[str, int] = {}
     for reference in references:
