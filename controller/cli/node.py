@@ -129,7 +129,7 @@ def _ls(args, agents) -> int:
 
 def _run(args, agents) -> int:
     (address,) = agents.values()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.command
     reply = _stub(address).RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
         command=command), timeout=args.timeout)
@@ -219,7 +219,7 @@ def add_parser(sub) -> None:
     run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
     run.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds")
     run.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    run.add_argument("command", nargs=argparse.REMAINDER, help="replaces the image's command (after --)")
+    run.add_argument("command", nargs="*", help="replaces the image's command (after --, e.g. -- python3 -c ...)")
 
     pull = actions.add_parser("pull", help="pull an image onto a node without starting it")
     pull.add_argument("node")

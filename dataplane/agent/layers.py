@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol, Sequence
 
-from controller.errors import DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 

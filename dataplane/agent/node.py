@@ -25,8 +25,8 @@ from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPreco
 from . import rootfs as rootfs_mod
 from .bundle import runtime_config
 from .layers import LayerStore
-from .podnet import PodAddresses, PodNetwork
-from .runtime import Runc, process_alive, reaped_exit_code
+from .podnet import PodAddresses, PodNetwork, PodNetworkError
+from .runtime import Runc, RuncError, process_alive, reaped_exit_code
 from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
 
 log = logging.getLogger("strata.agent")
@@ -194,7 +194,10 @@ class Node:
                 created_at=self.clock())
             if not record.args:
                 raise InvalidArgument(f"image {image_record.reference} has no command; give one")
-            self._create(record)
+            try:
+                self._create(record)
+            except (RuncError, PodNetworkError, OSError) as exc:  # undone already: say why, plainly
+                raise FailedPrecondition(f"{self.config.name}: starting {name} failed: {exc}") from None
             return record, report
 
     def _create(self, record: ContainerRecord) -> None:
@@ -317,8 +320,11 @@ class Node:
             if record.state == RUNNING and process_alive(record.pid):
                 return record
             record.desired = RUNNING
-            self._ensure_plumbing(record)
-            self._start_process(record)
+            try:
+                self._ensure_plumbing(record)
+                self._start_process(record)
+            except (RuncError, PodNetworkError, OSError) as exc:
+                raise FailedPrecondition(f"{self.config.name}: starting {name} failed: {exc}") from None
             record.crash_streak = 0
             self.state.save_container(record)
             return record
