@@ -1,13 +1,16 @@
 """`strata demo`: the main job end to end on the default edge network, with a summary of what was measured.
 
-1. Launch edge-tiered in Mininet with the placement and SDN daemons; every host pings every host.
+1. Launch edge-tiered in Mininet with the placement and SDN daemons, the OCI registry and a node
+   agent on every edge server; every host pings every host.
 2. Placement (over gRPC, layer-sharing aware) places an application of real Docker Hub images on
    the edge servers: a web tier of two heavy nginx replicas (each needs more than half a server's
    CPU, so they land on two servers) beside other services.
-3. Real HTTP servers start where the web replicas were placed; the SDN daemon publishes them on a
-   VIP with weights 3:1; every device fetches a page through the VIP; 200 new connections show the
-   split.
-4. A link on the path from a device to the busier replica is cut; traffic must continue.
+3. Every container starts where it was placed: the agents pull only the layers their node lacks
+   from the registry over the emulated network and run the containers with runc on the pod
+   network. The bytes pulled are compared with what pulling every image whole would cost.
+4. The SDN daemon publishes the two web containers on a VIP with weights 3:1; every device
+   fetches a page through the VIP; 200 new connections show the split.
+5. A link on the path from a device to the busier replica is cut; traffic must continue.
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from strata.v1 import common_pb2, placement_pb2, placement_pb2_grpc, sdn_pb2, sd
 from controller.placement.convert import result_from_response
 from controller.placement.generators import dockerhub_images
 from controller.placement.report import format_comparison
+from dataplane.agent.node import endpoint_name
+from dataplane.images import IMAGE_SCALE
 from topologies.catalog import load_topology
 
+from .signals import interrupt_on_signals
 from .stack import Stack
 
-VIP, VIP_PORT, HTTP_PORT = "10.0.100.1", 80, 8080
+VIP, VIP_PORT, HTTP_PORT = "10.0.100.1", 80, 80
 WEIGHTS = (3, 1)
 # The application: (service, image, replicas, CPU millicores and Mbit/s per replica)
 APPLICATION = [("web", "nginx", 2, 7000, 300), ("cache", "redis", 2, 1500, 200), ("db", "postgres", 1, 2500, 300),
                ("api", "python", 2, 2000, 200), ("queue", "rabbitmq", 1, 1500, 200)]
+CPU = {f"{service}-{k}": cpu for service, _, replicas, cpu, _ in APPLICATION for k in range(1, replicas + 1)}
+IMAGES = {f"{service}-{k}": image for service, image, replicas, _, _ in APPLICATION for k in range(1, replicas + 1)}
 
 
 @dataclass
@@ -84,14 +92,42 @@ def print_comparison(placement, request: placement_pb2.SolveRequest) -> None:
 
 
 def curl(host, timeout: float = 3) -> str:
-    return host.cmd(f"curl -s --max-time {timeout} http://{VIP}/whoami").strip()
+    """The name of the container that answered (its /etc/hostname, bound in by its agent)."""
+    return host.cmd(f"curl -s --max-time {timeout} http://{VIP}/etc/hostname").strip()
+
+
+def deploy(stack, placement: dict[str, str], images: dict[str, str]) -> list[tuple[str, str, str, int]]:
+    """Runs every container on its server through the node agents: the containers of one node in
+    turn, the nodes at once. Returns (container, node, pod IP, bytes its pull fetched) rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from strata.v1 import agent_pb2, agent_pb2_grpc
+
+    by_node: dict[str, list[str]] = {}
+    for container, node in sorted(placement.items()):
+        by_node.setdefault(node, []).append(container)
+
+    def run_node(node: str):
+        with grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}") as channel:
+            agent = agent_pb2_grpc.NodeAgentStub(channel)
+            out = []
+            for container in by_node[node]:
+                reply = agent.RunContainer(agent_pb2.RunContainerRequest(
+                    name=container, image=images[container], cpu_millicores=CPU[container]), timeout=300)
+                out.append((container, node, reply.container.ip, reply.pull.pulled_bytes))
+            return out
+
+    with ThreadPoolExecutor(max_workers=len(by_node)) as pool:
+        return [row for rows in pool.map(run_node, by_node) for row in rows]
 
 
 def run_demo() -> int:
     spec = load_topology("edge-tiered")
     report = DemoReport()
     print(f"strata demo: {spec.name}, {len(spec.switches)} switches, {len(spec.hosts)} hosts", flush=True)
-    with Stack(spec) as stack:
+    interrupt_on_signals()
+    images = sorted({image for _, image, *_ in APPLICATION})
+    with Stack(spec, images=images) as stack:
         net = stack.network.net
         with grpc.insecure_channel(stack.addresses["placement"]) as pch, \
                 grpc.insecure_channel(stack.addresses["sdn"]) as sch:
@@ -118,61 +154,73 @@ def run_demo() -> int:
                 report.add("web replicas on two servers", False, f"placed on {web_hosts}")
                 return _summary(report)
 
-            print("3. service route", flush=True)
-            servers = []
-            for name in web_hosts:
-                root = stack.workdir / f"www-{name}"
-                root.mkdir()
-                (root / "whoami").write_text(name)
-                host = net.get(name)
-                servers.append(host.popen(["python3", "-m", "http.server", str(HTTP_PORT), "--bind", host.IP(),
-                                           "--directory", str(root)]))
-            try:
-                time.sleep(1)
-                weights = dict(zip(web_hosts, WEIGHTS))
-                started = time.monotonic()
-                sdn.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
-                    service="web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=VIP_PORT,
-                    endpoints=[common_pb2.Endpoint(host=h, port=HTTP_PORT, weight=w) for h, w in weights.items()]),
-                    timeout=30)
-                install_ms = (time.monotonic() - started) * 1000
-                devices = [h.name for h in spec.hosts_with_role("device")]
-                answers = {d: curl(net.get(d)) for d in devices}
-                report.add(f"VIP {VIP}:{VIP_PORT} answers every device", all(a in weights for a in answers.values()),
-                           f"{sum(a in weights for a in answers.values())}/{len(devices)} devices; route installed "
-                           f"on every switch in {install_ms:.0f} ms")
-                client = net.get(devices[0])
-                out = client.cmd(f"for i in $(seq 200); do curl -s --max-time 3 http://{VIP}/whoami; echo; done")
-                counts = Counter(line.strip() for line in out.splitlines() if line.strip())
-                share = counts[web_hosts[0]] / 200
-                expected = WEIGHTS[0] / sum(WEIGHTS)
-                report.add("200 new connections split by the weights", abs(share - expected) <= 0.15,
-                           f"{dict(counts)} ({100 * share:.0f}% vs {100 * expected:.0f}% expected)")
+            print("3. containers", flush=True)
+            from dataplane.images.build import list_images
 
-                print("4. link failure", flush=True)
-                busy = web_hosts[0]
-                far = next(d for d in devices if spec.host(d).switch != spec.host(busy).switch)
-                path = sdn.ComputePath(sdn_pb2.ComputePathRequest(src=far, dst=busy), timeout=10)
-                a, b = path.hops[0].switch, path.hops[1].switch
-                net.configLinkStatus(a, b, "down")
-                cut = time.monotonic()
-                while time.monotonic() - cut < 10 and curl(net.get(far), timeout=0.3) not in weights:
-                    pass
-                recovered = time.monotonic() - cut
-                after = {d: curl(net.get(d)) for d in devices}
-                report.add(f"traffic continues after cutting {a}-{b}",
-                           all(v in weights for v in after.values()) and recovered < 10,
-                           f"{far} served again {recovered:.2f} s after the cut; "
-                           f"{sum(v in weights for v in after.values())}/{len(devices)} devices answered")
-                net.configLinkStatus(a, b, "up")
-                flows = sdn.ListFlows(sdn_pb2.ListFlowsRequest(service="web"), timeout=30)
-                report.add("service rules read back from the switches", bool(flows.switches),
-                           f"{sum(len(s.flows) for s in flows.switches)} flows and "
-                           f"{sum(len(s.groups) for s in flows.switches)} groups with the web cookie on "
-                           f"{len(flows.switches)} switches")
-            finally:
-                for proc in servers:
-                    proc.terminate()
+            image_bytes = {im.name: im.size_bytes for im in list_images()}
+            started = time.monotonic()
+            rows = deploy(stack, dict(answer.placement), IMAGES)
+            pulled = sum(row[3] for row in rows)
+            whole = sum(image_bytes[IMAGES[container]] for container, *_ in rows)
+            pods = {container: (node, ip) for container, node, ip, _ in rows}
+            report.add("every container runs where it was placed (runc, pod network)",
+                       len(rows) == len(answer.placement),
+                       f"{len(rows)} containers on {len({n for n, _ in pods.values()})} servers in "
+                       f"{time.monotonic() - started:.1f} s")
+            report.add("layers pulled once per server (measured)", pulled < whole,
+                       f"{pulled / 1e6:.2f} MB pulled over the emulated network vs {whole / 1e6:.2f} MB "
+                       f"for every image whole ({100 * (1 - pulled / whole):.0f}% saved; sizes x{IMAGE_SCALE:g})")
+
+            print("4. service route", flush=True)
+            weights = {f"web-{k}": w for k, w in zip((1, 2), WEIGHTS)}
+            probe = net.get(spec.hosts_with_role("device")[0].name)
+            for name in weights:  # readiness: each web container answers on its own pod address first
+                deadline = time.monotonic() + 20
+                while probe.cmd(f"curl -s --max-time 1 http://{pods[name][1]}/etc/hostname").strip() != name \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            endpoints = {name: endpoint_name(pods[name][0], name) for name in weights}
+            started = time.monotonic()
+            sdn.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
+                service="web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=VIP_PORT,
+                endpoints=[common_pb2.Endpoint(host=endpoints[n], port=HTTP_PORT, weight=w)
+                           for n, w in weights.items()]), timeout=30)
+            install_ms = (time.monotonic() - started) * 1000
+            devices = [h.name for h in spec.hosts_with_role("device")]
+            answers = {d: curl(net.get(d)) for d in devices}
+            report.add(f"VIP {VIP}:{VIP_PORT} answers every device", all(a in weights for a in answers.values()),
+                       f"{sum(a in weights for a in answers.values())}/{len(devices)} devices; route to the web "
+                       f"containers installed on every switch in {install_ms:.0f} ms")
+            client = net.get(devices[0])
+            out = client.cmd(f"for i in $(seq 200); do curl -s --max-time 3 http://{VIP}/etc/hostname; done")
+            counts = Counter(line.strip() for line in out.splitlines() if line.strip())
+            share = counts["web-1"] / 200
+            expected = WEIGHTS[0] / sum(WEIGHTS)
+            report.add("200 new connections split by the weights", abs(share - expected) <= 0.15,
+                       f"{dict(counts)} ({100 * share:.0f}% vs {100 * expected:.0f}% expected)")
+
+            print("5. link failure", flush=True)
+            busy = endpoints["web-1"]
+            busy_switch = spec.host(pods["web-1"][0]).switch
+            far = next(d for d in devices if spec.host(d).switch != busy_switch)
+            path = sdn.ComputePath(sdn_pb2.ComputePathRequest(src=far, dst=busy), timeout=10)
+            a, b = path.hops[0].switch, path.hops[1].switch
+            net.configLinkStatus(a, b, "down")
+            cut = time.monotonic()
+            while time.monotonic() - cut < 10 and curl(net.get(far), timeout=0.3) not in weights:
+                pass
+            recovered = time.monotonic() - cut
+            after = {d: curl(net.get(d)) for d in devices}
+            report.add(f"traffic continues after cutting {a}-{b}",
+                       all(v in weights for v in after.values()) and recovered < 10,
+                       f"{far} served again {recovered:.2f} s after the cut; "
+                       f"{sum(v in weights for v in after.values())}/{len(devices)} devices answered")
+            net.configLinkStatus(a, b, "up")
+            flows = sdn.ListFlows(sdn_pb2.ListFlowsRequest(service="web"), timeout=30)
+            report.add("service rules read back from the switches", bool(flows.switches),
+                       f"{sum(len(s.flows) for s in flows.switches)} flows and "
+                       f"{sum(len(s.groups) for s in flows.switches)} groups with the web cookie on "
+                       f"{len(flows.switches)} switches")
     return _summary(report)
 
 
