@@ -1,14 +1,41 @@
-"""Builds a TopologySpec in Mininet on Open vSwitch (userspace datapath), controlled remotely."""
+"""Builds a TopologySpec in Mininet on Open vSwitch (userspace datapath), and tears it down at any moment.
+
+Teardown never talks to a node's shell (Mininet's own net.stop() does, and blocks for ever on a
+shell that died): it kills the shells' process groups, deletes the spec's bridges in one OVSDB
+transaction and the link interfaces left in the root namespace in one `ip -batch`, every call
+with a timeout. The plan is computed by pure functions from the spec and what is found running.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
 
 from topologies.spec import TopologySpec
 
+log = logging.getLogger("strata.network")
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+HOST_PREFIX_LEN = 16          # every host's address is configured as a /16
+OVSDB_TIMEOUT = 10            # s, ovs-vsctl's own limit on reaching the database and committing
+VSWITCHD_GRACE = 5.0          # s to wait for ovs-vswitchd to remove the deleted bridges' own interfaces
+COMMAND_TIMEOUT = 15.0        # s, any external command of the teardown
+SECONDS_PER_INTERFACE = 0.02  # s added to an `ip -batch` timeout per interface it deletes
+TEARDOWN_GROUP = 0x57A7_0000   # | (pid & 0xFFFF): the device group a teardown gathers its interfaces in
+MAX_COMMAND_CHARS = 32 * 1024  # one ovs-vsctl command line (far below ARG_MAX; keeps a transaction modest)
+STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before it takes effect inside it
+REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
+SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 
 
 def ensure_ovs() -> None:
@@ -22,21 +49,302 @@ def ensure_ovs() -> None:
         raise RuntimeError(f"could not start Open vSwitch: {result.stderr.strip() or result.stdout.strip()}")
 
 
+# ------------------------------------------------------------------------------------------------
+# the teardown plan (pure)
+
+@dataclass(frozen=True)
+class Command:
+    """An external command of the teardown: argv, what it reads on stdin, and its time limit (s)."""
+
+    argv: tuple[str, ...]
+    stdin: str | None = None
+    timeout: float = COMMAND_TIMEOUT
+
+
+def node_names(spec: TopologySpec) -> set[str]:
+    return set(spec.switches) | {h.name for h in spec.hosts}
+
+
+def interface_names(spec: TopologySpec) -> list[str]:
+    """Both ends of every link, as Mininet names them: <node>-eth<N>. A switch's ports are numbered
+    1..degree and a host's 0..degree-1 whatever the order the links are made in."""
+    degree: Counter[str] = Counter()
+    for link in spec.links:
+        degree[link.a] += 1
+        degree[link.b] += 1
+    for h in spec.hosts:
+        degree[h.name] += 1
+        degree[h.switch] += 1
+    names = [f"{sw}-eth{k}" for sw in spec.switches for k in range(1, degree[sw] + 1)]
+    return names + [f"{h.name}-eth{k}" for h in spec.hosts for k in range(degree[h.name])]
+
+
+def is_link_interface(name: str, nodes: set[str]) -> bool:
+    """<node>-eth<digits> for a node of the spec: one end of a link, possibly half-created."""
+    node, sep, number = name.rpartition("-eth")
+    return bool(sep) and number.isdigit() and node in nodes
+
+
+def shell_node(argv: list[str]) -> str | None:
+    """The node a Mininet shell serves (its command line ends with mininet:<node>), else None."""
+    if len(argv) >= 2 and argv[0].endswith("bash") and argv[-1].startswith(SHELL_TAG):
+        return argv[-1][len(SHELL_TAG):]
+    return None
+
+
+def shells_to_kill(processes: dict[int, tuple[int, list[str]]], parent: int, nodes: set[str]) -> list[int]:
+    """Of the processes (pid -> (parent pid, argv)), the Mininet shells of these nodes that `parent`
+    started. Each leads its own process group (mnexec -d makes it a session leader)."""
+    return sorted(pid for pid, (ppid, argv) in processes.items() if ppid == parent and shell_node(argv) in nodes)
+
+
+def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
+    """`ovs-vsctl --no-wait -- --if-exists del-br A -- --if-exists del-br B ...`: one transaction per
+    command line of at most max_chars. The bridges leave the database at once; ovs-vswitchd then
+    removes their ports and interfaces at its own pace (about 16 ms a port on the userspace datapath)."""
+    head = ("ovs-vsctl", f"--timeout={OVSDB_TIMEOUT}", "--no-wait")
+    commands: list[Command] = []
+    argv, chars = list(head), sum(len(a) + 1 for a in head)
+    for bridge in bridges:
+        part = ["--", "--if-exists", "del-br", bridge]
+        size = sum(len(a) + 1 for a in part)
+        if len(argv) > len(head) and chars + size > max_chars:
+            commands.append(Command(tuple(argv)))
+            argv, chars = list(head), sum(len(a) + 1 for a in head)
+        argv += part
+        chars += size
+    if len(argv) > len(head):
+        commands.append(Command(tuple(argv)))
+    return commands
+
+
+def interface_command(interfaces: Iterable[str], nodes: set[str], group: int) -> Command | None:
+    """`ip -force -batch -` deleting the spec's link interfaces among those present in the root
+    namespace in one go: it puts them in device group `group`, then deletes the group (the kernel
+    then unregisters them in one batch: about 0.3 ms each instead of 20 ms one by one). Deleting
+    one end of a veth deletes the other."""
+    if group <= 0:  # `ip link delete group 0` would delete every interface of the namespace
+        raise ValueError(f"device group {group} is not a private one")
+    doomed = sorted(name for name in interfaces if is_link_interface(name, nodes))
+    if not doomed:
+        return None
+    script = "".join(f"link set dev {name} group {group}\n" for name in doomed) + f"link delete group {group}\n"
+    return Command(("ip", "-force", "-batch", "-"), script, COMMAND_TIMEOUT + SECONDS_PER_INTERFACE * len(doomed))
+
+
+# ------------------------------------------------------------------------------------------------
+# running it (adapters)
+
+def _processes() -> dict[int, tuple[int, list[str]]]:
+    """Every process: pid -> (parent pid, argv)."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")[:-1]
+        except OSError:  # it ended meanwhile
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])  # after "(comm) state"
+        out[int(entry.name)] = (ppid, argv)
+    return out
+
+
+def _root_interfaces() -> list[str]:
+    """Names of the interfaces of this network namespace."""
+    try:
+        done = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        return [link["ifname"] for link in json.loads(done.stdout or "[]")]
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        log.warning("cannot list the network interfaces: %s", exc)
+        return []
+
+
+def _await_removal(interfaces: set[str], seconds: float) -> None:
+    """Wait until none of these interfaces is in the root namespace, for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while left := interfaces.intersection(_root_interfaces()):
+        if time.monotonic() >= deadline:
+            log.info("ovs-vswitchd is still removing %d deleted bridges; they go by themselves", len(left))
+            return
+        time.sleep(0.1)
+
+
+def _run(command: Command) -> bool:
+    try:
+        done = subprocess.run(command.argv, input=command.stdin, capture_output=True, text=True,
+                              timeout=command.timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not finish within %.0f s", command.argv[0], command.timeout)
+        return False
+    except OSError as exc:
+        log.warning("cannot run %s: %s", command.argv[0], exc)
+        return False
+    # `ip -force` reports interfaces that went meanwhile (with their namespace) as errors
+    return done.returncode == 0 or command.argv[0] == "ip"
+
+
+def _kill_groups(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + REAP_SECONDS
+    waiting = set(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    waiting.discard(pid)
+            except ChildProcessError:  # reaped already
+                waiting.discard(pid)
+        if waiting:
+            time.sleep(0.01)
+    if waiting:
+        log.warning("%d killed shell(s) not reaped within %.0f s", len(waiting), REAP_SECONDS)
+
+
+def _release(net) -> None:
+    """Forget the nodes' shells (dead now): close their terminals."""
+    from mininet.node import Node
+
+    for node in [*net.hosts, *net.switches]:
+        if node.shell is None:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            fd = node.stdin.fileno()
+            Node.inToNode.pop(fd, None)
+            Node.outToNode.pop(fd, None)
+            node.stdin.close()
+        with contextlib.suppress(OSError):
+            os.close(node.slave)
+        node.shell = None
+
+
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _deliver(handler, signum: int, frame) -> None:
+    if callable(handler):
+        handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def interrupts_after(patience: float | None):
+    """SIGINT and SIGTERM arriving inside the block take effect when it ends (their handler runs
+    then), so that an interrupt lands between two steps, never inside one. With a patience (s), a
+    second signal, or the block running that long with a signal pending (a step stuck on a dead
+    shell), makes it take effect at once. Does nothing outside the main thread (Python runs
+    signal handlers in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    started = time.monotonic()
+    pending: list[tuple[int, object]] = []
+    timers: list[threading.Timer] = []
+    previous = {sig: signal.getsignal(sig) for sig in DEFERRED_SIGNALS}
+    previous = {sig: h for sig, h in previous.items() if h is not None}  # installed outside Python: left alone
+
+    def note(signum, frame):
+        if patience is not None and (pending or time.monotonic() - started > patience):
+            pending.clear()  # this one takes effect now, and stands for those noted before
+            _deliver(previous[signum], signum, frame)
+            return
+        pending.append((signum, frame))
+        if patience is not None:  # signal again once the patience is over: a real signal ends a blocked wait
+            timer = threading.Timer(max(0.0, patience - (time.monotonic() - started)), signal.pthread_kill,
+                                    (threading.main_thread().ident, signum))
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
+    for sig in previous:
+        signal.signal(sig, note)
+    try:
+        yield
+    finally:
+        for timer in timers:
+            timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            signum, frame = pending[0]
+            _deliver(previous[signum], signum, frame)
+
+
+@dataclass
+class RemoteControllerTarget:
+    """The OpenFlow controller the switches connect to, as Mininet's switches need it. Unlike
+    mininet.node.RemoteController it has no shell: it runs elsewhere, there is nothing to start."""
+
+    name: str
+    ip: str
+    port: int
+    protocol: str = "tcp"
+
+    def IP(self) -> str:  # noqa: N802 (Mininet's name)
+        return self.ip
+
+    def start(self) -> None:
+        """Mininet starts every controller with the network; this one runs already."""
+
+    def stop(self) -> None:
+        """Nor is it stopped with the network."""
+
+
+def _stepwise_mininet():
+    """Mininet whose every node and link is created as one step an interrupt never lands inside."""
+    from mininet.net import Mininet
+
+    class StepwiseMininet(Mininet):
+        def addHost(self, name, cls=None, **params):  # noqa: N802
+            with interrupts_after(STEP_PATIENCE):
+                return super().addHost(name, cls, **params)
+
+        def addSwitch(self, name, cls=None, **params):  # noqa: N802
+            with interrupts_after(STEP_PATIENCE):
+                return super().addSwitch(name, cls, **params)
+
+        def addLink(self, node1, node2, port1=None, port2=None, cls=None, **params):  # noqa: N802
+            with interrupts_after(STEP_PATIENCE):
+                return super().addLink(node1, node2, port1, port2, cls, **params)
+
+    return StepwiseMininet
+
+
 class EdgeNetwork:
     """A Mininet network for a spec: build(), then start(); as a context manager it is built on
-    entry and always torn down on exit."""
+    entry and always torn down on exit. stop() works at any moment (during build or start too,
+    and when parts of the network are gone already), within seconds, leaving nothing behind.
+
+    Names are the spec's (bridges, interfaces, shells): one network per spec on a machine."""
 
     def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653)):
         self.spec = spec
         self.controller = controller
         self.net = None
+        self._may_have_bridges = False  # start() began: switches may have created their bridges
+        self.teardown_seconds: float | None = None  # how long the last stop() took
+
+    def bridge_names(self) -> list[str]:
+        """The OVS bridges this network creates (one per switch)."""
+        return list(self.spec.switches)
+
+    def interface_names(self) -> list[str]:
+        """Both ends of every link of this network."""
+        return interface_names(self.spec)
 
     def build(self) -> "EdgeNetwork":
-        """Create hosts, switches and links (OpenFlow port numbers are known from here on)."""
+        """Create hosts, switches and links (OpenFlow port numbers are known from here on). If it
+        fails or is interrupted, what it created is torn down."""
         from mininet.link import TCLink
         from mininet.log import setLogLevel
-        from mininet.net import Mininet
-        from mininet.node import OVSSwitch, RemoteController
+        from mininet.node import OVSSwitch
         from mininet.topo import Topo
 
         setLogLevel("critical")  # tc's HTB "quantum is big" warnings are logged as errors
@@ -48,7 +356,7 @@ class EdgeNetwork:
                 for sw in spec.switches:
                     self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
                 for h in spec.hosts:
-                    self.addHost(h.name, ip=f"{h.ip}/16", mac=h.mac)
+                    self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
                 for link in spec.links:  # delay and loss need netem, which this kernel lacks
                     self.addLink(link.a, link.b, bw=link.bandwidth_mbps)
                 for h in spec.hosts:
@@ -56,9 +364,16 @@ class EdgeNetwork:
 
         switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
         host_ip, port = self.controller
-        self.net = Mininet(topo=SpecTopo(), switch=switch, link=TCLink, controller=None,
-                           autoSetMacs=False, autoStaticArp=False, waitConnected=False)
-        self.net.addController(RemoteController("c0", ip=host_ip, port=port))
+        try:
+            # Known to stop() before anything exists, so that whatever build creates is torn down.
+            self.net = _stepwise_mininet()(topo=SpecTopo(), switch=switch, link=TCLink, controller=None,
+                                           autoSetMacs=False, autoStaticArp=False, waitConnected=False,
+                                           build=False)
+            self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
+            self.net.build()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start(self) -> "EdgeNetwork":
@@ -67,6 +382,7 @@ class EdgeNetwork:
             self.build()
         spec = self.spec
         try:
+            self._may_have_bridges = True
             self.net.start()
             for h in spec.hosts:  # TCP through the userspace datapath needs checksum offload off
                 node = self.net.get(h.name)
@@ -106,16 +422,28 @@ class EdgeNetwork:
             setLogLevel("error")
 
     def stop(self) -> None:
+        """Tear down what build() and start() created: the nodes' shells (killed with their process
+        groups; host namespaces go with them), the bridges, the link interfaces. Never talks to a
+        shell; every external call has a timeout; interrupts wait until it is done. Idempotent."""
         if self.net is None:
             return
-        links = [(link.intf1.name, link.intf2.name) for link in self.net.links]
-        try:
-            self.net.stop()
-        finally:
-            self.net = None
-            # A network built but never started can leave veth pairs behind; remove what remains.
-            for a, _ in links:
-                subprocess.run(["ip", "link", "del", a], capture_output=True)
+        started = time.monotonic()
+        with interrupts_after(None):
+            _kill_groups(shells_to_kill(_processes(), os.getpid(), node_names(self.spec)))
+            _release(self.net)
+            # Host namespaces went with their shells, and their veth ends with them. The bridges leave
+            # the database (in as few transactions as fit), the link interfaces still in the root
+            # namespace go in one batch, then ovs-vswitchd is given a moment to catch up.
+            done = [_run(c) for c in bridge_commands(self.spec.switches)] if self._may_have_bridges else []
+            delete = interface_command(_root_interfaces(), node_names(self.spec), TEARDOWN_GROUP | os.getpid() & 0xFFFF)
+            done += [_run(delete)] if delete else []
+            if self._may_have_bridges:
+                _await_removal(set(self.spec.switches), VSWITCHD_GRACE)
+            if all(done):
+                self.net, self._may_have_bridges = None, False
+            else:
+                log.warning("the teardown of %s is incomplete; stop() again retries it", self.spec.name)
+            self.teardown_seconds = time.monotonic() - started
 
     def __enter__(self) -> "EdgeNetwork":
         return self.build()
