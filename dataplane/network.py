@@ -2,8 +2,9 @@
 
 Teardown never talks to a node's shell (Mininet's own net.stop() does, and blocks for ever on a
 shell that died): it kills the shells' process groups, deletes the spec's bridges in one OVSDB
-transaction and the link interfaces left in the root namespace in one `ip -batch`, every call
-with a timeout. The plan is computed by pure functions from the spec and what is found running.
+transaction (split only if the command line gets long) and the link interfaces left in the root
+namespace in one `ip -batch`, every call with a timeout. What to run is computed by pure
+functions from the spec and what is found on the machine.
 """
 
 from __future__ import annotations
@@ -207,12 +208,14 @@ def _kill_groups(pids: list[int]) -> None:
 
 
 def _release(net) -> None:
-    """Forget the nodes' shells (dead now): close their terminals."""
+    """Forget the nodes' shells (dead now): reap those killed by someone else, close their terminals."""
     from mininet.node import Node
 
     for node in [*net.hosts, *net.switches]:
         if node.shell is None:
             continue
+        if isinstance(node.shell, subprocess.Popen):
+            node.shell.poll()
         with contextlib.suppress(OSError, ValueError):
             fd = node.stdin.fileno()
             Node.inToNode.pop(fd, None)
