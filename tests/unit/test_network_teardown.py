@@ -13,6 +13,7 @@ import pytest
 import dataplane.network as network
 from dataplane.network import (EdgeNetwork, bridge_commands, interface_command, interface_names, interrupts_after,
                                is_link_interface, node_names, shell_node, shells_to_kill)
+from topologies.catalog import load_topology
 from topologies.spec import HostSpec, LinkSpec, TopologySpec
 
 GROUP = 0x57A7_0001
@@ -42,6 +43,15 @@ def test_interface_names_are_both_ends_of_every_link_as_mininet_numbers_them():
     assert sorted(names) == sorted(["s1-eth1", "s1-eth2", "s1-eth3", "s1-eth4", "s2-eth1", "s2-eth2",
                                     "s3-eth1", "s3-eth2", "s3-eth3", "h1-eth0", "h2-eth0", "h3-eth0"])
     assert len(names) == 2 * (3 + 3)  # two ends per link: 3 switch links and 3 host links
+
+
+def test_interface_names_of_edge_tiered_cover_both_ends_of_every_link():
+    tiered = load_topology("edge-tiered")
+    names = set(interface_names(tiered))
+    assert len(names) == 2 * (len(tiered.links) + len(tiered.hosts))
+    assert "core-eth1" in names and "core-eth0" not in names  # switches number their ports from 1
+    assert "edge1-eth0" in names and "edge1-eth1" not in names  # hosts from 0
+    assert all(is_link_interface(n, node_names(tiered)) for n in names)
 
 
 @pytest.mark.parametrize("name, expected", [
