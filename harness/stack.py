@@ -23,12 +23,11 @@ from pathlib import Path
 
 from controller.rpc import DEFAULT_ADDRESSES
 from dataplane.images import IMAGE_SCALE, scaled_bytes
-from dataplane.network import EdgeNetwork
+from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, interrupts_after
 from topologies.spec import TopologySpec
 
 from . import cleanup
 from .daemons import DaemonProcess, in_host, require_root, wait_healthy, wait_switches_connected
-from .signals import deferred_signals
 
 BUILT_COMPONENTS = ("placement", "sdn")  # orchestrator, mesh and mano are not built yet
 AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
@@ -64,7 +63,7 @@ class Stack:
         self.daemons: list[DaemonProcess] = []
         self.agents: dict[str, DaemonProcess] = {}
         self.agent_sockets: dict[str, Path] = {}
-        self.registry: DaemonProcess | None = None
+        self.registry = None  # a RegistryServer once started
         self.registry_url = ""
         self.timings: dict[str, float] = {}
 
@@ -107,9 +106,8 @@ class Stack:
         return self
 
     def _subnet(self) -> str:
-        """The hosts' subnet (the launcher gives every host a /16 address)."""
-        first = self.spec.hosts[0].ip
-        return str(ipaddress.ip_network(f"{first}/16", strict=False))
+        """The hosts' subnet (the launcher configures every host's address with HOST_PREFIX_LEN)."""
+        return str(ipaddress.ip_network(f"{self.spec.hosts[0].ip}/{HOST_PREFIX_LEN}", strict=False))
 
     def _start_daemons(self) -> None:
         if self.all_in_one:
@@ -137,26 +135,22 @@ class Stack:
 
     def _start_registry(self) -> None:
         from dataplane.images.build import default_cache
-        from dataplane.registry.server import registry_config
+        from dataplane.registry.server import RegistryServer
 
         host = self.spec.hosts_with_role("registry")[0]
         pid = self.host_pid(host.name)
-        storage = self.workdir / "registry"
-        storage.mkdir()
-        config = self.workdir / "registry.yml"
-        config.write_text(registry_config(storage, f"{host.ip}:{REGISTRY_PORT}"))
         self.registry_url = f"http://{host.ip}:{REGISTRY_PORT}"
-        self.registry = DaemonProcess("registry", [], self.workdir / "registry.log", prefix=in_host(pid),
-                                      argv=["docker-registry", "serve", str(config)]).start()
-        deadline = time.monotonic() + 30
-        while True:
-            probe = subprocess.run([*in_host(pid), "curl", "-sf", "-o", "/dev/null", f"{self.registry_url}/v2/"],
-                                   capture_output=True)
-            if probe.returncode == 0:
-                break
-            if not self.registry.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the registry on {host.name} did not start:\n{self.registry.tail()}")
-            time.sleep(0.2)
+
+        def popen(argv, **kwargs):  # in the registry host's network namespace
+            return subprocess.Popen([*in_host(pid), *argv], **kwargs)
+
+        def ready() -> bool:  # asked from inside that namespace: the registry is not on loopback here
+            return subprocess.run([*in_host(pid), "curl", "-sf", "-o", "/dev/null", f"{self.registry_url}/v2/"],
+                                  capture_output=True).returncode == 0
+
+        self.registry = RegistryServer(self.workdir / "registry", f"{host.ip}:{REGISTRY_PORT}", popen=popen,
+                                       ready=ready)
+        self.registry.start(timeout=30)  # known to stop() before it starts: an interrupt leaves no registry
         started = time.monotonic()
         push = [*in_host(pid), sys.executable, "-m", "controller.cli", "images", "push", self.registry_url,
                 "--cache", str(default_cache())]
@@ -216,7 +210,7 @@ class Stack:
     # -- stop ------------------------------------------------------------------------------------
     def stop(self) -> None:
         """Everything this stack started goes, within seconds, even if parts are gone already."""
-        with deferred_signals():
+        with interrupts_after(None):  # a further Ctrl-C takes effect once everything is gone
             started = time.monotonic()
             for agent in self.agents.values():
                 agent.stop(timeout=5)

@@ -106,12 +106,13 @@ def cmd_node(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _stub(address: str):
+def _agent(address: str):
+    """The node agent at `address` (its management socket)."""
     return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(address))
 
 
 def _ls(args, agents) -> int:
-    nodes = [_stub(address).GetNode(agent_pb2.GetNodeRequest(), timeout=10) for address in agents.values()]
+    nodes = [_agent(address).GetNode(agent_pb2.GetNodeRequest(), timeout=10) for address in agents.values()]
     if args.output == "json":
         print(json.dumps([node_dict(n) for n in nodes], indent=1))
         return EXIT_OK
@@ -130,7 +131,7 @@ def _ls(args, agents) -> int:
 def _run(args, agents) -> int:
     (address,) = agents.values()
     command = args.command
-    reply = _stub(address).RunContainer(agent_pb2.RunContainerRequest(
+    reply = _agent(address).RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
         command=command), timeout=args.timeout)
     if args.output == "json":
@@ -144,7 +145,7 @@ def _run(args, agents) -> int:
 
 def _pull(args, agents) -> int:
     (address,) = agents.values()
-    reply = _stub(address).PullImage(agent_pb2.PullImageRequest(image=args.image), timeout=args.timeout)
+    reply = _agent(address).PullImage(agent_pb2.PullImageRequest(image=args.image), timeout=args.timeout)
     if args.output == "json":
         print(json.dumps({"node": args.node, **pull_dict(reply.pull)}, indent=1))
     else:
@@ -154,7 +155,7 @@ def _pull(args, agents) -> int:
 
 def _ps(args, agents) -> int:
     (address,) = agents.values()
-    reply = _stub(address).ListContainers(agent_pb2.ListContainersRequest(), timeout=10)
+    reply = _agent(address).ListContainers(agent_pb2.ListContainersRequest(), timeout=10)
     if args.output == "json":
         print(json.dumps([container_dict(c) for c in reply.containers], indent=1))
     else:
@@ -164,28 +165,28 @@ def _ps(args, agents) -> int:
 
 def _rm(args, agents) -> int:
     (address,) = agents.values()
-    _stub(address).RemoveContainer(agent_pb2.RemoveContainerRequest(name=args.name), timeout=60)
+    _agent(address).RemoveContainer(agent_pb2.RemoveContainerRequest(name=args.name), timeout=60)
     print(f"removed {args.name} from {args.node}")
     return EXIT_OK
 
 
 def _stop(args, agents) -> int:
     (address,) = agents.values()
-    c = _stub(address).StopContainer(agent_pb2.StopContainerRequest(name=args.name), timeout=60)
+    c = _agent(address).StopContainer(agent_pb2.StopContainerRequest(name=args.name), timeout=60)
     print(f"{c.name}: {STATE_NAMES.get(c.state)}")
     return EXIT_OK
 
 
 def _start(args, agents) -> int:
     (address,) = agents.values()
-    c = _stub(address).StartContainer(agent_pb2.StartContainerRequest(name=args.name), timeout=60)
+    c = _agent(address).StartContainer(agent_pb2.StartContainerRequest(name=args.name), timeout=60)
     print(f"{c.name}: {STATE_NAMES.get(c.state)} (pid {c.pid})")
     return EXIT_OK
 
 
 def _logs(args, agents) -> int:
     (address,) = agents.values()
-    reply = _stub(address).ContainerLogs(agent_pb2.ContainerLogsRequest(name=args.name, tail_lines=args.tail),
+    reply = _agent(address).ContainerLogs(agent_pb2.ContainerLogsRequest(name=args.name, tail_lines=args.tail),
                                          timeout=10)
     sys.stdout.write(reply.text)
     return EXIT_OK
@@ -193,7 +194,7 @@ def _logs(args, agents) -> int:
 
 def _prune(args, agents) -> int:
     (address,) = agents.values()
-    reply = _stub(address).PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
+    reply = _agent(address).PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
     print(f"removed {len(reply.removed)} unused layers, freed {human_bytes(reply.freed_bytes)}")
     return EXIT_OK
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
+
+from controller.sqlite import open_database
 
 from .network import AttachedEndpoint
 from .rules import Endpoint, ReservedPath, ServiceRoute
@@ -28,9 +29,7 @@ class SdnStore:
 
     def __init__(self, path: str | Path):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sqlite3
 import stat
 import tarfile
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol, Sequence
 
 from controller.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
+from controller.sqlite import open_database
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,8 @@ class LayerStore:
         for folder in (self._blobs, self._unpacked, self._tmp):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.root / "layers.db"), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_database(self.root / "layers.db", SCHEMA)
         self._db.execute("PRAGMA synchronous=FULL")  # a committed layer survives a power cut too
-        self._db.executescript(SCHEMA)
         self._held: dict[str, HeldLayer] = {}
         self._flights: dict[str, _Flight] = {}
         self._recover()

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
                                Unavailable)
+from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryError, RegistryUnavailable,
+                                       parse_reference)
 
 from . import rootfs as rootfs_mod
 from .bundle import runtime_config
@@ -116,9 +118,6 @@ class Node:
 
     # -- images --------------------------------------------------------------------------------
     def pull(self, reference: str) -> tuple[ImageRecord, PullReport]:
-        from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryError,
-                                               RegistryUnavailable, parse_reference)
-
         try:
             name, tag = parse_reference(reference)
         except ValueError as exc:

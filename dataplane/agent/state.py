@@ -8,10 +8,11 @@ restarted from here without asking the registry: the node keeps working when cut
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from controller.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (name TEXT PRIMARY KEY, record TEXT NOT NULL);
@@ -62,9 +63,7 @@ class ContainerRecord:
 class AgentState:
     def __init__(self, path: str | Path):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,16 @@
+"""Opening the SQLite databases that hold desired state: shared by every daemon and agent."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def open_database(path: str | Path, schema: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (each write is durable before the caller goes on) with a
+    write-ahead log, usable from several threads (callers serialize with a lock of their own),
+    and the schema created if it is missing."""
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(schema)
+    return db
