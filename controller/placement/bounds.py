@@ -1,19 +1,19 @@
-"""Lower bounds on the optimal stored size, valid for every feasible placement."""
+"""Lower bounds on the optimal newly stored size, valid for every feasible placement."""
 
 from __future__ import annotations
 
 from .state import Instance
 
 
-def _servers_needed(demand: float, capacities_desc: list[float]) -> int:
-    """Fewest servers whose capacities add up to `demand` (largest first); at least 1."""
-    total, count = 0.0, 0
+def _servers_needed(demand: float, capacities_desc: list[float], covered: float = 0.0) -> int:
+    """Fewest servers (largest first) whose capacities, added to `covered`, reach `demand`; 0 if covered does."""
+    total, count = covered, 0
     for cap in capacities_desc:
         if total >= demand - 1e-9 * max(1.0, demand):
             break
         total += cap
         count += 1
-    return max(1, count)
+    return count
 
 
 def _most_items(smallest_first: list[float], capacity: float) -> int:
@@ -27,27 +27,32 @@ def _most_items(smallest_first: list[float], capacity: float) -> int:
     return count
 
 
-def layer_server_minimum(inst: Instance) -> list[int]:
-    """For each layer, the fewest servers that can host every container needing it.
+def new_copies_minimum(inst: Instance) -> list[int]:
+    """For each layer, the fewest servers not holding it that must store it anew.
 
-    Every server hosting a container that needs layer l stores l. Those servers together
-    must have the CPU and the bandwidth of all those containers, and, the containers being
-    indivisible, enough room for their number: server n holds at most as many of them as
-    its CPU and bandwidth each admit when filled with the smallest ones.
+    Every server hosting a container that needs layer l has l. Those servers together must
+    have the CPU and the bandwidth of all those containers, and, the containers being
+    indivisible, enough room for their number: server n hosts at most as many of them as its
+    CPU and bandwidth each admit when filled with the smallest ones. Servers already holding l
+    take at most their whole capacity of l's users at no cost; servers storing l anew must
+    cover the rest, and so many of them are needed at least. With no layer held this is the
+    fewest servers that can host all of l's users (at least 1).
     """
-    P = sorted(inst.P, reverse=True)
-    B = sorted(inst.B, reverse=True)
+    servers = range(inst.n_servers)
     minimum = []
-    for users in inst.users:
+    for l, users in enumerate(inst.users):
         cpu = sorted(inst.d[i] for i in users)
         bw = sorted(inst.b[i] for i in users)
-        room = sorted((min(_most_items(cpu, inst.P[n]), _most_items(bw, inst.B[n]))
-                       for n in range(inst.n_servers)), reverse=True)
-        minimum.append(max(_servers_needed(sum(cpu), P), _servers_needed(sum(bw), B),
-                           _servers_needed(len(users), room)))
+        room = [min(_most_items(cpu, inst.P[n]), _most_items(bw, inst.B[n])) for n in servers]
+        holders = [n for n in servers if l in inst.held[n]]
+        others = [n for n in servers if l not in inst.held[n]]
+        minimum.append(max(
+            _servers_needed(demand, sorted((cap[n] for n in others), reverse=True),
+                            covered=sum(cap[n] for n in holders))
+            for demand, cap in ((sum(cpu), inst.P), (sum(bw), inst.B), (len(users), room))))
     return minimum
 
 
 def cover_bound(inst: Instance) -> float:
-    """Sum over layers of size times the fewest servers that must store it."""
-    return sum(size * k for size, k in zip(inst.size, layer_server_minimum(inst)))
+    """Sum over layers of size times the fewest servers that must newly store it."""
+    return sum(size * k for size, k in zip(inst.size, new_copies_minimum(inst)))

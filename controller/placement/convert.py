@@ -19,7 +19,8 @@ STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, time_limit: float,
                        seed: int) -> placement_pb2.SolveRequest:
     return placement_pb2.SolveRequest(
-        servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth)
+        servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth,
+                                               held_layers=sorted(s.held))
                  for s in problem.servers],
         layers=[common_pb2.Layer(digest=l.digest, size=l.size) for l in problem.layers],
         containers=[placement_pb2.PlacementContainer(name=c.name, cpu=c.cpu, bandwidth=c.bandwidth,
@@ -31,7 +32,8 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
 def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
     """Validated exactly as a problem file is; raises ProblemError."""
     return problem_from_dict({
-        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth}
+        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
+                     **({"held": list(s.held_layers)} if s.held_layers else {})}
                     for s in request.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in request.layers],
         "containers": [{"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),

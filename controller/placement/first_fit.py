@@ -14,8 +14,8 @@ def solve_first_fit(problem: Problem, *, solver: str = "cbc", time_limit: float 
                     clock: Callable[[], float] = time.monotonic) -> PlacementResult:
     """Each container, largest image first, goes to the first server where it fits.
 
-    Storage is counted with layer sharing (a layer already on the server costs nothing),
-    but the order of servers ignores it.
+    Storage is counted with layer sharing (a layer already on the server, stored for another
+    container or held from before, costs nothing), but the order of servers ignores it.
     """
     del solver, time_limit, seed  # a fixed, deterministic rule
     start = clock()

@@ -5,6 +5,17 @@ any container not needing layer l, which makes almost every instance infeasible.
 intended meaning is "a container's layers are stored where it runs", which is
 y_n^l >= x_n^i for every (i, l) with z_i^l = 1; minimising eq. (9) then keeps y_n^l = 0
 wherever no container needs l.
+
+Incremental placement: H_n, the layers server n already holds (Server.held), cost nothing on n
+and take none of its storage, whose capacity S_n is then the free storage. So eq. (9) and
+eq. (6) sum only over l not in H_n:
+
+    minimise   sum_n sum_{l not in H_n} C_l y_n^l                       (9)
+               sum_{l not in H_n} C_l y_n^l <= S_n     for every n      (6)
+
+and eqs. (4), (5), (7), (8) are unchanged. y_n^l for l in H_n stays a variable ("n has l"),
+free of cost, so eq. (4) and the cover cuts keep their form; no constraint is added. With
+every H_n empty this is the paper's model.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import pulp
 from . import mip
 from .model import Problem
 from .result import PlacementResult, failed, finished
-from .bounds import layer_server_minimum
+from .bounds import new_copies_minimum
 from .state import Instance
 
 
@@ -35,8 +46,9 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1].
 
     `strengthen` adds valid inequalities that cut off fractional points but no integer
-    solution: layer l is stored on at least as many servers as hosting all its users takes
-    (bounds.layer_server_minimum), which lifts the LP bound to at least the cover bound.
+    solution: layer l is newly stored on at least as many servers not holding it as hosting
+    all its users takes (bounds.new_copies_minimum), which lifts the LP bound to at least the
+    cover bound.
     """
     inst = Instance(problem)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
@@ -45,8 +57,9 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     xv = {(i, n): model.add_variable(f"x_i{i}_n{n}", 0, 1, cat) for i in I for n in N}
     yv = {(n, l): model.add_variable(f"y_n{n}_l{l}", 0, 1, cat) for n in N for l in L}
 
-    # (9) minimise the total size of the layers stored on all servers
-    model += pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in L), "eq9_stored_size"
+    new = {n: [l for l in L if l not in inst.held[n]] for n in N}  # layers n would store anew
+    # (9) minimise the total size of the layers newly stored on all servers
+    model += pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in new[n]), "eq9_stored_size"
     for i in I:  # (5) each container on exactly one server
         model += pulp.lpSum(xv[i, n] for n in N) == 1, f"eq5_assign_i{i}"
     for i in I:  # (4), corrected: a container's layers are stored where it runs
@@ -55,13 +68,15 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
                 model += yv[n, l] - xv[i, n] >= 0, f"eq4_layer_i{i}_l{l}_n{n}"
     for n in N:
         # (6) storage, (7) compute, (8) communication capacities
-        model += pulp.lpSum(inst.size[l] * yv[n, l] for l in L) <= inst.S[n], f"eq6_storage_n{n}"
+        model += pulp.lpSum(inst.size[l] * yv[n, l] for l in new[n]) <= inst.S[n], f"eq6_storage_n{n}"
         model += pulp.lpSum(inst.d[i] * xv[i, n] for i in I) <= inst.P[n], f"eq7_cpu_n{n}"
         model += pulp.lpSum(inst.b[i] * xv[i, n] for i in I) <= inst.B[n], f"eq8_bandwidth_n{n}"
     if strengthen:
-        # Each layer is stored on at least as many servers as it takes to host all its users.
-        for l, k in enumerate(layer_server_minimum(inst)):
-            model += pulp.lpSum(yv[n, l] for n in N) >= k, f"cut_layer_cover_l{l}"
+        # Each layer is newly stored on at least as many servers as it takes to host its users
+        # beyond what the servers holding it can host.
+        for l, k in enumerate(new_copies_minimum(inst)):
+            if k > 0:
+                model += pulp.lpSum(yv[n, l] for n in N if l not in inst.held[n]) >= k, f"cut_layer_cover_l{l}"
 
     x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
     y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}

@@ -3,10 +3,12 @@
 Score of node n for container i (kube-scheduler's ImageLocality plugin, applied per layer
 since the problem knows layers rather than whole images):
 
-    sum      = sum over layers l of i already stored on n of  C_l * (nodes storing l / all nodes)
+    sum      = sum over layers l of i already on n of  C_l * (nodes having l / all nodes)
     clamped  = min(max(sum, MIN_THRESHOLD), MAX_THRESHOLD)        # 23 and 1000, kube's MB values
     score    = int(100 * (clamped - MIN_THRESHOLD) / (MAX_THRESHOLD - MIN_THRESHOLD))
 
+A layer is on a node when the node held it before (Server.held) or stores it for a container
+placed earlier: kube-scheduler scores the images a node already has, whatever put them there.
 The thresholds are read in the problem's size unit. Ties on that integer score are broken by
 kube's NodeResourcesFit LeastAllocated score, int(mean over CPU and bandwidth of
 100 * (capacity - requested) / capacity) after placing i, and remaining ties at random
@@ -47,15 +49,16 @@ def solve_image_locality(problem: Problem, *, solver: str = "cbc", time_limit: f
     rng = random.Random(seed)
     inst = Instance(problem)
     loads = Loads(inst)
-    holders = [0] * len(inst.digests)  # nodes storing each layer
     n_nodes = inst.n_servers
+    holders = [sum(l in held for held in inst.held) for l in range(len(inst.digests))]  # nodes having l
     for i in range(inst.n_containers):  # kube's queue: arrival order
         best_key, best = None, []
         for n in range(n_nodes):
             if not loads.fits(i, n):
                 continue
-            present = loads.count[n]
-            total = sum(inst.size[l] * holders[l] / n_nodes for l in inst.need[i] if l in present)
+            present, held = loads.count[n], inst.held[n]
+            total = sum(inst.size[l] * holders[l] / n_nodes for l in inst.need[i]
+                        if l in present or l in held)
             key = (image_locality_score(total),
                    least_allocated_score([loads.cpu[n] + inst.d[i], loads.bw[n] + inst.b[i]],
                                          [inst.P[n], inst.B[n]]))
@@ -69,7 +72,7 @@ def solve_image_locality(problem: Problem, *, solver: str = "cbc", time_limit: f
                           seconds=clock() - start)
         n = rng.choice(best)
         for l in inst.need[i]:
-            if l not in loads.count[n]:
+            if l not in loads.count[n] and l not in inst.held[n]:
                 holders[l] += 1
         loads.place(i, n)
     return finished(problem, "image-locality", inst.named(loads.where), status="feasible",

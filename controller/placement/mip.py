@@ -57,6 +57,8 @@ def _solve_cbc(model, time_limit, warm_start, mip) -> SolveOutcome:
         return SolveOutcome("error", None, _number_after("Lower bound", log),
                             f"no feasible solution found within {time_limit:g} s")
     objective = pulp.value(model.objective)
+    if objective is None:  # an objective without variables: PuLP adds a `__dummy` CBC leaves unset
+        objective = model.objective.constant
     if model.sol_status == pulp.LpSolutionOptimal and "Stopped on" not in log:
         return SolveOutcome("optimal", objective, objective)
     return SolveOutcome("feasible", objective, _number_after("Lower bound", log),

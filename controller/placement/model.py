@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,9 @@ class ProblemError(ValueError):
 class Server:
     name: str
     cpu: float  # P_n, compute capacity
-    storage: float  # S_n, storage capacity (same unit as layer sizes)
+    storage: float  # S_n, storage free for layers it does not hold yet (same unit as layer sizes)
     bandwidth: float  # B_n, communication capacity
+    held: frozenset[str] = frozenset()  # H_n, digests it already stores: free there, no new storage
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Problem:
     def scaled(self, multiplier: float) -> "Problem":
         """The same problem with every server capacity multiplied (the paper's Fig. 5)."""
         servers = tuple(
-            Server(s.name, s.cpu * multiplier, s.storage * multiplier, s.bandwidth * multiplier)
+            replace(s, cpu=s.cpu * multiplier, storage=s.storage * multiplier, bandwidth=s.bandwidth * multiplier)
             for s in self.servers
         )
         meta = {**self.meta, "multiplier": self.meta.get("multiplier", 1.0) * multiplier}
@@ -117,15 +118,45 @@ def _list(data: dict, key: str) -> list:
     return value
 
 
+def _held(value: Any, where: str, sizes: dict[str, float]) -> frozenset[str]:
+    """A server's "held" list: digests of the problem's layers, each once."""
+    if not isinstance(value, list):
+        raise ProblemError(f"{where}: held must be a list of layer digests, got {type(value).__name__}")
+    for digest in value:
+        if not isinstance(digest, str):
+            raise ProblemError(f"{where}: held must list digest strings, got {digest!r}")
+        if digest not in sizes:
+            raise ProblemError(f'{where}: held layer "{digest}" is not in the problem\'s layers')
+    if len(set(value)) != len(value):
+        twice = next(d for d in value if value.count(d) > 1)
+        raise ProblemError(f'{where}: held lists layer "{twice}" twice')
+    return frozenset(value)
+
+
+def _check_fits_somewhere(digests: list[str], sizes: dict[str, float], servers: list[Server], where: str) -> None:
+    """A container fits on a server whose free storage takes the layers of it that server does not hold."""
+    shortfalls = []
+    for server in servers:
+        need = sum(sizes[d] for d in digests if d not in server.held)
+        if need <= server.storage * (1 + 1e-9):
+            return
+        shortfalls.append((need - server.storage, need, server))
+    _, need, closest = min(shortfalls, key=lambda t: t[0])
+    raise ProblemError(
+        f"{where}: its layers need more storage than any server has free for them "
+        f'(closest: "{closest.name}" would store {need:g} of them and has {closest.storage:g} free)')
+
+
 def problem_from_dict(data: Any) -> Problem:
     """Validate DESIGN.md's problem format and build a Problem; raises ProblemError."""
     data = _record(data, "problem", {"servers", "layers", "containers"}, {"meta"})
 
     servers: list[Server] = []
+    held_lists: list[tuple[str, Any]] = []  # (where, raw "held"), checked once the layers are known
     server_names: set[str] = set()
     for k, item in enumerate(_list(data, "servers")):
         where = f"servers[{k}]"
-        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"})
+        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held"})
         name = _name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in server_names:
@@ -137,6 +168,7 @@ def problem_from_dict(data: Any) -> Problem:
             _number(item["storage"], where, "storage", positive=False),
             _number(item["bandwidth"], where, "bandwidth", positive=False),
         ))
+        held_lists.append((where, item.get("held", [])))
     if not servers:
         raise ProblemError("servers: at least one server is needed")
 
@@ -152,7 +184,8 @@ def problem_from_dict(data: Any) -> Problem:
         sizes[digest] = _number(item["size"], where, "size", positive=False)
         layers.append(Layer(digest, sizes[digest]))
 
-    max_storage = max(s.storage for s in servers)
+    servers = [replace(server, held=_held(raw, where, sizes))
+               for server, (where, raw) in zip(servers, held_lists)]
     containers: list[Container] = []
     container_names: set[str] = set()
     for k, item in enumerate(_list(data, "containers")):
@@ -173,11 +206,7 @@ def problem_from_dict(data: Any) -> Problem:
                 raise ProblemError(f'{where}: unknown layer "{digest}" (not in the problem\'s layers)')
         if len(set(digests)) != len(digests):
             raise ProblemError(f"{where}: a layer is listed twice")
-        need = sum(sizes[d] for d in digests)
-        if need > max_storage * (1 + 1e-9):
-            raise ProblemError(
-                f"{where}: its layers need {need:g} of storage, more than any server has "
-                f"(largest: {max_storage:g})")
+        _check_fits_somewhere(digests, sizes, servers, where)
         image = item.get("image", "")
         if not isinstance(image, str):
             raise ProblemError(f"{where}: image must be a string")
@@ -215,7 +244,8 @@ def load_problem(path: str | Path) -> Problem:
 def problem_to_dict(problem: Problem) -> dict:
     """The JSON form, inverse of problem_from_dict."""
     out: dict[str, Any] = {
-        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth}
+        "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
+                     **({"held": sorted(s.held)} if s.held else {})}
                     for s in problem.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in problem.layers],
         "containers": [

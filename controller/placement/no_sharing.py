@@ -4,6 +4,11 @@ The total stored size is then the sum of the image sizes whatever the assignment
 feasible assignment is a minimum-cost one: the work is finding one where each server's
 storage holds full copies of its containers' images. First-fit decreasing is tried first;
 when it fails, a feasibility ILP decides.
+
+Layers a server already holds (Server.held) do not help here: each container still stores its
+whole image in the server's free storage S_n, and the objective counts every copy. That is the
+baseline's point, the cost of placement that knows nothing of layers; the layer-aware
+algorithms are the ones that reuse what nodes hold.
 """
 
 from __future__ import annotations

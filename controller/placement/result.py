@@ -14,10 +14,10 @@ STATUSES = ("optimal", "feasible", "infeasible", "error")
 class PlacementResult:
     algorithm: str
     status: str  # one of STATUSES; "optimal" only when proven
-    objective: float | None  # total stored layer size (the paper's eq. 9)
+    objective: float | None  # total size of newly stored layers (the paper's eq. 9; held ones cost 0)
     lower_bound: float | None  # a proven bound on the optimum of the layer-sharing problem, or None
     placement: dict[str, str]  # container -> server
-    layers: dict[str, list[str]]  # server -> digests stored there (one entry per stored copy)
+    layers: dict[str, list[str]]  # server -> digests newly stored there (one entry per stored copy; held ones left out)
     seconds: float
     message: str = ""  # why it failed, or how it finished
     details: dict[str, Any] = field(default_factory=dict)  # algorithm-specific figures (rounds, ...)
@@ -51,10 +51,11 @@ class PlacementResult:
 
 
 def stored_layers(problem: Problem, placement: dict[str, str], *, sharing: bool = True) -> dict[str, list[str]]:
-    """Layers each server stores: the union of its containers' layers, or every copy without sharing."""
+    """Layers each server newly stores: the union of its containers' layers less those it holds,
+    or, without sharing, every copy (a held layer does not spare one)."""
     by_name = {c.name: c for c in problem.containers}
     out: dict[str, list[str]] = {s.name: [] for s in problem.servers}
-    seen: dict[str, set[str]] = {s.name: set() for s in problem.servers}
+    seen: dict[str, set[str]] = {s.name: set(s.held) if sharing else set() for s in problem.servers}
     for container_name, server in placement.items():
         for digest in by_name[container_name].layers:
             if sharing and digest in seen[server]:
@@ -69,7 +70,7 @@ def finished(problem: Problem, algorithm: str, placement: dict[str, str], *, sta
              message: str = "", details: dict | None = None) -> PlacementResult:
     """Build the result of a complete placement, deriving stored layers and the objective from it."""
     layers = stored_layers(problem, placement, sharing=sharing)
-    objective = sum(problem.layer_size[d] for digests in layers.values() for d in digests)
+    objective = float(sum(problem.layer_size[d] for digests in layers.values() for d in digests))
     if lower_bound is not None and lower_bound >= objective - 1e-6 * max(1.0, objective):
         status = "optimal"  # the bound proves it
     return PlacementResult(algorithm, status, objective, lower_bound, dict(placement), layers,

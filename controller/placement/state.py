@@ -1,4 +1,4 @@
-"""Incremental bookkeeping of a (partial) placement, by index: loads, layer counts, stored size."""
+"""Incremental bookkeeping of a (partial) placement, by index: loads, layer counts, newly stored size."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class Instance:
         self.b = [c.bandwidth for c in problem.containers]
         self.need = [tuple(index[d] for d in c.layers) for c in problem.containers]
         self.image = [sum(self.size[l] for l in need) for need in self.need]
+        # Used layers each server already holds: free there, and they take none of S_n.
+        self.held = [frozenset(index[d] for d in s.held if d in index) for s in problem.servers]
         self.users: list[list[int]] = [[] for _ in self.digests]
         for i, need in enumerate(self.need):
             for l in need:
@@ -49,8 +51,9 @@ def within(used: float, capacity: float) -> bool:
 class Loads:
     """Which container is where, and the CPU, bandwidth, layer counts and storage that follow.
 
-    With sharing, a server stores each layer once however many of its containers need it;
-    without, every container stores its own copy of its whole image.
+    With sharing, a server stores each layer once however many of its containers need it, and
+    none it already holds; without, every container stores its own copy of its whole image.
+    `sto` and the objective count newly stored layers only.
     """
 
     def __init__(self, inst: Instance, *, sharing: bool = True):
@@ -75,15 +78,16 @@ class Loads:
         """Storage placing container i on server n would add."""
         if not self.sharing:
             return self.inst.image[i]
-        count, size = self.count[n], self.inst.size
-        return sum(size[l] for l in self.inst.need[i] if l not in count)
+        count, held, size = self.count[n], self.inst.held[n], self.inst.size
+        return sum(size[l] for l in self.inst.need[i] if l not in count and l not in held)
 
     def freed_storage(self, i: int) -> float:
         """Storage removing container i from its server would free."""
         if not self.sharing:
             return self.inst.image[i]
-        count, size = self.count[self.where[i]], self.inst.size
-        return sum(size[l] for l in self.inst.need[i] if count[l] == 1)
+        n = self.where[i]
+        count, held, size = self.count[n], self.inst.held[n], self.inst.size
+        return sum(size[l] for l in self.inst.need[i] if count[l] == 1 and l not in held)
 
     def fits(self, i: int, n: int, added: float | None = None) -> bool:
         inst = self.inst

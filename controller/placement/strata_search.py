@@ -2,7 +2,8 @@
 
 1. Construct: containers ordered so that those sharing a base layer, then an image, come
    together, largest images first; each goes to the server where it adds the least storage
-   (layers already there are free), ties to the fullest server, which keeps groups together.
+   (layers already there, stored or held from before, are free), ties to the fullest server,
+   which keeps groups together.
 2. Improve (hill climbing on the exact objective): move a container to another server, and swap
    two containers on different servers, whenever the total stored size drops.
 3. Iterate: ruin and recreate, remove every container from a few servers that store the same
@@ -107,12 +108,12 @@ def _try_move(loads: Loads, i: int) -> bool:
 
 
 def _try_swap(loads: Loads, i: int, on_server: list[set[int]]) -> bool:
-    """Swap container i with one on a server that already stores some of its layers."""
+    """Swap container i with one on a server that already stores or holds some of its layers."""
     inst = loads.inst
     a = loads.where[i]
     before_total = loads.sto[a]
     candidates = {n for n in range(inst.n_servers) if n != a
-                  and any(l in loads.count[n] for l in inst.need[i])}
+                  and any(l in loads.count[n] or l in inst.held[n] for l in inst.need[i])}
     for n in candidates:
         for j in list(on_server[n]):
             if inst.need[j] == inst.need[i]:

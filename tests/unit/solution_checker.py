@@ -28,7 +28,8 @@ def _within(used: float, capacity: float) -> bool:
 
 
 def expected_storage(problem, placement: dict[str, str], *, sharing: bool) -> dict[str, Counter]:
-    """server -> Counter of stored digests: a set (counts 1) with sharing, every copy without."""
+    """server -> Counter of newly stored digests: with sharing a set (counts 1) of the layers its
+    containers need and it does not hold; without, every copy (held layers spare none)."""
     layers_of = {c.name: list(c.layers) for c in problem.containers}
     stored: dict[str, Counter] = {s.name: Counter() for s in problem.servers}
     for container, server in placement.items():
@@ -36,7 +37,8 @@ def expected_storage(problem, placement: dict[str, str], *, sharing: bool) -> di
             continue  # reported separately
         stored[server].update(layers_of[container])
     if sharing:
-        stored = {server: Counter(set(digests)) for server, digests in stored.items()}
+        held = {s.name: s.held for s in problem.servers}
+        stored = {server: Counter(set(digests) - held[server]) for server, digests in stored.items()}
     return stored
 
 
@@ -134,12 +136,13 @@ def assert_unsolved(problem, result: Any) -> None:
 
 
 def brute_force_optimum(problem) -> float | None:
-    """Minimum total stored size over every assignment (tiny instances only); None if none fits."""
+    """Minimum total newly stored size over every assignment (tiny instances only); None if none fits."""
     from itertools import product
 
     servers = list(problem.servers)
     containers = list(problem.containers)
     size = {l.digest: l.size for l in problem.layers}
+    held = [s.held for s in servers]  # held layers cost nothing and take no storage
     best = None
     for choice in product(range(len(servers)), repeat=len(containers)):
         cpu = [0.0] * len(servers)
@@ -148,7 +151,7 @@ def brute_force_optimum(problem) -> float | None:
         for c, n in zip(containers, choice):
             cpu[n] += c.cpu
             bandwidth[n] += c.bandwidth
-            stored[n].update(c.layers)
+            stored[n].update(set(c.layers) - held[n])
         ok = all(_within(cpu[n], s.cpu) and _within(bandwidth[n], s.bandwidth)
                  and _within(sum(size[d] for d in stored[n]), s.storage)
                  for n, s in enumerate(servers))

@@ -97,6 +97,25 @@ def test_bad_requests_are_invalid_argument_naming_the_item(stub, mutate, named):
     assert named in caught.value.details()
 
 
+def test_unknown_held_layer_is_invalid_argument_naming_server_and_digest(stub):
+    request = tiny_request()
+    request.servers[1].held_layers.extend(["base", "sha256:gone"])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Solve(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "edge2" in caught.value.details() and "sha256:gone" in caught.value.details()
+
+
+def test_held_layers_cost_nothing_over_grpc(stub):
+    request = tiny_request()
+    request.servers[1].held_layers.extend(["base", "app"])
+    response = stub.Solve(request, timeout=30)
+    assert response.status == common_pb2.SOLVE_STATUS_OPTIMAL
+    assert response.objective == 0  # both containers on edge2, which holds all their layers
+    assert set(response.placement.values()) == {"edge2"}
+    assert not response.layers
+
+
 def test_server_keeps_serving_after_a_bad_request(stub):
     with pytest.raises(grpc.RpcError):
         stub.Solve(tiny_request(algorithm="nope"), timeout=30)
@@ -137,6 +156,19 @@ def test_cli_remote_matches_local(address, tmp_path, capsys):
     local = json.loads(capsys.readouterr().out)
     for key in ("algorithm", "status", "objective", "lower_bound", "placement", "layers"):
         assert remote[key] == local[key]
+
+
+def test_cli_remote_keeps_held_layers(address, tmp_path, capsys):
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps({
+        "servers": [{"name": "edge1", "cpu": 10, "storage": 100, "bandwidth": 10},
+                    {"name": "edge2", "cpu": 10, "storage": 0, "bandwidth": 10, "held": ["base"]}],
+        "layers": [{"digest": "base", "size": 50}],
+        "containers": [{"name": "web", "cpu": 1, "bandwidth": 1, "layers": ["base"]}]}))
+    assert cli.main(["place", str(path), "--algorithm", "ilp", "--json", "--remote", address]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert remote["placement"] == {"web": "edge2"}
+    assert remote["objective"] == 0
 
 
 def test_cli_remote_unreachable_says_so(tmp_path, capsys):

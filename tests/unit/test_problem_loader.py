@@ -60,6 +60,18 @@ BAD = {
     "no servers": (lambda d: d.update(servers=[]), ["servers"]),
     "no containers": (lambda d: d.update(containers=[]), ["containers"]),
     "unknown field": (lambda d: d["servers"][0].update(gpu=1), ["gpu"]),
+    "held layer not in the problem's layers": (
+        lambda d: d["servers"][1].update(held=["sha256:base", "sha256:nowhere"]), ["edge2", "sha256:nowhere"]),
+    "held layer listed twice": (
+        lambda d: d["servers"][0].update(held=["sha256:base", "sha256:app", "sha256:base"]),
+        ["edge1", "sha256:base"]),
+    "held not a list": (lambda d: d["servers"][0].update(held="sha256:base"), ["edge1", "held"]),
+    "non-string held digest": (lambda d: d["servers"][1].update(held=[7]), ["edge2", "7"]),
+    "container fitting only where its layers are not held": (
+        lambda d: (d["layers"].append({"digest": "sha256:huge", "size": 2300}),
+                   d["servers"][1].update(held=["sha256:base"]),  # 2300 > edge2's 2000, 2530 > edge1's 2500
+                   d["containers"].append({"name": "giant", "cpu": 1, "bandwidth": 1,
+                                           "layers": ["sha256:base", "sha256:huge"]})), ["giant"]),
 }
 
 
@@ -107,6 +119,18 @@ def test_container_fitting_only_the_largest_server_is_accepted():
                                   d["containers"].append({"name": "big", "cpu": 1, "bandwidth": 1,
                                                           "layers": ["sha256:base", "sha256:big"]})))
     assert len(problem_from_dict(data).containers) == 3
+
+
+def test_held_layers_load_round_trip_and_count_as_free_storage():
+    # giant needs 230 + 2300 = 2530, more than any server's 2500; edge1 holds base, so it needs 2300 there.
+    data = with_change(lambda d: (d["layers"].append({"digest": "sha256:huge", "size": 2300}),
+                                  d["servers"][0].update(held=["sha256:base"]),
+                                  d["containers"].append({"name": "giant", "cpu": 1, "bandwidth": 1,
+                                                          "layers": ["sha256:base", "sha256:huge"]})))
+    problem = problem_from_dict(data)
+    assert [s.held for s in problem.servers] == [frozenset({"sha256:base"}), frozenset()]
+    assert problem_from_dict(problem_to_dict(problem)) == problem
+    assert problem.scaled(2).servers[0].held == frozenset({"sha256:base"})
 
 
 def test_load_problem_reads_a_file(tmp_path):

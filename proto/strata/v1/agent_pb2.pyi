@@ -33,7 +33,14 @@ class HeldLayer(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., used_by: _Optional[int] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message")
+    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +54,7 @@ class Container(_message.Message):
     CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     state: ContainerState
@@ -60,10 +68,11 @@ class Container(_message.Message):
     cpu_millicores: float
     layers: _containers.RepeatedScalarFieldContainer[str]
     message: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("name", "ip", "switch", "pod_cidr", "cpu_millicores", "cpu_requested_millicores", "storage_capacity_bytes", "storage_used_bytes", "layers", "containers", "registry", "image_scale", "pulled_bytes_total")
+    __slots__ = ("name", "ip", "switch", "pod_cidr", "cpu_millicores", "cpu_requested_millicores", "storage_capacity_bytes", "storage_used_bytes", "layers", "containers", "registry", "image_scale", "pulled_bytes_total", "peer_bytes_total", "blob_address", "served_bytes_total")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     SWITCH_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +86,9 @@ class NodeStatus(_message.Message):
     REGISTRY_FIELD_NUMBER: _ClassVar[int]
     IMAGE_SCALE_FIELD_NUMBER: _ClassVar[int]
     PULLED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PEER_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BLOB_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     name: str
     ip: str
     switch: str
@@ -90,16 +102,28 @@ class NodeStatus(_message.Message):
     registry: str
     image_scale: float
     pulled_bytes_total: int
-    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_requested_millicores: _Optional[float] = ..., storage_capacity_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[HeldLayer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ..., registry: _Optional[str] = ..., image_scale: _Optional[float] = ..., pulled_bytes_total: _Optional[int] = ...) -> None: ...
+    peer_bytes_total: int
+    blob_address: str
+    served_bytes_total: int
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_requested_millicores: _Optional[float] = ..., storage_capacity_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[HeldLayer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ..., registry: _Optional[str] = ..., image_scale: _Optional[float] = ..., pulled_bytes_total: _Optional[int] = ..., peer_bytes_total: _Optional[int] = ..., blob_address: _Optional[str] = ..., served_bytes_total: _Optional[int] = ...) -> None: ...
 
 class PullImageRequest(_message.Message):
-    __slots__ = ("image",)
+    __slots__ = ("image", "layer_sources")
+    class LayerSourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_SOURCES_FIELD_NUMBER: _ClassVar[int]
     image: str
-    def __init__(self, image: _Optional[str] = ...) -> None: ...
+    layer_sources: _containers.ScalarMap[str, str]
+    def __init__(self, image: _Optional[str] = ..., layer_sources: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PullReport(_message.Message):
-    __slots__ = ("image", "manifest_digest", "pulled_layers", "reused_layers", "pulled_bytes", "reused_bytes", "seconds")
+    __slots__ = ("image", "manifest_digest", "pulled_layers", "reused_layers", "pulled_bytes", "reused_bytes", "seconds", "peer_layers", "peer_bytes")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
     PULLED_LAYERS_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +131,8 @@ class PullReport(_message.Message):
     PULLED_BYTES_FIELD_NUMBER: _ClassVar[int]
     REUSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PEER_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
     image: str
     manifest_digest: str
     pulled_layers: _containers.RepeatedScalarFieldContainer[str]
@@ -114,7 +140,9 @@ class PullReport(_message.Message):
     pulled_bytes: int
     reused_bytes: int
     seconds: float
-    def __init__(self, image: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., pulled_layers: _Optional[_Iterable[str]] = ..., reused_layers: _Optional[_Iterable[str]] = ..., pulled_bytes: _Optional[int] = ..., reused_bytes: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+    peer_layers: _containers.RepeatedScalarFieldContainer[str]
+    peer_bytes: int
+    def __init__(self, image: _Optional[str] = ..., manifest_digest: _Optional[str] = ..., pulled_layers: _Optional[_Iterable[str]] = ..., reused_layers: _Optional[_Iterable[str]] = ..., pulled_bytes: _Optional[int] = ..., reused_bytes: _Optional[int] = ..., seconds: _Optional[float] = ..., peer_layers: _Optional[_Iterable[str]] = ..., peer_bytes: _Optional[int] = ...) -> None: ...
 
 class PullImageResponse(_message.Message):
     __slots__ = ("pull",)
@@ -123,18 +151,45 @@ class PullImageResponse(_message.Message):
     def __init__(self, pull: _Optional[_Union[PullReport, _Mapping]] = ...) -> None: ...
 
 class RunContainerRequest(_message.Message):
-    __slots__ = ("name", "image", "cpu_millicores", "env", "command")
+    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class HostsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class LayerSourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_SOURCES_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cpu_millicores: float
     env: _containers.RepeatedScalarFieldContainer[str]
     command: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    hosts: _containers.ScalarMap[str, str]
+    layer_sources: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RunContainerResponse(_message.Message):
     __slots__ = ("container", "pull")

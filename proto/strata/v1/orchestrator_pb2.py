@@ -22,52 +22,59 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cstrata/v1/orchestrator.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"b\n\x13RegisterNodeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\ragent_address\x18\x02 \x01(\t\x12&\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x14.strata.v1.Resources\"\xbf\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\ragent_address\x18\x02 \x01(\t\x12&\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x14.strata.v1.Resources\x12\'\n\tallocated\x18\x04 \x01(\x0b\x32\x14.strata.v1.Resources\x12\x15\n\rstored_layers\x18\x05 \x03(\t\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x1b\n\x13last_heartbeat_unix\x18\x07 \x01(\x01\"O\n\x0f\x43ontainerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12\x10\n\x08restarts\x18\x04 \x01(\r\"\x87\x01\n\x10HeartbeatRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12.\n\ncontainers\x18\x02 \x03(\x0b\x32\x1a.strata.v1.ContainerStatus\x12\x15\n\rstored_layers\x18\x03 \x03(\t\x12\x1e\n\x16layer_bytes_pulled_mib\x18\x04 \x01(\x01\"s\n\x13\x43ontainerAssignment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12 \n\x06layers\x18\x03 \x03(\x0b\x32\x10.strata.v1.Layer\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\"^\n\x11HeartbeatResponse\x12/\n\x07\x64\x65sired\x18\x01 \x03(\x0b\x32\x1e.strata.v1.ContainerAssignment\x12\x18\n\x10registry_address\x18\x02 \x01(\t\"\x12\n\x10ListNodesRequest\"3\n\x11ListNodesResponse\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.strata.v1.Node\"\x98\x01\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x0c\n\x04port\x18\x06 \x01(\r\x12\x0f\n\x07\x63ommand\x18\x07 \x01(\t\x12\x0b\n\x03vip\x18\x08 \x01(\t\"a\n\rDeployRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\x12(\n\x08services\x18\x02 \x03(\x0b\x32\x16.strata.v1.ServiceSpec\x12\x11\n\talgorithm\x18\x03 \x01(\t\"\x8c\x01\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\r\x12\'\n\x05phase\x18\x06 \x01(\x0e\x32\x18.strata.v1.InstancePhase\x12\x10\n\x08restarts\x18\x07 \x01(\r\"\xc6\x01\n\nDeployment\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\x12(\n\x08services\x18\x02 \x03(\x0b\x32\x16.strata.v1.ServiceSpec\x12&\n\tinstances\x18\x03 \x03(\x0b\x32\x13.strata.v1.Instance\x12\x19\n\x11layers_stored_mib\x18\x04 \x01(\x01\x12\x19\n\x11layers_pulled_mib\x18\x05 \x01(\x01\x12\x1b\n\x13placement_algorithm\x18\x06 \x01(\t\"+\n\x14GetDeploymentRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\"\x18\n\x16ListDeploymentsRequest\"E\n\x17ListDeploymentsResponse\x12*\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x15.strata.v1.Deployment\".\n\x17\x44\x65leteDeploymentRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse*\x9e\x01\n\rInstancePhase\x12\x1e\n\x1aINSTANCE_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_PHASE_PENDING\x10\x01\x12\x1a\n\x16INSTANCE_PHASE_PULLING\x10\x02\x12\x1a\n\x16INSTANCE_PHASE_RUNNING\x10\x03\x12\x19\n\x15INSTANCE_PHASE_FAILED\x10\x04\x32\xa1\x04\n\x13OrchestratorService\x12?\n\x0cRegisterNode\x12\x1e.strata.v1.RegisterNodeRequest\x1a\x0f.strata.v1.Node\x12\x46\n\tHeartbeat\x12\x1b.strata.v1.HeartbeatRequest\x1a\x1c.strata.v1.HeartbeatResponse\x12\x46\n\tListNodes\x12\x1b.strata.v1.ListNodesRequest\x1a\x1c.strata.v1.ListNodesResponse\x12\x39\n\x06\x44\x65ploy\x12\x18.strata.v1.DeployRequest\x1a\x15.strata.v1.Deployment\x12G\n\rGetDeployment\x12\x1f.strata.v1.GetDeploymentRequest\x1a\x15.strata.v1.Deployment\x12X\n\x0fListDeployments\x12!.strata.v1.ListDeploymentsRequest\x1a\".strata.v1.ListDeploymentsResponse\x12[\n\x10\x44\x65leteDeployment\x12\".strata.v1.DeleteDeploymentRequest\x1a#.strata.v1.DeleteDeploymentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cstrata/v1/orchestrator.proto\x12\tstrata.v1\"\xb3\x01\n\x13RegisterNodeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\ragent_address\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x0e\n\x06switch\x18\x04 \x01(\t\x12\x14\n\x0c\x62lob_address\x18\x05 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x06 \x01(\x01\x12\x15\n\rstorage_bytes\x18\x07 \x01(\x04\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x08 \x01(\x01\"1\n\x0bStoredLayer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\"\xd4\x02\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\ragent_address\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x0e\n\x06switch\x18\x04 \x01(\t\x12\x14\n\x0c\x62lob_address\x18\x05 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x06 \x01(\x01\x12 \n\x18\x63pu_allocated_millicores\x18\x07 \x01(\x01\x12\x15\n\rstorage_bytes\x18\x08 \x01(\x04\x12\x1a\n\x12storage_used_bytes\x18\t \x01(\x04\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\n \x01(\x01\x12 \n\x18\x62\x61ndwidth_allocated_mbps\x18\x0b \x01(\x01\x12\x0e\n\x06layers\x18\x0c \x01(\r\x12\x12\n\ncontainers\x18\r \x01(\r\x12\r\n\x05ready\x18\x0e \x01(\x08\x12\x1b\n\x13last_heartbeat_unix\x18\x0f \x01(\x01\"\xb5\x01\n\x0f\x43ontainerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x36\n\x06labels\x18\x05 \x03(\x0b\x32&.strata.v1.ContainerStatus.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xca\x01\n\x10HeartbeatRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\x12.\n\ncontainers\x18\x02 \x03(\x0b\x32\x1a.strata.v1.ContainerStatus\x12&\n\x06layers\x18\x03 \x03(\x0b\x32\x16.strata.v1.StoredLayer\x12\x1a\n\x12storage_used_bytes\x18\x04 \x01(\x04\x12\x1a\n\x12pulled_bytes_total\x18\x05 \x01(\x04\x12\x18\n\x10peer_bytes_total\x18\x06 \x01(\x04\"-\n\x11HeartbeatResponse\x12\x18\n\x10interval_seconds\x18\x01 \x01(\x01\"\x12\n\x10ListNodesRequest\"3\n\x11ListNodesResponse\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.strata.v1.Node\"\xb9\x01\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x0c\n\x04port\x18\x06 \x01(\r\x12\x13\n\x0btarget_port\x18\x07 \x01(\r\x12\x14\n\x0c\x64\x65pendencies\x18\x08 \x03(\t\x12\x12\n\nbase_image\x18\t \x01(\t\"x\n\rDeployRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\x12(\n\x08services\x18\x02 \x03(\x0b\x32\x16.strata.v1.ServiceSpec\x12\x11\n\talgorithm\x18\x03 \x01(\t\x12\x15\n\rregistry_only\x18\x04 \x01(\x08\"F\n\x0cScaleRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\r\"\xb9\x01\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\n\n\x02ip\x18\x04 \x01(\t\x12\'\n\x05phase\x18\x05 \x01(\x0e\x32\x18.strata.v1.InstancePhase\x12\x10\n\x08restarts\x18\x06 \x01(\r\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x14\n\x0cpulled_bytes\x18\x08 \x01(\x04\x12\x12\n\npeer_bytes\x18\t \x01(\x04\"O\n\x0eServiceAddress\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0b\n\x03vip\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x11\n\tendpoints\x18\x04 \x01(\r\"\xb3\x02\n\nDeployment\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\x12(\n\x08services\x18\x02 \x03(\x0b\x32\x16.strata.v1.ServiceSpec\x12&\n\tinstances\x18\x03 \x03(\x0b\x32\x13.strata.v1.Instance\x12,\n\taddresses\x18\x04 \x03(\x0b\x32\x19.strata.v1.ServiceAddress\x12\x1b\n\x13placement_algorithm\x18\x05 \x01(\t\x12\r\n\x05peers\x18\x06 \x01(\x08\x12\x15\n\rplanned_bytes\x18\x07 \x01(\x04\x12\x14\n\x0cpulled_bytes\x18\x08 \x01(\x04\x12\x12\n\npeer_bytes\x18\t \x01(\x04\x12\r\n\x05ready\x18\n \x01(\x08\x12\x14\n\x0c\x63reated_unix\x18\x0b \x01(\x01\"+\n\x14GetDeploymentRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\"\x18\n\x16ListDeploymentsRequest\"E\n\x17ListDeploymentsResponse\x12*\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x15.strata.v1.Deployment\".\n\x17\x44\x65leteDeploymentRequest\x12\x13\n\x0b\x61pplication\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse*\x9e\x01\n\rInstancePhase\x12\x1e\n\x1aINSTANCE_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_PHASE_PENDING\x10\x01\x12\x1a\n\x16INSTANCE_PHASE_RUNNING\x10\x02\x12\x19\n\x15INSTANCE_PHASE_FAILED\x10\x03\x12\x1a\n\x16INSTANCE_PHASE_UNKNOWN\x10\x04\x32\xda\x04\n\x13OrchestratorService\x12?\n\x0cRegisterNode\x12\x1e.strata.v1.RegisterNodeRequest\x1a\x0f.strata.v1.Node\x12\x46\n\tHeartbeat\x12\x1b.strata.v1.HeartbeatRequest\x1a\x1c.strata.v1.HeartbeatResponse\x12\x46\n\tListNodes\x12\x1b.strata.v1.ListNodesRequest\x1a\x1c.strata.v1.ListNodesResponse\x12\x39\n\x06\x44\x65ploy\x12\x18.strata.v1.DeployRequest\x1a\x15.strata.v1.Deployment\x12\x37\n\x05Scale\x12\x17.strata.v1.ScaleRequest\x1a\x15.strata.v1.Deployment\x12G\n\rGetDeployment\x12\x1f.strata.v1.GetDeploymentRequest\x1a\x15.strata.v1.Deployment\x12X\n\x0fListDeployments\x12!.strata.v1.ListDeploymentsRequest\x1a\".strata.v1.ListDeploymentsResponse\x12[\n\x10\x44\x65leteDeployment\x12\".strata.v1.DeleteDeploymentRequest\x1a#.strata.v1.DeleteDeploymentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.orchestrator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSTANCEPHASE']._serialized_start=1683
-  _globals['_INSTANCEPHASE']._serialized_end=1841
-  _globals['_REGISTERNODEREQUEST']._serialized_start=67
-  _globals['_REGISTERNODEREQUEST']._serialized_end=165
-  _globals['_NODE']._serialized_start=168
-  _globals['_NODE']._serialized_end=359
-  _globals['_CONTAINERSTATUS']._serialized_start=361
-  _globals['_CONTAINERSTATUS']._serialized_end=440
-  _globals['_HEARTBEATREQUEST']._serialized_start=443
-  _globals['_HEARTBEATREQUEST']._serialized_end=578
-  _globals['_CONTAINERASSIGNMENT']._serialized_start=580
-  _globals['_CONTAINERASSIGNMENT']._serialized_end=695
-  _globals['_HEARTBEATRESPONSE']._serialized_start=697
-  _globals['_HEARTBEATRESPONSE']._serialized_end=791
-  _globals['_LISTNODESREQUEST']._serialized_start=793
-  _globals['_LISTNODESREQUEST']._serialized_end=811
-  _globals['_LISTNODESRESPONSE']._serialized_start=813
-  _globals['_LISTNODESRESPONSE']._serialized_end=864
-  _globals['_SERVICESPEC']._serialized_start=867
-  _globals['_SERVICESPEC']._serialized_end=1019
-  _globals['_DEPLOYREQUEST']._serialized_start=1021
-  _globals['_DEPLOYREQUEST']._serialized_end=1118
-  _globals['_INSTANCE']._serialized_start=1121
-  _globals['_INSTANCE']._serialized_end=1261
-  _globals['_DEPLOYMENT']._serialized_start=1264
-  _globals['_DEPLOYMENT']._serialized_end=1462
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1464
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1507
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1509
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1533
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1535
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1604
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=1606
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=1652
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=1654
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=1680
-  _globals['_ORCHESTRATORSERVICE']._serialized_start=1844
-  _globals['_ORCHESTRATORSERVICE']._serialized_end=2389
+  _globals['_CONTAINERSTATUS_LABELSENTRY']._loaded_options = None
+  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_INSTANCEPHASE']._serialized_start=2308
+  _globals['_INSTANCEPHASE']._serialized_end=2466
+  _globals['_REGISTERNODEREQUEST']._serialized_start=44
+  _globals['_REGISTERNODEREQUEST']._serialized_end=223
+  _globals['_STOREDLAYER']._serialized_start=225
+  _globals['_STOREDLAYER']._serialized_end=274
+  _globals['_NODE']._serialized_start=277
+  _globals['_NODE']._serialized_end=617
+  _globals['_CONTAINERSTATUS']._serialized_start=620
+  _globals['_CONTAINERSTATUS']._serialized_end=801
+  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_start=756
+  _globals['_CONTAINERSTATUS_LABELSENTRY']._serialized_end=801
+  _globals['_HEARTBEATREQUEST']._serialized_start=804
+  _globals['_HEARTBEATREQUEST']._serialized_end=1006
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1008
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1053
+  _globals['_LISTNODESREQUEST']._serialized_start=1055
+  _globals['_LISTNODESREQUEST']._serialized_end=1073
+  _globals['_LISTNODESRESPONSE']._serialized_start=1075
+  _globals['_LISTNODESRESPONSE']._serialized_end=1126
+  _globals['_SERVICESPEC']._serialized_start=1129
+  _globals['_SERVICESPEC']._serialized_end=1314
+  _globals['_DEPLOYREQUEST']._serialized_start=1316
+  _globals['_DEPLOYREQUEST']._serialized_end=1436
+  _globals['_SCALEREQUEST']._serialized_start=1438
+  _globals['_SCALEREQUEST']._serialized_end=1508
+  _globals['_INSTANCE']._serialized_start=1511
+  _globals['_INSTANCE']._serialized_end=1696
+  _globals['_SERVICEADDRESS']._serialized_start=1698
+  _globals['_SERVICEADDRESS']._serialized_end=1777
+  _globals['_DEPLOYMENT']._serialized_start=1780
+  _globals['_DEPLOYMENT']._serialized_end=2087
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=2089
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=2132
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=2134
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=2158
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=2160
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=2229
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=2231
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=2277
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=2279
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=2305
+  _globals['_ORCHESTRATORSERVICE']._serialized_start=2469
+  _globals['_ORCHESTRATORSERVICE']._serialized_end=3071
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,3 @@
-from strata.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -12,88 +11,119 @@ class InstancePhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INSTANCE_PHASE_UNSPECIFIED: _ClassVar[InstancePhase]
     INSTANCE_PHASE_PENDING: _ClassVar[InstancePhase]
-    INSTANCE_PHASE_PULLING: _ClassVar[InstancePhase]
     INSTANCE_PHASE_RUNNING: _ClassVar[InstancePhase]
     INSTANCE_PHASE_FAILED: _ClassVar[InstancePhase]
+    INSTANCE_PHASE_UNKNOWN: _ClassVar[InstancePhase]
 INSTANCE_PHASE_UNSPECIFIED: InstancePhase
 INSTANCE_PHASE_PENDING: InstancePhase
-INSTANCE_PHASE_PULLING: InstancePhase
 INSTANCE_PHASE_RUNNING: InstancePhase
 INSTANCE_PHASE_FAILED: InstancePhase
+INSTANCE_PHASE_UNKNOWN: InstancePhase
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("name", "agent_address", "capacity")
+    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "storage_bytes", "bandwidth_mbps")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    BLOB_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     agent_address: str
-    capacity: _common_pb2.Resources
-    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ...) -> None: ...
+    ip: str
+    switch: str
+    blob_address: str
+    cpu_millicores: float
+    storage_bytes: int
+    bandwidth_mbps: float
+    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ...) -> None: ...
+
+class StoredLayer(_message.Message):
+    __slots__ = ("digest", "size_bytes")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    size_bytes: int
+    def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("name", "agent_address", "capacity", "allocated", "stored_layers", "ready", "last_heartbeat_unix")
+    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "cpu_allocated_millicores", "storage_bytes", "storage_used_bytes", "bandwidth_mbps", "bandwidth_allocated_mbps", "layers", "containers", "ready", "last_heartbeat_unix")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    CAPACITY_FIELD_NUMBER: _ClassVar[int]
-    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
-    STORED_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    BLOB_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    CPU_ALLOCATED_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_ALLOCATED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_UNIX_FIELD_NUMBER: _ClassVar[int]
     name: str
     agent_address: str
-    capacity: _common_pb2.Resources
-    allocated: _common_pb2.Resources
-    stored_layers: _containers.RepeatedScalarFieldContainer[str]
+    ip: str
+    switch: str
+    blob_address: str
+    cpu_millicores: float
+    cpu_allocated_millicores: float
+    storage_bytes: int
+    storage_used_bytes: int
+    bandwidth_mbps: float
+    bandwidth_allocated_mbps: float
+    layers: int
+    containers: int
     ready: bool
     last_heartbeat_unix: float
-    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., capacity: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., allocated: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., stored_layers: _Optional[_Iterable[str]] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("name", "running", "pid", "restarts")
+    __slots__ = ("name", "running", "ip", "restarts", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
-    PID_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     running: bool
-    pid: int
+    ip: str
     restarts: int
-    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("node", "containers", "stored_layers", "layer_bytes_pulled_mib")
+    __slots__ = ("node", "containers", "layers", "storage_used_bytes", "pulled_bytes_total", "peer_bytes_total")
     NODE_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
-    STORED_LAYERS_FIELD_NUMBER: _ClassVar[int]
-    LAYER_BYTES_PULLED_MIB_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PULLED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PEER_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     node: str
     containers: _containers.RepeatedCompositeFieldContainer[ContainerStatus]
-    stored_layers: _containers.RepeatedScalarFieldContainer[str]
-    layer_bytes_pulled_mib: float
-    def __init__(self, node: _Optional[str] = ..., containers: _Optional[_Iterable[_Union[ContainerStatus, _Mapping]]] = ..., stored_layers: _Optional[_Iterable[str]] = ..., layer_bytes_pulled_mib: _Optional[float] = ...) -> None: ...
-
-class ContainerAssignment(_message.Message):
-    __slots__ = ("name", "image", "layers", "command", "port")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    IMAGE_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_FIELD_NUMBER: _ClassVar[int]
-    COMMAND_FIELD_NUMBER: _ClassVar[int]
-    PORT_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    image: str
-    layers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Layer]
-    command: str
-    port: int
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., command: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+    layers: _containers.RepeatedCompositeFieldContainer[StoredLayer]
+    storage_used_bytes: int
+    pulled_bytes_total: int
+    peer_bytes_total: int
+    def __init__(self, node: _Optional[str] = ..., containers: _Optional[_Iterable[_Union[ContainerStatus, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[StoredLayer, _Mapping]]] = ..., storage_used_bytes: _Optional[int] = ..., pulled_bytes_total: _Optional[int] = ..., peer_bytes_total: _Optional[int] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("desired", "registry_address")
-    DESIRED_FIELD_NUMBER: _ClassVar[int]
-    REGISTRY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    desired: _containers.RepeatedCompositeFieldContainer[ContainerAssignment]
-    registry_address: str
-    def __init__(self, desired: _Optional[_Iterable[_Union[ContainerAssignment, _Mapping]]] = ..., registry_address: _Optional[str] = ...) -> None: ...
+    __slots__ = ("interval_seconds",)
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    interval_seconds: float
+    def __init__(self, interval_seconds: _Optional[float] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ()
@@ -106,68 +136,108 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "command", "vip")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
-    COMMAND_FIELD_NUMBER: _ClassVar[int]
-    VIP_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
+    BASE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
     cpu_millicores: float
     bandwidth_mbps: float
     port: int
-    command: str
-    vip: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., command: _Optional[str] = ..., vip: _Optional[str] = ...) -> None: ...
+    target_port: int
+    dependencies: _containers.RepeatedScalarFieldContainer[str]
+    base_image: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
-    __slots__ = ("application", "services", "algorithm")
+    __slots__ = ("application", "services", "algorithm", "registry_only")
     APPLICATION_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_ONLY_FIELD_NUMBER: _ClassVar[int]
     application: str
     services: _containers.RepeatedCompositeFieldContainer[ServiceSpec]
     algorithm: str
-    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., algorithm: _Optional[str] = ...) -> None: ...
+    registry_only: bool
+    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., algorithm: _Optional[str] = ..., registry_only: _Optional[bool] = ...) -> None: ...
+
+class ScaleRequest(_message.Message):
+    __slots__ = ("application", "service", "replicas")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    service: str
+    replicas: int
+    def __init__(self, application: _Optional[str] = ..., service: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class Instance(_message.Message):
-    __slots__ = ("name", "service", "node", "ip", "port", "phase", "restarts")
+    __slots__ = ("name", "service", "node", "ip", "phase", "restarts", "message", "pulled_bytes", "peer_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
-    PORT_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PULLED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     service: str
     node: str
     ip: str
-    port: int
     phase: InstancePhase
     restarts: int
-    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., port: _Optional[int] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ...) -> None: ...
+    message: str
+    pulled_bytes: int
+    peer_bytes: int
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ...) -> None: ...
+
+class ServiceAddress(_message.Message):
+    __slots__ = ("service", "vip", "port", "endpoints")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    VIP_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    vip: str
+    port: int
+    endpoints: int
+    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ..., endpoints: _Optional[int] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("application", "services", "instances", "layers_stored_mib", "layers_pulled_mib", "placement_algorithm")
+    __slots__ = ("application", "services", "instances", "addresses", "placement_algorithm", "peers", "planned_bytes", "pulled_bytes", "peer_bytes", "ready", "created_unix")
     APPLICATION_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_STORED_MIB_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_PULLED_MIB_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PULLED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
     application: str
     services: _containers.RepeatedCompositeFieldContainer[ServiceSpec]
     instances: _containers.RepeatedCompositeFieldContainer[Instance]
-    layers_stored_mib: float
-    layers_pulled_mib: float
+    addresses: _containers.RepeatedCompositeFieldContainer[ServiceAddress]
     placement_algorithm: str
-    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ..., layers_stored_mib: _Optional[float] = ..., layers_pulled_mib: _Optional[float] = ..., placement_algorithm: _Optional[str] = ...) -> None: ...
+    peers: bool
+    planned_bytes: int
+    pulled_bytes: int
+    peer_bytes: int
+    ready: bool
+    created_unix: float
+    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ..., placement_algorithm: _Optional[str] = ..., peers: _Optional[bool] = ..., planned_bytes: _Optional[int] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ..., ready: _Optional[bool] = ..., created_unix: _Optional[float] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("application",)

@@ -54,6 +54,11 @@ class OrchestratorServiceStub:
                 request_serializer=strata_dot_v1_dot_orchestrator__pb2.DeployRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_orchestrator__pb2.Deployment.FromString,
                 _registered_method=True)
+        self.Scale = channel.unary_unary(
+                '/strata.v1.OrchestratorService/Scale',
+                request_serializer=strata_dot_v1_dot_orchestrator__pb2.ScaleRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_orchestrator__pb2.Deployment.FromString,
+                _registered_method=True)
         self.GetDeployment = channel.unary_unary(
                 '/strata.v1.OrchestratorService/GetDeployment',
                 request_serializer=strata_dot_v1_dot_orchestrator__pb2.GetDeploymentRequest.SerializeToString,
@@ -75,32 +80,44 @@ class OrchestratorServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def RegisterNode(self, request, context):
-        """A node agent announces itself and its capacity. Re-registering updates the record.
-        INVALID_ARGUMENT: empty name or negative capacity.
+        """A node agent announces itself, its capacity and where it serves blobs. Re-registering
+        updates the record (an agent restarted). INVALID_ARGUMENT: empty name or address,
+        negative capacity.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request, context):
-        """A node agent reports what really runs and what layers it stores; the answer carries
-        the containers the node should run. NOT_FOUND: the node never registered.
+        """A node agent reports what really runs and what layers it stores. NOT_FOUND: the node
+        never registered (the agent registers again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListNodes(self, request, context):
-        """Every registered node with its capacity, allocation and stored layers.
+        """Every registered node with its capacity, allocation, stored layers and readiness.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Deploy(self, request, context):
-        """Places an application's containers (through the placement service) and records them
-        as desired state. INVALID_ARGUMENT: bad spec or unknown image; FAILED_PRECONDITION:
-        no placement fits the ready nodes; ALREADY_EXISTS: the application exists.
+        """Places an application's containers (through the placement service, with what every
+        node already holds), gives each service a VIP and records it all as desired state; the
+        reconcile loop then starts the containers. INVALID_ARGUMENT: bad spec or image;
+        FAILED_PRECONDITION: no placement fits the ready nodes (nothing is recorded);
+        ALREADY_EXISTS: the application exists; UNAVAILABLE: placement or registry unreachable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Scale(self, request, context):
+        """Changes one service's number of replicas: new replicas are placed like a deploy, removed
+        ones are the newest. NOT_FOUND: unknown application or service; FAILED_PRECONDITION: the
+        new replicas fit nowhere (nothing changes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,7 +138,8 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDeployment(self, request, context):
-        """Stops and forgets an application's containers. NOT_FOUND: unknown application.
+        """Forgets an application: its containers are removed and its VIP routes withdrawn.
+        NOT_FOUND: unknown application.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +166,11 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
             'Deploy': grpc.unary_unary_rpc_method_handler(
                     servicer.Deploy,
                     request_deserializer=strata_dot_v1_dot_orchestrator__pb2.DeployRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_orchestrator__pb2.Deployment.SerializeToString,
+            ),
+            'Scale': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scale,
+                    request_deserializer=strata_dot_v1_dot_orchestrator__pb2.ScaleRequest.FromString,
                     response_serializer=strata_dot_v1_dot_orchestrator__pb2.Deployment.SerializeToString,
             ),
             'GetDeployment': grpc.unary_unary_rpc_method_handler(
@@ -273,6 +296,33 @@ class OrchestratorService:
             target,
             '/strata.v1.OrchestratorService/Deploy',
             strata_dot_v1_dot_orchestrator__pb2.DeployRequest.SerializeToString,
+            strata_dot_v1_dot_orchestrator__pb2.Deployment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.OrchestratorService/Scale',
+            strata_dot_v1_dot_orchestrator__pb2.ScaleRequest.SerializeToString,
             strata_dot_v1_dot_orchestrator__pb2.Deployment.FromString,
             options,
             channel_credentials,

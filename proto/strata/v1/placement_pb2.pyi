@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PlacementServer(_message.Message):
-    __slots__ = ("name", "cpu", "storage", "bandwidth")
+    __slots__ = ("name", "cpu", "storage", "bandwidth", "held_layers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    HELD_LAYERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: float
     storage: float
     bandwidth: float
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ...) -> None: ...
+    held_layers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ..., held_layers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PlacementContainer(_message.Message):
     __slots__ = ("name", "cpu", "bandwidth", "layers", "image")

@@ -50,9 +50,11 @@ class PlacementServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Solve(self, request, context):
-        """Places every container on one server, minimising the total size of stored layers.
-        INVALID_ARGUMENT: bad problem (unknown layer, duplicate name, non-positive size,
-        a container larger than every server, unknown algorithm or solver).
+        """Places every container on one server, minimising the total size of newly stored layers
+        (layers a server already holds cost nothing there).
+        INVALID_ARGUMENT: bad problem (unknown layer, unknown or repeated held layer, duplicate
+        name, non-positive size, a container larger than every server's free storage, unknown
+        algorithm or solver).
         An infeasible problem is not an error: the response says SOLVE_STATUS_INFEASIBLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
