@@ -87,3 +87,23 @@ def call_error(exc: grpc.RpcError, address: str) -> str:
         return f"{address} did not answer in time"
     name = code.name if code else "error"
     return f"{name}: {exc.details() if hasattr(exc, 'details') else exc}"
+
+
+def call_domain(method, request, *, timeout: float, what: str):
+    """Call a stub method; a failure becomes the domain error of its status code, naming `what`
+    (the inverse of abort_on_domain_error, for daemons that call each other)."""
+    from controller.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, NotFound,
+                                   Unavailable)
+
+    kinds = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
+             grpc.StatusCode.ALREADY_EXISTS: AlreadyExists, grpc.StatusCode.DATA_LOSS: DataLoss,
+             grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition}
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as exc:
+        kind = kinds.get(exc.code())
+        if kind is not None:
+            raise kind(f"{what}: {exc.details()}") from None
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise Unavailable(f"cannot reach {what}: {exc.code().name}: {exc.details()}") from None
+        raise FailedPrecondition(f"{what}: {exc.code().name}: {exc.details()}") from None

@@ -28,6 +28,8 @@ def serve(args: argparse.Namespace) -> int:
         exit_with_parent()
     if args.component == "agent":
         return _serve_agent(args, stop)
+    if args.component == "orchestrator":
+        return _serve_orchestrator(args, stop)
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     also_listen = [f"unix:{args.socket}"] if args.socket else []
     host = address.rsplit(":", 1)[0]
@@ -57,7 +59,8 @@ def serve(args: argparse.Namespace) -> int:
                 print(f"placement service listening on {args.placement_listen.rsplit(':', 1)[0]}:{placement_port}",
                       flush=True)
         else:
-            server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
+            server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)],
+                                         also_listen=also_listen)
             server.start()
             stopper = lambda: server.stop(grace=2).wait()  # noqa: E731
             print(f"placement service listening on {host}:{port} (health and reflection enabled)", flush=True)
@@ -85,6 +88,21 @@ def _serve_agent(args: argparse.Namespace, stop: threading.Event) -> int:
         return serve_agent(args.config, stop)
     except DomainError as exc:
         print(f"strata serve agent: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _serve_orchestrator(args: argparse.Namespace, stop: threading.Event) -> int:
+    import logging
+
+    from controller.orchestrator.daemon import serve_orchestrator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.config:
+        raise ProblemError("serve orchestrator: --config FILE is required (strata up writes it)")
+    try:
+        return serve_orchestrator(args.config, stop)
+    except DomainError as exc:
+        print(f"strata serve orchestrator: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 

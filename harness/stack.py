@@ -29,9 +29,11 @@ from topologies.spec import TopologySpec
 from . import cleanup
 from .daemons import DaemonProcess, in_host, require_root, wait_healthy, wait_switches_connected
 
-BUILT_COMPONENTS = ("placement", "sdn")  # orchestrator, mesh and mano are not built yet
+BUILT_COMPONENTS = ("placement", "sdn")  # loopback daemons; the orchestrator runs at the cloud site with the nodes
 AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
+BLOB_PORT = 50061    # each agent's blob server (layers to its peers) on its edge server's address
 REGISTRY_PORT = 5000
+ORCHESTRATOR_PORT = 50052  # on loopback inside the registry host's namespace
 
 
 def port_addresses(base: int) -> dict[str, str]:
@@ -47,7 +49,8 @@ class Stack:
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
-                 images: list[str] | None = None, state_file: Path | None = None, log=print):
+                 images: list[str] | None = None, state_file: Path | None = None, log=print,
+                 orchestrator_options: dict | None = None):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
@@ -57,6 +60,7 @@ class Stack:
         self.images = images
         self.state_file = state_file
         self.log = log
+        self.orchestrator_options = dict(orchestrator_options or {})  # e.g. evict_after for tests
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
         self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port))
@@ -65,6 +69,8 @@ class Stack:
         self.agent_sockets: dict[str, Path] = {}
         self.registry = None  # a RegistryServer once started
         self.registry_url = ""
+        self.orchestrator: DaemonProcess | None = None
+        self.service_range = ""
         self.timings: dict[str, float] = {}
 
     # -- names and paths ----------------------------------------------------------------------
@@ -75,6 +81,10 @@ class Stack:
     @property
     def sdn_socket(self) -> Path:
         return self.workdir / "sdn.sock"
+
+    def socket(self, component: str) -> Path:
+        """A daemon's management Unix socket (placement, sdn, orchestrator)."""
+        return self.workdir / f"{component}.sock"
 
     def _sdn_args(self) -> list[str]:
         return ["--topology", str(self.workdir / "topology.json"), "--db", str(self.workdir / "sdn.db"),
@@ -100,6 +110,7 @@ class Stack:
             self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
         if self.nodes:
             self._start_registry()
+            self._start_orchestrator()
             self._start_agents()
         self.timings["start"] = time.monotonic() - started
         self._write_state()
@@ -119,7 +130,7 @@ class Stack:
                 wait_healthy(self.addresses[name], 30, daemon)
             return
         for name in self.components:
-            extra = self._sdn_args() if name == "sdn" else []
+            extra = self._sdn_args() if name == "sdn" else ["--socket", str(self.socket(name))]
             daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name]],
                                    self.workdir / f"{name}.log").start()
             self.daemons.append(daemon)
@@ -177,7 +188,9 @@ class Stack:
                 "storage_capacity_bytes": scaled_bytes(host.storage_mib), "image_scale": IMAGE_SCALE,
                 "state_dir": str(self.workdir / "nodes" / host.name), "registry": self.registry_url,
                 "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
-                "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix}
+                "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
+                "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
+                "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps}
             path = self.workdir / "agents" / f"{host.name}.json"
             path.write_text(json.dumps(config, indent=1))
             self.agent_sockets[host.name] = socket
@@ -185,6 +198,37 @@ class Stack:
         for name, agent in self.agents.items():
             wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent)
         self.log(f"node agents on {len(self.agents)} edge servers: {', '.join(self.agents)}")
+
+    def _start_orchestrator(self) -> None:
+        from controller.orchestrator.vips import service_range
+
+        registry = self.spec.hosts_with_role("registry")[0]
+        self.service_range = service_range(self._subnet(), [h.ip for h in self.spec.hosts])
+        config = {"db": str(self.workdir / "orchestrator.db"), "placement": f"unix:{self.socket('placement')}",
+                  "sdn": f"unix:{self.sdn_socket}", "registry": self.registry_url, "registry_host": registry.name,
+                  "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",
+                  "socket": str(self.socket("orchestrator")), **self.orchestrator_options}
+        (self.workdir / "orchestrator.json").write_text(json.dumps(config, indent=1))
+        self.orchestrator = self._orchestrator_process().start()
+        wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator)
+        self.log(f"orchestrator on {registry.name} (the cloud site); service VIPs from {self.service_range}")
+
+    def _orchestrator_process(self) -> DaemonProcess:
+        registry = self.spec.hosts_with_role("registry")[0]
+        return DaemonProcess("orchestrator", ["orchestrator", "--config", str(self.workdir / "orchestrator.json")],
+                             self.workdir / "orchestrator.log", prefix=in_host(self.host_pid(registry.name)))
+
+    def restart_orchestrator(self, *, kill: bool = True) -> None:
+        """Kill (or stop) the orchestrator and start it again: it must reload its desired state."""
+        self.stop_orchestrator(kill=kill)
+        self.start_orchestrator_again()
+
+    def stop_orchestrator(self, *, kill: bool = True) -> None:
+        self.orchestrator.kill() if kill else self.orchestrator.stop()
+
+    def start_orchestrator_again(self) -> None:
+        self.orchestrator = self._orchestrator_process().start()
+        wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator)
 
     def _agent_process(self, node: str) -> DaemonProcess:
         return DaemonProcess(f"agent-{node}", ["agent", "--config", str(self.workdir / "agents" / f"{node}.json")],
@@ -199,7 +243,9 @@ class Stack:
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "topology": self.spec.name, "workdir": str(self.workdir),
-                 "addresses": {k: v for k, v in self.addresses.items() if k in self.components},
+                 "addresses": {**{k: v for k, v in self.addresses.items() if k in self.components},
+                               **({"orchestrator": f"unix:{self.socket('orchestrator')}"} if self.orchestrator else {})},
+                 "service_range": self.service_range,
                  "openflow": f"127.0.0.1:{self.openflow_port}", "registry": self.registry_url,
                  "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()}}
         (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))
@@ -212,6 +258,9 @@ class Stack:
         """Everything this stack started goes, within seconds, even if parts are gone already."""
         with interrupts_after(None):  # a further Ctrl-C takes effect once everything is gone
             started = time.monotonic()
+            if self.orchestrator is not None:  # first: it must not reschedule what the agents leave
+                self.orchestrator.stop(timeout=5)
+                self.orchestrator = None
             for agent in self.agents.values():
                 agent.stop(timeout=5)
             self.agents.clear()

@@ -57,13 +57,16 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             for name in BUILT_COMPONENTS:
                 print(f"  {name:<10} gRPC {stack.addresses[name]}")
             print(f"  OpenFlow   127.0.0.1:{openflow_port}")
-            print("  orchestrator, mesh, mano: not built yet")
+            if stack.orchestrator is not None:
+                print(f"  orchestrator pid {stack.orchestrator.pid} (on the registry host)  "
+                      f"gRPC unix:{stack.socket('orchestrator')}  log {stack.orchestrator.log_path}")
+            print("  mesh, mano: not built yet")
             if stack.nodes:
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
-                      f"agents on {', '.join(stack.agents)}")
+                      f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")
             print(f"state: {state_file}")
-            print("try: strata node ls | strata node run edge1 nginx | strata sdn topology | "
-                  f"strata place PROBLEM.json --remote {stack.addresses['placement']}")
+            print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
+                  "strata app ls | strata node ls | strata sdn topology")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
             _wait_for_interrupt()
     except KeyboardInterrupt:

@@ -258,10 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
-    serve.add_argument("component", choices=["placement", "sdn", "all", "agent"],
+    serve.add_argument("component", choices=["placement", "sdn", "all", "agent", "orchestrator"],
                        help="the daemon to run; all = placement and sdn in one process; agent = a node "
-                            "agent (inside its edge server's namespace) "
-                            "(orchestrator, mesh and mano are not built yet)")
+                            "agent (inside its edge server's namespace); orchestrator (at the cloud site) "
+                            "(mesh and mano are not built yet)")
     serve.add_argument("--exit-with-parent", action="store_true",
                        help="stop when the process that started this one dies (used by strata up/demo)")
     serve.add_argument("--placement-listen", default="127.0.0.1:50051", metavar="ADDR",
@@ -273,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--openflow", default="127.0.0.1:6653", metavar="ADDR",
                        help="sdn: OpenFlow listen host:port (default: 127.0.0.1:6653)")
     serve.add_argument("--socket", metavar="PATH",
-                       help="sdn: also listen on this Unix socket (the node agents' management channel)")
-    serve.add_argument("--config", metavar="FILE", help="agent: its configuration (JSON; strata up writes it)")
+                       help="placement, sdn: also listen on this Unix socket (the management channel)")
+    serve.add_argument("--config", metavar="FILE",
+                       help="agent, orchestrator: its configuration (JSON; strata up writes it)")
     serve.set_defaults(func=cmd_serve)
 
     topo = sub.add_parser("topo", help="edge topologies: list, show, launch in Mininet")
@@ -288,15 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=cmd_topo)
 
+    from controller.cli.app import add_parser as add_app_parser
+    from controller.cli.images import add_parser as add_images_parser
+    from controller.cli.node import add_parser as add_node_parser
     from controller.cli.sdn import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
-    from controller.cli.images import add_parser as add_images_parser
-    from controller.cli.node import add_parser as add_node_parser
-
     add_images_parser(sub)
-
     add_node_parser(sub)
+    add_app_parser(sub)
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
     demo.set_defaults(func=lambda args: __import__("harness.demo", fromlist=["run_demo"]).run_demo())

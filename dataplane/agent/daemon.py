@@ -12,6 +12,10 @@ The configuration file (JSON, written by `strata up` for every edge server) says
   socket                      gRPC Unix socket: the management channel from the root namespace
   root_netns_pid              a process in the root network namespace (where OVS's ports live)
   netns_prefix                prefix of the pods' network namespace names (one per run)
+Optional:
+  blob_listen                 HOST:PORT where it serves the blobs it holds to peers (OCI blob API)
+  orchestrator                the orchestrator's address: register and heartbeat there
+  bandwidth_mbps              the server's access link capacity, reported to the orchestrator
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from pathlib import Path
 
 import grpc
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from controller.rpc import create_server
+from controller.errors import InvalidArgument
+from controller.rpc import call_domain, create_server
 from dataplane.images import IMAGE_SCALE
 
 REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "storage_capacity_bytes",
@@ -36,9 +40,6 @@ log = logging.getLogger("strata.agent")
 class SdnEndpoints:
     """The EndpointRegistrar of a node: AttachEndpoint/DetachEndpoint on the SDN daemon over gRPC."""
 
-    CODES = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
-             grpc.StatusCode.ALREADY_EXISTS: AlreadyExists}
-
     def __init__(self, address: str, timeout: float = 10.0):
         from strata.v1 import sdn_pb2_grpc
 
@@ -48,15 +49,7 @@ class SdnEndpoints:
         self.stub = sdn_pb2_grpc.SdnServiceStub(self.channel)
 
     def _call(self, method, request):
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as exc:
-            kind = self.CODES.get(exc.code())
-            if kind is not None:
-                raise kind(f"SDN controller: {exc.details()}") from None
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable(f"cannot reach the SDN controller at {self.address}: {exc.details()}") from None
-            raise FailedPrecondition(f"SDN controller: {exc.code().name}: {exc.details()}") from None
+        return call_domain(method, request, timeout=self.timeout, what=f"the SDN controller at {self.address}")
 
     def attach(self, *, name: str, ip: str, mac: str, switch: str, port: int, node: str) -> None:
         from strata.v1 import sdn_pb2
@@ -122,14 +115,33 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
     node.recover()
     socket = Path(config["socket"])
     socket.unlink(missing_ok=True)  # a stale socket of a killed agent
-    server, port = create_server(config["listen"], [(register(node), SERVICE_NAME)],
+    blobs, blob_url = None, ""
+    if config.get("blob_listen"):
+        from .blobserver import BlobServer
+
+        host, _, port_text = config["blob_listen"].rpartition(":")
+        blobs = BlobServer(node.store, (host, int(port_text)))
+        blobs.start()
+        blob_url = f"http://{host}:{blobs.port}"
+    server, port = create_server(config["listen"], [(register(node, blobs, blob_url), SERVICE_NAME)],
                                  also_listen=[f"unix:{socket}"])
     server.start()
     node.start_supervisor()
+    link = None
+    if config.get("orchestrator"):
+        from .heartbeat import OrchestratorLink
+
+        link = OrchestratorLink(node, config["orchestrator"], agent_address=f"unix:{socket}", blob_address=blob_url,
+                                bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)))
+        link.start()
     print(f"agent {config['node']} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
           f"{len(node.containers())} container(s) recovered", flush=True)
     stop.wait()
+    if link is not None:
+        link.stop()
     server.stop(grace=2).wait()
+    if blobs is not None:
+        blobs.stop()
     node.close()
     node.sdn.close()
     print(f"agent {config['node']} stopped; its containers keep running", flush=True)

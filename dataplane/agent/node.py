@@ -8,13 +8,14 @@ behind a pull. A supervisor thread restarts containers whose process died, with 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +35,11 @@ from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, Im
 log = logging.getLogger("strata.agent")
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+# The platform's service program (the stand-in for an app's code), bound read-only into every
+# container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
+SERVICE_PROGRAM = Path(__file__).resolve().parents[1] / "service" / "program.py"
+SERVICE_PROGRAM_PATH = "/opt/strata/program.py"
 DEFAULT_CPU_MILLICORES = 100.0
 QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
 MAX_BACKOFF_SECONDS = 30.0
@@ -81,6 +87,26 @@ class PullReport:
     pulled_bytes: int = 0
     reused_bytes: int = 0
     seconds: float = 0.0
+    peer_layers: list[str] = field(default_factory=list)  # fetched from peers (not in pulled_layers)
+    peer_bytes: int = 0
+
+
+def check_hosts(hosts: Mapping[str, str]) -> None:
+    """Extra /etc/hosts entries: host names (RFC 1123) to IPv4 addresses."""
+    for name, ip in hosts.items():
+        if not HOST_NAME.match(name) or len(name) > 253:
+            raise InvalidArgument(f"hosts: {name[:60]!r} is not a valid host name")
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            raise InvalidArgument(f"hosts: {name}: {ip[:60]!r} is not an IPv4 address") from None
+
+
+def hosts_file(name: str, ip: str, extra: Mapping[str, str]) -> str:
+    """The container's /etc/hosts: itself, then the names it was given (services -> VIPs)."""
+    lines = ["127.0.0.1\tlocalhost", f"{ip}\t{name}"]
+    lines += [f"{address}\t{host}" for host, address in sorted(extra.items())]
+    return "\n".join(lines) + "\n"
 
 
 def endpoint_name(node: str, container: str) -> str:
@@ -104,7 +130,9 @@ class Node:
         self._ops = threading.Lock()       # serializes operations that change containers
         self.records: dict[str, ContainerRecord] = {r.name: r for r in state.containers()}
         self.addresses = PodAddresses(config.pod_cidr, [r.ip for r in self.records.values()])
-        self.pulled_bytes_total = 0
+        self.pulled_bytes_total = 0  # from the registry
+        self.peer_bytes_total = 0
+        self._peer_clients: dict[str, Registry] = {}
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._unattached: set[str] = set()  # endpoints the SDN has not confirmed yet
@@ -116,8 +144,19 @@ class Node:
     def _log_path(self, name: str) -> Path:
         return self._dir(name) / "container.log"
 
+    def peer_client(self, base_url: str) -> Registry:
+        """A registry client for a peer's blob server (peers speak the OCI blob API subset)."""
+        from dataplane.registry.client import RegistryClient
+
+        with self._lock:
+            if base_url not in self._peer_clients:
+                self._peer_clients[base_url] = RegistryClient(base_url)
+            return self._peer_clients[base_url]
+
     # -- images --------------------------------------------------------------------------------
-    def pull(self, reference: str) -> tuple[ImageRecord, PullReport]:
+    def pull(self, reference: str, sources: Mapping[str, str] | None = None) -> tuple[ImageRecord, PullReport]:
+        """`sources`: digest -> base URL of a peer that holds the layer (the orchestrator's choice);
+        a peer that fails is not fatal: the layer then comes from the registry."""
         try:
             name, tag = parse_reference(reference)
         except ValueError as exc:
@@ -126,9 +165,20 @@ class Node:
         started = time.monotonic()
         try:
             manifest = self.registry.manifest(reference)
-            result = self.store.ensure(manifest.layers,
-                                       lambda digest, dest: self.registry.fetch_blob(name, digest, dest),
-                                       label=reference)
+            from_peers: set[str] = set()
+
+            def fetch(digest: str, dest: Path) -> int:
+                peer = (sources or {}).get(digest)
+                if peer:
+                    try:
+                        size = self.peer_client(peer).fetch_blob(name, digest, dest)
+                        from_peers.add(digest)
+                        return size
+                    except RegistryError as exc:  # a peer is a shortcut, never a dependency
+                        log.warning("layer %s from peer %s failed (%s); from the registry", digest[:19], peer, exc)
+                return self.registry.fetch_blob(name, digest, dest)
+
+            result = self.store.ensure(manifest.layers, fetch, label=reference)
         except ImageNotFound as exc:
             raise NotFound(str(exc)) from None
         except RegistryUnavailable as exc:
@@ -143,17 +193,22 @@ class Node:
             raise DataLoss(str(exc)) from None
         except RegistryError as exc:
             raise FailedPrecondition(str(exc)) from None
-        self.pulled_bytes_total += result.pulled_bytes
+        sizes = {layer.digest: layer.size for layer in manifest.layers}
+        peer_layers = [d for d in result.pulled if d in from_peers]
+        peer_bytes = sum(sizes[d] for d in peer_layers)
+        self.pulled_bytes_total += result.pulled_bytes - peer_bytes
+        self.peer_bytes_total += peer_bytes
         config = manifest.config.get("config") or {}
         record = ImageRecord(reference, manifest.digest, [l.digest for l in manifest.layers],
                              [l.size for l in manifest.layers],
                              list(config.get("Entrypoint") or []) + list(config.get("Cmd") or []),
                              list(config.get("Env") or []), config.get("WorkingDir") or "/")
         self.state.save_image(record)
-        report = PullReport(reference, manifest.digest, result.pulled, result.reused, result.pulled_bytes,
-                            result.reused_bytes, time.monotonic() - started)
-        log.info("pulled %s: %d layers (%d bytes) fetched, %d reused", reference, len(result.pulled),
-                 result.pulled_bytes, len(result.reused))
+        report = PullReport(reference, manifest.digest, [d for d in result.pulled if d not in from_peers],
+                            result.reused, result.pulled_bytes - peer_bytes, result.reused_bytes,
+                            time.monotonic() - started, peer_layers, peer_bytes)
+        log.info("pulled %s: %d layers (%d bytes) fetched, %d of them (%d bytes) from peers, %d reused", reference,
+                 len(result.pulled), result.pulled_bytes, len(peer_layers), peer_bytes, len(result.reused))
         return record, report
 
     # -- containers ----------------------------------------------------------------------------
@@ -165,13 +220,17 @@ class Node:
         return f"{base}-{k}"
 
     def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
-            command: Sequence[str] = ()) -> tuple[ContainerRecord, PullReport]:
+            command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
+            hosts: Mapping[str, str] | None = None,
+            sources: Mapping[str, str] | None = None) -> tuple[ContainerRecord, PullReport]:
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if cpu < 0:
             raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
         for k, item in enumerate(env):
             if "=" not in item or item.startswith("="):
                 raise InvalidArgument(f"env[{k}]: expected KEY=value, got {item!r}")
+        hosts = dict(hosts or {})
+        check_hosts(hosts)
         with self._ops:
             with self._lock:
                 name = name or self._free_name(image)
@@ -185,12 +244,12 @@ class Node:
                 raise FailedPrecondition(
                     f"{self.config.name}: {name} requests {cpu:g} millicores; {requested:g} of "
                     f"{self.config.cpu_millicores:g} are already requested")
-            image_record, report = self.pull(image)
+            image_record, report = self.pull(image, sources)
             record = ContainerRecord(
                 name=name, image=image_record.reference, layers=image_record.layers, ip="", mac="",
                 netns="", host_veth="", ofport=0, cpu_millicores=cpu,
                 args=list(command) or image_record.args, env=image_record.env + list(env), cwd=image_record.cwd,
-                created_at=self.clock())
+                created_at=self.clock(), labels=dict(labels or {}), hosts=hosts)
             if not record.args:
                 raise InvalidArgument(f"image {image_record.reference} has no command; give one")
             try:
@@ -242,7 +301,7 @@ class Node:
         if not rootfs_mod.is_mounted(folder / "rootfs"):
             rootfs_mod.mount_rootfs(lower, folder)
         # Per-container files bound over the image's: its own name and address.
-        (folder / "hosts").write_text(f"127.0.0.1\tlocalhost\n{record.ip}\t{record.name}\n")
+        (folder / "hosts").write_text(hosts_file(record.name, record.ip, record.hosts))
         (folder / "resolv.conf").write_text("# no DNS in the emulated network: services by /etc/hosts\n")
         (folder / "hostname").write_text(record.name + "\n")
 
@@ -267,7 +326,7 @@ class Node:
             args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
             netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
             files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
-                   (str(folder / "hostname"), "/etc/hostname")])
+                   (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH)])
         (folder / "config.json").write_text(json.dumps(config, indent=1))
         return folder
 

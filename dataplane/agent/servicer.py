@@ -21,19 +21,22 @@ def container_message(record: ContainerRecord) -> agent_pb2.Container:
         name=record.name, image=record.image, state=STATES[record.state], ip=record.ip, mac=record.mac,
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
-        layers=record.layers, message=record.message)
+        layers=record.layers, message=record.message, labels=record.labels)
 
 
 def pull_message(report: PullReport) -> agent_pb2.PullReport:
     return agent_pb2.PullReport(image=report.image, manifest_digest=report.manifest_digest,
                                 pulled_layers=report.pulled_layers, reused_layers=report.reused_layers,
                                 pulled_bytes=report.pulled_bytes, reused_bytes=report.reused_bytes,
-                                seconds=report.seconds)
+                                seconds=report.seconds, peer_layers=report.peer_layers,
+                                peer_bytes=report.peer_bytes)
 
 
 class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, blobs=None, blob_url: str = ""):
         self.node = node
+        self.blobs = blobs  # the node's BlobServer, when it serves its blobs to peers
+        self.blob_url = blob_url
 
     @abort_on_domain_error
     def GetNode(self, request, context):
@@ -48,17 +51,22 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
             layers=[agent_pb2.HeldLayer(digest=d, size_bytes=layer.size, used_by=users.get(d, 0))
                     for d, layer in sorted(node.store.held().items())],
             containers=[container_message(r) for r in containers], registry=config.registry_url,
-            image_scale=config.image_scale, pulled_bytes_total=node.pulled_bytes_total)
+            image_scale=config.image_scale, pulled_bytes_total=node.pulled_bytes_total,
+            peer_bytes_total=node.peer_bytes_total,
+            blob_address=self.blob_url,
+            served_bytes_total=self.blobs.served_bytes if self.blobs is not None else 0)
 
     @abort_on_domain_error
     def PullImage(self, request, context):
-        _, report = self.node.pull(request.image)
+        _, report = self.node.pull(request.image, dict(request.layer_sources))
         return agent_pb2.PullImageResponse(pull=pull_message(report))
 
     @abort_on_domain_error
     def RunContainer(self, request, context):
         record, report = self.node.run(request.name, request.image, cpu_millicores=request.cpu_millicores,
-                                       env=list(request.env), command=list(request.command))
+                                       env=list(request.env), command=list(request.command),
+                                       labels=dict(request.labels), hosts=dict(request.hosts),
+                                       sources=dict(request.layer_sources))
         return agent_pb2.RunContainerResponse(container=container_message(record), pull=pull_message(report))
 
     @abort_on_domain_error
@@ -92,6 +100,7 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
         return agent_pb2.PruneLayersResponse(removed=removed, freed_bytes=freed)
 
 
-def register(node: Node):
+def register(node: Node, blobs=None, blob_url: str = ""):
     """A register function for controller.rpc.create_server."""
-    return lambda server: agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentServicer(node), server)
+    return lambda server: agent_pb2_grpc.add_NodeAgentServicer_to_server(
+        NodeAgentServicer(node, blobs, blob_url), server)

@@ -58,6 +58,8 @@ class ContainerRecord:
     restart_at: float = 0.0   # when a RESTARTING container is started again
     created_at: float = 0.0
     extra: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # the caller's, reported back (the orchestrator's owner marks)
+    hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
 
 
 class AgentState:

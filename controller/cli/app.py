@@ -1,0 +1,253 @@
+"""`strata app ...`: applications on the orchestrator (deploy a Compose or Kubernetes file, scale, remove, inspect)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from strata.v1 import orchestrator_pb2 as pb
+from strata.v1 import orchestrator_pb2_grpc
+
+from controller.rpc import call_error
+
+from .node import NoStack, human_bytes
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
+          pb.INSTANCE_PHASE_FAILED: "failed", pb.INSTANCE_PHASE_UNKNOWN: "unknown"}
+BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+             grpc.StatusCode.FAILED_PRECONDITION)
+
+
+def orchestrator_address(state_file: str) -> str:
+    """The running stack's orchestrator, from its state file."""
+    path = Path(state_file)
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NoStack(f"no running stack is described at {path}: start one with `strata up` "
+                      "(or give --stack FILE or --orchestrator ADDR)") from None
+    except (OSError, ValueError) as exc:
+        raise NoStack(f"cannot read the stack description {path}: {exc}") from None
+    address = (state.get("addresses") or {}).get("orchestrator")
+    if not address:
+        raise NoStack(f"the stack described at {path} runs no orchestrator (started with --no-nodes?)")
+    return address
+
+
+def deployment_dict(d: pb.Deployment) -> dict:
+    return {
+        "application": d.application, "ready": d.ready, "algorithm": d.placement_algorithm, "peers": d.peers,
+        "planned_bytes": d.planned_bytes, "pulled_bytes": d.pulled_bytes, "peer_bytes": d.peer_bytes,
+        "services": [{"name": s.name, "image": s.image, "replicas": s.replicas, "cpu_millicores": s.cpu_millicores,
+                      "bandwidth_mbps": s.bandwidth_mbps, "port": s.port, "target_port": s.target_port,
+                      "dependencies": list(s.dependencies)} for s in d.services],
+        "addresses": [{"service": a.service, "vip": a.vip, "port": a.port, "endpoints": a.endpoints}
+                      for a in d.addresses],
+        "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,
+                       "phase": PHASES.get(i.phase, "unknown"), "restarts": i.restarts, "message": i.message,
+                       "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes} for i in d.instances],
+    }
+
+
+def node_dict(n: pb.Node) -> dict:
+    return {"name": n.name, "ready": n.ready, "ip": n.ip, "switch": n.switch,
+            "cpu_millicores": n.cpu_millicores, "cpu_allocated_millicores": n.cpu_allocated_millicores,
+            "storage_bytes": n.storage_bytes, "storage_used_bytes": n.storage_used_bytes,
+            "bandwidth_mbps": n.bandwidth_mbps, "bandwidth_allocated_mbps": n.bandwidth_allocated_mbps,
+            "layers": n.layers, "containers": n.containers, "last_heartbeat_unix": n.last_heartbeat_unix}
+
+
+def _print_deployment(d: pb.Deployment) -> None:
+    running = sum(1 for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING)
+    print(f"{d.application}: {'ready' if d.ready else 'not ready'}, {running}/{len(d.instances)} instances running; "
+          f"placed by {d.placement_algorithm}; layers {'from the nearest holder' if d.peers else 'from the registry'}")
+    print(f"  planned to store anew {human_bytes(d.planned_bytes)}; pulled {human_bytes(d.pulled_bytes)} from the "
+          f"registry, {human_bytes(d.peer_bytes)} from peers")
+    vips = {a.service: a for a in d.addresses}
+    print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image")
+    for s in d.services:
+        a = vips.get(s.name)
+        print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a else '-':<22} "
+              f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image}")
+    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<8} {'restarts':>8}  message")
+    for i in d.instances:
+        print(f"  {i.name:<32} {i.node:<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<8} {i.restarts:>8}  "
+              f"{i.message}")
+
+
+def _stub(address: str):
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=5)
+    except grpc.FutureTimeoutError:
+        raise NoStack(f"cannot reach the orchestrator at {address} within 5 s: is the stack running?") from None
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+
+
+def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tuple[pb.Deployment, float]:
+    """Poll until every instance runs and every service's VIP has its endpoints; (deployment, seconds)."""
+    started = time.monotonic()
+    last = ""
+    while True:
+        d = stub.GetDeployment(pb.GetDeploymentRequest(application=application), timeout=10)
+        seconds = time.monotonic() - started
+        if d.ready:
+            return d, seconds
+        running = sum(1 for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING)
+        line = f"  {running}/{len(d.instances)} instances running"
+        if line != last:
+            progress(f"{line} ({seconds:.0f} s)")
+            last = line
+        if seconds > timeout:
+            raise TimeoutError(f"{application} not ready after {timeout:g} s ({running}/{len(d.instances)} "
+                               "instances running); see `strata app get`")
+        time.sleep(0.5)
+
+
+def _deploy(args, stub) -> int:
+    from controller.orchestrator.app import AppError
+    from controller.orchestrator.manifests import load_manifest
+    from controller.orchestrator.servicer import service_message
+
+    try:
+        spec = load_manifest(args.file, name=args.name, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+    except AppError as exc:
+        print(f"strata app deploy: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    request = pb.DeployRequest(application=spec.name, services=[service_message(s) for s in spec.services],
+                               algorithm=args.algorithm, registry_only=args.registry_only)
+    started = time.monotonic()
+    d = stub.Deploy(request, timeout=600)
+    if args.output == "table":
+        print(f"deployed {d.application} ({len(d.services)} services, {len(d.instances)} instances) in "
+              f"{time.monotonic() - started:.1f} s")
+    if args.wait:
+        d, seconds = wait_ready(stub, d.application, args.wait,
+                                progress=(lambda t: print(t, file=sys.stderr)) if args.output == "json" else print)
+        if args.output == "table":
+            print(f"ready in {seconds:.1f} s")
+    _show(d, args.output)
+    return EXIT_OK
+
+
+def _show(d: pb.Deployment, output: str) -> None:
+    if output == "json":
+        print(json.dumps(deployment_dict(d), indent=2))
+    else:
+        _print_deployment(d)
+
+
+def _get(args, stub) -> int:
+    _show(stub.GetDeployment(pb.GetDeploymentRequest(application=args.application), timeout=10), args.output)
+    return EXIT_OK
+
+
+def _ls(args, stub) -> int:
+    apps = stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments
+    if args.output == "json":
+        print(json.dumps([deployment_dict(d) for d in apps], indent=2))
+        return EXIT_OK
+    if not apps:
+        print("no applications (deploy one with `strata app deploy FILE`)")
+        return EXIT_OK
+    print(f"{'application':<28} {'ready':<6} {'services':>8} {'instances':>9} {'running':>7}  {'algorithm':<14} "
+          f"{'pulled':>10} {'from peers':>10}")
+    for d in apps:
+        running = sum(1 for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING)
+        print(f"{d.application:<28} {'yes' if d.ready else 'no':<6} {len(d.services):>8} {len(d.instances):>9} "
+              f"{running:>7}  {d.placement_algorithm:<14} {human_bytes(d.pulled_bytes):>10} "
+              f"{human_bytes(d.peer_bytes):>10}")
+    return EXIT_OK
+
+
+def _scale(args, stub) -> int:
+    d = stub.Scale(pb.ScaleRequest(application=args.application, service=args.service, replicas=args.replicas),
+                   timeout=120)
+    if args.wait:
+        d, _ = wait_ready(stub, d.application, args.wait, progress=lambda t: print(t, file=sys.stderr))
+    _show(d, args.output)
+    return EXIT_OK
+
+
+def _rm(args, stub) -> int:
+    stub.DeleteDeployment(pb.DeleteDeploymentRequest(application=args.application), timeout=30)
+    print(f"removed {args.application}: its containers are stopped and its VIPs withdrawn")
+    return EXIT_OK
+
+
+def _nodes(args, stub) -> int:
+    nodes = stub.ListNodes(pb.ListNodesRequest(), timeout=10).nodes
+    if args.output == "json":
+        print(json.dumps([node_dict(n) for n in nodes], indent=2))
+        return EXIT_OK
+    print(f"{'node':<10} {'ready':<6} {'cpu (m)':>15} {'storage':>21} {'layers':>6} {'containers':>10}")
+    for n in nodes:
+        print(f"{n.name:<10} {'yes' if n.ready else 'no':<6} "
+              f"{n.cpu_allocated_millicores:>7.0f}/{n.cpu_millicores:<7.0f} "
+              f"{human_bytes(n.storage_used_bytes):>10}/{human_bytes(n.storage_bytes):<10} {n.layers:>6} "
+              f"{n.containers:>10}")
+    return EXIT_OK
+
+
+ACTIONS = {"deploy": _deploy, "get": _get, "ls": _ls, "scale": _scale, "rm": _rm, "nodes": _nodes}
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        address = args.orchestrator or orchestrator_address(args.stack)
+        stub = _stub(address)
+        return ACTIONS[args.app_command](args, stub)
+    except NoStack as exc:
+        print(f"strata app: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except TimeoutError as exc:
+        print(f"strata app: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except grpc.RpcError as exc:
+        print(f"strata app {args.app_command}: {call_error(exc, address)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
+
+
+def add_parser(sub) -> None:
+    app = sub.add_parser("app", help="applications on the orchestrator: deploy, scale, remove, inspect")
+    app.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
+                     help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
+    app.add_argument("--orchestrator", metavar="ADDR", help="the orchestrator's gRPC address (default: the stack's)")
+    actions = app.add_subparsers(dest="app_command", required=True)
+
+    deploy = actions.add_parser("deploy", help="deploy a Docker Compose file or Kubernetes manifests")
+    deploy.add_argument("file", help="docker-compose.yml or Kubernetes YAML (Deployments, StatefulSets, Services)")
+    deploy.add_argument("--name", help="application name (default: from the file)")
+    deploy.add_argument("--algorithm", default="", help="placement algorithm (default: strata; see `strata algorithms`)")
+    deploy.add_argument("--registry-only", action="store_true",
+                        help="pull every layer from the registry (default: from the nearest node holding it)")
+    deploy.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S",
+                        help="wait until every service answers on its VIP (at most S s, default 300)")
+    deploy.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    get = actions.add_parser("get", help="one application: services, VIPs, instances and where they run")
+    get.add_argument("application")
+    get.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    ls = actions.add_parser("ls", help="every application")
+    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    scale = actions.add_parser("scale", help="change a service's number of replicas")
+    scale.add_argument("application")
+    scale.add_argument("service")
+    scale.add_argument("replicas", type=int)
+    scale.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S")
+    scale.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    rm = actions.add_parser("rm", help="remove an application (its containers and VIPs)")
+    rm.add_argument("application")
+
+    nodes = actions.add_parser("nodes", help="the nodes the orchestrator knows: readiness, allocation, storage")
+    nodes.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    app.set_defaults(func=cmd_app)

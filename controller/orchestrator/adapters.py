@@ -1,0 +1,113 @@
+"""The orchestrator's ports over gRPC: the placement service, the SDN controller and the node agents."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import grpc
+
+from controller.errors import NotFound
+from controller.placement.convert import problem_to_request, result_from_response
+from controller.placement.model import Problem
+from controller.placement.result import PlacementResult
+from controller.rpc import call_domain
+
+from .core import RouteEndpoint, RunRequest, RunResult
+from .sources import NetworkView
+from .store import NodeRecord
+
+PULL_TIMEOUT = 600.0  # a start pulls the image's missing layers first
+
+
+class PlacementClient:
+    def __init__(self, address: str, *, time_limit: float = 20.0):
+        from strata.v1 import placement_pb2_grpc
+
+        self.address = address
+        self.time_limit = time_limit
+        self.stub = placement_pb2_grpc.PlacementServiceStub(grpc.insecure_channel(address))
+
+    def solve(self, problem: Problem, algorithm: str) -> PlacementResult:
+        request = problem_to_request(problem, algorithm=algorithm, solver=None, time_limit=self.time_limit, seed=0)
+        response = call_domain(self.stub.Solve, request, timeout=self.time_limit + 60,
+                               what=f"the placement service at {self.address}")
+        return result_from_response(response)
+
+
+class SdnClient:
+    def __init__(self, address: str, timeout: float = 30.0):
+        from strata.v1 import sdn_pb2_grpc
+
+        self.address = address
+        self.timeout = timeout
+        self.stub = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(address))
+        self.what = f"the SDN controller at {address}"
+
+    def _call(self, method, request):
+        return call_domain(method, request, timeout=self.timeout, what=self.what)
+
+    def view(self) -> NetworkView:
+        from strata.v1 import sdn_pb2
+
+        return NetworkView.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
+
+    def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
+        from strata.v1 import sdn_pb2
+
+        answer = self._call(self.stub.ListServiceRoutes, sdn_pb2.ListServiceRoutesRequest())
+        return {r.service: (r.vip, r.port, tuple(sorted((RouteEndpoint(e.host, e.ip, e.port) for e in r.endpoints),
+                                                        key=lambda e: e.host)))
+                for r in answer.routes}
+
+    def put_route(self, name: str, vip: str, port: int, endpoints: Sequence[RouteEndpoint]) -> None:
+        from strata.v1 import common_pb2, sdn_pb2
+
+        messages = [common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=1) for e in endpoints]
+        try:
+            self._call(self.stub.UpdateServiceRoute,
+                       sdn_pb2.UpdateServiceRouteRequest(service=name, endpoints=messages))
+        except NotFound:
+            self._call(self.stub.InstallServiceRoute, sdn_pb2.InstallServiceRouteRequest(
+                service=name, vip=vip, protocol=common_pb2.PROTOCOL_TCP, port=port, endpoints=messages))
+
+    def remove_route(self, name: str) -> None:
+        from strata.v1 import sdn_pb2
+
+        try:
+            self._call(self.stub.RemoveServiceRoute, sdn_pb2.RemoveServiceRouteRequest(service=name))
+        except NotFound:
+            pass
+
+
+class AgentClients:
+    """One channel per node agent, opened on first use."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stubs: dict[str, object] = {}
+
+    def _stub(self, node: NodeRecord):
+        from strata.v1 import agent_pb2_grpc
+
+        with self._lock:
+            if node.agent_address not in self._stubs:
+                self._stubs[node.agent_address] = agent_pb2_grpc.NodeAgentStub(
+                    grpc.insecure_channel(node.agent_address))
+            return self._stubs[node.agent_address]
+
+    def run(self, node: NodeRecord, request: RunRequest) -> RunResult:
+        from strata.v1 import agent_pb2
+
+        answer = call_domain(self._stub(node).RunContainer, agent_pb2.RunContainerRequest(
+            name=request.name, image=request.image, cpu_millicores=request.cpu_millicores, env=list(request.env),
+            command=list(request.command), labels=request.labels, hosts=request.hosts,
+            layer_sources=request.layer_sources), timeout=PULL_TIMEOUT, what=f"node {node.name}")
+        return RunResult(answer.container.ip, answer.pull.pulled_bytes, answer.pull.peer_bytes)
+
+    def remove(self, node: NodeRecord, name: str) -> None:
+        from strata.v1 import agent_pb2
+
+        call_domain(self._stub(node).RemoveContainer, agent_pb2.RemoveContainerRequest(name=name), timeout=60,
+                    what=f"node {node.name}")
+

@@ -1,0 +1,257 @@
+"""The application model: named services, each an image with replicas, CPU, bandwidth, a port and its callees."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from controller.errors import InvalidArgument
+
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+MAX_LABEL = 63
+
+# Image references as the distribution spec (and `docker pull`) reads them.
+_REGISTRY = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+                       r"|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+MAX_REPOSITORY = 255
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+class AppError(InvalidArgument, ValueError):
+    """Bad application input; the message names the service and the field."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # DNS-1035 label: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters
+    image: str  # image reference as written ("redis", "mongo:4.4.6", "gcr.io/x/y:v1", "x@sha256:...")
+    replicas: int = 1  # >= 0 (0: scaled to zero)
+    cpu_millicores: float = 100.0  # per replica, > 0
+    bandwidth_mbps: float = 10.0  # per replica, >= 0
+    port: int = 8080  # port of the service's virtual IP, 1-65535
+    target_port: int = 8080  # port the container listens on, 1-65535
+    dependencies: tuple[str, ...] = ()  # names of services of the same app it calls
+    base_image: str = ""  # declared base of an image outside the Docker Hub dataset ("": the catalogue decides)
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str  # DNS-1035 label, like a service name
+    services: tuple[ServiceSpec, ...]
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service called `name`; KeyError if the app has none."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(f'app "{self.name}" has no service "{name}"')
+
+    def front_ends(self) -> tuple[str, ...]:
+        """Services no other service depends on (the app's entry points), in the app's order."""
+        called = {dep for service in self.services for dep in service.dependencies if dep != service.name}
+        return tuple(service.name for service in self.services if service.name not in called)
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """An image reference taken apart; `registry` is "" for Docker Hub."""
+
+    registry: str  # host[:port], "" for Docker Hub (docker.io and its aliases)
+    path: str  # repository path inside the registry; Docker Hub official images are "library/<name>"
+    tag: str  # "" when none is written (pulls mean "latest")
+    digest: str  # "" when none is written
+
+    @property
+    def official(self) -> bool:
+        """A Docker Hub official image ("redis", "library/redis", "docker.io/library/redis")."""
+        return not self.registry and self.path.startswith("library/") and self.path.count("/") == 1
+
+    @property
+    def repository(self) -> str:
+        """The repository in its familiar form: "redis", "yg397/media-frontend", "gcr.io/x/y"."""
+        if not self.registry:
+            return self.path.removeprefix("library/") if self.official else self.path
+        return f"{self.registry}/{self.path}"
+
+
+def parse_image_reference(text: Any) -> ImageReference:
+    """`[registry/]path[:tag][@digest]` taken apart; AppError "invalid image reference ..." otherwise."""
+    def invalid(why: str) -> AppError:
+        return AppError(f'invalid image reference "{text}": {why}')
+
+    if not isinstance(text, str) or not text:
+        raise invalid("empty")
+    if any(c.isspace() for c in text):
+        raise invalid("it contains spaces")
+    name, digest = text, ""
+    if "@" in text:
+        name, digest = text.split("@", 1)
+        if not _DIGEST.fullmatch(digest):
+            raise invalid("after '@' expected sha256:<64 lowercase hex digits>")
+    tag = ""
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not _TAG.fullmatch(tag):
+            raise invalid(f'bad tag "{tag}": 1-128 letters, digits, "_", "." or "-", not starting with "." or "-"')
+    components = name.split("/")
+    registry = ""
+    first = components[0]
+    if len(components) > 1 and ("." in first or ":" in first or first == "localhost"):
+        if not _REGISTRY.fullmatch(first):
+            raise invalid(f'bad registry host "{first}"')
+        registry = "" if first.lower() in DOCKER_HUB_HOSTS else first
+        components = components[1:]
+    path = "/".join(components)
+    if not path:
+        raise invalid("no repository")
+    for component in components:
+        if not _COMPONENT.fullmatch(component):
+            if component != component.lower():
+                raise invalid(f'repository "{path}" has uppercase letters (repository names are lowercase)')
+            raise invalid(f'repository "{path}" must be "/"-separated components of lowercase letters and '
+                          'digits joined by ".", "_", "__" or "-"')
+    if not registry and len(components) == 1:
+        path = f"library/{path}"
+    if len(path) > MAX_REPOSITORY:
+        raise invalid(f"repository longer than {MAX_REPOSITORY} characters")
+    return ImageReference(registry, path, tag, digest)
+
+
+def dns_label_problem(name: Any) -> str | None:
+    """Why `name` is not a DNS-1035 label, or None if it is one."""
+    if not isinstance(name, str):
+        return f"must be a string, got {name!r}"
+    if len(name) > MAX_LABEL:
+        return f'"{name}" is longer than {MAX_LABEL} characters'
+    if not DNS_LABEL.fullmatch(name):
+        return (f'"{name}" is not a DNS label: lowercase letters, digits and "-", starting with a letter '
+                "and not ending with \"-\"")
+    return None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
+    """(field, problem) of one service, checked on its own."""
+    problems = []
+    if (why := dns_label_problem(service.name)) is not None:
+        problems.append(("name", why))
+    try:
+        parse_image_reference(service.image)
+    except AppError as e:
+        problems.append(("image", str(e)))
+    if not _whole(service.replicas) or service.replicas < 0:
+        problems.append(("replicas", f"must be a whole number >= 0, got {service.replicas!r}"))
+    if not _number(service.cpu_millicores) or not _finite(service.cpu_millicores) or service.cpu_millicores <= 0:
+        problems.append(("cpu_millicores", f"must be a positive finite number, got {service.cpu_millicores!r}"))
+    if not _number(service.bandwidth_mbps) or not _finite(service.bandwidth_mbps) or service.bandwidth_mbps < 0:
+        problems.append(("bandwidth_mbps", f"must be a finite number >= 0, got {service.bandwidth_mbps!r}"))
+    for field in ("port", "target_port"):
+        value = getattr(service, field)
+        if not _whole(value) or not 1 <= value <= 65535:
+            problems.append((field, f"must be a port number 1-65535, got {value!r}"))
+    if not isinstance(service.base_image, str):
+        problems.append(("base_image", f"must be a string, got {service.base_image!r}"))
+    if not isinstance(service.dependencies, tuple) or not all(isinstance(d, str) for d in service.dependencies):
+        problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
+    return problems
+
+
+def validate_app(app: AppSpec) -> AppSpec:
+    """`app` itself if it is consistent; AppError naming the service and the field otherwise.
+
+    Dependency cycles are allowed (real apps have them); a dependency on a missing service or on
+    the service itself is not.
+    """
+    if (why := dns_label_problem(app.name)) is not None:
+        raise AppError(f"app name: {why}")
+    if not isinstance(app.services, tuple) or not app.services:
+        raise AppError(f'app "{app.name}": no services')
+    names: set[str] = set()
+    for service in app.services:
+        if not isinstance(service, ServiceSpec):
+            raise AppError(f'app "{app.name}": services must be ServiceSpec, got {service!r}')
+        for field, why in _service_problems(service):
+            raise AppError(f'service "{service.name}": {field}: {why}')
+        if service.name in names:
+            raise AppError(f'service "{service.name}": name: more than one service has this name')
+        names.add(service.name)
+    for service in app.services:
+        for dep in service.dependencies:
+            if dep == service.name:
+                raise AppError(f'service "{service.name}": dependencies: a service cannot depend on itself')
+            if dep not in names:
+                raise AppError(f'service "{service.name}": dependencies: no service "{dep}" in app "{app.name}"')
+        if len(set(service.dependencies)) != len(service.dependencies):
+            raise AppError(f'service "{service.name}": dependencies: a service is listed twice')
+    return app
+
+
+SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port",
+                  "dependencies", "base_image")
+
+
+def app_to_dict(app: AppSpec) -> dict:
+    """The JSON form: {"name", "services": [{name, image, replicas, cpu_millicores, ...}]}."""
+    return {"name": app.name,
+            "services": [{field: (list(getattr(s, field)) if field == "dependencies" else getattr(s, field))
+                          for field in SERVICE_FIELDS} for s in app.services]}
+
+
+def _service_from_dict(d: Any, index: int) -> ServiceSpec:
+    if not isinstance(d, dict):
+        raise AppError(f"services[{index}]: must be an object, got {d!r}")
+    label = f'service "{d["name"]}"' if isinstance(d.get("name"), str) else f"services[{index}]"
+    unknown = sorted(set(d) - set(SERVICE_FIELDS))
+    if unknown:
+        raise AppError(f"{label}: unknown field(s) {', '.join(unknown)} (known: {', '.join(SERVICE_FIELDS)})")
+    for required in ("name", "image"):
+        if required not in d:
+            raise AppError(f"{label}: {required}: missing")
+    kwargs = dict(d)
+    for field in ("replicas", "port", "target_port"):  # JSON from other languages may write 2.0
+        value = kwargs.get(field)
+        if isinstance(value, float) and value.is_integer():
+            kwargs[field] = int(value)
+    deps = kwargs.get("dependencies", [])
+    if not isinstance(deps, (list, tuple)) or not all(isinstance(x, str) for x in deps):
+        raise AppError(f"{label}: dependencies: must be a list of service names, got {deps!r}")
+    kwargs["dependencies"] = tuple(deps)
+    service = ServiceSpec(**kwargs)
+    for field, why in _service_problems(service):
+        raise AppError(f"{label}: {field}: {why}")
+    return service
+
+
+def app_from_dict(d: Any) -> AppSpec:
+    """The AppSpec of app_to_dict()'s form, validated; AppError naming the service and field otherwise."""
+    if not isinstance(d, dict):
+        raise AppError(f"an app must be an object with name and services, got {type(d).__name__}")
+    unknown = sorted(set(d) - {"name", "services"})
+    if unknown:
+        raise AppError(f"app: unknown field(s) {', '.join(unknown)} (known: name, services)")
+    if "name" not in d:
+        raise AppError("app: name: missing")
+    services = d.get("services")
+    if not isinstance(services, list):
+        raise AppError(f'app "{d["name"]}": services: must be a list, got {services!r}')
+    return validate_app(AppSpec(d["name"], tuple(_service_from_dict(s, i) for i, s in enumerate(services))))

@@ -1,0 +1,803 @@
+"""Reading an application from a Docker Compose file or Kubernetes manifests into an AppSpec."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from controller.orchestrator.app import (DNS_LABEL, MAX_LABEL, AppError, AppSpec, ServiceSpec, dns_label_problem,
+                                         parse_image_reference, validate_app)
+
+BANDWIDTH_KEY = "strata.io/bandwidth-mbps"
+BASE_IMAGE_KEY = "strata.io/base-image"
+STRATA_PREFIX = "strata.io/"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
+MAX_LISTED = 12  # entries of the ignored-fields warning before "... and N more"
+EXPECTED = ('expected a Docker Compose file (a mapping with "services") or Kubernetes manifests '
+            '(YAML documents with "kind", e.g. Deployment and Service, possibly in a "kind: List")')
+
+Warn = Callable[[str], None]
+
+
+# ---------------------------------------------------------------- YAML
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Compose and Kubernetes read it: no base-60 numbers ("22:22" stays a string), no
+    duplicate keys (a later key silently replacing an earlier one hides mistakes)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                            f'found duplicate key "{key_node.value}"',
+                                                            key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT, re.compile(r"""^(?:[-+]?0b[0-1_]+
+    |[-+]?0[0-7_]+
+    |[-+]?(?:0|[1-9][0-9_]*)
+    |[-+]?0x[0-9a-fA-F_]+)$""", re.X), list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+
+def _documents(text: str, source: str) -> list[Any]:
+    """The YAML documents of `text` (empty ones dropped); AppError with file, line and column if malformed."""
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise AppError(f"{where}: malformed YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise AppError(f"{source}: malformed YAML: {e}") from None
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _shown(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _error(service: str, path: str, problem: str) -> AppError:
+    return AppError(f'service "{service}": {path}: {problem}')
+
+
+def to_dns_label(text: str, *, prefix: str) -> str:
+    """`text` made a DNS-1035 label: lowercase, other characters -> "-", `prefix`- before a leading
+    digit, at most 63 characters, no trailing "-"; "" if nothing is left."""
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    if label and not label[0].isalpha():
+        label = f"{prefix}-{label}"
+    return label[:MAX_LABEL].rstrip("-")
+
+
+def _checked_app_name(name: str) -> str:
+    if (why := dns_label_problem(name)) is not None:
+        raise AppError(f"app name: {why}")
+    return name
+
+
+def _stem_name(source: str) -> str:
+    stem = Path(source).stem or source
+    label = to_dns_label(stem, prefix="app")
+    if not label:
+        raise AppError(f'{source}: cannot make an app name of "{stem}"; give one (--name)')
+    return label
+
+
+def _whole(value: Any, service: str, path: str) -> int:
+    """A whole number >= 0 (an int, or a string of digits)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise _error(service, path, f"must be a whole number >= 0, got {_shown(value)}")
+
+
+def _port_number(value: Any, service: str, path: str) -> int:
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= 65535:
+        return number
+    raise _error(service, path, f"must be a port number 1-65535, got {_shown(value)}")
+
+
+def _positive_cores(value: Any) -> float | None:
+    """Cores of a number or numeric string, or None if not a positive finite number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
+def _bandwidth(value: Any, service: str, path: str) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number >= 0:
+        return float(number)
+    raise _error(service, path, f"must be a number of Mbit/s >= 0, got {_shown(value)}")
+
+
+def _text(value: Any) -> str | None:
+    """An environment value as the program sees it (None: no value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Last words of variables whose bare value is a name but not a host: MYSQL_USER=wordpress,
+# POSTGRES_DB=gitea. A "host:port" or URL value counts whatever the variable is called.
+NOT_HOST_WORDS = frozenset({"USER", "USERNAME", "LOGIN", "PASSWORD", "PASS", "PWD", "NAME", "DB", "DBNAME",
+                            "DATABASE", "SCHEMA", "TABLE", "TOPIC", "QUEUE", "EXCHANGE", "BUCKET", "INDEX", "ID",
+                            "TOKEN", "SECRET", "KEY", "ROLE", "TENANT", "REALM", "NAMESPACE"})
+
+
+def referenced_hosts(value: str, variable: str = "") -> list[str]:
+    """Host names an environment value points at: the value itself ("cart"), "host:port", a URL
+    ("http://host:port/path", "redis://user:pw@host"), or a comma-separated list of those. A bare
+    name does not count when the variable's last word says it is something else (MYSQL_USER)."""
+    words = re.split(r"[^A-Za-z0-9]+", variable.upper())
+    bare_allowed = not words or words[-1] not in NOT_HOST_WORDS
+    hosts = []
+    in_url = "://" in value  # "mongodb://u:p@a:1,b:2/db": the hosts after the first carry the path
+    for part in value.split(","):
+        part = part.strip()
+        url = re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)(?:[/?#].*)?", part, re.S)
+        if url:
+            part = url.group(1).rsplit("@", 1)[-1]
+        elif in_url:
+            part = re.split(r"[/?#]", part, maxsplit=1)[0]
+        match = re.fullmatch(r"([A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?", part)
+        if match and (bare_allowed or match.group(2) or in_url):
+            hosts.append(match.group(1).lower())
+    return hosts
+
+
+_K8S_DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.svc(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?")
+
+
+def _hosts_to_services(variables: list[tuple[str, str]], aliases: dict[str, tuple[str, ...]], *,
+                       cluster_dns: bool) -> list[str]:
+    """Services of the app that environment variables (name, value) name as hosts; with
+    `cluster_dns`, "name.namespace[.svc[.domain]]" too."""
+    found = []
+    for variable, value in variables:
+        for host in referenced_hosts(value, variable):
+            targets = aliases.get(host)
+            if targets is None and cluster_dns and "." in host:
+                first, rest = host.split(".", 1)
+                if _K8S_DOMAIN.fullmatch(rest):
+                    targets = aliases.get(first)
+            found.extend(targets or ())
+    return found
+
+
+@dataclass
+class _Ignored:
+    """What a file holds that Strata does not use: reported in one warning."""
+
+    fields: list[str] = field(default_factory=list)  # "service.field"
+    kinds: Counter = field(default_factory=Counter)  # kind -> objects skipped
+    notes: list[str] = field(default_factory=list)  # renames, naming choices
+
+    def extra(self, mapping: dict, used: set[str] | frozenset[str], prefix: str) -> None:
+        self.fields.extend(f"{prefix}{key}" for key in mapping if str(key) not in used)
+
+    def message(self, source: str) -> str | None:
+        parts = []
+        if self.fields:
+            parts.append(f"ignored {len(self.fields)} field(s) Strata does not use: {_listing(self.fields)}")
+        if self.kinds:
+            parts.append("skipped objects of kinds Strata does not model: "
+                         + ", ".join(f"{kind} x{n}" for kind, n in self.kinds.items()))
+        if self.notes:
+            parts.append(_listing(self.notes))
+        return f"{source}: " + "; ".join(parts) if parts else None
+
+
+def _listing(entries: list[str]) -> str:
+    shown = ", ".join(entries[:MAX_LISTED])
+    return shown + (f", ... and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED else "")
+
+
+def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> tuple[float | None, str]:
+    """(bandwidth in Mbit/s or None, declared base image or "") of labels or annotations."""
+    bandwidth, base = None, ""
+    for key, value in keys.items():
+        key = str(key)
+        path = f'{what}["{key}"]'
+        if key == BANDWIDTH_KEY:
+            bandwidth = _bandwidth(value, service, path)
+        elif key == BASE_IMAGE_KEY:
+            if not isinstance(value, str) or not value.strip():
+                raise _error(service, path, f"must be an image name such as \"python\", got {_shown(value)}")
+            try:
+                parse_image_reference(value.strip())
+            except AppError as e:
+                raise _error(service, path, str(e)) from None
+            base = value.strip()
+        elif key.startswith(STRATA_PREFIX):
+            ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY})")
+    return bandwidth, base
+
+
+def _mapping(value: Any, service: str, path: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _error(service, path, f"must be a mapping, got {_shown(value)}")
+    return value
+
+
+def _service(name: str, image: str, *, replicas: int, cpu: float | None, bandwidth: float | None,
+             ports: tuple[int, int] | None, dependencies: list[str], base: str) -> ServiceSpec:
+    defaults = ServiceSpec(name, image)
+    port, target = ports or (defaults.port, defaults.target_port)
+    return ServiceSpec(name, image, replicas=replicas,
+                       cpu_millicores=defaults.cpu_millicores if cpu is None else cpu,
+                       bandwidth_mbps=defaults.bandwidth_mbps if bandwidth is None else bandwidth,
+                       port=port, target_port=target,
+                       dependencies=tuple(dict.fromkeys(d for d in dependencies if d != name)),
+                       base_image=base)
+
+
+# ---------------------------------------------------------------- Docker Compose
+
+COMPOSE_TOP_LEVEL = frozenset({"services", "name", "version"})  # version: obsolete, informational
+COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "ports", "expose", "depends_on", "links",
+                                    "environment", "labels", "hostname", "container_name"})
+_VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _substitute(match: re.Match) -> str:
+    """A ${VAR:-default} or ${VAR-default} gives its default; $$ gives $; ${VAR:+x} of an unset
+    variable gives ""; any other variable is left as written (Strata does not read the environment)."""
+    if match.group(0) == "$$":
+        return "$"
+    braced = match.group("braced")
+    if braced is not None:
+        named = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(:?[-+])(.*)", braced, re.S)
+        if named:
+            return named.group(3) if named.group(2).endswith("-") else ""
+    return match.group(0)
+
+
+def _interpolated(value: Any) -> Any:
+    if isinstance(value, str):
+        return _VARIABLE.sub(_substitute, value)
+    if isinstance(value, dict):
+        return {key: _interpolated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolated(item) for item in value]
+    return value
+
+
+def _unset_hint(value: Any) -> str:
+    if isinstance(value, str) and "$" in value:
+        return " (a variable without a default: Strata does not read the environment; write ${VAR:-value})"
+    return ""
+
+
+def _compose_port(entry: Any, service: str, path: str) -> tuple[int, int]:
+    """(published or target, target) of a short ("8080:80", "127.0.0.1:8080:80/tcp", "80") or
+    long ({target, published}) port entry; ranges count by their first port."""
+    def first(value: Any, where: str) -> int:
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", value):
+            value = value.split("-")[0]
+        return _port_number(value, service, where)
+
+    if isinstance(entry, dict):
+        if "target" not in entry:
+            raise _error(service, f"{path}.target", "missing")
+        target = first(entry["target"], f"{path}.target")
+        published = entry.get("published")
+        return (first(published, f"{path}.published") if published not in (None, "") else target), target
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        number = _port_number(entry, service, path)
+        return number, number
+    if not isinstance(entry, str):
+        raise _error(service, path, f"must be a port such as \"8080:80\" or a mapping with target, got {_shown(entry)}")
+    spec = entry.strip().split("/", 1)[0]
+    if spec.startswith("["):  # IPv6 host address: [::1]:8080:80
+        spec = spec.partition("]:")[2]
+    parts = spec.split(":")
+    if len(parts) == 3:  # host_ip:published:target (published may be empty)
+        parts = parts[1:] if parts[1] else parts[2:]
+    if len(parts) not in (1, 2):
+        raise _error(service, path, f"must be [[host_ip:]published:]target[/protocol], got {_shown(entry)}"
+                     + _unset_hint(entry))
+    try:
+        target = first(parts[-1], path)
+        published = first(parts[0], path) if len(parts) == 2 else target
+    except AppError:
+        raise _error(service, path, f"invalid port {_shown(entry)}" + _unset_hint(entry)) from None
+    return published, target
+
+
+def _compose_labels(value: Any, service: str, path: str) -> dict:
+    if isinstance(value, list):
+        labels = {}
+        for item in value:
+            key, _, text = str(item).partition("=")
+            labels[key] = text
+        return labels
+    return _mapping(value, service, path)
+
+
+def _compose_environment(value: Any, service: str) -> list[tuple[str, str]]:
+    """(name, value) of the variables that have a value."""
+    if isinstance(value, list):
+        pairs = [str(item).partition("=") for item in value]
+        return [(key, text) for key, equals, text in pairs if equals and text]
+    return [(str(key), text) for key, item in _mapping(value, service, "environment").items()
+            if (text := _text(item))]
+
+
+def _compose_cpu(body: dict, service: str) -> float | None:
+    resources = _mapping(_mapping(body.get("deploy"), service, "deploy").get("resources"), service,
+                         "deploy.resources")
+    candidates = [(f"deploy.resources.{kind}.cpus", _mapping(resources.get(kind), service,
+                                                             f"deploy.resources.{kind}").get("cpus"))
+                  for kind in ("reservations", "limits")]
+    candidates.append(("cpus", body.get("cpus")))
+    for path, value in candidates:
+        if value is None:
+            continue
+        cores = _positive_cores(value)
+        if cores is None:
+            raise _error(service, path, f"must be a positive number of cores, got {_shown(value)}" + _unset_hint(value))
+        return cores * 1000.0
+    return None
+
+
+def _compose_replicas(body: dict, service: str, ignored: _Ignored) -> int:
+    deploy = _mapping(body.get("deploy"), service, "deploy")
+    mode = deploy.get("mode", "replicated")
+    if mode not in ("replicated", "global", "replicated-job", "global-job"):
+        raise _error(service, "deploy.mode", f'must be "replicated" or "global", got {_shown(mode)}')
+    if str(mode).startswith("global"):  # one per node: one replica for Strata to place
+        if "replicas" in deploy:
+            ignored.fields.append(f"{service}.deploy.replicas (deploy.mode is {mode})")
+        return 1
+    replicas = _whole(deploy["replicas"], service, "deploy.replicas") if "replicas" in deploy else None
+    scale = _whole(body["scale"], service, "scale") if "scale" in body else None
+    if replicas is not None and scale is not None and replicas != scale:
+        raise _error(service, "scale", f"{scale} differs from deploy.replicas {replicas}")
+    return next((n for n in (replicas, scale) if n is not None), 1)
+
+
+def _compose_ignored(body: dict, service: str, ignored: _Ignored) -> None:
+    ignored.extra(body, COMPOSE_SERVICE_FIELDS, f"{service}.")
+    deploy = body.get("deploy")
+    if isinstance(deploy, dict):
+        ignored.extra(deploy, {"replicas", "mode", "resources"}, f"{service}.deploy.")
+        resources = deploy.get("resources")
+        if isinstance(resources, dict):
+            ignored.extra(resources, {"reservations", "limits"}, f"{service}.deploy.resources.")
+            for kind in ("reservations", "limits"):
+                if isinstance(resources.get(kind), dict):
+                    ignored.extra(resources[kind], {"cpus"}, f"{service}.deploy.resources.{kind}.")
+
+
+def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) -> AppSpec:
+    doc = _interpolated(doc)
+    services = doc.get("services")
+    if not isinstance(services, dict) or not services:
+        raise AppError(f"{source}: services: expected a mapping of service names to definitions, "
+                       f"got {_shown(services)}")
+    ignored.fields.extend(str(key) for key in doc if str(key) not in COMPOSE_TOP_LEVEL
+                          and not str(key).startswith("x-"))
+    if name is not None:
+        app_name = _checked_app_name(name)
+    elif isinstance(doc.get("name"), str) and to_dns_label(doc["name"], prefix="app"):
+        app_name = to_dns_label(doc["name"], prefix="app")
+    else:
+        app_name = _stem_name(source)
+
+    # Names: Compose allows "my_service" or "Web"; Strata's are DNS labels. The written names stay aliases.
+    final: dict[str, str] = {}
+    for original in services:
+        original = str(original)
+        label = original if DNS_LABEL.fullmatch(original) and len(original) <= MAX_LABEL \
+            else to_dns_label(original, prefix="svc")
+        if not label:
+            raise AppError(f'{source}: service "{original}": name: cannot be made a DNS label')
+        if label in final.values():
+            clash = next(o for o, f in final.items() if f == label)
+            raise AppError(f'{source}: service "{original}": name: becomes "{label}" like service "{clash}"')
+        if label != original:
+            ignored.notes.append(f'renamed service "{original}" to "{label}"')
+        final[original] = label
+    aliases: dict[str, tuple[str, ...]] = {}
+    for original, body in services.items():
+        names = {str(original), final[str(original)]}
+        if isinstance(body, dict):
+            names |= {str(body[key]) for key in ("hostname", "container_name") if isinstance(body.get(key), str)}
+        for alias in names:
+            aliases.setdefault(alias.lower(), ())
+            aliases[alias.lower()] += (final[str(original)],)
+
+    specs = []
+    for original, body in services.items():
+        service = final[str(original)]
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise _error(service, "", f"must be a mapping, got {_shown(body)}")
+        specs.append(_compose_service(service, body, final, aliases, ignored))
+    return validate_app(AppSpec(app_name, tuple(specs)))
+
+
+def _compose_service(service: str, body: dict, final: dict[str, str], aliases: dict[str, tuple[str, ...]],
+                     ignored: _Ignored) -> ServiceSpec:
+    image = body.get("image")
+    if image is None:
+        because = " (it has build:, but Strata does not build images: push the image and name it in image:)" \
+            if "build" in body else ""
+        raise _error(service, "image", f"an image is needed{because}")
+    if not isinstance(image, str):
+        raise _error(service, "image", f"must be an image reference, got {_shown(image)}")
+    try:
+        parse_image_reference(image)
+    except AppError as e:
+        raise _error(service, "image", f"{e}{_unset_hint(image)}") from None
+    _compose_ignored(body, service, ignored)
+
+    ports = None
+    for key in ("ports", "expose"):
+        entries = body.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise _error(service, key, f"must be a list, got {_shown(entries)}")
+        if entries and ports is None:
+            ports = _compose_port(entries[0], service, f"{key}[0]")
+            ignored.fields.extend(f"{service}.{key}[{i}]" for i in range(1, len(entries)))
+        elif entries:
+            ignored.fields.extend(f"{service}.{key}[{i}]" for i in range(len(entries)))
+
+    dependencies = []
+    depends_on = body.get("depends_on") or []
+    if not isinstance(depends_on, (list, dict)):
+        raise _error(service, "depends_on", f"must be a list or mapping of service names, got {_shown(depends_on)}")
+    for dep in depends_on:
+        if str(dep) not in final:
+            raise _error(service, "depends_on", f'no service "{dep}" in this file')
+        if final[str(dep)] == service:
+            raise _error(service, "depends_on", "a service cannot depend on itself")
+        dependencies.append(final[str(dep)])
+    local_aliases = dict(aliases)
+    links = body.get("links") or []
+    if not isinstance(links, list):
+        raise _error(service, "links", f"must be a list of \"service[:alias]\", got {_shown(links)}")
+    for link in links:
+        target, _, alias = str(link).partition(":")
+        if target not in final:
+            raise _error(service, "links", f'no service "{target}" in this file')
+        if final[target] == service:
+            raise _error(service, "links", "a service cannot link to itself")
+        dependencies.append(final[target])
+        if alias:
+            local_aliases[alias.lower()] = (final[target],)
+    dependencies += _hosts_to_services(_compose_environment(body.get("environment"), service), local_aliases,
+                                       cluster_dns=False)
+
+    bandwidth, base = _strata_settings(_compose_labels(body.get("labels"), service, "labels"), service, "labels",
+                                       ignored)
+    return _service(service, image, replicas=_compose_replicas(body, service, ignored),
+                    cpu=_compose_cpu(body, service), bandwidth=bandwidth, ports=ports, dependencies=dependencies,
+                    base=base)
+
+
+# ---------------------------------------------------------------- Kubernetes
+
+
+@dataclass
+class _Workload:
+    obj: dict
+    kind: str
+    name: str  # metadata.name
+    namespace: str | None
+    pod_labels: dict
+    services: list = field(default_factory=list)  # Service objects selecting it
+    service_name: str = ""  # the app's name for it
+
+
+def _objects(docs: list[Any], source: str) -> list[dict]:
+    """The objects of the documents, the items of List kinds flattened."""
+    objects = []
+    for doc in docs:
+        if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+            raise AppError(f"{source}: {EXPECTED}; found a document without kind: {_shown(doc)[:80]}")
+        if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
+            objects.extend(_objects([item for item in doc["items"] if item is not None], source))
+        else:
+            objects.append(doc)
+    return objects
+
+
+def _metadata(obj: dict, source: str, index: int) -> tuple[str, str | None]:
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str) or not name:
+        raise AppError(f"{source}: object {index + 1} ({obj['kind']}): metadata.name: missing")
+    namespace = metadata.get("namespace")
+    return name, namespace if isinstance(namespace, str) and namespace else None
+
+
+def _selects(service: dict, workload: _Workload) -> bool:
+    selector = (service.get("spec") or {}).get("selector")
+    return (isinstance(selector, dict) and bool(selector)
+            and all(workload.pod_labels.get(k) == v for k, v in selector.items()))
+
+
+def _service_type(service: dict) -> str:
+    return (service.get("spec") or {}).get("type") or "ClusterIP"
+
+
+def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ignored) -> AppSpec:
+    objects = _objects(docs, source)
+    workloads: list[_Workload] = []
+    services: list[tuple[str, str | None, dict]] = []
+    for index, obj in enumerate(objects):
+        kind = obj["kind"]
+        if kind in WORKLOAD_KINDS:
+            wname, namespace = _metadata(obj, source, index)
+            template = (obj.get("spec") or {}).get("template") if isinstance(obj.get("spec"), dict) else None
+            labels = ((template or {}).get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+            workloads.append(_Workload(obj, kind, wname, namespace, labels if isinstance(labels, dict) else {}))
+        elif kind == "Service":
+            sname, namespace = _metadata(obj, source, index)
+            services.append((sname, namespace, obj))
+        else:
+            ignored.kinds[kind] += 1
+    if not workloads:
+        raise AppError(f"{source}: no Deployment, StatefulSet or DaemonSet: nothing to run"
+                       + (f" (found {', '.join(sorted(set(o['kind'] for o in objects)))})" if objects else ""))
+
+    # Which Services select which workloads; a Service's name is an alias of every workload it selects.
+    aliases: dict[str, tuple[str, ...]] = {}
+    selected_by: dict[str, list[_Workload]] = {}
+    for sname, namespace, obj in services:
+        chosen = [w for w in workloads if w.namespace == namespace and _selects(obj, w)]
+        selected_by[sname] = chosen
+        if not chosen:
+            ignored.notes.append(f"Service/{sname} selects no Deployment, StatefulSet or DaemonSet")
+        for workload in chosen:
+            workload.services.append(obj)
+
+    # Names: the Service's when exactly one (internal) Service selects only this workload.
+    for workload in workloads:
+        own = [s for s in workload.services if len(selected_by[s["metadata"]["name"]]) == 1]
+        internal = [s for s in own if _service_type(s) not in EXTERNAL_SERVICE_TYPES]
+        primary = internal[0] if len(internal) == 1 else own[0] if len(own) == 1 else None
+        if primary is not None:
+            written = primary["metadata"]["name"]
+        else:
+            written = workload.name
+            if len(internal) > 1:
+                ignored.notes.append(f"{workload.kind}/{workload.name} is selected by Services "
+                                     f"{', '.join(s['metadata']['name'] for s in internal)}: named after the workload")
+        label = written if DNS_LABEL.fullmatch(written) and len(written) <= MAX_LABEL \
+            else to_dns_label(written, prefix="svc")
+        if label != written:
+            ignored.notes.append(f'renamed "{written}" to "{label}"')
+        workload.service_name = label
+        # The Service used for the port: the primary, else the first internal one, else the first.
+        if primary is not None:
+            workload.services.remove(primary)
+            workload.services.insert(0, primary)
+        else:
+            workload.services.sort(key=lambda s: _service_type(s) in EXTERNAL_SERVICE_TYPES)
+    for workload in workloads:
+        aliases[workload.service_name] = (workload.service_name,)
+    for sname, chosen in selected_by.items():
+        if chosen:
+            aliases[sname.lower()] = tuple(w.service_name for w in chosen)
+
+    if name is not None:
+        app_name = _checked_app_name(name)
+    else:
+        namespaces = {w.namespace for w in workloads} | {ns for _, ns, _ in services}
+        common = next(iter(namespaces)) if len(namespaces) == 1 else None
+        app_name = to_dns_label(common, prefix="app") if common else _stem_name(source)
+    specs = tuple(_kubernetes_service(w, aliases, ignored) for w in workloads)
+    return validate_app(AppSpec(app_name, specs))
+
+
+def _k8s_cpu(container: dict, service: str, path: str) -> float | None:
+    resources = _mapping(container.get("resources"), service, f"{path}.resources")
+    for kind in ("requests", "limits"):
+        value = _mapping(resources.get(kind), service, f"{path}.resources.{kind}").get("cpu")
+        if value is None:
+            continue
+        text = str(value).strip() if not isinstance(value, bool) else ""
+        milli = text.endswith("m")
+        cores = _positive_cores(text[:-1] if milli else value)
+        if cores is None:
+            raise _error(service, f"{path}.resources.{kind}.cpu",
+                         f'must be a positive CPU quantity such as "100m" or "0.5", got {_shown(value)}')
+        return cores if milli else cores * 1000.0
+    return None
+
+
+def _container_ports(containers: list, service: str) -> tuple[list[int], dict[str, int]]:
+    """(containerPorts of the first container in order, port name -> number over all containers)."""
+    numbers: list[int] = []
+    named: dict[str, int] = {}
+    for ci, container in enumerate(containers):
+        ports = container.get("ports") or [] if isinstance(container, dict) else []
+        if not isinstance(ports, list):
+            raise _error(service, f"spec.template.spec.containers[{ci}].ports", f"must be a list, got {_shown(ports)}")
+        for pi, port in enumerate(ports):
+            path = f"spec.template.spec.containers[{ci}].ports[{pi}]"
+            if not isinstance(port, dict) or "containerPort" not in port:
+                raise _error(service, f"{path}.containerPort", "missing")
+            number = _port_number(port["containerPort"], service, f"{path}.containerPort")
+            if ci == 0:
+                numbers.append(number)
+            if isinstance(port.get("name"), str):
+                named.setdefault(port["name"], number)
+    return numbers, named
+
+
+def _k8s_ports(workload: _Workload, service: str, containers: list, ignored: _Ignored) -> tuple[int, int] | None:
+    numbers, named = _container_ports(containers, service)
+    if not workload.services:
+        return (numbers[0], numbers[0]) if numbers else None
+    svc = workload.services[0]
+    sname = svc["metadata"]["name"]
+    entries = (svc.get("spec") or {}).get("ports")
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+        raise _error(service, f"Service/{sname} spec.ports", "at least one port is needed")
+    ignored.fields.extend(f"{service}.Service/{sname}.spec.ports[{i}]" for i in range(1, len(entries)))
+    first = entries[0]
+    port = _port_number(first.get("port"), service, f"Service/{sname} spec.ports[0].port")
+    target = first.get("targetPort", port)
+    if isinstance(target, str) and not target.strip().isdigit():
+        if target not in named:
+            raise _error(service, f"Service/{sname} spec.ports[0].targetPort",
+                         f'no container port is named "{target}" (named: {", ".join(named) or "none"})')
+        return port, named[target]
+    return port, _port_number(target, service, f"Service/{sname} spec.ports[0].targetPort")
+
+
+def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]], ignored: _Ignored) -> ServiceSpec:
+    service, obj = workload.service_name, workload.obj
+    spec = _mapping(obj.get("spec"), service, "spec")
+    template = _mapping(spec.get("template"), service, "spec.template")
+    if not template:
+        raise _error(service, "spec.template", "missing: a pod template is needed")
+    pod = _mapping(template.get("spec"), service, "spec.template.spec")
+    containers = pod.get("containers")
+    if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
+        raise _error(service, "spec.template.spec.containers", "at least one container is needed")
+    container, path = containers[0], "spec.template.spec.containers[0]"
+    image = container.get("image")
+    if not isinstance(image, str) or not image:
+        raise _error(service, f"{path}.image", f"an image is needed, got {_shown(image)}")
+    try:
+        parse_image_reference(image)
+    except AppError as e:
+        raise _error(service, f"{path}.image", str(e)) from None
+
+    if workload.kind == "DaemonSet":
+        replicas = 1  # one per node: one replica for Strata to place
+    else:
+        replicas = 1 if spec.get("replicas") is None else _whole(spec["replicas"], service, "spec.replicas")
+
+    env = container.get("env") or []
+    if not isinstance(env, list):
+        raise _error(service, f"{path}.env", f"must be a list of name/value, got {_shown(env)}")
+    variables = [(str(item.get("name", "")), text) for item in env
+                 if isinstance(item, dict) and (text := _text(item.get("value")))]
+    dependencies = _hosts_to_services(variables, aliases, cluster_dns=True)
+
+    annotations = {**_mapping((obj.get("metadata") or {}).get("annotations"), service, "metadata.annotations"),
+                   **_mapping((template.get("metadata") or {}).get("annotations"), service,
+                              "spec.template.metadata.annotations")}
+    bandwidth, base = _strata_settings(annotations, service, "annotations", ignored)
+
+    ignored.extra(obj, {"apiVersion", "kind", "metadata", "spec"}, f"{service}.")
+    ignored.extra(spec, {"replicas", "selector", "template"}, f"{service}.spec.")
+    ignored.extra(template, {"metadata", "spec"}, f"{service}.spec.template.")
+    ignored.extra(pod, {"containers"}, f"{service}.pod.")
+    ignored.fields.extend(f"{service}.pod.containers[{i}]" for i in range(1, len(containers)))
+    ignored.extra(container, {"name", "image", "ports", "env", "resources"}, f"{service}.container.")
+    resources = container.get("resources")
+    if isinstance(resources, dict):
+        for kind, amounts in resources.items():
+            if kind in ("requests", "limits") and isinstance(amounts, dict):
+                ignored.extra(amounts, {"cpu"}, f"{service}.container.resources.{kind}.")
+            else:
+                ignored.fields.append(f"{service}.container.resources.{kind}")
+    ignored.fields.extend(f"{service}.container.env.{item.get('name')}.valueFrom" for item in env
+                          if isinstance(item, dict) and "valueFrom" in item)
+    for svc in workload.services:
+        ignored.extra(svc.get("spec") or {}, {"selector", "ports", "type", "clusterIP", "clusterIPs"},
+                      f"{service}.Service/{svc['metadata']['name']}.spec.")
+
+    return _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
+                    bandwidth=bandwidth, ports=_k8s_ports(workload, service, containers, ignored),
+                    dependencies=dependencies, base=base)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def load_manifest_text(text: str, source_name: str, *, name: str | None = None, warn: Warn) -> AppSpec:
+    """The app of a Compose file or Kubernetes manifests given as text; `source_name` names it in
+    messages and, without `name` or a name in the file, gives the app its name.
+
+    Calls `warn` at most once, listing what the file holds that Strata does not use.
+    """
+    docs = _documents(text, source_name)
+    ignored = _Ignored()
+    if len(docs) == 1 and isinstance(docs[0], dict) and "services" in docs[0] and "kind" not in docs[0]:
+        app = _compose_app(docs[0], source_name, name, ignored)
+    elif docs and all(isinstance(doc, dict) and isinstance(doc.get("kind"), str) for doc in docs):
+        app = _kubernetes_app(docs, source_name, name, ignored)
+    else:
+        found = "an empty file" if not docs else f"{len(docs)} documents" if len(docs) > 1 \
+            else f"a {type(docs[0]).__name__}" if not isinstance(docs[0], dict) \
+            else f"a mapping with keys {', '.join(map(str, list(docs[0])[:6]))}"
+        raise AppError(f"{source_name}: {EXPECTED}; found {found}")
+    message = ignored.message(source_name)
+    if message:
+        warn(message)
+    return app
+
+
+def load_manifest(path_or_text: str | os.PathLike, *, name: str | None = None, warn: Warn) -> AppSpec:
+    """The app of a Compose file or Kubernetes manifests: a path (a Path, or a str without a line
+    break) or the text itself (a str with a line break). See load_manifest_text()."""
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        return load_manifest_text(path_or_text, "<text>", name=name, warn=warn)
+    path = Path(path_or_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AppError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else e}") from None
+    return load_manifest_text(text, str(path), name=name, warn=warn)

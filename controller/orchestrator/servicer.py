@@ -1,0 +1,107 @@
+"""OrchestratorService over gRPC: messages to Orchestrator calls and back."""
+
+from __future__ import annotations
+
+from strata.v1 import orchestrator_pb2 as pb
+from strata.v1 import orchestrator_pb2_grpc
+
+from controller.rpc import abort_on_domain_error
+
+from .app import AppSpec, ServiceSpec
+from .core import ContainerView, DeploymentView, NodeView, Orchestrator
+from .store import NodeRecord
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
+PHASES = {"pending": pb.INSTANCE_PHASE_PENDING, "running": pb.INSTANCE_PHASE_RUNNING,
+          "failed": pb.INSTANCE_PHASE_FAILED, "unknown": pb.INSTANCE_PHASE_UNKNOWN}
+
+
+def service_message(s: ServiceSpec) -> pb.ServiceSpec:
+    return pb.ServiceSpec(name=s.name, image=s.image, replicas=s.replicas, cpu_millicores=s.cpu_millicores,
+                          bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
+                          dependencies=list(s.dependencies), base_image=s.base_image)
+
+
+def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
+    """As sent; validate_app checks it (0 ports mean the defaults, as an unset proto3 field)."""
+    return ServiceSpec(name=m.name, image=m.image, replicas=m.replicas, cpu_millicores=m.cpu_millicores,
+                       bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
+                       dependencies=tuple(m.dependencies), base_image=m.base_image)
+
+
+def node_message(view: NodeView) -> pb.Node:
+    r, o = view.record, view.observed
+    return pb.Node(name=r.name, agent_address=r.agent_address, ip=r.ip, switch=r.switch, blob_address=r.blob_address,
+                   cpu_millicores=r.cpu_millicores, cpu_allocated_millicores=view.cpu_allocated,
+                   storage_bytes=r.storage_bytes, storage_used_bytes=o.storage_used, bandwidth_mbps=r.bandwidth_mbps,
+                   bandwidth_allocated_mbps=view.bandwidth_allocated, layers=len(o.layers),
+                   containers=sum(1 for c in o.containers.values() if c.running), ready=view.ready,
+                   last_heartbeat_unix=o.last_heartbeat)
+
+
+def deployment_message(view: DeploymentView) -> pb.Deployment:
+    app = view.app
+    return pb.Deployment(
+        application=app.spec.name, services=[service_message(s) for s in app.spec.services],
+        instances=[pb.Instance(name=i.record.name, service=i.record.service, node=i.record.node, ip=i.ip,
+                               phase=PHASES[i.phase], restarts=i.restarts, message=i.message,
+                               pulled_bytes=i.record.pulled_bytes, peer_bytes=i.record.peer_bytes)
+                   for i in view.instances],
+        addresses=[pb.ServiceAddress(service=s.name, vip=app.vips[s.name], port=s.port,
+                                     endpoints=view.endpoints.get(s.name, 0)) for s in app.spec.services],
+        placement_algorithm=app.algorithm, peers=app.peers, planned_bytes=app.planned_bytes,
+        pulled_bytes=sum(i.record.pulled_bytes for i in view.instances),
+        peer_bytes=sum(i.record.peer_bytes for i in view.instances), ready=view.ready, created_unix=app.created)
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
+    def __init__(self, orchestrator: Orchestrator):
+        self.orchestrator = orchestrator
+
+    @abort_on_domain_error
+    def RegisterNode(self, request, context):
+        record = NodeRecord(request.name, request.agent_address, request.ip, request.switch, request.blob_address,
+                            request.cpu_millicores, request.storage_bytes, request.bandwidth_mbps)
+        return node_message(self.orchestrator.register_node(record))
+
+    @abort_on_domain_error
+    def Heartbeat(self, request, context):
+        containers = [ContainerView(c.name, c.running, c.ip, c.restarts, dict(c.labels)) for c in request.containers]
+        interval = self.orchestrator.heartbeat(
+            request.node, containers=containers, layers={l.digest: l.size_bytes for l in request.layers},
+            storage_used=request.storage_used_bytes, pulled_bytes_total=request.pulled_bytes_total,
+            peer_bytes_total=request.peer_bytes_total)
+        return pb.HeartbeatResponse(interval_seconds=interval)
+
+    @abort_on_domain_error
+    def ListNodes(self, request, context):
+        return pb.ListNodesResponse(nodes=[node_message(v) for v in self.orchestrator.list_nodes()])
+
+    @abort_on_domain_error
+    def Deploy(self, request, context):
+        spec = AppSpec(request.application, tuple(service_spec(s) for s in request.services))
+        return deployment_message(self.orchestrator.deploy(spec, algorithm=request.algorithm, peers=not request.registry_only))
+
+    @abort_on_domain_error
+    def Scale(self, request, context):
+        return deployment_message(self.orchestrator.scale(request.application, request.service, request.replicas))
+
+    @abort_on_domain_error
+    def GetDeployment(self, request, context):
+        return deployment_message(self.orchestrator.deployment(request.application))
+
+    @abort_on_domain_error
+    def ListDeployments(self, request, context):
+        return pb.ListDeploymentsResponse(deployments=[deployment_message(v)
+                                                       for v in self.orchestrator.deployments()])
+
+    @abort_on_domain_error
+    def DeleteDeployment(self, request, context):
+        self.orchestrator.delete(request.application)
+        return pb.DeleteDeploymentResponse()
+
+
+def register(orchestrator: Orchestrator):
+    """A register function for controller.rpc.create_server."""
+    return lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
+        OrchestratorServicer(orchestrator), server)

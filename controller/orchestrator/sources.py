@@ -1,0 +1,136 @@
+"""Where a node pulls each missing layer from: the nearest peer holding it, or the registry (pure logic).
+
+The orchestrator knows the switch graph and where every host hangs (the SDN's GetTopology) and,
+from the agents' heartbeats, which node holds which layer. Distances are switch hops over links
+that are up, counted in the direction the bytes flow (source -> requester); the requests and
+acknowledgements need a way back, so a source must be reachable from the requester too. Ties go
+to the path with the most free bandwidth at its bottleneck, then to the source with the fewest
+bytes already assigned in the plan, then to the name. No gRPC, no clock: same inputs, same plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Collection, Literal, Mapping, Sequence
+
+from controller.errors import InvalidArgument
+
+# (src switch, dst switch, capacity Mbit/s, reserved Mbit/s, up): one direction of a cable
+SwitchLink = tuple[str, str, float, float, bool]
+
+UNKNOWN_HOPS = -1  # a registry Source's hops when the view has no up path from it to the requester
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: Literal["peer", "registry"]
+    host: str  # the peer node, or the registry host
+    hops: int  # switch-to-switch links from the source's switch to the requester's (0: same switch);
+    #            UNKNOWN_HOPS for the registry when the view does not place it or has no path from it
+
+
+@dataclass
+class NetworkView:
+    """The network as the source planner needs it: directed switch links and each host's switch."""
+
+    switch_links: list[SwitchLink] = field(default_factory=list)
+    host_switch: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_topology(cls, topology) -> "NetworkView":
+        """From the SDN's GetTopology answer (strata.v1.Topology); hosts without a switch are left out."""
+        links = [(link.src_switch, link.dst_switch, link.capacity_mbps, link.reserved_mbps, link.up)
+                 for link in topology.links]
+        hosts = {host.name: host.switch for host in topology.hosts if host.switch}
+        return cls(switch_links=links, host_switch=hosts)
+
+    def reach(self, target_switch: str) -> dict[str, tuple[int, float]]:
+        """For every switch with a path of up links to target_switch: (hops, bottleneck free Mbit/s),
+        the bottleneck being the widest among the shortest paths (inf for target_switch itself)."""
+        incoming: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for src, dst, capacity, reserved, up in self.switch_links:
+            if up and src != dst:
+                incoming[dst].append((src, capacity - reserved))
+        return _widest_shortest(incoming, target_switch)
+
+    def reachable_from(self, source_switch: str) -> set[str]:
+        """The switches a path of up links leads to from source_switch (itself included)."""
+        outgoing: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for src, dst, capacity, reserved, up in self.switch_links:
+            if up and src != dst:
+                outgoing[src].append((dst, capacity - reserved))
+        return set(_widest_shortest(outgoing, source_switch))
+
+
+def _widest_shortest(neighbours: Mapping[str, list[tuple[str, float]]], start: str) -> dict[str, tuple[int, float]]:
+    """Breadth first from start over neighbours (switch -> [(switch, free Mbit/s)]): every switch met,
+    with its hops and the widest bottleneck among its shortest paths."""
+    best: dict[str, tuple[int, float]] = {start: (0, float("inf"))}
+    queue = deque([start])
+    while queue:  # a switch's width is final before any switch one hop further is expanded
+        here = queue.popleft()
+        hops, width = best[here]
+        for there, free in neighbours.get(here, ()):
+            through = min(width, free)
+            known = best.get(there)
+            if known is None:
+                best[there] = (hops + 1, through)
+                queue.append(there)
+            elif known[0] == hops + 1 and through > known[1]:
+                best[there] = (hops + 1, through)
+    return best
+
+
+def plan_sources(view: NetworkView, requester: str, layers: Sequence[tuple[str, int]],
+                 holders: Mapping[str, Collection[str]], registry_host: str, *,
+                 peers: bool = True) -> dict[str, Source]:
+    """The source of every layer (digest -> Source, in the order of `layers`, each digest once).
+
+    A layer comes from the nearest peer node holding it that has paths of up links to and from the
+    requester, or from the registry when no such peer holds it or the registry is strictly fewer
+    hops away than every such holder. The requester is never its own source. Among equally near
+    holders: the widest bottleneck, then the fewest bytes already assigned to the holder by this
+    plan (layers are assigned largest first, so the load spreads evenly), then the name.
+    With peers=False every layer comes from the registry.
+    """
+    sizes: dict[str, int] = {}
+    for digest, size in layers:
+        if size < 0:
+            raise InvalidArgument(f"layer {digest} has a negative size ({size})")
+        if sizes.setdefault(digest, size) != size:
+            raise InvalidArgument(f"layer {digest} is listed with two sizes: {sizes[digest]} and {size}")
+
+    requester_switch = view.host_switch.get(requester)
+    reach = view.reach(requester_switch) if requester_switch is not None else {}
+    back = view.reachable_from(requester_switch) if requester_switch is not None else set()
+
+    def distance(host: str) -> tuple[int, float] | None:
+        """(hops, bottleneck) of the bytes from host to the requester; None if either way is cut."""
+        switch = view.host_switch.get(host)
+        return reach.get(switch) if switch in back else None
+
+    registry_at = distance(registry_host)
+    registry = Source("registry", registry_host, registry_at[0] if registry_at else UNKNOWN_HOPS)
+    if not peers:
+        return {digest: registry for digest in sizes}
+
+    position = {digest: k for k, digest in enumerate(sizes)}
+    assigned: dict[str, int] = defaultdict(int)
+    plan: dict[str, Source] = {}
+    for digest in sorted(sizes, key=lambda d: (-sizes[d], position[d])):
+        best: tuple[tuple, Source] | None = None
+        for node in holders.get(digest, ()):
+            at = None if node == requester else distance(node)
+            if at is None:
+                continue
+            hops, width = at
+            key = (hops, -width, assigned[node], node)
+            if best is None or key < best[0]:
+                best = (key, Source("peer", node, hops))
+        if best is None or (registry_at is not None and registry_at[0] < best[1].hops):
+            plan[digest] = registry
+        else:
+            plan[digest] = best[1]
+            assigned[best[1].host] += sizes[digest]
+    return {digest: plan[digest] for digest in sizes}

@@ -1,0 +1,332 @@
+"""The orchestrator's logic with fake ports: placement with what nodes hold, VIP routes, reconcile, faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from controller.orchestrator.app import AppSpec, ServiceSpec
+from controller.orchestrator.core import (OWNER, OWNER_LABEL, ContainerView, Orchestrator, RunResult,
+                                          container_name)
+from controller.orchestrator.sources import NetworkView
+from controller.orchestrator.store import NodeRecord, ServiceImage, Store
+from controller.placement.algorithms import run
+
+MB = 1_000_000
+BASE = ("sha256:base", 40 * MB)
+IMAGES = {
+    "web": ServiceImage("web:latest", [BASE, ("sha256:web", 5 * MB)]),
+    "api": ServiceImage("api:latest", [BASE, ("sha256:api", 8 * MB)]),
+    "db": ServiceImage("db:latest", [("sha256:dbbase", 60 * MB), ("sha256:db", 10 * MB)]),
+}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakePlacer:
+    def __init__(self):
+        self.problems = []
+
+    def solve(self, problem, algorithm):
+        self.problems.append(problem)
+        return run(algorithm, problem, time_limit=10)
+
+
+class FakeSdn:
+    def __init__(self):
+        self.routes_now = {}
+        self.calls = []
+
+    def view(self):
+        # s1 - s2 - s3 in a line; edge1 and edge2 on s1, edge3 on s3, the registry on s2
+        links = [("s1", "s2", 100, 0, True), ("s2", "s1", 100, 0, True),
+                 ("s2", "s3", 100, 0, True), ("s3", "s2", 100, 0, True)]
+        return NetworkView(links, {"edge1": "s1", "edge2": "s1", "edge3": "s3", "registry": "s2"})
+
+    def routes(self):
+        return dict(self.routes_now)
+
+    def put_route(self, name, vip, port, endpoints):
+        self.calls.append(("put", name))
+        self.routes_now[name] = (vip, port, tuple(endpoints))
+
+    def remove_route(self, name):
+        self.calls.append(("remove", name))
+        self.routes_now.pop(name, None)
+
+
+class FakeAgents:
+    """Nodes' containers as the agents would hold them; run() stores the image's layers."""
+
+    def __init__(self):
+        self.containers = {}  # node -> name -> ContainerView
+        self.layers = {}      # node -> digest -> size
+        self.requests = []
+        self.fail = set()     # nodes whose RunContainer fails
+        self.next_ip = 10
+
+    def run(self, node, request):
+        if node.name in self.fail:
+            raise FailedPrecondition(f"{node.name}: storage full")
+        on_node = self.containers.setdefault(node.name, {})
+        if request.name in on_node:
+            raise AlreadyExists(request.name)
+        self.requests.append((node.name, request))
+        self.next_ip += 1
+        ip = f"10.0.128.{self.next_ip}"
+        on_node[request.name] = ContainerView(request.name, True, ip, 0, dict(request.labels))
+        image = next(i for i in IMAGES.values() if i.reference == request.image)
+        store = self.layers.setdefault(node.name, {})
+        pulled = sum(size for digest, size in image.layers if digest not in store)
+        store.update(dict(image.layers))
+        return RunResult(ip, pulled, 0)
+
+    def remove(self, node, name):
+        if name not in self.containers.get(node.name, {}):
+            raise NotFound(name)
+        del self.containers[node.name][name]
+
+
+class FakeImages:
+    def prepare(self, service):
+        if service.image not in IMAGES:
+            raise InvalidArgument(f"unknown image {service.image}")
+        return IMAGES[service.image]
+
+
+def app(name="shop", web=2, api=1, db=1):
+    return AppSpec(name, (
+        ServiceSpec("web", "web", replicas=web, cpu_millicores=500, port=80, target_port=8080,
+                    dependencies=("api",)),
+        ServiceSpec("api", "api", replicas=api, cpu_millicores=500, dependencies=("db",)),
+        ServiceSpec("db", "db", replicas=db, cpu_millicores=500),
+    ))
+
+
+class Cluster:
+    def __init__(self, tmp_path, nodes=("edge1", "edge2", "edge3"), cpu=2000, storage=500 * MB):
+        self.clock = Clock()
+        self.placer, self.sdn, self.agents = FakePlacer(), FakeSdn(), FakeAgents()
+        self.path = tmp_path / "orchestrator.db"
+        self.alive = set(nodes)
+        self.nodes = nodes
+        self.o = self.orchestrator()
+        for name in nodes:
+            self.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", "10.0.0.1", "s1",
+                                            f"http://{name}:50061", cpu, storage, 1000))
+        self.beat()
+
+    def orchestrator(self):
+        return Orchestrator(Store(self.path), placer=self.placer, sdn=self.sdn, agents=self.agents,
+                            images=FakeImages(), service_range="10.0.127.0/24", registry_host="registry",
+                            clock=self.clock, node_timeout=4, evict_after=10)
+
+    def beat(self):
+        for name in sorted(self.alive):
+            containers = list(self.agents.containers.get(name, {}).values())
+            layers = self.agents.layers.get(name, {})
+            self.o.heartbeat(name, containers=containers, layers=dict(layers), storage_used=sum(layers.values()),
+                             pulled_bytes_total=0, peer_bytes_total=0)
+
+    def settle(self, passes=3):
+        """Reconcile passes with their starts finished, heartbeats in between."""
+        for _ in range(passes):
+            self.o.reconcile_once()
+            self.o._pool.shutdown(wait=True)
+            from concurrent.futures import ThreadPoolExecutor
+            self.o._pool = ThreadPoolExecutor(max_workers=4)
+            self.beat()
+        self.o.reconcile_once()
+
+    def running(self):
+        return {n: sorted(c) for n, c in self.agents.containers.items() if c}
+
+
+def test_deploy_starts_every_instance_and_routes_each_vip_to_its_replicas(tmp_path):
+    c = Cluster(tmp_path)
+    view = c.o.deploy(app())
+    assert len(view.instances) == 4 and not view.ready
+    assert len(set(view.app.vips.values())) == 3
+    assert all(vip.startswith("10.0.127.") for vip in view.app.vips.values())
+    c.settle()
+    view = c.o.deployment("shop")
+    assert view.ready, [(i.record.name, i.phase) for i in view.instances]
+    assert sum(len(v) for v in c.running().values()) == 4
+    vip, port, endpoints = c.sdn.routes_now["web.shop"]
+    assert (vip, port) == (view.app.vips["web"], 80)
+    assert len(endpoints) == 2 and all(e.port == 8080 and "/" in e.host for e in endpoints)
+    # every container knows every service of its app by name, and calls its dependencies on their VIP port
+    node, request = c.agents.requests[0]
+    assert request.hosts == view.app.vips
+    env = dict(item.split("=", 1) for item in request.env)
+    assert env["STRATA_SERVICE"] in ("web", "api", "db")
+    web = next(r for _, r in c.agents.requests if dict(x.split("=", 1) for x in r.env)["STRATA_SERVICE"] == "web")
+    assert dict(x.split("=", 1) for x in web.env)["STRATA_DEPENDENCIES"] == "api:8080"
+    assert web.labels[OWNER_LABEL] == OWNER
+
+
+def test_a_layer_a_node_holds_costs_nothing_there(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(AppSpec("first", (ServiceSpec("api", "api", cpu_millicores=100),)))
+    c.settle()
+    holder = next(n for n, names in c.running().items() if names)
+    view = c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
+    # web shares the 40 MB base with api: only its own 5 MB is stored anew, next to api
+    assert view.app.planned_bytes == 5 * MB
+    assert view.instances[0].record.node == holder
+    server = next(s for s in c.placer.problems[-1].servers if s.name == holder)
+    assert BASE[0] in server.held
+
+
+def test_placed_but_not_yet_pulled_layers_count_as_coming(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(AppSpec("first", (ServiceSpec("api", "api", cpu_millicores=100),)))  # no reconcile yet
+    view = c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
+    assert view.app.planned_bytes == 5 * MB
+
+
+def test_deploy_that_fits_nowhere_changes_nothing(tmp_path):
+    c = Cluster(tmp_path, cpu=600)
+    with pytest.raises(FailedPrecondition):
+        c.o.deploy(app(web=5))
+    assert c.o.apps == {} and c.o.instances == {}
+    assert c.o.vips.used == set()
+    c.o.deploy(app(web=1))  # and the range still starts from its first address
+    assert sorted(c.o.apps["shop"].vips.values())[0] == "10.0.127.1"
+
+
+def test_bad_requests_are_refused(tmp_path):
+    c = Cluster(tmp_path)
+    with pytest.raises(InvalidArgument):
+        c.o.deploy(AppSpec("shop", (ServiceSpec("web", "nope"),)))
+    with pytest.raises(InvalidArgument):
+        c.o.deploy(AppSpec("shop", (ServiceSpec("web", "web", dependencies=("missing",)),)))
+    c.o.deploy(app())
+    with pytest.raises(AlreadyExists):
+        c.o.deploy(app())
+    with pytest.raises(NotFound):
+        c.o.scale("shop", "cart", 2)
+    with pytest.raises(NotFound):
+        c.o.delete("nothing")
+    with pytest.raises(NotFound):
+        c.o.heartbeat("edge9", containers=[], layers={}, storage_used=0, pulled_bytes_total=0, peer_bytes_total=0)
+
+
+def test_scale_up_and_down(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    c.o.scale("shop", "web", 4)
+    c.settle()
+    assert len(c.sdn.routes_now["web.shop"][2]) == 4
+    c.o.scale("shop", "web", 1)
+    c.settle()
+    assert len(c.sdn.routes_now["web.shop"][2]) == 1
+    assert sum(len(v) for v in c.running().values()) == 3
+    assert c.o.deployment("shop").ready
+
+
+def test_delete_removes_containers_and_routes(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    c.o.delete("shop")
+    c.settle()
+    assert c.running() == {}
+    assert c.sdn.routes_now == {}
+    assert c.o.vips.used == set()
+
+
+def test_a_lost_node_has_its_instances_rescheduled_and_cleaned_when_back(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    victim = max(c.running(), key=lambda n: len(c.running()[n]))
+    lost = set(c.running()[victim])
+    c.alive.discard(victim)
+    c.clock.now += 5
+    c.settle()  # not ready yet past node_timeout, but not evicted before evict_after
+    assert {i.record.node for i in c.o.deployment("shop").instances} >= {victim}
+    assert any(i.phase == "unknown" for i in c.o.deployment("shop").instances)
+    c.clock.now += 10
+    c.settle()
+    view = c.o.deployment("shop")
+    assert victim not in {i.record.node for i in view.instances}
+    assert not lost & {i.record.name for i in view.instances}  # replacements have new names
+    assert view.ready
+    # routes left the lost node
+    assert all(not e.host.startswith(victim + "/") for r in c.sdn.routes_now.values() for e in r[2])
+    # the node comes back with its old containers: they are removed, nothing else started there
+    c.alive.add(victim)
+    c.settle()
+    assert not c.agents.containers[victim]
+
+
+def test_restarted_orchestrator_neither_duplicates_nor_loses(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    before = c.running()
+    starts = len(c.agents.requests)
+    c.o.stop()
+    c.o = c.orchestrator()  # a new process on the same database; it has seen no heartbeat yet
+    c.clock.now += 1
+    c.settle()
+    assert c.running() == before
+    assert len(c.agents.requests) == starts
+    assert c.o.deployment("shop").ready
+
+
+def test_restarted_orchestrator_does_not_evict_before_hearing_from_nodes(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    before = {i.record.name for i in c.o.deployment("shop").instances}
+    c.o.stop()
+    c.clock.now += 100  # down for long: nodes' last heartbeats are old
+    c.o = c.orchestrator()
+    c.o.reconcile_once()
+    assert {i.record.name for i in c.o.deployment("shop").instances} == before
+
+
+def test_missing_layers_come_from_the_nearest_holder(tmp_path):
+    c = Cluster(tmp_path)
+    c.agents.layers["edge2"] = dict(IMAGES["api"].layers)  # edge2 (same switch as edge1) holds api's layers
+    c.agents.layers["edge3"] = dict(IMAGES["api"].layers)
+    c.beat()
+    record = c.o.apps.setdefault  # noqa: F841  (readability: the request is built from the app below)
+    c.o.deploy(AppSpec("solo", (ServiceSpec("api", "api", cpu_millicores=100),)))
+    instance = next(iter(c.o.instances.values()))
+    if instance.node != "edge1":  # placement puts it where layers are held; force the case under test
+        instance.node = "edge1"
+    request = c.o._run_request(c.o.apps["solo"], instance)
+    assert request.layer_sources == {BASE[0]: "http://edge2:50061", "sha256:api": "http://edge2:50061"}
+    c.o.apps["solo"].peers = False
+    assert c.o._run_request(c.o.apps["solo"], instance).layer_sources == {}
+
+
+def test_a_failed_start_is_reported_and_retried_later(tmp_path):
+    c = Cluster(tmp_path, nodes=("edge1",))
+    c.agents.fail.add("edge1")
+    c.o.deploy(AppSpec("solo", (ServiceSpec("api", "api", cpu_millicores=100),)))
+    c.settle(passes=1)
+    view = c.o.deployment("solo")
+    assert view.instances[0].phase == "failed" and "storage full" in view.instances[0].message
+    c.agents.fail.clear()
+    c.settle(passes=1)
+    assert c.o.deployment("solo").instances[0].phase != "running"  # backing off
+    c.clock.now += 5
+    c.settle()
+    assert c.o.deployment("solo").ready
+
+
+def test_container_names_are_short_unique_labels():
+    assert container_name("web", 7) == "web-7"
+    long = container_name("a" * 63, 12345)
+    assert len(long) <= 40 and long.endswith("-12345")
