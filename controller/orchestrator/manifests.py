@@ -288,7 +288,7 @@ def _service(name: str, image: str, *, replicas: int, cpu: float | None, bandwid
 COMPOSE_TOP_LEVEL = frozenset({"services", "name", "version"})  # version: obsolete, informational
 COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "ports", "expose", "depends_on", "links",
                                     "environment", "labels", "hostname", "container_name"})
-_VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\})")
 
 
 def _substitute(match: re.Match) -> str:
@@ -465,7 +465,7 @@ def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) ->
         if body is None:
             body = {}
         if not isinstance(body, dict):
-            raise _error(service, "", f"must be a mapping, got {_shown(body)}")
+            raise AppError(f'service "{service}": must be a mapping of fields, got {_shown(body)}')
         specs.append(_compose_service(service, body, final, aliases, ignored))
     return validate_app(AppSpec(app_name, tuple(specs)))
 
@@ -599,10 +599,10 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
 
     # Which Services select which workloads; a Service's name is an alias of every workload it selects.
     aliases: dict[str, tuple[str, ...]] = {}
-    selected_by: dict[str, list[_Workload]] = {}
+    selected_by: dict[int, list[_Workload]] = {}  # id of a Service object -> the workloads it selects
     for sname, namespace, obj in services:
         chosen = [w for w in workloads if w.namespace == namespace and _selects(obj, w)]
-        selected_by[sname] = chosen
+        selected_by[id(obj)] = chosen
         if not chosen:
             ignored.notes.append(f"Service/{sname} selects no Deployment, StatefulSet or DaemonSet")
         for workload in chosen:
@@ -610,7 +610,7 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
 
     # Names: the Service's when exactly one (internal) Service selects only this workload.
     for workload in workloads:
-        own = [s for s in workload.services if len(selected_by[s["metadata"]["name"]]) == 1]
+        own = [s for s in workload.services if len(selected_by[id(s)]) == 1]
         internal = [s for s in own if _service_type(s) not in EXTERNAL_SERVICE_TYPES]
         primary = internal[0] if len(internal) == 1 else own[0] if len(own) == 1 else None
         if primary is not None:
@@ -633,9 +633,10 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
             workload.services.sort(key=lambda s: _service_type(s) in EXTERNAL_SERVICE_TYPES)
     for workload in workloads:
         aliases[workload.service_name] = (workload.service_name,)
-    for sname, chosen in selected_by.items():
-        if chosen:
-            aliases[sname.lower()] = tuple(w.service_name for w in chosen)
+    for sname, _, obj in services:
+        if selected_by[id(obj)]:
+            aliases[sname.lower()] = tuple(dict.fromkeys(
+                (*aliases.get(sname.lower(), ()), *(w.service_name for w in selected_by[id(obj)]))))
 
     if name is not None:
         app_name = _checked_app_name(name)
