@@ -44,8 +44,9 @@ def port_addresses(base: int) -> dict[str, str]:
 class Stack:
     """Use as a context manager: everything it started is stopped on exit, whatever happened.
 
-    `nodes`: start the registry and the node agents (needs the images; built once into the
-    cache). `images`: which images to push to the registry (None = every image built)."""
+    `nodes`: start the registry, the orchestrator and the node agents (needs the images; built
+    once into the cache). `images`: which images to push to the registry up front (None = every
+    image built, [] = none: the orchestrator pushes an app's images when it is deployed)."""
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
@@ -162,6 +163,8 @@ class Stack:
         self.registry = RegistryServer(self.workdir / "registry", f"{host.ip}:{REGISTRY_PORT}", popen=popen,
                                        ready=ready)
         self.registry.start(timeout=30)  # known to stop() before it starts: an interrupt leaves no registry
+        if self.images == []:  # nothing up front: the orchestrator pushes what a deploy needs
+            return
         started = time.monotonic()
         push = [*in_host(pid), sys.executable, "-m", "controller.cli", "images", "push", self.registry_url,
                 "--cache", str(default_cache())]

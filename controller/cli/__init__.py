@@ -160,10 +160,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    if args.name == "deploy":
+        return _deploy_experiment(args)
     from controller.placement.experiments import run_experiment
 
     csv_path, png_path = run_experiment(args.name, Path(args.out), data=args.data, seeds=args.seeds,
                                         time_limit=args.time_limit, progress=print)
+    print(f"wrote {csv_path}")
+    print(f"wrote {png_path}")
+    return EXIT_OK
+
+
+def _deploy_experiment(args: argparse.Namespace) -> int:
+    from harness.deploy_experiment import DEFAULT_ALGORITHMS, run_deploy_experiment
+
+    algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown:
+        print(f"strata experiment deploy: unknown algorithm(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(ALGORITHMS)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    peers = {"on": [True], "off": [False], "both": [True, False]}[args.peers]
+    try:
+        csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out))
+    except (ValueError, ProblemError) as exc:
+        print(f"strata experiment deploy: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"wrote {csv_path}")
     print(f"wrote {png_path}")
     return EXIT_OK
@@ -247,14 +269,23 @@ def build_parser() -> argparse.ArgumentParser:
     _solver_options(compare, 30.0)
     compare.set_defaults(func=cmd_compare)
 
-    experiment = sub.add_parser("experiment", help="reproduce the paper's Fig. 4 or Fig. 5")
-    experiment.add_argument("name", choices=["fig4", "fig5"])
+    experiment = sub.add_parser("experiment", help="reproduce the paper's Fig. 4 or Fig. 5, or measure deploys live")
+    experiment.add_argument("name", choices=["fig4", "fig5", "deploy"],
+                            help="fig4, fig5: placement on generated problems; deploy: a real app deployed with "
+                                 "each algorithm on a fresh emulated network (root)")
     experiment.add_argument("--out", required=True, help="directory for the CSV and PNG")
     experiment.add_argument("--data", choices=["paper", "dockerhub"], default="paper",
                             help="the paper's synthetic setting or real Docker Hub images")
     experiment.add_argument("--seeds", type=positive_int, default=5, help="instances per point (default: 5)")
     experiment.add_argument("--time-limit", type=positive_float, default=20.0, metavar="S",
                             help="seconds per algorithm run (default: 20)")
+    experiment.add_argument("--app", default="online-boutique",
+                            help="deploy: socialNetwork, online-boutique, or a Compose / Kubernetes file")
+    experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
+    experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
+                                                 "image-locality, first-fit, no-sharing)")
+    experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
+                            help="deploy: layers from the nearest holder (on), the registry only (off), or both")
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")

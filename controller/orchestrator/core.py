@@ -10,7 +10,8 @@ reconcile pass, every half second:
   1. a node whose heartbeats stopped for `evict_after` seconds has its instances placed again on
      the ready nodes (new names; the old containers are removed if the node comes back);
   2. on every ready node, a desired instance that does not run there is started (its missing
-     layers from the nearest holder when the app asks for peers), and a container the
+     layers from the nearest holder when the app asks for peers; a layer another node is
+     pulling right now is waited for, then fetched from there), and a container the
      orchestrator started that is no longer desired is removed;
   3. every service's SDN route points its VIP at the running instances.
 """
@@ -455,19 +456,35 @@ class Orchestrator:
                 log.warning("node(s) %s lost: %s's %s rescheduled to %s", ", ".join(sorted({i.node for i in old})),
                             app_name, ", ".join(i.name for i in old), ", ".join(f"{r.name}@{r.node}" for r in records))
 
+    def _missing_layers(self, instance: InstanceRecord) -> set[str]:
+        held = self.observed[instance.node].layers
+        return {d for d, _ in self.apps[instance.app].images[instance.service].layers if d not in held}
+
     def _converge_nodes(self) -> None:
         now = self.clock()
         starts, removals = [], []
         with self._lock:
+            # Layers on their way to some node: with peers, another node needing one waits for that
+            # pull to finish and then fetches it from there (the first pull seeds the cluster).
+            arriving = {d: self.instances[n].node for n in self._inflight if n in self.instances
+                        for d in self._missing_layers(self.instances[n])}
+            held_somewhere = {d for name, o in self.observed.items() if self._ready(name) for d in o.layers}
             for name, node in self.nodes.items():
                 if not self._ready(name):
                     continue
                 seen = self.observed[name].containers
                 wanted = {i.name for i in self.instances.values() if i.node == name}
                 for instance_name in sorted(wanted - set(seen)):
-                    if instance_name not in self._inflight and self._retry_at.get(instance_name, 0) <= now:
-                        self._inflight.add(instance_name)
-                        starts.append(self.instances[instance_name])
+                    if instance_name in self._inflight or self._retry_at.get(instance_name, 0) > now:
+                        continue
+                    instance = self.instances[instance_name]
+                    missing = self._missing_layers(instance)
+                    if self.apps[instance.app].peers and any(
+                            arriving.get(d, name) != name and d not in held_somewhere for d in missing):
+                        continue  # a peer will hold it shortly
+                    arriving.update({d: name for d in missing})
+                    self._inflight.add(instance_name)
+                    starts.append(instance)
                 for container in seen.values():
                     if (container.labels.get(OWNER_LABEL) == OWNER and container.name not in wanted
                             and container.name not in self._inflight):
@@ -505,9 +522,12 @@ class Orchestrator:
                 self._retry_at.pop(instance.name, None)
                 if self.instances.get(instance.name) is instance:
                     self.store.save_instance(instance)
-                # seen at once, not only at the next heartbeat: the route follows sooner
-                self.observed[instance.node].containers[instance.name] = ContainerView(
-                    instance.name, True, result.ip, 0, dict(request.labels))
+                # seen at once, not only at the next heartbeat: the route follows sooner, and the
+                # layers it pulled can seed the next node straight away
+                observed = self.observed[instance.node]
+                observed.containers[instance.name] = ContainerView(instance.name, True, result.ip, 0,
+                                                                   dict(request.labels))
+                observed.layers.update(app.images[instance.service].layers)
             log.info("started %s on %s at %s (%d bytes from the registry, %d from peers)", instance.name,
                      instance.node, result.ip, result.pulled_bytes, result.peer_bytes)
             self._wake.set()

@@ -138,11 +138,16 @@ class Cluster:
         """Reconcile passes with their starts finished, heartbeats in between."""
         for _ in range(passes):
             self.o.reconcile_once()
-            self.o._pool.shutdown(wait=True)
-            from concurrent.futures import ThreadPoolExecutor
-            self.o._pool = ThreadPoolExecutor(max_workers=4)
+            self.drain()
             self.beat()
         self.o.reconcile_once()
+
+    def drain(self):
+        """Wait for the starts and removals a pass submitted."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.o._pool.shutdown(wait=True)
+        self.o._pool = ThreadPoolExecutor(max_workers=4)
 
     def running(self):
         return {n: sorted(c) for n, c in self.agents.containers.items() if c}
@@ -330,3 +335,33 @@ def test_container_names_are_short_unique_labels():
     assert container_name("web", 7) == "web-7"
     long = container_name("a" * 63, 12345)
     assert len(long) <= 40 and long.endswith("-12345")
+
+
+def _spread(c, peers):
+    """Two replicas of api on two nodes (one per node by CPU)."""
+    c.o.deploy(AppSpec("two", (ServiceSpec("api", "api", replicas=2, cpu_millicores=1500),)), peers=peers)
+    assert len({i.node for i in c.o.instances.values()}) == 2
+
+
+def test_with_peers_the_first_pull_seeds_the_second_node(tmp_path):
+    c = Cluster(tmp_path, nodes=("edge1", "edge2"))  # one switch: the peer is nearer than the registry
+    _spread(c, peers=True)
+    c.o.reconcile_once()
+    c.drain()
+    assert len(c.agents.requests) == 1  # the other node waits for the layers to land somewhere
+    first_node = c.agents.requests[0][0]
+    c.settle()
+    assert len(c.agents.requests) == 2
+    second_node, second = c.agents.requests[1]
+    assert second_node != first_node
+    assert set(second.layer_sources) == {d for d, _ in IMAGES["api"].layers}
+    assert set(second.layer_sources.values()) == {f"http://{first_node}:50061"}
+
+
+def test_without_peers_every_node_pulls_from_the_registry_at_once(tmp_path):
+    c = Cluster(tmp_path)
+    _spread(c, peers=False)
+    c.o.reconcile_once()
+    c.drain()
+    assert len(c.agents.requests) == 2
+    assert all(not r.layer_sources for _, r in c.agents.requests)
