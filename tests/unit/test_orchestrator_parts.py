@@ -1,0 +1,66 @@
+"""Pure parts around the orchestrator: the service range, container /etc/hosts, experiment records."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from controller.errors import FailedPrecondition, InvalidArgument
+from controller.orchestrator.vips import VipPool, service_range
+from dataplane.agent.node import check_hosts, hosts_file
+from harness.deploy_experiment import DeployRun, app_file, read_csv, write_csv
+
+
+def test_the_service_range_avoids_hosts_and_pods():
+    hosts = [f"10.0.0.{k}" for k in range(1, 15)]
+    cidr = service_range("10.0.0.0/16", hosts)
+    block = ipaddress.ip_network(cidr)
+    assert block.prefixlen == 24 and block.subnet_of(ipaddress.ip_network("10.0.0.0/17"))  # not the pods' half
+    assert not any(ipaddress.ip_address(h) in block for h in hosts)
+    taken = service_range("10.0.0.0/16", [*hosts, "10.0.127.9"])
+    assert taken != cidr and "10.0.127.9" not in taken
+
+
+def test_a_subnet_too_small_for_a_service_range_is_refused():
+    with pytest.raises(InvalidArgument):
+        service_range("10.0.0.0/24", [])
+
+
+def test_vip_pool_hands_out_the_lowest_free_address_and_reuses_released_ones():
+    pool = VipPool("10.0.127.0/30", used=["10.0.127.1"])
+    assert pool.allocate() == "10.0.127.2"
+    with pytest.raises(FailedPrecondition):
+        pool.allocate()
+    pool.release("10.0.127.1")
+    assert pool.allocate() == "10.0.127.1"
+
+
+def test_container_hosts_file_maps_service_names_to_vips():
+    text = hosts_file("web-3", "10.0.128.4", {"cart": "10.0.127.2", "api": "10.0.127.1"})
+    lines = text.splitlines()
+    assert lines[:2] == ["127.0.0.1\tlocalhost", "10.0.128.4\tweb-3"]
+    assert lines[2:] == ["10.0.127.1\tapi", "10.0.127.2\tcart"]
+
+
+@pytest.mark.parametrize("hosts", [{"bad name": "10.0.0.1"}, {"ok": "not-an-ip"}, {"x\ny": "10.0.0.1"},
+                                   {"a" * 300: "10.0.0.1"}])
+def test_bad_hosts_entries_are_refused(hosts):
+    with pytest.raises(InvalidArgument):
+        check_hosts(hosts)
+
+
+def test_deploy_records_round_trip_through_csv(tmp_path):
+    runs = [DeployRun("strata", True, 100, 5, 90, 1.234, 80, 90, 12, 1),
+            DeployRun("first-fit", False, 200, 0, 180, 2.0, 160, 180, 12, 2)]
+    write_csv(runs, tmp_path / "deploy.csv")
+    header = (tmp_path / "deploy.csv").read_text().splitlines()[0]
+    assert header.startswith("algorithm,peers,pulled_bytes,peer_bytes,stored_bytes,ready_seconds")
+    back = read_csv(tmp_path / "deploy.csv")
+    assert back[1] == runs[1] and back[0].ready_seconds == 1.23
+
+
+def test_experiment_apps_are_bundled_names_or_files(tmp_path):
+    assert app_file("socialNetwork").is_file() and app_file("online-boutique").is_file()
+    with pytest.raises(ValueError):
+        app_file(str(tmp_path / "missing.yml"))
