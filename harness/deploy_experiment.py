@@ -114,19 +114,31 @@ def stored_on_disk(workdir: Path) -> int:
     return sum(p.stat().st_size for p in workdir.glob("nodes/*/layers/blobs/sha256/*") if p.is_file())
 
 
+def load_app(path: Path, replicas: int | None = None):
+    """The app of a manifest; `replicas` (when given) replaces every service's replica count."""
+    import dataclasses
+
+    from controller.orchestrator.app import AppSpec
+    from controller.orchestrator.manifests import load_manifest
+
+    app = load_manifest(path, warn=lambda _: None)
+    if replicas is None:
+        return app
+    return AppSpec(app.name, tuple(dataclasses.replace(s, replicas=replicas) for s in app.services))
+
+
 def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool, *, openflow_port: int,
-                port_base: int, progress: Callable[[str], None]) -> DeployRun:
+                port_base: int, progress: Callable[[str], None], replicas: int | None = None) -> DeployRun:
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
     from strata.v1 import orchestrator_pb2_grpc
 
-    from controller.orchestrator.manifests import load_manifest
     from controller.orchestrator.servicer import service_message
 
     from .stack import Stack, port_addresses
 
-    app = load_manifest(app_path, warn=lambda _: None)
+    app = load_app(app_path, replicas)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None) as stack:
         registry = stack.network.net.get(stack.spec.hosts_with_role("registry")[0].name)
@@ -175,7 +187,7 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
 
 
 def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers: list[bool], out: Path, *,
-                          openflow_port: int = 6663, port_base: int = 50200,
+                          replicas: int | None = None, openflow_port: int = 6663, port_base: int = 50200,
                           progress: Callable[[str], None] = print) -> tuple[Path, Path]:
     from topologies.catalog import load_topology
 
@@ -185,12 +197,14 @@ def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers:
     path = app_file(app)
     spec = load_topology(topology)
     out.mkdir(parents=True, exist_ok=True)
-    progress(f"deploying {path.name} on {spec.name} with {', '.join(algorithms)} "
+    load_app(path, replicas)  # a bad file fails here, before any network is built
+    shown = f"{path.name}{f' ({replicas} replicas per service)' if replicas else ''}"
+    progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network")
     runs = [measure_one(spec, path, algorithm, p, openflow_port=openflow_port, port_base=port_base,
-                        progress=progress)
+                        progress=progress, replicas=replicas)
             for p in peers for algorithm in algorithms]
     csv_path, png_path = out / "deploy.csv", out / "deploy.png"
     write_csv(runs, csv_path)
-    plot(runs, png_path, f"{path.stem} on {spec.name}")
+    plot(runs, png_path, f"{shown} on {spec.name}")
     return csv_path, png_path

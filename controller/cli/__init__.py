@@ -44,7 +44,9 @@ def _print_result(problem: Problem, result: PlacementResult) -> None:
     print(f"algorithm    {result.algorithm}")
     print(f"status       {result.status}" + (f"  ({result.message})" if result.message else ""))
     if result.objective is not None:
-        print(f"objective    {result.objective:g}  (total stored layer size)")
+        held = any(s.held for s in problem.servers)
+        print(f"objective    {result.objective:g}  "
+              f"({'layer size stored anew; held layers cost nothing' if held else 'total stored layer size'})")
     if result.lower_bound is not None:
         gap = f"  (gap {100 * result.gap:.2f}%)" if result.gap is not None else ""
         print(f"lower bound  {result.lower_bound:g}{gap}")
@@ -172,6 +174,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def _deploy_experiment(args: argparse.Namespace) -> int:
+    from controller.orchestrator.app import AppError
     from harness.deploy_experiment import DEFAULT_ALGORITHMS, run_deploy_experiment
 
     algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
@@ -182,8 +185,9 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     peers = {"on": [True], "off": [False], "both": [True, False]}[args.peers]
     try:
-        csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out))
-    except (ValueError, ProblemError) as exc:
+        csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out),
+                                                   replicas=args.replicas)
+    except (ValueError, ProblemError, AppError) as exc:
         print(f"strata experiment deploy: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"wrote {csv_path}")
@@ -284,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
     experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
                                                  "image-locality, first-fit, no-sharing)")
+    experiment.add_argument("--replicas", type=positive_int, metavar="K",
+                            help="deploy: give every service K replicas (default: as the manifest says)")
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
                             help="deploy: layers from the nearest holder (on), the registry only (off), or both")
     experiment.set_defaults(func=cmd_experiment)

@@ -110,16 +110,24 @@ def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tup
         time.sleep(0.5)
 
 
-def _deploy(args, stub) -> int:
+def _load(args) -> int:
+    """The manifest, read and checked before anything is asked of the orchestrator."""
     from controller.orchestrator.app import AppError
     from controller.orchestrator.manifests import load_manifest
-    from controller.orchestrator.servicer import service_message
 
     try:
-        spec = load_manifest(args.file, name=args.name, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+        args.spec = load_manifest(args.file, name=args.name,
+                                  warn=lambda text: print(f"warning: {text}", file=sys.stderr))
     except AppError as exc:
         print(f"strata app deploy: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _deploy(args, stub) -> int:
+    from controller.orchestrator.servicer import service_message
+
+    spec = args.spec
     request = pb.DeployRequest(application=spec.name, services=[service_message(s) for s in spec.services],
                                algorithm=args.algorithm, registry_only=args.registry_only)
     started = time.monotonic()
@@ -199,6 +207,9 @@ ACTIONS = {"deploy": _deploy, "get": _get, "ls": _ls, "scale": _scale, "rm": _rm
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    if args.app_command == "deploy" and _load(args) != EXIT_OK:
+        return EXIT_BAD_INPUT
+    address = args.orchestrator or ""
     try:
         address = args.orchestrator or orchestrator_address(args.stack)
         stub = _stub(address)

@@ -149,3 +149,17 @@ def test_non_string_digest_exits_2(tmp_path, capsys):
     data = bad(lambda d: d["containers"][0]["layers"].append({"digest": "sha256:web"}))
     assert place(write(tmp_path, data), "--json") == 2
     assert "web" in capsys.readouterr().err
+
+
+def test_app_deploy_checks_the_manifest_before_asking_anyone(tmp_path):
+    bad = tmp_path / "app.yml"
+    bad.write_text("services:\n  web:\n    image: nginx\n    depends_on: [db]\n")
+    result = subprocess.run([str(STRATA), "app", "--stack", str(tmp_path / "none.json"), "deploy", str(bad)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "db" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_app_without_a_running_stack_says_how_to_start_one(tmp_path):
+    result = subprocess.run([str(STRATA), "app", "--stack", str(tmp_path / "none.json"), "ls"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and "strata up" in result.stderr
