@@ -192,8 +192,10 @@ def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers:
     from topologies.catalog import load_topology
 
     from .daemons import require_root
+    from .signals import interrupt_on_signals
 
     require_root("the deploy experiment")
+    interrupt_on_signals()  # Ctrl-C or SIGTERM: the network of the run under way is torn down
     path = app_file(app)
     spec = load_topology(topology)
     out.mkdir(parents=True, exist_ok=True)

@@ -157,7 +157,7 @@ class Orchestrator:
     def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, agents: Agents, images: Images,
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
-                 workers: int = 8):
+                 workers: int = 8, size_unit: float = 1.0):
         self.store = store
         self.placer, self.sdn, self.agents, self.images = placer, sdn, agents, images
         self.registry_host = registry_host
@@ -165,6 +165,10 @@ class Orchestrator:
         self.node_timeout = node_timeout
         self.evict_after = evict_after
         self.heartbeat_interval = heartbeat_interval
+        # Bytes per unit of size in placement problems: the daemon uses one real MiB at the
+        # emulation's image scale, so size thresholds (kube's ImageLocality 23-1000 MB) keep
+        # their meaning.
+        self.size_unit = size_unit
         self._lock = threading.RLock()      # guards the dicts below (short holds, no I/O)
         self._placing = threading.Lock()    # one placement decision at a time
         self.started_at = clock()
@@ -266,7 +270,7 @@ class Orchestrator:
                             coming[digest] = size
             held = (set(observed.layers) | set(coming)) & set(sizes)
             free = node.storage_bytes - observed.storage_used - sum(coming.values())
-            servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), float(max(free, 0)),
+            servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / self.size_unit,
                                   max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held)))
         if not servers:
             raise FailedPrecondition("no node is ready (none has sent a heartbeat recently)")
@@ -275,7 +279,7 @@ class Orchestrator:
             spec = app.spec.service(service)
             containers.append(Container(name, spec.cpu_millicores, spec.bandwidth_mbps,
                                         tuple(d for d, _ in app.images[service].layers), spec.image))
-        layers = tuple(Layer(d, float(s)) for d, s in sizes.items())
+        layers = tuple(Layer(d, s / self.size_unit) for d, s in sizes.items())
         return Problem(tuple(servers), layers, tuple(containers))
 
     def _place(self, new: list[tuple[str, AppRecord, str]], algorithm: str) -> PlacementResult:
@@ -322,7 +326,7 @@ class Orchestrator:
                     for vip in vips:
                         self.vips.release(vip)
                     raise
-                record.planned_bytes = int(result.objective or 0) if result else 0
+                record.planned_bytes = round((result.objective or 0) * self.size_unit) if result else 0
                 instances = [InstanceRecord(name, spec.name, service, result.placement[name], self.clock())
                              for name, _, service in new]
                 self.store.save_app(record, instances)

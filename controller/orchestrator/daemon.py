@@ -10,7 +10,8 @@ the node agents over their management Unix sockets. The configuration file (JSON
   service_range      CIDR the services' VIPs come from
   listen             gRPC address (in the namespace it runs in)
   socket             gRPC Unix socket: how the CLI and the agents reach it
-Optional: node_timeout (s, 4), evict_after (s, 10), placement_time_limit (s, 20), image_cache.
+Optional: node_timeout (s, 4), evict_after (s, 10), placement_time_limit (s, 20), image_cache,
+image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from controller.errors import InvalidArgument
 from controller.rpc import create_server
+from dataplane.images import IMAGE_SCALE
 
 REQUIRED = ("db", "placement", "sdn", "registry", "registry_host", "service_range", "listen", "socket")
 
@@ -55,7 +57,8 @@ def serve_orchestrator(config_path: str, stop: threading.Event) -> int:
         images=RegistryImages(config["registry"], Path(config["image_cache"]) if config.get("image_cache") else None,
                               log=log.info),
         service_range=config["service_range"], registry_host=config["registry_host"],
-        node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)))
+        node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
+        size_unit=2**20 * float(config.get("image_scale", IMAGE_SCALE)))
     socket = Path(config["socket"])
     socket.unlink(missing_ok=True)
     server, port = create_server(config["listen"], [(register(orchestrator), SERVICE_NAME)],
