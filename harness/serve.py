@@ -77,32 +77,28 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve_agent(args: argparse.Namespace, stop: threading.Event) -> int:
-    import logging
-
     from dataplane.agent.daemon import serve_agent
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not args.config:
-        raise ProblemError("serve agent: --config FILE is required (strata up writes one per edge server)")
-    try:
-        return serve_agent(args.config, stop)
-    except DomainError as exc:
-        print(f"strata serve agent: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return _serve_configured("agent", "strata up writes one per edge server", serve_agent, args, stop)
 
 
 def _serve_orchestrator(args: argparse.Namespace, stop: threading.Event) -> int:
-    import logging
-
     from controller.orchestrator.daemon import serve_orchestrator
+
+    return _serve_configured("orchestrator", "strata up writes it", serve_orchestrator, args, stop)
+
+
+def _serve_configured(component: str, origin: str, run, args: argparse.Namespace, stop: threading.Event) -> int:
+    """A daemon that reads a configuration file (the agents, the orchestrator): logs, then run(config, stop)."""
+    import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not args.config:
-        raise ProblemError("serve orchestrator: --config FILE is required (strata up writes it)")
+        raise ProblemError(f"serve {component}: --config FILE is required ({origin})")
     try:
-        return serve_orchestrator(args.config, stop)
+        return run(args.config, stop)
     except DomainError as exc:
-        print(f"strata serve orchestrator: {exc}", file=sys.stderr)
+        print(f"strata serve {component}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import grpc
 from strata.v1 import orchestrator_pb2 as pb
@@ -15,7 +14,7 @@ from strata.v1 import orchestrator_pb2_grpc
 
 from controller.rpc import call_error
 
-from .node import NoStack, human_bytes
+from .node import NoStack, human_bytes, read_stack
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
@@ -26,17 +25,9 @@ BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.S
 
 def orchestrator_address(state_file: str) -> str:
     """The running stack's orchestrator, from its state file."""
-    path = Path(state_file)
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NoStack(f"no running stack is described at {path}: start one with `strata up` "
-                      "(or give --stack FILE or --orchestrator ADDR)") from None
-    except (OSError, ValueError) as exc:
-        raise NoStack(f"cannot read the stack description {path}: {exc}") from None
-    address = (state.get("addresses") or {}).get("orchestrator")
+    address = (read_stack(state_file).get("addresses") or {}).get("orchestrator")
     if not address:
-        raise NoStack(f"the stack described at {path} runs no orchestrator (started with --no-nodes?)")
+        raise NoStack(f"the stack described at {state_file} runs no orchestrator (started with --no-nodes?)")
     return address
 
 

@@ -22,17 +22,22 @@ class NoStack(Exception):
     """No running stack is described where the command looked."""
 
 
-def stack_agents(state_file: str) -> dict[str, str]:
-    """node name -> the agent's management address, from the running stack's state file."""
+def read_stack(state_file: str) -> dict:
+    """The running stack's description (written by `strata up`)."""
     path = Path(state_file)
     try:
-        state = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise NoStack(f"no running stack is described at {path}: start one with `strata up` "
                       "(or give --stack FILE)") from None
     except (OSError, ValueError) as exc:
         raise NoStack(f"cannot read the stack description {path}: {exc}") from None
-    agents = state.get("agents") or {}
+
+
+def stack_agents(state_file: str) -> dict[str, str]:
+    """node name -> the agent's management address, from the running stack's state file."""
+    path = Path(state_file)
+    agents = read_stack(state_file).get("agents") or {}
     if not agents:
         raise NoStack(f"the stack described at {path} runs no node agents (started with --no-nodes?)")
     return agents

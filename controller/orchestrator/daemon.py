@@ -16,29 +16,17 @@ image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 
-from controller.errors import InvalidArgument
+from controller.daemon_config import load_config
 from controller.rpc import create_server
 from dataplane.images import IMAGE_SCALE
 
 REQUIRED = ("db", "placement", "sdn", "registry", "registry_host", "service_range", "listen", "socket")
 
 log = logging.getLogger("strata.orchestrator")
-
-
-def load_config(path: str | Path) -> dict:
-    try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(f"orchestrator configuration {path}: {exc}") from None
-    missing = [key for key in REQUIRED if key not in config]
-    if missing:
-        raise InvalidArgument(f"orchestrator configuration {path}: missing {', '.join(missing)}")
-    return config
 
 
 def serve_orchestrator(config_path: str, stop: threading.Event) -> int:
@@ -48,7 +36,7 @@ def serve_orchestrator(config_path: str, stop: threading.Event) -> int:
     from .servicer import SERVICE_NAME, register
     from .store import Store
 
-    config = load_config(config_path)
+    config = load_config(config_path, REQUIRED, "orchestrator")
     Path(config["db"]).parent.mkdir(parents=True, exist_ok=True)
     store = Store(config["db"])
     orchestrator = Orchestrator(

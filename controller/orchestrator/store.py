@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from controller.sqlite import open_database
+from controller.sqlite import open_database, transaction
 
 from .app import AppSpec, app_from_dict, app_to_dict
 
@@ -91,17 +89,6 @@ class Store:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """All or nothing (the connection autocommits single statements otherwise)."""
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     # -- nodes ---------------------------------------------------------------------------------
     def nodes(self) -> list[NodeRecord]:
         with self._lock:
@@ -127,36 +114,34 @@ class Store:
     def save_app(self, app: AppRecord, instances: list[InstanceRecord] = (),
                  removed_instances: list[str] = ()) -> None:
         """The application and a change of its instances, in one transaction."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.execute("INSERT OR REPLACE INTO apps (name, record) VALUES (?, ?)",
                              (app.spec.name, app.to_json()))
-            for name in removed_instances:
-                self._db.execute("DELETE FROM instances WHERE name = ?", (name,))
-            for instance in instances:
-                self._db.execute("INSERT OR REPLACE INTO instances (name, app, record) VALUES (?, ?, ?)",
-                                 (instance.name, instance.app, json.dumps(asdict(instance))))
+            self._write_instances(instances, removed_instances)
 
     def save_instance(self, instance: InstanceRecord) -> None:
-        with self._lock, self._transaction():
+        self.replace_instances([instance], [])
+
+    def replace_instances(self, new: list[InstanceRecord], removed: list[str]) -> None:
+        """Instances added or updated and others removed, in one transaction."""
+        with self._lock, transaction(self._db):
+            self._write_instances(new, removed)
+
+    def _write_instances(self, new: list[InstanceRecord], removed: list[str]) -> None:
+        for name in removed:
+            self._db.execute("DELETE FROM instances WHERE name = ?", (name,))
+        for instance in new:
             self._db.execute("INSERT OR REPLACE INTO instances (name, app, record) VALUES (?, ?, ?)",
                              (instance.name, instance.app, json.dumps(asdict(instance))))
 
-    def replace_instances(self, new: list[InstanceRecord], removed: list[str]) -> None:
-        with self._lock, self._transaction():
-            for name in removed:
-                self._db.execute("DELETE FROM instances WHERE name = ?", (name,))
-            for instance in new:
-                self._db.execute("INSERT OR REPLACE INTO instances (name, app, record) VALUES (?, ?, ?)",
-                                 (instance.name, instance.app, json.dumps(asdict(instance))))
-
     def delete_app(self, name: str) -> None:
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.execute("DELETE FROM instances WHERE app = ?", (name,))
             self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
 
     def next_number(self, counter: str) -> int:
         """1, 2, 3 ... per counter, never repeating across restarts (instance names)."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             row = self._db.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()
             value = (row[0] if row else 0) + 1
             self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (counter, value))

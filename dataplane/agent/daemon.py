@@ -20,14 +20,13 @@ Optional:
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 
 import grpc
 
-from controller.errors import InvalidArgument
+from controller.daemon_config import load_config
 from controller.rpc import call_domain, create_server
 from dataplane.images import IMAGE_SCALE
 
@@ -66,17 +65,6 @@ class SdnEndpoints:
         self.channel.close()
 
 
-def load_config(path: str | Path) -> dict:
-    try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(f"agent configuration {path}: {exc}") from None
-    missing = [key for key in REQUIRED if key not in config]
-    if missing:
-        raise InvalidArgument(f"agent configuration {path}: missing {', '.join(missing)}")
-    return config
-
-
 def build_node(config: dict):
     """The Node and everything it stands on, from a configuration dict."""
     from dataplane.registry.client import RegistryClient
@@ -109,7 +97,7 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
 
     from .runtime import become_child_subreaper
 
-    config = load_config(config_path)
+    config = load_config(config_path, REQUIRED, "agent")
     become_child_subreaper()  # containers stay our children: their exit codes are known
     node = build_node(config)
     node.recover()
