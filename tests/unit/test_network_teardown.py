@@ -269,6 +269,15 @@ def test_the_helpers_name_the_networks_bridges_and_interfaces():
 # ------------------------------------------------------------------------------------------------
 # interrupts
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises():
+    """Python's own SIGINT handler, whatever the suite was started from: a shell that runs it in
+    the background starts it with SIGINT ignored, and then no Ctrl-C would ever arrive."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_an_interrupt_inside_a_step_takes_effect_when_it_ends():
     steps = []
     with pytest.raises(KeyboardInterrupt):
