@@ -12,15 +12,18 @@ from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.lib.packet import arp, ethernet, ether_types, packet
-from os_ken.ofproto import ofproto_v1_3
+from os_ken.ofproto import nicira_ext, ofproto_v1_3
 from os_ken.topology import event as topo_event
 
 from .core import SdnCore
-from .rules import COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, Flow, Group, RuleDiff, vip_mac
+from .rules import (COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, IN_PORT, Ct, Flow, Group,
+                    RuleDiff, vip_mac)
 
 log = logging.getLogger("strata.sdn.app")
 FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
 BATCH_BYTES = 64 * 1024
+NX_NAT_F_SRC, NX_NAT_F_DST = 1 << 0, 1 << 1  # Open vSwitch's nicira-ext.h
+NX_IN_PORT = 0xFFF8  # resubmit's in_port is OpenFlow 1.0's 16-bit port number: "the packet's own"
 
 
 class StrataSdnApp(app_manager.OSKenApp):
@@ -73,7 +76,11 @@ class StrataSdnApp(app_manager.OSKenApp):
         for action in actions:
             kind = action[0]
             if kind == "output":
-                out.append(parser.OFPActionOutput(action[1]))
+                out.append(parser.OFPActionOutput(ofp.OFPP_IN_PORT if action[1] == IN_PORT else action[1]))
+            elif kind == "resubmit":
+                out.append(parser.NXActionResubmitTable(in_port=NX_IN_PORT, table_id=action[1]))
+            elif kind == "ct":
+                out.append(self._ct(parser, action[1]))
             elif kind == "set_field":
                 out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
             elif kind == "group":
@@ -83,6 +90,21 @@ class StrataSdnApp(app_manager.OSKenApp):
             else:
                 raise ValueError(f"unknown action {action!r}")
         return out
+
+    @staticmethod
+    def _ct(parser, ct: Ct):
+        """ct(zone=Z,table=T,nat) for a lookup; ct(commit,zone=Z,table=T,nat(dst|src=IP[:PORT]),
+        exec(set_field:M->ct_mark)) for a commit."""
+        nat = parser.NXActionNAT(flags=0)
+        if ct.nat is not None:
+            nat = parser.NXActionNAT(flags=NX_NAT_F_DST if ct.nat.kind == "dst" else NX_NAT_F_SRC,
+                                     range_ipv4_min=ct.nat.ip, range_ipv4_max=ct.nat.ip,
+                                     range_proto_min=ct.nat.port, range_proto_max=ct.nat.port)
+        inner = [nat]
+        if ct.mark is not None:
+            inner.append(parser.OFPActionSetField(ct_mark=ct.mark))
+        return parser.NXActionCT(flags=nicira_ext.NX_CT_F_COMMIT if ct.commit else 0, zone_src="",
+                                 zone_ofs_nbits=ct.zone, recirc_table=ct.table, alg=0, actions=inner)
 
     def _flow_mod(self, dp, flow: Flow):
         ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -229,6 +251,8 @@ class StrataSdnApp(app_manager.OSKenApp):
             host = view.host_by_ip(ip)
         if host is not None:
             return host.mac
+        if ip == self.core.view.gateway:
+            return GATEWAY_MAC
         if any(route.vip == ip for route in self.core.list_routes()):
             return vip_mac(ip)
         return None

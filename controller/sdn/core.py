@@ -61,19 +61,6 @@ class SdnCore:
             self._reserve(path, +1)
 
     # -- service routes ---------------------------------------------------------------------
-    def _check_endpoints_free(self, service: str, protocol: str, endpoints: tuple[Endpoint, ...]) -> None:
-        """Replies are rewritten by the endpoint's address and port alone, so one endpoint
-        (host, port, protocol) can serve one service only."""
-        for other in self.routes.values():
-            if other.service == service or other.protocol != protocol:
-                continue
-            taken = {(e.host, e.port) for e in other.endpoints}
-            for ep in endpoints:
-                if (ep.host, ep.port) in taken:
-                    raise FailedPrecondition(
-                        f"{ep.host}:{ep.port}/{protocol} already serves service {other.service!r}; "
-                        "an endpoint serves one service (give it another port)")
-
     def _endpoints(self, endpoints: list[Endpoint], default_port: int) -> tuple[Endpoint, ...]:
         if not endpoints:
             raise InvalidArgument("a service route needs at least one endpoint")
@@ -115,7 +102,6 @@ class SdnCore:
                 if (other.vip, other.protocol, other.port) == (vip, protocol, port):
                     raise AlreadyExists(f"{vip}:{port}/{protocol} is already service {other.service!r}")
             eps = self._endpoints(endpoints, port)
-            self._check_endpoints_free(service, protocol, eps)
             service_id = max((r.service_id for r in self.routes.values()), default=0) + 1
             route = ServiceRoute(service, vip, protocol, port, eps, service_id)
             self.store.save_route(route)
@@ -128,7 +114,6 @@ class SdnCore:
         with self._lock:
             old = self._route(service)
             eps = self._endpoints(endpoints, old.port)
-            self._check_endpoints_free(service, old.protocol, eps)
             route = ServiceRoute(old.service, old.vip, old.protocol, old.port, eps, old.service_id)
             self.store.save_route(route)
             self.routes[service] = route

@@ -80,6 +80,11 @@ class NetworkView:
     links: dict[tuple[int, int], LinkInfo] = field(default_factory=dict)  # (src dpid, src port) -> link
     hosts: dict[str, HostInfo] = field(default_factory=dict)  # name -> host (declared hosts and pods)
     subnet: ipaddress.IPv4Network | None = None  # the network every host is configured in; None = unknown
+    # The services' range (VIPs every host and pod reaches through the gateway, an address of the
+    # hosts' subnet the controller answers ARP for) and that gateway; the gateway is also the
+    # source address of hairpin connections (a pod reaching itself through its service's VIP).
+    service_range: ipaddress.IPv4Network | None = None
+    gateway: str | None = None
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
@@ -105,6 +110,9 @@ class NetworkView:
             view.subnet = ipaddress.IPv4Network(data["subnet"], strict=False)
         else:
             view.subnet = hosts_subnet([h["ip"] for h in data["hosts"]])
+        if data.get("service_range"):
+            view.service_range = ipaddress.IPv4Network(data["service_range"], strict=False)
+        view.gateway = data.get("gateway") or (default_gateway(view.subnet) if view.subnet else None)
         return view
 
     # -- lookups ---------------------------------------------------------------------------
@@ -127,6 +135,13 @@ class NetworkView:
             raise NotFound(f"unknown switch {name!r}; the topology has {len(self.switches)} switches "
                            f"(e.g. {', '.join(sorted(sw.name for sw in self.switches.values())[:5])})")
         return dpid
+
+    def zones(self, dpid: int) -> tuple[int, int]:
+        """The switch's two connection-tracking zones (service NAT, hairpin source NAT). Every
+        bridge of the userspace datapath shares one connection table, so each switch gets zones
+        of its own: a connection is translated, and un-translated, at the switch it entered by."""
+        index = sorted(self.switches).index(dpid)
+        return 2 * index + 1, 2 * index + 2
 
     def host_ports(self, dpid: int) -> set[int]:
         return {h.port for h in self.hosts.values() if h.dpid == dpid}
@@ -228,6 +243,11 @@ class NetworkView:
     def bottleneck(self, hops: list[tuple[int, int, int]]) -> float:
         links = self.path_links(hops)
         return min((l.capacity_mbps - l.reserved_mbps for l in links), default=float("inf"))
+
+
+def default_gateway(subnet: ipaddress.IPv4Network) -> str:
+    """The hosts' gateway to the service range: the subnet's last usable address."""
+    return str(subnet.broadcast_address - 1)
 
 
 def parse_ipv4(text: str, what: str) -> str:

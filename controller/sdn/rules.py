@@ -1,12 +1,28 @@
 """The OpenFlow rules the network should hold, computed from the view and the desired routes (pure).
 
-Two tables on every switch:
-  table 0 (classify): ARP to the controller (it answers, nothing is flooded); traffic to a
-          service VIP sent to the service's SELECT group, whose weighted buckets rewrite the
-          destination to one endpoint and output toward it; replies from an endpoint rewritten
-          back to the VIP at the endpoint's switch; everything else on to table 1.
-  table 1 (forward): per-destination-IP shortest-path forwarding (baseline), with installed
-          bandwidth-reserved paths above it for their (src, dst) pair. Unmatched: dropped.
+Six tables on every switch; service traffic is translated statefully with Open vSwitch's
+connection tracker, in zones of the switch's own (NetworkView.zones), as Antrea's proxy and OVN's
+load balancers do:
+
+  0 classify   ARP to the controller (it answers, nothing is flooded); TCP and UDP through the
+               connection tracker with `nat` (a packet of a translated connection is translated
+               again, forward or back) then to 1; packets to the gateway first through the
+               hairpin zone (a hairpin connection's replies are un-SNATed, then un-DNATed);
+               everything else to 2.
+  1 service    a new connection to a VIP goes to the service's SELECT group, whose buckets load
+               the service and endpoint numbers into registers and resubmit to 3; packets of a
+               hairpin connection go through the hairpin zone; the rest on to 2.
+  3 endpoints  per endpoint: commit the connection with a destination NAT to the endpoint (and
+               mark it a hairpin when the client is the endpoint itself, then on to 4), then 2.
+  4 hairpin    commit a source NAT to the gateway, so the endpoint answers the gateway, not itself.
+  5 un-SNAT    after the hairpin zone, the service zone (as 0 does).
+  2 forward    per destination IP: set the destination MAC and output along shortest paths (back
+               out of the ingress port when the host sits there: hairpin), with bandwidth-reserved
+               paths above it for their (src, dst) pair. Unmatched: dropped.
+
+Only connections through a VIP are translated: a client talking to an endpoint's own address gets
+its answers from that address, one endpoint can serve several services, and established
+connections keep their endpoint when the weights change (the group only picks for new ones).
 """
 
 from __future__ import annotations
@@ -15,11 +31,22 @@ from dataclasses import dataclass
 
 from .network import NetworkView
 
-TABLE_CLASSIFY, TABLE_FORWARD = 0, 1
-PRIORITY_MISS, PRIORITY_ARP, PRIORITY_FORWARD, PRIORITY_PATH = 0, 100, 200, 250
-PRIORITY_SERVICE, PRIORITY_REVERSE = 300, 310
+TABLE_CLASSIFY, TABLE_SERVICE, TABLE_FORWARD, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT = 0, 1, 2, 3, 4, 5
+PRIORITY_MISS, PRIORITY_TRACK, PRIORITY_UNSNAT, PRIORITY_ARP = 0, 50, 60, 100
+PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
+PRIORITY_HAIRPIN_EST, PRIORITY_SERVICE = 250, 300
+PRIORITY_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN = 100, 110
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 IP_PROTO = {"tcp": 6, "udp": 17}
+IN_PORT = "in_port"  # ("output", IN_PORT): back out of the port the packet came in by
+
+# ct_state bits (Open vSwitch) and the (value, mask) matches the rules use
+CT_NEW, CT_EST, CT_RPL, CT_TRK = 0x01, 0x02, 0x08, 0x20
+CT_NEW_CONNECTION = (CT_TRK | CT_NEW, CT_TRK | CT_NEW)
+CT_ESTABLISHED_FORWARD = (CT_TRK | CT_EST, CT_TRK | CT_EST | CT_RPL)
+HAIRPIN_MARK = 0x1  # ct_mark of a connection whose client is its own endpoint
+REG_SERVICE, REG_ENDPOINT = "reg0", "reg1"
+GATEWAY_MAC = "02:5e:ff:ff:ff:fe"  # answers ARP for the gateway address
 
 COOKIE_BASELINE = 0x1
 COOKIE_SERVICE_BASE = 0x5EC0_0000_0000_0000  # | service id
@@ -78,7 +105,28 @@ class ReservedPath:
         return path_cookie(self.path_id)
 
 
-Action = tuple  # ("output", port) | ("set_field", name, value) | ("group", id) | ("controller",)
+@dataclass(frozen=True)
+class Nat:
+    """The translation a connection is committed with: destination or source, to ip[:port]."""
+    kind: str            # "dst" | "src"
+    ip: str
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class Ct:
+    """Through the connection tracker in `zone`, then on in `table` (recirculation). Every lookup
+    applies the translation of a connection already committed (`nat` in ovs-ofctl); a commit
+    records the connection, with `nat` as its translation and `mark` as its ct_mark."""
+    zone: int
+    table: int
+    commit: bool = False
+    nat: Nat | None = None
+    mark: int | None = None
+
+
+Action = tuple  # ("output", port | IN_PORT) | ("set_field", name, value) | ("group", id) | ("controller",)
+#               | ("resubmit", table) | ("ct", Ct)
 
 
 @dataclass(frozen=True)
@@ -114,53 +162,73 @@ def _match(**fields) -> tuple[tuple[str, object], ...]:
 
 def baseline_flows(view: NetworkView) -> list[Flow]:
     flows = []
+    gateway = view.gateway
     for dpid in view.switches:
-        flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE))
-        flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_ARP, _match(eth_type=ETH_ARP), (("controller",),),
-                          None, COOKIE_BASELINE))
+        nat_zone, snat_zone = view.zones(dpid)
+        flows += [
+            Flow(dpid, TABLE_CLASSIFY, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            Flow(dpid, TABLE_CLASSIFY, PRIORITY_ARP, _match(eth_type=ETH_ARP), (("controller",),), None,
+                 COOKIE_BASELINE),
+            Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            Flow(dpid, TABLE_SERVICE, PRIORITY_HAIRPIN_EST,
+                 _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=HAIRPIN_MARK),
+                 (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, COOKIE_BASELINE),
+            Flow(dpid, TABLE_UNSNAT, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
+                 (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
+        ]
+        for proto in IP_PROTO.values():
+            flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_TRACK, _match(eth_type=ETH_IPV4, ip_proto=proto),
+                              (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE))
+        if gateway:
+            flows += [
+                Flow(dpid, TABLE_CLASSIFY, PRIORITY_UNSNAT, _match(eth_type=ETH_IPV4, ipv4_dst=gateway),
+                     (("ct", Ct(snat_zone, TABLE_UNSNAT)),), None, COOKIE_BASELINE),
+                Flow(dpid, TABLE_HAIRPIN, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
+                     (("ct", Ct(snat_zone, TABLE_FORWARD, commit=True, nat=Nat("src", gateway))),), None,
+                     COOKIE_BASELINE),
+            ]
     for host in view.hosts.values():
         toward = {**view.next_hops(host.dpid), host.dpid: host.port}
         for dpid, port in toward.items():
             flows.append(Flow(dpid, TABLE_FORWARD, PRIORITY_FORWARD, _match(eth_type=ETH_IPV4, ipv4_dst=host.ip),
-                              (("output", port),), None, COOKIE_BASELINE))
+                              (("set_field", "eth_dst", host.mac), ("output", port)), None, COOKIE_BASELINE))
+        # a hairpin connection's packets go back to the host they came from
+        flows.append(Flow(host.dpid, TABLE_FORWARD, PRIORITY_FORWARD_BACK,
+                          _match(in_port=host.port, eth_type=ETH_IPV4, ipv4_dst=host.ip),
+                          (("set_field", "eth_dst", host.mac), ("output", IN_PORT)), None, COOKIE_BASELINE))
     return flows
 
 
 def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group]]:
     proto = IP_PROTO[route.protocol]
-    dst_field, src_field = f"{route.protocol}_dst", f"{route.protocol}_src"
-    live = [ep for ep in route.endpoints if ep.weight > 0 and ep.host in view.hosts]
-    reach = {ep.host: view.next_hops(view.hosts[ep.host].dpid) for ep in live}
+    dst_field = f"{route.protocol}_dst"
+    live = [(k, ep) for k, ep in enumerate(route.endpoints, start=1) if ep.weight > 0 and ep.host in view.hosts]
+    reachable = {ep.host: view.next_hops(view.hosts[ep.host].dpid) for _, ep in live}
+    vip_match = dict(eth_type=ETH_IPV4, ipv4_dst=route.vip, ip_proto=proto, **{dst_field: route.port})
     flows, groups = [], []
     for dpid in view.switches:
+        nat_zone, _ = view.zones(dpid)
         buckets = []
-        for ep in live:
+        for k, ep in live:
             host = view.hosts[ep.host]
-            port = host.port if host.dpid == dpid else reach[ep.host].get(dpid)
-            if port is None:
+            if host.dpid != dpid and dpid not in reachable[ep.host]:
                 continue  # that endpoint is cut off from this switch
-            actions = [("set_field", "eth_dst", host.mac), ("set_field", "ipv4_dst", ep.ip)]
-            if ep.port != route.port:
-                actions.append(("set_field", dst_field, ep.port))
-            actions.append(("output", port))
-            buckets.append((ep.weight, tuple(actions)))
+            buckets.append((ep.weight, (("set_field", REG_SERVICE, route.service_id),
+                                        ("set_field", REG_ENDPOINT, k), ("resubmit", TABLE_ENDPOINT))))
+            chosen = _match(**vip_match, **{REG_SERVICE: route.service_id, REG_ENDPOINT: k})
+            dnat = Nat("dst", ep.ip, ep.port)
+            flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT, chosen,
+                              (("ct", Ct(nat_zone, TABLE_FORWARD, commit=True, nat=dnat)),), None, route.cookie))
+            if view.gateway:  # the client is this endpoint: translate its source too (table 4)
+                flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN,
+                                  _match(**dict(chosen), ipv4_src=ep.ip),
+                                  (("ct", Ct(nat_zone, TABLE_HAIRPIN, commit=True, nat=dnat, mark=HAIRPIN_MARK)),),
+                                  None, route.cookie))
         if not buckets:
             continue
         groups.append(Group(dpid, route.group_id, tuple(buckets), route.cookie))
-        flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_SERVICE,
-                          _match(eth_type=ETH_IPV4, ipv4_dst=route.vip, ip_proto=proto, **{dst_field: route.port}),
+        flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
                           (("group", route.group_id),), None, route.cookie))
-    for ep in route.endpoints:  # replies go back as the VIP, whatever the weight now
-        host = view.hosts.get(ep.host)
-        if host is None:
-            continue
-        actions = [("set_field", "ipv4_src", route.vip), ("set_field", "eth_src", vip_mac(route.vip))]
-        if ep.port != route.port:
-            actions.append(("set_field", src_field, route.port))
-        flows.append(Flow(host.dpid, TABLE_CLASSIFY, PRIORITY_REVERSE,
-                          _match(in_port=host.port, eth_type=ETH_IPV4, ipv4_src=ep.ip, ip_proto=proto,
-                                 **{src_field: ep.port}),
-                          tuple(actions), TABLE_FORWARD, route.cookie))
     return flows, groups
 
 
@@ -168,7 +236,7 @@ def path_flows(view: NetworkView, path: ReservedPath) -> list[Flow]:
     src, dst = view.hosts[path.src], view.hosts[path.dst]
     return [Flow(dpid, TABLE_FORWARD, PRIORITY_PATH,
                  _match(in_port=in_port, eth_type=ETH_IPV4, ipv4_src=src.ip, ipv4_dst=dst.ip),
-                 (("output", out_port),), None, path.cookie)
+                 (("set_field", "eth_dst", dst.mac), ("output", out_port)), None, path.cookie)
             for dpid, in_port, out_port in path.hops]
 
 

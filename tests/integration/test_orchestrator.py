@@ -134,7 +134,9 @@ def test_bytes_pulled_are_the_layers_each_node_lacked(stack, boutique):
     d = deployment(stack, "boutique")
     assert d.pulled_bytes + d.peer_bytes == total_new
     sent = registry_tx_bytes(stack) - boutique["tx_before"]
-    assert d.pulled_bytes <= sent <= d.pulled_bytes * 1.1 + 200_000  # the wire: layers plus HTTP/TCP overhead
+    # the wire: the layers, plus HTTP/TCP headers (~5%) and retransmissions (the 20 Mbit/s access
+    # links drop at their queues under concurrent pulls): about the layers, never a second copy
+    assert d.pulled_bytes <= sent <= d.pulled_bytes * 1.25 + 200_000
 
 
 def test_scale_up_spreads_requests_and_scale_down_removes_the_newest(stack, boutique):

@@ -8,9 +8,17 @@ What it models (and so what the tests check):
   * apply-actions run in order on the packet: set_field rewrites it, output emits a copy as it is
     at that point, group runs one bucket of a SELECT group on a clone, controller punts a copy;
     then goto-table (forward only) continues with the rewritten packet, or the pipeline ends;
-  * an output to the port the packet came in on is dropped (OpenFlow needs OFPP_IN_PORT for
-    that, and the rules never use it); an output onto a link that is down is dropped;
-  * a copy that crosses more than `max_hops` switches is reported as a loop.
+  * an output to the port the packet came in on is dropped unless it is OFPP_IN_PORT (IN_PORT);
+    an output onto a link that is down is dropped;
+  * a copy that crosses more than `max_hops` switches is reported as a loop;
+  * matches may be (value, mask) pairs (ct_state, registers);
+  * connection tracking as Open vSwitch does it: `ct` looks the packet's 5-tuple up in the zone's
+    connection table: as a connection's original direction (ct_state +trk+est, the connection's
+    translation applied), as its reply direction (+trk+est+rpl, the translation undone), or not
+    (+trk+new); a commit records a new connection with its translation and mark (applying the
+    translation); then the pipeline goes on in the ct's table (recirculation). The table lives in
+    the DataPlane, across `send` calls, so replies find their connections; `explore` leaves it as
+    it was. `resubmit` runs a table's matching flow and comes back.
 
 SELECT groups: `send` takes a `choose(group, packet) -> bucket index` (e.g. `by_hash(x)`), and
 `explore` follows every bucket of every group met, giving each branch its probability from the
@@ -27,7 +35,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from controller.sdn.network import HostInfo, NetworkView
-from controller.sdn.rules import ETH_ARP, ETH_IPV4, IP_PROTO, Flow, Group, RuleDiff, RuleSet
+from controller.sdn.rules import (CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4, IN_PORT, IP_PROTO, Ct, Flow, Group,
+                                  RuleDiff, RuleSet)
 
 DELIVERED, DROPPED, CONTROLLER, LOOP = "delivered", "dropped", "controller", "loop"
 MAX_HOPS = 32
@@ -90,6 +99,20 @@ def ip_packet(src: HostInfo, dst_ip: str, dst_mac: str, *, proto: str = "tcp", d
 
 def to_host(src: HostInfo, dst: HostInfo, **kw) -> dict:
     return ip_packet(src, dst.ip, dst.mac, **kw)
+
+
+def answer(view: NetworkView, delivered) -> dict:
+    """The packet a host's stack sends back for a packet it received (a Copy delivered to it):
+    addresses and ports swapped, to the peer's MAC (every peer is on the hosts' subnet; the
+    gateway, a hairpin connection's source, is answered at the gateway's MAC)."""
+    from controller.sdn.rules import GATEWAY_MAC
+
+    got = delivered.packet
+    proto = {6: "tcp", 17: "udp"}[got["ip_proto"]]
+    peer = view.host_by_ip(got["ipv4_src"])
+    return {"eth_type": ETH_IPV4, "eth_src": view.hosts[delivered.host].mac,
+            "eth_dst": peer.mac if peer else GATEWAY_MAC, "ipv4_src": got["ipv4_dst"], "ipv4_dst": got["ipv4_src"],
+            "ip_proto": got["ip_proto"], f"{proto}_src": got[f"{proto}_dst"], f"{proto}_dst": got[f"{proto}_src"]}
 
 
 def arp_request(src: HostInfo, target_ip: str) -> dict:
@@ -159,6 +182,32 @@ class Branch:
         return self.copies[0]
 
 
+L4 = {6: "tcp", 17: "udp"}
+
+
+def five_tuple(packet: dict) -> tuple | None:
+    proto = L4.get(packet.get("ip_proto"))
+    if packet.get("eth_type") != ETH_IPV4 or proto is None:
+        return None
+    return (packet["ip_proto"], packet["ipv4_src"], packet.get(f"{proto}_src"), packet["ipv4_dst"],
+            packet.get(f"{proto}_dst"))
+
+
+def _rewrite(packet: dict, side: str, ip: str, port: int | None) -> None:
+    proto = L4[packet["ip_proto"]]
+    packet[f"ipv4_{side}"] = ip
+    if port is not None:
+        packet[f"{proto}_{side}"] = port
+
+
+@dataclass
+class Connection:
+    original: tuple
+    reply: tuple
+    nat: object  # rules.Nat or None
+    mark: int
+
+
 class DataPlane:
     def __init__(self, rules: RuleSet, view: NetworkView, *, max_hops: int = MAX_HOPS):
         self.view = view
@@ -168,6 +217,16 @@ class DataPlane:
             self.tables.setdefault((flow.dpid, flow.table), []).append(flow)
         self.groups: dict[tuple[int, int], Group] = dict(rules.groups)
         self.host_at = {(h.dpid, h.port): h.name for h in view.hosts.values()}
+        self.conntrack: dict[int, list[Connection]] = {}  # zone -> connections
+
+    def load(self, rules: RuleSet) -> "DataPlane":
+        """New rules on the same switches: the connections tracked so far stay (as in OVS)."""
+        self.tables = {}
+        for flow in rules.flows.values():
+            self.tables.setdefault((flow.dpid, flow.table), []).append(flow)
+        self.groups = dict(rules.groups)
+        self.host_at = {(h.dpid, h.port): h.name for h in self.view.hosts.values()}
+        return self
 
     @classmethod
     def from_switches(cls, switches: dict[int, "FakeSwitch"], view: NetworkView, **kw) -> "DataPlane":
@@ -179,9 +238,16 @@ class DataPlane:
         return cls(RuleSet(flows, groups), view, **kw)
 
     # -- one switch ------------------------------------------------------------------------------
+    @staticmethod
+    def _matches(packet: dict, name: str, value) -> bool:
+        if isinstance(value, tuple):
+            want, mask = value
+            return (packet.get(name, 0) & mask) == want
+        return packet.get(name) == value
+
     def lookup(self, dpid: int, table: int, packet: dict) -> Flow | None:
         hits = [f for f in self.tables.get((dpid, table), ())
-                if all(packet.get(name) == value for name, value in f.match)]
+                if all(self._matches(packet, name, value) for name, value in f.match)]
         if not hits:
             return None
         top = max(f.priority for f in hits)
@@ -191,7 +257,44 @@ class DataPlane:
                                  f"{packet}: {winners}")
         return winners[0]
 
-    def _actions(self, dpid, actions, packet, emitted, choose, choices) -> None:
+    def _track(self, ct: Ct, packet: dict) -> None:
+        """The connection tracker on `packet`, in place: state, mark, and translation."""
+        key = five_tuple(packet)
+        assert key is not None, f"ct on a packet without a TCP/UDP 5-tuple: {packet}"
+        table = self.conntrack.setdefault(ct.zone, [])
+        found = next((c for c in table if key in (c.original, c.reply)), None)
+        if found is not None:
+            forward = key == found.original
+            packet["ct_state"] = CT_TRK | CT_EST | (0 if forward else CT_RPL)
+            packet["ct_mark"] = found.mark
+            if found.nat is not None:
+                _, src, sport, dst, dport = found.original
+                if forward:
+                    _rewrite(packet, found.nat.kind, found.nat.ip, found.nat.port)
+                elif found.nat.kind == "dst":  # the reply comes from the translated destination
+                    _rewrite(packet, "src", dst, dport if found.nat.port is not None else None)
+                else:
+                    _rewrite(packet, "dst", src, sport)
+            return
+        packet["ct_state"], packet["ct_mark"] = CT_TRK | CT_NEW, 0
+        if ct.commit:
+            if ct.nat is not None:
+                _rewrite(packet, ct.nat.kind, ct.nat.ip, ct.nat.port)
+            proto, src, sport, dst, dport = five_tuple(packet)
+            table.append(Connection(key, (proto, dst, dport, src, sport), ct.nat, ct.mark or 0))
+            packet["ct_mark"] = ct.mark or 0
+
+    def _pipeline(self, dpid, table, packet, emitted, choose, choices, seen) -> None:
+        seen.append(table)
+        flow = self.lookup(dpid, table, packet)
+        if flow is None:
+            return  # table miss without a table-miss flow: the pipeline ends here
+        self._actions(dpid, flow.actions, packet, emitted, choose, choices, seen)
+        if flow.goto is not None:
+            assert flow.goto > table, f"goto-table {flow.goto} from table {table} (must go forward)"
+            self._pipeline(dpid, flow.goto, packet, emitted, choose, choices, seen)
+
+    def _actions(self, dpid, actions, packet, emitted, choose, choices, seen) -> None:
         for action in actions:
             kind = action[0]
             if kind == "output":
@@ -200,6 +303,12 @@ class DataPlane:
                 packet[action[1]] = action[2]
             elif kind == "controller":
                 emitted.append(("controller", None, dict(packet)))
+            elif kind == "resubmit":
+                self._pipeline(dpid, action[1], packet, emitted, choose, choices, seen)
+            elif kind == "ct":
+                assert action is actions[-1], "ct must be the last action (it recirculates)"
+                self._track(action[1], packet)
+                self._pipeline(dpid, action[1].table, packet, emitted, choose, choices, seen)
             elif kind == "group":
                 group = self.groups.get((dpid, action[1]))
                 if group is None:
@@ -208,30 +317,27 @@ class DataPlane:
                     continue
                 k = choose(group, dict(packet))
                 choices.append((dpid, group.group_id, k))
-                self._actions(dpid, group.buckets[k][1], dict(packet), emitted, choose, choices)
+                self._actions(dpid, group.buckets[k][1], dict(packet), emitted, choose, choices, seen)
             else:
                 raise AssertionError(f"unknown action {action!r}")
 
     def _switch(self, dpid, in_port, packet, hops, choose, choices, out: list[Copy]) -> None:
         packet = dict(packet, in_port=in_port)
+        for transient in ("ct_state", "ct_mark", "reg0", "reg1"):  # pipeline metadata ends at the switch
+            packet.pop(transient, None)
         emitted: list = []
-        table, tables_seen = 0, []
-        while True:
-            tables_seen.append(table)
-            flow = self.lookup(dpid, table, packet)
-            if flow is None:
-                break  # table miss without a table-miss flow: the pipeline ends here
-            self._actions(dpid, flow.actions, packet, emitted, choose, choices)
-            if flow.goto is None:
-                break
-            assert flow.goto > table, f"goto-table {flow.goto} from table {table} (must go forward)"
-            table = flow.goto
+        tables_seen: list[int] = []
+        self._pipeline(dpid, 0, packet, emitted, choose, choices, tables_seen)
         if not emitted:
             out.append(Copy(DROPPED, packet, hops + [Hop(dpid, in_port, None)],
                             reason=f"no output (tables {tables_seen})"))
         for kind, port, pkt in emitted:
+            for transient in ("ct_state", "ct_mark", "reg0", "reg1", "in_port"):
+                pkt.pop(transient, None)
             if kind == "controller":
                 out.append(Copy(CONTROLLER, pkt, hops + [Hop(dpid, in_port, None)]))
+            elif port == IN_PORT:
+                self._egress(dpid, None, in_port, pkt, hops + [Hop(dpid, in_port, in_port)], choose, choices, out)
             else:
                 self._egress(dpid, in_port, port, pkt, hops + [Hop(dpid, in_port, port)], choose, choices, out)
 
@@ -279,7 +385,19 @@ class DataPlane:
         return copies[0]
 
     def explore(self, src: str, packet: dict) -> list[Branch]:
-        """Every combination of bucket choices (weight-0 buckets too, with probability 0)."""
+        """Every combination of bucket choices (weight-0 buckets too, with probability 0); the
+        connection table is left as it was."""
+        import copy
+
+        saved = copy.deepcopy(self.conntrack)
+        try:
+            return self._explore(src, packet, saved)
+        finally:
+            self.conntrack = saved
+
+    def _explore(self, src: str, packet: dict, saved: dict) -> list[Branch]:
+        import copy
+
         branches: list[Branch] = []
         pending: list[list[int]] = [[]]
         while pending:
@@ -295,6 +413,7 @@ class DataPlane:
                 seen.append((group, k))
                 return k
 
+            self.conntrack = copy.deepcopy(saved)
             copies, choices = self._run(src, packet, follow)
             probability = Fraction(1)
             for group, k in seen:

@@ -11,12 +11,13 @@ from fractions import Fraction
 
 import pytest
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Endpoint, vip_mac
 from controller.sdn.store import SdnStore
-from flow_table_sim import DELIVERED, DROPPED, DataPlane, FakeSwitch, declared, ip_packet, shares, to_host
+from flow_table_sim import (DELIVERED, DROPPED, DataPlane, FakeSwitch, answer, by_hash, declared, ip_packet, shares,
+                            to_host)
 
 # ring of four 100 Mbit/s links; h1..h4 on s1..s4, web servers on s3 and s2
 RING = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s4"), ("s4", "s1")],
@@ -198,10 +199,9 @@ def test_install_route_makes_the_switches_balance_the_vip(net):
             p, host = b.only.packet, net.h(b.only.host)
             assert (p["ipv4_dst"], p["eth_dst"]) == (host.ip, host.mac)
             assert p["tcp_dst"] == (8080 if host.name == "web1" else 80)
-    h1 = net.h("h1")
-    reply = dp.send_one("web1", ip_packet(net.h("web1"), h1.ip, h1.mac, src_port=8080, dst_port=40000))
-    assert (reply.host, reply.packet["ipv4_src"], reply.packet["eth_src"], reply.packet["tcp_src"]) == \
-        ("h1", VIP, vip_mac(VIP), 80)
+    got = dp.send_one("h1", request(net, "h1"), by_hash(0.0))  # web1 (3 of 4)
+    back = dp.send_one(got.host, answer(net.core.view, got))
+    assert (got.host, back.host, back.packet["ipv4_src"], back.packet["tcp_src"]) == ("web1", "h1", VIP, 80)
     assert route.endpoints[1].port == 80 and route.endpoints[1].ip == net.h("web2").ip  # defaults filled in
     assert_all_pairs_delivered(net)
 
@@ -216,11 +216,13 @@ def test_update_route_changes_the_shares_and_sends_only_a_diff(net):
         for f in change.add_flows:
             assert tables[dpid].flows.get(f.key) != f, "an unchanged flow was resent"
     assert shares(net.dp().explore("h1", request(net, "h1"))) == {"web1": Fraction(1, 2), "web3": Fraction(1, 2)}
-    # web1 now listens on port 80 (default), so its replies from 80 are rewritten, and from 8080 are not
+    # web1 now listens on port 80 (default): a connection through the VIP reaches it there and is
+    # answered as the VIP; its own traffic from another port is not touched
     h1 = net.h("h1")
     dp = net.dp()
-    assert dp.send_one("web1", ip_packet(net.h("web1"), h1.ip, h1.mac, src_port=80,
-                                         dst_port=40000)).packet["ipv4_src"] == VIP
+    got = dp.send_one("h1", request(net, "h1"), by_hash(0.0))
+    assert (got.host, got.packet["tcp_dst"]) == ("web1", 80)
+    assert dp.send_one("web1", answer(net.core.view, got)).packet["ipv4_src"] == VIP
     assert dp.send_one("web1", ip_packet(net.h("web1"), h1.ip, h1.mac, src_port=8080,
                                          dst_port=40000)).packet["ipv4_src"] == net.h("web1").ip
 
@@ -344,15 +346,12 @@ def test_a_removed_route_can_be_installed_again(net):
 
 def test_an_endpoint_shared_by_two_services_answers_each_as_its_vip(net):
     install_web(net, ("web1", 1))
-    try:
-        install_web(net, ("web1", 1), service="shop", vip="10.0.100.2")
-    except DomainError:
-        return  # refusing is a correct answer: the reply rule cannot tell the two VIPs apart
-    dp, h1 = net.dp(), net.h("h1")
-    reply = dp.send_one("web1", ip_packet(net.h("web1"), h1.ip, h1.mac, src_port=80, dst_port=40000))
-    # the same reply packet would have to come from both VIPs: h1 talks to both services
-    assert reply.packet["ipv4_src"] == VIP, "a reply to a client of 'web' comes from another VIP"
-    assert reply.packet["ipv4_src"] == "10.0.100.2", "a reply to a client of 'shop' comes from another VIP"
+    install_web(net, ("web1", 1), service="shop", vip="10.0.100.2")  # the same host:port serves both
+    dp = net.dp()
+    for vip, src_port in ((VIP, 40000), ("10.0.100.2", 40001)):
+        got = dp.send_one("h1", {**request(net, "h1", vip=vip), "tcp_src": src_port})
+        back = dp.send_one(got.host, answer(net.core.view, got))
+        assert (got.host, back.host, back.packet["ipv4_src"], back.packet["tcp_dst"]) == ("web1", "h1", vip, src_port)
 
 
 def test_weights_too_big_for_a_bucket_are_refused_or_scaled(net):
@@ -377,9 +376,9 @@ def test_a_host_seen_at_a_new_port_is_reached_there(net):
     branches = dp.explore("h1", request(net, "h1"))
     assert shares(branches) == {"web1": Fraction(3, 4), "web2": Fraction(1, 4)}
     assert {(b.only.dpid, b.only.hops[-1].out_port) for b in branches if b.only.host == "web2"} == {(s4, 17)}
-    h1 = net.h("h1")
-    reply = dp.send_one("web2", ip_packet(net.h("web2"), h1.ip, h1.mac, src_port=80, dst_port=40000))
-    assert (reply.host, reply.packet["ipv4_src"]) == ("h1", VIP)
+    got = dp.send_one("h1", request(net, "h1"), by_hash(0.9))
+    back = dp.send_one(got.host, answer(net.core.view, got))
+    assert (got.host, back.host, back.packet["ipv4_src"]) == ("web2", "h1", VIP)
 
 
 # ------------------------------------------------------------------------------------------------

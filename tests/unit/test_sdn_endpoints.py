@@ -20,7 +20,8 @@ from controller.sdn import servicer
 from controller.sdn.core import SdnCore
 from controller.sdn.network import POD, AttachedEndpoint, NetworkView, hosts_subnet
 from controller.sdn.store import SdnStore
-from flow_table_sim import CONTROLLER, DELIVERED, DROPPED, arp_request, declared, ip_packet, shares, to_host
+from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, answer, arp_request, by_hash, declared, ip_packet,
+                            shares, to_host)
 from test_sdn_core import (RING, THIN, VIP, assert_all_pairs_delivered, assert_switches_hold_desired, eps,
                            request, start)
 
@@ -290,9 +291,9 @@ def test_a_service_route_over_pod_endpoints(net):
         for b in branches:
             pod = net.h(b.only.host)
             assert (b.only.packet["ipv4_dst"], b.only.packet["eth_dst"]) == (pod.ip, pod.mac)
-    h1 = net.h("h1")
-    reply = dp.send_one("web1/a", ip_packet(net.h("web1/a"), h1.ip, h1.mac, src_port=8080, dst_port=40000))
-    assert (reply.host, reply.packet["ipv4_src"], reply.packet["tcp_src"]) == ("h1", VIP, 80)
+    got = dp.send_one("h1", request(net, "h1"), by_hash(0.0))
+    back = dp.send_one(got.host, answer(net.core.view, got))
+    assert (got.host, back.host, back.packet["ipv4_src"], back.packet["tcp_src"]) == ("web1/a", "h1", VIP, 80)
 
 
 def test_a_service_route_follows_its_pods_when_they_go_and_come_back(net):
@@ -310,9 +311,10 @@ def test_a_service_route_follows_its_pods_when_they_go_and_come_back(net):
     branches = net.dp().explore("h1", request(net, "h1"))
     assert shares(branches) == {"web1/a": Fraction(1, 2), "web3/c": Fraction(1, 2)}
     assert {b.only.packet["ipv4_dst"] for b in branches if b.only.host == "web1/a"} == {"10.0.128.77"}
-    h1 = net.h("h1")
-    reply = net.dp().send_one("web1/a", ip_packet(net.h("web1/a"), h1.ip, h1.mac, src_port=80, dst_port=40000))
-    assert (reply.host, reply.packet["ipv4_src"]) == ("h1", VIP)
+    dp = net.dp()
+    got = dp.send_one("h1", request(net, "h1"), by_hash(0.0))
+    back = dp.send_one(got.host, answer(net.core.view, got))
+    assert (got.host, back.host, back.packet["ipv4_src"]) == ("web1/a", "h1", VIP)
 
 
 def test_a_vip_cannot_take_a_pods_address(net):

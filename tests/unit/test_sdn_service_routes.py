@@ -1,6 +1,7 @@
 """Service routes (VIP -> weighted endpoints) computed by controller.sdn.rules, checked by what a fake
-data plane does with packets: requests to vip:port reach an endpoint rewritten to it, in shares equal
-to the weights, replies come back as the VIP, and nothing else is captured."""
+data plane (with connection tracking) does with packets: requests to vip:port reach an endpoint
+rewritten to it, in shares equal to the weights, the answers of those connections come back as the
+VIP, connections keep their endpoint, direct traffic and hairpin work, nothing else is captured."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Endpoint, ServiceRoute, desired_rules, vip_mac
-from flow_table_sim import DELIVERED, DROPPED, DataPlane, by_hash, declared, ip_packet, shares, to_host
+from flow_table_sim import DELIVERED, DROPPED, DataPlane, answer, by_hash, declared, ip_packet, shares, to_host
 
 # ring of four switches (equal-cost paths) with a chord-free loop; clients and servers spread out
 RING = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s4"), ("s4", "s1")],
@@ -97,33 +98,70 @@ def test_equal_ports_are_not_rewritten_and_different_ones_are(ring):
     assert got == {"web1": 8080, "web2": 80}
 
 
-@pytest.mark.parametrize("server, server_port", [("web1", 8080), ("web2", 80), ("web3", 80)])
-def test_replies_come_back_as_the_vip(ring, server, server_port):
-    """Whatever the endpoint's weight (web3 may be draining), its replies are rewritten to the VIP."""
+@pytest.mark.parametrize("x, server", [(0.0, "web1"), (0.9, "web2")])
+def test_answers_come_back_as_the_vip(ring, x, server):
     view, r, dp = ring
     for client in clients(view, r):
         c = view.hosts[client]
-        reply = ip_packet(view.hosts[server], c.ip, c.mac, src_port=server_port, dst_port=40000)
-        copy = dp.send_one(server, reply)
-        assert (copy.fate, copy.host) == (DELIVERED, client), f"{server} -> {client}: {copy}"
-        p = copy.packet
-        assert (p["ipv4_src"], p["eth_src"], p["tcp_src"]) == (VIP, vip_mac(VIP), 80), copy
-        assert (p["ipv4_dst"], p["eth_dst"], p["tcp_dst"]) == (c.ip, c.mac, 40000), copy
+        got = dp.send_one(client, request(view, client, r), by_hash(x))
+        assert got.host == server
+        back = dp.send_one(server, answer(view, got))
+        assert (back.fate, back.host) == (DELIVERED, client), f"{server} -> {client}: {back}"
+        p = back.packet
+        assert (p["ipv4_src"], p["tcp_src"]) == (VIP, 80), back
+        assert (p["ipv4_dst"], p["eth_dst"], p["tcp_dst"]) == (c.ip, c.mac, 40000), back
+
+
+def test_a_connection_keeps_its_endpoint_when_the_weights_change(ring):
+    """web1 is drained after the connection started: its packets still reach web1, answered as the VIP."""
+    view, r, dp = ring
+    got = dp.send_one("c1", request(view, "c1", r), by_hash(0.0))
+    assert got.host == "web1"
+    drained = route(view, [("web1", 8080, 0), ("web2", 80, 1), ("web3", 80, 0)])
+    dp.load(desired_rules(view, [drained], []))
+    again = dp.send_one("c1", request(view, "c1", r))  # the same connection's next packet
+    assert (again.host, again.packet["ipv4_dst"], again.packet["tcp_dst"]) == ("web1", view.hosts["web1"].ip, 8080)
+    back = dp.send_one("web1", answer(view, again))
+    assert (back.host, back.packet["ipv4_src"]) == ("c1", VIP)
+    new = dp.send_one("c1", request(view, "c1", r, src_port=40001))  # a new connection goes to web2
+    assert new.host == "web2"
 
 
 def test_a_full_exchange_round_trips(ring):
     """Client -> VIP -> endpoint, then the endpoint answers the request it got: the client sees the VIP."""
     view, r, dp = ring
-    for b in dp.explore("c4", request(view, "c4", r)):
-        got = b.only.packet
-        server = view.hosts[b.only.host]
-        reply = {**got, "eth_src": server.mac, "eth_dst": view.hosts["c4"].mac,
-                 "ipv4_src": got["ipv4_dst"], "ipv4_dst": got["ipv4_src"],
-                 "tcp_src": got["tcp_dst"], "tcp_dst": got["tcp_src"]}
-        reply.pop("in_port")
-        back = dp.send_one(server.name, reply)
+    for x, port in ((0.0, 40000), (0.9, 40001)):
+        got = dp.send_one("c4", request(view, "c4", r, src_port=port), by_hash(x))
+        back = dp.send_one(got.host, answer(view, got))
         assert back.host == "c4"
-        assert (back.packet["ipv4_src"], back.packet["tcp_src"], back.packet["tcp_dst"]) == (VIP, 80, 40000)
+        assert (back.packet["ipv4_src"], back.packet["tcp_src"], back.packet["tcp_dst"]) == (VIP, 80, port)
+
+
+def test_direct_access_to_an_endpoint_keeps_its_address(ring):
+    """A client talking to web1's own address gets web1's answers from web1, not from the VIP."""
+    view, r, dp = ring
+    web1, c1 = view.hosts["web1"], view.hosts["c1"]
+    got = dp.send_one("c1", to_host(c1, web1, dst_port=8080))
+    assert (got.host, got.packet["ipv4_dst"], got.packet["tcp_dst"]) == ("web1", web1.ip, 8080)
+    back = dp.send_one("web1", answer(view, got))
+    assert (back.host, back.packet["ipv4_src"], back.packet["tcp_src"]) == ("c1", web1.ip, 8080)
+
+
+def test_an_endpoint_can_call_its_own_service(ring):
+    """Hairpin: web2 calls the VIP and gets itself; it sees the gateway as the client, and the
+    answer comes back to it as the VIP."""
+    view, r, dp = ring
+    web2 = view.hosts["web2"]
+    got = dp.send_one("web2", request(view, "web2", r), by_hash(0.9))
+    assert got.host == "web2", got
+    assert (got.packet["ipv4_src"], got.packet["ipv4_dst"], got.packet["tcp_dst"]) == (view.gateway, web2.ip, 80)
+    back = dp.send_one("web2", answer(view, got))
+    assert back.host == "web2", back
+    assert (back.packet["ipv4_src"], back.packet["tcp_src"]) == (VIP, 80)
+    assert (back.packet["ipv4_dst"], back.packet["tcp_dst"]) == (web2.ip, 40000)
+    # the connection's next packet follows the same translations
+    again = dp.send_one("web2", request(view, "web2", r))
+    assert (again.host, again.packet["ipv4_src"]) == ("web2", view.gateway)
 
 
 @pytest.mark.parametrize("proto, port", [("tcp", 443), ("tcp", 8080), ("udp", 80)])
@@ -140,9 +178,9 @@ def test_endpoint_traffic_that_is_not_a_reply_is_left_alone(ring):
     web1, c1 = view.hosts["web1"], view.hosts["c1"]
     copy = dp.send_one("web1", to_host(web1, c1, src_port=40001, dst_port=8080))
     assert (copy.host, copy.packet["ipv4_src"], copy.packet["tcp_src"]) == ("c1", web1.ip, 40001)
-    # and plain traffic between hosts is forwarded as before
-    copy = dp.send_one("c1", to_host(c1, web1, dst_port=8080))
-    assert (copy.host, copy.packet["ipv4_dst"]) == ("web1", web1.ip)
+    # even from the service port: only the answers of connections through the VIP are translated
+    copy = dp.send_one("web1", to_host(web1, c1, src_port=8080, dst_port=40000))
+    assert (copy.host, copy.packet["ipv4_src"], copy.packet["tcp_src"]) == ("c1", web1.ip, 8080)
 
 
 def test_udp_service():
@@ -155,8 +193,8 @@ def test_udp_service():
             assert_reaches_endpoint(view, r, client, b.only)
         assert shares(branches) == {"web1": Fraction(1, 2), "web2": Fraction(1, 2)}
     c = view.hosts["c1"]
-    copy = dp.send_one("web1", ip_packet(view.hosts["web1"], c.ip, c.mac, proto="udp", src_port=5353,
-                                         dst_port=40000))
+    got = dp.send_one("c1", request(view, "c1", r), by_hash(0.0))
+    copy = dp.send_one(got.host, answer(view, got))
     assert (copy.host, copy.packet["ipv4_src"], copy.packet["udp_src"]) == ("c1", VIP, 53)
     # TCP to the same vip:port is not this service
     assert DataPlane(desired_rules(view, [r], []), view).send_one(
@@ -201,9 +239,3 @@ def test_service_traffic_avoids_a_down_link(ring):
         view.set_port_state(dpid, port, True)
 
 
-@pytest.mark.xfail(strict=True, reason="not supported yet (README, limits): an endpoint calling its own "
-                   "service's VIP and picking itself is output to its ingress port, which OpenFlow drops")
-def test_an_endpoint_can_call_its_own_service(ring):
-    view, r, dp = ring
-    for b in dp.explore("web2", request(view, "web2", r)):
-        assert b.only.fate == DELIVERED, str(b.only)
