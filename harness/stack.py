@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from controller.rpc import DEFAULT_ADDRESSES
+from controller.sdn.network import default_gateway
 from dataplane.images import IMAGE_SCALE, scaled_bytes
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, interrupts_after
 from topologies.spec import TopologySpec
@@ -34,6 +35,7 @@ AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
 BLOB_PORT = 50061    # each agent's blob server (layers to its peers) on its edge server's address
 REGISTRY_PORT = 5000
 ORCHESTRATOR_PORT = 50052  # on loopback inside the registry host's namespace
+SERVICE_RANGE = "10.96.0.0/16"  # the services' VIPs (Kubernetes' default range starts here too)
 
 
 def port_addresses(base: int) -> dict[str, str]:
@@ -71,7 +73,11 @@ class Stack:
         self.registry = None  # a RegistryServer once started
         self.registry_url = ""
         self.orchestrator: DaemonProcess | None = None
-        self.service_range = ""
+        self.service_range = SERVICE_RANGE
+        self.gateway = default_gateway(ipaddress.ip_network(self._subnet()))
+        if ipaddress.ip_network(self.service_range).overlaps(ipaddress.ip_network(self._subnet())):
+            raise ValueError(f"{spec.name}: the hosts' subnet {self._subnet()} overlaps the service range "
+                             f"{self.service_range}")
         self.timings: dict[str, float] = {}
 
     # -- names and paths ----------------------------------------------------------------------
@@ -103,9 +109,11 @@ class Stack:
         self.network.build()
         topology = self.network.runtime_topology()
         topology["subnet"] = self._subnet()
+        topology["service_range"], topology["gateway"] = self.service_range, self.gateway
         (self.workdir / "topology.json").write_text(json.dumps(topology, indent=1))
         self._start_daemons()
         self.network.start()
+        self._route_services()
         if "sdn" in self.components:
             seconds = wait_switches_connected(self.addresses["sdn"], len(self.spec.switches), 120)
             self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
@@ -181,7 +189,7 @@ class Stack:
 
         servers = self.spec.hosts_with_role("edge-server")
         subnet = self._subnet()
-        ranges = pod_ranges(subnet, [h.name for h in servers], [h.ip for h in self.spec.hosts])
+        ranges = pod_ranges(subnet, [h.name for h in servers], [h.ip for h in self.spec.hosts] + [self.gateway])
         for host in servers:
             socket = self.workdir / "agents" / f"{host.name}.sock"
             socket.parent.mkdir(exist_ok=True)
@@ -193,7 +201,8 @@ class Stack:
                 "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
                 "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
                 "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
-                "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps}
+                "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps,
+                "service_range": self.service_range, "gateway": self.gateway}
             path = self.workdir / "agents" / f"{host.name}.json"
             path.write_text(json.dumps(config, indent=1))
             self.agent_sockets[host.name] = socket
@@ -202,11 +211,14 @@ class Stack:
             wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent)
         self.log(f"node agents on {len(self.agents)} edge servers: {', '.join(self.agents)}")
 
-    def _start_orchestrator(self) -> None:
-        from controller.orchestrator.vips import service_range
+    def _route_services(self) -> None:
+        """Every host reaches the service range through the gateway (routes inside the hosts'
+        namespaces only, never the machine's own)."""
+        for host in self.network.net.hosts:
+            host.cmd(f"ip route replace {self.service_range} via {self.gateway}")
 
+    def _start_orchestrator(self) -> None:
         registry = self.spec.hosts_with_role("registry")[0]
-        self.service_range = service_range(self._subnet(), [h.ip for h in self.spec.hosts])
         config = {"db": str(self.workdir / "orchestrator.db"), "placement": f"unix:{self.socket('placement')}",
                   "sdn": f"unix:{self.sdn_socket}", "registry": self.registry_url, "registry_host": registry.name,
                   "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",

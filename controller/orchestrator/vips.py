@@ -1,4 +1,4 @@
-"""The service range and its virtual IPs: one VIP per service, never a host's or a pod's address."""
+"""Virtual IPs from the service range (the SDN's, routed by every host and pod through its gateway)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,6 @@ import ipaddress
 from collections.abc import Iterable
 
 from controller.errors import FailedPrecondition, InvalidArgument
-
-SERVICE_RANGE_PREFIX = 24  # 254 services: one /24 of the hosts' subnet
-
-
-def service_range(subnet: str, reserved_ips: Iterable[str]) -> str:
-    """A /24 for VIPs inside the hosts' subnet (every host and pod reaches it without a route):
-    the highest block of the subnet's lower half holding no reserved address (pods take the
-    upper half, hosts are numbered from the bottom)."""
-    network = ipaddress.ip_network(subnet, strict=False)
-    if network.version != 4 or network.prefixlen > SERVICE_RANGE_PREFIX - 1:
-        raise InvalidArgument(f"subnet {subnet}: a service range needs an IPv4 subnet of /{SERVICE_RANGE_PREFIX - 1} "
-                              "or larger")
-    lower_half = list(network.subnets(prefixlen_diff=1))[0]
-    reserved = {ipaddress.ip_interface(ip).ip for ip in reserved_ips}
-    for block in reversed(list(lower_half.subnets(new_prefix=SERVICE_RANGE_PREFIX))):
-        if not any(ip in block for ip in reserved):
-            return str(block)
-    raise FailedPrecondition(f"no /{SERVICE_RANGE_PREFIX} of {lower_half} is free of host addresses for services")
 
 
 class VipPool:

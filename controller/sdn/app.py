@@ -100,9 +100,9 @@ class StrataSdnApp(app_manager.OSKenApp):
             nat = parser.NXActionNAT(flags=NX_NAT_F_DST if ct.nat.kind == "dst" else NX_NAT_F_SRC,
                                      range_ipv4_min=ct.nat.ip, range_ipv4_max=ct.nat.ip,
                                      range_proto_min=ct.nat.port, range_proto_max=ct.nat.port)
-        inner = [nat]
-        if ct.mark is not None:
-            inner.append(parser.OFPActionSetField(ct_mark=ct.mark))
+        # nat last: os-ken pads NXActionNAT short, which misaligns an action after it
+        inner = [parser.OFPActionSetField(ct_mark=ct.mark)] if ct.mark is not None else []
+        inner.append(nat)
         return parser.NXActionCT(flags=nicira_ext.NX_CT_F_COMMIT if ct.commit else 0, zone_src="",
                                  zone_ofs_nbits=ct.zone, recirc_table=ct.table, alg=0, actions=inner)
 
@@ -166,6 +166,13 @@ class StrataSdnApp(app_manager.OSKenApp):
         descs = self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
         counters = self._stats(dp, parser.OFPGroupStatsRequest(dp, 0, ofp.OFPG_ALL), timeout)
         return {"flows": flows, "group_descs": descs, "group_stats": counters}
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _on_error(self, ev):
+        """A switch refused a message (the rule it carried is not there): say so, loudly."""
+        msg = ev.msg
+        log.error("switch %s refused message xid %d: error type %d code %d (%s)",
+                  self.core.view.switch_name(msg.datapath.id), msg.xid, msg.type, msg.code, bytes(msg.data[:64]).hex())
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _on_barrier(self, ev):

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -31,6 +32,22 @@ OFPP_MAX = 0xFFFFFF00  # the highest OpenFlow 1.3 port number of a real port
 class Southbound(Protocol):
     def apply(self, dpid: int, change: RuleDiff) -> Callable[[float], bool]:
         """Send the change to a switch; returns a wait(timeout) -> confirmed function (a barrier)."""
+
+
+SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_service_name(name: str) -> None:
+    """A DNS name, as Kubernetes requires of services: lower-case labels of letters, digits and
+    '-' (at most 63 characters each) joined by dots, 253 characters in all."""
+    if not name:
+        raise InvalidArgument("service name is empty")
+    if len(name) > 253:
+        raise InvalidArgument(f"service name is {len(name)} characters long; at most 253")
+    if not SERVICE_NAME.match(name) or any(len(label) > 63 for label in name.split(".")):
+        shown = name[:40].encode("unicode_escape").decode() + ("..." if len(name) > 40 else "")
+        raise InvalidArgument(f"service name {shown!r} is not a DNS name: lower-case letters, digits and '-' "
+                              "in labels of at most 63, starting and ending with a letter or digit, joined by '.'")
 
 
 class SdnCore:
@@ -83,11 +100,36 @@ class SdnCore:
             raise InvalidArgument("every endpoint has weight 0: at least one must take traffic")
         return tuple(out)
 
+    def _check_vip(self, vip: str) -> None:
+        """A VIP every host and pod reaches: an address of the service range (routed through the
+        gateway) or of the hosts' subnet (answered by proxy ARP), not a special one."""
+        ip = ipaddress.IPv4Address(vip)
+        special = ("the unspecified address" if ip.is_unspecified else "the broadcast address"
+                   if ip == ipaddress.IPv4Address("255.255.255.255") else "a multicast address" if ip.is_multicast
+                   else "a loopback address" if ip.is_loopback else "a link-local address" if ip.is_link_local
+                   else None)
+        if special:
+            raise InvalidArgument(f"vip {vip} is {special}: no host can reach a service there")
+        view = self.view
+        for network, what in ((view.service_range, "service range"), (view.subnet, "hosts' subnet")):
+            if network is not None and ip in network:
+                if ip in (network.network_address, network.broadcast_address):
+                    raise InvalidArgument(f"vip {vip} is the {what} {network}'s "
+                                          f"{'network' if ip == network.network_address else 'broadcast'} address")
+                if view.gateway and vip == view.gateway:
+                    raise InvalidArgument(f"vip {vip} is the gateway to the service range")
+                return
+        where = " or ".join(f"the {what} {network}" for network, what in
+                            ((view.service_range, "service range"), (view.subnet, "hosts' subnet")) if network)
+        raise InvalidArgument(f"vip {vip} is reachable from no host: give an address of {where or 'the hosts'}"
+                              + (f" (hosts reach the service range through the gateway {view.gateway})"
+                                 if view.service_range else ""))
+
     def install_route(self, service: str, vip: str, protocol: str, port: int,
                       endpoints: list[Endpoint], *, wait: float = 5.0) -> ServiceRoute:
-        if not service:
-            raise InvalidArgument("service name is empty")
+        check_service_name(service)
         vip = parse_ipv4(vip, "vip")
+        self._check_vip(vip)
         if protocol not in PROTOCOLS:
             raise InvalidArgument(f"protocol must be tcp or udp, got {protocol!r}")
         if not 1 <= port <= 65535:

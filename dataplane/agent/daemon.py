@@ -16,6 +16,7 @@ Optional:
   blob_listen                 HOST:PORT where it serves the blobs it holds to peers (OCI blob API)
   orchestrator                the orchestrator's address: register and heartbeat there
   bandwidth_mbps              the server's access link capacity, reported to the orchestrator
+  service_range, gateway      every pod gets a route to the services' VIPs through the gateway
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def build_node(config: dict):
                 registry=RegistryClient(config["registry"]),
                 runc=Runc(state_dir / "runc"),
                 podnet=PodNetwork(switch=config["switch"], prefixlen=int(config["prefixlen"]),
-                                  root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"]),
+                                  root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"],
+                                  service_route=((config["service_range"], config["gateway"])
+                                                 if config.get("service_range") else None)),
                 sdn=SdnEndpoints(config["sdn"]),
                 state=AgentState(state_dir / "agent.db"))
 

@@ -135,8 +135,9 @@ class PodNetwork:
     of a process in the root namespace (PID 1's namespace is not readable here)."""
 
     def __init__(self, *, switch: str, prefixlen: int, root_netns_pid: int, netns_prefix: str,
-                 ofport_timeout: float = 10.0):
+                 ofport_timeout: float = 10.0, service_route: tuple[str, str] | None = None):
         self.switch = switch
+        self.service_route = service_route  # (service range, gateway): pods reach every VIP
         self.prefixlen = prefixlen
         self.root_netns_pid = root_netns_pid
         self.netns_prefix = netns_prefix
@@ -170,6 +171,9 @@ class PodNetwork:
             _run(self._in_pod(netns, ["ip", "addr", "add", f"{ip}/{self.prefixlen}", "dev", container_ifname]))
             _run(self._in_pod(netns, ["ip", "link", "set", container_ifname, "up"]))
             _run(self._in_pod(netns, ["ip", "link", "set", "lo", "up"]))
+            if self.service_route:
+                service_range, gateway = self.service_route
+                _run(self._in_pod(netns, ["ip", "route", "replace", service_range, "via", gateway]))
             _run(self._in_pod(netns, ["ethtool", "-K", container_ifname, "tx", "off", "rx", "off"]))
             _run(self._in_root(["ip", "link", "set", host_veth, "up"]))
             _run(self._in_root(["ethtool", "-K", host_veth, "tx", "off", "rx", "off"]))

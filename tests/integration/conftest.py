@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -14,7 +15,9 @@ from strata.v1 import sdn_pb2_grpc
 
 from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
 from topologies.catalog import load_topology
-from dataplane.network import EdgeNetwork, ensure_ovs
+from controller.sdn.network import default_gateway
+from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
+from harness.stack import SERVICE_RANGE
 
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
 SDN_ADDRESS = "127.0.0.1:50094"
@@ -76,9 +79,14 @@ def launch(name: str, tmp_path_factory) -> Running:
         network = EdgeNetwork(spec, controller=("127.0.0.1", OPENFLOW_PORT)).build()
     running = Running(spec, network, workdir)
     try:
-        (workdir / "topology.json").write_text(json.dumps(network.runtime_topology()))
+        topology = network.runtime_topology()
+        topology["service_range"] = SERVICE_RANGE  # the gateway: the hosts' subnet's last usable address
+        (workdir / "topology.json").write_text(json.dumps(topology))
         running.start_sdn()
         network.start()
+        gateway = default_gateway(ipaddress.ip_network(f"{spec.hosts[0].ip}/{HOST_PREFIX_LEN}", strict=False))
+        for host in network.net.hosts:  # inside the hosts' namespaces only
+            host.cmd(f"ip route replace {SERVICE_RANGE} via {gateway}")
         running.wait_connected()
         time.sleep(0.5)
     except BaseException:

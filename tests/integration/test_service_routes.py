@@ -121,6 +121,54 @@ def test_bad_requests_get_the_right_code_and_disturb_nothing(web, request_, code
     assert curl(web.host("dev2")) in ENDPOINTS
 
 
+@pytest.mark.parametrize("vip, why", [("255.255.255.255", "broadcast"), ("0.0.0.0", "unspecified"),
+                                      ("224.0.0.1", "multicast"), ("127.0.0.1", "loopback"),
+                                      ("10.200.0.1", "reachable from no host"), ("10.0.255.254", "gateway"),
+                                      ("10.96.0.0", "network address")])
+def test_a_vip_no_host_can_reach_is_refused(web, vip, why):
+    with pytest.raises(grpc.RpcError) as caught:
+        web.stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
+            service="nowhere", vip=vip, protocol=common_pb2.PROTOCOL_TCP, port=80,
+            endpoints=[common_pb2.Endpoint(host="edge2", port=8080, weight=1)]), timeout=20)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert why in caught.value.details()
+
+
+@pytest.mark.parametrize("name", ["x" * 1_000_000, "web\x00", "Web", "-web", "a" * 64])
+def test_a_service_name_that_is_not_a_dns_name_is_refused(web, name):
+    with pytest.raises(grpc.RpcError) as caught:
+        web.stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
+            service=name, vip="10.96.0.77", protocol=common_pb2.PROTOCOL_TCP, port=80,
+            endpoints=[common_pb2.Endpoint(host="edge2", port=8080, weight=1)]), timeout=20)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(caught.value.details()) < 400
+
+
+def test_a_vip_from_the_service_range_answers_devices_through_the_gateway(web):
+    web.stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
+        service="ranged", vip="10.96.0.10", protocol=common_pb2.PROTOCOL_TCP, port=80,
+        endpoints=[common_pb2.Endpoint(host=name, port=8080, weight=1) for name in ENDPOINTS]), timeout=20)
+    try:
+        for device in web.spec.hosts_with_role("device"):
+            got = web.host(device.name).cmd("curl -s --max-time 3 http://10.96.0.10/whoami").strip()
+            assert got in ENDPOINTS, device.name
+    finally:
+        web.stub.RemoveServiceRoute(sdn_pb2.RemoveServiceRouteRequest(service="ranged"), timeout=20)
+
+
+def test_an_endpoint_is_reachable_directly_while_it_serves_the_vip(web):
+    for name in ENDPOINTS:
+        ip = web.host(name).IP()
+        assert web.host("dev3").cmd(f"curl -s --max-time 3 http://{ip}:8080/whoami").strip() == name
+
+
+def test_an_endpoint_calling_its_own_service_reaches_it_every_time(web):
+    """Hairpin: edge1 calls the VIP it serves; the group picks edge1 itself for about 3 in 4."""
+    out = web.host("edge1").cmd(f"for i in $(seq 20); do curl -s --max-time 3 http://{VIP}/whoami; echo; done")
+    counts = Counter(line.strip() for line in out.splitlines() if line.strip())
+    assert sum(counts.values()) == 20 and counts["edge1"] > 0, counts
+
+
 def test_unknown_service_update_is_not_found(web):
     with pytest.raises(grpc.RpcError) as caught:
         web.stub.UpdateServiceRoute(sdn_pb2.UpdateServiceRouteRequest(

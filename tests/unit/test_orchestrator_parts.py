@@ -1,30 +1,14 @@
-"""Pure parts around the orchestrator: the service range, container /etc/hosts, experiment records."""
+"""Pure parts around the orchestrator: the VIP pool, container /etc/hosts, experiment records."""
 
 from __future__ import annotations
 
-import ipaddress
 
 import pytest
 
 from controller.errors import FailedPrecondition, InvalidArgument
-from controller.orchestrator.vips import VipPool, service_range
+from controller.orchestrator.vips import VipPool
 from dataplane.agent.node import check_hosts, hosts_file
 from harness.deploy_experiment import DeployRun, app_file, read_csv, write_csv
-
-
-def test_the_service_range_avoids_hosts_and_pods():
-    hosts = [f"10.0.0.{k}" for k in range(1, 15)]
-    cidr = service_range("10.0.0.0/16", hosts)
-    block = ipaddress.ip_network(cidr)
-    assert block.prefixlen == 24 and block.subnet_of(ipaddress.ip_network("10.0.0.0/17"))  # not the pods' half
-    assert not any(ipaddress.ip_address(h) in block for h in hosts)
-    taken = service_range("10.0.0.0/16", [*hosts, "10.0.127.9"])
-    assert taken != cidr and "10.0.127.9" not in taken
-
-
-def test_a_subnet_too_small_for_a_service_range_is_refused():
-    with pytest.raises(InvalidArgument):
-        service_range("10.0.0.0/24", [])
 
 
 def test_vip_pool_hands_out_the_lowest_free_address_and_reuses_released_ones():
