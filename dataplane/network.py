@@ -410,7 +410,7 @@ class EdgeNetwork:
             node, sw = net.get(h.name), net.get(h.switch)
             _, intf_sw = node.connectionsTo(sw)[0]
             hosts.append({"name": h.name, "ip": h.ip, "mac": h.mac, "switch": h.switch, "port": sw.ports[intf_sw],
-                          "role": h.role})
+                          "role": h.role, "access_mbps": h.access_mbps})
         return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
                 "links": links, "hosts": hosts}
 

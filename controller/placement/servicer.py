@@ -10,6 +10,7 @@ from .convert import problem_from_request, result_to_response
 from .mip import SOLVERS
 from .model import ProblemError
 
+MAX_TIME_LIMIT = 86400.0  # a day: longer is a mistake, not a plan
 DEFAULT_TIME_LIMIT = 60.0
 SERVICE_NAME = placement_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name
 
@@ -23,9 +24,10 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
         if request.solver and request.solver not in SOLVERS:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"unknown solver {request.solver!r}; choose one of {', '.join(SOLVERS)}")
-        if request.time_limit_seconds < 0:
+        if not 0 <= request.time_limit_seconds <= MAX_TIME_LIMIT:  # also refuses NaN and infinity
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"time_limit_seconds must not be negative, got {request.time_limit_seconds:g}")
+                          f"time_limit_seconds must be from 0 to {MAX_TIME_LIMIT:g} s (0 = the default), "
+                          f"got {request.time_limit_seconds:g}")
         try:
             problem = problem_from_request(request)
         except ProblemError as exc:

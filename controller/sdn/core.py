@@ -34,6 +34,14 @@ class Southbound(Protocol):
         """Send the change to a switch; returns a wait(timeout) -> confirmed function (a barrier)."""
 
 
+MAX_BANDWIDTH_MBPS = 1e7  # 10 Tbit/s: beyond any link here; larger is a mistake
+
+
+def check_bandwidth(value: float, what: str) -> None:
+    if not 0 <= value <= MAX_BANDWIDTH_MBPS:  # also refuses NaN
+        raise InvalidArgument(f"{what} must be a number from 0 to {MAX_BANDWIDTH_MBPS:g} Mbit/s, got {value!r}")
+
+
 SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -183,21 +191,24 @@ class SdnCore:
 
     # -- paths ---------------------------------------------------------------------------------
     def compute_path(self, src: str, dst: str, min_bandwidth_mbps: float = 0.0):
-        if min_bandwidth_mbps < 0:
-            raise InvalidArgument("min_bandwidth_mbps must not be negative")
+        check_bandwidth(min_bandwidth_mbps, "min_bandwidth_mbps")
         with self._lock:
             hops = self.view.path(src, dst, min_bandwidth_mbps)
             return hops, self.view.bottleneck(hops)
 
     def _reserve(self, path: ReservedPath, sign: int) -> None:
+        src, dst = self.view.hosts.get(path.src), self.view.hosts.get(path.dst)
+        if src is not None:
+            src.reserved_up = max(0.0, src.reserved_up + sign * path.bandwidth_mbps)
+        if dst is not None:
+            dst.reserved_down = max(0.0, dst.reserved_down + sign * path.bandwidth_mbps)
         for dpid, _, out in path.hops[:-1]:
             link = self.view.links.get((dpid, out))
             if link is not None:
                 link.reserved_mbps = max(0.0, link.reserved_mbps + sign * path.bandwidth_mbps)
 
     def install_path(self, src: str, dst: str, bandwidth_mbps: float, *, wait: float = 5.0) -> ReservedPath:
-        if bandwidth_mbps < 0:
-            raise InvalidArgument("bandwidth_mbps must not be negative")
+        check_bandwidth(bandwidth_mbps, "bandwidth_mbps")
         with self._lock:
             for other in self.paths.values():
                 if (other.src, other.dst) == (src, dst):  # its rules would be shadowed by the new ones

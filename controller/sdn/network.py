@@ -48,6 +48,9 @@ class HostInfo:
     role: str = "device"
     seen: bool = False  # learned from its own traffic
     node: str = ""      # for a pod: the edge server it runs on
+    access_mbps: float = 0.0    # its link to its switch; 0 = not limited
+    reserved_up: float = 0.0    # reserved by paths leaving it, Mbit/s
+    reserved_down: float = 0.0  # reserved by paths reaching it, Mbit/s
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class NetworkView:
             view.links[(b, link["b_port"])] = LinkInfo(b, link["b_port"], a, link["a_port"], bw)
         for h in data["hosts"]:
             view.hosts[h["name"]] = HostInfo(h["name"], h["ip"], h["mac"], by_name[h["switch"]], h["port"],
-                                             h.get("role", "device"))
+                                             h.get("role", "device"), access_mbps=float(h.get("access_mbps") or 0.0))
         if data.get("subnet"):
             view.subnet = ipaddress.IPv4Network(data["subnet"], strict=False)
         else:
@@ -223,6 +226,11 @@ class NetworkView:
         """Shortest path as (dpid, in_port, out_port) hops from src's switch to dst's; raises NotFound
         or FailedPrecondition."""
         a, b = self.host(src), self.host(dst)
+        for host, free, way in ((a, a.access_mbps - a.reserved_up, "from"), (b, b.access_mbps - b.reserved_down, "to")):
+            if host.access_mbps > 0 and min_bandwidth_mbps > free + 1e-9:
+                raise FailedPrecondition(f"no path from {src} to {dst} with {min_bandwidth_mbps:g} Mbit/s free: the "
+                                         f"access link {way} {host.name} has {max(free, 0):g} of its "
+                                         f"{host.access_mbps:g} Mbit/s free")
         g = self.graph(min_bandwidth_mbps)
         try:
             switches = nx.shortest_path(g, a.dpid, b.dpid)

@@ -87,6 +87,8 @@ def test_infeasible_problem_is_a_status_not_an_error(stub):
     (lambda r: setattr(r, "algorithm", "simulated-annealing"), "simulated-annealing"),
     (lambda r: setattr(r, "solver", "gurobi"), "gurobi"),
     (lambda r: setattr(r, "time_limit_seconds", -1), "time_limit_seconds"),
+    (lambda r: setattr(r, "time_limit_seconds", float("nan")), "time_limit_seconds"),
+    (lambda r: setattr(r, "time_limit_seconds", float("inf")), "time_limit_seconds"),
 ])
 def test_bad_requests_are_invalid_argument_naming_the_item(stub, mutate, named):
     request = tiny_request()
