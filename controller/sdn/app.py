@@ -39,6 +39,11 @@ class StrataSdnApp(app_manager.OSKenApp):
         core.southbound = self
 
     # -- southbound: what core.py calls ------------------------------------------------------
+    def clear(self, dpid: int) -> None:
+        dp = self.datapaths.get(dpid)
+        if dp is not None:
+            self._clear(dp)
+
     def apply(self, dpid: int, change: RuleDiff):
         dp = self.datapaths.get(dpid)
         if dp is None:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
 from .rules import Endpoint, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules, diff
@@ -30,6 +30,9 @@ OFPP_MAX = 0xFFFFFF00  # the highest OpenFlow 1.3 port number of a real port
 
 
 class Southbound(Protocol):
+    def clear(self, dpid: int) -> None:
+        """Remove every Strata rule and group from the switch (before resending them all)."""
+
     def apply(self, dpid: int, change: RuleDiff) -> Callable[[float], bool]:
         """Send the change to a switch; returns a wait(timeout) -> confirmed function (a barrier)."""
 
@@ -65,7 +68,8 @@ class SdnCore:
         self.store = store
         self.southbound = southbound
         self.connected: set[int] = set()
-        self.installed: dict[int, RuleSet] = {}
+        self.installed: dict[int, RuleSet] = {}  # per switch: what it holds, as far as it confirmed
+        self._unconfirmed: set[int] = set()      # switches whose last change was not confirmed in time
         self._rules = RuleCache()  # reused while the network view is unchanged
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
         self.endpoints: dict[str, AttachedEndpoint] = {}
@@ -371,6 +375,7 @@ class SdnCore:
                 self.view.switches[dpid].connected = True
             self.connected.add(dpid)
             self.installed[dpid] = RuleSet({}, {})
+            self._unconfirmed.discard(dpid)  # the app cleared it already
             self._reconcile()
 
     def switch_disconnected(self, dpid: int) -> None:
@@ -379,6 +384,7 @@ class SdnCore:
                 self.view.switches[dpid].connected = False
             self.connected.discard(dpid)
             self.installed.pop(dpid, None)
+            self._unconfirmed.discard(dpid)
 
     def port_changed(self, dpid: int, port: int, up: bool) -> None:
         with self._lock:
@@ -423,15 +429,31 @@ class SdnCore:
                                 self._rules).by_switch()
         waits = []
         for dpid in sorted(self.connected):
+            if dpid in self._unconfirmed:  # what it holds is unknown: start it from nothing
+                self.southbound.clear(dpid)
+                self.installed[dpid] = RuleSet({}, {})
+                self._unconfirmed.discard(dpid)
             target = desired.get(dpid, RuleSet({}, {}))
             change = diff(self.installed.get(dpid, RuleSet({}, {})), target)
             if not change.empty:
-                waits.append(self.southbound.apply(dpid, change))
+                waits.append((dpid, target, self.southbound.apply(dpid, change)))
             self.installed[dpid] = target
         return waits
 
-    @staticmethod
-    def _wait(waits: list[Callable[[float], bool]], timeout: float) -> None:
-        for wait in waits:
+    def _wait(self, waits: list[tuple[int, RuleSet, Callable[[float], bool]]], timeout: float) -> None:
+        """Each switch's barrier. A switch that does not confirm in time is not counted as holding
+        its rules: the next change resends them. The caller hears of it (UNAVAILABLE); what it asked
+        for is recorded and will be installed when the switch answers."""
+        late = []
+        for dpid, target, wait in waits:
             if not wait(timeout):
-                log.warning("a switch did not confirm its rules within %.1f s", timeout)
+                late.append(dpid)
+                with self._lock:
+                    if self.installed.get(dpid) is target:
+                        self._unconfirmed.add(dpid)  # the next reconcile clears it and sends everything
+        if late:
+            with self._lock:
+                names = ", ".join(self.view.switch_name(d) for d in late)
+            log.warning("switch(es) %s did not confirm their rules within %.1f s", names, timeout)
+            raise Unavailable(f"switch(es) {names} did not confirm the change within {timeout:g} s; it is recorded "
+                              "and their rules are resent with the next change")

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import pytest
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Endpoint, vip_mac
@@ -34,14 +34,21 @@ class FakeSouthbound:
         self.switches = {d: FakeSwitch(d) for d in dpids}
         self.calls: list[tuple[int, object]] = []
         self.waited: list[tuple[int, float]] = []
+        self.silent: set[int] = set()  # switches that never answer a barrier (and drop what they get)
+        self.cleared: list[int] = []
+
+    def clear(self, dpid):
+        self.cleared.append(dpid)
+        self.switches[dpid].clear()
 
     def apply(self, dpid, change):
         self.calls.append((dpid, change))
-        self.switches[dpid].apply(change)
+        if dpid not in self.silent:
+            self.switches[dpid].apply(change)
 
         def wait(timeout: float) -> bool:
             self.waited.append((dpid, timeout))
-            return True
+            return dpid not in self.silent
 
         return wait
 
@@ -562,3 +569,16 @@ def test_a_path_rerouted_onto_a_thin_link_does_not_cut_other_traffic(thin):
     thin.core.port_changed(dpid, port, False)
     # the path now has to use s1-s3 (10 Mbit/s): the controller says it uses the shortest path anyway
     assert_all_pairs_delivered(thin)
+
+
+def test_a_switch_that_does_not_confirm_is_an_error_and_gets_everything_again(net):
+    silent = net.h("h1").dpid
+    net.sb.silent.add(silent)
+    with pytest.raises(Unavailable, match="did not confirm"):
+        install_web(net)
+    assert [r.service for r in net.core.list_routes()] == ["web"]  # recorded all the same
+    net.sb.silent.clear()
+    net.core.install_route("api", "10.0.100.2", "tcp", 80, eps(("web2", 1)))  # the next change
+    assert silent in net.sb.cleared
+    assert_switches_hold_desired(net)
+    assert shares(net.dp().explore("h1", request(net, "h1"))) == {"web1": Fraction(3, 4), "web2": Fraction(1, 4)}
