@@ -20,7 +20,8 @@ from typing import Protocol
 from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
-from .rules import Endpoint, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules, diff
+from .rules import (Endpoint, Flow, Group, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules,
+                    diff, path_flows, service_rules)
 from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
@@ -70,6 +71,7 @@ class SdnCore:
         self.connected: set[int] = set()
         self.installed: dict[int, RuleSet] = {}  # per switch: what it holds, as far as it confirmed
         self._unconfirmed: set[int] = set()      # switches whose last change was not confirmed in time
+        self._reconciled_version = -1            # the view version of the last full pass
         self._rules = RuleCache()  # reused while the network view is unchanged
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
         self.endpoints: dict[str, AttachedEndpoint] = {}
@@ -160,7 +162,7 @@ class SdnCore:
             route = ServiceRoute(service, vip, protocol, port, eps, service_id)
             self.store.save_route(route)
             self.routes[service] = route
-            waits = self._reconcile()
+            waits = self._change(None, route)
         self._wait(waits, wait)
         return route
 
@@ -171,16 +173,16 @@ class SdnCore:
             route = ServiceRoute(old.service, old.vip, old.protocol, old.port, eps, old.service_id)
             self.store.save_route(route)
             self.routes[service] = route
-            waits = self._reconcile()
+            waits = self._change(old, route)
         self._wait(waits, wait)
         return route
 
     def remove_route(self, service: str, *, wait: float = 5.0) -> None:
         with self._lock:
-            self._route(service)
+            old = self._route(service)
             self.store.delete_route(service)
             del self.routes[service]
-            waits = self._reconcile()
+            waits = self._change(old, None)
         self._wait(waits, wait)
 
     def _route(self, service: str) -> ServiceRoute:
@@ -224,7 +226,7 @@ class SdnCore:
             self.store.save_path(path)
             self.paths[path_id] = path
             self._reserve(path, +1)
-            waits = self._reconcile()
+            waits = self._change(None, path)
         self._wait(waits, wait)
         return path
 
@@ -235,7 +237,7 @@ class SdnCore:
             path = self.paths.pop(path_id)
             self._reserve(path, -1)
             self.store.delete_path(path_id)
-            waits = self._reconcile()
+            waits = self._change(path, None)
         self._wait(waits, wait)
 
     def _path_is_current(self, path: ReservedPath) -> bool:
@@ -422,9 +424,44 @@ class SdnCore:
         with self._lock:
             return desired_rules(self.view, list(self.routes.values()), list(self.paths.values()))
 
+    def _rules_of(self, owner: ServiceRoute | ReservedPath | None) -> tuple[list[Flow], list[Group]]:
+        if owner is None:
+            return [], []
+        if isinstance(owner, ServiceRoute):
+            return self._rules.get(self.view, owner, lambda: service_rules(self.view, owner))
+        return path_flows(self.view, owner), []
+
+    def _change(self, old: ServiceRoute | ReservedPath | None,
+                new: ServiceRoute | ReservedPath | None) -> list[tuple[int, RuleSet, Callable[[float], bool]]]:
+        """One route or path replaced: send each switch the difference between their two rule
+        sets alone, so a request costs what it changes, not what is installed. Anything else
+        changed since the last full pass (a link, a host, an unconfirmed switch): a full pass."""
+        if self.southbound is None:
+            return []
+        if self.view.version != self._reconciled_version or self._unconfirmed:
+            return self._reconcile()
+        (old_flows, old_groups), (new_flows, new_groups) = self._rules_of(old), self._rules_of(new)
+        before = RuleSet({f.key: f for f in old_flows}, {g.key: g for g in old_groups}).by_switch()
+        after = RuleSet({f.key: f for f in new_flows}, {g.key: g for g in new_groups}).by_switch()
+        waits = []
+        for dpid in sorted(self.connected & (before.keys() | after.keys())):
+            change = diff(before.get(dpid, RuleSet({}, {})), after.get(dpid, RuleSet({}, {})))
+            if change.empty:
+                continue
+            installed = self.installed.setdefault(dpid, RuleSet({}, {}))
+            for flow in change.delete_flows:
+                installed.flows.pop(flow.key, None)
+            for group in change.delete_groups:
+                installed.groups.pop(group.key, None)
+            installed.flows.update((f.key, f) for f in change.add_flows)
+            installed.groups.update((g.key, g) for g in change.add_groups + change.modify_groups)
+            waits.append((dpid, installed, self.southbound.apply(dpid, change)))
+        return waits
+
     def _reconcile(self) -> list[Callable[[float], bool]]:
         if self.southbound is None:
             return []
+        self._reconciled_version = self.view.version
         desired = desired_rules(self.view, list(self.routes.values()), list(self.paths.values()),
                                 self._rules).by_switch()
         waits = []
