@@ -160,16 +160,24 @@ class StrataSdnApp(app_manager.OSKenApp):
             raise TimeoutError(f"switch {self.core.view.switch_name(dp.id)} did not answer a statistics request")
         return [body for reply in replies for body in reply.body]
 
-    def read_switch(self, dpid: int, timeout: float = 5.0) -> dict:
-        """Flows (with counters), group descriptions and group counters, as the switch reports them."""
+    def read_switch(self, dpid: int, timeout: float = 30.0, *, cookie: int | None = None,
+                    group: int | None = None) -> dict:
+        """Flows (with counters), group descriptions and group counters, as the switch reports them;
+        with `cookie`, only that owner's flows and (with `group`) its group: the switch filters, so
+        one service is read quickly however many others are installed."""
         dp = self.datapaths.get(dpid)
         if dp is None:
             raise KeyError(dpid)
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        flows = self._stats(dp, parser.OFPFlowStatsRequest(dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
-                                                           out_group=ofp.OFPG_ANY), timeout)
-        descs = self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
-        counters = self._stats(dp, parser.OFPGroupStatsRequest(dp, 0, ofp.OFPG_ALL), timeout)
+        flows = self._stats(dp, parser.OFPFlowStatsRequest(
+            dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+            cookie=cookie or 0, cookie_mask=0xFFFF_FFFF_FFFF_FFFF if cookie is not None else 0), timeout)
+        # groups: all of them, filtered here (asking for one the switch lacks is an error, not an
+        # empty answer)
+        descs = [d for d in self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
+                 if group is None or d.group_id == group]
+        counters = [c for c in self._stats(dp, parser.OFPGroupStatsRequest(dp, 0, ofp.OFPG_ALL), timeout)
+                    if group is None or c.group_id == group]
         return {"flows": flows, "group_descs": descs, "group_stats": counters}
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)

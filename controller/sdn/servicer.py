@@ -140,10 +140,12 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
             dpids = [d for d in dpids if view.switch_name(d) == request.switch]
             if not dpids:
                 raise NotFound(f"switch {request.switch!r} is unknown or not connected")
+        route = next((r for r in self.core.list_routes() if r.service == request.service), None)
         out = []
         for dpid in dpids:
             try:
-                state = self.app.read_switch(dpid)
+                state = (self.app.read_switch(dpid, cookie=route.cookie, group=route.group_id) if route
+                         else self.app.read_switch(dpid))
             except (KeyError, TimeoutError) as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"reading {view.switch_name(dpid)}: {exc}")
             flows = []
