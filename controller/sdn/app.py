@@ -12,18 +12,16 @@ from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.lib.packet import arp, ethernet, ether_types, packet
-from os_ken.ofproto import nicira_ext, ofproto_v1_3
+from os_ken.ofproto import ofproto_v1_3
 from os_ken.topology import event as topo_event
 
+from . import openflow
 from .core import SdnCore
-from .rules import (COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, IN_PORT, Ct, Flow, Group,
-                    RuleDiff, vip_mac)
+from .rules import COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, RuleDiff, vip_mac
 
 log = logging.getLogger("strata.sdn.app")
 FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
 BATCH_BYTES = 64 * 1024
-NX_NAT_F_SRC, NX_NAT_F_DST = 1 << 0, 1 << 1  # Open vSwitch's nicira-ext.h
-NX_IN_PORT = 0xFFF8  # resubmit's in_port is OpenFlow 1.0's 16-bit port number: "the packet's own"
 
 
 class StrataSdnApp(app_manager.OSKenApp):
@@ -48,87 +46,30 @@ class StrataSdnApp(app_manager.OSKenApp):
         dp = self.datapaths.get(dpid)
         if dp is None:
             return lambda timeout: False
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        msgs = [self._group_mod(dp, g, ofp.OFPGC_ADD) for g in change.add_groups]
-        msgs += [self._group_mod(dp, g, ofp.OFPGC_MODIFY) for g in change.modify_groups]
-        msgs += [parser.OFPFlowMod(dp, cookie=flow.cookie, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=flow.table,
-                                   command=ofp.OFPFC_DELETE_STRICT, priority=flow.priority, out_port=ofp.OFPP_ANY,
-                                   out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(flow.match)))
-                 for flow in change.delete_flows]
-        msgs += [self._flow_mod(dp, flow) for flow in change.add_flows]
-        msgs += [parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, g.group_id, [])
-                 for g in change.delete_groups]
-        self._send_batch(dp, msgs)
+        packed = [lambda x, g=g: openflow.group_mod(g, openflow.OFPGC_ADD, x) for g in change.add_groups]
+        packed += [lambda x, g=g: openflow.group_mod(g, openflow.OFPGC_MODIFY, x) for g in change.modify_groups]
+        packed += [lambda x, f=f: openflow.flow_delete_strict(f, x) for f in change.delete_flows]
+        packed += [lambda x, f=f: openflow.flow_add(f, x) for f in change.add_flows]
+        packed += [lambda x, g=g: openflow.group_delete(g.group_id, x) for g in change.delete_groups]
+        self._send_batch(dp, packed)
         return self._barrier(dp)
 
-    def _send_batch(self, dp, msgs) -> None:
-        """Serialize and send in large writes: one queue entry and syscall per ~64 KiB, not per message."""
+    def _next_xid(self, dp) -> int:
+        """The datapath's own transaction counter (os-ken's set_xid), shared with os-ken's messages."""
+        with self._xid_lock:
+            dp.xid = (dp.xid + 1) & 0xFFFF_FFFF
+            return dp.xid
+
+    def _send_batch(self, dp, packed) -> None:
+        """Pack (openflow.py) and send in large writes: one queue entry and syscall per ~64 KiB."""
         buf = bytearray()
-        for msg in msgs:
-            with self._xid_lock:
-                dp.set_xid(msg)
-            msg.serialize()
-            buf += msg.buf
+        for pack in packed:
+            buf += pack(self._next_xid(dp))
             if len(buf) >= BATCH_BYTES:
                 dp.send(bytes(buf))
                 buf.clear()
         if buf:
             dp.send(bytes(buf))
-
-    def _actions(self, dp, actions):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        out = []
-        for action in actions:
-            kind = action[0]
-            if kind == "output":
-                out.append(parser.OFPActionOutput(ofp.OFPP_IN_PORT if action[1] == IN_PORT else action[1]))
-            elif kind == "resubmit":
-                out.append(parser.NXActionResubmitTable(in_port=NX_IN_PORT, table_id=action[1]))
-            elif kind == "ct":
-                out.append(self._ct(parser, action[1]))
-            elif kind == "set_field":
-                out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
-            elif kind == "group":
-                out.append(parser.OFPActionGroup(action[1]))
-            elif kind == "controller":
-                out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
-            else:
-                raise ValueError(f"unknown action {action!r}")
-        return out
-
-    @staticmethod
-    def _ct(parser, ct: Ct):
-        """ct(zone=Z,table=T,nat) for a lookup; ct(commit,zone=Z,table=T,nat(dst|src=IP[:PORT]),
-        exec(set_field:M->ct_mark)) for a commit."""
-        nat = parser.NXActionNAT(flags=0)
-        if ct.nat is not None:
-            nat = parser.NXActionNAT(flags=NX_NAT_F_DST if ct.nat.kind == "dst" else NX_NAT_F_SRC,
-                                     range_ipv4_min=ct.nat.ip, range_ipv4_max=ct.nat.ip,
-                                     range_proto_min=ct.nat.port, range_proto_max=ct.nat.port)
-        # nat last: os-ken pads NXActionNAT short, which misaligns an action after it
-        inner = [parser.OFPActionSetField(ct_mark=ct.mark)] if ct.mark is not None else []
-        inner.append(nat)
-        return parser.NXActionCT(flags=nicira_ext.NX_CT_F_COMMIT if ct.commit else 0, zone_src="",
-                                 zone_ofs_nbits=ct.zone, recirc_table=ct.table, alg=0, actions=inner)
-
-    def _flow_mod(self, dp, flow: Flow):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        instructions = []
-        if flow.actions:
-            instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
-                                                             self._actions(dp, flow.actions)))
-        if flow.goto is not None:
-            instructions.append(parser.OFPInstructionGotoTable(flow.goto))
-        return parser.OFPFlowMod(dp, cookie=flow.cookie, table_id=flow.table, command=ofp.OFPFC_ADD,
-                                 priority=flow.priority, match=parser.OFPMatch(**dict(flow.match)),
-                                 instructions=instructions)
-
-    def _group_mod(self, dp, group: Group, command):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        buckets = [parser.OFPBucket(weight=weight, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
-                                    actions=self._actions(dp, actions))
-                   for weight, actions in group.buckets]
-        return parser.OFPGroupMod(dp, command, ofp.OFPGT_SELECT, group.group_id, buckets)
 
     # -- request/reply plumbing (barriers, statistics) --------------------------------------------
     def _expect(self, dp, msg) -> tuple[threading.Event, list]:
