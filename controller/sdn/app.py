@@ -50,7 +50,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         packed += [lambda x, g=g: openflow.group_mod(g, openflow.OFPGC_MODIFY, x) for g in change.modify_groups]
         packed += [lambda x, f=f: openflow.flow_delete_strict(f, x) for f in change.delete_flows]
         packed += [lambda x, f=f: openflow.flow_add(f, x) for f in change.add_flows]
-        packed += [lambda x, g=g: openflow.group_delete(g.group_id, x) for g in change.delete_groups]
+        packed += [lambda x, g=g: openflow.group_delete(g, x) for g in change.delete_groups]
         self._send_batch(dp, packed)
         return self._barrier(dp)
 

@@ -90,6 +90,7 @@ class NetworkView:
     gateway: str | None = None
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
+    _backups: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
     version: int = field(default=0, compare=False)
 
@@ -172,6 +173,7 @@ class NetworkView:
                     changed = True
         if changed:
             self._next_hops.clear()
+            self._backups.clear()
             self.version += 1
         return changed
 
@@ -220,6 +222,25 @@ class NetworkView:
                 continue
             best = min((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid) if n in dist)
             out[dpid] = best[2]
+        return out
+
+    def backup_next_hops(self, target: int) -> dict[int, int]:
+        """For every switch that has one, a loop-free alternate first hop toward `target`: a
+        neighbour, over another up link than the primary's, at most as far from the target as
+        the switch itself (so its own shortest path cannot come back through the switch). Ties
+        go to the nearest, then the lowest dpid."""
+        if target in self._backups:
+            return self._backups[target]
+        g = self.graph()
+        dist = nx.single_source_shortest_path_length(g.reverse(copy=False), target)
+        primary = self.next_hops(target)
+        out = {}
+        for dpid, first in primary.items():
+            best = min(((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid)
+                        if n in dist and dist[n] <= dist[dpid] and g.edges[dpid, n]["port"] != first), default=None)
+            if best is not None:
+                out[dpid] = best[2]
+        self._backups[target] = out
         return out
 
     def path(self, src: str, dst: str, min_bandwidth_mbps: float = 0.0) -> list[tuple[int, int, int]]:

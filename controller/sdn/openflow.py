@@ -19,7 +19,7 @@ OFP_VERSION = 0x04
 OFPT_FLOW_MOD, OFPT_GROUP_MOD = 14, 15
 OFPFC_ADD, OFPFC_DELETE_STRICT = 0, 4
 OFPGC_ADD, OFPGC_MODIFY, OFPGC_DELETE = 0, 1, 2
-OFPGT_SELECT = 1
+OFPGT_SELECT, OFPGT_FF = 1, 3
 OFP_NO_BUFFER = OFPP_ANY = OFPG_ANY = 0xFFFF_FFFF
 OFPP_CONTROLLER, OFPP_IN_PORT = 0xFFFF_FFFD, 0xFFFF_FFF8
 OFPCML_NO_BUFFER, OFPCML_MAX = 0xFFFF, 0xFFE5  # max_len only matters towards the controller
@@ -173,11 +173,15 @@ def flow_delete_strict(flow: Flow, xid: int) -> bytes:
 
 def group_mod(group: Group, command: int, xid: int) -> bytes:
     buckets = b""
-    for weight, actions in group.buckets:
+    fast_failover = group.kind == "ff"
+    for k, (weight, actions) in enumerate(group.buckets):
         packed = b"".join(action(a) for a in actions)
-        buckets += struct.pack("!HHII4x", 16 + len(packed), weight, OFPP_ANY, OFPG_ANY) + packed
-    return _header(OFPT_GROUP_MOD, struct.pack("!HBxI", command, OFPGT_SELECT, group.group_id) + buckets, xid)
+        watch = group.watch_ports[k] if fast_failover else OFPP_ANY
+        buckets += struct.pack("!HHII4x", 16 + len(packed), weight, watch, OFPG_ANY) + packed
+    kind = OFPGT_FF if fast_failover else OFPGT_SELECT
+    return _header(OFPT_GROUP_MOD, struct.pack("!HBxI", command, kind, group.group_id) + buckets, xid)
 
 
-def group_delete(group_id: int, xid: int) -> bytes:
-    return _header(OFPT_GROUP_MOD, struct.pack("!HBxI", OFPGC_DELETE, OFPGT_SELECT, group_id), xid)
+def group_delete(group: Group, xid: int) -> bytes:
+    kind = OFPGT_FF if group.kind == "ff" else OFPGT_SELECT
+    return _header(OFPT_GROUP_MOD, struct.pack("!HBxI", OFPGC_DELETE, kind, group.group_id), xid)

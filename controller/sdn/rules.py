@@ -150,6 +150,8 @@ class Group:
     group_id: int
     buckets: tuple[tuple[int, tuple[Action, ...]], ...]  # (weight, actions)
     cookie: int  # the owner's cookie (groups have none in OpenFlow; kept for bookkeeping)
+    kind: str = "select"              # "select": weighted; "ff": fast failover, the first live bucket
+    watch_ports: tuple[int, ...] = ()  # ff: the port each bucket's liveness follows
 
     @property
     def key(self) -> tuple:
@@ -160,8 +162,15 @@ def _match(**fields) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(fields.items()))
 
 
-def baseline_flows(view: NetworkView) -> list[Flow]:
-    flows = []
+FAILOVER_GROUP_BASE = 0x4000_0000  # fast-failover group ids; a service's group id is its (small) id
+
+
+def failover_group_id(view: NetworkView, target: int) -> int:
+    return FAILOVER_GROUP_BASE + sorted(view.switches).index(target)
+
+
+def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
+    flows, groups = [], []
     gateway = view.gateway
     for dpid in view.switches:
         nat_zone, snat_zone = view.zones(dpid)
@@ -187,16 +196,29 @@ def baseline_flows(view: NetworkView) -> list[Flow]:
                      (("ct", Ct(snat_zone, TABLE_FORWARD, commit=True, nat=Nat("src", gateway))),), None,
                      COOKIE_BASELINE),
             ]
+    # Fast failover: toward each switch, where a loop-free alternate next hop exists, a group
+    # whose first bucket outputs to the primary port and the second to the alternate; the switch
+    # itself moves to the alternate the moment the primary port goes down, before the controller
+    # hears of it (and recomputes everything).
+    failover: dict[tuple[int, int], int] = {}  # (switch, target switch) -> group id
+    for target in view.switches:
+        primary, backup = view.next_hops(target), view.backup_next_hops(target)
+        for dpid, port in backup.items():
+            failover[(dpid, target)] = failover_group_id(view, target)
+            group = Group(dpid, failover[(dpid, target)], ((0, (("output", primary[dpid]),)), (0, (("output", port),))),
+                                COOKIE_BASELINE, "ff", (primary[dpid], port))
+            groups.append(group)
     for host in view.hosts.values():
         toward = {**view.next_hops(host.dpid), host.dpid: host.port}
         for dpid, port in toward.items():
+            out = ("group", failover[(dpid, host.dpid)]) if (dpid, host.dpid) in failover else ("output", port)
             flows.append(Flow(dpid, TABLE_FORWARD, PRIORITY_FORWARD, _match(eth_type=ETH_IPV4, ipv4_dst=host.ip),
-                              (("set_field", "eth_dst", host.mac), ("output", port)), None, COOKIE_BASELINE))
+                              (("set_field", "eth_dst", host.mac), out), None, COOKIE_BASELINE))
         # a hairpin connection's packets go back to the host they came from
         flows.append(Flow(host.dpid, TABLE_FORWARD, PRIORITY_FORWARD_BACK,
                           _match(in_port=host.port, eth_type=ETH_IPV4, ipv4_dst=host.ip),
                           (("set_field", "eth_dst", host.mac), ("output", IN_PORT)), None, COOKIE_BASELINE))
-    return flows
+    return flows, groups
 
 
 def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group]]:
@@ -263,8 +285,9 @@ def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[Res
     """Everything the switches should hold. With a cache, the baseline and each route's rules are
     reused while the view has not changed (they do not depend on one another)."""
     cache = cache if cache is not None else RuleCache()
-    flows: list[Flow] = list(cache.get(view, "baseline", lambda: baseline_flows(view)))
-    groups: list[Group] = []
+    base_flows, base_groups = cache.get(view, "baseline", lambda: baseline_rules(view))
+    flows: list[Flow] = list(base_flows)
+    groups: list[Group] = list(base_groups)
     for route in routes:
         f, g = cache.get(view, route, lambda route=route: service_rules(view, route))
         flows += f

@@ -12,6 +12,7 @@ from .core import SdnCore
 from .network import AttachedEndpoint
 from .rules import Endpoint, ServiceRoute
 
+GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
 PROTOCOL_NAMES = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
 PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
@@ -171,7 +172,8 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
                     buckets.append(sdn_pb2.Bucket(
                         weight=bucket.weight, actions=",".join(_action_text(a) for a in bucket.actions),
                         packet_count=bstat.packet_count if bstat else 0, byte_count=bstat.byte_count if bstat else 0))
-                groups.append(sdn_pb2.GroupEntry(group_id=desc.group_id, type="select", buckets=buckets))
+                groups.append(sdn_pb2.GroupEntry(group_id=desc.group_id, type=GROUP_TYPES.get(desc.type, str(desc.type)),
+                                                 buckets=buckets))
             out.append(sdn_pb2.SwitchFlows(switch=view.switch_name(dpid), flows=flows, groups=groups))
         return sdn_pb2.ListFlowsResponse(switches=out)
 

@@ -12,6 +12,8 @@ What it models (and so what the tests check):
     an output onto a link that is down is dropped;
   * a copy that crosses more than `max_hops` switches is reported as a loop;
   * matches may be (value, mask) pairs (ct_state, registers);
+  * fast-failover groups run their first bucket whose watched port is live (a link that is up,
+    or a host's port), none if none is;
   * connection tracking as Open vSwitch does it: `ct` looks the packet's 5-tuple up in the zone's
     connection table: as a connection's original direction (ct_state +trk+est, the connection's
     translation applied), as its reply direction (+trk+est+rpl, the translation undone), or not
@@ -315,11 +317,21 @@ class DataPlane:
                     raise AssertionError(f"dpid {dpid}: a flow uses group {action[1]}, which does not exist")
                 if not group.buckets:
                     continue
+                if group.kind == "ff":  # fast failover: the first bucket whose watched port is live
+                    live = [k for k, port in enumerate(group.watch_ports) if self._port_live(dpid, port)]
+                    if live:
+                        self._actions(dpid, group.buckets[live[0]][1], dict(packet), emitted, choose, choices, seen)
+                    continue
                 k = choose(group, dict(packet))
                 choices.append((dpid, group.group_id, k))
                 self._actions(dpid, group.buckets[k][1], dict(packet), emitted, choose, choices, seen)
             else:
                 raise AssertionError(f"unknown action {action!r}")
+
+    def _port_live(self, dpid: int, port: int) -> bool:
+        """A port's liveness as the switch sees it: a link's follows the link, a host's is up."""
+        link = self.view.links.get((dpid, port))
+        return link.up if link is not None else (dpid, port) in self.host_at
 
     def _switch(self, dpid, in_port, packet, hops, choose, choices, out: list[Copy]) -> None:
         packet = dict(packet, in_port=in_port)

@@ -67,10 +67,11 @@ def osken_flow_mod(dp, flow):
 
 
 def osken_group_mod(dp, group, command):
-    buckets = [parser.OFPBucket(weight=weight, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
-                                actions=osken_actions(actions))
-               for weight, actions in group.buckets]
-    return parser.OFPGroupMod(dp, command, ofp.OFPGT_SELECT, group.group_id, buckets)
+    ff = group.kind == "ff"
+    buckets = [parser.OFPBucket(weight=weight, watch_port=group.watch_ports[k] if ff else ofp.OFPP_ANY,
+                                watch_group=ofp.OFPG_ANY, actions=osken_actions(actions))
+               for k, (weight, actions) in enumerate(group.buckets)]
+    return parser.OFPGroupMod(dp, command, ofp.OFPGT_FF if ff else ofp.OFPGT_SELECT, group.group_id, buckets)
 
 
 class Datapath:
@@ -106,8 +107,9 @@ def test_every_flow_and_group_packs_as_os_ken_packs_it(rules):
     for group in rules.groups.values():
         for command in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):
             assert openflow.group_mod(group, command, 7) == oskens(osken_group_mod(dp, group, command)), group
-        assert openflow.group_delete(group.group_id, 7) == oskens(
-            parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, group.group_id, []))
+        kind = ofp.OFPGT_FF if group.kind == "ff" else ofp.OFPGT_SELECT
+        assert openflow.group_delete(group, 7) == oskens(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, kind, group.group_id, []))
+    assert {g.kind for g in rules.groups.values()} == {"select", "ff"}  # both kinds were compared
     assert kinds >= {"output", "set_field", "group", "controller", "ct"}  # every kind was compared
 
 

@@ -239,7 +239,7 @@ def test_remove_route_stops_capturing_the_vip(net):
     net.core.remove_route("web")
     assert_switches_hold_desired(net)
     assert all(f.cookie != route.cookie for sw in net.sb.switches.values() for f in sw.flows.values())
-    assert all(not sw.groups for sw in net.sb.switches.values())
+    assert all(g.cookie != route.cookie for sw in net.sb.switches.values() for g in sw.groups.values())
     assert net.dp().send_one("h1", request(net, "h1")).fate == DROPPED
     assert net.core.list_routes() == []
     assert_all_pairs_delivered(net)
