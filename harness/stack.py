@@ -53,7 +53,7 @@ class Stack:
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
                  images: list[str] | None = None, state_file: Path | None = None, log=print,
-                 orchestrator_options: dict | None = None):
+                 orchestrator_options: dict | None = None, fast_failover: bool = True):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
@@ -64,6 +64,7 @@ class Stack:
         self.state_file = state_file
         self.log = log
         self.orchestrator_options = dict(orchestrator_options or {})  # e.g. evict_after for tests
+        self.fast_failover = fast_failover
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
         self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port))
@@ -110,6 +111,7 @@ class Stack:
         topology = self.network.runtime_topology()
         topology["subnet"] = self._subnet()
         topology["service_range"], topology["gateway"] = self.service_range, self.gateway
+        topology["fast_failover"] = self.fast_failover
         (self.workdir / "topology.json").write_text(json.dumps(topology, indent=1))
         self._start_daemons()
         self.network.start()

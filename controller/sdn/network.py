@@ -88,6 +88,7 @@ class NetworkView:
     # source address of hairpin connections (a pod reaching itself through its service's VIP).
     service_range: ipaddress.IPv4Network | None = None
     gateway: str | None = None
+    fast_failover: bool = True  # precomputed alternates in fast-failover groups (False: controller repair only)
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     _backups: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
@@ -117,6 +118,7 @@ class NetworkView:
         if data.get("service_range"):
             view.service_range = ipaddress.IPv4Network(data["service_range"], strict=False)
         view.gateway = data.get("gateway") or (default_gateway(view.subnet) if view.subnet else None)
+        view.fast_failover = bool(data.get("fast_failover", True))
         return view
 
     # -- lookups ---------------------------------------------------------------------------

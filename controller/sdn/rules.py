@@ -201,7 +201,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     # itself moves to the alternate the moment the primary port goes down, before the controller
     # hears of it (and recomputes everything).
     failover: dict[tuple[int, int], int] = {}  # (switch, target switch) -> group id
-    for target in view.switches:
+    for target in view.switches if view.fast_failover else ():
         primary, backup = view.next_hops(target), view.backup_next_hops(target)
         for dpid, port in backup.items():
             failover[(dpid, target)] = failover_group_id(view, target)
