@@ -130,3 +130,13 @@ def wait_switches_connected(address: str, count: int, timeout: float) -> float:
 def require_root(what: str) -> None:
     if os.geteuid() != 0:
         raise PermissionError(f"{what} needs root (Mininet creates network namespaces and OVS bridges)")
+
+
+def poll(predicate, timeout: float, interval: float = 0.25):
+    """predicate()'s first truthy value within `timeout` seconds, or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value or None
+        time.sleep(interval)

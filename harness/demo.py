@@ -33,6 +33,7 @@ from dataplane.images import IMAGE_SCALE
 from dataplane.service.program import tree_services
 from topologies.catalog import load_topology
 
+from .daemons import poll
 from .signals import interrupt_on_signals
 from .stack import Stack
 
@@ -68,16 +69,6 @@ def get_json(host, url: str, timeout: float = 5) -> dict | None:
         return None
 
 
-def wait_until(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    return None
-
-
 def print_tree(tree: dict, depth: int = 1) -> None:
     status = "ok" if tree.get("ok") else (tree.get("skipped") or tree.get("error") or "failed")
     where = f"{tree.get('instance', '')} on {tree.get('node', '')}" if tree.get("instance") else ""
@@ -104,7 +95,7 @@ def run_demo() -> int:
             print("1. connectivity", flush=True)
             loss = stack.network.ping_all(timeout=2)
             report.add("every host reaches every host", loss == 0, f"{loss:g}% dropped")
-            nodes = wait_until(lambda: (lambda n: n if all(x.ready for x in n) and len(n) == len(stack.agents)
+            nodes = poll(lambda: (lambda n: n if all(x.ready for x in n) and len(n) == len(stack.agents)
                                         else None)(orchestrator.ListNodes(pb.ListNodesRequest(), timeout=10).nodes), 30)
             report.add("every node agent registered with the orchestrator", bool(nodes),
                        f"{len(nodes or [])} edge servers heartbeating")
@@ -115,7 +106,7 @@ def run_demo() -> int:
             started = time.monotonic()
             orchestrator.Deploy(pb.DeployRequest(application=APP, services=[service_message(s) for s in app.services]),
                                 timeout=300)
-            d = wait_until(lambda: (lambda d: d if d.ready else None)(
+            d = poll(lambda: (lambda d: d if d.ready else None)(
                 orchestrator.GetDeployment(pb.GetDeploymentRequest(application=APP), timeout=10)), 180)
             seconds = time.monotonic() - started
             if d is None:
@@ -149,7 +140,7 @@ def run_demo() -> int:
             print("4. scale out", flush=True)
             web = "frontend"
             orchestrator.Scale(pb.ScaleRequest(application=APP, service=web, replicas=3), timeout=120)
-            d = wait_until(lambda: (lambda d: d if d.ready else None)(
+            d = poll(lambda: (lambda d: d if d.ready else None)(
                 orchestrator.GetDeployment(pb.GetDeploymentRequest(application=APP), timeout=10)), 120)
             vip = next(a for a in d.addresses if a.service == web)
             seen = {(get_json(net.get(devices[1]), f"http://{vip.vip}:{vip.port}/") or {}).get("instance")
@@ -163,7 +154,7 @@ def run_demo() -> int:
             pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).pid
             os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
-            healed = wait_until(lambda: (lambda t: t if t and t.get("ok") else None)(
+            healed = poll(lambda: (lambda t: t if t and t.get("ok") else None)(
                 get_json(net.get(devices[0]), f"http://{front_vip.vip}:{front_vip.port}/call", timeout=5)), 30)
             restarts = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).restarts
             report.add("a killed container is restarted by its node", bool(healed) and restarts >= 1,
@@ -176,7 +167,7 @@ def run_demo() -> int:
             a, b = path.hops[0].switch, path.hops[1].switch
             net.configLinkStatus(a, b, "down")
             cut = time.monotonic()
-            back = wait_until(lambda: get_json(net.get(far), f"http://{vip.vip}:{vip.port}/", timeout=0.5), 10)
+            back = poll(lambda: get_json(net.get(far), f"http://{vip.vip}:{vip.port}/", timeout=0.5), 10)
             report.add(f"the front end answers a far device after cutting {a}-{b}", bool(back),
                        f"{far} served {time.monotonic() - cut:.2f} s after the cut")
             net.configLinkStatus(a, b, "up")

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from strata.v1 import sdn_pb2_grpc
 
-from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
+from harness.daemons import DaemonProcess, poll, wait_healthy, wait_switches_connected
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
@@ -21,6 +21,14 @@ from harness.stack import SERVICE_RANGE
 
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
 SDN_ADDRESS = "127.0.0.1:50094"
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """predicate()'s first truthy value, or a test failure naming what never came."""
+    value = poll(predicate, timeout)
+    if not value:
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    return value
 
 
 def pytest_collection_modifyitems(items):

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -17,6 +16,7 @@ from strata.v1 import agent_pb2, agent_pb2_grpc
 
 from dataplane.images.build import build_images, list_images
 from harness.stack import Stack, port_addresses
+from conftest import wait_for
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,16 +73,6 @@ def registry_tx_bytes(stack) -> int:
 
 def curl(stack, host: str, url: str, timeout: float = 3) -> str:
     return stack.network.net.get(host).cmd(f"curl -s --max-time {timeout} {url}").strip()
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def test_second_image_pulls_only_its_own_layers(stack, pair):

@@ -21,6 +21,7 @@ from controller.orchestrator.manifests import load_manifest
 from controller.orchestrator.servicer import service_message
 from dataplane.service.program import tree_services
 from harness.stack import Stack, port_addresses
+from conftest import wait_for
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,16 +51,6 @@ def orchestrator(stack):
 
 def agent(stack, node):
     return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def deployment(stack, app: str) -> pb.Deployment:
