@@ -305,7 +305,6 @@ def test_missing_layers_come_from_the_nearest_holder(tmp_path):
     c.agents.layers["edge2"] = dict(IMAGES["api"].layers)  # edge2 (same switch as edge1) holds api's layers
     c.agents.layers["edge3"] = dict(IMAGES["api"].layers)
     c.beat()
-    record = c.o.apps.setdefault  # noqa: F841  (readability: the request is built from the app below)
     c.o.deploy(AppSpec("solo", (ServiceSpec("api", "api", cpu_millicores=100),)))
     instance = next(iter(c.o.instances.values()))
     if instance.node != "edge1":  # placement puts it where layers are held; force the case under test

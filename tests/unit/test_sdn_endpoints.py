@@ -20,8 +20,8 @@ from controller.sdn import servicer
 from controller.sdn.core import SdnCore
 from controller.sdn.network import POD, AttachedEndpoint, NetworkView, hosts_subnet
 from controller.sdn.store import SdnStore
-from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, answer, arp_request, by_hash, declared, ip_packet,
-                            shares, to_host)
+from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, answer, arp_request, by_hash, ip_packet, shares,
+                            to_host)
 from test_sdn_core import (RING, THIN, VIP, assert_all_pairs_delivered, assert_switches_hold_desired, eps,
                            request, start)
 
