@@ -85,8 +85,6 @@ def run_demo() -> int:
     with Stack(spec, images=[]) as stack:
         net = stack.network.net
         devices = [h.name for h in spec.hosts_with_role("device")]
-        registry = net.get(spec.hosts_with_role("registry")[0].name)
-        tx_path = f"/sys/class/net/{registry.defaultIntf().name}/statistics/tx_bytes"
         with grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}") as och, \
                 grpc.insecure_channel(stack.addresses["sdn"]) as sch:
             orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(och)
@@ -102,7 +100,7 @@ def run_demo() -> int:
 
             print(f"2. deploy online-boutique ({APP_FILE.name})", flush=True)
             app = load_manifest(APP_FILE, name=APP, warn=lambda _: None)
-            sent_before = int(registry.cmd(f"cat {tx_path}").strip())
+            sent_before = stack.registry_sent_bytes()
             started = time.monotonic()
             orchestrator.Deploy(pb.DeployRequest(application=APP, services=[service_message(s) for s in app.services]),
                                 timeout=300)
@@ -112,7 +110,7 @@ def run_demo() -> int:
             if d is None:
                 report.add("the app runs", False, "not ready after 180 s (see strata app get)")
                 return _summary(report)
-            sent = int(registry.cmd(f"cat {tx_path}").strip()) - sent_before
+            sent = stack.registry_sent_bytes() - sent_before
             whole = sum(sum(status_layer_sizes(stack, i).values()) for i in d.instances)
             report.add("every container of the app runs where placement put it",
                        all(i.phase == pb.INSTANCE_PHASE_RUNNING for i in d.instances),

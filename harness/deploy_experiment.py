@@ -141,13 +141,11 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
     app = load_app(app_path, replicas)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None) as stack:
-        registry = stack.network.net.get(stack.spec.hosts_with_role("registry")[0].name)
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
-        tx_path = f"/sys/class/net/{registry.defaultIntf().name}/statistics/tx_bytes"
         uplinks = uplink_interfaces(stack)
         stub = orchestrator_pb2_grpc.OrchestratorServiceStub(
             grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
-        sent_before = int(registry.cmd(f"cat {tx_path}").strip())
+        sent_before = stack.registry_sent_bytes()
         uplink_before = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks)
         started = time.monotonic()
         stub.Deploy(pb.DeployRequest(application=app.name, services=[service_message(s) for s in app.services],
@@ -171,7 +169,7 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
                 raise TimeoutError(f"{algorithm}: {app.name} not answering after {READY_TIMEOUT:g} s")
             time.sleep(0.2)
         ready_seconds = time.monotonic() - started
-        sent = int(registry.cmd(f"cat {tx_path}").strip()) - sent_before
+        sent = stack.registry_sent_bytes() - sent_before
         uplink = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks) - uplink_before
         served = 0
         for socket in stack.agent_sockets.values():

@@ -213,6 +213,11 @@ class Stack:
             wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent)
         self.log(f"node agents on {len(self.agents)} edge servers: {', '.join(self.agents)}")
 
+    def registry_sent_bytes(self) -> int:
+        """Bytes the registry host has sent, counted on its interface (layer pulls on the wire)."""
+        host = self.network.net.get(self.spec.hosts_with_role("registry")[0].name)
+        return int(host.cmd(f"cat /sys/class/net/{host.defaultIntf().name}/statistics/tx_bytes").strip())
+
     def _route_services(self) -> None:
         """Every host reaches the service range through the gateway (routes inside the hosts'
         namespaces only, never the machine's own)."""

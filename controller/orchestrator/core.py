@@ -229,13 +229,19 @@ class Orchestrator:
         return bool(observed and observed.last_heartbeat
                     and self.clock() - observed.last_heartbeat <= self.node_timeout)
 
-    def _allocated(self, node: str) -> tuple[float, float]:
-        cpu = bandwidth = 0.0
+    def _by_node(self) -> dict[str, list[InstanceRecord]]:
+        out: dict[str, list[InstanceRecord]] = {}
         for instance in self.instances.values():
-            if instance.node == node:
-                spec = self.apps[instance.app].spec.service(instance.service)
-                cpu += spec.cpu_millicores
-                bandwidth += spec.bandwidth_mbps
+            out.setdefault(instance.node, []).append(instance)
+        return out
+
+    def _allocated(self, node: str, instances: list[InstanceRecord] | None = None) -> tuple[float, float]:
+        """CPU and bandwidth of the instances placed on `node` (those given, or all of them)."""
+        cpu = bandwidth = 0.0
+        for instance in instances if instances is not None else self._by_node().get(node, []):
+            spec = self.apps[instance.app].spec.service(instance.service)
+            cpu += spec.cpu_millicores
+            bandwidth += spec.bandwidth_mbps
         return cpu, bandwidth
 
     def node_view(self, name: str) -> NodeView:
@@ -257,17 +263,17 @@ class Orchestrator:
         for app in {id(a): a for _, a, _ in new}.values():
             for image in app.images.values():
                 sizes.update(dict(image.layers))
+        by_node = self._by_node()
         for name in sorted(self.nodes):
             if not self._ready(name):
                 continue
-            node, observed = self.nodes[name], self.observed[name]
-            cpu, bandwidth = self._allocated(name)
+            node, observed, placed = self.nodes[name], self.observed[name], by_node.get(name, [])
+            cpu, bandwidth = self._allocated(name, placed)
             coming: dict[str, int] = {}  # layers of placed instances not stored yet
-            for instance in self.instances.values():
-                if instance.node == name:
-                    for digest, size in self.apps[instance.app].images[instance.service].layers:
-                        if digest not in observed.layers:
-                            coming[digest] = size
+            for instance in placed:
+                for digest, size in self.apps[instance.app].images[instance.service].layers:
+                    if digest not in observed.layers:
+                        coming[digest] = size
             held = (set(observed.layers) | set(coming)) & set(sizes)
             free = node.storage_bytes - observed.storage_used - sum(coming.values())
             servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / self.size_unit,

@@ -52,7 +52,7 @@ class RegistryImages:
 
     def prepare(self, service: ServiceSpec) -> ServiceImage:
         from dataplane.images import scaled_bytes
-        from dataplane.images.build import build_application_image, list_images
+        from dataplane.images.build import build_application_image, find_image
         from dataplane.registry.client import RegistryError, push_all
 
         try:
@@ -67,7 +67,7 @@ class RegistryImages:
                 build_application_image(f"{resolved.base}:latest", reference,
                                         application_payload(resolved.repository, scaled_bytes(resolved.app_layer_mib)),
                                         PROGRAM_CMD, cache=self.cache)
-            info = {i.reference: i for i in list_images(self.cache)}.get(reference)
+            info = find_image(reference, self.cache)
             if info is None:
                 raise InvalidArgument(f'service "{service.name}": image {service.image} ({reference}) is not in the '
                                       f"image cache {self.cache}; build it with `strata images build`")

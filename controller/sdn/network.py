@@ -92,6 +92,7 @@ class NetworkView:
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     _backups: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[int, int] = field(default_factory=dict, repr=False, compare=False)  # dpid -> switch_index
     # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
     version: int = field(default=0, compare=False)
 
@@ -146,8 +147,14 @@ class NetworkView:
         """The switch's two connection-tracking zones (service NAT, hairpin source NAT). Every
         bridge of the userspace datapath shares one connection table, so each switch gets zones
         of its own: a connection is translated, and un-translated, at the switch it entered by."""
-        index = sorted(self.switches).index(dpid)
+        index = self.switch_index(dpid)
         return 2 * index + 1, 2 * index + 2
+
+    def switch_index(self, dpid: int) -> int:
+        """The switch's place in dpid order: a small number, stable while the switches are the same."""
+        if len(self._index) != len(self.switches):
+            self._index = {d: k for k, d in enumerate(sorted(self.switches))}
+        return self._index[dpid]
 
     def host_ports(self, dpid: int) -> set[int]:
         return {h.port for h in self.hosts.values() if h.dpid == dpid}
@@ -216,14 +223,22 @@ class NetworkView:
         return self._next_hops[target]
 
     def _compute_next_hops(self, target: int) -> dict[int, int]:
+        """Primary first hops toward `target`; the loop-free alternates of the same pass are kept
+        for backup_next_hops (one graph and one search per target for both)."""
         g = self.graph()
         dist = nx.single_source_shortest_path_length(g.reverse(copy=False), target)
-        out = {}
+        out, backups = {}, {}
         for dpid in dist:
             if dpid == target:
                 continue
             best = min((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid) if n in dist)
             out[dpid] = best[2]
+            alternate = min(((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid)
+                             if n in dist and dist[n] <= dist[dpid] and g.edges[dpid, n]["port"] != best[2]),
+                            default=None)
+            if alternate is not None:
+                backups[dpid] = alternate[2]
+        self._backups[target] = backups
         return out
 
     def backup_next_hops(self, target: int) -> dict[int, int]:
@@ -231,19 +246,8 @@ class NetworkView:
         neighbour, over another up link than the primary's, at most as far from the target as
         the switch itself (so its own shortest path cannot come back through the switch). Ties
         go to the nearest, then the lowest dpid."""
-        if target in self._backups:
-            return self._backups[target]
-        g = self.graph()
-        dist = nx.single_source_shortest_path_length(g.reverse(copy=False), target)
-        primary = self.next_hops(target)
-        out = {}
-        for dpid, first in primary.items():
-            best = min(((dist[n], n, g.edges[dpid, n]["port"]) for n in g.successors(dpid)
-                        if n in dist and dist[n] <= dist[dpid] and g.edges[dpid, n]["port"] != first), default=None)
-            if best is not None:
-                out[dpid] = best[2]
-        self._backups[target] = out
-        return out
+        self.next_hops(target)
+        return self._backups[target]
 
     def path(self, src: str, dst: str, min_bandwidth_mbps: float = 0.0) -> list[tuple[int, int, int]]:
         """Shortest path as (dpid, in_port, out_port) hops from src's switch to dst's; raises NotFound

@@ -166,7 +166,7 @@ FAILOVER_GROUP_BASE = 0x4000_0000  # fast-failover group ids; a service's group 
 
 
 def failover_group_id(view: NetworkView, target: int) -> int:
-    return FAILOVER_GROUP_BASE + sorted(view.switches).index(target)
+    return FAILOVER_GROUP_BASE + view.switch_index(target)
 
 
 def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
@@ -203,11 +203,11 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     failover: dict[tuple[int, int], int] = {}  # (switch, target switch) -> group id
     for target in view.switches if view.fast_failover else ():
         primary, backup = view.next_hops(target), view.backup_next_hops(target)
+        group_id = failover_group_id(view, target)
         for dpid, port in backup.items():
-            failover[(dpid, target)] = failover_group_id(view, target)
-            group = Group(dpid, failover[(dpid, target)], ((0, (("output", primary[dpid]),)), (0, (("output", port),))),
-                                COOKIE_BASELINE, "ff", (primary[dpid], port))
-            groups.append(group)
+            failover[(dpid, target)] = group_id
+            groups.append(Group(dpid, group_id, ((0, (("output", primary[dpid]),)), (0, (("output", port),))),
+                                COOKIE_BASELINE, "ff", (primary[dpid], port)))
     for host in view.hosts.values():
         toward = {**view.next_hops(host.dpid), host.dpid: host.port}
         for dpid, port in toward.items():

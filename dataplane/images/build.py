@@ -236,13 +236,22 @@ def list_images(cache: Path | None = None) -> list[ImageInfo]:
     layout = Layout(cache)
     if not layout.is_layout():
         raise FileNotFoundError(f"no OCI image layout at {cache} (build it with `strata images build`)")
-    images = []
-    for entry in layout.index():
-        name, tag = parse_reference(entry["annotations"][REF_NAME])
-        manifest = layout.read_json(entry["digest"])
-        images.append(ImageInfo(name, tag, entry["digest"],
-                                tuple(LayerInfo(layer["digest"], layer["size"]) for layer in manifest["layers"])))
-    return images
+    return [_image_info(layout, entry) for entry in layout.index()]
+
+
+def find_image(reference: str, cache: Path | None = None) -> ImageInfo | None:
+    """One image of the layout by reference ("name" means "name:latest"), reading only its manifest."""
+    layout = Layout(_checked_cache(cache))
+    wanted = "{}:{}".format(*parse_reference(reference))
+    entry = next((e for e in layout.index() if e.get("annotations", {}).get(REF_NAME) == wanted), None)
+    return _image_info(layout, entry) if entry else None
+
+
+def _image_info(layout: Layout, entry: dict) -> ImageInfo:
+    name, tag = parse_reference(entry["annotations"][REF_NAME])
+    manifest = layout.read_json(entry["digest"])
+    return ImageInfo(name, tag, entry["digest"],
+                     tuple(LayerInfo(layer["digest"], layer["size"]) for layer in manifest["layers"]))
 
 
 def build_application_image(base: str, name: str, files: Mapping[str, bytes], cmd: Sequence[str], *,

@@ -66,11 +66,6 @@ def agent(stack, node):
     return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
 
 
-def registry_tx_bytes(stack) -> int:
-    host = stack.network.net.get("registry")
-    return int(host.cmd("cat /sys/class/net/registry-eth0/statistics/tx_bytes").strip())
-
-
 def curl(stack, host: str, url: str, timeout: float = 3) -> str:
     return stack.network.net.get(host).cmd(f"curl -s --max-time {timeout} {url}").strip()
 
@@ -81,9 +76,9 @@ def test_second_image_pulls_only_its_own_layers(stack, pair):
     first = node.PullImage(agent_pb2.PullImageRequest(image=a.name), timeout=120).pull
     assert first.pulled_bytes == a.size_bytes and not first.reused_layers
 
-    before = registry_tx_bytes(stack)
+    before = stack.registry_sent_bytes()
     second = node.PullImage(agent_pb2.PullImageRequest(image=b.name), timeout=120).pull
-    sent = registry_tx_bytes(stack) - before
+    sent = stack.registry_sent_bytes() - before
     shared = {l.digest for l in a.layers} & {l.digest for l in b.layers}
     own = [l for l in b.layers if l.digest not in shared]
     assert set(second.reused_layers) == shared

@@ -73,11 +73,6 @@ def node_status(stack, node):
     return agent(stack, node).GetNode(agent_pb2.GetNodeRequest(), timeout=10)
 
 
-def registry_tx_bytes(stack) -> int:
-    host = stack.network.net.get("registry")
-    return int(host.cmd("cat /sys/class/net/registry-eth0/statistics/tx_bytes").strip())
-
-
 def owned_containers(stack) -> dict[str, list[str]]:
     out = {}
     for node in stack.agents:
@@ -93,7 +88,7 @@ def boutique(stack):
     before = {n: {l.digest: l.size_bytes for l in node_status(stack, n).layers} for n in stack.agents}
     pulled_before = {n: node_status(stack, n).pulled_bytes_total + node_status(stack, n).peer_bytes_total
                      for n in stack.agents}
-    tx_before = registry_tx_bytes(stack)
+    tx_before = stack.registry_sent_bytes()
     orchestrator(stack).Deploy(pb.DeployRequest(application="boutique",
                                                 services=[service_message(s) for s in spec.services]), timeout=300)
     d = wait_ready(stack, "boutique")
@@ -124,7 +119,7 @@ def test_bytes_pulled_are_the_layers_each_node_lacked(stack, boutique):
         total_new += pulled
     d = deployment(stack, "boutique")
     assert d.pulled_bytes + d.peer_bytes == total_new
-    sent = registry_tx_bytes(stack) - boutique["tx_before"]
+    sent = stack.registry_sent_bytes() - boutique["tx_before"]
     # the wire: the layers, plus HTTP/TCP headers (~5%) and retransmissions (the 20 Mbit/s access
     # links drop at their queues under concurrent pulls): about the layers, never a second copy
     assert d.pulled_bytes <= sent <= d.pulled_bytes * 1.25 + 200_000
