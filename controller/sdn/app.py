@@ -48,9 +48,13 @@ class StrataSdnApp(app_manager.OSKenApp):
             return lambda timeout: False
         packed = [lambda x, g=g: openflow.group_mod(g, openflow.OFPGC_ADD, x) for g in change.add_groups]
         packed += [lambda x, g=g: openflow.group_mod(g, openflow.OFPGC_MODIFY, x) for g in change.modify_groups]
+        packed += [lambda x, m=m: openflow.meter_mod(m, openflow.OFPMC_ADD, x) for m in change.add_meters]
+        packed += [lambda x, m=m: openflow.meter_mod(m, openflow.OFPMC_MODIFY, x) for m in change.modify_meters]
         packed += [lambda x, f=f: openflow.flow_delete_strict(f, x) for f in change.delete_flows]
         packed += [lambda x, f=f: openflow.flow_add(f, x) for f in change.add_flows]
         packed += [lambda x, g=g: openflow.group_delete(g, x) for g in change.delete_groups]
+        # last: deleting a meter deletes the flows that still use it
+        packed += [lambda x, m=m: openflow.meter_delete(m.meter_id, x) for m in change.delete_meters]
         self._send_batch(dp, packed)
         return self._barrier(dp)
 
@@ -121,6 +125,19 @@ class StrataSdnApp(app_manager.OSKenApp):
                     if group is None or c.group_id == group]
         return {"flows": flows, "group_descs": descs, "group_stats": counters}
 
+    def read_services(self, dpid: int, timeout: float = 30.0) -> dict:
+        """Every service rule's counters (the switch filters by the services' cookie family) and
+        every meter's: one request each, however many services there are."""
+        dp = self.datapaths.get(dpid)
+        if dp is None:
+            raise KeyError(dpid)
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        flows = self._stats(dp, parser.OFPFlowStatsRequest(
+            dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+            cookie=COOKIE_SERVICE_BASE, cookie_mask=FAMILY_MASK), timeout)
+        meters = self._stats(dp, parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL), timeout)
+        return {"flows": flows, "meters": meters}
+
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _on_error(self, ev):
         """A switch refused a message (the rule it carried is not there): say so, loudly."""
@@ -133,7 +150,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         self._reply(ev.msg, True)
 
     @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
-                 ofp_event.EventOFPGroupStatsReply], MAIN_DISPATCHER)
+                 ofp_event.EventOFPGroupStatsReply, ofp_event.EventOFPMeterStatsReply], MAIN_DISPATCHER)
     def _on_stats(self, ev):
         self._reply(ev.msg, not (ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE))
 
@@ -162,6 +179,7 @@ class StrataSdnApp(app_manager.OSKenApp):
                                           command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,
                                           out_group=ofp.OFPG_ANY, match=parser.OFPMatch()))
         dp.send_msg(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT, ofp.OFPG_ALL, []))
+        self._send_batch(dp, [lambda x: openflow.meter_delete(openflow.OFPM_ALL, x)])
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _on_port_status(self, ev):

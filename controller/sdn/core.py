@@ -20,8 +20,8 @@ from typing import Protocol
 from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
-from .rules import (Endpoint, Flow, Group, ReservedPath, RuleCache, RuleDiff, RuleSet, ServiceRoute, desired_rules,
-                    diff, path_flows, service_rules)
+from .rules import (MAX_SERVICE_ID, MAX_SLOT, Endpoint, Flow, Group, Meter, ReservedPath, RuleCache, RuleDiff,
+                    RuleSet, ServiceRoute, desired_rules, diff, path_flows, service_rules)
 from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
@@ -92,9 +92,14 @@ class SdnCore:
             self._reserve(path, +1)
 
     # -- service routes ---------------------------------------------------------------------
-    def _endpoints(self, endpoints: list[Endpoint], default_port: int) -> tuple[Endpoint, ...]:
+    def _endpoints(self, endpoints: list[Endpoint], default_port: int,
+                   previous: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
+        """Checked endpoints, each with its slot: the one it had in `previous` (so the marks of its
+        connections and its counters keep meaning it), else the lowest free one."""
         if not endpoints:
             raise InvalidArgument("a service route needs at least one endpoint")
+        if len(endpoints) > MAX_SLOT:
+            raise InvalidArgument(f"{len(endpoints)} endpoints: a service route has at most {MAX_SLOT}")
         out = []
         for k, ep in enumerate(endpoints):
             host = self.view.host(ep.host)  # NotFound names the host
@@ -107,12 +112,26 @@ class SdnCore:
             if not 0 <= ep.weight <= MAX_WEIGHT:
                 raise InvalidArgument(f"endpoints[{k}] ({ep.host}): weight {ep.weight} is not in 0-{MAX_WEIGHT} "
                                       "(an OpenFlow 1.3 bucket weight is 16 bits)")
-            out.append(Endpoint(ep.host, ip, port, ep.weight))
+            if len(ep.subset) > 63 or any(not (c.isalnum() or c in "-_.") for c in ep.subset):
+                raise InvalidArgument(f"endpoints[{k}] ({ep.host}): subset {ep.subset[:40]!r} is not a label "
+                                      "(at most 63 letters, digits, '-', '_' or '.')")
+            out.append(Endpoint(ep.host, ip, port, ep.weight, ep.subset))
         if len({e.host for e in out}) != len(out):
             raise InvalidArgument("an endpoint host is listed twice")
         if not any(e.weight > 0 for e in out):
             raise InvalidArgument("every endpoint has weight 0: at least one must take traffic")
-        return tuple(out)
+        slots = {e.host: e.slot for e in previous if e.slot}
+        taken = {slots[e.host] for e in out if e.host in slots}
+        free = (n for n in range(1, MAX_SLOT + 1) if n not in taken)
+        return tuple(dataclasses.replace(e, slot=slots[e.host] if e.host in slots else next(free)) for e in out)
+
+    @staticmethod
+    def _rate_limit_kbps(rate_limit_mbps: float) -> int:
+        check_bandwidth(rate_limit_mbps, "rate_limit_mbps")
+        kbps = round(rate_limit_mbps * 1000)
+        if rate_limit_mbps > 0 and kbps < 1:
+            raise InvalidArgument(f"rate_limit_mbps {rate_limit_mbps!r} is below a meter's 1 kbit/s")
+        return kbps
 
     def _check_vip(self, vip: str) -> None:
         """A VIP every host and pod reaches: an address of the service range (routed through the
@@ -139,8 +158,8 @@ class SdnCore:
                               + (f" (hosts reach the service range through the gateway {view.gateway})"
                                  if view.service_range else ""))
 
-    def install_route(self, service: str, vip: str, protocol: str, port: int,
-                      endpoints: list[Endpoint], *, wait: float = 5.0) -> ServiceRoute:
+    def install_route(self, service: str, vip: str, protocol: str, port: int, endpoints: list[Endpoint], *,
+                      locality: bool = False, rate_limit_mbps: float = 0.0, wait: float = 5.0) -> ServiceRoute:
         check_service_name(service)
         vip = parse_ipv4(vip, "vip")
         self._check_vip(vip)
@@ -158,19 +177,36 @@ class SdnCore:
                 if (other.vip, other.protocol, other.port) == (vip, protocol, port):
                     raise AlreadyExists(f"{vip}:{port}/{protocol} is already service {other.service!r}")
             eps = self._endpoints(endpoints, port)
-            service_id = max((r.service_id for r in self.routes.values()), default=0) + 1
-            route = ServiceRoute(service, vip, protocol, port, eps, service_id)
+            rate_kbps = self._rate_limit_kbps(rate_limit_mbps)
+            route = ServiceRoute(service, vip, protocol, port, eps, self._new_service_id(), locality, rate_kbps)
             self.store.save_route(route)
             self.routes[service] = route
             waits = self._change(None, route)
         self._wait(waits, wait)
         return route
 
-    def update_route(self, service: str, endpoints: list[Endpoint], *, wait: float = 5.0) -> ServiceRoute:
+    def _new_service_id(self) -> int:
+        """The next id after the highest in use (ids of removed services are not reused while a
+        higher one lives: their connections' marks may linger), else the lowest free one."""
+        used = {r.service_id for r in self.routes.values()}
+        service_id = max(used, default=0) + 1
+        if service_id > MAX_SERVICE_ID:
+            service_id = next((n for n in range(1, MAX_SERVICE_ID + 1) if n not in used), None)
+            if service_id is None:
+                raise FailedPrecondition(f"{len(used)} service routes installed: at most {MAX_SERVICE_ID}")
+        return service_id
+
+    def update_route(self, service: str, endpoints: list[Endpoint] | None = None, *, locality: bool | None = None,
+                     rate_limit_mbps: float | None = None, wait: float = 5.0) -> ServiceRoute:
+        """Replaces the endpoints (None: keeps them) and, where given, the locality and rate limit."""
         with self._lock:
             old = self._route(service)
-            eps = self._endpoints(endpoints, old.port)
-            route = ServiceRoute(old.service, old.vip, old.protocol, old.port, eps, old.service_id)
+            eps = old.endpoints if endpoints is None else self._endpoints(endpoints, old.port, old.endpoints)
+            route = dataclasses.replace(
+                old, endpoints=eps, locality=old.locality if locality is None else locality,
+                rate_limit_kbps=old.rate_limit_kbps if rate_limit_mbps is None else self._rate_limit_kbps(rate_limit_mbps))
+            if route == old:
+                return old
             self.store.save_route(route)
             self.routes[service] = route
             waits = self._change(old, route)
@@ -424,12 +460,12 @@ class SdnCore:
         with self._lock:
             return desired_rules(self.view, list(self.routes.values()), list(self.paths.values()))
 
-    def _rules_of(self, owner: ServiceRoute | ReservedPath | None) -> tuple[list[Flow], list[Group]]:
+    def _rules_of(self, owner: ServiceRoute | ReservedPath | None) -> RuleSet:
         if owner is None:
-            return [], []
+            return RuleSet({}, {})
         if isinstance(owner, ServiceRoute):
-            return self._rules.get(self.view, owner, lambda: service_rules(self.view, owner))
-        return path_flows(self.view, owner), []
+            return RuleSet.of(*self._rules.get(self.view, owner, lambda: service_rules(self.view, owner)))
+        return RuleSet.of(path_flows(self.view, owner))
 
     def _change(self, old: ServiceRoute | ReservedPath | None,
                 new: ServiceRoute | ReservedPath | None) -> list[tuple[int, RuleSet, Callable[[float], bool]]]:
@@ -440,9 +476,7 @@ class SdnCore:
             return []
         if self.view.version != self._reconciled_version or self._unconfirmed:
             return self._reconcile()
-        (old_flows, old_groups), (new_flows, new_groups) = self._rules_of(old), self._rules_of(new)
-        before = RuleSet({f.key: f for f in old_flows}, {g.key: g for g in old_groups}).by_switch()
-        after = RuleSet({f.key: f for f in new_flows}, {g.key: g for g in new_groups}).by_switch()
+        before, after = self._rules_of(old).by_switch(), self._rules_of(new).by_switch()
         waits = []
         for dpid in sorted(self.connected & (before.keys() | after.keys())):
             change = diff(before.get(dpid, RuleSet({}, {})), after.get(dpid, RuleSet({}, {})))
@@ -453,8 +487,11 @@ class SdnCore:
                 installed.flows.pop(flow.key, None)
             for group in change.delete_groups:
                 installed.groups.pop(group.key, None)
+            for meter in change.delete_meters:
+                installed.meters.pop(meter.key, None)
             installed.flows.update((f.key, f) for f in change.add_flows)
             installed.groups.update((g.key, g) for g in change.add_groups + change.modify_groups)
+            installed.meters.update((m.key, m) for m in change.add_meters + change.modify_meters)
             waits.append((dpid, installed, self.southbound.apply(dpid, change)))
         return waits
 

@@ -92,6 +92,7 @@ class NetworkView:
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     _backups: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
+    _hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     _index: dict[int, int] = field(default_factory=dict, repr=False, compare=False)  # dpid -> switch_index
     # bumped whenever forwarding can change (a link's state, a host's attachment): rule caches key on it
     version: int = field(default=0, compare=False)
@@ -183,6 +184,7 @@ class NetworkView:
         if changed:
             self._next_hops.clear()
             self._backups.clear()
+            self._hops.clear()
             self.version += 1
         return changed
 
@@ -239,7 +241,14 @@ class NetworkView:
             if alternate is not None:
                 backups[dpid] = alternate[2]
         self._backups[target] = backups
+        self._hops[target] = dist
         return out
+
+    def hop_counts(self, target: int) -> dict[int, int]:
+        """For every switch that can reach `target` (itself included, 0), the number of links on
+        its shortest path there."""
+        self.next_hops(target)
+        return self._hops[target]
 
     def backup_next_hops(self, target: int) -> dict[int, int]:
         """For every switch that has one, a loop-free alternate first hop toward `target`: a

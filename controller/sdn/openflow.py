@@ -13,17 +13,21 @@ import socket
 import struct
 from functools import lru_cache
 
-from .rules import IN_PORT, Ct, Flow, Group
+from .rules import IN_PORT, Ct, Flow, Group, Meter
 
 OFP_VERSION = 0x04
-OFPT_FLOW_MOD, OFPT_GROUP_MOD = 14, 15
+OFPT_FLOW_MOD, OFPT_GROUP_MOD, OFPT_METER_MOD = 14, 15, 29
 OFPFC_ADD, OFPFC_DELETE_STRICT = 0, 4
 OFPGC_ADD, OFPGC_MODIFY, OFPGC_DELETE = 0, 1, 2
 OFPGT_SELECT, OFPGT_FF = 1, 3
 OFP_NO_BUFFER = OFPP_ANY = OFPG_ANY = 0xFFFF_FFFF
 OFPP_CONTROLLER, OFPP_IN_PORT = 0xFFFF_FFFD, 0xFFFF_FFF8
 OFPCML_NO_BUFFER, OFPCML_MAX = 0xFFFF, 0xFFE5  # max_len only matters towards the controller
-OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
+OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS, OFPIT_METER = 1, 4, 6
+OFPMC_ADD, OFPMC_MODIFY, OFPMC_DELETE = 0, 1, 2
+OFPMF_KBPS, OFPMF_BURST, OFPMF_STATS = 1, 4, 8
+OFPMBT_DROP = 1
+OFPM_ALL = 0xFFFF_FFFF
 OFPAT_OUTPUT, OFPAT_GROUP, OFPAT_SET_FIELD, OFPAT_EXPERIMENTER = 0, 22, 25, 0xFFFF
 NX_VENDOR = 0x2320
 NXAST_RESUBMIT_TABLE, NXAST_CT, NXAST_NAT = 14, 35, 36
@@ -141,6 +145,8 @@ def action(item: tuple) -> bytes:
 
 def _instructions(flow: Flow) -> bytes:
     out = b""
+    if flow.meter is not None:  # first: Open vSwitch wants instructions in the specification's order
+        out += struct.pack("!HHI", OFPIT_METER, 8, flow.meter)
     if flow.actions:
         actions = b"".join(action(a) for a in flow.actions)
         out += struct.pack("!HH4x", OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions
@@ -185,3 +191,15 @@ def group_mod(group: Group, command: int, xid: int) -> bytes:
 def group_delete(group: Group, xid: int) -> bytes:
     kind = OFPGT_FF if group.kind == "ff" else OFPGT_SELECT
     return _header(OFPT_GROUP_MOD, struct.pack("!HBxI", OFPGC_DELETE, kind, group.group_id), xid)
+
+
+def meter_mod(meter: Meter, command: int, xid: int) -> bytes:
+    """A meter in kbit/s with one drop band (and its burst), counting what it drops."""
+    band = struct.pack("!HHII4x", OFPMBT_DROP, 16, meter.rate_kbps, meter.burst_kbits)
+    flags = OFPMF_KBPS | OFPMF_BURST | OFPMF_STATS
+    return _header(OFPT_METER_MOD, struct.pack("!HHI", command, flags, meter.meter_id) + band, xid)
+
+
+def meter_delete(meter_id: int, xid: int) -> bytes:
+    """Deletes one meter, or every meter with OFPM_ALL (the flows using them go too)."""
+    return _header(OFPT_METER_MOD, struct.pack("!HHI", OFPMC_DELETE, 0, meter_id), xid)

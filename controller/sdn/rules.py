@@ -9,11 +9,15 @@ load balancers do:
                again, forward or back) then to 1; packets to the gateway first through the
                hairpin zone (a hairpin connection's replies are un-SNATed, then un-DNATed);
                everything else to 2.
-  1 service    a new connection to a VIP goes to the service's SELECT group, whose buckets load
-               the service and endpoint numbers into registers and resubmit to 3; packets of a
-               hairpin connection go through the hairpin zone; the rest on to 2.
-  3 endpoints  per endpoint: commit the connection with a destination NAT to the endpoint (and
-               mark it a hairpin when the client is the endpoint itself, then on to 4), then 2.
+  1 service    a new connection to a VIP goes to the service's SELECT group (through its meter
+               when the service is rate-limited), whose buckets load the service and endpoint
+               numbers into registers and resubmit to 3. Packets of connections committed here
+               are counted per endpoint and direction (their ct_mark names service and endpoint)
+               and metered; those of a hairpin connection go through the hairpin zone; the rest
+               on to 2.
+  3 endpoints  per endpoint: commit the connection with a destination NAT to the endpoint and a
+               ct_mark naming service and endpoint (with the hairpin bit when the client is the
+               endpoint itself, then on to 4), then 2.
   4 hairpin    commit a source NAT to the gateway, so the endpoint answers the gateway, not itself.
   5 un-SNAT    after the hairpin zone, the service zone (as 0 does).
   2 forward    per destination IP: set the destination MAC and output along shortest paths (back
@@ -27,14 +31,14 @@ connections keep their endpoint when the weights change (the group only picks fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .network import NetworkView
 
 TABLE_CLASSIFY, TABLE_SERVICE, TABLE_FORWARD, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT = 0, 1, 2, 3, 4, 5
 PRIORITY_MISS, PRIORITY_TRACK, PRIORITY_UNSNAT, PRIORITY_ARP = 0, 50, 60, 100
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
-PRIORITY_HAIRPIN_EST, PRIORITY_SERVICE = 250, 300
+PRIORITY_HAIRPIN_EST, PRIORITY_ACCOUNT, PRIORITY_SERVICE = 250, 260, 300
 PRIORITY_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN = 100, 110
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 IP_PROTO = {"tcp": 6, "udp": 17}
@@ -44,7 +48,21 @@ IN_PORT = "in_port"  # ("output", IN_PORT): back out of the port the packet came
 CT_NEW, CT_EST, CT_RPL, CT_TRK = 0x01, 0x02, 0x08, 0x20
 CT_NEW_CONNECTION = (CT_TRK | CT_NEW, CT_TRK | CT_NEW)
 CT_ESTABLISHED_FORWARD = (CT_TRK | CT_EST, CT_TRK | CT_EST | CT_RPL)
-HAIRPIN_MARK = 0x1  # ct_mark of a connection whose client is its own endpoint
+CT_ESTABLISHED_REPLY = (CT_TRK | CT_EST | CT_RPL, CT_TRK | CT_EST | CT_RPL)
+# ct_mark of a connection committed to a service: service id (16 bits) | endpoint slot (15) | hairpin
+HAIRPIN_MARK = 0x1  # the client is the endpoint itself
+MAX_SERVICE_ID, MAX_SLOT = 0xFFFF, 0x7FFF
+MARK_ENDPOINT_MASK = 0xFFFF_FFFE  # service and endpoint, either hairpin bit
+
+
+def connection_mark(service_id: int, slot: int, hairpin: bool = False) -> int:
+    return service_id << 16 | slot << 1 | int(hairpin)
+
+
+def mark_fields(mark: int) -> tuple[int, int, bool]:
+    """(service id, endpoint slot, hairpin) from a connection's ct_mark."""
+    return mark >> 16, (mark >> 1) & MAX_SLOT, bool(mark & HAIRPIN_MARK)
+
 REG_SERVICE, REG_ENDPOINT = "reg0", "reg1"
 GATEWAY_MAC = "02:5e:ff:ff:ff:fe"  # answers ARP for the gateway address
 
@@ -72,6 +90,8 @@ class Endpoint:
     ip: str
     port: int
     weight: int
+    subset: str = ""  # the version it runs (a mesh subset); locality keeps each subset's share
+    slot: int = 0     # stable number within its route (1..MAX_SLOT): registers, marks, counters
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,16 @@ class ServiceRoute:
     protocol: str            # "tcp" | "udp"
     port: int
     endpoints: tuple[Endpoint, ...]
-    service_id: int          # stable; gives the cookie and the group id
+    service_id: int          # stable; gives the cookie, the group id and the meter id
+    locality: bool = False   # each switch picks among the endpoints (of each subset) nearest to it
+    rate_limit_kbps: int = 0  # a meter on every switch caps the service's traffic entering there; 0 = off
+
+    def __post_init__(self):
+        if any(not e.slot for e in self.endpoints):  # unnumbered endpoints take the lowest free slots
+            taken = {e.slot for e in self.endpoints if e.slot}
+            free = (n for n in range(1, MAX_SLOT + 1) if n not in taken)
+            numbered = tuple(e if e.slot else replace(e, slot=next(free)) for e in self.endpoints)
+            object.__setattr__(self, "endpoints", numbered)
 
     @property
     def cookie(self) -> int:
@@ -90,6 +119,10 @@ class ServiceRoute:
     @property
     def group_id(self) -> int:
         return self.service_id
+
+    @property
+    def meter_id(self) -> int | None:
+        return self.service_id if self.rate_limit_kbps else None
 
 
 @dataclass(frozen=True)
@@ -138,6 +171,7 @@ class Flow:
     actions: tuple[Action, ...]             # apply-actions
     goto: int | None                        # goto-table, or None
     cookie: int
+    meter: int | None = None                # meter instruction (before the actions), or None
 
     @property
     def key(self) -> tuple:
@@ -156,6 +190,25 @@ class Group:
     @property
     def key(self) -> tuple:
         return (self.dpid, self.group_id)
+
+
+@dataclass(frozen=True)
+class Meter:
+    """An OpenFlow meter with one drop band: traffic above rate_kbps (after a burst) is dropped."""
+    dpid: int
+    meter_id: int
+    rate_kbps: int
+    burst_kbits: int
+    cookie: int  # the owner's cookie (bookkeeping, as for groups)
+
+    @property
+    def key(self) -> tuple:
+        return (self.dpid, self.meter_id)
+
+
+def meter_burst_kbits(rate_kbps: int) -> int:
+    """100 ms of traffic at the rate: enough for TCP to keep its window, small enough to cap."""
+    return max(rate_kbps // 10, 64)
 
 
 def _match(**fields) -> tuple[tuple[str, object], ...]:
@@ -179,8 +232,9 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
             Flow(dpid, TABLE_CLASSIFY, PRIORITY_ARP, _match(eth_type=ETH_ARP), (("controller",),), None,
                  COOKIE_BASELINE),
             Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            # hairpin connections of services removed since (their own rules went with them)
             Flow(dpid, TABLE_SERVICE, PRIORITY_HAIRPIN_EST,
-                 _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=HAIRPIN_MARK),
+                 _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
                  (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, COOKIE_BASELINE),
             Flow(dpid, TABLE_UNSNAT, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
                  (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
@@ -221,37 +275,91 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     return flows, groups
 
 
-def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group]]:
+def bucket_weights(view: NetworkView, dpid: int, route: ServiceRoute) -> dict[int, int]:
+    """Endpoint slot -> bucket weight of the service's group on one switch: the endpoints taking
+    traffic that the switch reaches. With locality, each subset's share (the sum of its weights)
+    goes to that subset's endpoints fewest hops from the switch, in their own proportions; the
+    others of the subset get no new connections here (they are the fallback when those go)."""
+    live = []
+    for ep in route.endpoints:
+        host = view.hosts.get(ep.host)
+        if ep.weight > 0 and host is not None:
+            hops = view.hop_counts(host.dpid).get(dpid)
+            if hops is not None:  # None: cut off from this switch
+                live.append((ep, hops))
+    if not route.locality:
+        return {ep.slot: ep.weight for ep, _ in live}
+    subsets: dict[str, list[tuple[Endpoint, int]]] = {}
+    for ep, hops in live:
+        subsets.setdefault(ep.subset, []).append((ep, hops))
+    shares: dict[int, float] = {}
+    for members in subsets.values():
+        nearest = min(hops for _, hops in members)
+        near = [ep for ep, hops in members if hops == nearest]
+        total, near_total = sum(ep.weight for ep, _ in members), sum(ep.weight for ep in near)
+        for ep in near:
+            shares[ep.slot] = ep.weight * total / near_total
+    if not shares:
+        return {}
+    scale = min(1.0, MAX_BUCKET_WEIGHT / max(shares.values()))
+    return {slot: max(1, round(share * scale)) for slot, share in shares.items()}
+
+
+MAX_BUCKET_WEIGHT = 0xFFFF
+
+
+def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group], list[Meter]]:
     proto = IP_PROTO[route.protocol]
     dst_field = f"{route.protocol}_dst"
-    live = [(k, ep) for k, ep in enumerate(route.endpoints, start=1) if ep.weight > 0 and ep.host in view.hosts]
-    reachable = {ep.host: view.next_hops(view.hosts[ep.host].dpid) for _, ep in live}
     vip_match = dict(eth_type=ETH_IPV4, ipv4_dst=route.vip, ip_proto=proto, **{dst_field: route.port})
-    flows, groups = [], []
+    meter = route.meter_id
+    flows, groups, meters = [], [], []
     for dpid in view.switches:
-        nat_zone, _ = view.zones(dpid)
+        nat_zone, snat_zone = view.zones(dpid)
+        weights = bucket_weights(view, dpid, route)
+        if not weights:
+            continue  # every endpoint is cut off from this switch: the VIP's traffic falls to forward
         buckets = []
-        for k, ep in live:
-            host = view.hosts[ep.host]
-            if host.dpid != dpid and dpid not in reachable[ep.host]:
-                continue  # that endpoint is cut off from this switch
-            buckets.append((ep.weight, (("set_field", REG_SERVICE, route.service_id),
-                                        ("set_field", REG_ENDPOINT, k), ("resubmit", TABLE_ENDPOINT))))
-            chosen = _match(**vip_match, **{REG_SERVICE: route.service_id, REG_ENDPOINT: k})
+        for ep in route.endpoints:
+            if ep.slot not in weights:
+                continue
+            buckets.append((weights[ep.slot], (("set_field", REG_SERVICE, route.service_id),
+                                               ("set_field", REG_ENDPOINT, ep.slot), ("resubmit", TABLE_ENDPOINT))))
+            chosen = _match(**vip_match, **{REG_SERVICE: route.service_id, REG_ENDPOINT: ep.slot})
             dnat = Nat("dst", ep.ip, ep.port)
+            mark = connection_mark(route.service_id, ep.slot)
             flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT, chosen,
-                              (("ct", Ct(nat_zone, TABLE_FORWARD, commit=True, nat=dnat)),), None, route.cookie))
+                              (("ct", Ct(nat_zone, TABLE_FORWARD, commit=True, nat=dnat, mark=mark)),), None,
+                              route.cookie))
             if view.gateway:  # the client is this endpoint: translate its source too (table 4)
                 flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN,
                                   _match(**dict(chosen), ipv4_src=ep.ip),
-                                  (("ct", Ct(nat_zone, TABLE_HAIRPIN, commit=True, nat=dnat, mark=HAIRPIN_MARK)),),
-                                  None, route.cookie))
-        if not buckets:
-            continue
+                                  (("ct", Ct(nat_zone, TABLE_HAIRPIN, commit=True, nat=dnat,
+                                             mark=mark | HAIRPIN_MARK)),), None, route.cookie))
+        # the connections committed here, per endpoint and direction: counted, metered, and the
+        # hairpin ones sent through the hairpin zone (every endpoint: those out of the group
+        # still finish their connections)
+        for ep in route.endpoints:
+            mark = connection_mark(route.service_id, ep.slot)
+            flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
+                              _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=mark),
+                              (), TABLE_FORWARD, route.cookie, meter))
+            flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
+                              _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_REPLY,
+                                     ct_mark=(mark, MARK_ENDPOINT_MASK)),
+                              (), TABLE_FORWARD, route.cookie, meter))
+            if view.gateway:
+                flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
+                                  _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD,
+                                         ct_mark=mark | HAIRPIN_MARK),
+                                  (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, route.cookie, meter))
         groups.append(Group(dpid, route.group_id, tuple(buckets), route.cookie))
         flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
-                          (("group", route.group_id),), None, route.cookie))
-    return flows, groups
+                          (("group", route.group_id),), None, route.cookie, meter))
+        if meter is not None:
+            meters.append(Meter(dpid, meter, route.rate_limit_kbps, meter_burst_kbits(route.rate_limit_kbps),
+                                route.cookie))
+    return flows, groups, meters
 
 
 def path_flows(view: NetworkView, path: ReservedPath) -> list[Flow]:
@@ -266,6 +374,7 @@ def path_flows(view: NetworkView, path: ReservedPath) -> list[Flow]:
 class RuleSet:
     flows: dict[tuple, Flow]
     groups: dict[tuple, Group]
+    meters: dict[tuple, Meter] = field(default_factory=dict)
 
     def on(self, dpid: int) -> "RuleSet":
         return self.by_switch().get(dpid, RuleSet({}, {}))
@@ -277,7 +386,13 @@ class RuleSet:
             out.setdefault(f.dpid, RuleSet({}, {})).flows[k] = f
         for k, g in self.groups.items():
             out.setdefault(g.dpid, RuleSet({}, {})).groups[k] = g
+        for k, m in self.meters.items():
+            out.setdefault(m.dpid, RuleSet({}, {})).meters[k] = m
         return out
+
+    @classmethod
+    def of(cls, flows=(), groups=(), meters=()) -> "RuleSet":
+        return cls({f.key: f for f in flows}, {g.key: g for g in groups}, {m.key: m for m in meters})
 
 
 def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[ReservedPath],
@@ -288,14 +403,16 @@ def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[Res
     base_flows, base_groups = cache.get(view, "baseline", lambda: baseline_rules(view))
     flows: list[Flow] = list(base_flows)
     groups: list[Group] = list(base_groups)
+    meters: list[Meter] = []
     for route in routes:
-        f, g = cache.get(view, route, lambda route=route: service_rules(view, route))
+        f, g, m = cache.get(view, route, lambda route=route: service_rules(view, route))
         flows += f
         groups += g
+        meters += m
     for path in paths:
         flows += path_flows(view, path)
     cache.retain({"baseline", *routes})  # forget removed and replaced routes
-    return RuleSet({f.key: f for f in flows}, {g.key: g for g in groups})
+    return RuleSet.of(flows, groups, meters)
 
 
 class RuleCache:
@@ -324,20 +441,27 @@ class RuleDiff:
     delete_groups: list[Group]
     add_flows: list[Flow]       # new, or changed (an OpenFlow ADD replaces the same match and priority)
     delete_flows: list[Flow]
+    add_meters: list[Meter] = field(default_factory=list)
+    modify_meters: list[Meter] = field(default_factory=list)
+    delete_meters: list[Meter] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.add_groups or self.modify_groups or self.delete_groups
-                    or self.add_flows or self.delete_flows)
+                    or self.add_flows or self.delete_flows or self.add_meters or self.modify_meters
+                    or self.delete_meters)
 
 
 def diff(installed: RuleSet, desired: RuleSet) -> RuleDiff:
-    """What to send to go from `installed` to `desired`. Apply groups before the flows that use
-    them, and delete flows before the groups they used."""
+    """What to send to go from `installed` to `desired`. Apply meters and groups before the flows
+    that use them, and delete flows before the meters and groups they used."""
     return RuleDiff(
         add_groups=[g for k, g in desired.groups.items() if k not in installed.groups],
         modify_groups=[g for k, g in desired.groups.items() if k in installed.groups and installed.groups[k] != g],
         delete_groups=[g for k, g in installed.groups.items() if k not in desired.groups],
         add_flows=[f for k, f in desired.flows.items() if installed.flows.get(k) != f],
         delete_flows=[f for k, f in installed.flows.items() if k not in desired.flows],
+        add_meters=[m for k, m in desired.meters.items() if k not in installed.meters],
+        modify_meters=[m for k, m in desired.meters.items() if k in installed.meters and installed.meters[k] != m],
+        delete_meters=[m for k, m in installed.meters.items() if k not in desired.meters],
     )

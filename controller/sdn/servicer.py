@@ -11,6 +11,7 @@ from controller.rpc import abort_on_domain_error
 from .core import SdnCore
 from .network import AttachedEndpoint
 from .rules import Endpoint, ServiceRoute
+from .telemetry import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
@@ -25,14 +26,24 @@ def _protocol(value: int) -> str:
 
 
 def _endpoints(messages) -> list[Endpoint]:
-    return [Endpoint(e.host, e.ip, e.port, e.weight) for e in messages]
+    return [Endpoint(e.host, e.ip, e.port, e.weight, e.subset) for e in messages]
 
 
 def route_message(route: ServiceRoute) -> sdn_pb2.ServiceRoute:
     return sdn_pb2.ServiceRoute(
         service=route.service, vip=route.vip, protocol=PROTOCOL_ENUMS[route.protocol], port=route.port,
-        endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight) for e in route.endpoints],
-        cookie=route.cookie, group_id=route.group_id)
+        endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight, subset=e.subset)
+                   for e in route.endpoints],
+        cookie=route.cookie, group_id=route.group_id,
+        policy=sdn_pb2.ServicePolicy(locality=route.locality, rate_limit_mbps=route.rate_limit_kbps / 1000))
+
+
+def stats_message(traffic: ServiceTraffic) -> sdn_pb2.ServiceStats:
+    return sdn_pb2.ServiceStats(
+        service=traffic.service, dropped_packets=traffic.dropped_packets, dropped_bytes=traffic.dropped_bytes,
+        endpoints=[sdn_pb2.EndpointStats(host=e.host, subset=e.subset, connections=e.connections,
+                                         tx_packets=e.tx_packets, tx_bytes=e.tx_bytes, rx_packets=e.rx_packets,
+                                         rx_bytes=e.rx_bytes) for e in traffic.endpoints])
 
 
 def endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
@@ -91,12 +102,16 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def InstallServiceRoute(self, request, context):
         route = self.core.install_route(request.service, request.vip, _protocol(request.protocol), request.port,
-                                        _endpoints(request.endpoints))
+                                        _endpoints(request.endpoints), locality=request.policy.locality,
+                                        rate_limit_mbps=request.policy.rate_limit_mbps)
         return route_message(route)
 
     @abort_on_domain_error
     def UpdateServiceRoute(self, request, context):
-        return route_message(self.core.update_route(request.service, _endpoints(request.endpoints)))
+        policy = request.policy if request.HasField("policy") else None
+        return route_message(self.core.update_route(
+            request.service, _endpoints(request.endpoints), locality=policy.locality if policy else None,
+            rate_limit_mbps=policy.rate_limit_mbps if policy else None))
 
     @abort_on_domain_error
     def RemoveServiceRoute(self, request, context):
@@ -176,6 +191,28 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
                                                  buckets=buckets))
             out.append(sdn_pb2.SwitchFlows(switch=view.switch_name(dpid), flows=flows, groups=groups))
         return sdn_pb2.ListFlowsResponse(switches=out)
+
+    @abort_on_domain_error
+    def GetServiceStats(self, request, context):
+        if self.app is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "no OpenFlow connection in this process")
+        routes = {r.service: r for r in self.core.list_routes()}
+        names = list(request.services) or list(routes)
+        missing = [n for n in names if n not in routes]
+        if missing:
+            raise NotFound(f"no service route named {', '.join(map(repr, missing))}")
+        flows, meters = [], []
+        for dpid in sorted(self.app.datapaths):
+            try:
+                state = self.app.read_services(dpid)
+            except (KeyError, TimeoutError) as exc:
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"reading {self.core.view.switch_name(dpid)}: {exc}")
+            flows += [FlowCounter(s.cookie, s.table_id, s.priority, dict(s.match.items()), s.packet_count,
+                                  s.byte_count) for s in state["flows"]]
+            meters += [MeterCounter(m.meter_id, sum(b.packet_band_count for b in m.band_stats),
+                                    sum(b.byte_band_count for b in m.band_stats)) for m in state["meters"]]
+        return sdn_pb2.GetServiceStatsResponse(
+            services=[stats_message(service_traffic(routes[n], flows, meters)) for n in names])
 
     @abort_on_domain_error
     def AttachEndpoint(self, request, context):

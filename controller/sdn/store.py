@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -14,7 +15,8 @@ from .rules import Endpoint, ReservedPath, ServiceRoute
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS service_routes (
     service TEXT PRIMARY KEY, service_id INTEGER UNIQUE NOT NULL, vip TEXT NOT NULL,
-    protocol TEXT NOT NULL, port INTEGER NOT NULL, endpoints TEXT NOT NULL);
+    protocol TEXT NOT NULL, port INTEGER NOT NULL, endpoints TEXT NOT NULL,
+    locality INTEGER NOT NULL DEFAULT 0, rate_limit_kbps INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS reserved_paths (
     path_id INTEGER PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL,
     bandwidth_mbps REAL NOT NULL, hops TEXT NOT NULL);
@@ -30,6 +32,10 @@ class SdnStore:
     def __init__(self, path: str | Path):
         self._lock = threading.Lock()
         self._db = open_database(path, SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(service_routes)")}
+        for column in ("locality", "rate_limit_kbps"):  # a database from before traffic policies
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE service_routes ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -38,18 +44,22 @@ class SdnStore:
     def routes(self) -> list[ServiceRoute]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT service, vip, protocol, port, endpoints, service_id FROM service_routes "
-                "ORDER BY service_id").fetchall()
-        return [ServiceRoute(s, vip, proto, port, tuple(Endpoint(**e) for e in json.loads(eps)), sid)
-                for s, vip, proto, port, eps, sid in rows]
+                "SELECT service, vip, protocol, port, endpoints, service_id, locality, rate_limit_kbps "
+                "FROM service_routes ORDER BY service_id").fetchall()
+        routes = []
+        for s, vip, proto, port, eps, sid, locality, rate in rows:
+            endpoints = tuple(Endpoint(**e) for e in json.loads(eps))  # saved without slots: numbered in order
+            routes.append(ServiceRoute(s, vip, proto, port, endpoints, sid, bool(locality), rate))
+        return routes
 
     def save_route(self, route: ServiceRoute) -> None:
-        endpoints = json.dumps([e.__dict__ for e in route.endpoints])
+        endpoints = json.dumps([dataclasses.asdict(e) for e in route.endpoints])
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO service_routes (service, service_id, vip, protocol, port, endpoints) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (route.service, route.service_id, route.vip, route.protocol, route.port, endpoints))
+                "INSERT OR REPLACE INTO service_routes (service, service_id, vip, protocol, port, endpoints, "
+                "locality, rate_limit_kbps) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (route.service, route.service_id, route.vip, route.protocol, route.port, endpoints,
+                 int(route.locality), route.rate_limit_kbps))
 
     def delete_route(self, service: str) -> None:
         with self._lock:

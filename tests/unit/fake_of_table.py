@@ -18,7 +18,7 @@ from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.sdn.rules import IN_PORT, Ct, Flow, Group, Nat, RuleSet
+from controller.sdn.rules import IN_PORT, Ct, Flow, Group, Meter, Nat, RuleSet
 
 
 def _action(a) -> tuple:
@@ -45,13 +45,25 @@ def _action(a) -> tuple:
 
 
 def _flow(dpid: int, msg) -> Flow:
-    actions, goto = (), None
+    actions, goto, meter = (), None, None
     for instruction in msg.instructions:
         if isinstance(instruction, parser.OFPInstructionActions):
             actions = tuple(_action(a) for a in instruction.actions)
         elif isinstance(instruction, parser.OFPInstructionGotoTable):
             goto = instruction.table_id
-    return Flow(dpid, msg.table_id, msg.priority, tuple(sorted(msg.match.items())), actions, goto, msg.cookie)
+        elif isinstance(instruction, parser.OFPInstructionMeter):
+            meter = instruction.meter_id
+    return Flow(dpid, msg.table_id, msg.priority, tuple(sorted(msg.match.items())), actions, goto, msg.cookie, meter)
+
+
+def _parse_meter_mod(buf: bytes) -> SimpleNamespace:
+    command, flags, meter_id = struct.unpack_from("!HHI", buf, 8)
+    bands, offset = [], 16
+    while offset < len(buf):
+        kind, length, rate, burst = struct.unpack_from("!HHII", buf, offset)
+        bands.append((kind, rate, burst))
+        offset += length
+    return SimpleNamespace(command=command, flags=flags, meter_id=meter_id, bands=bands)
 
 
 def _parse_group_mod(buf: bytes) -> SimpleNamespace:
@@ -81,6 +93,7 @@ class FakeDatapath:
         self.xid = 0
         self.flows: dict[tuple, Flow] = {}
         self.groups: dict[tuple, Group] = {}
+        self.meters: dict[tuple, Meter] = {}
         self.errors: list[str] = []
         self.packet_outs: list = []
         self.app = None  # the app to answer barriers to
@@ -105,6 +118,8 @@ class FakeDatapath:
             # os-ken parses what switches send: GroupMods, barrier requests and packet-outs by hand
             if msg_type == ofp.OFPT_GROUP_MOD:
                 self._group_mod(_parse_group_mod(buf))
+            elif msg_type == ofp.OFPT_METER_MOD:
+                self._meter_mod(_parse_meter_mod(buf))
             elif msg_type == ofp.OFPT_BARRIER_REQUEST:
                 reply = parser.OFPBarrierReply(self)
                 reply.xid = xid
@@ -118,7 +133,7 @@ class FakeDatapath:
 
     # -- the switch ---------------------------------------------------------------------------
     def rules(self) -> RuleSet:
-        return RuleSet(dict(self.flows), dict(self.groups))
+        return RuleSet(dict(self.flows), dict(self.groups), dict(self.meters))
 
     def _receive(self, msg) -> None:
         if isinstance(msg, parser.OFPFlowMod):
@@ -132,6 +147,9 @@ class FakeDatapath:
             missing = [a[1] for a in flow.actions if a[0] == "group" and (self.id, a[1]) not in self.groups]
             if missing:
                 self.errors.append(f"OFPBAC_BAD_OUT_GROUP {missing}")
+                return
+            if flow.meter is not None and (self.id, flow.meter) not in self.meters:
+                self.errors.append(f"OFPMMFC_UNKNOWN_METER {flow.meter}")
                 return
             self.flows[flow.key] = flow
             return
@@ -147,6 +165,25 @@ class FakeDatapath:
                 del self.flows[key]
         else:
             raise AssertionError(f"flow mod command {msg.command}")
+
+    def _meter_mod(self, msg) -> None:
+        if msg.command == ofp.OFPMC_DELETE:
+            gone = set(self.meters) if msg.meter_id == ofp.OFPM_ALL else {(self.id, msg.meter_id)}
+            for key in gone:
+                self.meters.pop(key, None)
+            # as Open vSwitch does: the flows using a deleted meter go with it
+            for key in [k for k, f in self.flows.items() if f.meter is not None and (self.id, f.meter) in gone]:
+                del self.flows[key]
+            return
+        assert msg.flags & ofp.OFPMF_KBPS and len(msg.bands) == 1 and msg.bands[0][0] == ofp.OFPMBT_DROP
+        meter = Meter(self.id, msg.meter_id, msg.bands[0][1], msg.bands[0][2], 0)
+        exists = meter.key in self.meters
+        if msg.command == ofp.OFPMC_ADD and exists:
+            self.errors.append(f"OFPMMFC_METER_EXISTS {msg.meter_id}")
+        elif msg.command == ofp.OFPMC_MODIFY and not exists:
+            self.errors.append(f"OFPMMFC_UNKNOWN_METER {msg.meter_id}")
+        else:
+            self.meters[meter.key] = meter
 
     def _group_mod(self, msg) -> None:
         if msg.command == ofp.OFPGC_DELETE:

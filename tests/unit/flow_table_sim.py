@@ -220,6 +220,7 @@ class DataPlane:
         self.groups: dict[tuple[int, int], Group] = dict(rules.groups)
         self.host_at = {(h.dpid, h.port): h.name for h in view.hosts.values()}
         self.conntrack: dict[int, list[Connection]] = {}  # zone -> connections
+        self.hits: dict[tuple, int] = {}  # flow key -> packets it matched (a switch's packet counter)
 
     def load(self, rules: RuleSet) -> "DataPlane":
         """New rules on the same switches: the connections tracked so far stay (as in OVS)."""
@@ -257,6 +258,7 @@ class DataPlane:
         if len(winners) > 1:
             raise AmbiguousMatch(f"dpid {dpid} table {table}: {len(winners)} flows of priority {top} match "
                                  f"{packet}: {winners}")
+        self.hits[winners[0].key] = self.hits.get(winners[0].key, 0) + 1
         return winners[0]
 
     def _track(self, ct: Ct, packet: dict) -> None:

@@ -13,7 +13,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.sdn import openflow
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import IN_PORT, Ct, Endpoint, ReservedPath, ServiceRoute, desired_rules
+from controller.sdn.rules import IN_PORT, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
 from flow_table_sim import declared
 
 TOPO = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"c1": "s1", "w1": "s2", "w2": "s3", "c3": "s3"})
@@ -56,7 +56,7 @@ def osken_ct(ct: Ct):
 
 
 def osken_flow_mod(dp, flow):
-    instructions = []
+    instructions = [parser.OFPInstructionMeter(flow.meter)] if flow.meter is not None else []
     if flow.actions:
         instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, osken_actions(flow.actions)))
     if flow.goto is not None:
@@ -83,7 +83,8 @@ def rules():
     view = NetworkView.from_declared(TOPO)
     web = ServiceRoute("web", "10.96.0.10", "tcp", 80, (Endpoint("w1", view.hosts["w1"].ip, 8080, 3),
                                                         Endpoint("w2", view.hosts["w2"].ip, 80, 1)), 5)
-    dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (Endpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6)
+    dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (Endpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6,
+                       rate_limit_kbps=2500)
     path = ReservedPath(1, "c1", "c3", 10.0, tuple(view.path("c1", "c3")))
     return desired_rules(view, [web, dns], [path])
 
@@ -111,6 +112,15 @@ def test_every_flow_and_group_packs_as_os_ken_packs_it(rules):
         assert openflow.group_delete(group, 7) == oskens(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, kind, group.group_id, []))
     assert {g.kind for g in rules.groups.values()} == {"select", "ff"}  # both kinds were compared
     assert kinds >= {"output", "set_field", "group", "controller", "ct"}  # every kind was compared
+    assert any(f.meter for f in rules.flows.values()) and rules.meters  # metered flows were compared
+    for meter in rules.meters.values():
+        band = parser.OFPMeterBandDrop(rate=meter.rate_kbps, burst_size=meter.burst_kbits)
+        flags = ofp.OFPMF_KBPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS
+        for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
+            assert openflow.meter_mod(meter, command, 7) == oskens(
+                parser.OFPMeterMod(dp, command, flags, meter.meter_id, [band])), meter
+        assert openflow.meter_delete(meter.meter_id, 7) == oskens(
+            parser.OFPMeterMod(dp, ofp.OFPMC_DELETE, 0, meter.meter_id, []))
 
 
 @pytest.mark.skipif(shutil.which("ovs-ofctl") is None, reason="needs Open vSwitch's ovs-ofctl")
@@ -128,5 +138,14 @@ def test_open_vswitch_reads_the_connection_tracking_actions_as_meant(rules):
         printed.append(out.stdout)
     text = "\n".join(printed)
     assert "ct(commit,table=2,zone=" in text and "nat(dst=10.0.0." in text
-    assert "exec(set_field:0x1->ct_mark" in text and "nat(src=10.0.255.254)" in text
+    hairpin_mark = connection_mark(5, 1, hairpin=True)  # web's first endpoint calling web
+    assert f"exec(set_field:{hairpin_mark:#x}->ct_mark" in text and "nat(src=10.0.255.254)" in text
+    metered = [f for f in rules.flows.values() if f.meter]
+    out = subprocess.run(["ovs-ofctl", "ofp-print", openflow.flow_add(metered[0], 7).hex()],
+                         capture_output=True, text=True, timeout=10)
+    assert "meter:6" in out.stdout, out.stdout
+    meter = next(iter(rules.meters.values()))
+    out = subprocess.run(["ovs-ofctl", "ofp-print", openflow.meter_mod(meter, openflow.OFPMC_ADD, 7).hex()],
+                         capture_output=True, text=True, timeout=10)
+    assert "meter=6 kbps burst stats bands=" in out.stdout and "rate=2500 burst_size=250" in out.stdout, out.stdout
     assert "resubmit(,3)" in text and "ct(table=1,zone=" in text

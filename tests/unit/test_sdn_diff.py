@@ -108,7 +108,7 @@ def test_the_diff_touches_only_what_changed(name):
                       if installed.groups.get(k) != desired.groups.get(k)}
     sent_flows = [f.key for f in change.add_flows + change.delete_flows]
     sent_groups = [g.key for g in change.add_groups + change.modify_groups + change.delete_groups]
-    assert sorted(sent_flows) == sorted(changed_flows), "a flow sent twice, or an unchanged one sent"
+    assert sorted(sent_flows, key=repr) == sorted(changed_flows, key=repr), "a flow sent twice, or an unchanged one sent"
     assert sorted(sent_groups) == sorted(changed_groups)
 
 
@@ -144,7 +144,7 @@ def test_random_installed_states_converge(seed):
     _, other = SCENARIOS[rng.choice(names)]
     installed_flows = {k: f for k, f in desired.flows.items() if rng.random() < 0.6}
     installed_flows.update({k: f for k, f in other.flows.items() if rng.random() < 0.3})
-    for k in rng.sample(sorted(installed_flows), min(5, len(installed_flows))):
+    for k in rng.sample(sorted(installed_flows, key=repr), min(5, len(installed_flows))):
         f = installed_flows[k]
         installed_flows[k] = replace(f, actions=f.actions + (("output", 99),), cookie=f.cookie ^ 0x2)
     installed_groups = {k: g for k, g in desired.groups.items() if rng.random() < 0.5}

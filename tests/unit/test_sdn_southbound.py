@@ -48,6 +48,8 @@ def assert_switches_hold_what_the_controller_wants(s) -> None:
         assert dp.flows == want.flows, f"switch {dpid}: {set(dp.flows) ^ set(want.flows)}"
         shape = lambda g: (g.group_id, g.buckets, g.kind, g.watch_ports)  # noqa: E731  (groups carry no cookie)
         assert sorted(map(shape, dp.groups.values())) == sorted(map(shape, want.groups.values()))
+        meter = lambda m: (m.meter_id, m.rate_kbps, m.burst_kbits)  # noqa: E731
+        assert sorted(map(meter, dp.meters.values())) == sorted(map(meter, want.meters.values()))
 
 
 def test_what_the_app_sends_is_what_the_controller_wants(setup):
@@ -61,6 +63,26 @@ def test_what_the_app_sends_is_what_the_controller_wants(setup):
     s.core.remove_route("web")
     assert_switches_hold_what_the_controller_wants(s)
     assert not any(g.group_id < 0x4000_0000 for dp in s.dps.values() for g in dp.groups.values())
+
+
+def test_meters_come_change_and_go_with_the_rate_limit(setup):
+    s = setup
+    s.core.install_route("web", VIP, "tcp", 80, [Endpoint("w1", "", 8080, 1)], rate_limit_mbps=2.5)
+    assert_switches_hold_what_the_controller_wants(s)
+    assert all(m.rate_kbps == 2500 for dp in s.dps.values() for m in dp.meters.values())
+    assert len({dpid for dpid, dp in s.dps.items() if dp.meters}) == len(s.dps)
+    metered = [f for dp in s.dps.values() for f in dp.flows.values() if f.meter]
+    assert metered and all(f.cookie == s.core.routes["web"].cookie for f in metered)
+    s.core.update_route("web", None, rate_limit_mbps=10)
+    assert_switches_hold_what_the_controller_wants(s)
+    assert {m.rate_kbps for dp in s.dps.values() for m in dp.meters.values()} == {10000}
+    s.core.update_route("web", None, rate_limit_mbps=0)  # off: flows without the meter, then no meter
+    assert_switches_hold_what_the_controller_wants(s)
+    assert not any(dp.meters for dp in s.dps.values())
+    assert any(f.cookie == s.core.routes["web"].cookie for dp in s.dps.values() for f in dp.flows.values())
+    s.core.update_route("web", None, rate_limit_mbps=1)
+    s.app._clear(next(iter(s.dps.values())))  # a reconnect wipes meters too
+    assert not next(iter(s.dps.values())).meters
 
 
 def test_traffic_through_the_bytes_on_the_switches(setup):

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/common.proto\x12\tstrata.v1\"P\n\tResources\x12\x16\n\x0e\x63pu_millicores\x18\x01 \x01(\x01\x12\x13\n\x0bstorage_mib\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x03 \x01(\x01\"%\n\x05Layer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x01\"7\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x06layers\x18\x02 \x03(\x0b\x32\x10.strata.v1.Layer\"B\n\x08\x45ndpoint\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0e\n\x06weight\x18\x04 \x01(\r*[\n\x08Protocol\x12\x18\n\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x10\n\x0cPROTOCOL_TCP\x10\x01\x12\x10\n\x0cPROTOCOL_UDP\x10\x02\x12\x11\n\rPROTOCOL_ICMP\x10\x03*\x95\x01\n\x0bSolveStatus\x12\x1c\n\x18SOLVE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SOLVE_STATUS_OPTIMAL\x10\x01\x12\x19\n\x15SOLVE_STATUS_FEASIBLE\x10\x02\x12\x1b\n\x17SOLVE_STATUS_INFEASIBLE\x10\x03\x12\x16\n\x12SOLVE_STATUS_ERROR\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/common.proto\x12\tstrata.v1\"P\n\tResources\x12\x16\n\x0e\x63pu_millicores\x18\x01 \x01(\x01\x12\x13\n\x0bstorage_mib\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x03 \x01(\x01\"%\n\x05Layer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x01\"7\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x06layers\x18\x02 \x03(\x0b\x32\x10.strata.v1.Layer\"R\n\x08\x45ndpoint\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x0e\n\x06weight\x18\x04 \x01(\r\x12\x0e\n\x06subset\x18\x05 \x01(\t*[\n\x08Protocol\x12\x18\n\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x10\n\x0cPROTOCOL_TCP\x10\x01\x12\x10\n\x0cPROTOCOL_UDP\x10\x02\x12\x11\n\rPROTOCOL_ICMP\x10\x03*\x95\x01\n\x0bSolveStatus\x12\x1c\n\x18SOLVE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14SOLVE_STATUS_OPTIMAL\x10\x01\x12\x19\n\x15SOLVE_STATUS_FEASIBLE\x10\x02\x12\x1b\n\x17SOLVE_STATUS_INFEASIBLE\x10\x03\x12\x16\n\x12SOLVE_STATUS_ERROR\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROTOCOL']._serialized_start=283
-  _globals['_PROTOCOL']._serialized_end=374
-  _globals['_SOLVESTATUS']._serialized_start=377
-  _globals['_SOLVESTATUS']._serialized_end=526
+  _globals['_PROTOCOL']._serialized_start=299
+  _globals['_PROTOCOL']._serialized_end=390
+  _globals['_SOLVESTATUS']._serialized_start=393
+  _globals['_SOLVESTATUS']._serialized_end=542
   _globals['_RESOURCES']._serialized_start=37
   _globals['_RESOURCES']._serialized_end=117
   _globals['_LAYER']._serialized_start=119
@@ -42,5 +42,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGE']._serialized_start=158
   _globals['_IMAGE']._serialized_end=213
   _globals['_ENDPOINT']._serialized_start=215
-  _globals['_ENDPOINT']._serialized_end=281
+  _globals['_ENDPOINT']._serialized_end=297
 # @@protoc_insertion_point(module_scope)

@@ -79,22 +79,32 @@ class Topology(_message.Message):
     hosts: _containers.RepeatedCompositeFieldContainer[Host]
     def __init__(self, switches: _Optional[_Iterable[_Union[Switch, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
 
+class ServicePolicy(_message.Message):
+    __slots__ = ("locality", "rate_limit_mbps")
+    LOCALITY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_MBPS_FIELD_NUMBER: _ClassVar[int]
+    locality: bool
+    rate_limit_mbps: float
+    def __init__(self, locality: _Optional[bool] = ..., rate_limit_mbps: _Optional[float] = ...) -> None: ...
+
 class InstallServiceRouteRequest(_message.Message):
-    __slots__ = ("service", "vip", "protocol", "port", "endpoints")
+    __slots__ = ("service", "vip", "protocol", "port", "endpoints", "policy")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     VIP_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     service: str
     vip: str
     protocol: _common_pb2.Protocol
     port: int
     endpoints: _containers.RepeatedCompositeFieldContainer[_common_pb2.Endpoint]
-    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., port: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ...) -> None: ...
+    policy: ServicePolicy
+    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., port: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ..., policy: _Optional[_Union[ServicePolicy, _Mapping]] = ...) -> None: ...
 
 class ServiceRoute(_message.Message):
-    __slots__ = ("service", "vip", "protocol", "port", "endpoints", "cookie", "group_id")
+    __slots__ = ("service", "vip", "protocol", "port", "endpoints", "cookie", "group_id", "policy")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     VIP_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +112,7 @@ class ServiceRoute(_message.Message):
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     COOKIE_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     service: str
     vip: str
     protocol: _common_pb2.Protocol
@@ -109,15 +120,18 @@ class ServiceRoute(_message.Message):
     endpoints: _containers.RepeatedCompositeFieldContainer[_common_pb2.Endpoint]
     cookie: int
     group_id: int
-    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., port: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ..., cookie: _Optional[int] = ..., group_id: _Optional[int] = ...) -> None: ...
+    policy: ServicePolicy
+    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., port: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ..., cookie: _Optional[int] = ..., group_id: _Optional[int] = ..., policy: _Optional[_Union[ServicePolicy, _Mapping]] = ...) -> None: ...
 
 class UpdateServiceRouteRequest(_message.Message):
-    __slots__ = ("service", "endpoints")
+    __slots__ = ("service", "endpoints", "policy")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     service: str
     endpoints: _containers.RepeatedCompositeFieldContainer[_common_pb2.Endpoint]
-    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ...) -> None: ...
+    policy: ServicePolicy
+    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[_common_pb2.Endpoint, _Mapping]]] = ..., policy: _Optional[_Union[ServicePolicy, _Mapping]] = ...) -> None: ...
 
 class RemoveServiceRouteRequest(_message.Message):
     __slots__ = ("service",)
@@ -268,6 +282,48 @@ class ListFlowsResponse(_message.Message):
     SWITCHES_FIELD_NUMBER: _ClassVar[int]
     switches: _containers.RepeatedCompositeFieldContainer[SwitchFlows]
     def __init__(self, switches: _Optional[_Iterable[_Union[SwitchFlows, _Mapping]]] = ...) -> None: ...
+
+class GetServiceStatsRequest(_message.Message):
+    __slots__ = ("services",)
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    services: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, services: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EndpointStats(_message.Message):
+    __slots__ = ("host", "subset", "connections", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    TX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    RX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    subset: str
+    connections: int
+    tx_packets: int
+    tx_bytes: int
+    rx_packets: int
+    rx_bytes: int
+    def __init__(self, host: _Optional[str] = ..., subset: _Optional[str] = ..., connections: _Optional[int] = ..., tx_packets: _Optional[int] = ..., tx_bytes: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_bytes: _Optional[int] = ...) -> None: ...
+
+class ServiceStats(_message.Message):
+    __slots__ = ("service", "endpoints", "dropped_packets", "dropped_bytes")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[EndpointStats]
+    dropped_packets: int
+    dropped_bytes: int
+    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[EndpointStats, _Mapping]]] = ..., dropped_packets: _Optional[int] = ..., dropped_bytes: _Optional[int] = ...) -> None: ...
+
+class GetServiceStatsResponse(_message.Message):
+    __slots__ = ("services",)
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    services: _containers.RepeatedCompositeFieldContainer[ServiceStats]
+    def __init__(self, services: _Optional[_Iterable[_Union[ServiceStats, _Mapping]]] = ...) -> None: ...
 
 class Classifier(_message.Message):
     __slots__ = ("src_cidr", "dst_cidr", "protocol", "dst_port")

@@ -79,6 +79,11 @@ class SdnServiceStub:
                 request_serializer=strata_dot_v1_dot_sdn__pb2.ListFlowsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_sdn__pb2.ListFlowsResponse.FromString,
                 _registered_method=True)
+        self.GetServiceStats = channel.unary_unary(
+                '/strata.v1.SdnService/GetServiceStats',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.GetServiceStatsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.GetServiceStatsResponse.FromString,
+                _registered_method=True)
         self.InstallChain = channel.unary_unary(
                 '/strata.v1.SdnService/InstallChain',
                 request_serializer=strata_dot_v1_dot_sdn__pb2.InstallChainRequest.SerializeToString,
@@ -128,8 +133,9 @@ class SdnServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateServiceRoute(self, request, context):
-        """Replaces the endpoints and weights of an installed route. Established connections keep
-        their endpoint where the endpoint remains. NOT_FOUND: unknown service.
+        """Replaces the endpoints and weights of an installed route (and its policy, when given).
+        Established connections keep their endpoint, whatever the new weights. NOT_FOUND: unknown
+        service; INVALID_ARGUMENT as for InstallServiceRoute.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,6 +179,16 @@ class SdnServiceServicer:
 
     def ListFlows(self, request, context):
         """What is really on the switches, read back with flow and group statistics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServiceStats(self, request, context):
+        """Traffic of service routes, per endpoint, from the counters of their rules and meters on every
+        connected switch (one flow and one meter statistics request per switch). Connections are
+        counted at the switch the client is attached to. NOT_FOUND: a named service has no route;
+        UNAVAILABLE: a switch did not answer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -273,6 +289,11 @@ def add_SdnServiceServicer_to_server(servicer, server):
                     servicer.ListFlows,
                     request_deserializer=strata_dot_v1_dot_sdn__pb2.ListFlowsRequest.FromString,
                     response_serializer=strata_dot_v1_dot_sdn__pb2.ListFlowsResponse.SerializeToString,
+            ),
+            'GetServiceStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServiceStats,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.GetServiceStatsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.GetServiceStatsResponse.SerializeToString,
             ),
             'InstallChain': grpc.unary_unary_rpc_method_handler(
                     servicer.InstallChain,
@@ -543,6 +564,33 @@ class SdnService:
             '/strata.v1.SdnService/ListFlows',
             strata_dot_v1_dot_sdn__pb2.ListFlowsRequest.SerializeToString,
             strata_dot_v1_dot_sdn__pb2.ListFlowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServiceStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/GetServiceStats',
+            strata_dot_v1_dot_sdn__pb2.GetServiceStatsRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.GetServiceStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
