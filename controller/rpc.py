@@ -9,6 +9,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from controller.metrics import GrpcServerMetrics, MetricsInterceptor
+
 # Default listen addresses: loopback only, never every interface by default.
 DEFAULT_ADDRESSES = {
     "placement": "127.0.0.1:50051",
@@ -20,7 +22,8 @@ DEFAULT_ADDRESSES = {
 
 
 def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server], None], str]],
-                  *, max_workers: int = 8, also_listen: Iterable[str] = ()) -> tuple[grpc.Server, int]:
+                  *, max_workers: int = 8, also_listen: Iterable[str] = (),
+                  metrics: GrpcServerMetrics | None = None) -> tuple[grpc.Server, int]:
     """A server (not started) for the given (register function, full service name) pairs.
 
     Also registers gRPC health checking (every service SERVING) and server reflection, so
@@ -28,8 +31,11 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
     and the bound port (useful with port 0). Raises OSError if the address cannot be bound.
     `also_listen`: more addresses, e.g. "unix:/run/.../sdn.sock", the management channel that
     node agents inside the emulated hosts' network namespaces reach through the filesystem.
+    Every call is counted and timed (controller.metrics.MetricsInterceptor) in `metrics`, a
+    controller.metrics.GrpcServerMetrics (default: the process's, in the default registry).
     """
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                         interceptors=[MetricsInterceptor(metrics)])
     names = []
     for register, name in services:
         register(server)

@@ -12,6 +12,7 @@ from pathlib import Path
 from controller.placement import servicer as placement_servicer
 from controller.errors import DomainError
 from controller.placement.model import ProblemError
+from controller.metrics import start_metrics
 from controller.rpc import DEFAULT_ADDRESSES, create_server
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -30,14 +31,24 @@ def serve(args: argparse.Namespace) -> int:
         return _serve_agent(args, stop)
     if args.component == "orchestrator":
         return _serve_orchestrator(args, stop)
+    if args.component == "mesh":
+        from controller.mesh.daemon import serve_mesh
+
+        return _serve_configured("mesh", "strata up writes it", serve_mesh, args, stop)
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     also_listen = [f"unix:{args.socket}"] if args.socket else []
     host = address.rsplit(":", 1)[0]
+    stop_metrics = lambda: None  # noqa: E731
     try:
+        # First: a port in use stops us before anything else starts. `all`: one endpoint for both.
+        metrics_at, stop_metrics = start_metrics(args.metrics, address)
+        if metrics_at:
+            print(f"metrics on http://{metrics_at}/metrics", flush=True)
         if args.component in ("sdn", "all"):
             import logging
 
             from controller.sdn import daemon as sdn_daemon
+            from controller.sdn import metrics as sdn_metrics
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
             logging.getLogger("os_ken").setLevel(logging.WARNING)
@@ -48,6 +59,7 @@ def serve(args: argparse.Namespace) -> int:
             running = sdn_daemon.start(sdn_daemon.load_topology_file(args.topology), db_path=args.db,
                                        ofp_host=of_host, ofp_port=of_port, grpc_address=address,
                                        also_listen=tuple(also_listen))
+            sdn_metrics.register(running.core)
             port, stopper = running.grpc_port, running.stop
             print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
             if args.component == "all":
@@ -65,10 +77,12 @@ def serve(args: argparse.Namespace) -> int:
             stopper = lambda: server.stop(grace=2).wait()  # noqa: E731
             print(f"placement service listening on {host}:{port} (health and reflection enabled)", flush=True)
     except OSError as exc:
+        stop_metrics()
         print(f"strata serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
     stop.wait()
     stopper()
+    stop_metrics()
     print(f"{args.component} service stopped", flush=True)
     if args.component in ("sdn", "all"):
         sys.stderr.flush()
@@ -96,8 +110,8 @@ def _serve_configured(component: str, origin: str, run, args: argparse.Namespace
     if not args.config:
         raise ProblemError(f"serve {component}: --config FILE is required ({origin})")
     try:
-        return run(args.config, stop)
-    except DomainError as exc:
+        return run(args.config, stop, metrics=args.metrics)
+    except (DomainError, OSError) as exc:
         print(f"strata serve {component}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from controller.metrics import METRICS_PORT_OFFSET, derived_address
 from controller.rpc import DEFAULT_ADDRESSES
 from controller.sdn.network import default_gateway
 from dataplane.images import IMAGE_SCALE, scaled_bytes
@@ -35,6 +36,7 @@ AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
 BLOB_PORT = 50061    # each agent's blob server (layers to its peers) on its edge server's address
 REGISTRY_PORT = 5000
 ORCHESTRATOR_PORT = 50052  # on loopback inside the registry host's namespace
+MESH_PORT = 50053          # likewise
 SERVICE_RANGE = "10.96.0.0/16"  # the services' VIPs (Kubernetes' default range starts here too)
 
 
@@ -74,12 +76,17 @@ class Stack:
         self.registry = None  # a RegistryServer once started
         self.registry_url = ""
         self.orchestrator: DaemonProcess | None = None
+        self.mesh: DaemonProcess | None = None
         self.service_range = SERVICE_RANGE
         self.gateway = default_gateway(ipaddress.ip_network(self._subnet()))
         if ipaddress.ip_network(self.service_range).overlaps(ipaddress.ip_network(self._subnet())):
             raise ValueError(f"{spec.name}: the hosts' subnet {self._subnet()} overlaps the service range "
                              f"{self.service_range}")
         self.timings: dict[str, float] = {}
+        # Prometheus endpoints (docs/metrics.md): loopback daemons at their gRPC port + 1000; the
+        # orchestrator and the agents on their host's address, inside its network namespace.
+        self.metrics: dict[str, str] = {}        # daemon -> host:port
+        self.agent_metrics: dict[str, str] = {}  # edge server -> its agent's host:port
 
     # -- names and paths ----------------------------------------------------------------------
     @property
@@ -121,6 +128,7 @@ class Stack:
             self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
         if self.nodes:
             self._start_registry()
+            self._start_mesh()
             self._start_orchestrator()
             self._start_agents()
         self.timings["start"] = time.monotonic() - started
@@ -133,8 +141,10 @@ class Stack:
 
     def _start_daemons(self) -> None:
         if self.all_in_one:
+            metrics = derived_address(self.addresses["sdn"])  # one process, one endpoint
+            self.metrics.update({name: metrics for name in self.components})
             daemon = DaemonProcess("all", ["all", *self._sdn_args(), "--listen", self.addresses["sdn"],
-                                           "--placement-listen", self.addresses["placement"]],
+                                           "--placement-listen", self.addresses["placement"], "--metrics", metrics],
                                    self.workdir / "all.log").start()
             self.daemons.append(daemon)
             for name in self.components:
@@ -142,7 +152,9 @@ class Stack:
             return
         for name in self.components:
             extra = self._sdn_args() if name == "sdn" else ["--socket", str(self.socket(name))]
-            daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name]],
+            self.metrics[name] = derived_address(self.addresses[name])
+            daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name],
+                                          "--metrics", self.metrics[name]],
                                    self.workdir / f"{name}.log").start()
             self.daemons.append(daemon)
         for name, daemon in zip(self.components, self.daemons):
@@ -204,7 +216,9 @@ class Stack:
                 "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
                 "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
                 "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps,
-                "service_range": self.service_range, "gateway": self.gateway}
+                "service_range": self.service_range, "gateway": self.gateway,
+                "metrics": f"{host.ip}:{AGENT_PORT + METRICS_PORT_OFFSET}"}
+            self.agent_metrics[host.name] = config["metrics"]
             path = self.workdir / "agents" / f"{host.name}.json"
             path.write_text(json.dumps(config, indent=1))
             self.agent_sockets[host.name] = socket
@@ -227,13 +241,40 @@ class Stack:
     def _start_orchestrator(self) -> None:
         registry = self.spec.hosts_with_role("registry")[0]
         config = {"db": str(self.workdir / "orchestrator.db"), "placement": f"unix:{self.socket('placement')}",
-                  "sdn": f"unix:{self.sdn_socket}", "registry": self.registry_url, "registry_host": registry.name,
+                  "sdn": f"unix:{self.sdn_socket}", "mesh": f"unix:{self.socket('mesh')}",
+                  "registry": self.registry_url, "registry_host": registry.name,
                   "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",
-                  "socket": str(self.socket("orchestrator")), **self.orchestrator_options}
+                  "socket": str(self.socket("orchestrator")),
+                  "metrics": f"{registry.ip}:{ORCHESTRATOR_PORT + METRICS_PORT_OFFSET}", **self.orchestrator_options}
+        self.metrics["orchestrator"] = config["metrics"]
         (self.workdir / "orchestrator.json").write_text(json.dumps(config, indent=1))
         self.orchestrator = self._orchestrator_process().start()
         wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator)
         self.log(f"orchestrator on {registry.name} (the cloud site); service VIPs from {self.service_range}")
+
+    def _start_mesh(self) -> None:
+        """The mesh, beside the orchestrator at the cloud site: it probes the services' endpoints
+        over the emulated network and drives the SDN daemon over its socket."""
+        registry = self.spec.hosts_with_role("registry")[0]
+        config = {"db": str(self.workdir / "mesh.db"), "sdn": f"unix:{self.sdn_socket}",
+                  "listen": f"127.0.0.1:{MESH_PORT}", "socket": str(self.socket("mesh")),
+                  "metrics": f"{registry.ip}:{MESH_PORT + METRICS_PORT_OFFSET}"}
+        self.metrics["mesh"] = config["metrics"]
+        (self.workdir / "mesh.json").write_text(json.dumps(config, indent=1))
+        self.mesh = self._mesh_process().start()
+        wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh)
+        self.log(f"service mesh on {registry.name}: traffic policies in the switches")
+
+    def _mesh_process(self) -> DaemonProcess:
+        registry = self.spec.hosts_with_role("registry")[0]
+        return DaemonProcess("mesh", ["mesh", "--config", str(self.workdir / "mesh.json")],
+                             self.workdir / "mesh.log", prefix=in_host(self.host_pid(registry.name)))
+
+    def restart_mesh(self, *, kill: bool = True) -> None:
+        """Kill (or stop) the mesh and start it again: it must reload its services and policies."""
+        self.mesh.kill() if kill else self.mesh.stop()
+        self.mesh = self._mesh_process().start()
+        wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh)
 
     def _orchestrator_process(self) -> DaemonProcess:
         registry = self.spec.hosts_with_role("registry")[0]
@@ -266,14 +307,26 @@ class Stack:
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "topology": self.spec.name, "workdir": str(self.workdir),
                  "addresses": {**{k: v for k, v in self.addresses.items() if k in self.components},
-                               **({"orchestrator": f"unix:{self.socket('orchestrator')}"} if self.orchestrator else {})},
+                               **({"orchestrator": f"unix:{self.socket('orchestrator')}"} if self.orchestrator else {}),
+                               **({"mesh": f"unix:{self.socket('mesh')}"} if self.mesh else {})},
                  "service_range": self.service_range,
                  "openflow": f"127.0.0.1:{self.openflow_port}", "registry": self.registry_url,
-                 "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()}}
+                 "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()},
+                 **self._metrics_state()}
         (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             self.state_file.write_text(json.dumps(state, indent=1))
+
+    def _metrics_state(self) -> dict:
+        """Where to scrape each daemon. "metrics_netns": the pid whose network namespace an endpoint
+        is in (the orchestrator and the agents listen on the emulated network, not the machine's):
+        nsenter --net=/proc/PID/ns/net curl -s ADDRESS/metrics."""
+        netns = {"agents": {name: self.host_pid(name) for name in self.agent_metrics}}
+        for name in ("orchestrator", "mesh"):
+            if getattr(self, name) is not None:
+                netns[name] = self.host_pid(self.spec.hosts_with_role("registry")[0].name)
+        return {"metrics": {**self.metrics, "agents": dict(self.agent_metrics)}, "metrics_netns": netns}
 
     # -- stop ------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -283,6 +336,9 @@ class Stack:
             if self.orchestrator is not None:  # first: it must not reschedule what the agents leave
                 self.orchestrator.stop(timeout=5)
                 self.orchestrator = None
+            if self.mesh is not None:
+                self.mesh.stop(timeout=5)
+                self.mesh = None
             for agent in self.agents.values():
                 agent.stop(timeout=5)
             self.agents.clear()

@@ -57,6 +57,10 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             for name in BUILT_COMPONENTS:
                 print(f"  {name:<10} gRPC {stack.addresses[name]}")
             print(f"  OpenFlow   127.0.0.1:{openflow_port}")
+            metrics = [f"{name} {address}" for name, address in stack.metrics.items()]
+            if stack.agent_metrics:
+                metrics.append("agents " + ", ".join(stack.agent_metrics.values()))
+            print(f"  metrics    {'; '.join(metrics)} (Prometheus; docs/metrics.md)")
             if stack.orchestrator is not None:
                 print(f"  orchestrator pid {stack.orchestrator.pid} (on the registry host)  "
                       f"gRPC unix:{stack.socket('orchestrator')}  log {stack.orchestrator.log_path}")

@@ -52,30 +52,44 @@ class SdnClient:
 
         return NetworkView.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
 
-    def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
-        from strata.v1 import sdn_pb2
 
-        answer = self._call(self.stub.ListServiceRoutes, sdn_pb2.ListServiceRoutesRequest())
-        return {r.service: (r.vip, r.port, tuple(sorted((RouteEndpoint(e.host, e.ip, e.port) for e in r.endpoints),
-                                                        key=lambda e: e.host)))
-                for r in answer.routes}
+
+class MeshClient:
+    """The orchestrator's services as mesh services: registered on their VIP, their endpoints kept
+    equal to the running instances (the mesh weighs them by its policy and drives the SDN)."""
+
+    def __init__(self, address: str, timeout: float = 30.0):
+        from strata.v1 import mesh_pb2_grpc
+
+        self.stub = mesh_pb2_grpc.MeshServiceStub(grpc.insecure_channel(address))
+        self.timeout = timeout
+        self.what = f"the mesh controller at {address}"
+
+    def _call(self, method, request):
+        return call_domain(method, request, timeout=self.timeout, what=self.what)
+
+    def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
+        from strata.v1 import mesh_pb2
+
+        answer = self._call(self.stub.ListServices, mesh_pb2.ListServicesRequest())
+        return {s.name: (s.vip, s.port, tuple(sorted((RouteEndpoint(e.endpoint.host, e.endpoint.ip, e.endpoint.port,
+                                                                    e.endpoint.subset) for e in s.endpoints),
+                                                   key=lambda e: e.host)))
+                for s in answer.services}
 
     def put_route(self, name: str, vip: str, port: int, endpoints: Sequence[RouteEndpoint]) -> None:
-        from strata.v1 import common_pb2, sdn_pb2
+        from strata.v1 import common_pb2, mesh_pb2
 
-        messages = [common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=1) for e in endpoints]
-        try:
-            self._call(self.stub.UpdateServiceRoute,
-                       sdn_pb2.UpdateServiceRouteRequest(service=name, endpoints=messages))
-        except NotFound:
-            self._call(self.stub.InstallServiceRoute, sdn_pb2.InstallServiceRouteRequest(
-                service=name, vip=vip, protocol=common_pb2.PROTOCOL_TCP, port=port, endpoints=messages))
+        self._call(self.stub.RegisterService, mesh_pb2.RegisterServiceRequest(
+            name=name, vip=vip, protocol=common_pb2.PROTOCOL_TCP, port=port))
+        self._call(self.stub.SetEndpoints, mesh_pb2.SetEndpointsRequest(service=name, endpoints=[
+            mesh_pb2.MeshEndpoint(host=e.host, ip=e.ip, port=e.port, subset=e.subset) for e in endpoints]))
 
     def remove_route(self, name: str) -> None:
-        from strata.v1 import sdn_pb2
+        from strata.v1 import mesh_pb2
 
         try:
-            self._call(self.stub.RemoveServiceRoute, sdn_pb2.RemoveServiceRouteRequest(service=name))
+            self._call(self.stub.DeregisterService, mesh_pb2.DeregisterServiceRequest(name=name))
         except NotFound:
             pass
 

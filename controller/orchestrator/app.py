@@ -37,6 +37,13 @@ class ServiceSpec:
     target_port: int = 8080  # port the container listens on, 1-65535
     dependencies: tuple[str, ...] = ()  # names of services of the same app it calls
     base_image: str = ""  # declared base of an image outside the Docker Hub dataset ("": the catalogue decides)
+    mesh_service: str = ""  # the service (VIP) it is a version of, shared with its other versions ("": its own)
+    version: str = ""  # its version: the mesh subset its instances form ("" = none)
+
+    @property
+    def group(self) -> str:
+        """The name of the VIP and mesh service its instances serve."""
+        return self.mesh_service or self.name
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,20 @@ def validate_app(app: AppSpec) -> AppSpec:
         if service.name in names:
             raise AppError(f'service "{service.name}": name: more than one service has this name')
         names.add(service.name)
+    groups: dict[str, ServiceSpec] = {}
+    for service in app.services:
+        if service.version and not VERSION.fullmatch(service.version):
+            raise AppError(f'service "{service.name}": version: "{service.version[:40]}" is not a label (1-63 letters, '
+                           "digits, '-', '_' or '.', starting and ending with a letter or digit)")
+        if service.mesh_service and (why := dns_label_problem(service.mesh_service)) is not None:
+            raise AppError(f'service "{service.name}": mesh_service: {why}')
+        first = groups.setdefault(service.group, service)
+        if first.port != service.port:
+            raise AppError(f'service "{service.name}": port: {service.port}, but "{first.name}", another version of '
+                           f'"{service.group}", serves it on {first.port}: versions share one VIP and port')
+    for name, first in groups.items():
+        if name in names and app.service(name).group != name:
+            raise AppError(f'service "{first.name}": mesh_service: "{name}" is the name of another service')
     for service in app.services:
         for dep in service.dependencies:
             if dep == service.name:
@@ -207,7 +228,8 @@ def validate_app(app: AppSpec) -> AppSpec:
 
 
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port",
-                  "dependencies", "base_image")
+                  "dependencies", "base_image", "mesh_service", "version")
+VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 def app_to_dict(app: AppSpec) -> dict:

@@ -54,10 +54,15 @@ class RouteEndpoint:
     host: str  # "node/container": the SDN's name of the pod
     ip: str
     port: int
+    subset: str = ""  # the version it runs
 
 
 class Sdn(Protocol):
     def view(self) -> NetworkView: ...
+
+
+class Mesh(Protocol):
+    """The service mesh, which keeps each service's VIP routed to its endpoints (by its policy)."""
 
     def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]: ...
 
@@ -154,12 +159,12 @@ def route_name(app: str, service: str) -> str:
 
 
 class Orchestrator:
-    def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, agents: Agents, images: Images,
+    def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, mesh: Mesh, agents: Agents, images: Images,
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
                  workers: int = 8, size_unit: float = 1.0):
         self.store = store
-        self.placer, self.sdn, self.agents, self.images = placer, sdn, agents, images
+        self.placer, self.sdn, self.mesh, self.agents, self.images = placer, sdn, mesh, agents, images
         self.registry_host = registry_host
         self.clock = clock
         self.node_timeout = node_timeout
@@ -178,7 +183,7 @@ class Orchestrator:
         self.instances: dict[str, InstanceRecord] = {i.name: i for i in store.instances()}
         self.vips = VipPool(service_range, [vip for a in self.apps.values() for vip in a.vips.values()])
         self.service_range = service_range
-        self._routes: dict[str, tuple] | None = None  # what the SDN has, as last read or pushed
+        self._routes: dict[str, tuple] | None = None  # what the mesh has, as last read or pushed
         self._routes_to_remove: set[str] = set()
         self._inflight: set[str] = set()            # instance or container names being started/removed
         self._retry_at: dict[str, float] = {}       # instance -> when a failed start is tried again
@@ -325,9 +330,9 @@ class Orchestrator:
             with self._lock:
                 vips = []
                 try:
-                    for service in spec.services:
-                        record.vips[service.name] = self.vips.allocate()
-                        vips.append(record.vips[service.name])
+                    for group in dict.fromkeys(s.group for s in spec.services):  # versions share one VIP
+                        record.vips[group] = self.vips.allocate()
+                        vips.append(record.vips[group])
                 except DomainError:
                     for vip in vips:
                         self.vips.release(vip)
@@ -402,8 +407,10 @@ class Orchestrator:
             routes = self._routes or {}
             endpoints = {}
             for service in app.spec.services:
-                route = routes.get(route_name(name, service.name))
-                endpoints[service.name] = len(route[2]) if route else 0
+                route = routes.get(route_name(name, service.group))
+                pods = {f"{i.node}/{i.name}" for i in self.instances.values()
+                        if i.app == name and i.service == service.name}
+                endpoints[service.name] = sum(1 for e in route[2] if e.host in pods) if route else 0
             ready = (all(v.phase == "running" for v in views)
                      and all(endpoints[s.name] == s.replicas for s in app.spec.services))
             return DeploymentView(app, views, endpoints, ready)
@@ -569,7 +576,7 @@ class Orchestrator:
                f"STRATA_DEPENDENCIES={dependencies}")
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM),
                           {OWNER_LABEL: OWNER, APP_LABEL: app.spec.name, SERVICE_LABEL: spec.name},
-                          dict(app.vips), sources)
+                          {**{s.name: app.vips[s.group] for s in app.spec.services}, **app.vips}, sources)
 
     def _network_view(self) -> NetworkView:
         now = self.clock()
@@ -594,7 +601,9 @@ class Orchestrator:
                 self._inflight.discard(name)
 
     def desired_routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
-        """route name -> (VIP, port, endpoints): the running instances of every service."""
+        """mesh service name -> (VIP, port, endpoints): every service (a version's instances join
+        the service it is a version of, as its subset), with the instances running now (none is
+        fine: the mesh keeps the service and its policy)."""
         routes = {}
         with self._lock:
             for app in self.apps.values():
@@ -608,33 +617,34 @@ class Orchestrator:
                         seen = self.observed[instance.node].containers.get(instance.name)
                         if seen is not None and seen.running and seen.ip:
                             endpoints.append(RouteEndpoint(f"{instance.node}/{instance.name}", seen.ip,
-                                                           spec.target_port))
-                    if endpoints:
-                        routes[route_name(app.spec.name, spec.name)] = (
-                            app.vips[spec.name], spec.port, tuple(sorted(endpoints, key=lambda e: e.host)))
+                                                           spec.target_port, spec.version))
+                    name = route_name(app.spec.name, spec.group)
+                    _, _, before = routes.get(name, (None, None, ()))
+                    routes[name] = (app.vips[spec.group], spec.port,
+                                    tuple(sorted((*before, *endpoints), key=lambda e: e.host)))
         return routes
 
     def _converge_routes(self) -> None:
         try:
             if self._routes is None:
-                self._routes = self.sdn.routes()
+                self._routes = self.mesh.routes()
             desired = self.desired_routes()
             with self._lock:
-                owned = {route_name(a.spec.name, s.name) for a in self.apps.values() for s in a.spec.services}
+                owned = {route_name(a.spec.name, s.group) for a in self.apps.values() for s in a.spec.services}
                 remove = (self._routes_to_remove | (owned - set(desired))) & set(self._routes)
                 self._routes_to_remove &= set(self._routes)
             for name in sorted(remove):
-                self.sdn.remove_route(name)
+                self.mesh.remove_route(name)
                 self._routes.pop(name, None)
                 self._routes_to_remove.discard(name)
             for name, route in sorted(desired.items()):
                 if self._routes.get(name) != route:
-                    self.sdn.put_route(name, *route)
+                    self.mesh.put_route(name, *route)
                     self._routes[name] = route
                     log.info("route %s: %s:%d -> %s", name, route[0], route[1],
                              ", ".join(f"{e.host}" for e in route[2]))
         except DomainError as exc:
-            self._routes = None  # read the SDN's state again next pass
+            self._routes = None  # read the mesh's state again next pass
             log.warning("service routes not converged yet: %s", exc)
 
     # -- the loop ------------------------------------------------------------------------------

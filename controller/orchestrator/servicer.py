@@ -8,7 +8,7 @@ from strata.v1 import orchestrator_pb2_grpc
 from controller.rpc import abort_on_domain_error
 
 from .app import AppSpec, ServiceSpec
-from .core import ContainerView, DeploymentView, NodeView, Orchestrator
+from .core import ContainerView, DeploymentView, NodeView, Orchestrator, route_name
 from .store import NodeRecord
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
@@ -19,14 +19,16 @@ PHASES = {"pending": pb.INSTANCE_PHASE_PENDING, "running": pb.INSTANCE_PHASE_RUN
 def service_message(s: ServiceSpec) -> pb.ServiceSpec:
     return pb.ServiceSpec(name=s.name, image=s.image, replicas=s.replicas, cpu_millicores=s.cpu_millicores,
                           bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
-                          dependencies=list(s.dependencies), base_image=s.base_image)
+                          dependencies=list(s.dependencies), base_image=s.base_image,
+                          mesh_service=s.mesh_service, version=s.version)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
     """As sent; validate_app checks it (0 ports mean the defaults, as an unset proto3 field)."""
     return ServiceSpec(name=m.name, image=m.image, replicas=m.replicas, cpu_millicores=m.cpu_millicores,
                        bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
-                       dependencies=tuple(m.dependencies), base_image=m.base_image)
+                       dependencies=tuple(m.dependencies), base_image=m.base_image,
+                       mesh_service=m.mesh_service, version=m.version)
 
 
 def node_message(view: NodeView) -> pb.Node:
@@ -47,8 +49,9 @@ def deployment_message(view: DeploymentView) -> pb.Deployment:
                                phase=PHASES[i.phase], restarts=i.restarts, message=i.message,
                                pulled_bytes=i.record.pulled_bytes, peer_bytes=i.record.peer_bytes)
                    for i in view.instances],
-        addresses=[pb.ServiceAddress(service=s.name, vip=app.vips[s.name], port=s.port,
-                                     endpoints=view.endpoints.get(s.name, 0)) for s in app.spec.services],
+        addresses=[pb.ServiceAddress(service=s.name, vip=app.vips[s.group], port=s.port,
+                                     endpoints=view.endpoints.get(s.name, 0),
+                                     mesh_service=route_name(app.spec.name, s.group)) for s in app.spec.services],
         placement_algorithm=app.algorithm, peers=app.peers, planned_bytes=app.planned_bytes,
         pulled_bytes=sum(i.record.pulled_bytes for i in view.instances),
         peer_bytes=sum(i.record.peer_bytes for i in view.instances), ready=view.ready, created_unix=app.created)

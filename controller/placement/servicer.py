@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+
 import grpc
+from prometheus_client import Counter, Histogram
 from strata.v1 import placement_pb2, placement_pb2_grpc
 
 from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, run
 from .convert import problem_from_request, result_to_response
 from .mip import SOLVERS
 from .model import ProblemError
+from .result import STATUSES
 
 MAX_TIME_LIMIT = 86400.0  # a day: longer is a mistake, not a plan
 DEFAULT_TIME_LIMIT = 60.0
 SERVICE_NAME = placement_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name
+
+SOLVES = Counter("strata_placement_solves_total", "Placement problems solved, by algorithm and result status.",
+                 ["algorithm", "status"])
+SOLVE_SECONDS = Histogram("strata_placement_solve_seconds", "Time an algorithm took to solve a problem.",
+                          ["algorithm"], buckets=(.001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900))
+for _algorithm, _status in itertools.product(ALGORITHMS, STATUSES):  # zeros from the start: rate() sees the first
+    SOLVES.labels(_algorithm, _status)
 
 
 class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
@@ -32,8 +44,14 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
             problem = problem_from_request(request)
         except ProblemError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        result = run(algorithm, problem, solver=request.solver or None,
-                     time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed)
+        started, status = time.perf_counter(), "error"  # an exception out of run() is an error too
+        try:
+            result = run(algorithm, problem, solver=request.solver or None,
+                         time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed)
+            status = result.status
+        finally:
+            SOLVES.labels(algorithm, status).inc()
+            SOLVE_SECONDS.labels(algorithm).observe(time.perf_counter() - started)
         return result_to_response(result)
 
     def ListAlgorithms(self, request, context):

@@ -17,6 +17,8 @@ Optional:
   orchestrator                the orchestrator's address: register and heartbeat there
   bandwidth_mbps              the server's access link capacity, reported to the orchestrator
   service_range, gateway      every pod gets a route to the services' VIPs through the gateway
+  metrics                     Prometheus endpoint HOST:PORT (default: listen's host, its port + 1000;
+                              "off": none)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import grpc
 
 from controller.daemon_config import load_config
+from controller.metrics import start_metrics
 from controller.rpc import call_domain, create_server
 from dataplane.images import IMAGE_SCALE
 
@@ -94,13 +97,18 @@ def build_node(config: dict):
                 state=AgentState(state_dir / "agent.db"))
 
 
-def serve_agent(config_path: str, stop: threading.Event) -> int:
-    """Run the agent until `stop` is set; its containers keep running after it exits."""
+def serve_agent(config_path: str, stop: threading.Event, metrics: str | None = None) -> int:
+    """Run the agent until `stop` is set; its containers keep running after it exits. `metrics`:
+    the endpoint's address, "off", or None for the configuration's (or the default)."""
+    from . import metrics as agent_metrics
     from .servicer import SERVICE_NAME, register
 
     from .runtime import become_child_subreaper
 
     config = load_config(config_path, REQUIRED, "agent")
+    # First: a port in use stops us before anything else starts.
+    metrics_at, stop_metrics = start_metrics(metrics if metrics is not None else config.get("metrics"),
+                                             config["listen"])
     become_child_subreaper()  # containers stay our children: their exit codes are known
     node = build_node(config)
     node.recover()
@@ -114,6 +122,7 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
         blobs = BlobServer(node.store, (host, int(port_text)))
         blobs.start()
         blob_url = f"http://{host}:{blobs.port}"
+    agent_metrics.register(node, blobs)
     server, port = create_server(config["listen"], [(register(node, blobs, blob_url), SERVICE_NAME)],
                                  also_listen=[f"unix:{socket}"])
     server.start()
@@ -126,7 +135,9 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
                                 bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)))
         link.start()
     print(f"agent {config['node']} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
-          f"{len(node.containers())} container(s) recovered", flush=True)
+          f"{len(node.containers())} container(s) recovered"
+          + (f"; metrics on {metrics_at}" if metrics_at else ""),
+          flush=True)
     stop.wait()
     if link is not None:
         link.stop()
@@ -135,5 +146,6 @@ def serve_agent(config_path: str, stop: threading.Event) -> int:
         blobs.stop()
     node.close()
     node.sdn.close()
+    stop_metrics()
     print(f"agent {config['node']} stopped; its containers keep running", flush=True)
     return 0

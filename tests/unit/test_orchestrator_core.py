@@ -123,7 +123,7 @@ class Cluster:
         self.beat()
 
     def orchestrator(self):
-        return Orchestrator(Store(self.path), placer=self.placer, sdn=self.sdn, agents=self.agents,
+        return Orchestrator(Store(self.path), placer=self.placer, sdn=self.sdn, mesh=self.sdn, agents=self.agents,
                             images=FakeImages(), service_range="10.0.127.0/24", registry_host="registry",
                             clock=self.clock, node_timeout=4, evict_after=10)
 
@@ -174,6 +174,47 @@ def test_deploy_starts_every_instance_and_routes_each_vip_to_its_replicas(tmp_pa
     web = next(r for _, r in c.agents.requests if dict(x.split("=", 1) for x in r.env)["STRATA_SERVICE"] == "web")
     assert dict(x.split("=", 1) for x in web.env)["STRATA_DEPENDENCIES"] == "api:8080"
     assert web.labels[OWNER_LABEL] == OWNER
+
+
+def test_versions_of_a_service_share_its_vip_and_become_its_subsets(tmp_path):
+    c = Cluster(tmp_path)
+    spec = AppSpec("shop", (
+        ServiceSpec("web", "web", replicas=1, cpu_millicores=300, dependencies=("reviews",)),
+        ServiceSpec("reviews", "api", replicas=2, cpu_millicores=300, mesh_service="reviews", version="v1"),
+        ServiceSpec("reviews-v2", "api", replicas=1, cpu_millicores=300, mesh_service="reviews", version="v2"),
+    ))
+    view = c.o.deploy(spec)
+    assert set(view.app.vips) == {"web", "reviews"}  # one VIP for both versions
+    c.settle()
+    view = c.o.deployment("shop")
+    assert view.ready and view.endpoints == {"web": 1, "reviews": 2, "reviews-v2": 1}
+    assert "reviews-v2.shop" not in c.sdn.routes_now
+    vip, _, endpoints = c.sdn.routes_now["reviews.shop"]
+    assert vip == view.app.vips["reviews"]
+    assert sorted(e.subset for e in endpoints) == ["v1", "v1", "v2"]
+    _, request = c.agents.requests[0]
+    assert request.hosts["reviews-v2"] == request.hosts["reviews"] == vip
+    c.o.scale("shop", "reviews-v2", 0)  # the canary goes: the service and its route stay, with v1 only
+    c.settle()
+    assert sorted(e.subset for e in c.sdn.routes_now["reviews.shop"][2]) == ["v1", "v1"]
+    c.o.delete("shop")
+    c.settle()
+    assert not c.sdn.routes_now
+
+
+@pytest.mark.parametrize("services, problem", [
+    ((ServiceSpec("a", "api", version="v 1"),), "version"),
+    ((ServiceSpec("a", "api", mesh_service="B"),), "mesh_service"),
+    ((ServiceSpec("a", "api", port=80, mesh_service="x"), ServiceSpec("b", "api", port=81, mesh_service="x")),
+     "share one VIP"),
+    ((ServiceSpec("a", "api", mesh_service="b"), ServiceSpec("b", "api", mesh_service="c")),
+     "another service"),
+])
+def test_bad_versions_are_refused(tmp_path, services, problem):
+    c = Cluster(tmp_path)
+    with pytest.raises(InvalidArgument, match=problem):
+        c.o.deploy(AppSpec("shop", services))
+    assert not c.o.apps
 
 
 def test_a_layer_a_node_holds_costs_nothing_there(tmp_path):

@@ -44,9 +44,19 @@ class MeshServiceStub:
                 request_serializer=strata_dot_v1_dot_mesh__pb2.SetEndpointsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
                 _registered_method=True)
-        self.SetTrafficPolicy = channel.unary_unary(
-                '/strata.v1.MeshService/SetTrafficPolicy',
-                request_serializer=strata_dot_v1_dot_mesh__pb2.SetTrafficPolicyRequest.SerializeToString,
+        self.SetPolicy = channel.unary_unary(
+                '/strata.v1.MeshService/SetPolicy',
+                request_serializer=strata_dot_v1_dot_mesh__pb2.SetPolicyRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
+                _registered_method=True)
+        self.DeletePolicy = channel.unary_unary(
+                '/strata.v1.MeshService/DeletePolicy',
+                request_serializer=strata_dot_v1_dot_mesh__pb2.DeletePolicyRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
+                _registered_method=True)
+        self.GetService = channel.unary_unary(
+                '/strata.v1.MeshService/GetService',
+                request_serializer=strata_dot_v1_dot_mesh__pb2.GetServiceRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
                 _registered_method=True)
         self.ListServices = channel.unary_unary(
@@ -54,10 +64,10 @@ class MeshServiceStub:
                 request_serializer=strata_dot_v1_dot_mesh__pb2.ListServicesRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mesh__pb2.ListServicesResponse.FromString,
                 _registered_method=True)
-        self.GetTelemetry = channel.unary_unary(
-                '/strata.v1.MeshService/GetTelemetry',
-                request_serializer=strata_dot_v1_dot_mesh__pb2.GetTelemetryRequest.SerializeToString,
-                response_deserializer=strata_dot_v1_dot_mesh__pb2.GetTelemetryResponse.FromString,
+        self.GetStats = channel.unary_unary(
+                '/strata.v1.MeshService/GetStats',
+                request_serializer=strata_dot_v1_dot_mesh__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mesh__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
         self.DeregisterService = channel.unary_unary(
                 '/strata.v1.MeshService/DeregisterService',
@@ -70,44 +80,67 @@ class MeshServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def RegisterService(self, request, context):
-        """Publishes a service on a virtual IP. INVALID_ARGUMENT: malformed VIP or port;
-        ALREADY_EXISTS: the name or vip:port is taken.
+        """Publishes a service on a virtual IP, or confirms it (the same request again changes nothing).
+        INVALID_ARGUMENT: a name that is not a DNS name, a malformed VIP, port or protocol;
+        ALREADY_EXISTS: the name with another VIP, port or protocol, or the vip:port taken by another
+        service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetEndpoints(self, request, context):
-        """Replaces the service's endpoints (weights included). NOT_FOUND: unknown service.
+        """Replaces the service's endpoints. The switches follow: each endpoint's weight comes from the
+        policy (its subset's share of the split), ejected ones get no new connections.
+        NOT_FOUND: unknown service, or an endpoint host the SDN controller does not know;
+        INVALID_ARGUMENT: a malformed endpoint (nothing changes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SetTrafficPolicy(self, request, context):
-        """Sets traffic split, circuit breaking and rate limiting for a service.
-        NOT_FOUND: unknown service; INVALID_ARGUMENT: weights that sum to 0, negative limits.
+    def SetPolicy(self, request, context):
+        """Replaces the service's traffic policy as a whole. INVALID_ARGUMENT names the field that is
+        wrong (nothing changes); NOT_FOUND: unknown service; FAILED_PRECONDITION: outlier detection on
+        a UDP service (its probes connect over TCP).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePolicy(self, request, context):
+        """Back to the default policy: every endpoint takes an equal share, no locality, no cap, no
+        outlier detection. NOT_FOUND: unknown service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetService(self, request, context):
+        """One service. NOT_FOUND: unknown service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListServices(self, request, context):
-        """Every registered service with its endpoints, policy and ejected endpoints.
+        """Every registered service with its endpoints, policy and ejections.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetTelemetry(self, request, context):
-        """Per-endpoint traffic counters read from the switches' group bucket statistics.
+    def GetStats(self, request, context):
+        """Traffic per service, subset and endpoint, from the switches' counters of the services'
+        rules and meters. NOT_FOUND: unknown service; UNAVAILABLE: the SDN controller or a switch did
+        not answer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeregisterService(self, request, context):
-        """Withdraws the service and its rules. NOT_FOUND: unknown service.
+        """Withdraws the service: its route leaves the switches. NOT_FOUND: unknown service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,9 +159,19 @@ def add_MeshServiceServicer_to_server(servicer, server):
                     request_deserializer=strata_dot_v1_dot_mesh__pb2.SetEndpointsRequest.FromString,
                     response_serializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.SerializeToString,
             ),
-            'SetTrafficPolicy': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetTrafficPolicy,
-                    request_deserializer=strata_dot_v1_dot_mesh__pb2.SetTrafficPolicyRequest.FromString,
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=strata_dot_v1_dot_mesh__pb2.SetPolicyRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.SerializeToString,
+            ),
+            'DeletePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePolicy,
+                    request_deserializer=strata_dot_v1_dot_mesh__pb2.DeletePolicyRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.SerializeToString,
+            ),
+            'GetService': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetService,
+                    request_deserializer=strata_dot_v1_dot_mesh__pb2.GetServiceRequest.FromString,
                     response_serializer=strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.SerializeToString,
             ),
             'ListServices': grpc.unary_unary_rpc_method_handler(
@@ -136,10 +179,10 @@ def add_MeshServiceServicer_to_server(servicer, server):
                     request_deserializer=strata_dot_v1_dot_mesh__pb2.ListServicesRequest.FromString,
                     response_serializer=strata_dot_v1_dot_mesh__pb2.ListServicesResponse.SerializeToString,
             ),
-            'GetTelemetry': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetTelemetry,
-                    request_deserializer=strata_dot_v1_dot_mesh__pb2.GetTelemetryRequest.FromString,
-                    response_serializer=strata_dot_v1_dot_mesh__pb2.GetTelemetryResponse.SerializeToString,
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=strata_dot_v1_dot_mesh__pb2.GetStatsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mesh__pb2.GetStatsResponse.SerializeToString,
             ),
             'DeregisterService': grpc.unary_unary_rpc_method_handler(
                     servicer.DeregisterService,
@@ -212,7 +255,7 @@ class MeshService:
             _registered_method=True)
 
     @staticmethod
-    def SetTrafficPolicy(request,
+    def SetPolicy(request,
             target,
             options=(),
             channel_credentials=None,
@@ -225,8 +268,62 @@ class MeshService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.MeshService/SetTrafficPolicy',
-            strata_dot_v1_dot_mesh__pb2.SetTrafficPolicyRequest.SerializeToString,
+            '/strata.v1.MeshService/SetPolicy',
+            strata_dot_v1_dot_mesh__pb2.SetPolicyRequest.SerializeToString,
+            strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.MeshService/DeletePolicy',
+            strata_dot_v1_dot_mesh__pb2.DeletePolicyRequest.SerializeToString,
+            strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.MeshService/GetService',
+            strata_dot_v1_dot_mesh__pb2.GetServiceRequest.SerializeToString,
             strata_dot_v1_dot_mesh__pb2.MeshServiceInfo.FromString,
             options,
             channel_credentials,
@@ -266,7 +363,7 @@ class MeshService:
             _registered_method=True)
 
     @staticmethod
-    def GetTelemetry(request,
+    def GetStats(request,
             target,
             options=(),
             channel_credentials=None,
@@ -279,9 +376,9 @@ class MeshService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.MeshService/GetTelemetry',
-            strata_dot_v1_dot_mesh__pb2.GetTelemetryRequest.SerializeToString,
-            strata_dot_v1_dot_mesh__pb2.GetTelemetryResponse.FromString,
+            '/strata.v1.MeshService/GetStats',
+            strata_dot_v1_dot_mesh__pb2.GetStatsRequest.SerializeToString,
+            strata_dot_v1_dot_mesh__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

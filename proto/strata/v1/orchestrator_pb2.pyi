@@ -136,7 +136,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,8 @@ class ServiceSpec(_message.Message):
     TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
     DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
     BASE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MESH_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -155,7 +157,9 @@ class ServiceSpec(_message.Message):
     target_port: int
     dependencies: _containers.RepeatedScalarFieldContainer[str]
     base_image: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ...) -> None: ...
+    mesh_service: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("application", "services", "algorithm", "registry_only")
@@ -202,16 +206,18 @@ class Instance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ...) -> None: ...
 
 class ServiceAddress(_message.Message):
-    __slots__ = ("service", "vip", "port", "endpoints")
+    __slots__ = ("service", "vip", "port", "endpoints", "mesh_service")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     VIP_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MESH_SERVICE_FIELD_NUMBER: _ClassVar[int]
     service: str
     vip: str
     port: int
     endpoints: int
-    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ..., endpoints: _Optional[int] = ...) -> None: ...
+    mesh_service: str
+    def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ..., endpoints: _Optional[int] = ..., mesh_service: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
     __slots__ = ("application", "services", "instances", "addresses", "placement_algorithm", "peers", "planned_bytes", "pulled_bytes", "peer_bytes", "ready", "created_unix")

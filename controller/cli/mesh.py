@@ -1,0 +1,242 @@
+"""`strata mesh ...`: services, traffic policies and traffic figures of the service mesh."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import grpc
+from strata.v1 import common_pb2
+from strata.v1 import mesh_pb2 as pb
+from strata.v1 import mesh_pb2_grpc
+
+from controller.rpc import call_error
+
+from .node import NoStack, human_bytes, read_stack
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+             grpc.StatusCode.FAILED_PRECONDITION)
+PROTOCOLS = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
+OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time": float,
+                  "max_ejection_time": float, "max_ejection_percent": int, "http_path": str, "timeout": float}
+
+
+class BadInput(ValueError):
+    """A command-line value that is not what the option takes."""
+
+
+def mesh_address(state_file: str) -> str:
+    address = (read_stack(state_file).get("addresses") or {}).get("mesh")
+    if not address:
+        raise NoStack(f"the stack described at {state_file} runs no mesh (started with --no-nodes?)")
+    return address
+
+
+def policy_dict(p: pb.TrafficPolicy) -> dict:
+    out = {"split": dict(p.split), "locality": p.locality, "rate_limit_mbps": p.rate_limit_mbps,
+           "outlier_detection": None}
+    if p.HasField("outlier_detection"):
+        o = p.outlier_detection
+        out["outlier_detection"] = {name: getattr(o, name) for name in OUTLIER_FIELDS}
+    return out
+
+
+def service_dict(s: pb.MeshServiceInfo) -> dict:
+    return {"name": s.name, "vip": s.vip, "protocol": PROTOCOLS.get(s.protocol, "?"), "port": s.port,
+            "routed": s.routed, "problem": s.problem, "policy": policy_dict(s.policy),
+            "endpoints": [{"host": e.endpoint.host, "ip": e.endpoint.ip, "port": e.endpoint.port,
+                           "subset": e.endpoint.subset, "weight": e.weight, "ejected": e.ejected,
+                           "ejected_for": round(e.ejected_for, 1), "ejections": e.ejections,
+                           "consecutive_failures": e.consecutive_failures} for e in s.endpoints]}
+
+
+def counters_dict(c: pb.TrafficCounters) -> dict:
+    return {"connections": c.connections, "share": round(c.share, 4), "tx_packets": c.tx_packets,
+            "tx_bytes": c.tx_bytes, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes}
+
+
+def traffic_dict(t: pb.ServiceTraffic) -> dict:
+    return {"service": t.service, **counters_dict(t.counters), "dropped_packets": t.dropped_packets,
+            "dropped_bytes": t.dropped_bytes,
+            "subsets": [{"subset": s.subset, **counters_dict(s.counters)} for s in t.subsets],
+            "endpoints": [{"host": e.host, "subset": e.subset, **counters_dict(e.counters)} for e in t.endpoints]}
+
+
+def policy_summary(p: pb.TrafficPolicy) -> str:
+    parts = []
+    if p.split:
+        parts.append("split " + ",".join(f"{k}={v}" for k, v in sorted(p.split.items())))
+    if p.locality:
+        parts.append("locality")
+    if p.rate_limit_mbps:
+        parts.append(f"cap {p.rate_limit_mbps:g} Mbit/s")
+    if p.HasField("outlier_detection"):
+        o = p.outlier_detection
+        parts.append(f"outliers {o.consecutive_5xx}x/{o.interval:g}s")
+    return "; ".join(parts) or "default"
+
+
+def parse_split(text: str) -> dict[str, int]:
+    out = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        subset, sep, percent = item.partition("=")
+        if not sep or not percent.strip().isdigit():
+            raise BadInput(f"--split: {item!r} is not SUBSET=PERCENT (e.g. v1=90,v2=10)")
+        out[subset.strip()] = int(percent)
+    return out
+
+
+def parse_outlier(text: str) -> pb.OutlierDetection:
+    values = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in OUTLIER_FIELDS:
+            raise BadInput(f"--outlier: {item!r}: expected KEY=VALUE with KEY one of {', '.join(OUTLIER_FIELDS)}")
+        kind = OUTLIER_FIELDS[key]
+        try:
+            values[key] = kind(value.strip().removesuffix("s") if kind is float else value.strip())
+        except ValueError:
+            raise BadInput(f"--outlier: {key}={value!r} is not {'a number' if kind is not str else 'text'}") from None
+        if kind is float and not math.isfinite(values[key]):
+            raise BadInput(f"--outlier: {key}={value!r} is not a finite number")
+    return pb.OutlierDetection(**values)
+
+
+def _services(args, stub) -> int:
+    services = stub.ListServices(pb.ListServicesRequest(), timeout=10).services
+    if args.output == "json":
+        print(json.dumps([service_dict(s) for s in services], indent=2))
+        return EXIT_OK
+    if not services:
+        print("no mesh services (the orchestrator registers every deployed application's services)")
+        return EXIT_OK
+    print(f"{'service':<36} {'vip:port':<21} {'endpoints':>9}  {'subsets':<16} {'routed':<6}  policy")
+    for s in services:
+        serving = sum(1 for e in s.endpoints if e.weight > 0)
+        subsets = ",".join(sorted({e.endpoint.subset for e in s.endpoints if e.endpoint.subset})) or "-"
+        print(f"{s.name:<36} {s.vip + ':' + str(s.port):<21} {serving:>4}/{len(s.endpoints):<4}  {subsets:<16} "
+              f"{'yes' if s.routed else 'no':<6}  {policy_summary(s.policy)}"
+              + (f"  ({s.problem})" if s.problem else ""))
+    return EXIT_OK
+
+
+def _print_service(s: pb.MeshServiceInfo) -> None:
+    print(f"{s.name}: {s.vip}:{s.port}/{PROTOCOLS.get(s.protocol, '?')}, "
+          f"{'routed' if s.routed else 'not routed yet'}" + (f"; {s.problem}" if s.problem else ""))
+    print(f"  policy: {policy_summary(s.policy)}")
+    if s.endpoints:
+        print(f"  {'endpoint':<36} {'address':<21} {'subset':<8} {'weight':>6}  health")
+    for e in s.endpoints:
+        health = (f"ejected for {e.ejected_for:.0f} s" if e.ejected else
+                  f"{e.consecutive_failures} failed probe(s) in a row" if e.consecutive_failures else "ok")
+        if e.ejections:
+            health += f" ({e.ejections} ejection(s))"
+        print(f"  {e.endpoint.host:<36} {e.endpoint.ip + ':' + str(e.endpoint.port):<21} "
+              f"{e.endpoint.subset or '-':<8} {e.weight:>6}  {health}")
+
+
+def _policy(args, stub) -> int:
+    if args.policy_command == "get":
+        s = stub.GetService(pb.GetServiceRequest(name=args.service), timeout=10)
+    elif args.policy_command == "del":
+        s = stub.DeletePolicy(pb.DeletePolicyRequest(service=args.service), timeout=30)
+    else:
+        policy = pb.TrafficPolicy(split=parse_split(args.split or ""), locality=args.locality,
+                                  rate_limit_mbps=args.rate_limit)
+        if args.outlier is not None:
+            policy.outlier_detection.CopyFrom(parse_outlier(args.outlier))
+        s = stub.SetPolicy(pb.SetPolicyRequest(service=args.service, policy=policy), timeout=30)
+    if args.output == "json":
+        print(json.dumps(service_dict(s), indent=2))
+    else:
+        _print_service(s)
+    return EXIT_OK
+
+
+def _stats(args, stub) -> int:
+    services = stub.GetStats(pb.GetStatsRequest(services=args.services), timeout=60).services
+    if args.output == "json":
+        print(json.dumps([traffic_dict(t) for t in services], indent=2))
+        return EXIT_OK
+    print(f"{'service / subset / endpoint':<44} {'conns':>7} {'share':>6} {'sent':>10} {'received':>10} "
+          f"{'packets':>9} {'dropped':>8}")
+    for t in services:
+        c = t.counters
+        print(f"{t.service:<44} {c.connections:>7} {'':>6} {human_bytes(c.tx_bytes):>10} "
+              f"{human_bytes(c.rx_bytes):>10} {c.tx_packets + c.rx_packets:>9} {t.dropped_packets:>8}")
+        for s in t.subsets if len(t.subsets) > 1 or (t.subsets and t.subsets[0].subset) else ():
+            c = s.counters
+            print(f"  subset {s.subset or '-':<35} {c.connections:>7} {c.share:>6.1%} {human_bytes(c.tx_bytes):>10} "
+                  f"{human_bytes(c.rx_bytes):>10} {c.tx_packets + c.rx_packets:>9}")
+        for e in t.endpoints:
+            c = e.counters
+            print(f"    {e.host:<40} {c.connections:>7} {c.share:>6.1%} {human_bytes(c.tx_bytes):>10} "
+                  f"{human_bytes(c.rx_bytes):>10} {c.tx_packets + c.rx_packets:>9}")
+    return EXIT_OK
+
+
+ACTIONS = {"services": _services, "policy": _policy, "stats": _stats}
+
+
+def cmd_mesh(args: argparse.Namespace) -> int:
+    address = args.mesh or ""
+    try:
+        if args.mesh_command == "policy" and args.policy_command == "set":  # checked before connecting
+            parse_split(args.split or "")
+            if args.outlier is not None:
+                parse_outlier(args.outlier)
+        address = args.mesh or mesh_address(args.stack)
+        channel = grpc.insecure_channel(address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=5)
+        except grpc.FutureTimeoutError:
+            raise NoStack(f"cannot reach the mesh at {address} within 5 s: is the stack running?") from None
+        return ACTIONS[args.mesh_command](args, mesh_pb2_grpc.MeshServiceStub(channel))
+    except BadInput as exc:
+        print(f"strata mesh: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NoStack as exc:
+        print(f"strata mesh: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except grpc.RpcError as exc:
+        print(f"strata mesh {args.mesh_command}: {call_error(exc, address)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
+
+
+def add_parser(sub) -> None:
+    mesh = sub.add_parser("mesh", help="the service mesh: services, traffic policies, traffic figures")
+    mesh.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
+                      help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
+    mesh.add_argument("--mesh", metavar="ADDR", help="the mesh's gRPC address (default: the stack's)")
+    actions = mesh.add_subparsers(dest="mesh_command", required=True)
+
+    services = actions.add_parser("services", help="every service: VIP, endpoints, subsets, policy")
+    services.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    policy = actions.add_parser("policy", help="a service's traffic policy: set, get, del")
+    verbs = policy.add_subparsers(dest="policy_command", required=True)
+    set_ = verbs.add_parser("set", help="replace the service's policy (options left out are off)")
+    set_.add_argument("service", help="mesh service name, e.g. reviews.bookinfo (see `strata mesh services`)")
+    set_.add_argument("--split", metavar="SUBSET=PCT,...", help="share of new connections per version, e.g. v1=90,v2=10")
+    set_.add_argument("--locality", action="store_true", help="prefer the instances nearest the client's switch")
+    set_.add_argument("--rate-limit", type=float, default=0.0, metavar="MBPS",
+                      help="cap the service's traffic per client switch (an OpenFlow meter), Mbit/s")
+    set_.add_argument("--outlier", nargs="?", const="", metavar="KEY=VALUE,...",
+                      help="outlier detection, Envoy's names: " + ", ".join(OUTLIER_FIELDS) +
+                           " (unset keys: Envoy's defaults)")
+    for verb in ("get", "del"):
+        p = verbs.add_parser(verb, help="show the service and its policy" if verb == "get"
+                             else "back to the default policy (equal shares, nothing else)")
+        p.add_argument("service")
+    for p in verbs.choices.values():
+        p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    stats = actions.add_parser("stats", help="connections, bytes and packets per service, subset and endpoint")
+    stats.add_argument("services", nargs="*", help="service names (default: every service)")
+    stats.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    mesh.set_defaults(func=cmd_mesh)

@@ -1,0 +1,1 @@
+"""The service-mesh controller: services, versions and traffic policies enforced by the switches."""
