@@ -47,8 +47,10 @@ IN_PORT = "in_port"  # ("output", IN_PORT): back out of the port the packet came
 # ct_state bits (Open vSwitch) and the (value, mask) matches the rules use
 CT_NEW, CT_EST, CT_RPL, CT_TRK = 0x01, 0x02, 0x08, 0x20
 CT_NEW_CONNECTION = (CT_TRK | CT_NEW, CT_TRK | CT_NEW)
-CT_ESTABLISHED_FORWARD = (CT_TRK | CT_EST, CT_TRK | CT_EST | CT_RPL)
-CT_ESTABLISHED_REPLY = (CT_TRK | CT_EST | CT_RPL, CT_TRK | CT_EST | CT_RPL)
+# A packet of a committed connection, either way (its ct_mark says which): the client's side is +new
+# until the first reply (UDP streams one way stay so), so only the direction is matched.
+CT_COMMITTED_FORWARD = (CT_TRK, CT_TRK | CT_RPL)
+CT_COMMITTED_REPLY = (CT_TRK | CT_RPL, CT_TRK | CT_RPL)
 # ct_mark of a connection committed to a service: service id (16 bits) | endpoint slot (15) | hairpin
 HAIRPIN_MARK = 0x1  # the client is the endpoint itself
 MAX_SERVICE_ID, MAX_SLOT = 0xFFFF, 0x7FFF
@@ -234,7 +236,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
             Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
             # hairpin connections of services removed since (their own rules went with them)
             Flow(dpid, TABLE_SERVICE, PRIORITY_HAIRPIN_EST,
-                 _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
+                 _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
                  (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, COOKIE_BASELINE),
             Flow(dpid, TABLE_UNSNAT, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
                  (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
@@ -317,14 +319,9 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
     for dpid in view.switches:
         nat_zone, snat_zone = view.zones(dpid)
         weights = bucket_weights(view, dpid, route)
-        if not weights:
-            continue  # every endpoint is cut off from this switch: the VIP's traffic falls to forward
-        buckets = []
+        # every endpoint's flows stay on every switch whatever its weight here (and only the group
+        # changes with the weights), so its counters live as long as the route
         for ep in route.endpoints:
-            if ep.slot not in weights:
-                continue
-            buckets.append((weights[ep.slot], (("set_field", REG_SERVICE, route.service_id),
-                                               ("set_field", REG_ENDPOINT, ep.slot), ("resubmit", TABLE_ENDPOINT))))
             chosen = _match(**vip_match, **{REG_SERVICE: route.service_id, REG_ENDPOINT: ep.slot})
             dnat = Nat("dst", ep.ip, ep.port)
             mark = connection_mark(route.service_id, ep.slot)
@@ -336,29 +333,31 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
                                   _match(**dict(chosen), ipv4_src=ep.ip),
                                   (("ct", Ct(nat_zone, TABLE_HAIRPIN, commit=True, nat=dnat,
                                              mark=mark | HAIRPIN_MARK)),), None, route.cookie))
-        # the connections committed here, per endpoint and direction: counted, metered, and the
-        # hairpin ones sent through the hairpin zone (every endpoint: those out of the group
-        # still finish their connections)
-        for ep in route.endpoints:
-            mark = connection_mark(route.service_id, ep.slot)
+            # the connections committed here, per endpoint and direction: counted, metered, and
+            # the hairpin ones sent through the hairpin zone
             flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
-                              _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD, ct_mark=mark),
+                              _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=mark),
                               (), TABLE_FORWARD, route.cookie, meter))
             flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
-                              _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_REPLY,
+                              _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_REPLY,
                                      ct_mark=(mark, MARK_ENDPOINT_MASK)),
                               (), TABLE_FORWARD, route.cookie, meter))
             if view.gateway:
                 flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
-                                  _match(eth_type=ETH_IPV4, ct_state=CT_ESTABLISHED_FORWARD,
+                                  _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD,
                                          ct_mark=mark | HAIRPIN_MARK),
                                   (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, route.cookie, meter))
-        groups.append(Group(dpid, route.group_id, tuple(buckets), route.cookie))
-        flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
-                          (("group", route.group_id),), None, route.cookie, meter))
         if meter is not None:
             meters.append(Meter(dpid, meter, route.rate_limit_kbps, meter_burst_kbits(route.rate_limit_kbps),
                                 route.cookie))
+        if not weights:
+            continue  # every endpoint is cut off from this switch: the VIP's traffic falls to forward
+        buckets = tuple((weights[ep.slot], (("set_field", REG_SERVICE, route.service_id),
+                                            ("set_field", REG_ENDPOINT, ep.slot), ("resubmit", TABLE_ENDPOINT)))
+                        for ep in route.endpoints if ep.slot in weights)
+        groups.append(Group(dpid, route.group_id, buckets, route.cookie))
+        flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
+                          (("group", route.group_id),), None, route.cookie, meter))
     return flows, groups, meters
 
 

@@ -208,6 +208,7 @@ class Connection:
     reply: tuple
     nat: object  # rules.Nat or None
     mark: int
+    replied: bool = False  # Open vSwitch calls a connection established once it saw a reply
 
 
 class DataPlane:
@@ -269,7 +270,9 @@ class DataPlane:
         found = next((c for c in table if key in (c.original, c.reply)), None)
         if found is not None:
             forward = key == found.original
-            packet["ct_state"] = CT_TRK | CT_EST | (0 if forward else CT_RPL)
+            found.replied = found.replied or not forward
+            # the client's packets are +new until the first reply (a one-way UDP stream stays so)
+            packet["ct_state"] = CT_TRK | (CT_EST if found.replied else CT_NEW) | (0 if forward else CT_RPL)
             packet["ct_mark"] = found.mark
             if found.nat is not None:
                 _, src, sport, dst, dport = found.original

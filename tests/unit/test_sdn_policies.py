@@ -156,3 +156,34 @@ def test_the_counters_give_connections_and_packets_per_endpoint_and_direction():
     assert (traffic.dropped_packets, traffic.dropped_bytes) == (0, 0)  # no rate limit, no meter of its own
     capped = ServiceRoute("web", VIP, "tcp", 80, r.endpoints, 3, rate_limit_kbps=100)
     assert service_traffic(capped, [], [MeterCounter(3, 7, 700), MeterCounter(3, 1, 100)]).dropped_packets == 8
+
+
+def test_a_one_way_stream_is_counted_and_metered_before_any_reply():
+    """A UDP stream nobody answers stays +new in Open vSwitch's connection tracker: its packets
+    after the first must still be counted (and pass through the meter)."""
+    view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
+    r = ServiceRoute("logs", VIP, "udp", 514, (Endpoint("a3", view.hosts["a3"].ip, 514, 1),), 5, rate_limit_kbps=100)
+    dp = DataPlane(desired_rules(view, [r], []), view)
+    for _ in range(5):
+        assert dp.send_one("c1", request(view, "c1", proto="udp", dst_port=514)).host == "a3"
+    metered = {k for table in dp.tables.values() for f in table if f.meter == r.meter_id for k in [f.key]}
+    assert sum(n for k, n in dp.hits.items() if k in metered) == 5  # every datagram through the meter
+    got = service_traffic(r, counters(dp), []).endpoints[0]
+    assert (got.connections, got.tx_packets, got.rx_packets) == (1, 5, 0)
+
+
+
+
+def test_a_weight_change_touches_only_the_groups_so_counters_live_on():
+    """Open vSwitch resets a flow's counters when it is replaced: a split or an ejection must change
+    the groups alone, never an endpoint's flows."""
+    from controller.sdn.rules import RuleSet, diff, service_rules
+
+    view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
+    before = RuleSet.of(*service_rules(view, canary(view)))
+    for weights in ((0, 45, 10), (0, 0, 100), (45, 45, 10)):
+        for locality in (True, False):
+            after = RuleSet.of(*service_rules(view, canary(view, weights=weights, locality=locality)))
+            change = diff(before, after)
+            assert not change.add_flows and not change.delete_flows, (weights, locality)
+            assert not change.add_groups and not change.delete_groups
