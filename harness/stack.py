@@ -37,6 +37,7 @@ BLOB_PORT = 50061    # each agent's blob server (layers to its peers) on its edg
 REGISTRY_PORT = 5000
 ORCHESTRATOR_PORT = 50052  # on loopback inside the registry host's namespace
 MESH_PORT = 50053          # likewise
+DAEMON_PORTS = ((50050, 50070), (51050, 51070))  # gRPC and metrics ports of the daemons in hosts' namespaces
 SERVICE_RANGE = "10.96.0.0/16"  # the services' VIPs (Kubernetes' default range starts here too)
 
 
@@ -61,7 +62,9 @@ class Stack:
         self.openflow_port = openflow_port
         self.addresses = {**DEFAULT_ADDRESSES, **(addresses or {})}
         self.all_in_one = all_in_one
-        self.nodes = nodes and "sdn" in self.components and bool(spec.hosts_with_role("registry"))
+        # the nodes need the orchestrator, which needs both loopback daemons
+        self.nodes = (nodes and {"sdn", "placement"} <= set(self.components)
+                      and bool(spec.hosts_with_role("registry")))
         self.images = images
         self.state_file = state_file
         self.log = log
@@ -234,9 +237,14 @@ class Stack:
 
     def _route_services(self) -> None:
         """Every host reaches the service range through the gateway (routes inside the hosts'
-        namespaces only, never the machine's own)."""
+        namespaces only, never the machine's own), and keeps the daemons' ports out of its
+        ephemeral range: a layer push or pull from a host could otherwise hold one as the local
+        port of a connection just when a daemon there binds it (settings of the hosts' own
+        namespaces)."""
+        reserved = ",".join(f"{low}-{high}" for low, high in DAEMON_PORTS)
         for host in self.network.net.hosts:
-            host.cmd(f"ip route replace {self.service_range} via {self.gateway}")
+            host.cmd(f"ip route replace {self.service_range} via {self.gateway}; "
+                     f"sysctl -qw net.ipv4.ip_local_reserved_ports={reserved}")
 
     def _start_orchestrator(self) -> None:
         registry = self.spec.hosts_with_role("registry")[0]
