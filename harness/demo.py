@@ -9,12 +9,16 @@
 3. From a device, every service answers on its VIP, and a request at the front end walks the whole
    call graph: every service calls its dependencies by name, through the SDN's service routes.
 4. Scale the front end out; new connections spread over its replicas.
-5. Faults: a container's process is killed (its node restarts it), and a link on the path from a
+5. The service mesh: a second version of a service (its canary, deployed with the app) gets 10%
+   of new connections through a policy the switches enforce; the switches' counters give the
+   same split; then the canary is promoted to all new connections.
+6. Faults: a container's process is killed (its node restarts it), and a link on the path from a
    far device to the front end is cut (the SDN reroutes); the front end answers throughout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -23,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from strata.v1 import agent_pb2, agent_pb2_grpc, sdn_pb2, sdn_pb2_grpc
+from strata.v1 import agent_pb2, agent_pb2_grpc, mesh_pb2, mesh_pb2_grpc, sdn_pb2, sdn_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
+from controller.orchestrator.app import AppSpec
 from controller.orchestrator.manifests import load_manifest
 from controller.orchestrator.servicer import service_message
 from dataplane.images import IMAGE_SCALE
@@ -39,6 +44,17 @@ from .stack import Stack
 
 APP_FILE = Path(__file__).resolve().parents[1] / "controller" / "data" / "apps" / "online-boutique-kubernetes-manifests.yaml"
 APP = "boutique"
+CANARY = "currencyservice"  # the service a second version of is deployed with the app
+CANARY_SHARE = 10           # percent of new connections the canary gets
+CANARY_CONNECTIONS = 200
+
+
+def with_canary(app: AppSpec, service: str) -> AppSpec:
+    """The app with `service` as version v1 and a v2 of it beside (same image, one replica)."""
+    v1 = dataclasses.replace(app.service(service), mesh_service=service, version="v1")
+    v2 = dataclasses.replace(v1, name=f"{service}-v2", replicas=1, version="v2")
+    services = tuple(v1 if s.name == service else s for s in app.services) + (v2,)
+    return dataclasses.replace(app, services=services)
 
 
 @dataclass
@@ -99,7 +115,8 @@ def run_demo() -> int:
                        f"{len(nodes or [])} edge servers heartbeating")
 
             print(f"2. deploy online-boutique ({APP_FILE.name})", flush=True)
-            app = load_manifest(APP_FILE, name=APP, warn=lambda _: None)
+            app = with_canary(load_manifest(APP_FILE, name=APP, warn=lambda _: None), CANARY)
+            group = {s.name: s.group for s in app.services}  # a version's name -> its service's
             sent_before = stack.registry_sent_bytes()
             started = time.monotonic()
             orchestrator.Deploy(pb.DeployRequest(application=APP, services=[service_message(s) for s in app.services]),
@@ -121,8 +138,8 @@ def run_demo() -> int:
                        f"image whole ({100 * (1 - sent / whole):.0f}% saved; sizes x{IMAGE_SCALE:g})")
 
             print("3. services on their VIPs, and the call graph", flush=True)
-            answered = [a.service for a in d.addresses
-                        if (get_json(net.get(devices[0]), f"http://{a.vip}:{a.port}/") or {}).get("service") == a.service]
+            answered = [a.service for a in d.addresses if group.get((get_json(
+                net.get(devices[0]), f"http://{a.vip}:{a.port}/") or {}).get("service")) == group[a.service]]
             report.add("every service answers on its VIP from a device", len(answered) == len(d.addresses),
                        f"{len(answered)}/{len(d.addresses)} services (VIPs from {stack.service_range})")
             front = app.front_ends()[0]
@@ -130,10 +147,11 @@ def run_demo() -> int:
             tree = get_json(net.get(devices[-1]), f"http://{front_vip.vip}:{front_vip.port}/call", timeout=15) or {}
             if tree:
                 print_tree(tree)
-            covered = tree_services(tree) if tree else set()
+            covered = {group.get(name) for name in tree_services(tree)} if tree else set()
+            services = set(group.values())
             report.add(f"a request at the front end ({front}) walks the whole call graph",
-                       bool(tree.get("ok")) and covered == {s.name for s in app.services},
-                       f"{len(covered)}/{len(app.services)} services answered, every call through a VIP")
+                       bool(tree.get("ok")) and covered == services,
+                       f"{len(covered)}/{len(services)} services answered, every call through a VIP")
 
             print("4. scale out", flush=True)
             web = "frontend"
@@ -146,7 +164,10 @@ def run_demo() -> int:
             report.add(f"{web} scaled to 3: new connections spread over the replicas", len(seen - {None}) >= 2,
                        f"20 requests answered by {len(seen - {None})} replicas; the VIP has {vip.endpoints} endpoints")
 
-            print("5. faults", flush=True)
+            print(f"5. service mesh: a canary of {CANARY} ({CANARY_SHARE}% of new connections)", flush=True)
+            _canary(stack, report, d, devices[2])
+
+            print("6. faults", flush=True)
             victim = next(i for i in d.instances if i.service == "productcatalogservice")
             agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[victim.node]}"))
             pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).pid
@@ -174,6 +195,55 @@ def run_demo() -> int:
                        f"{sum(len(s.flows) for s in flows.switches)} flows and "
                        f"{sum(len(s.groups) for s in flows.switches)} groups on {len(flows.switches)} switches")
     return _summary(report)
+
+
+def _canary(stack, report: DemoReport, d, client: str) -> None:
+    """Split the canary's service 90/10 in the switches, measure it from a device and from the
+    switches' counters, then promote the canary."""
+    name = f"{CANARY}.{APP}"
+    vip = next(a for a in d.addresses if a.service == CANARY)
+    host = stack.network.net.get(client)
+
+    def versions(n: int) -> dict[str, int]:
+        out = host.cmd(f"for i in $(seq {n}); do curl -s --max-time 3 http://{vip.vip}:{vip.port}/; echo; done")
+        counts: dict[str, int] = {}
+        for line in out.splitlines():
+            if line.startswith("{"):
+                service = json.loads(line).get("service", "?")
+                counts[service] = counts.get(service, 0) + 1
+        return counts
+
+    def by_subset(mesh) -> dict[str, int]:
+        stats = mesh.GetStats(mesh_pb2.GetStatsRequest(services=[name]), timeout=30).services[0]
+        return {s.subset: s.counters.connections for s in stats.subsets}
+
+    with grpc.insecure_channel(f"unix:{stack.socket('mesh')}") as channel:
+        mesh = mesh_pb2_grpc.MeshServiceStub(channel)
+        mesh.SetPolicy(mesh_pb2.SetPolicyRequest(service=name, policy=mesh_pb2.TrafficPolicy(
+            split={"v1": 100 - CANARY_SHARE, "v2": CANARY_SHARE})), timeout=30)
+        before = by_subset(mesh)
+        seen = versions(CANARY_CONNECTIONS)
+        canary = seen.get(f"{CANARY}-v2", 0)
+        share = 100 * canary / max(1, sum(seen.values()))
+        report.add(f"the switches split {name} {100 - CANARY_SHARE}/{CANARY_SHARE} between its versions",
+                   sum(seen.values()) == CANARY_CONNECTIONS and abs(share - CANARY_SHARE) <= 5,
+                   f"{canary}/{sum(seen.values())} connections from {client} reached v2 ({share:.1f}%)")
+        want = {"v1": seen.get(CANARY, 0), "v2": canary}
+        counted = poll(lambda: (lambda now: now if now == want else None)(
+            {k: v - before.get(k, 0) for k, v in by_subset(mesh).items()}), 5)
+        stats = mesh.GetStats(mesh_pb2.GetStatsRequest(services=[name]), timeout=30).services[0]
+        for s in stats.subsets:
+            c = s.counters
+            print(f"      subset {s.subset}: {c.connections} connections ({100 * c.share:.1f}%), "
+                  f"{c.tx_bytes / 1e3:.1f} kB sent, {c.rx_bytes / 1e3:.1f} kB received", flush=True)
+        report.add("the switches' counters count the same connections per version", counted is not None,
+                   f"v1 {want['v1']}, v2 {want['v2']} (flow counters of the service's rules)")
+        mesh.SetPolicy(mesh_pb2.SetPolicyRequest(service=name, policy=mesh_pb2.TrafficPolicy(
+            split={"v2": 100})), timeout=30)
+        promoted = versions(20)
+        report.add("the canary promoted: every new connection to v2", promoted == {f"{CANARY}-v2": 20},
+                   f"20 connections answered by {', '.join(f'{k} x{v}' for k, v in sorted(promoted.items()))}")
+        mesh.DeletePolicy(mesh_pb2.DeletePolicyRequest(service=name), timeout=30)
 
 
 def status_layer_sizes(stack, instance) -> dict[str, int]:
