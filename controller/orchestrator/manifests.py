@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -18,6 +20,8 @@ from controller.orchestrator.app import (DNS_LABEL, MAX_LABEL, AppError, AppSpec
 
 BANDWIDTH_KEY = "strata.io/bandwidth-mbps"
 BASE_IMAGE_KEY = "strata.io/base-image"
+MESH_SERVICE_KEY = "strata.io/mesh-service"  # Compose: the service this one is a version of
+VERSION_KEY = "strata.io/version"            # Compose: its version (the mesh subset)
 STRATA_PREFIX = "strata.io/"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
@@ -258,8 +262,12 @@ def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> 
             except AppError as e:
                 raise _error(service, path, str(e)) from None
             base = value.strip()
+        elif key in (MESH_SERVICE_KEY, VERSION_KEY):
+            if not isinstance(value, str) or not value.strip():
+                raise _error(service, path, f"must be a name, got {_shown(value)}")
         elif key.startswith(STRATA_PREFIX):
-            ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY})")
+            ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY}, "
+                                  f"{MESH_SERVICE_KEY}, {VERSION_KEY})")
     return bandwidth, base
 
 
@@ -524,11 +532,13 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
     dependencies += _hosts_to_services(_compose_environment(body.get("environment"), service), local_aliases,
                                        cluster_dns=False)
 
-    bandwidth, base = _strata_settings(_compose_labels(body.get("labels"), service, "labels"), service, "labels",
-                                       ignored)
-    return _service(service, image, replicas=_compose_replicas(body, service, ignored),
+    labels = _compose_labels(body.get("labels"), service, "labels")
+    bandwidth, base = _strata_settings(labels, service, "labels", ignored)
+    spec = _service(service, image, replicas=_compose_replicas(body, service, ignored),
                     cpu=_compose_cpu(body, service), bandwidth=bandwidth, ports=ports, dependencies=dependencies,
                     base=base)
+    return dataclasses.replace(spec, mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
+                               version=str(labels.get(VERSION_KEY, "")).strip())
 
 
 # ---------------------------------------------------------------- Kubernetes
@@ -543,6 +553,8 @@ class _Workload:
     pod_labels: dict
     services: list = field(default_factory=list)  # Service objects selecting it
     service_name: str = ""  # the app's name for it
+    mesh_service: str = ""  # the Service whose versions it is one of (Istio's pattern), or ""
+    version: str = ""       # its pod template's `version` label, then
 
 
 def _objects(docs: list[Any], source: str) -> list[dict]:
@@ -575,6 +587,9 @@ def _selects(service: dict, workload: _Workload) -> bool:
 
 def _service_type(service: dict) -> str:
     return (service.get("spec") or {}).get("type") or "ClusterIP"
+
+
+VERSION_LABEL = "version"  # the pod label Istio's subsets select versions by
 
 
 def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ignored) -> AppSpec:
@@ -637,6 +652,20 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
         if selected_by[id(obj)]:
             aliases[sname.lower()] = tuple(dict.fromkeys(
                 (*aliases.get(sname.lower(), ()), *(w.service_name for w in selected_by[id(obj)]))))
+    # Versions, as Istio reads them: an internal Service selecting several workloads that each carry
+    # a different `version` label is one mesh service (its VIP) whose subsets they are; calling it
+    # is calling its first version's name (every version's name leads to the same VIP).
+    for sname, _, obj in services:
+        chosen = selected_by[id(obj)]
+        labels = [w.pod_labels.get(VERSION_LABEL) for w in chosen]
+        if (len(chosen) > 1 and _service_type(obj) not in EXTERNAL_SERVICE_TYPES
+                and all(isinstance(v, str) and v for v in labels) and len(set(labels)) == len(labels)
+                and not any(w.mesh_service for w in chosen)):
+            valid = DNS_LABEL.fullmatch(sname) and len(sname) <= MAX_LABEL
+            group = sname if valid else to_dns_label(sname, prefix="svc")
+            for workload, version in zip(chosen, labels):
+                workload.mesh_service, workload.version = group, version
+            aliases[sname.lower()] = (chosen[0].service_name,)
 
     if name is not None:
         app_name = _checked_app_name(name)
@@ -760,9 +789,10 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
         ignored.extra(svc.get("spec") or {}, {"selector", "ports", "type", "clusterIP", "clusterIPs"},
                       f"{service}.Service/{svc['metadata']['name']}.spec.")
 
-    return _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
+    spec = _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
                     bandwidth=bandwidth, ports=_k8s_ports(workload, service, containers, ignored),
                     dependencies=dependencies, base=base)
+    return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version)
 
 
 # ---------------------------------------------------------------- entry points

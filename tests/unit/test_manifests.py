@@ -809,3 +809,75 @@ def test_app_from_dict_errors(d, fragment):
 def test_parse_image_reference(text, registry, path, tag, digest):
     ref = parse_image_reference(text)
     assert (ref.registry, ref.path, ref.tag, ref.digest) == (registry, path, tag, digest)
+
+
+BOOKINFO_REVIEWS = """
+kind: Service
+apiVersion: v1
+metadata: {name: reviews}
+spec: {selector: {app: reviews}, ports: [{port: 9080}]}
+---
+kind: Deployment
+apiVersion: apps/v1
+metadata: {name: reviews-v1}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec: {containers: [{name: reviews, image: "docker.io/istio/examples-bookinfo-reviews-v1:1.18.0",
+                         ports: [{containerPort: 9080}]}]}
+---
+kind: Deployment
+apiVersion: apps/v1
+metadata: {name: reviews-v2}
+spec:
+  template:
+    metadata: {labels: {app: reviews, version: v2}}
+    spec: {containers: [{name: reviews, image: "docker.io/istio/examples-bookinfo-reviews-v2:1.18.0",
+                         ports: [{containerPort: 9080}]}]}
+---
+kind: Deployment
+apiVersion: apps/v1
+metadata: {name: productpage-v1}
+spec:
+  template:
+    metadata: {labels: {app: productpage, version: v1}}
+    spec:
+      containers:
+      - {name: productpage, image: "docker.io/istio/examples-bookinfo-productpage-v1:1.18.0",
+         env: [{name: REVIEWS_HOSTNAME, value: reviews}]}
+"""
+
+
+def test_kubernetes_versions_behind_one_service_become_its_subsets():
+    """Istio's pattern: one Service selecting Deployments that differ by their `version` label."""
+    app, _ = load(BOOKINFO_REVIEWS, name="bookinfo")
+    reviews = {s.name: s for s in app.services if s.group == "reviews"}
+    assert {n: (s.mesh_service, s.version, s.replicas, s.port) for n, s in reviews.items()} == {
+        "reviews-v1": ("reviews", "v1", 2, 9080), "reviews-v2": ("reviews", "v2", 1, 9080)}
+    page = app.service("productpage-v1")
+    assert (page.mesh_service, page.version) == ("", "")  # alone: no Service groups it
+    assert page.dependencies == ("reviews-v1",)  # calls the Service once (any version's name leads to its VIP)
+
+
+def test_kubernetes_a_service_over_unversioned_workloads_groups_nothing():
+    text = BOOKINFO_REVIEWS.replace("version: v2", "track: canary")
+    app, _ = load(text, name="bookinfo")
+    assert all(not s.mesh_service for s in app.services)
+
+
+def test_compose_labels_declare_versions():
+    text = """
+services:
+  reviews:
+    image: redis
+    labels: {strata.io/version: v1}
+  reviews-v2:
+    image: redis
+    labels: {strata.io/mesh-service: reviews, strata.io/version: v2}
+"""
+    app, warnings = load(text, name="shop")
+    assert [(s.name, s.group, s.version) for s in app.services] == [("reviews", "reviews", "v1"),
+                                                                    ("reviews-v2", "reviews", "v2")]
+    assert not warnings
+    assert "version" in error_of(text.replace("v2}", "'v 2'}"), name="shop")
