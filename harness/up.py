@@ -64,13 +64,16 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.orchestrator is not None:
                 print(f"  orchestrator pid {stack.orchestrator.pid} (on the registry host)  "
                       f"gRPC unix:{stack.socket('orchestrator')}  log {stack.orchestrator.log_path}")
-            print("  mesh, mano: not built yet")
+            if stack.mesh is not None:
+                print(f"  mesh       pid {stack.mesh.pid} (on the registry host)  "
+                      f"gRPC unix:{stack.socket('mesh')}  log {stack.mesh.log_path}")
+            print("  mano: not built yet")
             if stack.nodes:
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
                       f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")
             print(f"state: {state_file}")
             print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
-                  "strata app ls | strata node ls | strata sdn topology")
+                  "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
             _wait_for_interrupt()
     except KeyboardInterrupt:

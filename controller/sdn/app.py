@@ -110,13 +110,9 @@ class StrataSdnApp(app_manager.OSKenApp):
         """Flows (with counters), group descriptions and group counters, as the switch reports them;
         with `cookie`, only that owner's flows and (with `group`) its group: the switch filters, so
         one service is read quickly however many others are installed."""
-        dp = self.datapaths.get(dpid)
-        if dp is None:
-            raise KeyError(dpid)
+        dp = self._datapath(dpid)
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        flows = self._stats(dp, parser.OFPFlowStatsRequest(
-            dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-            cookie=cookie or 0, cookie_mask=0xFFFF_FFFF_FFFF_FFFF if cookie is not None else 0), timeout)
+        flows = self._flow_stats(dp, cookie or 0, 0xFFFF_FFFF_FFFF_FFFF if cookie is not None else 0, timeout)
         # groups: all of them, filtered here (asking for one the switch lacks is an error, not an
         # empty answer)
         descs = [d for d in self._stats(dp, parser.OFPGroupDescStatsRequest(dp, 0), timeout)
@@ -128,15 +124,23 @@ class StrataSdnApp(app_manager.OSKenApp):
     def read_services(self, dpid: int, timeout: float = 30.0) -> dict:
         """Every service rule's counters (the switch filters by the services' cookie family) and
         every meter's: one request each, however many services there are."""
+        dp = self._datapath(dpid)
+        flows = self._flow_stats(dp, COOKIE_SERVICE_BASE, FAMILY_MASK, timeout)
+        meters = self._stats(dp, dp.ofproto_parser.OFPMeterStatsRequest(dp, 0, dp.ofproto.OFPM_ALL), timeout)
+        return {"flows": flows, "meters": meters}
+
+    def _datapath(self, dpid: int):
         dp = self.datapaths.get(dpid)
         if dp is None:
             raise KeyError(dpid)
+        return dp
+
+    def _flow_stats(self, dp, cookie: int, cookie_mask: int, timeout: float) -> list:
+        """Every table's flows whose cookie matches under the mask (the switch filters)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        flows = self._stats(dp, parser.OFPFlowStatsRequest(
+        return self._stats(dp, parser.OFPFlowStatsRequest(
             dp, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-            cookie=COOKIE_SERVICE_BASE, cookie_mask=FAMILY_MASK), timeout)
-        meters = self._stats(dp, parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL), timeout)
-        return {"flows": flows, "meters": meters}
+            cookie=cookie, cookie_mask=cookie_mask), timeout)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _on_error(self, ev):
