@@ -570,9 +570,11 @@ class Orchestrator:
             if holders:
                 plan = plan_sources(self._network_view(), instance.node, missing, holders, self.registry_host)
                 sources = {d: self.nodes[s.host].blob_address for d, s in plan.items() if s.kind == "peer"}
-        dependencies = ",".join(f"{d}:{app.spec.service(d).port}" for d in spec.dependencies)
-        env = (f"STRATA_APP={app.spec.name}", f"STRATA_SERVICE={spec.name}", f"STRATA_INSTANCE={instance.name}",
-               f"STRATA_NODE={instance.node}", f"STRATA_PORT={spec.target_port}",
+        # a dependency on a version is a call to its service's VIP, by the service's name
+        dependencies = ",".join(dict.fromkeys(f"{app.spec.service(d).group}:{app.spec.service(d).port}"
+                                              for d in spec.dependencies))
+        env = (f"STRATA_APP={app.spec.name}", f"STRATA_SERVICE={spec.name}", f"STRATA_MESH_SERVICE={spec.group}",
+               f"STRATA_INSTANCE={instance.name}", f"STRATA_NODE={instance.node}", f"STRATA_PORT={spec.target_port}",
                f"STRATA_DEPENDENCIES={dependencies}")
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM),
                           {OWNER_LABEL: OWNER, APP_LABEL: app.spec.name, SERVICE_LABEL: spec.name},

@@ -7,6 +7,7 @@ Importing it has no side effects; the orchestrator and the tests use its pure he
 
 Configuration (environment):
   STRATA_SERVICE       service name (default "service")
+  STRATA_MESH_SERVICE  the service it is a version of, which its callers call (default: STRATA_SERVICE)
   STRATA_INSTANCE      instance / container name (default: the host name)
   STRATA_NODE          edge server name (default "")
   STRATA_APP           application name (default "")
@@ -190,6 +191,7 @@ class Config(NamedTuple):
     dependencies: list[Dependency]
     call_timeout: float
     max_depth: int
+    mesh_service: str = ""  # what callers call it (a version answers for its service); "" = service
 
 
 def load_config(env: dict | None = None) -> Config:
@@ -225,7 +227,10 @@ def load_config(env: dict | None = None) -> Config:
     service = text("STRATA_SERVICE", "service")
     if not _NAME.match(service):
         raise ConfigError(f"STRATA_SERVICE: bad service name {service!r}")
-    return Config(service=service,
+    mesh_service = text("STRATA_MESH_SERVICE", service)
+    if not _NAME.match(mesh_service):
+        raise ConfigError(f"STRATA_MESH_SERVICE: bad service name {mesh_service!r}")
+    return Config(service=service, mesh_service=mesh_service,
                   instance=text("STRATA_INSTANCE", socket.gethostname()),
                   node=text("STRATA_NODE", ""),
                   app=text("STRATA_APP", ""),
@@ -297,7 +302,7 @@ def call_dependency(dep: Dependency, path: list[str], timeout: float) -> dict:
     for key, value in tree.items():
         if key not in ("service", "address", "status", "rtt_seconds"):
             entry[key] = value
-    if tree["service"] != dep.name:
+    if dep.name not in (tree["service"], tree.get("mesh_service")):  # a version answers for its service
         entry.update(ok=False, error=f"wrong service: {dep.address} answered as {tree['service']!r}")
         return entry
     entry["ok"] = status == 200 and tree.get("ok") is True and tree_ok(tree)
@@ -346,14 +351,15 @@ class ServiceState:
 
     def identity(self) -> dict:
         c = self.config
-        return {"service": c.service, "instance": c.instance, "node": c.node, "app": c.app,
+        return {"service": c.service, "mesh_service": c.mesh_service or c.service, "instance": c.instance,
+                "node": c.node, "app": c.app,
                 "pid": os.getpid(), "uptime_seconds": round(time.monotonic() - self.started, 3),
                 "requests": self.requests}
 
     def call_tree(self, path_header: str | None, budget_header: str | None) -> dict:
         c = self.config
         started = time.monotonic()
-        path = parse_path(path_header) + [c.service]
+        path = parse_path(path_header) + [c.mesh_service or c.service]
         timeout = c.call_timeout
         if budget_header:
             try:
@@ -378,7 +384,8 @@ class ServiceState:
             answers = call_all([dep for _, dep in to_call], path, timeout)
             for (index, _), answer in zip(to_call, answers):
                 calls[index] = answer
-        tree = {"service": c.service, "instance": c.instance, "node": c.node,
+        tree = {"service": c.service, "mesh_service": c.mesh_service or c.service, "instance": c.instance,
+                "node": c.node,
                 "ok": all(call.get("ok") is True for call in calls),
                 "seconds": round(time.monotonic() - started, 4),
                 "calls": calls}

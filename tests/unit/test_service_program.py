@@ -270,3 +270,17 @@ def test_sigterm_exits_0_promptly(services):
         assert time.monotonic() - started < 2
     finally:
         idle.close()
+
+
+def test_a_version_answers_for_its_service_and_another_service_does_not(services):
+    """`reviews` may be answered by its v2 (STRATA_MESH_SERVICE=reviews); a stranger is still refused."""
+    services.start("reviews-v2", STRATA_MESH_SERVICE="reviews")
+    services.start("a", STRATA_DEPENDENCIES=f"reviews=127.0.0.1:{services.port('reviews-v2')}")
+    status, tree = get(services.port("a"), "/call")
+    assert status == 200 and tree["ok"] is True, tree
+    answer = calls_by_service(tree)["reviews"]  # the entry keeps the caller's name for it
+    assert (answer["mesh_service"], answer["instance"]) == ("reviews", "reviews-v2-0")
+    services.start("stranger")
+    services.start("c", STRATA_DEPENDENCIES=f"reviews=127.0.0.1:{services.port('stranger')}")
+    status, tree = get(services.port("c"), "/call")
+    assert status == 502 and "wrong service" in calls_by_service(tree)["reviews"]["error"]
