@@ -308,6 +308,33 @@ def bucket_weights(view: NetworkView, dpid: int, route: ServiceRoute) -> dict[in
 
 
 MAX_BUCKET_WEIGHT = 0xFFFF
+DP_HASH_SLOTS = 256  # the most hash values Open vSwitch shares among a select group's buckets
+
+
+def select_buckets(weights: dict[int, int]) -> list[tuple[int, int]]:
+    """(endpoint slot, weight) buckets that Open vSwitch's datapath splits to within 1/256.
+
+    The datapath picks a bucket by a hash of the connection's 5-tuple, over n hash values shared
+    out among the buckets by weight (Webster's method), with n the power of two above total/least
+    weight, at least 16 and at most 256. A 90/10 split thus gets 16 values, 14 and 2: 12.5%, not
+    10%. A small extra bucket for the heaviest endpoint (the same actions) brings n to 256; weights
+    too small to carry it are scaled up first (only their ratios count)."""
+    items = [(slot, w) for slot, w in weights.items() if w > 0]
+    total = sum(w for _, w in items)
+    if len(items) < 2 or len(items) >= DP_HASH_SLOTS // 2:
+        return items
+    scale = max(1, min(-(-4 * DP_HASH_SLOTS // total), MAX_BUCKET_WEIGHT // max(w for _, w in items)))
+    items = [(slot, w * scale) for slot, w in items]
+    total *= scale
+    if -(-total // min(w for _, w in items)) > DP_HASH_SLOTS // 2:
+        return items  # already n = 256 (or more: then the datapath hashes in the slow path)
+    small = -(-total // (DP_HASH_SLOTS - 1))  # total / small in (128, 255]: n = 256
+    k = max(range(len(items)), key=lambda i: items[i][1])
+    slot, heaviest = items[k]
+    if heaviest - small < small:
+        return items
+    items[k] = (slot, heaviest - small)
+    return items + [(slot, small)]
 
 
 def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group], list[Meter]]:
@@ -352,9 +379,10 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
                                 route.cookie))
         if not weights:
             continue  # every endpoint is cut off from this switch: the VIP's traffic falls to forward
-        buckets = tuple((weights[ep.slot], (("set_field", REG_SERVICE, route.service_id),
-                                            ("set_field", REG_ENDPOINT, ep.slot), ("resubmit", TABLE_ENDPOINT)))
-                        for ep in route.endpoints if ep.slot in weights)
+        ordered = {ep.slot: weights[ep.slot] for ep in route.endpoints if ep.slot in weights}
+        buckets = tuple((weight, (("set_field", REG_SERVICE, route.service_id), ("set_field", REG_ENDPOINT, slot),
+                                  ("resubmit", TABLE_ENDPOINT)))
+                        for slot, weight in select_buckets(ordered))
         groups.append(Group(dpid, route.group_id, buckets, route.cookie))
         flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
                           (("group", route.group_id),), None, route.cookie, meter))

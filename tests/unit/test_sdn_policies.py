@@ -187,3 +187,39 @@ def test_a_weight_change_touches_only_the_groups_so_counters_live_on():
             change = diff(before, after)
             assert not change.add_flows and not change.delete_flows, (weights, locality)
             assert not change.add_groups and not change.delete_groups
+
+
+def ovs_dp_hash_shares(buckets: list[tuple[int, int]]) -> dict[int, Fraction]:
+    """What Open vSwitch's datapath gives each slot: n hash values (a power of two above
+    total / least weight, 16 to 256) shared out by Webster's method (ofproto-dpif.c)."""
+    import math
+
+    total, least = sum(w for _, w in buckets), min(w for _, w in buckets)
+    n = max(16, 1 << math.ceil(math.log2(-(-total // least))))
+    assert n <= 256, "more than 256: OVS leaves dp_hash for a biased slow-path choice"
+    hits, divisors = [0] * len(buckets), [1] * len(buckets)
+    for _ in range(n):
+        k = max(range(len(buckets)), key=lambda i: buckets[i][1] / divisors[i])
+        hits[k] += 1
+        divisors[k] += 2
+    out: dict[int, Fraction] = {}
+    for (slot, _), h in zip(buckets, hits):
+        out[slot] = out.get(slot, 0) + Fraction(h, n)
+    return out
+
+
+@pytest.mark.parametrize("weights", [{1: 90, 2: 10}, {1: 3, 2: 1}, {1: 45 * 600, 2: 45 * 600, 3: 10 * 600},
+                                     {1: 95, 2: 5}, {1: 1, 2: 1, 3: 1}, {1: 70, 2: 20, 3: 10}])
+def test_select_buckets_keep_the_split_to_a_few_tenths_of_a_percent_in_open_vswitch(weights):
+    from controller.sdn.rules import select_buckets
+
+    buckets = select_buckets(weights)
+    total = sum(weights.values())
+    got = ovs_dp_hash_shares(buckets)
+    for slot, w in weights.items():
+        assert abs(got[slot] - Fraction(w, total)) <= Fraction(1, 128), (slot, float(got[slot]))
+    assert all(0 < w <= 0xFFFF for _, w in buckets)
+
+
+def test_without_the_extra_bucket_a_canary_gets_an_eighth_not_a_tenth():
+    assert ovs_dp_hash_shares([(1, 90), (2, 10)])[2] == Fraction(1, 8)  # why select_buckets exists

@@ -65,17 +65,27 @@ def test_requests_reach_endpoints_in_shares_equal_to_the_weights(ring):
         assert shares(branches) == {"web1": Fraction(3, 4), "web2": Fraction(1, 4)}, client
 
 
-def test_each_bucket_weight_is_its_endpoints_weight(ring):
-    """Per switch: one bucket per endpoint with weight > 0, weighted as that endpoint."""
+def test_each_endpoints_buckets_weigh_what_it_weighs(ring):
+    """Per switch, chosen at the client's own switch: an endpoint's buckets sum to its share of
+    the weights (weight 0: no bucket), and Open vSwitch's datapath gets 256 hash values to share
+    out (the power of two above total / least weight), so the split is kept to 1/256."""
     view, r, dp = ring
     weight = {e.host: e.weight for e in r.endpoints}
     for client in clients(view, r):
         for b in dp.explore(client, request(view, client, r)):
             (dpid, gid, k), = b.choices
-            assert dpid == view.hosts[client].dpid  # chosen at the client's own switch
-            group = dp.groups[(dpid, gid)]
-            assert group.buckets[k][0] == weight[b.only.host]
-            assert len(group.buckets) == 2  # web3 (weight 0) has none
+            assert dpid == view.hosts[client].dpid
+        group = dp.groups[(view.hosts[client].dpid, r.group_id)]
+        per_host: dict[str, int] = {}
+        for w, actions in group.buckets:
+            slot = next(a[2] for a in actions if a[:2] == ("set_field", "reg1"))
+            host = next(e.host for e in r.endpoints if e.slot == slot)
+            per_host[host] = per_host.get(host, 0) + w
+        total = sum(per_host.values())
+        assert "web3" not in per_host  # weight 0
+        assert {h: Fraction(w, total) for h, w in per_host.items()} == {"web1": Fraction(3, 4), "web2": Fraction(1, 4)}
+        least = min(w for w, _ in group.buckets)
+        assert 128 < -(-total // least) <= 256 and max(w for w, _ in group.buckets) <= 0xFFFF
 
 
 @pytest.mark.parametrize("x, expected", [(0.0, "web1"), (0.74, "web1"), (0.75, "web2"), (0.99, "web2")])
