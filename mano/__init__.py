@@ -1,0 +1,1 @@
+"""NFV MANO (NFVO-lite): VNF descriptors, the VNF lifecycle and service function chains."""
