@@ -1,6 +1,6 @@
 """The OpenFlow rules the network should hold, computed from the view and the desired routes (pure).
 
-Six tables on every switch; service traffic is translated statefully with Open vSwitch's
+Seven tables on every switch; service traffic is translated statefully with Open vSwitch's
 connection tracker, in zones of the switch's own (NetworkView.zones), as Antrea's proxy and OVN's
 load balancers do:
 
@@ -18,9 +18,14 @@ load balancers do:
   3 endpoints  per endpoint: commit the connection with a destination NAT to the endpoint and a
                ct_mark naming service and endpoint (with the hairpin bit when the client is the
                endpoint itself, then on to 4), then 2.
+  (2 and 6 below: what leaves the service stage goes to 2.)
   4 hairpin    commit a source NAT to the gateway, so the endpoint answers the gateway, not itself.
   5 un-SNAT    after the hairpin zone, the service zone (as 0 does).
-  2 forward    per destination IP: set the destination MAC and output along shortest paths (back
+  2 steer      VNF chains: classified traffic gets the next VNF's MAC as destination and goes
+               toward it; what a VNF sends back (its MAC as source) goes to the chain's next VNF,
+               or on to 6 after the last; replies of a symmetric chain through the VNFs in
+               reverse. Everything else on to 6.
+  6 forward    per destination IP: set the destination MAC and output along shortest paths (back
                out of the ingress port when the host sits there: hairpin), with bandwidth-reserved
                paths above it for their (src, dst) pair. Unmatched: dropped.
 
@@ -35,7 +40,8 @@ from dataclasses import dataclass, field, replace
 
 from .network import NetworkView
 
-TABLE_CLASSIFY, TABLE_SERVICE, TABLE_FORWARD, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT = 0, 1, 2, 3, 4, 5
+TABLE_CLASSIFY, TABLE_SERVICE, TABLE_STEER, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT, TABLE_FORWARD = (
+    0, 1, 2, 3, 4, 5, 6)
 PRIORITY_MISS, PRIORITY_TRACK, PRIORITY_UNSNAT, PRIORITY_ARP = 0, 50, 60, 100
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
 PRIORITY_HAIRPIN_EST, PRIORITY_ACCOUNT, PRIORITY_SERVICE = 250, 260, 300
@@ -71,6 +77,10 @@ GATEWAY_MAC = "02:5e:ff:ff:ff:fe"  # answers ARP for the gateway address
 COOKIE_BASELINE = 0x1
 COOKIE_SERVICE_BASE = 0x5EC0_0000_0000_0000  # | service id
 COOKIE_PATH_BASE = 0x9A70_0000_0000_0000     # | path id
+COOKIE_CHAIN_BASE = 0xC4A1_0000_0000_0000    # | chain id
+PRIORITY_STEER_IN, PRIORITY_STEER_SERVICE, PRIORITY_STEER_TO, PRIORITY_STEER_ON, PRIORITY_STEER_BACK = (
+    400, 410, 500, 510, 520)
+PRIORITY_STEER_OWN = 530
 
 
 def service_cookie(service_id: int) -> int:
@@ -230,14 +240,15 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     for dpid in view.switches:
         nat_zone, snat_zone = view.zones(dpid)
         flows += [
-            Flow(dpid, TABLE_CLASSIFY, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            Flow(dpid, TABLE_CLASSIFY, PRIORITY_MISS, (), (), TABLE_STEER, COOKIE_BASELINE),
             Flow(dpid, TABLE_CLASSIFY, PRIORITY_ARP, _match(eth_type=ETH_ARP), (("controller",),), None,
                  COOKIE_BASELINE),
-            Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_STEER, COOKIE_BASELINE),
+            Flow(dpid, TABLE_STEER, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
             # hairpin connections of services removed since (their own rules went with them)
             Flow(dpid, TABLE_SERVICE, PRIORITY_HAIRPIN_EST,
                  _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
-                 (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, COOKIE_BASELINE),
+                 (("ct", Ct(snat_zone, TABLE_STEER)),), None, COOKIE_BASELINE),
             Flow(dpid, TABLE_UNSNAT, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
                  (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
         ]
@@ -249,7 +260,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
                 Flow(dpid, TABLE_CLASSIFY, PRIORITY_UNSNAT, _match(eth_type=ETH_IPV4, ipv4_dst=gateway),
                      (("ct", Ct(snat_zone, TABLE_UNSNAT)),), None, COOKIE_BASELINE),
                 Flow(dpid, TABLE_HAIRPIN, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
-                     (("ct", Ct(snat_zone, TABLE_FORWARD, commit=True, nat=Nat("src", gateway))),), None,
+                     (("ct", Ct(snat_zone, TABLE_STEER, commit=True, nat=Nat("src", gateway))),), None,
                      COOKIE_BASELINE),
             ]
     # Fast failover: toward each switch, where a loop-free alternate next hop exists, a group
@@ -353,7 +364,7 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
             dnat = Nat("dst", ep.ip, ep.port)
             mark = connection_mark(route.service_id, ep.slot)
             flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT, chosen,
-                              (("ct", Ct(nat_zone, TABLE_FORWARD, commit=True, nat=dnat, mark=mark)),), None,
+                              (("ct", Ct(nat_zone, TABLE_STEER, commit=True, nat=dnat, mark=mark)),), None,
                               route.cookie))
             if view.gateway:  # the client is this endpoint: translate its source too (table 4)
                 flows.append(Flow(dpid, TABLE_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN,
@@ -364,16 +375,16 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
             # the hairpin ones sent through the hairpin zone
             flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
                               _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=mark),
-                              (), TABLE_FORWARD, route.cookie, meter))
+                              (), TABLE_STEER, route.cookie, meter))
             flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
                               _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_REPLY,
                                      ct_mark=(mark, MARK_ENDPOINT_MASK)),
-                              (), TABLE_FORWARD, route.cookie, meter))
+                              (), TABLE_STEER, route.cookie, meter))
             if view.gateway:
                 flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_ACCOUNT,
                                   _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD,
                                          ct_mark=mark | HAIRPIN_MARK),
-                                  (("ct", Ct(snat_zone, TABLE_FORWARD)),), None, route.cookie, meter))
+                                  (("ct", Ct(snat_zone, TABLE_STEER)),), None, route.cookie, meter))
         if meter is not None:
             meters.append(Meter(dpid, meter, route.rate_limit_kbps, meter_burst_kbits(route.rate_limit_kbps),
                                 route.cookie))
@@ -387,6 +398,137 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
         flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
                           (("group", route.group_id),), None, route.cookie, meter))
     return flows, groups, meters
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Which traffic a chain steers; empty fields match anything."""
+    src_cidr: str = ""   # "10.0.0.0/24", canonical
+    dst_cidr: str = ""
+    protocol: str = ""   # "" | "tcp" | "udp" | "icmp"
+    dst_port: int = 0    # 0 = any (tcp/udp only)
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    classifier: Classifier
+    hops: tuple[str, ...]   # host names (VNF instances), in traversal order
+    symmetric: bool
+    chain_id: int
+
+    @property
+    def cookie(self) -> int:
+        return COOKIE_CHAIN_BASE | self.chain_id
+
+
+def _cidr(text: str) -> tuple[str, str] | str | None:
+    """An OXM (address, mask) for a CIDR (the address alone for a /32), None for "" (any)."""
+    if not text:
+        return None
+    import ipaddress
+
+    net = ipaddress.IPv4Network(text)
+    return str(net.network_address) if net.prefixlen == 32 else (str(net.network_address), str(net.netmask))
+
+
+def _l4_matches(protocol: str, port: int, side: str) -> list[dict]:
+    """Match fields for the protocol (and port on `side`: "dst" or "src"); several when "any"."""
+    protocols = [protocol] if protocol else (["tcp", "udp"] if port else [""])
+    out = []
+    for proto in protocols:
+        fields: dict = {}
+        if proto == "icmp":
+            fields["ip_proto"] = 1
+        elif proto:
+            fields["ip_proto"] = IP_PROTO[proto]
+            if port:
+                fields[f"{proto}_{side}"] = port
+        out.append(fields)
+    return out
+
+
+def chain_services(chain: Chain, routes: list[ServiceRoute]) -> list[ServiceRoute]:
+    """The service routes whose VIP:port the chain's classifier names: their traffic is recognised
+    by its connection mark (after the VIP was translated to an endpoint at the client's switch)."""
+    import ipaddress
+
+    c = chain.classifier
+    if not c.dst_cidr:
+        return []
+    net = ipaddress.IPv4Network(c.dst_cidr)
+    return [r for r in routes if ipaddress.IPv4Address(r.vip) in net and c.protocol in ("", r.protocol)
+            and c.dst_port in (0, r.port)]
+
+
+def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> list[Flow]:
+    """The steering table's rules of one chain, on every switch (see the module's table 2).
+
+    A VNF is one-armed: it takes the frames sent to its MAC and sends those it passes back out with
+    its MAC as source. So the frames a VNF sends are recognised by their source MAC, wherever they
+    are: on to the next VNF, after the last on to forwarding. Traffic to a service is recognised
+    at the client's switch by its connection's mark (its VIP is translated there, before steering);
+    its replies too, after their translation back, for a symmetric chain."""
+    hops = [view.hosts.get(h) for h in chain.hops]
+    if any(h is None for h in hops):
+        return []  # a VNF not attached (yet): the chain waits, traffic flows directly
+    c = chain.classifier
+    src, dst = _cidr(c.src_cidr), _cidr(c.dst_cidr)
+    services = chain_services(chain, routes)
+    flows: list[Flow] = []
+
+    def steer(dpid: int, host) -> tuple | None:
+        """Actions sending a frame to a VNF host from switch dpid; None if it is cut off."""
+        port = host.port if host.dpid == dpid else view.next_hops(host.dpid).get(dpid)
+        return None if port is None else (("set_field", "eth_dst", host.mac), ("output", port))
+
+    def add(dpid: int, priority: int, match: dict, actions: tuple | None, goto: int | None = None) -> None:
+        if actions is None and goto is None:
+            return
+        flows.append(Flow(dpid, TABLE_STEER, priority, _match(eth_type=ETH_IPV4, **match), actions or (), goto,
+                          chain.cookie))
+        if actions:  # a frame may have to go back out of the port it came in by (OpenFlow's IN_PORT)
+            port = actions[-1][1]
+            flows.append(Flow(dpid, TABLE_STEER, priority + 1, _match(eth_type=ETH_IPV4, in_port=port, **match),
+                              actions[:-1] + (("output", IN_PORT),), None, chain.cookie))
+
+    # (priority, match): traffic to an address by its fields; to a service by its connection's mark,
+    # above (a reply translated back to the VIP would match both)
+    forward_in = [(PRIORITY_STEER_IN, dict(l4, **({"ipv4_src": src} if src else {}), **({"ipv4_dst": dst} if dst else {})))
+                  for l4 in _l4_matches(c.protocol, c.dst_port, "dst")]
+    reply_in = [(PRIORITY_STEER_IN, dict(l4, **({"ipv4_src": dst} if dst else {}), **({"ipv4_dst": src} if src else {})))
+                for l4 in _l4_matches(c.protocol, c.dst_port, "src")]
+    for route in services:
+        mark = (route.service_id << 16, 0xFFFF_0000)
+        forward_in.append((PRIORITY_STEER_SERVICE, dict({"ipv4_src": src} if src else {},
+                                                        ct_state=CT_COMMITTED_FORWARD, ct_mark=mark)))
+        reply_in.append((PRIORITY_STEER_SERVICE, dict({"ipv4_dst": src} if src else {},
+                                                      ct_state=CT_COMMITTED_REPLY, ct_mark=mark)))
+    # what comes back from VNF k in reverse (replies): the source is the service or the destination
+    reply_out = [dict({"ipv4_src": r.vip}, **{f"{r.protocol}_src": r.port}, ip_proto=IP_PROTO[r.protocol])
+                 for r in services]
+    if dst:
+        reply_out += [dict(l4, ipv4_src=dst) for l4 in _l4_matches(c.protocol, c.dst_port, "src")]
+    reply_out = list({tuple(sorted(m.items())): m for m in reply_out}.values())  # a VIP named both ways
+    for dpid in view.switches:
+        for k, vnf in enumerate(hops):
+            add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf))
+            # its own traffic (answers from its metrics server, say) is not the chain's
+            add(dpid, PRIORITY_STEER_OWN, {"eth_src": vnf.mac, "ipv4_src": vnf.ip}, None, TABLE_FORWARD)
+            nxt = steer(dpid, hops[k + 1]) if k + 1 < len(hops) else None
+            add(dpid, PRIORITY_STEER_ON, {"eth_src": vnf.mac}, nxt, None if nxt else TABLE_FORWARD)
+            if chain.symmetric:
+                back = steer(dpid, hops[k - 1]) if k > 0 else None
+                for match in reply_out:
+                    add(dpid, PRIORITY_STEER_BACK, {"eth_src": vnf.mac, **match}, back, None if back else TABLE_FORWARD)
+        first = steer(dpid, hops[0])
+        for priority, match in forward_in:
+            add(dpid, priority, match, first)
+        if chain.symmetric:
+            last = steer(dpid, hops[-1])
+            for priority, match in reply_in:
+                add(dpid, priority, match, last)
+    return flows
 
 
 def path_flows(view: NetworkView, path: ReservedPath) -> list[Flow]:
@@ -423,7 +565,7 @@ class RuleSet:
 
 
 def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[ReservedPath],
-                  cache: "RuleCache | None" = None) -> RuleSet:
+                  cache: "RuleCache | None" = None, chains: list[Chain] = ()) -> RuleSet:
     """Everything the switches should hold. With a cache, the baseline and each route's rules are
     reused while the view has not changed (they do not depend on one another)."""
     cache = cache if cache is not None else RuleCache()
@@ -438,6 +580,8 @@ def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[Res
         meters += m
     for path in paths:
         flows += path_flows(view, path)
+    for chain in chains:
+        flows += chain_rules(view, chain, routes)
     cache.retain({"baseline", *routes})  # forget removed and replaced routes
     return RuleSet.of(flows, groups, meters)
 

@@ -187,6 +187,10 @@ class Branch:
 L4 = {6: "tcp", 17: "udp"}
 
 
+def _ip(text: str) -> int:
+    return int.from_bytes(bytes(int(b) for b in text.split(".")), "big")
+
+
 def five_tuple(packet: dict) -> tuple | None:
     proto = L4.get(packet.get("ip_proto"))
     if packet.get("eth_type") != ETH_IPV4 or proto is None:
@@ -246,6 +250,9 @@ class DataPlane:
     def _matches(packet: dict, name: str, value) -> bool:
         if isinstance(value, tuple):
             want, mask = value
+            if isinstance(want, str):  # an IPv4 prefix: (address, netmask)
+                have = packet.get(name)
+                return have is not None and _ip(have) & _ip(mask) == _ip(want)
             return (packet.get(name, 0) & mask) == want
         return packet.get(name) == value
 

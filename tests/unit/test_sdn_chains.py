@@ -1,0 +1,99 @@
+"""VNF chains steered by the switches, checked by what the fake data plane does with packets: a
+VNF is one-armed (it gets the frames sent to its MAC and sends the ones it passes back out with
+its own MAC as source); classified traffic goes through the VNFs in order, replies of a symmetric
+chain through them in reverse, to services too (recognised by their connection's mark after the
+VIP's translation); everything else, and a VNF's own traffic, goes directly."""
+
+from __future__ import annotations
+
+from controller.sdn.network import NetworkView
+from controller.sdn.rules import Chain, Classifier, Endpoint, ServiceRoute, desired_rules, vip_mac
+from flow_table_sim import DELIVERED, DataPlane, answer, by_hash, declared, ip_packet
+
+# a line of three sites; the VNFs sit on the middle and far sites, away from client and server
+LINE = declared([("s1", "s2"), ("s2", "s3")],
+                {"c1": "s1", "c2": "s1", "fw": "s2", "mon": "s3", "srv": "s3", "web": "s3"})
+VIP = "10.0.100.1"
+
+
+def view_and(chains, routes=()):
+    view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
+    return view, DataPlane(desired_rules(view, list(routes), [], chains=chains), view)
+
+
+def vnf_pass(view, dp, copy):
+    """The VNF that received `copy` sends it back out, its own MAC as source."""
+    assert copy.fate == DELIVERED
+    return dp.send_one(copy.host, dict(copy.packet, eth_src=view.hosts[copy.host].mac))
+
+
+def chain(*hops, symmetric=False, **classifier):
+    return Chain("guard", Classifier(**classifier), hops, symmetric, 1)
+
+
+def walk(view, dp, src, packet, choose=None):
+    """The hosts the packet visits, letting every VNF on the way pass it; (hosts, final copy)."""
+    visited = []
+    copy = dp.send_one(src, packet, choose)
+    while copy.fate == DELIVERED and copy.host in ("fw", "mon"):
+        visited.append(copy.host)
+        copy = vnf_pass(view, dp, copy)
+    visited.append(copy.host if copy.fate == DELIVERED else copy.fate)
+    return visited, copy
+
+
+def test_classified_traffic_goes_through_the_vnfs_in_order_and_arrives_unchanged():
+    view, dp = view_and([chain("fw", "mon", dst_cidr="10.0.0.5/32", protocol="tcp", dst_port=80)])
+    c1, srv = view.hosts["c1"], view.hosts["srv"]
+    sent = ip_packet(c1, srv.ip, srv.mac, dst_port=80)
+    hosts, copy = walk(view, dp, "c1", sent)
+    assert hosts == ["fw", "mon", "srv"]
+    assert {k: copy.packet[k] for k in ("ipv4_src", "ipv4_dst", "tcp_src", "tcp_dst", "eth_dst")} == \
+        {"ipv4_src": c1.ip, "ipv4_dst": srv.ip, "tcp_src": 40000, "tcp_dst": 80, "eth_dst": srv.mac}
+    # not classified: another port, another destination, and the reply of an asymmetric chain
+    assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=22))[0] == ["srv"]
+    assert walk(view, dp, "c2", ip_packet(view.hosts["c2"], view.hosts["web"].ip, view.hosts["web"].mac))[0] == ["web"]
+    assert walk(view, dp, "srv", answer(view, copy))[0] == ["c1"]
+
+
+def test_a_symmetric_chain_takes_the_replies_back_through_the_vnfs_in_reverse():
+    view, dp = view_and([chain("fw", "mon", symmetric=True, dst_cidr="10.0.0.5/32", protocol="tcp", dst_port=80)])
+    c1, srv = view.hosts["c1"], view.hosts["srv"]
+    hosts, copy = walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))
+    assert hosts == ["fw", "mon", "srv"]
+    hosts, back = walk(view, dp, "srv", answer(view, copy))
+    assert hosts == ["mon", "fw", "c1"]
+    assert (back.packet["ipv4_src"], back.packet["tcp_src"], back.packet["eth_dst"]) == (srv.ip, 80, c1.mac)
+
+
+def test_a_service_behind_a_chain_is_steered_after_its_vip_is_translated_and_answers_as_the_vip():
+    view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
+    route = ServiceRoute("web", VIP, "tcp", 80, (Endpoint("web", view.hosts["web"].ip, 8080, 1),), 7)
+    guard = chain("fw", "mon", symmetric=True, dst_cidr=f"{VIP}/32", dst_port=80, src_cidr="10.0.0.0/30")
+    dp = DataPlane(desired_rules(view, [route], [], chains=[guard]), view)
+    c1 = view.hosts["c1"]
+    hosts, copy = walk(view, dp, "c1", ip_packet(c1, VIP, vip_mac(VIP), dst_port=80))
+    assert hosts == ["fw", "mon", "web"]
+    assert (copy.packet["ipv4_dst"], copy.packet["tcp_dst"]) == (view.hosts["web"].ip, 8080)
+    hosts, back = walk(view, dp, "web", answer(view, copy))
+    assert hosts == ["mon", "fw", "c1"]
+    assert (back.packet["ipv4_src"], back.packet["tcp_src"]) == (VIP, 80)  # translated back at c1's switch
+    # the connection's next packets the same way
+    assert walk(view, dp, "c1", ip_packet(c1, VIP, vip_mac(VIP), dst_port=80))[0] == ["fw", "mon", "web"]
+    # a client outside the classifier's sources (srv is 10.0.0.5, not in 10.0.0.0/30) goes directly
+    other = ip_packet(view.hosts["srv"], VIP, vip_mac(VIP), dst_port=80)
+    assert walk(view, dp, "srv", other)[0] == ["web"]
+
+
+def test_a_vnfs_own_traffic_is_not_steered():
+    view, dp = view_and([chain("fw", "mon", src_cidr="10.0.0.0/16")])  # everything from every host
+    fw, c1 = view.hosts["fw"], view.hosts["c1"]
+    assert walk(view, dp, "fw", ip_packet(fw, c1.ip, c1.mac))[0] == ["c1"]
+
+
+def test_without_the_chain_traffic_flows_directly_and_a_missing_vnf_leaves_it_direct():
+    view, dp = view_and([])
+    c1, srv = view.hosts["c1"], view.hosts["srv"]
+    assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))[0] == ["srv"]
+    view, dp = view_and([chain("fw", "gone", dst_cidr="10.0.0.5/32")])
+    assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))[0] == ["srv"]
