@@ -17,7 +17,8 @@ from os_ken.topology import event as topo_event
 
 from . import openflow
 from .core import SdnCore
-from .rules import COOKIE_BASELINE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, RuleDiff, vip_mac
+from .rules import (COOKIE_BASELINE, COOKIE_CHAIN_BASE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, RuleDiff,
+                    vip_mac)
 
 log = logging.getLogger("strata.sdn.app")
 FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
@@ -177,7 +178,7 @@ class StrataSdnApp(app_manager.OSKenApp):
     def _clear(self, dp) -> None:
         """Remove every Strata rule and group (a resync starts from nothing; LLDP rules stay)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE):
+        for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE, COOKIE_CHAIN_BASE):
             mask = 0xFFFF_FFFF_FFFF_FFFF if family == COOKIE_BASELINE else FAMILY_MASK
             dp.send_msg(parser.OFPFlowMod(dp, cookie=family, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
                                           command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,

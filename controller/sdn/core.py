@@ -20,7 +20,7 @@ from typing import Protocol
 from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
-from .rules import (MAX_SERVICE_ID, MAX_SLOT, Endpoint, Flow, Group, Meter, ReservedPath, RuleCache, RuleDiff,
+from .rules import (MAX_SERVICE_ID, MAX_SLOT, Chain, Classifier, Endpoint, ReservedPath, RuleCache, RuleDiff,
                     RuleSet, ServiceRoute, desired_rules, diff, path_flows, service_rules)
 from .store import SdnStore
 
@@ -62,6 +62,31 @@ def check_service_name(name: str) -> None:
                               "in labels of at most 63, starting and ending with a letter or digit, joined by '.'")
 
 
+CHAIN_PROTOCOLS = ("", "tcp", "udp", "icmp")
+
+
+def checked_classifier(c: Classifier) -> Classifier:
+    """The classifier in canonical form (CIDRs as networks); InvalidArgument naming the field."""
+    cidrs = {}
+    for field in ("src_cidr", "dst_cidr"):
+        text = getattr(c, field)
+        if text:
+            try:
+                cidrs[field] = str(ipaddress.IPv4Network(text, strict=False))
+            except ValueError:
+                raise InvalidArgument(f"classifier.{field}: {text[:40]!r} is not an IPv4 prefix such as "
+                                      "10.0.0.0/24") from None
+        else:
+            cidrs[field] = ""
+    if c.protocol not in CHAIN_PROTOCOLS:
+        raise InvalidArgument(f"classifier.protocol must be tcp, udp, icmp or any, got {c.protocol!r}")
+    if not 0 <= c.dst_port <= 65535:
+        raise InvalidArgument(f"classifier.dst_port {c.dst_port} is not in 0-65535")
+    if c.dst_port and c.protocol == "icmp":
+        raise InvalidArgument("classifier.dst_port: ICMP has no ports")
+    return Classifier(cidrs["src_cidr"], cidrs["dst_cidr"], c.protocol, c.dst_port)
+
+
 class SdnCore:
     def __init__(self, view: NetworkView, store: SdnStore, southbound: Southbound | None = None):
         self._lock = threading.RLock()
@@ -74,6 +99,7 @@ class SdnCore:
         self._reconciled_version = -1            # the view version of the last full pass
         self._rules = RuleCache()  # reused while the network view is unchanged
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
+        self.chains: dict[str, Chain] = {c.name: c for c in store.chains()}
         self.endpoints: dict[str, AttachedEndpoint] = {}
         for endpoint in store.endpoints():
             try:
@@ -181,7 +207,7 @@ class SdnCore:
             route = ServiceRoute(service, vip, protocol, port, eps, self._new_service_id(), locality, rate_kbps)
             self.store.save_route(route)
             self.routes[service] = route
-            waits = self._change(None, route)
+            waits = self._reconcile() if self.chains else self._change(None, route)
         self._wait(waits, wait)
         return route
 
@@ -218,8 +244,70 @@ class SdnCore:
             old = self._route(service)
             self.store.delete_route(service)
             del self.routes[service]
-            waits = self._change(old, None)
+            waits = self._reconcile() if self.chains else self._change(old, None)
         self._wait(waits, wait)
+
+    # -- VNF chains ------------------------------------------------------------------------------
+    def _checked_hops(self, hops: list[str], name: str) -> tuple[str, ...]:
+        if not hops:
+            raise InvalidArgument("a chain needs at least one hop (a VNF instance)")
+        for k, host in enumerate(hops):
+            if host not in self.view.hosts:
+                raise NotFound(f"hops[{k}]: {host!r} is not a host or attached endpoint of the topology")
+        twice = sorted({h for h in hops if hops.count(h) > 1})
+        if twice:
+            raise InvalidArgument(f"hop(s) listed twice: {', '.join(twice)}")
+        for other in self.chains.values():
+            shared = sorted(set(hops) & set(other.hops))
+            if other.name != name and shared:
+                raise AlreadyExists(f"{', '.join(shared)} already steer(s) chain {other.name!r}: a VNF instance "
+                                    "serves one chain")
+        return tuple(hops)
+
+    def install_chain(self, name: str, classifier: Classifier, hops: list[str], symmetric: bool, *,
+                      wait: float = 5.0) -> Chain:
+        check_service_name(name)
+        classifier = checked_classifier(classifier)
+        if symmetric and not classifier.dst_cidr:
+            raise InvalidArgument("a symmetric chain needs a destination (dst_cidr): its replies are recognised "
+                                  "by their source")
+        with self._lock:
+            if name in self.chains:
+                raise AlreadyExists(f"chain {name!r} exists; update or remove it")
+            chain = Chain(name, classifier, self._checked_hops(hops, name), symmetric,
+                          max((c.chain_id for c in self.chains.values()), default=0) + 1)
+            self.store.save_chain(chain)
+            self.chains[name] = chain
+            waits = self._reconcile()
+        self._wait(waits, wait)
+        return chain
+
+    def update_chain(self, name: str, hops: list[str], *, wait: float = 5.0) -> Chain:
+        with self._lock:
+            old = self._chain(name)
+            chain = dataclasses.replace(old, hops=self._checked_hops(hops, name))
+            self.store.save_chain(chain)
+            self.chains[name] = chain
+            waits = self._reconcile()
+        self._wait(waits, wait)
+        return chain
+
+    def remove_chain(self, name: str, *, wait: float = 5.0) -> None:
+        with self._lock:
+            self._chain(name)
+            self.store.delete_chain(name)
+            del self.chains[name]
+            waits = self._reconcile()
+        self._wait(waits, wait)
+
+    def list_chains(self) -> list[Chain]:
+        with self._lock:
+            return sorted(self.chains.values(), key=lambda c: c.chain_id)
+
+    def _chain(self, name: str) -> Chain:
+        if name not in self.chains:
+            raise NotFound(f"no chain named {name!r} (installed: {', '.join(sorted(self.chains)) or 'none'})")
+        return self.chains[name]
 
     def _route(self, service: str) -> ServiceRoute:
         if service not in self.routes:
@@ -458,7 +546,8 @@ class SdnCore:
     # -- reconciliation -----------------------------------------------------------------------
     def desired(self) -> RuleSet:
         with self._lock:
-            return desired_rules(self.view, list(self.routes.values()), list(self.paths.values()))
+            return desired_rules(self.view, list(self.routes.values()), list(self.paths.values()),
+                                 chains=list(self.chains.values()))
 
     def _rules_of(self, owner: ServiceRoute | ReservedPath | None) -> RuleSet:
         if owner is None:
@@ -500,7 +589,7 @@ class SdnCore:
             return []
         self._reconciled_version = self.view.version
         desired = desired_rules(self.view, list(self.routes.values()), list(self.paths.values()),
-                                self._rules).by_switch()
+                                self._rules, chains=list(self.chains.values())).by_switch()
         waits = []
         for dpid in sorted(self.connected):
             if dpid in self._unconfirmed:  # what it holds is unknown: start it from nothing

@@ -10,7 +10,7 @@ from controller.rpc import abort_on_domain_error
 
 from .core import SdnCore
 from .network import AttachedEndpoint
-from .rules import Endpoint, ServiceRoute
+from .rules import Chain, Classifier, Endpoint, ServiceRoute
 from .telemetry import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
@@ -44,6 +44,19 @@ def stats_message(traffic: ServiceTraffic) -> sdn_pb2.ServiceStats:
         endpoints=[sdn_pb2.EndpointStats(host=e.host, subset=e.subset, connections=e.connections,
                                          tx_packets=e.tx_packets, tx_bytes=e.tx_bytes, rx_packets=e.rx_packets,
                                          rx_bytes=e.rx_bytes) for e in traffic.endpoints])
+
+
+CHAIN_PROTOCOL_NAMES = {common_pb2.PROTOCOL_UNSPECIFIED: "", common_pb2.PROTOCOL_TCP: "tcp",
+                        common_pb2.PROTOCOL_UDP: "udp", common_pb2.PROTOCOL_ICMP: "icmp"}
+
+
+def chain_message(chain: Chain) -> sdn_pb2.InstallChainResponse:
+    c = chain.classifier
+    protocol = {v: k for k, v in CHAIN_PROTOCOL_NAMES.items()}[c.protocol]
+    return sdn_pb2.InstallChainResponse(
+        chain=chain.name, cookie=chain.cookie, symmetric=chain.symmetric,
+        classifier=sdn_pb2.Classifier(src_cidr=c.src_cidr, dst_cidr=c.dst_cidr, protocol=protocol, dst_port=c.dst_port),
+        hops=[sdn_pb2.ChainHop(host=h) for h in chain.hops])
 
 
 def endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
@@ -228,11 +241,28 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     def ListEndpoints(self, request, context):
         return sdn_pb2.ListEndpointsResponse(endpoints=[endpoint_message(e) for e in self.core.list_endpoints()])
 
+    @abort_on_domain_error
     def InstallChain(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "VNF chain steering is not built yet")
+        c = request.classifier
+        protocol = CHAIN_PROTOCOL_NAMES.get(c.protocol)
+        if protocol is None:
+            raise InvalidArgument(f"classifier.protocol: {c.protocol} is not a protocol a chain can match")
+        chain = self.core.install_chain(request.chain, Classifier(c.src_cidr, c.dst_cidr, protocol, c.dst_port),
+                                        [h.host for h in request.hops], request.symmetric)
+        return chain_message(chain)
 
+    @abort_on_domain_error
+    def UpdateChain(self, request, context):
+        return chain_message(self.core.update_chain(request.chain, [h.host for h in request.hops]))
+
+    @abort_on_domain_error
     def RemoveChain(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "VNF chain steering is not built yet")
+        self.core.remove_chain(request.chain)
+        return sdn_pb2.RemoveChainResponse()
+
+    @abort_on_domain_error
+    def ListChains(self, request, context):
+        return sdn_pb2.ListInstalledChainsResponse(chains=[chain_message(c) for c in self.core.list_chains()])
 
 
 def registrar(core: SdnCore, app=None):

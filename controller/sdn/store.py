@@ -10,7 +10,7 @@ from pathlib import Path
 from controller.sqlite import open_database
 
 from .network import AttachedEndpoint
-from .rules import Endpoint, ReservedPath, ServiceRoute
+from .rules import Chain, Classifier, Endpoint, ReservedPath, ServiceRoute
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS service_routes (
@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS service_routes (
 CREATE TABLE IF NOT EXISTS reserved_paths (
     path_id INTEGER PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL,
     bandwidth_mbps REAL NOT NULL, hops TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chains (
+    name TEXT PRIMARY KEY, chain_id INTEGER UNIQUE NOT NULL, classifier TEXT NOT NULL, hops TEXT NOT NULL,
+    symmetric INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attached_endpoints (
     name TEXT PRIMARY KEY, ip TEXT NOT NULL, mac TEXT NOT NULL, switch TEXT NOT NULL,
     port INTEGER NOT NULL, node TEXT NOT NULL);
@@ -81,6 +84,24 @@ class SdnStore:
     def delete_path(self, path_id: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM reserved_paths WHERE path_id = ?", (path_id,))
+
+    def chains(self) -> list[Chain]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, chain_id, classifier, hops, symmetric FROM chains "
+                                    "ORDER BY chain_id").fetchall()
+        return [Chain(name, Classifier(**json.loads(c)), tuple(json.loads(h)), bool(sym), cid)
+                for name, cid, c, h, sym in rows]
+
+    def save_chain(self, chain: Chain) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO chains (name, chain_id, classifier, hops, symmetric) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             (chain.name, chain.chain_id, json.dumps(dataclasses.asdict(chain.classifier)),
+                              json.dumps(list(chain.hops)), int(chain.symmetric)))
+
+    def delete_chain(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM chains WHERE name = ?", (name,))
 
     def endpoints(self) -> list[AttachedEndpoint]:
         with self._lock:

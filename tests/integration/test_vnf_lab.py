@@ -459,9 +459,11 @@ def test_ratelimit_caps_a_udp_flood(lab):
     assert lab.stop_vnf() == 0
 
 
-def test_monitor_throughput(lab):
-    """Packets per second the program forwards: a raw flood of minimum-size frames at the VNF."""
-    lab.start_vnf("monitor", None)
+@pytest.mark.parametrize("kind,config", [("monitor", None), ("firewall", FIREWALL)])
+def test_throughput(lab, kind, config):
+    """Packets per second the program forwards: a raw flood of minimum-size frames at the VNF (the
+    firewall's UDP frames match its fifth rule, after four that do not)."""
+    lab.start_vnf(kind, config)
     before = lab.stats()
     started = time.monotonic()
     flood = lab.tool("cli", "raw-flood", "eth0", NODES["vnf"][2], NODES["cli"][2], CLI_IP, SRV_IP, "9", "3",
@@ -470,7 +472,7 @@ def test_monitor_throughput(lab):
     elapsed = time.monotonic() - started
     passed = after["packets"]["passed"] - before["packets"]["passed"]
     pps = passed / elapsed
-    print(f"\nmonitor forwarded {passed} frames of {flood['frame_bytes']} bytes in {elapsed:.2f} s: "
+    print(f"\n{kind} forwarded {passed} frames of {flood['frame_bytes']} bytes in {elapsed:.2f} s: "
           f"{pps:,.0f} packets/s (offered {flood['sent'] / 3:,.0f}/s, "
           f"kernel queue drops {after['queue_drops'] - before['queue_drops']})")
     assert after["send_errors"] == 0

@@ -13,7 +13,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.sdn import openflow
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import IN_PORT, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
+from controller.sdn.rules import IN_PORT, Chain, Classifier, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
 from flow_table_sim import declared
 
 TOPO = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"c1": "s1", "w1": "s2", "w2": "s3", "c3": "s3"})
@@ -86,7 +86,9 @@ def rules():
     dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (Endpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6,
                        rate_limit_kbps=2500)
     path = ReservedPath(1, "c1", "c3", 10.0, tuple(view.path("c1", "c3")))
-    return desired_rules(view, [web, dns], [path])
+    guard = Chain("guard", Classifier(src_cidr="10.0.0.0/30", dst_cidr="10.96.0.10/32", protocol="tcp", dst_port=80),
+                  ("w2", "c3"), True, 1)
+    return desired_rules(view, [web, dns], [path], chains=[guard])
 
 
 def oskens(msg, xid=7) -> bytes:

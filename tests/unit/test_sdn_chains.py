@@ -97,3 +97,57 @@ def test_without_the_chain_traffic_flows_directly_and_a_missing_vnf_leaves_it_di
     assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))[0] == ["srv"]
     view, dp = view_and([chain("fw", "gone", dst_cidr="10.0.0.5/32")])
     assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))[0] == ["srv"]
+
+
+# -- the core: checks, persistence, and the switches' bytes --------------------------------------------
+import pytest  # noqa: E402
+
+from controller.errors import AlreadyExists, InvalidArgument, NotFound  # noqa: E402
+from controller.sdn.core import SdnCore  # noqa: E402
+from controller.sdn.store import SdnStore  # noqa: E402
+
+
+@pytest.fixture
+def core(tmp_path):
+    store = SdnStore(tmp_path / "sdn.db")
+    yield SdnCore(NetworkView.from_declared(dict(LINE, gateway="10.0.255.254", service_range="10.96.0.0/16")),
+                  store)
+    store.close()
+
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    (dict(classifier=Classifier(src_cidr="10.0.0.300/24")), InvalidArgument, "classifier.src_cidr"),
+    (dict(classifier=Classifier(protocol="sctp")), InvalidArgument, "classifier.protocol"),
+    (dict(classifier=Classifier(protocol="icmp", dst_port=80)), InvalidArgument, "ICMP has no ports"),
+    (dict(classifier=Classifier(dst_port=70000)), InvalidArgument, "dst_port"),
+    (dict(hops=[]), InvalidArgument, "at least one hop"),
+    (dict(hops=["fw", "fw"]), InvalidArgument, "twice"),
+    (dict(hops=["nowhere"]), NotFound, "nowhere"),
+    (dict(symmetric=True), InvalidArgument, "symmetric chain needs a destination"),
+    (dict(name="Bad Name"), InvalidArgument, "DNS name"),
+])
+def test_bad_chains_are_refused_and_change_nothing(core, kwargs, error, text):
+    args = dict(name="guard", classifier=Classifier(), hops=["fw", "mon"], symmetric=False)
+    args.update(kwargs)
+    with pytest.raises(error, match=text):
+        core.install_chain(args["name"], args["classifier"], args["hops"], args["symmetric"])
+    assert not core.chains and not core.store.chains()
+
+
+def test_chains_are_kept_checked_against_each_other_and_removed(core, tmp_path):
+    chain = core.install_chain("guard", Classifier(dst_cidr="10.0.0.5/255.255.255.255"), ["fw", "mon"], True)
+    assert chain.classifier.dst_cidr == "10.0.0.5/32"  # canonical
+    with pytest.raises(AlreadyExists, match="guard"):
+        core.install_chain("guard", Classifier(), ["c2"], False)
+    with pytest.raises(AlreadyExists, match="fw"):
+        core.install_chain("other", Classifier(), ["fw"], False)
+    again = SdnCore(core.view, core.store)
+    assert again.chains == core.chains
+    assert any(f.cookie == chain.cookie for f in core.desired().flows.values())
+    core.update_chain("guard", ["mon"])
+    assert core.chains["guard"].hops == ("mon",)
+    with pytest.raises(NotFound):
+        core.update_chain("nope", ["fw"])
+    core.remove_chain("guard")
+    assert not any(f.cookie == chain.cookie for f in core.desired().flows.values())
+    assert not core.store.chains()

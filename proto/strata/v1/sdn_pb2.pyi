@@ -344,22 +344,48 @@ class ChainHop(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class InstallChainRequest(_message.Message):
-    __slots__ = ("chain", "classifier", "hops")
+    __slots__ = ("chain", "classifier", "hops", "symmetric")
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
     HOPS_FIELD_NUMBER: _ClassVar[int]
+    SYMMETRIC_FIELD_NUMBER: _ClassVar[int]
     chain: str
     classifier: Classifier
     hops: _containers.RepeatedCompositeFieldContainer[ChainHop]
-    def __init__(self, chain: _Optional[str] = ..., classifier: _Optional[_Union[Classifier, _Mapping]] = ..., hops: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ...) -> None: ...
+    symmetric: bool
+    def __init__(self, chain: _Optional[str] = ..., classifier: _Optional[_Union[Classifier, _Mapping]] = ..., hops: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ..., symmetric: _Optional[bool] = ...) -> None: ...
+
+class UpdateChainRequest(_message.Message):
+    __slots__ = ("chain", "hops")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    HOPS_FIELD_NUMBER: _ClassVar[int]
+    chain: str
+    hops: _containers.RepeatedCompositeFieldContainer[ChainHop]
+    def __init__(self, chain: _Optional[str] = ..., hops: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ...) -> None: ...
 
 class InstallChainResponse(_message.Message):
-    __slots__ = ("chain", "cookie")
+    __slots__ = ("chain", "cookie", "classifier", "hops", "symmetric")
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     COOKIE_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    HOPS_FIELD_NUMBER: _ClassVar[int]
+    SYMMETRIC_FIELD_NUMBER: _ClassVar[int]
     chain: str
     cookie: int
-    def __init__(self, chain: _Optional[str] = ..., cookie: _Optional[int] = ...) -> None: ...
+    classifier: Classifier
+    hops: _containers.RepeatedCompositeFieldContainer[ChainHop]
+    symmetric: bool
+    def __init__(self, chain: _Optional[str] = ..., cookie: _Optional[int] = ..., classifier: _Optional[_Union[Classifier, _Mapping]] = ..., hops: _Optional[_Iterable[_Union[ChainHop, _Mapping]]] = ..., symmetric: _Optional[bool] = ...) -> None: ...
+
+class ListInstalledChainsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListInstalledChainsResponse(_message.Message):
+    __slots__ = ("chains",)
+    CHAINS_FIELD_NUMBER: _ClassVar[int]
+    chains: _containers.RepeatedCompositeFieldContainer[InstallChainResponse]
+    def __init__(self, chains: _Optional[_Iterable[_Union[InstallChainResponse, _Mapping]]] = ...) -> None: ...
 
 class RemoveChainRequest(_message.Message):
     __slots__ = ("chain",)

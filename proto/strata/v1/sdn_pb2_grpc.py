@@ -89,10 +89,20 @@ class SdnServiceStub:
                 request_serializer=strata_dot_v1_dot_sdn__pb2.InstallChainRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_sdn__pb2.InstallChainResponse.FromString,
                 _registered_method=True)
+        self.UpdateChain = channel.unary_unary(
+                '/strata.v1.SdnService/UpdateChain',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.UpdateChainRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.InstallChainResponse.FromString,
+                _registered_method=True)
         self.RemoveChain = channel.unary_unary(
                 '/strata.v1.SdnService/RemoveChain',
                 request_serializer=strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.FromString,
+                _registered_method=True)
+        self.ListChains = channel.unary_unary(
+                '/strata.v1.SdnService/ListChains',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.ListInstalledChainsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.ListInstalledChainsResponse.FromString,
                 _registered_method=True)
         self.AttachEndpoint = channel.unary_unary(
                 '/strata.v1.SdnService/AttachEndpoint',
@@ -195,15 +205,35 @@ class SdnServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def InstallChain(self, request, context):
-        """Steers traffic matching the classifier through the hops in order (a VNF chain).
-        NOT_FOUND: a hop host not in the topology; ALREADY_EXISTS: the chain name is taken.
+        """Steers traffic matching the classifier through the hops in order (a VNF chain): each hop is
+        a one-armed VNF (a host or pod that sends what it passes back out with its own MAC as
+        source). Traffic to a service VIP the classifier names is steered after the VIP's
+        translation, at the client's switch. A symmetric chain takes the replies back through the hops
+        in reverse. INVALID_ARGUMENT: a malformed name, CIDR, protocol or port, no hop, a hop listed
+        twice, a symmetric chain without a destination; NOT_FOUND: a hop host not in the topology;
+        ALREADY_EXISTS: the chain name is taken, or a hop is in another chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateChain(self, request, context):
+        """Replaces a chain's hops (its VNF instances healed, scaled or moved); the classifier stays.
+        NOT_FOUND: unknown chain or hop; INVALID_ARGUMENT / ALREADY_EXISTS as for InstallChain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveChain(self, request, context):
-        """Removes a chain's steering rules. NOT_FOUND: unknown chain.
+        """Removes a chain's steering rules: its traffic flows directly again. NOT_FOUND: unknown chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChains(self, request, context):
+        """Every installed chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -300,10 +330,20 @@ def add_SdnServiceServicer_to_server(servicer, server):
                     request_deserializer=strata_dot_v1_dot_sdn__pb2.InstallChainRequest.FromString,
                     response_serializer=strata_dot_v1_dot_sdn__pb2.InstallChainResponse.SerializeToString,
             ),
+            'UpdateChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChain,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.UpdateChainRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.InstallChainResponse.SerializeToString,
+            ),
             'RemoveChain': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveChain,
                     request_deserializer=strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.FromString,
                     response_serializer=strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.SerializeToString,
+            ),
+            'ListChains': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChains,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.ListInstalledChainsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.ListInstalledChainsResponse.SerializeToString,
             ),
             'AttachEndpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.AttachEndpoint,
@@ -629,6 +669,33 @@ class SdnService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/UpdateChain',
+            strata_dot_v1_dot_sdn__pb2.UpdateChainRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.InstallChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RemoveChain(request,
             target,
             options=(),
@@ -645,6 +712,33 @@ class SdnService:
             '/strata.v1.SdnService/RemoveChain',
             strata_dot_v1_dot_sdn__pb2.RemoveChainRequest.SerializeToString,
             strata_dot_v1_dot_sdn__pb2.RemoveChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChains(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/ListChains',
+            strata_dot_v1_dot_sdn__pb2.ListInstalledChainsRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.ListInstalledChainsResponse.FromString,
             options,
             channel_credentials,
             insecure,
