@@ -612,7 +612,7 @@ def parse_firewall(obj: dict) -> dict:
         if not isinstance(name, str):
             raise _field_error(f"{where}.name", f"{name!r} is not a string")
         protocol = raw.get("protocol", "any")
-        if protocol not in PROTOCOLS:
+        if not isinstance(protocol, str) or protocol not in PROTOCOLS:
             raise _field_error(f"{where}.protocol", f"{protocol!r} is not one of tcp, udp, icmp, any")
         proto = PROTOCOLS[protocol]
         ports = {}

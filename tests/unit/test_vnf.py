@@ -363,6 +363,7 @@ def rule(**fields) -> dict:
     ("firewall", rule(action="permit"), "rules[0].action"),
     ("firewall", {"default": "deny", "rules": [{"action": "allow"}, {"action": "deny", "protocol": "sctp"}]},
      "rules[1].protocol"),
+    ("firewall", rule(protocol=["tcp"]), "rules[0].protocol"),
     ("firewall", rule(src_cidr="10.0.0.300/24"), "rules[0].src_cidr"),
     ("firewall", rule(dst_cidr="10.0.0.1/24"), "rules[0].dst_cidr"),   # host bits set
     ("firewall", rule(dst_cidr=24), "rules[0].dst_cidr"),
