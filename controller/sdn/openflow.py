@@ -113,7 +113,8 @@ def _ct(ct: Ct) -> bytes:
     inner = b""
     if ct.mark is not None:  # exec(set_field:mark->ct_mark)
         inner += _set_field("ct_mark", ct.mark)
-    inner += _nat(ct.nat)
+    if ct.translate:
+        inner += _nat(ct.nat)
     head = struct.pack("!HIHB3xH", NX_CT_F_COMMIT if ct.commit else 0, 0, ct.zone, ct.table, 0)
     data = struct.pack("!HHIH", OFPAT_EXPERIMENTER, 0, NX_VENDOR, NXAST_CT) + head
     return data[:2] + struct.pack("!H", len(data) + len(inner)) + data[4:] + inner

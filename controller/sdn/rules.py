@@ -42,6 +42,7 @@ from .network import NetworkView
 
 TABLE_CLASSIFY, TABLE_SERVICE, TABLE_STEER, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT, TABLE_FORWARD = (
     0, 1, 2, 3, 4, 5, 6)
+TABLE_UNTRANSLATED = 7  # replies of chained services, seen before their translation back
 PRIORITY_MISS, PRIORITY_TRACK, PRIORITY_UNSNAT, PRIORITY_ARP = 0, 50, 60, 100
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
 PRIORITY_HAIRPIN_EST, PRIORITY_ACCOUNT, PRIORITY_SERVICE = 250, 260, 300
@@ -81,6 +82,8 @@ COOKIE_CHAIN_BASE = 0xC4A1_0000_0000_0000    # | chain id
 PRIORITY_STEER_IN, PRIORITY_STEER_SERVICE, PRIORITY_STEER_TO, PRIORITY_STEER_ON, PRIORITY_STEER_BACK = (
     400, 410, 500, 510, 520)
 PRIORITY_STEER_OWN = 530
+PRIORITY_CHAIN_REPLY, PRIORITY_CHAIN_REPLY_ON = 55, 57  # table 0, between tracking (50) and un-SNAT (60)
+PRIORITY_UNTRANSLATED_REPLY, PRIORITY_UNTRANSLATED_VNF = 10, 20
 
 
 def service_cookie(service_id: int) -> int:
@@ -168,6 +171,7 @@ class Ct:
     commit: bool = False
     nat: Nat | None = None
     mark: int | None = None
+    translate: bool = True  # False: a lookup that leaves the packet as it is (state and mark only)
 
 
 Action = tuple  # ("output", port | IN_PORT) | ("set_field", name, value) | ("group", id) | ("controller",)
@@ -245,6 +249,10 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
                  COOKIE_BASELINE),
             Flow(dpid, TABLE_SERVICE, PRIORITY_MISS, (), (), TABLE_STEER, COOKIE_BASELINE),
             Flow(dpid, TABLE_STEER, PRIORITY_MISS, (), (), TABLE_FORWARD, COOKIE_BASELINE),
+            # a packet looked at untranslated (table 0, chained services' replies) that is not
+            # steered: translated, on to the service stage as any other
+            Flow(dpid, TABLE_UNTRANSLATED, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
+                 (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
             # hairpin connections of services removed since (their own rules went with them)
             Flow(dpid, TABLE_SERVICE, PRIORITY_HAIRPIN_EST,
                  _match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
@@ -482,35 +490,40 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
         port = host.port if host.dpid == dpid else view.next_hops(host.dpid).get(dpid)
         return None if port is None else (("set_field", "eth_dst", host.mac), ("output", port))
 
-    def add(dpid: int, priority: int, match: dict, actions: tuple | None, goto: int | None = None) -> None:
+    def add(dpid: int, priority: int, match: dict, actions: tuple | None, goto: int | None = None,
+            table: int = TABLE_STEER) -> None:
         if actions is None and goto is None:
             return
-        flows.append(Flow(dpid, TABLE_STEER, priority, _match(eth_type=ETH_IPV4, **match), actions or (), goto,
+        flows.append(Flow(dpid, table, priority, _match(eth_type=ETH_IPV4, **match), actions or (), goto,
                           chain.cookie))
-        if actions:  # a frame may have to go back out of the port it came in by (OpenFlow's IN_PORT)
+        if actions and actions[-1][0] == "output":  # it may have to leave by the port it came in by
             port = actions[-1][1]
-            flows.append(Flow(dpid, TABLE_STEER, priority + 1, _match(eth_type=ETH_IPV4, in_port=port, **match),
+            flows.append(Flow(dpid, table, priority + 1, _match(eth_type=ETH_IPV4, in_port=port, **match),
                               actions[:-1] + (("output", IN_PORT),), None, chain.cookie))
 
     # (priority, match): traffic to an address by its fields; to a service by its connection's mark,
-    # above (a reply translated back to the VIP would match both)
+    # after the VIP's translation at the client's switch (the only switch that knows the mark)
     forward_in = [(PRIORITY_STEER_IN, dict(l4, **({"ipv4_src": src} if src else {}), **({"ipv4_dst": dst} if dst else {})))
                   for l4 in _l4_matches(c.protocol, c.dst_port, "dst")]
     reply_in = [(PRIORITY_STEER_IN, dict(l4, **({"ipv4_src": dst} if dst else {}), **({"ipv4_dst": src} if src else {})))
                 for l4 in _l4_matches(c.protocol, c.dst_port, "src")]
     for route in services:
-        mark = (route.service_id << 16, 0xFFFF_0000)
         forward_in.append((PRIORITY_STEER_SERVICE, dict({"ipv4_src": src} if src else {},
-                                                        ct_state=CT_COMMITTED_FORWARD, ct_mark=mark)))
-        reply_in.append((PRIORITY_STEER_SERVICE, dict({"ipv4_dst": src} if src else {},
-                                                      ct_state=CT_COMMITTED_REPLY, ct_mark=mark)))
-    # what comes back from VNF k in reverse (replies): the source is the service or the destination
-    reply_out = [dict({"ipv4_src": r.vip}, **{f"{r.protocol}_src": r.port}, ip_proto=IP_PROTO[r.protocol])
-                 for r in services]
+                                                        ct_state=CT_COMMITTED_FORWARD,
+                                                        ct_mark=(route.service_id << 16, 0xFFFF_0000))))
+    # A service's replies go through the chain before their translation back to the VIP, so a VNF
+    # sees one connection both ways (client and instance): they are recognised by their source
+    # (an instance of the service); at the client's switch, by their connection (table 7).
+    instances = [dict(ip_proto=IP_PROTO[r.protocol], ipv4_src=ep.ip, **{f"{r.protocol}_src": ep.port})
+                 for r in services for ep in r.endpoints]
+    reply_out = list(instances)
+    reply_out += [dict(ip_proto=IP_PROTO[r.protocol], ipv4_src=r.vip, **{f"{r.protocol}_src": r.port})
+                  for r in services]  # after the translation back, at the client's switch
     if dst:
         reply_out += [dict(l4, ipv4_src=dst) for l4 in _l4_matches(c.protocol, c.dst_port, "src")]
     reply_out = list({tuple(sorted(m.items())): m for m in reply_out}.values())  # a VIP named both ways
     for dpid in view.switches:
+        nat_zone, _ = view.zones(dpid)
         for k, vnf in enumerate(hops):
             add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf))
             # its own traffic (answers from its metrics server, say) is not the chain's
@@ -521,13 +534,26 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
                 back = steer(dpid, hops[k - 1]) if k > 0 else None
                 for match in reply_out:
                     add(dpid, PRIORITY_STEER_BACK, {"eth_src": vnf.mac, **match}, back, None if back else TABLE_FORWARD)
+                    if back and match in instances:  # before the service stage could touch it
+                        add(dpid, PRIORITY_CHAIN_REPLY_ON, {"eth_src": vnf.mac, **match}, back, table=TABLE_CLASSIFY)
         first = steer(dpid, hops[0])
         for priority, match in forward_in:
             add(dpid, priority, match, first)
-        if chain.symmetric:
-            last = steer(dpid, hops[-1])
-            for priority, match in reply_in:
-                add(dpid, priority, match, last)
+        if not chain.symmetric:
+            continue
+        last = steer(dpid, hops[-1])
+        for priority, match in reply_in:
+            add(dpid, priority, match, last)
+        for match in instances:
+            add(dpid, PRIORITY_CHAIN_REPLY, match, (("ct", Ct(nat_zone, TABLE_UNTRANSLATED, translate=False)),),
+                table=TABLE_CLASSIFY)
+        for vnf in hops:  # a VNF's output: on through the service stage as usual
+            add(dpid, PRIORITY_UNTRANSLATED_VNF, {"eth_src": vnf.mac}, (("ct", Ct(nat_zone, TABLE_SERVICE)),),
+                table=TABLE_UNTRANSLATED)
+        for route in services:
+            add(dpid, PRIORITY_UNTRANSLATED_REPLY,
+                dict({"ipv4_dst": src} if src else {}, ct_state=CT_COMMITTED_REPLY,
+                     ct_mark=(route.service_id << 16, 0xFFFF_0000)), last, table=TABLE_UNTRANSLATED)
     return flows
 
 

@@ -33,14 +33,17 @@ def _action(a) -> tuple:
     if isinstance(a, parser.NXActionResubmitTable):
         return ("resubmit", a.table_id)
     if isinstance(a, parser.NXActionCT):
-        nat, mark = None, None
+        nat, mark, translate = None, None, False
         for inner in a.actions:
+            if isinstance(inner, parser.NXActionNAT):
+                translate = True
             if isinstance(inner, parser.NXActionNAT) and inner.flags:
                 kind = "dst" if inner.flags & 2 else "src"
                 nat = Nat(kind, inner.range_ipv4_min, inner.range_proto_min)
             elif isinstance(inner, parser.OFPActionSetField) and inner.key == "ct_mark":
                 mark = inner.value
-        return ("ct", Ct(a.zone_ofs_nbits, a.recirc_table, commit=bool(a.flags & 1), nat=nat, mark=mark))
+        return ("ct", Ct(a.zone_ofs_nbits, a.recirc_table, commit=bool(a.flags & 1), nat=nat, mark=mark,
+                         translate=translate))
     raise AssertionError(f"an action the fake switch does not know: {a}")
 
 

@@ -281,7 +281,7 @@ class DataPlane:
             # the client's packets are +new until the first reply (a one-way UDP stream stays so)
             packet["ct_state"] = CT_TRK | (CT_EST if found.replied else CT_NEW) | (0 if forward else CT_RPL)
             packet["ct_mark"] = found.mark
-            if found.nat is not None:
+            if found.nat is not None and ct.translate:
                 _, src, sport, dst, dport = found.original
                 if forward:
                     _rewrite(packet, found.nat.kind, found.nat.ip, found.nat.port)

@@ -50,7 +50,8 @@ def osken_ct(ct: Ct):
                                  range_proto_min=ct.nat.port, range_proto_max=ct.nat.port)
     # nat last: os-ken pads NXActionNAT short, which misaligns an action after it
     inner = [parser.OFPActionSetField(ct_mark=ct.mark)] if ct.mark is not None else []
-    inner.append(nat)
+    if ct.translate:
+        inner.append(nat)
     return parser.NXActionCT(flags=nicira_ext.NX_CT_F_COMMIT if ct.commit else 0, zone_src="",
                              zone_ofs_nbits=ct.zone, recirc_table=ct.table, alg=0, actions=inner)
 

@@ -31,12 +31,15 @@ def chain(*hops, symmetric=False, **classifier):
     return Chain("guard", Classifier(**classifier), hops, symmetric, 1)
 
 
-def walk(view, dp, src, packet, choose=None):
-    """The hosts the packet visits, letting every VNF on the way pass it; (hosts, final copy)."""
+def walk(view, dp, src, packet, choose=None, seen=None):
+    """The hosts the packet visits, letting every VNF on the way pass it; (hosts, final copy).
+    `seen`: a list that gets what each VNF saw (host, packet)."""
     visited = []
     copy = dp.send_one(src, packet, choose)
     while copy.fate == DELIVERED and copy.host in ("fw", "mon"):
         visited.append(copy.host)
+        if seen is not None:
+            seen.append((copy.host, dict(copy.packet)))
         copy = vnf_pass(view, dp, copy)
     visited.append(copy.host if copy.fate == DELIVERED else copy.fate)
     return visited, copy
@@ -71,13 +74,18 @@ def test_a_service_behind_a_chain_is_steered_after_its_vip_is_translated_and_ans
     route = ServiceRoute("web", VIP, "tcp", 80, (Endpoint("web", view.hosts["web"].ip, 8080, 1),), 7)
     guard = chain("fw", "mon", symmetric=True, dst_cidr=f"{VIP}/32", dst_port=80, src_cidr="10.0.0.0/30")
     dp = DataPlane(desired_rules(view, [route], [], chains=[guard]), view)
-    c1 = view.hosts["c1"]
-    hosts, copy = walk(view, dp, "c1", ip_packet(c1, VIP, vip_mac(VIP), dst_port=80))
+    c1, web = view.hosts["c1"], view.hosts["web"]
+    seen = []
+    hosts, copy = walk(view, dp, "c1", ip_packet(c1, VIP, vip_mac(VIP), dst_port=80), seen=seen)
     assert hosts == ["fw", "mon", "web"]
-    assert (copy.packet["ipv4_dst"], copy.packet["tcp_dst"]) == (view.hosts["web"].ip, 8080)
-    hosts, back = walk(view, dp, "web", answer(view, copy))
+    assert (copy.packet["ipv4_dst"], copy.packet["tcp_dst"]) == (web.ip, 8080)
+    hosts, back = walk(view, dp, "web", answer(view, copy), seen=seen)
     assert hosts == ["mon", "fw", "c1"]
     assert (back.packet["ipv4_src"], back.packet["tcp_src"]) == (VIP, 80)  # translated back at c1's switch
+    # every VNF saw one connection, both ways: the client and the instance the VIP chose
+    tuples = {(h, p["ipv4_src"], p["tcp_src"], p["ipv4_dst"], p["tcp_dst"]) for h, p in seen}
+    assert tuples == {(v, c1.ip, 40000, web.ip, 8080) for v in ("fw", "mon")} | \
+        {(v, web.ip, 8080, c1.ip, 40000) for v in ("fw", "mon")}
     # the connection's next packets the same way
     assert walk(view, dp, "c1", ip_packet(c1, VIP, vip_mac(VIP), dst_port=80))[0] == ["fw", "mon", "web"]
     # a client outside the classifier's sources (srv is 10.0.0.5, not in 10.0.0.0/30) goes directly
