@@ -39,6 +39,8 @@ class ServiceSpec:
     base_image: str = ""  # declared base of an image outside the Docker Hub dataset ("": the catalogue decides)
     mesh_service: str = ""  # the service (VIP) it is a version of, shared with its other versions ("": its own)
     version: str = ""  # its version: the mesh subset its instances form ("" = none)
+    vnf_kind: str = ""    # a VNF program's kind (dataplane/vnf: firewall, ratelimit, monitor) instead of
+    vnf_config: str = ""  # the service program; its configuration (JSON). A VNF has no VIP: chains steer to it
 
     @property
     def group(self) -> str:
@@ -180,6 +182,16 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("base_image", f"must be a string, got {service.base_image!r}"))
     if not isinstance(service.dependencies, tuple) or not all(isinstance(d, str) for d in service.dependencies):
         problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
+    if service.vnf_kind or service.vnf_config:
+        from dataplane.vnf.program import KINDS, ConfigError, parse_vnf_config
+
+        if service.vnf_kind not in KINDS:
+            problems.append(("vnf_kind", f"must be one of {', '.join(KINDS)}, got {service.vnf_kind!r}"))
+        else:
+            try:
+                parse_vnf_config(service.vnf_kind, service.vnf_config)
+            except ConfigError as e:
+                problems.append(("vnf_config", str(e).removeprefix("STRATA_VNF_CONFIG: ")))
     return problems
 
 
@@ -228,7 +240,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 
 
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port",
-                  "dependencies", "base_image", "mesh_service", "version")
+                  "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger("strata.orchestrator")
 OWNER_LABEL, OWNER = "strata.io/owner", "orchestrator"
 APP_LABEL, SERVICE_LABEL = "strata.io/app", "strata.io/service"
 PROGRAM = ["python3", "/opt/strata/program.py"]  # the service program every agent binds in
+VNF_PROGRAM = ["python3", "/opt/strata/vnf.py"]  # the VNF programs, bound in the same way
 CONTAINER_NAME_MAX = 40
 DEFAULT_ALGORITHM = "strata"
 
@@ -81,6 +82,7 @@ class RunRequest:
     labels: dict
     hosts: dict
     layer_sources: dict  # digest -> peer blob URL
+    capabilities: tuple[str, ...] = ()  # beyond the default set (a VNF's CAP_NET_RAW)
 
 
 @dataclass(frozen=True)
@@ -330,7 +332,8 @@ class Orchestrator:
             with self._lock:
                 vips = []
                 try:
-                    for group in dict.fromkeys(s.group for s in spec.services):  # versions share one VIP
+                    # versions share one VIP; a VNF has none
+                    for group in dict.fromkeys(s.group for s in spec.services if not s.vnf_kind):
                         record.vips[group] = self.vips.allocate()
                         vips.append(record.vips[group])
                 except DomainError:
@@ -407,6 +410,10 @@ class Orchestrator:
             routes = self._routes or {}
             endpoints = {}
             for service in app.spec.services:
+                if service.vnf_kind:  # no route: its running instances
+                    endpoints[service.name] = sum(1 for v in views if v.record.service == service.name
+                                                  and v.phase == "running")
+                    continue
                 route = routes.get(route_name(name, service.group))
                 pods = {f"{i.node}/{i.name}" for i in self.instances.values()
                         if i.app == name and i.service == service.name}
@@ -576,9 +583,15 @@ class Orchestrator:
         env = (f"STRATA_APP={app.spec.name}", f"STRATA_SERVICE={spec.name}", f"STRATA_MESH_SERVICE={spec.group}",
                f"STRATA_INSTANCE={instance.name}", f"STRATA_NODE={instance.node}", f"STRATA_PORT={spec.target_port}",
                f"STRATA_DEPENDENCIES={dependencies}")
-        return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM),
-                          {OWNER_LABEL: OWNER, APP_LABEL: app.spec.name, SERVICE_LABEL: spec.name},
-                          {**{s.name: app.vips[s.group] for s in app.spec.services}, **app.vips}, sources)
+        hosts = {**{s.name: app.vips[s.group] for s in app.spec.services if not s.vnf_kind}, **app.vips}
+        labels = {OWNER_LABEL: OWNER, APP_LABEL: app.spec.name, SERVICE_LABEL: spec.name}
+        if spec.vnf_kind:  # one-armed on its pod interface, on a raw socket
+            env = (f"STRATA_VNF_KIND={spec.vnf_kind}", f"STRATA_VNF_CONFIG={spec.vnf_config or '{}'}",
+                   f"STRATA_VNF_NAME={instance.name}", "STRATA_VNF_INTERFACE=eth0")
+            return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(VNF_PROGRAM), labels,
+                              hosts, sources, ("CAP_NET_RAW",))
+        return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM), labels, hosts,
+                          sources)
 
     def _network_view(self) -> NetworkView:
         now = self.clock()
@@ -610,6 +623,8 @@ class Orchestrator:
         with self._lock:
             for app in self.apps.values():
                 for spec in app.spec.services:
+                    if spec.vnf_kind:
+                        continue  # no VIP: chains steer to VNFs
                     endpoints = []
                     for instance in self.instances.values():
                         if instance.app != app.spec.name or instance.service != spec.name:
@@ -632,7 +647,8 @@ class Orchestrator:
                 self._routes = self.mesh.routes()
             desired = self.desired_routes()
             with self._lock:
-                owned = {route_name(a.spec.name, s.group) for a in self.apps.values() for s in a.spec.services}
+                owned = {route_name(a.spec.name, s.group) for a in self.apps.values() for s in a.spec.services
+                         if not s.vnf_kind}
                 remove = (self._routes_to_remove | (owned - set(desired))) & set(self._routes)
                 self._routes_to_remove &= set(self._routes)
             for name in sorted(remove):

@@ -20,7 +20,8 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
     return pb.ServiceSpec(name=s.name, image=s.image, replicas=s.replicas, cpu_millicores=s.cpu_millicores,
                           bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
                           dependencies=list(s.dependencies), base_image=s.base_image,
-                          mesh_service=s.mesh_service, version=s.version)
+                          mesh_service=s.mesh_service, version=s.version, vnf_kind=s.vnf_kind,
+                          vnf_config=s.vnf_config)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -28,7 +29,8 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
     return ServiceSpec(name=m.name, image=m.image, replicas=m.replicas, cpu_millicores=m.cpu_millicores,
                        bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
                        dependencies=tuple(m.dependencies), base_image=m.base_image,
-                       mesh_service=m.mesh_service, version=m.version)
+                       mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
+                       vnf_config=m.vnf_config)
 
 
 def node_message(view: NodeView) -> pb.Node:
@@ -51,7 +53,8 @@ def deployment_message(view: DeploymentView) -> pb.Deployment:
                    for i in view.instances],
         addresses=[pb.ServiceAddress(service=s.name, vip=app.vips[s.group], port=s.port,
                                      endpoints=view.endpoints.get(s.name, 0),
-                                     mesh_service=route_name(app.spec.name, s.group)) for s in app.spec.services],
+                                     mesh_service=route_name(app.spec.name, s.group))
+                   for s in app.spec.services if not s.vnf_kind],
         placement_algorithm=app.algorithm, peers=app.peers, planned_bytes=app.planned_bytes,
         pulled_bytes=sum(i.record.pulled_bytes for i in view.instances),
         peer_bytes=sum(i.record.peer_bytes for i in view.instances), ready=view.ready, created_unix=app.created)

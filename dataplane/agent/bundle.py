@@ -18,6 +18,7 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 # runc spec's default set; CAP_NET_BIND_SERVICE lets a server bind port 80 without more.
 CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+EXTRA_CAPABILITIES = ("CAP_NET_RAW",)  # what a container may ask for on top: a VNF's raw socket
 
 MIN_CPU_SHARES = 2
 MAX_CPU_SHARES = 262144
@@ -62,7 +63,7 @@ def _kernel_mounts() -> list[dict]:
 def runtime_config(*, args: list[str], env: list[str], cwd: str, hostname: str, netns_path: str,
                    cpu_millicores: float, binds: Sequence[tuple[str, str]] = (),
                    files: Sequence[tuple[str, str]] = (), rootfs: str = "rootfs",
-                   host_dirs: Sequence[str] | None = None) -> dict:
+                   host_dirs: Sequence[str] | None = None, capabilities: Sequence[str] = ()) -> dict:
     """config.json (OCI runtime spec 1.0.2, as root) for a container that joins the existing
     network namespace at netns_path. binds are (host folder, container folder) and files
     (host file, container path), both read-only; host_dirs defaults to the host runtime
@@ -85,7 +86,7 @@ def runtime_config(*, args: list[str], env: list[str], cwd: str, hostname: str, 
             "args": list(args),
             "env": list(env),
             "cwd": cwd,
-            "capabilities": {kind: list(CAPABILITIES)
+            "capabilities": {kind: [*CAPABILITIES, *capabilities]
                              for kind in ("bounding", "effective", "permitted", "ambient")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,

@@ -26,7 +26,7 @@ from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryEr
                                        parse_reference)
 
 from . import rootfs as rootfs_mod
-from .bundle import runtime_config
+from .bundle import EXTRA_CAPABILITIES, runtime_config
 from .layers import LayerStore
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
@@ -40,6 +40,8 @@ HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([
 # container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
 SERVICE_PROGRAM = Path(__file__).resolve().parents[1] / "service" / "program.py"
 SERVICE_PROGRAM_PATH = "/opt/strata/program.py"
+VNF_PROGRAM = Path(__file__).resolve().parents[1] / "vnf" / "program.py"
+VNF_PROGRAM_PATH = "/opt/strata/vnf.py"  # the VNF programs (dataplane/vnf), bound the same way
 DEFAULT_CPU_MILLICORES = 100.0
 QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
 MAX_BACKOFF_SECONDS = 30.0
@@ -221,9 +223,12 @@ class Node:
 
     def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
-            hosts: Mapping[str, str] | None = None,
-            sources: Mapping[str, str] | None = None) -> tuple[ContainerRecord, PullReport]:
+            hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
+            capabilities: Sequence[str] = ()) -> tuple[ContainerRecord, PullReport]:
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
+        for cap in capabilities:
+            if cap not in EXTRA_CAPABILITIES:
+                raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
         if cpu < 0:
             raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
         for k, item in enumerate(env):
@@ -249,7 +254,8 @@ class Node:
                 name=name, image=image_record.reference, layers=image_record.layers, ip="", mac="",
                 netns="", host_veth="", ofport=0, cpu_millicores=cpu,
                 args=list(command) or image_record.args, env=image_record.env + list(env), cwd=image_record.cwd,
-                created_at=self.clock(), labels=dict(labels or {}), hosts=hosts)
+                created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
+                capabilities=sorted(set(capabilities)))
             if not record.args:
                 raise InvalidArgument(f"image {image_record.reference} has no command; give one")
             try:
@@ -326,7 +332,9 @@ class Node:
             args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
             netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
             files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
-                   (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH)])
+                   (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH),
+                   (str(VNF_PROGRAM), VNF_PROGRAM_PATH)],
+            capabilities=record.capabilities)
         (folder / "config.json").write_text(json.dumps(config, indent=1))
         return folder
 

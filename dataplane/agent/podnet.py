@@ -171,6 +171,9 @@ class PodNetwork:
             _run(self._in_pod(netns, ["ip", "addr", "add", f"{ip}/{self.prefixlen}", "dev", container_ifname]))
             _run(self._in_pod(netns, ["ip", "link", "set", container_ifname, "up"]))
             _run(self._in_pod(netns, ["ip", "link", "set", "lo", "up"]))
+            # A pod never routes: a new namespace may inherit forwarding from the host's, and a
+            # VNF (one-armed, on a raw socket) must be the only one passing what is steered to it.
+            _run(self._in_pod(netns, ["sysctl", "-qw", "net.ipv4.ip_forward=0"]))
             if self.service_route:
                 service_range, gateway = self.service_route
                 _run(self._in_pod(netns, ["ip", "route", "replace", service_range, "via", gateway]))

@@ -66,7 +66,8 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
         record, report = self.node.run(request.name, request.image, cpu_millicores=request.cpu_millicores,
                                        env=list(request.env), command=list(request.command),
                                        labels=dict(request.labels), hosts=dict(request.hosts),
-                                       sources=dict(request.layer_sources))
+                                       sources=dict(request.layer_sources),
+                                       capabilities=list(request.capabilities))
         return agent_pb2.RunContainerResponse(container=container_message(record), pull=pull_message(report))
 
     @abort_on_domain_error

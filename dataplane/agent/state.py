@@ -60,6 +60,7 @@ class ContainerRecord:
     extra: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)  # the caller's, reported back (the orchestrator's owner marks)
     hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
+    capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
 
 
 class AgentState:

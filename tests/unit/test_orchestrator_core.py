@@ -405,3 +405,32 @@ def test_without_peers_every_node_pulls_from_the_registry_at_once(tmp_path):
     c.drain()
     assert len(c.agents.requests) == 2
     assert all(not r.layer_sources for _, r in c.agents.requests)
+
+
+def test_a_vnf_service_runs_the_vnf_program_with_a_raw_socket_and_gets_no_vip(tmp_path):
+    c = Cluster(tmp_path)
+    config = '{"default": "allow", "rules": []}'
+    spec = AppSpec("vnf-fw1", (ServiceSpec("fw1", "api", replicas=1, cpu_millicores=200, vnf_kind="firewall",
+                                           vnf_config=config),))
+    view = c.o.deploy(spec)
+    assert view.app.vips == {}
+    c.settle()
+    view = c.o.deployment("vnf-fw1")
+    assert view.ready and view.endpoints == {"fw1": 1}
+    assert not c.sdn.routes_now  # nothing registered with the mesh
+    _, request = c.agents.requests[-1]
+    env = dict(item.split("=", 1) for item in request.env)
+    assert request.command == ("python3", "/opt/strata/vnf.py") and request.capabilities == ("CAP_NET_RAW",)
+    assert (env["STRATA_VNF_KIND"], env["STRATA_VNF_CONFIG"], env["STRATA_VNF_INTERFACE"]) == ("firewall", config,
+                                                                                              "eth0")
+
+
+@pytest.mark.parametrize("kind, config, problem", [
+    ("router", "{}", "vnf_kind"),
+    ("firewall", '{"rules": []}', "default"),
+    ("ratelimit", "[]", "JSON object"),
+])
+def test_bad_vnf_services_are_refused(tmp_path, kind, config, problem):
+    c = Cluster(tmp_path)
+    with pytest.raises(InvalidArgument, match=problem):
+        c.o.deploy(AppSpec("vnf-x", (ServiceSpec("x", "api", vnf_kind=kind, vnf_config=config),)))

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/agent.proto\x12\tstrata.v1\"\x10\n\x0eGetNodeRequest\"@\n\tHeldLayer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0f\n\x07used_by\x18\x03 \x01(\r\"\xe5\x02\n\tContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.strata.v1.ContainerState\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0b\n\x03mac\x18\x05 \x01(\t\x12\x13\n\x0bswitch_port\x18\x06 \x01(\r\x12\x0b\n\x03pid\x18\x07 \x01(\r\x12\x10\n\x08restarts\x18\x08 \x01(\r\x12\x12\n\nstarted_at\x18\t \x01(\x01\x12\x16\n\x0elast_exit_code\x18\n \x01(\x05\x12\x16\n\x0e\x63pu_millicores\x18\x0b \x01(\x01\x12\x0e\n\x06layers\x18\x0c \x03(\t\x12\x0f\n\x07message\x18\r \x01(\t\x12\x30\n\x06labels\x18\x0e \x03(\x0b\x32 .strata.v1.Container.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x03\n\nNodeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0e\n\x06switch\x18\x03 \x01(\t\x12\x10\n\x08pod_cidr\x18\x04 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x05 \x01(\x01\x12 \n\x18\x63pu_requested_millicores\x18\x06 \x01(\x01\x12\x1e\n\x16storage_capacity_bytes\x18\x07 \x01(\x04\x12\x1a\n\x12storage_used_bytes\x18\x08 \x01(\x04\x12$\n\x06layers\x18\t \x03(\x0b\x32\x14.strata.v1.HeldLayer\x12(\n\ncontainers\x18\n \x03(\x0b\x32\x14.strata.v1.Container\x12\x10\n\x08registry\x18\x0b \x01(\t\x12\x13\n\x0bimage_scale\x18\x0c \x01(\x01\x12\x1a\n\x12pulled_bytes_total\x18\r \x01(\x04\x12\x18\n\x10peer_bytes_total\x18\x0e \x01(\x04\x12\x14\n\x0c\x62lob_address\x18\x0f \x01(\t\x12\x1a\n\x12served_bytes_total\x18\x10 \x01(\x04\"\x9c\x01\n\x10PullImageRequest\x12\r\n\x05image\x18\x01 \x01(\t\x12\x44\n\rlayer_sources\x18\x02 \x03(\x0b\x32-.strata.v1.PullImageRequest.LayerSourcesEntry\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nPullReport\x12\r\n\x05image\x18\x01 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x02 \x01(\t\x12\x15\n\rpulled_layers\x18\x03 \x03(\t\x12\x15\n\rreused_layers\x18\x04 \x03(\t\x12\x14\n\x0cpulled_bytes\x18\x05 \x01(\x04\x12\x14\n\x0creused_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x13\n\x0bpeer_layers\x18\x08 \x03(\t\x12\x12\n\npeer_bytes\x18\t \x01(\x04\"8\n\x11PullImageResponse\x12#\n\x04pull\x18\x01 \x01(\x0b\x32\x15.strata.v1.PullReport\"\xb9\x03\n\x13RunContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x03 \x01(\x01\x12\x0b\n\x03\x65nv\x18\x04 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x03(\t\x12:\n\x06labels\x18\x06 \x03(\x0b\x32*.strata.v1.RunContainerRequest.LabelsEntry\x12\x38\n\x05hosts\x18\x07 \x03(\x0b\x32).strata.v1.RunContainerRequest.HostsEntry\x12G\n\rlayer_sources\x18\x08 \x03(\x0b\x32\x30.strata.v1.RunContainerRequest.LayerSourcesEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a,\n\nHostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x14RunContainerResponse\x12\'\n\tcontainer\x18\x01 \x01(\x0b\x32\x14.strata.v1.Container\x12#\n\x04pull\x18\x02 \x01(\x0b\x32\x15.strata.v1.PullReport\"\x17\n\x15ListContainersRequest\"B\n\x16ListContainersResponse\x12(\n\ncontainers\x18\x01 \x03(\x0b\x32\x14.strata.v1.Container\"#\n\x13GetContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x14\x43ontainerLogsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\"%\n\x15\x43ontainerLogsResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\"=\n\x14StopContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\"%\n\x15StartContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16RemoveContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x19\n\x17RemoveContainerResponse\"\x14\n\x12PruneLayersRequest\";\n\x13PruneLayersResponse\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04*\x8b\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x01\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x02\x12\x1b\n\x17\x43ONTAINER_STATE_STOPPED\x10\x03\x32\x8c\x06\n\tNodeAgent\x12;\n\x07GetNode\x12\x19.strata.v1.GetNodeRequest\x1a\x15.strata.v1.NodeStatus\x12\x46\n\tPullImage\x12\x1b.strata.v1.PullImageRequest\x1a\x1c.strata.v1.PullImageResponse\x12O\n\x0cRunContainer\x12\x1e.strata.v1.RunContainerRequest\x1a\x1f.strata.v1.RunContainerResponse\x12U\n\x0eListContainers\x12 .strata.v1.ListContainersRequest\x1a!.strata.v1.ListContainersResponse\x12\x44\n\x0cGetContainer\x12\x1e.strata.v1.GetContainerRequest\x1a\x14.strata.v1.Container\x12R\n\rContainerLogs\x12\x1f.strata.v1.ContainerLogsRequest\x1a .strata.v1.ContainerLogsResponse\x12\x46\n\rStopContainer\x12\x1f.strata.v1.StopContainerRequest\x1a\x14.strata.v1.Container\x12H\n\x0eStartContainer\x12 .strata.v1.StartContainerRequest\x1a\x14.strata.v1.Container\x12X\n\x0fRemoveContainer\x12!.strata.v1.RemoveContainerRequest\x1a\".strata.v1.RemoveContainerResponse\x12L\n\x0bPruneLayers\x12\x1d.strata.v1.PruneLayersRequest\x1a\x1e.strata.v1.PruneLayersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/agent.proto\x12\tstrata.v1\"\x10\n\x0eGetNodeRequest\"@\n\tHeldLayer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0f\n\x07used_by\x18\x03 \x01(\r\"\xe5\x02\n\tContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.strata.v1.ContainerState\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0b\n\x03mac\x18\x05 \x01(\t\x12\x13\n\x0bswitch_port\x18\x06 \x01(\r\x12\x0b\n\x03pid\x18\x07 \x01(\r\x12\x10\n\x08restarts\x18\x08 \x01(\r\x12\x12\n\nstarted_at\x18\t \x01(\x01\x12\x16\n\x0elast_exit_code\x18\n \x01(\x05\x12\x16\n\x0e\x63pu_millicores\x18\x0b \x01(\x01\x12\x0e\n\x06layers\x18\x0c \x03(\t\x12\x0f\n\x07message\x18\r \x01(\t\x12\x30\n\x06labels\x18\x0e \x03(\x0b\x32 .strata.v1.Container.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9d\x03\n\nNodeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0e\n\x06switch\x18\x03 \x01(\t\x12\x10\n\x08pod_cidr\x18\x04 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x05 \x01(\x01\x12 \n\x18\x63pu_requested_millicores\x18\x06 \x01(\x01\x12\x1e\n\x16storage_capacity_bytes\x18\x07 \x01(\x04\x12\x1a\n\x12storage_used_bytes\x18\x08 \x01(\x04\x12$\n\x06layers\x18\t \x03(\x0b\x32\x14.strata.v1.HeldLayer\x12(\n\ncontainers\x18\n \x03(\x0b\x32\x14.strata.v1.Container\x12\x10\n\x08registry\x18\x0b \x01(\t\x12\x13\n\x0bimage_scale\x18\x0c \x01(\x01\x12\x1a\n\x12pulled_bytes_total\x18\r \x01(\x04\x12\x18\n\x10peer_bytes_total\x18\x0e \x01(\x04\x12\x14\n\x0c\x62lob_address\x18\x0f \x01(\t\x12\x1a\n\x12served_bytes_total\x18\x10 \x01(\x04\"\x9c\x01\n\x10PullImageRequest\x12\r\n\x05image\x18\x01 \x01(\t\x12\x44\n\rlayer_sources\x18\x02 \x03(\x0b\x32-.strata.v1.PullImageRequest.LayerSourcesEntry\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nPullReport\x12\r\n\x05image\x18\x01 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x02 \x01(\t\x12\x15\n\rpulled_layers\x18\x03 \x03(\t\x12\x15\n\rreused_layers\x18\x04 \x03(\t\x12\x14\n\x0cpulled_bytes\x18\x05 \x01(\x04\x12\x14\n\x0creused_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x13\n\x0bpeer_layers\x18\x08 \x03(\t\x12\x12\n\npeer_bytes\x18\t \x01(\x04\"8\n\x11PullImageResponse\x12#\n\x04pull\x18\x01 \x01(\x0b\x32\x15.strata.v1.PullReport\"\xcf\x03\n\x13RunContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x03 \x01(\x01\x12\x0b\n\x03\x65nv\x18\x04 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x03(\t\x12:\n\x06labels\x18\x06 \x03(\x0b\x32*.strata.v1.RunContainerRequest.LabelsEntry\x12\x38\n\x05hosts\x18\x07 \x03(\x0b\x32).strata.v1.RunContainerRequest.HostsEntry\x12G\n\rlayer_sources\x18\x08 \x03(\x0b\x32\x30.strata.v1.RunContainerRequest.LayerSourcesEntry\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a,\n\nHostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x14RunContainerResponse\x12\'\n\tcontainer\x18\x01 \x01(\x0b\x32\x14.strata.v1.Container\x12#\n\x04pull\x18\x02 \x01(\x0b\x32\x15.strata.v1.PullReport\"\x17\n\x15ListContainersRequest\"B\n\x16ListContainersResponse\x12(\n\ncontainers\x18\x01 \x03(\x0b\x32\x14.strata.v1.Container\"#\n\x13GetContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x14\x43ontainerLogsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\"%\n\x15\x43ontainerLogsResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\"=\n\x14StopContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\"%\n\x15StartContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16RemoveContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x19\n\x17RemoveContainerResponse\"\x14\n\x12PruneLayersRequest\";\n\x13PruneLayersResponse\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04*\x8b\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x01\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x02\x12\x1b\n\x17\x43ONTAINER_STATE_STOPPED\x10\x03\x32\x8c\x06\n\tNodeAgent\x12;\n\x07GetNode\x12\x19.strata.v1.GetNodeRequest\x1a\x15.strata.v1.NodeStatus\x12\x46\n\tPullImage\x12\x1b.strata.v1.PullImageRequest\x1a\x1c.strata.v1.PullImageResponse\x12O\n\x0cRunContainer\x12\x1e.strata.v1.RunContainerRequest\x1a\x1f.strata.v1.RunContainerResponse\x12U\n\x0eListContainers\x12 .strata.v1.ListContainersRequest\x1a!.strata.v1.ListContainersResponse\x12\x44\n\x0cGetContainer\x12\x1e.strata.v1.GetContainerRequest\x1a\x14.strata.v1.Container\x12R\n\rContainerLogs\x12\x1f.strata.v1.ContainerLogsRequest\x1a .strata.v1.ContainerLogsResponse\x12\x46\n\rStopContainer\x12\x1f.strata.v1.StopContainerRequest\x1a\x14.strata.v1.Container\x12H\n\x0eStartContainer\x12 .strata.v1.StartContainerRequest\x1a\x14.strata.v1.Container\x12X\n\x0fRemoveContainer\x12!.strata.v1.RemoveContainerRequest\x1a\".strata.v1.RemoveContainerResponse\x12L\n\x0bPruneLayers\x12\x1d.strata.v1.PruneLayersRequest\x1a\x1e.strata.v1.PruneLayersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,8 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_options = b'8\001'
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._loaded_options = None
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERSTATE']._serialized_start=2342
-  _globals['_CONTAINERSTATE']._serialized_end=2481
+  _globals['_CONTAINERSTATE']._serialized_start=2364
+  _globals['_CONTAINERSTATE']._serialized_end=2503
   _globals['_GETNODEREQUEST']._serialized_start=36
   _globals['_GETNODEREQUEST']._serialized_end=52
   _globals['_HELDLAYER']._serialized_start=54
@@ -62,37 +62,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PULLIMAGERESPONSE']._serialized_start=1258
   _globals['_PULLIMAGERESPONSE']._serialized_end=1314
   _globals['_RUNCONTAINERREQUEST']._serialized_start=1317
-  _globals['_RUNCONTAINERREQUEST']._serialized_end=1758
+  _globals['_RUNCONTAINERREQUEST']._serialized_end=1780
   _globals['_RUNCONTAINERREQUEST_LABELSENTRY']._serialized_start=433
   _globals['_RUNCONTAINERREQUEST_LABELSENTRY']._serialized_end=478
-  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_start=1661
-  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_end=1705
+  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_start=1683
+  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_end=1727
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_start=1002
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_end=1053
-  _globals['_RUNCONTAINERRESPONSE']._serialized_start=1760
-  _globals['_RUNCONTAINERRESPONSE']._serialized_end=1860
-  _globals['_LISTCONTAINERSREQUEST']._serialized_start=1862
-  _globals['_LISTCONTAINERSREQUEST']._serialized_end=1885
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=1887
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=1953
-  _globals['_GETCONTAINERREQUEST']._serialized_start=1955
-  _globals['_GETCONTAINERREQUEST']._serialized_end=1990
-  _globals['_CONTAINERLOGSREQUEST']._serialized_start=1992
-  _globals['_CONTAINERLOGSREQUEST']._serialized_end=2048
-  _globals['_CONTAINERLOGSRESPONSE']._serialized_start=2050
-  _globals['_CONTAINERLOGSRESPONSE']._serialized_end=2087
-  _globals['_STOPCONTAINERREQUEST']._serialized_start=2089
-  _globals['_STOPCONTAINERREQUEST']._serialized_end=2150
-  _globals['_STARTCONTAINERREQUEST']._serialized_start=2152
-  _globals['_STARTCONTAINERREQUEST']._serialized_end=2189
-  _globals['_REMOVECONTAINERREQUEST']._serialized_start=2191
-  _globals['_REMOVECONTAINERREQUEST']._serialized_end=2229
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_start=2231
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_end=2256
-  _globals['_PRUNELAYERSREQUEST']._serialized_start=2258
-  _globals['_PRUNELAYERSREQUEST']._serialized_end=2278
-  _globals['_PRUNELAYERSRESPONSE']._serialized_start=2280
-  _globals['_PRUNELAYERSRESPONSE']._serialized_end=2339
-  _globals['_NODEAGENT']._serialized_start=2484
-  _globals['_NODEAGENT']._serialized_end=3264
+  _globals['_RUNCONTAINERRESPONSE']._serialized_start=1782
+  _globals['_RUNCONTAINERRESPONSE']._serialized_end=1882
+  _globals['_LISTCONTAINERSREQUEST']._serialized_start=1884
+  _globals['_LISTCONTAINERSREQUEST']._serialized_end=1907
+  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=1909
+  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=1975
+  _globals['_GETCONTAINERREQUEST']._serialized_start=1977
+  _globals['_GETCONTAINERREQUEST']._serialized_end=2012
+  _globals['_CONTAINERLOGSREQUEST']._serialized_start=2014
+  _globals['_CONTAINERLOGSREQUEST']._serialized_end=2070
+  _globals['_CONTAINERLOGSRESPONSE']._serialized_start=2072
+  _globals['_CONTAINERLOGSRESPONSE']._serialized_end=2109
+  _globals['_STOPCONTAINERREQUEST']._serialized_start=2111
+  _globals['_STOPCONTAINERREQUEST']._serialized_end=2172
+  _globals['_STARTCONTAINERREQUEST']._serialized_start=2174
+  _globals['_STARTCONTAINERREQUEST']._serialized_end=2211
+  _globals['_REMOVECONTAINERREQUEST']._serialized_start=2213
+  _globals['_REMOVECONTAINERREQUEST']._serialized_end=2251
+  _globals['_REMOVECONTAINERRESPONSE']._serialized_start=2253
+  _globals['_REMOVECONTAINERRESPONSE']._serialized_end=2278
+  _globals['_PRUNELAYERSREQUEST']._serialized_start=2280
+  _globals['_PRUNELAYERSREQUEST']._serialized_end=2300
+  _globals['_PRUNELAYERSRESPONSE']._serialized_start=2302
+  _globals['_PRUNELAYERSRESPONSE']._serialized_end=2361
+  _globals['_NODEAGENT']._serialized_start=2506
+  _globals['_NODEAGENT']._serialized_end=3286
 # @@protoc_insertion_point(module_scope)

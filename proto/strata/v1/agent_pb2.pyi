@@ -151,7 +151,7 @@ class PullImageResponse(_message.Message):
     def __init__(self, pull: _Optional[_Union[PullReport, _Mapping]] = ...) -> None: ...
 
 class RunContainerRequest(_message.Message):
-    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources")
+    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +181,7 @@ class RunContainerRequest(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     LAYER_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cpu_millicores: float
@@ -189,7 +190,8 @@ class RunContainerRequest(_message.Message):
     labels: _containers.ScalarMap[str, str]
     hosts: _containers.ScalarMap[str, str]
     layer_sources: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunContainerResponse(_message.Message):
     __slots__ = ("container", "pull")
