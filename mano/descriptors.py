@@ -1,0 +1,97 @@
+"""VNF descriptors (pure): a YAML document naming a VNF, its program and what it needs, checked
+field by field.
+
+    name: edge-firewall          # a DNS label, unique in the catalogue
+    kind: firewall               # firewall | ratelimit | monitor (dataplane/vnf)
+    image: alpine:3.18           # its image: its layers count in placement like any container's
+    cpu_millicores: 200          # per instance (default 100)
+    bandwidth_mbps: 20           # per instance (default 10)
+    config:                      # the kind's configuration (docs/vnf.md)
+      default: deny
+      rules:
+        - {protocol: tcp, dst_port: 8080, action: allow}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from controller.errors import InvalidArgument
+from controller.orchestrator.app import dns_label_problem, parse_image_reference
+
+FIELDS = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config", "description")
+MAX_DESCRIPTOR = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Vnfd:
+    name: str
+    kind: str
+    image: str
+    cpu_millicores: float = 100.0
+    bandwidth_mbps: float = 10.0
+    config: str = "{}"        # JSON, canonical
+    description: str = ""
+
+
+def _number(value: Any, field: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        raise InvalidArgument(f"vnfd {field}: must be a {'positive' if positive else 'non-negative'} finite number, "
+                              f"got {value!r}")
+    return float(value)
+
+
+def parse_vnfd(text: str, source: str = "descriptor") -> Vnfd:
+    """The descriptor in `text` (YAML or JSON); InvalidArgument naming the field."""
+    from dataplane.vnf.program import KINDS, ConfigError, parse_vnf_config
+
+    if len(text) > MAX_DESCRIPTOR:
+        raise InvalidArgument(f"{source}: {len(text)} bytes; a descriptor has at most {MAX_DESCRIPTOR}")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InvalidArgument(f"{source}: not YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"{source}: a descriptor is a mapping with {', '.join(FIELDS[:3])}, ...")
+    unknown = sorted(str(k) for k in doc if k not in FIELDS)
+    if unknown:
+        raise InvalidArgument(f"{source}: unknown field(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+    for field in ("name", "kind", "image"):
+        if not isinstance(doc.get(field), str) or not doc[field].strip():
+            raise InvalidArgument(f"vnfd {field}: required, a string")
+    name = doc["name"].strip()
+    if (why := dns_label_problem(name)) is not None:
+        raise InvalidArgument(f"vnfd name: {why}")
+    kind = doc["kind"].strip()
+    if kind not in KINDS:
+        raise InvalidArgument(f"vnfd kind: {kind!r} is not one of {', '.join(KINDS)}")
+    image = doc["image"].strip()
+    try:
+        parse_image_reference(image)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"vnfd image: {exc}") from None
+    config = doc.get("config", {})
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise InvalidArgument(f"vnfd config: must be a mapping, got {type(config).__name__}")
+    text_config = json.dumps(config, sort_keys=True)
+    try:
+        parse_vnf_config(kind, text_config)
+    except ConfigError as exc:
+        raise InvalidArgument(f"vnfd config: {str(exc).removeprefix('STRATA_VNF_CONFIG: ')}") from None
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise InvalidArgument("vnfd description: must be a string")
+    return Vnfd(name, kind, image,
+                _number(doc.get("cpu_millicores", 100.0), "cpu_millicores", positive=True),
+                _number(doc.get("bandwidth_mbps", 10.0), "bandwidth_mbps", positive=False),
+                text_config, description)
