@@ -35,6 +35,10 @@ def serve(args: argparse.Namespace) -> int:
         from controller.mesh.daemon import serve_mesh
 
         return _serve_configured("mesh", "strata up writes it", serve_mesh, args, stop)
+    if args.component == "mano":
+        from mano.daemon import serve_mano
+
+        return _serve_configured("mano", "strata up writes it", serve_mano, args, stop)
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     also_listen = [f"unix:{args.socket}"] if args.socket else []
     host = address.rsplit(":", 1)[0]

@@ -37,6 +37,7 @@ BLOB_PORT = 50061    # each agent's blob server (layers to its peers) on its edg
 REGISTRY_PORT = 5000
 ORCHESTRATOR_PORT = 50052  # on loopback inside the registry host's namespace
 MESH_PORT = 50053          # likewise
+MANO_PORT = 50055          # likewise
 DAEMON_PORTS = ((50050, 50070), (51050, 51070))  # gRPC and metrics ports of the daemons in hosts' namespaces
 SERVICE_RANGE = "10.96.0.0/16"  # the services' VIPs (Kubernetes' default range starts here too)
 
@@ -80,6 +81,7 @@ class Stack:
         self.registry_url = ""
         self.orchestrator: DaemonProcess | None = None
         self.mesh: DaemonProcess | None = None
+        self.mano: DaemonProcess | None = None
         self.service_range = SERVICE_RANGE
         self.gateway = default_gateway(ipaddress.ip_network(self._subnet()))
         if ipaddress.ip_network(self.service_range).overlaps(ipaddress.ip_network(self._subnet())):
@@ -134,6 +136,7 @@ class Stack:
             self._start_mesh()
             self._start_orchestrator()
             self._start_agents()
+            self._start_mano()
         self.timings["start"] = time.monotonic() - started
         self._write_state()
         return self
@@ -284,6 +287,29 @@ class Stack:
         self.mesh = self._mesh_process().start()
         wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh)
 
+    def _start_mano(self) -> None:
+        """The VNF manager, at the cloud site too: VNFs through the orchestrator, chains through the SDN."""
+        registry = self.spec.hosts_with_role("registry")[0]
+        config = {"db": str(self.workdir / "mano.db"), "orchestrator": f"unix:{self.socket('orchestrator')}",
+                  "sdn": f"unix:{self.sdn_socket}", "listen": f"127.0.0.1:{MANO_PORT}",
+                  "socket": str(self.socket("mano")), "metrics": f"{registry.ip}:{MANO_PORT + METRICS_PORT_OFFSET}"}
+        self.metrics["mano"] = config["metrics"]
+        (self.workdir / "mano.json").write_text(json.dumps(config, indent=1))
+        self.mano = self._mano_process().start()
+        wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano)
+        self.log(f"VNF manager on {registry.name}: VNFs through the orchestrator, chains through the SDN")
+
+    def _mano_process(self) -> DaemonProcess:
+        registry = self.spec.hosts_with_role("registry")[0]
+        return DaemonProcess("mano", ["mano", "--config", str(self.workdir / "mano.json")],
+                             self.workdir / "mano.log", prefix=in_host(self.host_pid(registry.name)))
+
+    def restart_mano(self, *, kill: bool = True) -> None:
+        """Kill (or stop) the VNF manager and start it again: it must lose no instance, no occurrence."""
+        self.mano.kill() if kill else self.mano.stop()
+        self.mano = self._mano_process().start()
+        wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano)
+
     def _orchestrator_process(self) -> DaemonProcess:
         registry = self.spec.hosts_with_role("registry")[0]
         return DaemonProcess("orchestrator", ["orchestrator", "--config", str(self.workdir / "orchestrator.json")],
@@ -316,7 +342,8 @@ class Stack:
         state = {"pid": os.getpid(), "topology": self.spec.name, "workdir": str(self.workdir),
                  "addresses": {**{k: v for k, v in self.addresses.items() if k in self.components},
                                **({"orchestrator": f"unix:{self.socket('orchestrator')}"} if self.orchestrator else {}),
-                               **({"mesh": f"unix:{self.socket('mesh')}"} if self.mesh else {})},
+                               **({"mesh": f"unix:{self.socket('mesh')}"} if self.mesh else {}),
+                               **({"mano": f"unix:{self.socket('mano')}"} if self.mano else {})},
                  "service_range": self.service_range,
                  "openflow": f"127.0.0.1:{self.openflow_port}", "registry": self.registry_url,
                  "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()},
@@ -331,7 +358,7 @@ class Stack:
         is in (the orchestrator and the agents listen on the emulated network, not the machine's):
         nsenter --net=/proc/PID/ns/net curl -s ADDRESS/metrics."""
         netns = {"agents": {name: self.host_pid(name) for name in self.agent_metrics}}
-        for name in ("orchestrator", "mesh"):
+        for name in ("orchestrator", "mesh", "mano"):
             if getattr(self, name) is not None:
                 netns[name] = self.host_pid(self.spec.hosts_with_role("registry")[0].name)
         return {"metrics": {**self.metrics, "agents": dict(self.agent_metrics)}, "metrics_netns": netns}
@@ -341,6 +368,9 @@ class Stack:
         """Everything this stack started goes, within seconds, even if parts are gone already."""
         with interrupts_after(None):  # a further Ctrl-C takes effect once everything is gone
             started = time.monotonic()
+            if self.mano is not None:  # first: it must not heal what the others take down
+                self.mano.stop(timeout=5)
+                self.mano = None
             if self.orchestrator is not None:  # first: it must not reschedule what the agents leave
                 self.orchestrator.stop(timeout=5)
                 self.orchestrator = None

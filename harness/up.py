@@ -67,7 +67,9 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.mesh is not None:
                 print(f"  mesh       pid {stack.mesh.pid} (on the registry host)  "
                       f"gRPC unix:{stack.socket('mesh')}  log {stack.mesh.log_path}")
-            print("  mano: not built yet")
+            if stack.mano is not None:
+                print(f"  mano       pid {stack.mano.pid} (the VNF manager, on the registry host)  "
+                      f"gRPC unix:{stack.socket('mano')}  log {stack.mano.log_path}")
             if stack.nodes:
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
                       f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")

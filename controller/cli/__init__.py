@@ -295,10 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     serve = sub.add_parser("serve", help="run a control-layer daemon in the foreground")
-    serve.add_argument("component", choices=["placement", "sdn", "all", "agent", "orchestrator", "mesh"],
+    serve.add_argument("component", choices=["placement", "sdn", "all", "agent", "orchestrator", "mesh", "mano"],
                        help="the daemon to run; all = placement and sdn in one process; agent = a node "
-                            "agent (inside its edge server's namespace); orchestrator and mesh (at the cloud "
-                            "site) (the VNF manager is not built yet)")
+                            "agent (inside its edge server's namespace); orchestrator, mesh and mano (the VNF "
+                            "manager) at the cloud site")
     serve.add_argument("--exit-with-parent", action="store_true",
                        help="stop when the process that started this one dies (used by strata up/demo)")
     serve.add_argument("--placement-listen", default="127.0.0.1:50051", metavar="ADDR",
@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket", metavar="PATH",
                        help="placement, sdn: also listen on this Unix socket (the management channel)")
     serve.add_argument("--config", metavar="FILE",
-                       help="agent, orchestrator, mesh: its configuration (JSON; strata up writes it)")
+                       help="agent, orchestrator, mesh, mano: its configuration (JSON; strata up writes it)")
     serve.add_argument("--metrics", metavar="ADDR",
                        help="Prometheus endpoint host:port, or 'off' (default: the gRPC address's host, its port "
                             "+ 1000, e.g. 127.0.0.1:51051 for placement; agent, orchestrator: the configuration's "
@@ -333,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     from controller.cli.app import add_parser as add_app_parser
     from controller.cli.images import add_parser as add_images_parser
     from controller.cli.mesh import add_parser as add_mesh_parser
+    from controller.cli.vnf import add_parser as add_vnf_parser
     from controller.cli.node import add_parser as add_node_parser
     from controller.cli.sdn import add_parser as add_sdn_parser
 
@@ -341,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_parser(sub)
     add_app_parser(sub)
     add_mesh_parser(sub)
+    add_vnf_parser(sub)
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
     demo.set_defaults(func=lambda args: __import__("harness.demo", fromlist=["run_demo"]).run_demo())

@@ -1,6 +1,5 @@
 from strata.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,45 +7,29 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class VnfPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    VNF_PHASE_UNSPECIFIED: _ClassVar[VnfPhase]
-    VNF_PHASE_INSTANTIATING: _ClassVar[VnfPhase]
-    VNF_PHASE_RUNNING: _ClassVar[VnfPhase]
-    VNF_PHASE_HEALING: _ClassVar[VnfPhase]
-    VNF_PHASE_TERMINATED: _ClassVar[VnfPhase]
-VNF_PHASE_UNSPECIFIED: VnfPhase
-VNF_PHASE_INSTANTIATING: VnfPhase
-VNF_PHASE_RUNNING: VnfPhase
-VNF_PHASE_HEALING: VnfPhase
-VNF_PHASE_TERMINATED: VnfPhase
-
 class Vnfd(_message.Message):
-    __slots__ = ("name", "kind", "image", "demand", "config")
-    class ConfigEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config_json", "description")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
-    DEMAND_FIELD_NUMBER: _ClassVar[int]
-    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     image: str
-    demand: _common_pb2.Resources
-    config: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., image: _Optional[str] = ..., demand: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., config: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    cpu_millicores: float
+    bandwidth_mbps: float
+    config_json: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., config_json: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class OnboardVnfdRequest(_message.Message):
-    __slots__ = ("vnfd",)
-    VNFD_FIELD_NUMBER: _ClassVar[int]
-    vnfd: Vnfd
-    def __init__(self, vnfd: _Optional[_Union[Vnfd, _Mapping]] = ...) -> None: ...
+    __slots__ = ("descriptor",)
+    DESCRIPTOR_FIELD_NUMBER: _ClassVar[int]
+    descriptor: str
+    def __init__(self, descriptor: _Optional[str] = ...) -> None: ...
 
 class ListVnfdsRequest(_message.Message):
     __slots__ = ()
@@ -58,31 +41,65 @@ class ListVnfdsResponse(_message.Message):
     vnfds: _containers.RepeatedCompositeFieldContainer[Vnfd]
     def __init__(self, vnfds: _Optional[_Iterable[_Union[Vnfd, _Mapping]]] = ...) -> None: ...
 
-class VnfInstance(_message.Message):
-    __slots__ = ("name", "vnfd", "node", "ip", "phase", "heals")
+class DeleteVnfdRequest(_message.Message):
+    __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
-    VNFD_FIELD_NUMBER: _ClassVar[int]
-    NODE_FIELD_NUMBER: _ClassVar[int]
-    IP_FIELD_NUMBER: _ClassVar[int]
-    PHASE_FIELD_NUMBER: _ClassVar[int]
-    HEALS_FIELD_NUMBER: _ClassVar[int]
     name: str
-    vnfd: str
-    node: str
-    ip: str
-    phase: VnfPhase
-    heals: int
-    def __init__(self, name: _Optional[str] = ..., vnfd: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[VnfPhase, str]] = ..., heals: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteVnfdResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OpOccurrence(_message.Message):
+    __slots__ = ("id", "instance", "operation", "state", "started_unix", "entered_unix", "detail")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ENTERED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    instance: str
+    operation: str
+    state: str
+    started_unix: float
+    entered_unix: float
+    detail: str
+    def __init__(self, id: _Optional[str] = ..., instance: _Optional[str] = ..., operation: _Optional[str] = ..., state: _Optional[str] = ..., started_unix: _Optional[float] = ..., entered_unix: _Optional[float] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class InstantiateRequest(_message.Message):
-    __slots__ = ("vnfd", "name", "node")
-    VNFD_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("name", "vnfd", "scale_level")
     NAME_FIELD_NUMBER: _ClassVar[int]
-    NODE_FIELD_NUMBER: _ClassVar[int]
-    vnfd: str
+    VNFD_FIELD_NUMBER: _ClassVar[int]
+    SCALE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     name: str
-    node: str
-    def __init__(self, vnfd: _Optional[str] = ..., name: _Optional[str] = ..., node: _Optional[str] = ...) -> None: ...
+    vnfd: str
+    scale_level: int
+    def __init__(self, name: _Optional[str] = ..., vnfd: _Optional[str] = ..., scale_level: _Optional[int] = ...) -> None: ...
+
+class ScaleVnfRequest(_message.Message):
+    __slots__ = ("name", "scale_level")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCALE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    scale_level: int
+    def __init__(self, name: _Optional[str] = ..., scale_level: _Optional[int] = ...) -> None: ...
+
+class OperateRequest(_message.Message):
+    __slots__ = ("name", "started")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    started: bool
+    def __init__(self, name: _Optional[str] = ..., started: _Optional[bool] = ...) -> None: ...
+
+class HealRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class TerminateRequest(_message.Message):
     __slots__ = ("name",)
@@ -90,9 +107,33 @@ class TerminateRequest(_message.Message):
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
-class TerminateResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+class VnfContainer(_message.Message):
+    __slots__ = ("name", "node", "running")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    node: str
+    running: bool
+    def __init__(self, name: _Optional[str] = ..., node: _Optional[str] = ..., running: _Optional[bool] = ...) -> None: ...
+
+class VnfInstance(_message.Message):
+    __slots__ = ("name", "vnfd", "instantiation_state", "operational_state", "scale_level", "containers", "busy_with")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VNFD_FIELD_NUMBER: _ClassVar[int]
+    INSTANTIATION_STATE_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONAL_STATE_FIELD_NUMBER: _ClassVar[int]
+    SCALE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    BUSY_WITH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    vnfd: str
+    instantiation_state: str
+    operational_state: str
+    scale_level: int
+    containers: _containers.RepeatedCompositeFieldContainer[VnfContainer]
+    busy_with: str
+    def __init__(self, name: _Optional[str] = ..., vnfd: _Optional[str] = ..., instantiation_state: _Optional[str] = ..., operational_state: _Optional[str] = ..., scale_level: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[VnfContainer, _Mapping]]] = ..., busy_with: _Optional[str] = ...) -> None: ...
 
 class ListInstancesRequest(_message.Message):
     __slots__ = ()
@@ -104,37 +145,61 @@ class ListInstancesResponse(_message.Message):
     instances: _containers.RepeatedCompositeFieldContainer[VnfInstance]
     def __init__(self, instances: _Optional[_Iterable[_Union[VnfInstance, _Mapping]]] = ...) -> None: ...
 
+class GetOperationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListOperationsRequest(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: str
+    def __init__(self, instance: _Optional[str] = ...) -> None: ...
+
+class ListOperationsResponse(_message.Message):
+    __slots__ = ("operations",)
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[OpOccurrence]
+    def __init__(self, operations: _Optional[_Iterable[_Union[OpOccurrence, _Mapping]]] = ...) -> None: ...
+
 class CreateChainRequest(_message.Message):
-    __slots__ = ("name", "src_cidr", "dst_cidr", "protocol", "dst_port", "instances")
+    __slots__ = ("name", "src_cidr", "dst_cidr", "protocol", "dst_port", "instances", "symmetric")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SRC_CIDR_FIELD_NUMBER: _ClassVar[int]
     DST_CIDR_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     DST_PORT_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    SYMMETRIC_FIELD_NUMBER: _ClassVar[int]
     name: str
     src_cidr: str
     dst_cidr: str
     protocol: _common_pb2.Protocol
     dst_port: int
     instances: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., src_cidr: _Optional[str] = ..., dst_cidr: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., dst_port: _Optional[int] = ..., instances: _Optional[_Iterable[str]] = ...) -> None: ...
+    symmetric: bool
+    def __init__(self, name: _Optional[str] = ..., src_cidr: _Optional[str] = ..., dst_cidr: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., dst_port: _Optional[int] = ..., instances: _Optional[_Iterable[str]] = ..., symmetric: _Optional[bool] = ...) -> None: ...
 
 class Chain(_message.Message):
-    __slots__ = ("name", "src_cidr", "dst_cidr", "protocol", "dst_port", "instances")
+    __slots__ = ("name", "src_cidr", "dst_cidr", "protocol", "dst_port", "instances", "symmetric", "hops")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SRC_CIDR_FIELD_NUMBER: _ClassVar[int]
     DST_CIDR_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     DST_PORT_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    SYMMETRIC_FIELD_NUMBER: _ClassVar[int]
+    HOPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     src_cidr: str
     dst_cidr: str
     protocol: _common_pb2.Protocol
     dst_port: int
     instances: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., src_cidr: _Optional[str] = ..., dst_cidr: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., dst_port: _Optional[int] = ..., instances: _Optional[_Iterable[str]] = ...) -> None: ...
+    symmetric: bool
+    hops: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., src_cidr: _Optional[str] = ..., dst_cidr: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., dst_port: _Optional[int] = ..., instances: _Optional[_Iterable[str]] = ..., symmetric: _Optional[bool] = ..., hops: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteChainRequest(_message.Message):
     __slots__ = ("name",)

@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class ManoServiceStub:
+class VnfManagerServiceStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -35,110 +35,191 @@ class ManoServiceStub:
             channel: A grpc.Channel.
         """
         self.OnboardVnfd = channel.unary_unary(
-                '/strata.v1.ManoService/OnboardVnfd',
+                '/strata.v1.VnfManagerService/OnboardVnfd',
                 request_serializer=strata_dot_v1_dot_mano__pb2.OnboardVnfdRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.Vnfd.FromString,
                 _registered_method=True)
         self.ListVnfds = channel.unary_unary(
-                '/strata.v1.ManoService/ListVnfds',
+                '/strata.v1.VnfManagerService/ListVnfds',
                 request_serializer=strata_dot_v1_dot_mano__pb2.ListVnfdsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.ListVnfdsResponse.FromString,
                 _registered_method=True)
+        self.DeleteVnfd = channel.unary_unary(
+                '/strata.v1.VnfManagerService/DeleteVnfd',
+                request_serializer=strata_dot_v1_dot_mano__pb2.DeleteVnfdRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.DeleteVnfdResponse.FromString,
+                _registered_method=True)
         self.Instantiate = channel.unary_unary(
-                '/strata.v1.ManoService/Instantiate',
+                '/strata.v1.VnfManagerService/Instantiate',
                 request_serializer=strata_dot_v1_dot_mano__pb2.InstantiateRequest.SerializeToString,
-                response_deserializer=strata_dot_v1_dot_mano__pb2.VnfInstance.FromString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+                _registered_method=True)
+        self.Scale = channel.unary_unary(
+                '/strata.v1.VnfManagerService/Scale',
+                request_serializer=strata_dot_v1_dot_mano__pb2.ScaleVnfRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+                _registered_method=True)
+        self.Operate = channel.unary_unary(
+                '/strata.v1.VnfManagerService/Operate',
+                request_serializer=strata_dot_v1_dot_mano__pb2.OperateRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+                _registered_method=True)
+        self.Heal = channel.unary_unary(
+                '/strata.v1.VnfManagerService/Heal',
+                request_serializer=strata_dot_v1_dot_mano__pb2.HealRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
                 _registered_method=True)
         self.Terminate = channel.unary_unary(
-                '/strata.v1.ManoService/Terminate',
+                '/strata.v1.VnfManagerService/Terminate',
                 request_serializer=strata_dot_v1_dot_mano__pb2.TerminateRequest.SerializeToString,
-                response_deserializer=strata_dot_v1_dot_mano__pb2.TerminateResponse.FromString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
                 _registered_method=True)
         self.ListInstances = channel.unary_unary(
-                '/strata.v1.ManoService/ListInstances',
+                '/strata.v1.VnfManagerService/ListInstances',
                 request_serializer=strata_dot_v1_dot_mano__pb2.ListInstancesRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.ListInstancesResponse.FromString,
                 _registered_method=True)
+        self.GetOperation = channel.unary_unary(
+                '/strata.v1.VnfManagerService/GetOperation',
+                request_serializer=strata_dot_v1_dot_mano__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+                _registered_method=True)
+        self.ListOperations = channel.unary_unary(
+                '/strata.v1.VnfManagerService/ListOperations',
+                request_serializer=strata_dot_v1_dot_mano__pb2.ListOperationsRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_mano__pb2.ListOperationsResponse.FromString,
+                _registered_method=True)
         self.CreateChain = channel.unary_unary(
-                '/strata.v1.ManoService/CreateChain',
+                '/strata.v1.VnfManagerService/CreateChain',
                 request_serializer=strata_dot_v1_dot_mano__pb2.CreateChainRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.Chain.FromString,
                 _registered_method=True)
         self.DeleteChain = channel.unary_unary(
-                '/strata.v1.ManoService/DeleteChain',
+                '/strata.v1.VnfManagerService/DeleteChain',
                 request_serializer=strata_dot_v1_dot_mano__pb2.DeleteChainRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.DeleteChainResponse.FromString,
                 _registered_method=True)
         self.ListChains = channel.unary_unary(
-                '/strata.v1.ManoService/ListChains',
+                '/strata.v1.VnfManagerService/ListChains',
                 request_serializer=strata_dot_v1_dot_mano__pb2.ListChainsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_mano__pb2.ListChainsResponse.FromString,
                 _registered_method=True)
 
 
-class ManoServiceServicer:
+class VnfManagerServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def OnboardVnfd(self, request, context):
-        """Adds or replaces a VNF descriptor. INVALID_ARGUMENT: unknown kind, bad config.
+        """Adds a descriptor, or replaces one whose instances are all terminated. INVALID_ARGUMENT names
+        the field (unknown kind, bad config, malformed YAML with its line); FAILED_PRECONDITION: it
+        has instantiated instances.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListVnfds(self, request, context):
-        """Every onboarded VNF descriptor.
+        """Every onboarded descriptor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVnfd(self, request, context):
+        """Removes a descriptor. NOT_FOUND: unknown; FAILED_PRECONDITION: it has instances.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Instantiate(self, request, context):
-        """Places (layer-sharing aware) and starts a VNF instance. NOT_FOUND: unknown descriptor;
-        FAILED_PRECONDITION: no node has room; ALREADY_EXISTS: the instance name is taken.
+        """Starts instantiating a VNF instance (created if new): its containers are placed layer-aware
+        by the orchestrator. Answers at once with the occurrence, PROCESSING; it ends COMPLETED, or
+        ROLLED_BACK (nothing left behind) when it failed. INVALID_ARGUMENT: a bad name or scale level;
+        NOT_FOUND: unknown descriptor; FAILED_PRECONDITION: instantiated already, or busy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Scale(self, request, context):
+        """Sets the number of containers (scale out or in). FAILED_PRECONDITION: not instantiated,
+        stopped, or busy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Operate(self, request, context):
+        """Starts or stops the instance (its containers go, its scale level is kept).
+        FAILED_PRECONDITION: not instantiated, busy, or a chain steers through it (stopping).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heal(self, request, context):
+        """Replaces the instance's containers with new ones; chains follow them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Terminate(self, request, context):
-        """Stops an instance. FAILED_PRECONDITION: a chain still uses it; NOT_FOUND: unknown.
+        """Removes the instance's containers: NOT_INSTANTIATED again. FAILED_PRECONDITION: a chain
+        steers through it, not instantiated, or busy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListInstances(self, request, context):
-        """Every VNF instance with its node and phase.
+        """Every VNF instance with its states and containers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOperation(self, request, context):
+        """One operation occurrence. NOT_FOUND: unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOperations(self, request, context):
+        """The operation occurrences (of one instance, or all), oldest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateChain(self, request, context):
-        """Steers classified traffic through VNF instances in order. NOT_FOUND: unknown instance;
-        ALREADY_EXISTS: the chain name is taken.
+        """Steers classified traffic through VNF instances in order (through the SDN controller).
+        INVALID_ARGUMENT: a bad classifier or name; NOT_FOUND: unknown instance; FAILED_PRECONDITION:
+        an instance not started or without a running container; ALREADY_EXISTS: the name is taken,
+        or an instance is in another chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteChain(self, request, context):
-        """Removes a chain's steering rules; its VNF instances keep running. NOT_FOUND: unknown chain.
+        """Removes the chain: its traffic flows directly again. NOT_FOUND: unknown chain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListChains(self, request, context):
-        """Every chain with its classifier and VNF instances.
+        """Every chain with its classifier, instances and the containers it steers through now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
 
-def add_ManoServiceServicer_to_server(servicer, server):
+def add_VnfManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'OnboardVnfd': grpc.unary_unary_rpc_method_handler(
                     servicer.OnboardVnfd,
@@ -150,20 +231,50 @@ def add_ManoServiceServicer_to_server(servicer, server):
                     request_deserializer=strata_dot_v1_dot_mano__pb2.ListVnfdsRequest.FromString,
                     response_serializer=strata_dot_v1_dot_mano__pb2.ListVnfdsResponse.SerializeToString,
             ),
+            'DeleteVnfd': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVnfd,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.DeleteVnfdRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.DeleteVnfdResponse.SerializeToString,
+            ),
             'Instantiate': grpc.unary_unary_rpc_method_handler(
                     servicer.Instantiate,
                     request_deserializer=strata_dot_v1_dot_mano__pb2.InstantiateRequest.FromString,
-                    response_serializer=strata_dot_v1_dot_mano__pb2.VnfInstance.SerializeToString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
+            ),
+            'Scale': grpc.unary_unary_rpc_method_handler(
+                    servicer.Scale,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.ScaleVnfRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
+            ),
+            'Operate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Operate,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.OperateRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
+            ),
+            'Heal': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heal,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.HealRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
             ),
             'Terminate': grpc.unary_unary_rpc_method_handler(
                     servicer.Terminate,
                     request_deserializer=strata_dot_v1_dot_mano__pb2.TerminateRequest.FromString,
-                    response_serializer=strata_dot_v1_dot_mano__pb2.TerminateResponse.SerializeToString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
             ),
             'ListInstances': grpc.unary_unary_rpc_method_handler(
                     servicer.ListInstances,
                     request_deserializer=strata_dot_v1_dot_mano__pb2.ListInstancesRequest.FromString,
                     response_serializer=strata_dot_v1_dot_mano__pb2.ListInstancesResponse.SerializeToString,
+            ),
+            'GetOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOperation,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.GetOperationRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.OpOccurrence.SerializeToString,
+            ),
+            'ListOperations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOperations,
+                    request_deserializer=strata_dot_v1_dot_mano__pb2.ListOperationsRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_mano__pb2.ListOperationsResponse.SerializeToString,
             ),
             'CreateChain': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateChain,
@@ -182,13 +293,13 @@ def add_ManoServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'strata.v1.ManoService', rpc_method_handlers)
+            'strata.v1.VnfManagerService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('strata.v1.ManoService', rpc_method_handlers)
+    server.add_registered_method_handlers('strata.v1.VnfManagerService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class ManoService:
+class VnfManagerService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -205,7 +316,7 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/OnboardVnfd',
+            '/strata.v1.VnfManagerService/OnboardVnfd',
             strata_dot_v1_dot_mano__pb2.OnboardVnfdRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.Vnfd.FromString,
             options,
@@ -232,9 +343,36 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/ListVnfds',
+            '/strata.v1.VnfManagerService/ListVnfds',
             strata_dot_v1_dot_mano__pb2.ListVnfdsRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.ListVnfdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVnfd(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/DeleteVnfd',
+            strata_dot_v1_dot_mano__pb2.DeleteVnfdRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.DeleteVnfdResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -259,9 +397,90 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/Instantiate',
+            '/strata.v1.VnfManagerService/Instantiate',
             strata_dot_v1_dot_mano__pb2.InstantiateRequest.SerializeToString,
-            strata_dot_v1_dot_mano__pb2.VnfInstance.FromString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/Scale',
+            strata_dot_v1_dot_mano__pb2.ScaleVnfRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Operate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/Operate',
+            strata_dot_v1_dot_mano__pb2.OperateRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/Heal',
+            strata_dot_v1_dot_mano__pb2.HealRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
             options,
             channel_credentials,
             insecure,
@@ -286,9 +505,9 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/Terminate',
+            '/strata.v1.VnfManagerService/Terminate',
             strata_dot_v1_dot_mano__pb2.TerminateRequest.SerializeToString,
-            strata_dot_v1_dot_mano__pb2.TerminateResponse.FromString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
             options,
             channel_credentials,
             insecure,
@@ -313,9 +532,63 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/ListInstances',
+            '/strata.v1.VnfManagerService/ListInstances',
             strata_dot_v1_dot_mano__pb2.ListInstancesRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.ListInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/GetOperation',
+            strata_dot_v1_dot_mano__pb2.GetOperationRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.OpOccurrence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOperations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VnfManagerService/ListOperations',
+            strata_dot_v1_dot_mano__pb2.ListOperationsRequest.SerializeToString,
+            strata_dot_v1_dot_mano__pb2.ListOperationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -340,7 +613,7 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/CreateChain',
+            '/strata.v1.VnfManagerService/CreateChain',
             strata_dot_v1_dot_mano__pb2.CreateChainRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.Chain.FromString,
             options,
@@ -367,7 +640,7 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/DeleteChain',
+            '/strata.v1.VnfManagerService/DeleteChain',
             strata_dot_v1_dot_mano__pb2.DeleteChainRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.DeleteChainResponse.FromString,
             options,
@@ -394,7 +667,7 @@ class ManoService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/strata.v1.ManoService/ListChains',
+            '/strata.v1.VnfManagerService/ListChains',
             strata_dot_v1_dot_mano__pb2.ListChainsRequest.SerializeToString,
             strata_dot_v1_dot_mano__pb2.ListChainsResponse.FromString,
             options,

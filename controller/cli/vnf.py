@@ -1,0 +1,284 @@
+"""`strata vnf ...` and `strata chain ...`: the VNF manager: descriptors, the VNF lifecycle, chains."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from strata.v1 import common_pb2
+from strata.v1 import mano_pb2 as pb
+from strata.v1 import mano_pb2_grpc
+
+from controller.rpc import call_error
+
+from .node import NoStack, read_stack
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+             grpc.StatusCode.FAILED_PRECONDITION)
+PROTOCOLS = {"any": common_pb2.PROTOCOL_UNSPECIFIED, "tcp": common_pb2.PROTOCOL_TCP,
+             "udp": common_pb2.PROTOCOL_UDP, "icmp": common_pb2.PROTOCOL_ICMP}
+PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+FINAL = ("COMPLETED", "FAILED", "ROLLED_BACK", "FAILED_TEMP")
+
+
+def mano_address(state_file: str) -> str:
+    address = (read_stack(state_file).get("addresses") or {}).get("mano")
+    if not address:
+        raise NoStack(f"the stack described at {state_file} runs no VNF manager (started with --no-nodes?)")
+    return address
+
+
+def op_dict(op: pb.OpOccurrence) -> dict:
+    return {"id": op.id, "instance": op.instance, "operation": op.operation, "state": op.state,
+            "started_unix": op.started_unix, "entered_unix": op.entered_unix, "detail": op.detail}
+
+
+def _wait(stub, op: pb.OpOccurrence, timeout: float) -> pb.OpOccurrence:
+    deadline = time.monotonic() + timeout
+    while op.state not in FINAL or op.state == "FAILED_TEMP" and op.operation == "INSTANTIATE":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+        op = stub.GetOperation(pb.GetOperationRequest(id=op.id), timeout=10)
+    return op
+
+
+def _report(stub, op: pb.OpOccurrence, args) -> int:
+    if args.no_wait:
+        print(json.dumps(op_dict(op), indent=2) if args.output == "json" else
+              f"{op.id}: {op.operation.lower()} of {op.instance} {op.state} (see `strata vnf ops {op.instance}`)")
+        return EXIT_OK
+    op = _wait(stub, op, args.timeout)
+    if args.output == "json":
+        print(json.dumps(op_dict(op), indent=2))
+    else:
+        took = op.entered_unix - op.started_unix
+        print(f"{op.id}: {op.operation.lower()} of {op.instance} {op.state} in {took:.1f} s"
+              + (f" ({op.detail})" if op.detail else ""))
+    return EXIT_OK if op.state == "COMPLETED" else EXIT_FAILED
+
+
+def _onboard(args, stub) -> int:
+    v = stub.OnboardVnfd(pb.OnboardVnfdRequest(descriptor=args.text), timeout=10)
+    print(f"onboarded {v.name}: {v.kind} from {v.image}, {v.cpu_millicores:g} millicores, "
+          f"{v.bandwidth_mbps:g} Mbit/s per container")
+    return EXIT_OK
+
+
+def _vnfds(args, stub) -> int:
+    vnfds = stub.ListVnfds(pb.ListVnfdsRequest(), timeout=10).vnfds
+    if args.output == "json":
+        print(json.dumps([{"name": v.name, "kind": v.kind, "image": v.image, "cpu_millicores": v.cpu_millicores,
+                           "bandwidth_mbps": v.bandwidth_mbps, "config": json.loads(v.config_json)} for v in vnfds],
+                         indent=2))
+        return EXIT_OK
+    print(f"{'descriptor':<24} {'kind':<10} {'image':<28} {'cpu (m)':>8} {'Mbit/s':>7}")
+    for v in vnfds:
+        print(f"{v.name:<24} {v.kind:<10} {v.image:<28} {v.cpu_millicores:>8g} {v.bandwidth_mbps:>7g}")
+    return EXIT_OK
+
+
+def _instantiate(args, stub) -> int:
+    return _report(stub, stub.Instantiate(pb.InstantiateRequest(name=args.name, vnfd=args.vnfd,
+                                                                scale_level=args.scale), timeout=30), args)
+
+
+def _scale(args, stub) -> int:
+    return _report(stub, stub.Scale(pb.ScaleVnfRequest(name=args.name, scale_level=args.level), timeout=30), args)
+
+
+def _heal(args, stub) -> int:
+    return _report(stub, stub.Heal(pb.HealRequest(name=args.name), timeout=30), args)
+
+
+def _operate(args, stub) -> int:
+    return _report(stub, stub.Operate(pb.OperateRequest(name=args.name, started=args.action == "start"),
+                                      timeout=30), args)
+
+
+def _terminate(args, stub) -> int:
+    return _report(stub, stub.Terminate(pb.TerminateRequest(name=args.name), timeout=30), args)
+
+
+def _ls(args, stub) -> int:
+    instances = stub.ListInstances(pb.ListInstancesRequest(), timeout=30).instances
+    if args.output == "json":
+        print(json.dumps([{"name": i.name, "vnfd": i.vnfd, "instantiation_state": i.instantiation_state,
+                           "operational_state": i.operational_state, "scale_level": i.scale_level,
+                           "busy_with": i.busy_with,
+                           "containers": [{"name": c.name, "node": c.node, "running": c.running}
+                                          for c in i.containers]} for i in instances], indent=2))
+        return EXIT_OK
+    if not instances:
+        print("no VNF instances (strata vnf instantiate NAME --vnfd DESCRIPTOR)")
+        return EXIT_OK
+    print(f"{'instance':<20} {'descriptor':<18} {'state':<17} {'oper.':<8} {'level':>5}  containers")
+    for i in instances:
+        pods = ", ".join(f"{c.node}/{c.name}{'' if c.running else ' (not running)'}" for c in i.containers) or "-"
+        print(f"{i.name:<20} {i.vnfd:<18} {i.instantiation_state:<17} {i.operational_state or '-':<8} "
+              f"{i.scale_level:>5}  {pods}" + (f"  [{i.busy_with} in progress]" if i.busy_with else ""))
+    return EXIT_OK
+
+
+def _ops(args, stub) -> int:
+    ops = stub.ListOperations(pb.ListOperationsRequest(instance=args.instance or ""), timeout=10).operations
+    if args.output == "json":
+        print(json.dumps([op_dict(o) for o in ops], indent=2))
+        return EXIT_OK
+    print(f"{'id':<8} {'instance':<18} {'operation':<12} {'state':<12} {'started':<20} {'took':>7}  detail")
+    for o in ops:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o.started_unix))
+        took = f"{o.entered_unix - o.started_unix:.1f} s" if o.state != "PROCESSING" else "-"
+        print(f"{o.id:<8} {o.instance:<18} {o.operation:<12} {o.state:<12} {started:<20} {took:>7}  {o.detail}")
+    return EXIT_OK
+
+
+def chain_dict(c: pb.Chain) -> dict:
+    return {"name": c.name, "src_cidr": c.src_cidr, "dst_cidr": c.dst_cidr,
+            "protocol": PROTOCOL_NAMES.get(c.protocol, "?"), "dst_port": c.dst_port,
+            "instances": list(c.instances), "symmetric": c.symmetric, "hops": list(c.hops)}
+
+
+def _chain_create(args, stub) -> int:
+    c = stub.CreateChain(pb.CreateChainRequest(
+        name=args.name, src_cidr=args.src or "", dst_cidr=args.dst or "", protocol=PROTOCOLS[args.protocol],
+        dst_port=args.port, instances=args.instances.split(","), symmetric=args.symmetric), timeout=60)
+    if args.output == "json":
+        print(json.dumps(chain_dict(c), indent=2))
+    else:
+        print(f"chain {c.name}: {' -> '.join(c.instances)} ({', '.join(c.hops)})"
+              + (", replies back through them" if c.symmetric else ""))
+    return EXIT_OK
+
+
+def _chain_ls(args, stub) -> int:
+    chains = stub.ListChains(pb.ListChainsRequest(), timeout=30).chains
+    if args.output == "json":
+        print(json.dumps([chain_dict(c) for c in chains], indent=2))
+        return EXIT_OK
+    if not chains:
+        print("no chains (strata chain create NAME --instances A,B --dst CIDR)")
+        return EXIT_OK
+    print(f"{'chain':<18} {'classifier':<44} {'sym.':<5} instances (containers)")
+    for c in chains:
+        classifier = " ".join(p for p in (f"from {c.src_cidr}" if c.src_cidr else "",
+                                          f"to {c.dst_cidr}" if c.dst_cidr else "",
+                                          PROTOCOL_NAMES.get(c.protocol, "") if c.protocol else "",
+                                          f"port {c.dst_port}" if c.dst_port else "") if p) or "everything"
+        print(f"{c.name:<18} {classifier:<44} {'yes' if c.symmetric else 'no':<5} "
+              f"{' -> '.join(c.instances)} ({', '.join(c.hops) or 'none running'})")
+    return EXIT_OK
+
+
+def _chain_del(args, stub) -> int:
+    stub.DeleteChain(pb.DeleteChainRequest(name=args.name), timeout=60)
+    print(f"removed chain {args.name}: its traffic flows directly again")
+    return EXIT_OK
+
+
+VNF_ACTIONS = {"onboard": _onboard, "vnfds": _vnfds, "instantiate": _instantiate, "scale": _scale, "heal": _heal,
+               "operate": _operate, "terminate": _terminate, "ls": _ls, "ops": _ops}
+CHAIN_ACTIONS = {"create": _chain_create, "ls": _chain_ls, "del": _chain_del}
+
+
+def _run(args, action, what: str) -> int:
+    address = args.mano or ""
+    try:
+        if getattr(args, "file", None):
+            try:
+                args.text = Path(args.file).read_text()
+            except OSError as exc:
+                print(f"strata vnf onboard: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+        address = args.mano or mano_address(args.stack)
+        channel = grpc.insecure_channel(address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=5)
+        except grpc.FutureTimeoutError:
+            raise NoStack(f"cannot reach the VNF manager at {address} within 5 s: is the stack running?") from None
+        return action(args, mano_pb2_grpc.VnfManagerServiceStub(channel))
+    except NoStack as exc:
+        print(f"strata {what}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except grpc.RpcError as exc:
+        print(f"strata {what}: {call_error(exc, address)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
+
+
+def cmd_vnf(args: argparse.Namespace) -> int:
+    return _run(args, VNF_ACTIONS[args.vnf_command], f"vnf {args.vnf_command}")
+
+
+def cmd_chain(args: argparse.Namespace) -> int:
+    return _run(args, CHAIN_ACTIONS[args.chain_command], f"chain {args.chain_command}")
+
+
+def _common(parser) -> None:
+    parser.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
+                        help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
+    parser.add_argument("--mano", metavar="ADDR", help="the VNF manager's gRPC address (default: the stack's)")
+
+
+def _output(parser) -> None:
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+
+def _waiting(parser) -> None:
+    parser.add_argument("--no-wait", action="store_true", help="answer with the occurrence at once (PROCESSING)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="wait at most S s (default 300)")
+    _output(parser)
+
+
+def add_parser(sub) -> None:
+    vnf = sub.add_parser("vnf", help="the VNF manager: descriptors and the VNF lifecycle (ETSI NFV-SOL 003)")
+    _common(vnf)
+    actions = vnf.add_subparsers(dest="vnf_command", required=True)
+    onboard = actions.add_parser("onboard", help="add a VNF descriptor (YAML: name, kind, image, config, ...)")
+    onboard.add_argument("file")
+    _output(actions.add_parser("vnfds", help="the onboarded descriptors"))
+    inst = actions.add_parser("instantiate", help="start a VNF instance (its containers placed layer-aware)")
+    inst.add_argument("name")
+    inst.add_argument("--vnfd", required=True, help="descriptor name")
+    inst.add_argument("--scale", type=int, default=1, metavar="N", help="containers (default 1)")
+    _waiting(inst)
+    scale = actions.add_parser("scale", help="set an instance's number of containers")
+    scale.add_argument("name")
+    scale.add_argument("level", type=int)
+    _waiting(scale)
+    for verb, text in (("heal", "replace an instance's containers with new ones"),
+                       ("terminate", "remove an instance's containers (NOT_INSTANTIATED again)")):
+        p = actions.add_parser(verb, help=text)
+        p.add_argument("name")
+        _waiting(p)
+    operate = actions.add_parser("operate", help="start or stop an instance")
+    operate.add_argument("name")
+    operate.add_argument("action", choices=("start", "stop"))
+    _waiting(operate)
+    _output(actions.add_parser("ls", help="every VNF instance: states, containers"))
+    ops = actions.add_parser("ops", help="the lifecycle operation occurrences (the history)")
+    ops.add_argument("instance", nargs="?", help="only this instance's")
+    _output(ops)
+    vnf.set_defaults(func=cmd_vnf)
+
+    chain = sub.add_parser("chain", help="service function chains through VNF instances")
+    _common(chain)
+    verbs = chain.add_subparsers(dest="chain_command", required=True)
+    create = verbs.add_parser("create", help="steer classified traffic through VNF instances in order")
+    create.add_argument("name")
+    create.add_argument("--instances", required=True, metavar="A,B,...", help="VNF instances, in order")
+    create.add_argument("--src", metavar="CIDR", help="source prefix (default: any)")
+    create.add_argument("--dst", metavar="CIDR", help="destination prefix, or a service VIP/32 (default: any)")
+    create.add_argument("--protocol", choices=tuple(PROTOCOLS), default="any")
+    create.add_argument("--port", type=int, default=0, help="destination port (default: any)")
+    create.add_argument("--symmetric", action="store_true", help="replies back through the VNFs in reverse")
+    _output(create)
+    _output(verbs.add_parser("ls", help="every chain"))
+    delete = verbs.add_parser("del", help="remove a chain")
+    delete.add_argument("name")
+    chain.set_defaults(func=cmd_chain)

@@ -1,0 +1,96 @@
+"""The VNF manager's ports made real: the orchestrator and the SDN controller over gRPC."""
+
+from __future__ import annotations
+
+import grpc
+
+from controller.errors import NotFound
+from controller.orchestrator.app import ServiceSpec
+from controller.rpc import call_domain
+
+from .core import Pod
+from .store import ChainRecord
+
+PROTOCOLS = {"": 0, "tcp": 1, "udp": 2, "icmp": 3}  # common.Protocol
+
+
+class OrchestratorApps:
+    def __init__(self, address: str, timeout: float = 300.0):
+        from strata.v1 import orchestrator_pb2_grpc
+
+        self.stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(address))
+        self.timeout = timeout
+        self.what = f"the orchestrator at {address}"
+
+    def _call(self, method, request, timeout: float | None = None):
+        return call_domain(method, request, timeout=timeout or self.timeout, what=self.what)
+
+    def deploy(self, app: str, service: ServiceSpec) -> None:
+        from strata.v1 import orchestrator_pb2 as pb
+
+        from controller.orchestrator.servicer import service_message
+
+        self._call(self.stub.Deploy, pb.DeployRequest(application=app, services=[service_message(service)]))
+
+    def scale(self, app: str, service: str, replicas: int) -> None:
+        from strata.v1 import orchestrator_pb2 as pb
+
+        self._call(self.stub.Scale, pb.ScaleRequest(application=app, service=service, replicas=replicas))
+
+    def delete(self, app: str) -> None:
+        from strata.v1 import orchestrator_pb2 as pb
+
+        try:
+            self._call(self.stub.DeleteDeployment, pb.DeleteDeploymentRequest(application=app), 30)
+        except NotFound:
+            pass
+
+    def pods(self, app: str) -> list[Pod] | None:
+        from strata.v1 import orchestrator_pb2 as pb
+
+        try:
+            d = self._call(self.stub.GetDeployment, pb.GetDeploymentRequest(application=app), 10)
+        except NotFound:
+            return None
+        return [Pod(i.name, i.node, i.phase == pb.INSTANCE_PHASE_RUNNING) for i in d.instances]
+
+
+class SdnChains:
+    def __init__(self, address: str, timeout: float = 30.0):
+        from strata.v1 import sdn_pb2_grpc
+
+        self.stub = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(address))
+        self.timeout = timeout
+        self.what = f"the SDN controller at {address}"
+
+    def _call(self, method, request):
+        return call_domain(method, request, timeout=self.timeout, what=self.what)
+
+    def chains(self) -> dict[str, tuple[str, ...]]:
+        from strata.v1 import sdn_pb2
+
+        answer = self._call(self.stub.ListChains, sdn_pb2.ListInstalledChainsRequest())
+        return {c.chain: tuple(h.host for h in c.hops) for c in answer.chains}
+
+    def install_chain(self, chain: ChainRecord, hops: list[str]) -> None:
+        from strata.v1 import sdn_pb2
+
+        self._call(self.stub.InstallChain, sdn_pb2.InstallChainRequest(
+            chain=chain.name, symmetric=chain.symmetric,
+            classifier=sdn_pb2.Classifier(src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
+                                          protocol=PROTOCOLS[chain.protocol], dst_port=chain.dst_port),
+            hops=[sdn_pb2.ChainHop(host=h) for h in hops]))
+
+    def update_chain(self, name: str, hops: list[str]) -> None:
+        from strata.v1 import sdn_pb2
+
+        self._call(self.stub.UpdateChain, sdn_pb2.UpdateChainRequest(
+            chain=name, hops=[sdn_pb2.ChainHop(host=h) for h in hops]))
+
+    def remove_chain(self, name: str) -> None:
+        from strata.v1 import sdn_pb2
+
+        try:
+            self._call(self.stub.RemoveChain, sdn_pb2.RemoveChainRequest(chain=name))
+        except NotFound:
+            pass

@@ -1,0 +1,126 @@
+"""VnfManagerService over gRPC: messages to VnfManager calls and back; domain errors become status codes."""
+
+from __future__ import annotations
+
+import grpc
+from strata.v1 import common_pb2, mano_pb2, mano_pb2_grpc
+
+from controller.errors import InvalidArgument
+from controller.rpc import abort_on_domain_error
+from controller.sdn.rules import Classifier
+
+from .core import VnfManager
+from .descriptors import Vnfd, parse_vnfd
+from .lifecycle import OpOccurrence
+from .store import ChainRecord
+
+SERVICE_NAME = mano_pb2.DESCRIPTOR.services_by_name["VnfManagerService"].full_name
+PROTOCOL_NAMES = {common_pb2.PROTOCOL_UNSPECIFIED: "", common_pb2.PROTOCOL_TCP: "tcp",
+                  common_pb2.PROTOCOL_UDP: "udp", common_pb2.PROTOCOL_ICMP: "icmp"}
+PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
+
+
+def vnfd_message(v: Vnfd) -> mano_pb2.Vnfd:
+    return mano_pb2.Vnfd(name=v.name, kind=v.kind, image=v.image, cpu_millicores=v.cpu_millicores,
+                         bandwidth_mbps=v.bandwidth_mbps, config_json=v.config, description=v.description)
+
+
+def op_message(op: OpOccurrence) -> mano_pb2.OpOccurrence:
+    return mano_pb2.OpOccurrence(id=op.id, instance=op.instance, operation=op.operation, state=op.state,
+                                 started_unix=op.started, entered_unix=op.entered, detail=op.detail)
+
+
+class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
+    def __init__(self, manager: VnfManager):
+        self.manager = manager
+
+    def _chain(self, chain: ChainRecord) -> mano_pb2.Chain:
+        with self.manager._lock:
+            hops = self.manager._hops(chain) or []
+        return mano_pb2.Chain(name=chain.name, src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
+                              protocol=PROTOCOL_ENUMS[chain.protocol], dst_port=chain.dst_port,
+                              instances=list(chain.instances), symmetric=chain.symmetric, hops=hops)
+
+    @abort_on_domain_error
+    def OnboardVnfd(self, request, context):
+        return vnfd_message(self.manager.onboard(parse_vnfd(request.descriptor)))
+
+    @abort_on_domain_error
+    def ListVnfds(self, request, context):
+        return mano_pb2.ListVnfdsResponse(vnfds=[vnfd_message(v) for _, v in sorted(self.manager.vnfds.items())])
+
+    @abort_on_domain_error
+    def DeleteVnfd(self, request, context):
+        self.manager.delete_vnfd(request.name)
+        return mano_pb2.DeleteVnfdResponse()
+
+    @abort_on_domain_error
+    def Instantiate(self, request, context):
+        return op_message(self.manager.instantiate(request.name, request.vnfd, request.scale_level or 1))
+
+    @abort_on_domain_error
+    def Scale(self, request, context):
+        return op_message(self.manager.scale(request.name, request.scale_level))
+
+    @abort_on_domain_error
+    def Operate(self, request, context):
+        return op_message(self.manager.operate(request.name, request.started))
+
+    @abort_on_domain_error
+    def Heal(self, request, context):
+        return op_message(self.manager.heal(request.name))
+
+    @abort_on_domain_error
+    def Terminate(self, request, context):
+        return op_message(self.manager.terminate(request.name))
+
+    @abort_on_domain_error
+    def ListInstances(self, request, context):
+        out = []
+        with self.manager._lock:
+            instances = sorted(self.manager.instances.values(), key=lambda i: i.name)
+            busy = {op.instance: op.id for op in self.manager.operations.values() if op.state == "PROCESSING"}
+        for i in instances:
+            pods = self.manager.orchestrator.pods(i.app) or []
+            out.append(mano_pb2.VnfInstance(
+                name=i.name, vnfd=i.vnfd, instantiation_state=i.state.instantiation,
+                operational_state=i.state.operational, scale_level=i.state.scale_level,
+                containers=[mano_pb2.VnfContainer(name=p.name, node=p.node, running=p.running) for p in pods],
+                busy_with=busy.get(i.name, "")))
+        return mano_pb2.ListInstancesResponse(instances=out)
+
+    @abort_on_domain_error
+    def GetOperation(self, request, context):
+        return op_message(self.manager.operation(request.id))
+
+    @abort_on_domain_error
+    def ListOperations(self, request, context):
+        return mano_pb2.ListOperationsResponse(operations=[op_message(op)
+                                                           for op in self.manager.list_operations(request.instance)])
+
+    @abort_on_domain_error
+    def CreateChain(self, request, context):
+        protocol = PROTOCOL_NAMES.get(request.protocol)
+        if protocol is None:
+            raise InvalidArgument(f"protocol {request.protocol} is not one a chain can match")
+        chain = self.manager.create_chain(request.name, Classifier(request.src_cidr, request.dst_cidr, protocol,
+                                                                   request.dst_port),
+                                          list(request.instances), request.symmetric)
+        return self._chain(chain)
+
+    @abort_on_domain_error
+    def DeleteChain(self, request, context):
+        self.manager.delete_chain(request.name)
+        return mano_pb2.DeleteChainResponse()
+
+    @abort_on_domain_error
+    def ListChains(self, request, context):
+        with self.manager._lock:
+            chains = sorted(self.manager.chains.values(), key=lambda c: c.name)
+        return mano_pb2.ListChainsResponse(chains=[self._chain(c) for c in chains])
+
+
+def registrar(manager: VnfManager):
+    def register(server: grpc.Server) -> None:
+        mano_pb2_grpc.add_VnfManagerServiceServicer_to_server(ManoServicer(manager), server)
+    return register

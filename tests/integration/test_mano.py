@@ -1,0 +1,191 @@
+"""The VNF manager for real: descriptors onboarded, a firewall and a monitor instantiated as
+containers through the orchestrator, a chain between devices and a server steered through them
+by the SDN (blocked traffic never arrives, the monitor counts exactly what passes, both ways), a
+killed VNF process healed, a heal that moves the chain, terminate refused while chained, the
+manager restarted without losing anything, bad input refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from strata.v1 import agent_pb2, agent_pb2_grpc
+from strata.v1 import mano_pb2 as pb
+from strata.v1 import mano_pb2_grpc
+
+from conftest import wait_for
+from harness.stack import Stack, port_addresses
+from topologies.catalog import load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+VNFD = ROOT / "controller" / "data" / "vnfd"
+STRATA = [sys.executable, "-m", "controller.cli"]
+
+UDP_SINK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+got = 0
+try:
+    while True:
+        s.recv(2048)
+        got += 1
+except socket.timeout:
+    pass
+print(got)
+"""
+
+UDP_SEND = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+           "for k in range(int(sys.argv[3])):\n    s.sendto(b'x' * 200, (sys.argv[1], int(sys.argv[2])))\n" \
+           "    time.sleep(0.002)\n"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("mano") / "stack.json"
+    with Stack(load_topology("edge-tiered"), openflow_port=6692, addresses=port_addresses(50700), images=[],
+               state_file=state, log=lambda *_: None) as running:
+        root = running.workdir / "www"
+        root.mkdir()
+        (root / "whoami").write_text("edge4")
+        server = running.network.net.get("edge4")
+        proc = server.popen(["python3", "-m", "http.server", "8080", "--bind", server.IP(), "--directory", str(root)])
+        yield running
+        proc.terminate()
+
+
+def strata(stack, *args, timeout=200) -> subprocess.CompletedProcess:
+    return subprocess.run([*STRATA, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={"STRATA_STACK": str(stack.state_file), "PATH": "/usr/bin:/bin"})
+
+
+def mano(stack):
+    return mano_pb2_grpc.VnfManagerServiceStub(grpc.insecure_channel(f"unix:{stack.socket('mano')}"))
+
+
+def instance(stack, name) -> pb.VnfInstance:
+    return next(i for i in mano(stack).ListInstances(pb.ListInstancesRequest(), timeout=30).instances if i.name == name)
+
+
+def pod_stats(stack, name) -> dict:
+    """The VNF's counters, asked from a device over the emulated network (the pod's own address)."""
+    from strata.v1 import orchestrator_pb2 as opb
+    from strata.v1 import orchestrator_pb2_grpc
+
+    o = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    d = o.GetDeployment(opb.GetDeploymentRequest(application=f"vnf-{name}"), timeout=10)
+    ip = next(i.ip for i in d.instances if i.phase == opb.INSTANCE_PHASE_RUNNING)
+    return json.loads(stack.network.net.get("dev2").cmd(f"curl -s --max-time 3 http://{ip}:9100/stats"))
+
+
+def udp(stack, port: int, count: int) -> int:
+    net = stack.network.net
+    sink = net.get("edge4").popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=-1, text=True)
+    time.sleep(0.3)
+    net.get("dev1").cmd(f"{sys.executable} -c \"{UDP_SEND}\" {net.get('edge4').IP()} {port} {count}")
+    return int(sink.communicate(timeout=20)[0])
+
+
+def curl(stack, client="dev1") -> str:
+    net = stack.network.net
+    return net.get(client).cmd(f"curl -s --max-time 5 http://{net.get('edge4').IP()}:8080/whoami").strip()
+
+
+@pytest.fixture(scope="module")
+def vnfs(stack):
+    for name in ("firewall", "monitor"):
+        done = strata(stack, "vnf", "onboard", str(VNFD / f"{name}.yaml"))
+        assert done.returncode == 0, done.stderr
+    for name, vnfd in (("fw1", "edge-firewall"), ("mon1", "edge-monitor")):
+        done = strata(stack, "vnf", "instantiate", name, "--vnfd", vnfd)
+        assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
+    done = strata(stack, "chain", "create", "guard", "--instances", "fw1,mon1", "--symmetric",
+                  "--dst", f"{stack.network.net.get('edge4').IP()}/32")
+    assert done.returncode == 0, done.stderr
+    return stack
+
+
+def test_a_chain_of_vnf_containers_filters_and_counts_both_ways(vnfs):
+    stack = vnfs
+    assert curl(stack) == "edge4"
+    before = pod_stats(stack, "mon1")
+    assert udp(stack, 9998, 40) == 40
+    assert udp(stack, 9999, 40) == 0  # the firewall's deny rule
+    time.sleep(0.5)
+    after = pod_stats(stack, "mon1")
+    assert after["packets"]["passed"] - before["packets"]["passed"] == 40  # exactly what passed the firewall
+    assert pod_stats(stack, "fw1")["firewall"]["rules"][1]["hits"] >= 40
+    assert before["directions"]["reverse"]["packets"] > 0  # the HTTP answers came back through it
+
+
+def test_a_killed_vnf_process_is_restarted_and_traffic_flows_through_the_chain_again(vnfs):
+    stack = vnfs
+    vnf = instance(stack, "fw1")
+    pod = vnf.containers[0]
+    agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[pod.node]}"))
+    pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=pod.name), timeout=10).pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: curl(stack) == "edge4", 30, "traffic through the chain again")
+    assert udp(stack, 9999, 20) == 0  # still filtered: through the restarted firewall
+
+
+def test_a_heal_replaces_the_containers_and_the_chain_follows(vnfs):
+    stack = vnfs
+    old = {c.name for c in instance(stack, "mon1").containers}
+    done = strata(stack, "vnf", "heal", "mon1")
+    assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
+    new = instance(stack, "mon1").containers
+    assert new and not old & {c.name for c in new}
+    wait_for(lambda: json.loads(strata(stack, "chain", "ls", "-o", "json").stdout)[0]["hops"][1]
+             == f"{new[0].node}/{new[0].name}", 10, "the chain on the new container")
+    before = pod_stats(stack, "mon1")["packets"]["passed"]
+    assert udp(stack, 9998, 30) == 30
+    time.sleep(0.5)
+    assert pod_stats(stack, "mon1")["packets"]["passed"] - before == 30
+
+
+def test_terminate_is_refused_while_chained_and_the_chain_goes_cleanly(vnfs):
+    stack = vnfs
+    done = strata(stack, "vnf", "terminate", "fw1")
+    assert done.returncode == 2 and "guard" in done.stderr
+    done = strata(stack, "chain", "del", "guard")
+    assert done.returncode == 0, done.stderr
+    assert udp(stack, 9999, 20) == 20  # no firewall in the path any more
+    done = strata(stack, "vnf", "terminate", "fw1")
+    assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
+    assert instance(stack, "fw1").instantiation_state == "NOT_INSTANTIATED" and not instance(stack, "fw1").containers
+
+
+def test_the_manager_restarted_loses_no_instance_and_no_occurrence(vnfs):
+    stack = vnfs
+    ops = mano(stack).ListOperations(pb.ListOperationsRequest(), timeout=10).operations
+    instances = {i.name: i.instantiation_state for i in mano(stack).ListInstances(pb.ListInstancesRequest()).instances}
+    stack.restart_mano(kill=True)
+    assert list(mano(stack).ListOperations(pb.ListOperationsRequest(), timeout=10).operations) == list(ops)
+    assert {i.name: i.instantiation_state for i in mano(stack).ListInstances(pb.ListInstancesRequest()).instances} \
+        == instances
+    listed = strata(stack, "vnf", "ops")
+    assert listed.returncode == 0 and "INSTANTIATE" in listed.stdout and "HEAL" in listed.stdout
+
+
+def test_bad_descriptors_and_requests_get_clear_errors_and_change_nothing(vnfs, tmp_path):
+    stack = vnfs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: fw9\nkind: firewall\nimage: alpine\nconfig: {rules: []}\n")
+    done = strata(stack, "vnf", "onboard", str(bad))
+    assert done.returncode == 2 and "config: default" in done.stderr
+    done = strata(stack, "vnf", "instantiate", "x1", "--vnfd", "nope")
+    assert done.returncode == 2 and "nope" in done.stderr
+    done = strata(stack, "chain", "create", "c2", "--instances", "ghost", "--dst", "10.0.0.8/32")
+    assert done.returncode == 2 and "ghost" in done.stderr
+    names = {v.name for v in mano(stack).ListVnfds(pb.ListVnfdsRequest(), timeout=10).vnfds}
+    assert names == {"edge-firewall", "edge-monitor"}
+    assert "x1" not in {i.name for i in mano(stack).ListInstances(pb.ListInstancesRequest()).instances}
