@@ -66,26 +66,26 @@ class SdnChains:
     def _call(self, method, request):
         return call_domain(method, request, timeout=self.timeout, what=self.what)
 
-    def chains(self) -> dict[str, tuple[str, ...]]:
+    def chains(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         from strata.v1 import sdn_pb2
 
         answer = self._call(self.stub.ListChains, sdn_pb2.ListInstalledChainsRequest())
-        return {c.chain: tuple(h.host for h in c.hops) for c in answer.chains}
+        return {c.chain: tuple(tuple(h.hosts) or (h.host,) for h in c.hops) for c in answer.chains}
 
-    def install_chain(self, chain: ChainRecord, hops: list[str]) -> None:
+    def install_chain(self, chain: ChainRecord, hops: list[tuple[str, ...]]) -> None:
         from strata.v1 import sdn_pb2
 
         self._call(self.stub.InstallChain, sdn_pb2.InstallChainRequest(
             chain=chain.name, symmetric=chain.symmetric,
             classifier=sdn_pb2.Classifier(src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
                                           protocol=PROTOCOLS[chain.protocol], dst_port=chain.dst_port),
-            hops=[sdn_pb2.ChainHop(host=h) for h in hops]))
+            hops=[sdn_pb2.ChainHop(hosts=list(h)) for h in hops]))
 
-    def update_chain(self, name: str, hops: list[str]) -> None:
+    def update_chain(self, name: str, hops: list[tuple[str, ...]]) -> None:
         from strata.v1 import sdn_pb2
 
         self._call(self.stub.UpdateChain, sdn_pb2.UpdateChainRequest(
-            chain=name, hops=[sdn_pb2.ChainHop(host=h) for h in hops]))
+            chain=name, hops=[sdn_pb2.ChainHop(hosts=list(h)) for h in hops]))
 
     def remove_chain(self, name: str) -> None:
         from strata.v1 import sdn_pb2

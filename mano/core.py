@@ -58,11 +58,11 @@ class Orchestrator(Protocol):
 
 
 class Sdn(Protocol):
-    def chains(self) -> dict[str, tuple[str, ...]]: ...
+    def chains(self) -> dict[str, tuple[tuple[str, ...], ...]]: ...   # per hop, its containers
 
-    def install_chain(self, chain: ChainRecord, hops: list[str]) -> None: ...
+    def install_chain(self, chain: ChainRecord, hops: list[tuple[str, ...]]) -> None: ...
 
-    def update_chain(self, name: str, hops: list[str]) -> None: ...
+    def update_chain(self, name: str, hops: list[tuple[str, ...]]) -> None: ...
 
     def remove_chain(self, name: str) -> None: ...
 
@@ -80,7 +80,7 @@ class VnfManager:
         self.operations = {op.id: op for op in store.operations()}
         self.chains = {c.name: c for c in store.chains()}
         self._busy: set[str] = set()
-        self._steered: dict[str, tuple[str, ...]] | None = None  # the SDN's chains, as last read or sent
+        self._steered: dict[str, tuple] | None = None  # the SDN's chains, as last read or sent
         self._recover()
 
     # -- the catalogue -----------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class VnfManager:
                         self.sdn.update_chain(chain.name, hops)
                     else:
                         self.sdn.install_chain(chain, hops)
-                    log.info("chain %s now steers through %s", chain.name, ", ".join(hops))
+                    log.info("chain %s now steers through %s", chain.name, " -> ".join("|".join(h) for h in hops))
                     self._steered[chain.name] = tuple(hops)
             except DomainError as exc:
                 self._steered = None
@@ -304,16 +304,17 @@ class VnfManager:
         return ServiceSpec(name, vnfd.image, replicas=level, cpu_millicores=vnfd.cpu_millicores,
                            bandwidth_mbps=vnfd.bandwidth_mbps, vnf_kind=vnfd.kind, vnf_config=vnfd.config)
 
-    def _hops(self, chain: ChainRecord) -> list[str] | None:
-        """Each instance's pod (its first running container, by name), or None if one has none."""
+    def _hops(self, chain: ChainRecord) -> list[tuple[str, ...]] | None:
+        """Per instance, its running containers (the SDN spreads flows over them), or None if one
+        has none."""
         hops = []
         for name in chain.instances:
             instance = self.instances.get(name)
-            pods = sorted((p for p in (self.orchestrator.pods(instance.app) or []) if p.running),
-                          key=lambda p: p.name) if instance else []
+            pods = sorted(p.endpoint for p in (self.orchestrator.pods(instance.app) or []) if p.running) \
+                if instance else []
             if not pods:
                 return None
-            hops.append(pods[0].endpoint)
+            hops.append(tuple(pods))
         return hops
 
     def _begin(self, instance: str, operation: str, detail: str) -> OpOccurrence:

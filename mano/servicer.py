@@ -39,7 +39,8 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
             hops = self.manager._hops(chain) or []
         return mano_pb2.Chain(name=chain.name, src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
                               protocol=PROTOCOL_ENUMS[chain.protocol], dst_port=chain.dst_port,
-                              instances=list(chain.instances), symmetric=chain.symmetric, hops=hops)
+                              instances=list(chain.instances), symmetric=chain.symmetric,
+                              hops=["|".join(hop) for hop in hops])
 
     @abort_on_domain_error
     def OnboardVnfd(self, request, context):

@@ -248,23 +248,29 @@ class SdnCore:
         self._wait(waits, wait)
 
     # -- VNF chains ------------------------------------------------------------------------------
-    def _checked_hops(self, hops: list[str], name: str) -> tuple[str, ...]:
+    def _checked_hops(self, hops: list[list[str]], name: str) -> tuple[tuple[str, ...], ...]:
         if not hops:
             raise InvalidArgument("a chain needs at least one hop (a VNF instance)")
-        for k, host in enumerate(hops):
-            if host not in self.view.hosts:
-                raise NotFound(f"hops[{k}]: {host!r} is not a host or attached endpoint of the topology")
-        twice = sorted({h for h in hops if hops.count(h) > 1})
+        if len(hops) > 63:
+            raise InvalidArgument(f"{len(hops)} hops: a chain has at most 63")
+        for k, hop in enumerate(hops):
+            if not hop:
+                raise InvalidArgument(f"hops[{k}]: no instance")
+            for host in hop:
+                if host not in self.view.hosts:
+                    raise NotFound(f"hops[{k}]: {host!r} is not a host or attached endpoint of the topology")
+        every = [h for hop in hops for h in hop]
+        twice = sorted({h for h in every if every.count(h) > 1})
         if twice:
             raise InvalidArgument(f"hop(s) listed twice: {', '.join(twice)}")
         for other in self.chains.values():
-            shared = sorted(set(hops) & set(other.hops))
+            shared = sorted(set(every) & {h for hop in other.hops for h in hop})
             if other.name != name and shared:
                 raise AlreadyExists(f"{', '.join(shared)} already steer(s) chain {other.name!r}: a VNF instance "
                                     "serves one chain")
-        return tuple(hops)
+        return tuple(tuple(hop) for hop in hops)
 
-    def install_chain(self, name: str, classifier: Classifier, hops: list[str], symmetric: bool, *,
+    def install_chain(self, name: str, classifier: Classifier, hops: list[list[str]], symmetric: bool, *,
                       wait: float = 5.0) -> Chain:
         check_service_name(name)
         classifier = checked_classifier(classifier)
@@ -282,7 +288,7 @@ class SdnCore:
         self._wait(waits, wait)
         return chain
 
-    def update_chain(self, name: str, hops: list[str], *, wait: float = 5.0) -> Chain:
+    def update_chain(self, name: str, hops: list[list[str]], *, wait: float = 5.0) -> Chain:
         with self._lock:
             old = self._chain(name)
             chain = dataclasses.replace(old, hops=self._checked_hops(hops, name))

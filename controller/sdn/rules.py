@@ -43,6 +43,8 @@ from .network import NetworkView
 TABLE_CLASSIFY, TABLE_SERVICE, TABLE_STEER, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT, TABLE_FORWARD = (
     0, 1, 2, 3, 4, 5, 6)
 TABLE_UNTRANSLATED = 7  # replies of chained services, seen before their translation back
+TABLE_TOWARD = 8        # a chain's hop of several instances: toward the instance its group chose
+CHAIN_GROUP_BASE = 0x2000_0000  # | chain id << 6 | hop: a hop's SELECT group
 PRIORITY_MISS, PRIORITY_TRACK, PRIORITY_UNSNAT, PRIORITY_ARP = 0, 50, 60, 100
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
 PRIORITY_HAIRPIN_EST, PRIORITY_ACCOUNT, PRIORITY_SERVICE = 250, 260, 300
@@ -421,7 +423,7 @@ class Classifier:
 class Chain:
     name: str
     classifier: Classifier
-    hops: tuple[str, ...]   # host names (VNF instances), in traversal order
+    hops: tuple[tuple[str, ...], ...]  # per hop, its VNF instances' host names (flows spread over them)
     symmetric: bool
     chain_id: int
 
@@ -469,26 +471,41 @@ def chain_services(chain: Chain, routes: list[ServiceRoute]) -> list[ServiceRout
             and c.dst_port in (0, r.port)]
 
 
-def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> list[Flow]:
-    """The steering table's rules of one chain, on every switch (see the module's table 2).
+def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> tuple[list[Flow], list[Group]]:
+    """The rules of one chain, on every switch (see the module's table 2).
 
     A VNF is one-armed: it takes the frames sent to its MAC and sends those it passes back out with
     its MAC as source. So the frames a VNF sends are recognised by their source MAC, wherever they
-    are: on to the next VNF, after the last on to forwarding. Traffic to a service is recognised
-    at the client's switch by its connection's mark (its VIP is translated there, before steering);
-    its replies too, after their translation back, for a symmetric chain."""
-    hops = [view.hosts.get(h) for h in chain.hops]
-    if any(h is None for h in hops):
-        return []  # a VNF not attached (yet): the chain waits, traffic flows directly
+    are: on to the next hop, after the last on to forwarding. Traffic to a service is recognised
+    at the client's switch by its connection's mark (its VIP is translated there, before steering).
+    A hop of several instances is a SELECT group: Open vSwitch's datapath hashes the 5-tuple
+    symmetrically, so a connection's packets, both ways, go through the same instance."""
+    hops = [[view.hosts[h] for h in hop if h in view.hosts] for hop in chain.hops]
+    if not hops or any(not hop for hop in hops):
+        return [], []  # a VNF not attached (yet): the chain waits, traffic flows directly
     c = chain.classifier
     src, dst = _cidr(c.src_cidr), _cidr(c.dst_cidr)
     services = chain_services(chain, routes)
     flows: list[Flow] = []
+    groups: dict[tuple[int, int], Group | None] = {}
 
     def steer(dpid: int, host) -> tuple | None:
         """Actions sending a frame to a VNF host from switch dpid; None if it is cut off."""
         port = host.port if host.dpid == dpid else view.next_hops(host.dpid).get(dpid)
         return None if port is None else (("set_field", "eth_dst", host.mac), ("output", port))
+
+    def toward(dpid: int, k: int) -> tuple | None:
+        """Actions sending a frame on to hop k (one of its instances) from switch dpid."""
+        if len(hops[k]) == 1:
+            return steer(dpid, hops[k][0])
+        if (dpid, k) not in groups:
+            reachable = [(i, h) for i, h in enumerate(hops[k]) if steer(dpid, h) is not None]
+            buckets = tuple((w, (("set_field", "eth_dst", hops[k][i].mac), ("resubmit", TABLE_TOWARD)))
+                            for i, w in select_buckets({i: 1 for i, _ in reachable}))
+            groups[(dpid, k)] = Group(dpid, CHAIN_GROUP_BASE | chain.chain_id << 6 | k, buckets, chain.cookie) \
+                if buckets else None
+        group = groups[(dpid, k)]
+        return None if group is None else (("group", group.group_id),)
 
     def add(dpid: int, priority: int, match: dict, actions: tuple | None, goto: int | None = None,
             table: int = TABLE_STEER) -> None:
@@ -524,37 +541,41 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
     reply_out = list({tuple(sorted(m.items())): m for m in reply_out}.values())  # a VIP named both ways
     for dpid in view.switches:
         nat_zone, _ = view.zones(dpid)
-        for k, vnf in enumerate(hops):
-            add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf))
-            # its own traffic (answers from its metrics server, say) is not the chain's
-            add(dpid, PRIORITY_STEER_OWN, {"eth_src": vnf.mac, "ipv4_src": vnf.ip}, None, TABLE_FORWARD)
-            nxt = steer(dpid, hops[k + 1]) if k + 1 < len(hops) else None
-            add(dpid, PRIORITY_STEER_ON, {"eth_src": vnf.mac}, nxt, None if nxt else TABLE_FORWARD)
-            if chain.symmetric:
-                back = steer(dpid, hops[k - 1]) if k > 0 else None
+        for k, hop in enumerate(hops):
+            nxt = toward(dpid, k + 1) if k + 1 < len(hops) else None
+            back = toward(dpid, k - 1) if chain.symmetric and k > 0 else None
+            for vnf in hop:
+                add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf))
+                if len(hop) > 1:
+                    add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf), table=TABLE_TOWARD)
+                # its own traffic (answers from its metrics server, say) is not the chain's
+                add(dpid, PRIORITY_STEER_OWN, {"eth_src": vnf.mac, "ipv4_src": vnf.ip}, None, TABLE_FORWARD)
+                add(dpid, PRIORITY_STEER_ON, {"eth_src": vnf.mac}, nxt, None if nxt else TABLE_FORWARD)
+                if not chain.symmetric:
+                    continue
                 for match in reply_out:
                     add(dpid, PRIORITY_STEER_BACK, {"eth_src": vnf.mac, **match}, back, None if back else TABLE_FORWARD)
                     if back and match in instances:  # before the service stage could touch it
                         add(dpid, PRIORITY_CHAIN_REPLY_ON, {"eth_src": vnf.mac, **match}, back, table=TABLE_CLASSIFY)
-        first = steer(dpid, hops[0])
+        first = toward(dpid, 0)
         for priority, match in forward_in:
             add(dpid, priority, match, first)
         if not chain.symmetric:
             continue
-        last = steer(dpid, hops[-1])
+        last = toward(dpid, len(hops) - 1)
         for priority, match in reply_in:
             add(dpid, priority, match, last)
         for match in instances:
             add(dpid, PRIORITY_CHAIN_REPLY, match, (("ct", Ct(nat_zone, TABLE_UNTRANSLATED, translate=False)),),
                 table=TABLE_CLASSIFY)
-        for vnf in hops:  # a VNF's output: on through the service stage as usual
+        for vnf in (v for hop in hops for v in hop):  # a VNF's output: on through the service stage as usual
             add(dpid, PRIORITY_UNTRANSLATED_VNF, {"eth_src": vnf.mac}, (("ct", Ct(nat_zone, TABLE_SERVICE)),),
                 table=TABLE_UNTRANSLATED)
         for route in services:
             add(dpid, PRIORITY_UNTRANSLATED_REPLY,
                 dict({"ipv4_dst": src} if src else {}, ct_state=CT_COMMITTED_REPLY,
                      ct_mark=(route.service_id << 16, 0xFFFF_0000)), last, table=TABLE_UNTRANSLATED)
-    return flows
+    return flows, [g for g in groups.values() if g is not None]
 
 
 def path_flows(view: NetworkView, path: ReservedPath) -> list[Flow]:
@@ -607,7 +628,9 @@ def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[Res
     for path in paths:
         flows += path_flows(view, path)
     for chain in chains:
-        flows += chain_rules(view, chain, routes)
+        f, g = chain_rules(view, chain, routes)
+        flows += f
+        groups += g
     cache.retain({"baseline", *routes})  # forget removed and replaced routes
     return RuleSet.of(flows, groups, meters)
 

@@ -50,13 +50,17 @@ CHAIN_PROTOCOL_NAMES = {common_pb2.PROTOCOL_UNSPECIFIED: "", common_pb2.PROTOCOL
                         common_pb2.PROTOCOL_UDP: "udp", common_pb2.PROTOCOL_ICMP: "icmp"}
 
 
+def _hops(messages) -> list[list[str]]:
+    return [list(h.hosts) or ([h.host] if h.host else []) for h in messages]
+
+
 def chain_message(chain: Chain) -> sdn_pb2.InstallChainResponse:
     c = chain.classifier
     protocol = {v: k for k, v in CHAIN_PROTOCOL_NAMES.items()}[c.protocol]
     return sdn_pb2.InstallChainResponse(
         chain=chain.name, cookie=chain.cookie, symmetric=chain.symmetric,
         classifier=sdn_pb2.Classifier(src_cidr=c.src_cidr, dst_cidr=c.dst_cidr, protocol=protocol, dst_port=c.dst_port),
-        hops=[sdn_pb2.ChainHop(host=h) for h in chain.hops])
+        hops=[sdn_pb2.ChainHop(host=hop[0], hosts=list(hop)) for hop in chain.hops])
 
 
 def endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
@@ -248,12 +252,12 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
         if protocol is None:
             raise InvalidArgument(f"classifier.protocol: {c.protocol} is not a protocol a chain can match")
         chain = self.core.install_chain(request.chain, Classifier(c.src_cidr, c.dst_cidr, protocol, c.dst_port),
-                                        [h.host for h in request.hops], request.symmetric)
+                                        _hops(request.hops), request.symmetric)
         return chain_message(chain)
 
     @abort_on_domain_error
     def UpdateChain(self, request, context):
-        return chain_message(self.core.update_chain(request.chain, [h.host for h in request.hops]))
+        return chain_message(self.core.update_chain(request.chain, _hops(request.hops)))
 
     @abort_on_domain_error
     def RemoveChain(self, request, context):

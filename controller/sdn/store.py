@@ -89,7 +89,8 @@ class SdnStore:
         with self._lock:
             rows = self._db.execute("SELECT name, chain_id, classifier, hops, symmetric FROM chains "
                                     "ORDER BY chain_id").fetchall()
-        return [Chain(name, Classifier(**json.loads(c)), tuple(json.loads(h)), bool(sym), cid)
+        return [Chain(name, Classifier(**json.loads(c)),
+                      tuple(tuple(hop) if isinstance(hop, list) else (hop,) for hop in json.loads(h)), bool(sym), cid)
                 for name, cid, c, h, sym in rows]
 
     def save_chain(self, chain: Chain) -> None:
@@ -97,7 +98,7 @@ class SdnStore:
             self._db.execute("INSERT OR REPLACE INTO chains (name, chain_id, classifier, hops, symmetric) "
                              "VALUES (?, ?, ?, ?, ?)",
                              (chain.name, chain.chain_id, json.dumps(dataclasses.asdict(chain.classifier)),
-                              json.dumps(list(chain.hops)), int(chain.symmetric)))
+                              json.dumps([list(hop) for hop in chain.hops]), int(chain.symmetric)))
 
     def delete_chain(self, name: str) -> None:
         with self._lock:

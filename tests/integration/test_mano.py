@@ -152,6 +152,38 @@ def test_a_heal_replaces_the_containers_and_the_chain_follows(vnfs):
     assert pod_stats(stack, "mon1")["packets"]["passed"] - before == 30
 
 
+def all_pod_stats(stack, name) -> list[dict]:
+    from strata.v1 import orchestrator_pb2 as opb
+    from strata.v1 import orchestrator_pb2_grpc
+
+    o = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    d = o.GetDeployment(opb.GetDeploymentRequest(application=f"vnf-{name}"), timeout=10)
+    dev = stack.network.net.get("dev2")
+    return [json.loads(dev.cmd(f"curl -s --max-time 3 http://{i.ip}:9100/stats")) for i in d.instances]
+
+
+def test_scale_out_spreads_the_chains_flows_and_each_flow_stays_on_its_instance(vnfs):
+    stack = vnfs
+    done = strata(stack, "vnf", "scale", "mon1", "2")
+    assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
+    from strata.v1 import sdn_pb2, sdn_pb2_grpc
+
+    sdn = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(stack.addresses["sdn"]))
+    wait_for(lambda: len(sdn.ListChains(sdn_pb2.ListInstalledChainsRequest(), timeout=10).chains[0].hops[1].hosts)
+             == 2, 10, "the switches steering over both monitors")
+    # twelve TCP connections (Open vSwitch's symmetric hash counts TCP ports, not UDP's: UDP between
+    # two hosts stays on one instance)
+    before = [s["flows"]["total"] for s in all_pod_stats(stack, "mon1")]
+    for _ in range(12):
+        assert curl(stack) == "edge4"
+    time.sleep(0.5)
+    got = [s["flows"]["total"] - b for s, b in zip(all_pod_stats(stack, "mon1"), before)]
+    # spread over both, and each connection seen by one monitor only (both ways: one flow)
+    assert sum(got) == 12 and all(g > 0 for g in got), got
+    done = strata(stack, "vnf", "scale", "mon1", "1")
+    assert done.returncode == 0, done.stderr
+
+
 def test_terminate_is_refused_while_chained_and_the_chain_goes_cleanly(vnfs):
     stack = vnfs
     done = strata(stack, "vnf", "terminate", "fw1")

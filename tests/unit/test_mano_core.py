@@ -160,16 +160,19 @@ def test_chains_follow_their_vnfs_and_guard_them(mano):
         manager.create_chain("guard", Classifier(dst_cidr="10.0.0.8/32"), ["fw1", "ghost"], True)
     assert not sdn.held and not manager.chains
     chain = manager.create_chain("guard", Classifier(dst_cidr="10.0.0.8/32", protocol="tcp"), ["fw1", "mon1"], True)
-    assert sdn.held["guard"] == tuple(manager.pods(n)[0].endpoint for n in ("fw1", "mon1"))
+    assert sdn.held["guard"] == tuple((manager.pods(n)[0].endpoint,) for n in ("fw1", "mon1"))
     with pytest.raises(FailedPrecondition, match="guard"):
         manager.terminate("fw1")
     with pytest.raises(FailedPrecondition, match="guard"):
         manager.operate("fw1", started=False)
     manager.heal("fw1")  # new pods: the steering follows
-    assert sdn.held["guard"][0] == manager.pods("fw1")[0].endpoint
+    assert sdn.held["guard"][0] == (manager.pods("fw1")[0].endpoint,)
     orch.apps["vnf-mon1"] = [Pod("mon1-99", "edge3", True)]  # rescheduled by the orchestrator
     manager.sync_chains()
-    assert sdn.held["guard"][1] == "edge3/mon1-99"
+    assert sdn.held["guard"][1] == ("edge3/mon1-99",)
+    manager.scale("mon1", 3)  # scaled out: the hop spreads over its three containers
+    manager.sync_chains()
+    assert len(sdn.held["guard"][1]) == 3 and set(sdn.held["guard"][1]) == {p.endpoint for p in manager.pods("mon1")}
     manager.delete_chain("guard")
     assert "guard" not in sdn.held
     assert chain.symmetric and chain.dst_cidr == "10.0.0.8/32"

@@ -88,7 +88,7 @@ def rules():
                        rate_limit_kbps=2500)
     path = ReservedPath(1, "c1", "c3", 10.0, tuple(view.path("c1", "c3")))
     guard = Chain("guard", Classifier(src_cidr="10.0.0.0/30", dst_cidr="10.96.0.10/32", protocol="tcp", dst_port=80),
-                  ("w2", "c3"), True, 1)
+                  (("w2", "c1"), ("c3",)), True, 1)
     return desired_rules(view, [web, dns], [path], chains=[guard])
 
 

@@ -21,6 +21,9 @@ def view_and(chains, routes=()):
     return view, DataPlane(desired_rules(view, list(routes), [], chains=chains), view)
 
 
+VNFS = ("fw", "mon", "fw2")
+
+
 def vnf_pass(view, dp, copy):
     """The VNF that received `copy` sends it back out, its own MAC as source."""
     assert copy.fate == DELIVERED
@@ -28,7 +31,9 @@ def vnf_pass(view, dp, copy):
 
 
 def chain(*hops, symmetric=False, **classifier):
-    return Chain("guard", Classifier(**classifier), hops, symmetric, 1)
+    """A chain whose hops are single instances, or tuples of instances."""
+    return Chain("guard", Classifier(**classifier), tuple(h if isinstance(h, tuple) else (h,) for h in hops),
+                 symmetric, 1)
 
 
 def walk(view, dp, src, packet, choose=None, seen=None):
@@ -36,7 +41,7 @@ def walk(view, dp, src, packet, choose=None, seen=None):
     `seen`: a list that gets what each VNF saw (host, packet)."""
     visited = []
     copy = dp.send_one(src, packet, choose)
-    while copy.fate == DELIVERED and copy.host in ("fw", "mon"):
+    while copy.fate == DELIVERED and copy.host in VNFS:
         visited.append(copy.host)
         if seen is not None:
             seen.append((copy.host, dict(copy.packet)))
@@ -129,13 +134,14 @@ def core(tmp_path):
     (dict(classifier=Classifier(protocol="icmp", dst_port=80)), InvalidArgument, "ICMP has no ports"),
     (dict(classifier=Classifier(dst_port=70000)), InvalidArgument, "dst_port"),
     (dict(hops=[]), InvalidArgument, "at least one hop"),
-    (dict(hops=["fw", "fw"]), InvalidArgument, "twice"),
-    (dict(hops=["nowhere"]), NotFound, "nowhere"),
+    (dict(hops=[["fw"], ["fw"]]), InvalidArgument, "twice"),
+    (dict(hops=[["fw", "nowhere"]]), NotFound, "nowhere"),
+    (dict(hops=[[]]), InvalidArgument, "no instance"),
     (dict(symmetric=True), InvalidArgument, "symmetric chain needs a destination"),
     (dict(name="Bad Name"), InvalidArgument, "DNS name"),
 ])
 def test_bad_chains_are_refused_and_change_nothing(core, kwargs, error, text):
-    args = dict(name="guard", classifier=Classifier(), hops=["fw", "mon"], symmetric=False)
+    args = dict(name="guard", classifier=Classifier(), hops=[["fw"], ["mon"]], symmetric=False)
     args.update(kwargs)
     with pytest.raises(error, match=text):
         core.install_chain(args["name"], args["classifier"], args["hops"], args["symmetric"])
@@ -143,19 +149,42 @@ def test_bad_chains_are_refused_and_change_nothing(core, kwargs, error, text):
 
 
 def test_chains_are_kept_checked_against_each_other_and_removed(core, tmp_path):
-    chain = core.install_chain("guard", Classifier(dst_cidr="10.0.0.5/255.255.255.255"), ["fw", "mon"], True)
+    chain = core.install_chain("guard", Classifier(dst_cidr="10.0.0.5/255.255.255.255"), [["fw"], ["mon"]], True)
     assert chain.classifier.dst_cidr == "10.0.0.5/32"  # canonical
     with pytest.raises(AlreadyExists, match="guard"):
-        core.install_chain("guard", Classifier(), ["c2"], False)
+        core.install_chain("guard", Classifier(), [["c2"]], False)
     with pytest.raises(AlreadyExists, match="fw"):
-        core.install_chain("other", Classifier(), ["fw"], False)
+        core.install_chain("other", Classifier(), [["c2", "fw"]], False)
     again = SdnCore(core.view, core.store)
     assert again.chains == core.chains
     assert any(f.cookie == chain.cookie for f in core.desired().flows.values())
-    core.update_chain("guard", ["mon"])
-    assert core.chains["guard"].hops == ("mon",)
+    core.update_chain("guard", [["mon", "c2"]])
+    assert core.chains["guard"].hops == (("mon", "c2"),)
     with pytest.raises(NotFound):
-        core.update_chain("nope", ["fw"])
+        core.update_chain("nope", [["fw"]])
     core.remove_chain("guard")
     assert not any(f.cookie == chain.cookie for f in core.desired().flows.values())
     assert not core.store.chains()
+
+
+def symmetric_hash(group, packet) -> int:
+    """Open vSwitch's datapath hash is symmetric in the 5-tuple: both ways pick the same bucket."""
+    ends = sorted([(packet["ipv4_src"], packet.get("tcp_src")), (packet["ipv4_dst"], packet.get("tcp_dst"))])
+    return hash(tuple(ends)) % len(group.buckets)
+
+
+def test_a_hop_of_several_instances_spreads_connections_and_keeps_each_on_its_instance_both_ways():
+    view, dp = view_and([chain(("fw", "mon"), symmetric=True, dst_cidr="10.0.0.5/32", protocol="tcp")])
+    c1, srv = view.hosts["c1"], view.hosts["srv"]
+    used = set()
+    for port in range(41000, 41040):
+        hosts, there = walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80, src_port=port),
+                            choose=symmetric_hash)
+        assert hosts[-1] == "srv" and len(hosts) == 2
+        back, _ = walk(view, dp, "srv", answer(view, there), choose=symmetric_hash)
+        assert back == [hosts[0], "c1"]  # the answer through the same instance
+        used.add(hosts[0])
+    assert used == {"fw", "mon"}  # connections spread over both
+    # every choice the group offers is an instance of the hop
+    branches = dp.explore("c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))
+    assert {b.only.host for b in branches} == {"fw", "mon"}

@@ -338,10 +338,12 @@ class Classifier(_message.Message):
     def __init__(self, src_cidr: _Optional[str] = ..., dst_cidr: _Optional[str] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., dst_port: _Optional[int] = ...) -> None: ...
 
 class ChainHop(_message.Message):
-    __slots__ = ("host",)
+    __slots__ = ("host", "hosts")
     HOST_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
     host: str
-    def __init__(self, host: _Optional[str] = ...) -> None: ...
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstallChainRequest(_message.Message):
     __slots__ = ("chain", "classifier", "hops", "symmetric")
