@@ -12,7 +12,12 @@
 5. The service mesh: a second version of a service (its canary, deployed with the app) gets 10%
    of new connections through a policy the switches enforce; the switches' counters give the
    same split; then the canary is promoted to all new connections.
-6. Faults: a container's process is killed (its node restarts it), and a link on the path from a
+6. NFV: a firewall and a monitor, onboarded as descriptors and instantiated by the VNF manager
+   as containers (placed layer-aware by the orchestrator), chained in front of the front end: the
+   firewall blocks a banned device, every other request passes both VNFs both ways and the
+   monitor counts each connection; the firewall's process is killed and its node restarts it, a
+   heal replaces the monitor's container and the chain follows it.
+7. Faults: a container's process is killed (its node restarts it), and a link on the path from a
    far device to the front end is cut (the SDN reroutes); the front end answers throughout.
 """
 
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from strata.v1 import agent_pb2, agent_pb2_grpc, mesh_pb2, mesh_pb2_grpc, sdn_pb2, sdn_pb2_grpc
+from strata.v1 import agent_pb2, agent_pb2_grpc, mano_pb2, mano_pb2_grpc, mesh_pb2, mesh_pb2_grpc, sdn_pb2, sdn_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
@@ -167,7 +172,10 @@ def run_demo() -> int:
             print(f"5. service mesh: a canary of {CANARY} ({CANARY_SHARE}% of new connections)", flush=True)
             _canary(stack, report, d, devices[2])
 
-            print("6. faults", flush=True)
+            print("6. NFV: a firewall and a monitor chained in front of the front end", flush=True)
+            _vnf_chain(stack, report, d, devices)
+
+            print("7. faults", flush=True)
             victim = next(i for i in d.instances if i.service == "productcatalogservice")
             agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[victim.node]}"))
             pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).pid
@@ -244,6 +252,85 @@ def _canary(stack, report: DemoReport, d, client: str) -> None:
         report.add("the canary promoted: every new connection to v2", promoted == {f"{CANARY}-v2": 20},
                    f"20 connections answered by {', '.join(f'{k} x{v}' for k, v in sorted(promoted.items()))}")
         mesh.DeletePolicy(mesh_pb2.DeletePolicyRequest(service=name), timeout=30)
+
+
+VNF_DIR = Path(__file__).resolve().parents[1] / "controller" / "data" / "vnfd"
+
+
+def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:
+    """Firewall -> monitor in front of the front end, through the VNF manager."""
+    net = stack.network.net
+    front = next(a for a in d.addresses if a.service == "frontend")
+    banned, client = devices[3], devices[0]
+    firewall = (f"name: demo-firewall\nkind: firewall\nimage: alpine:3.18\ncpu_millicores: 200\n"
+                f"config: {{default: allow, rules: [{{name: banned, src_cidr: {net.get(banned).IP()}/32, "
+                f"action: deny}}]}}\n")
+    with grpc.insecure_channel(f"unix:{stack.socket('mano')}") as channel:
+        mano = mano_pb2_grpc.VnfManagerServiceStub(channel)
+        mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=firewall), timeout=10)
+        mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=(VNF_DIR / "monitor.yaml").read_text()), timeout=10)
+        started = time.monotonic()
+        ops = [mano.Instantiate(mano_pb2.InstantiateRequest(name=n, vnfd=v), timeout=30)
+               for n, v in (("fw1", "demo-firewall"), ("mon1", "edge-monitor"))]
+        done = [poll(lambda op=op: (lambda o: o if o.state not in ("PROCESSING", "FAILED_TEMP") else None)(
+            mano.GetOperation(mano_pb2.GetOperationRequest(id=op.id), timeout=10)), 120) for op in ops]
+        ok = all(o is not None and o.state == "COMPLETED" for o in done)
+        pods = {i.name: i.containers for i in mano.ListInstances(mano_pb2.ListInstancesRequest(), timeout=30).instances}
+        report.add("the VNF manager instantiated a firewall and a monitor as containers", ok,
+                   f"{', '.join(f'{n} on {c[0].node}' for n, c in pods.items() if c)} in "
+                   f"{time.monotonic() - started:.1f} s (ETSI lifecycle: {', '.join(o.state for o in done if o)})")
+        if not ok:
+            return
+        mano.CreateChain(mano_pb2.CreateChainRequest(name="guard", dst_cidr=f"{front.vip}/32", dst_port=front.port,
+                                                     instances=["fw1", "mon1"], symmetric=True), timeout=60)
+
+        def monitor() -> dict:
+            pod = mano.ListInstances(mano_pb2.ListInstancesRequest(), timeout=30)
+            mon = next(i for i in pod.instances if i.name == "mon1").containers[0]
+            agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[mon.node]}"))
+            ip = agent.GetContainer(agent_pb2.GetContainerRequest(name=mon.name), timeout=10).ip
+            return get_json(net.get(devices[1]), f"http://{ip}:9100/stats") or {}
+
+        before = monitor()
+        url = f"http://{front.vip}:{front.port}/"
+        answered = sum(1 for _ in range(20) if (get_json(net.get(client), url) or {}).get("service") == "frontend")
+        blocked = get_json(net.get(banned), url, timeout=2) is None
+        time.sleep(0.5)
+        after = monitor()
+        flows = after.get("flows", {}).get("total", 0) - before.get("flows", {}).get("total", 0)
+        back = after.get("directions", {}).get("reverse", {}).get("packets", 0) - \
+            before.get("directions", {}).get("reverse", {}).get("packets", 0)
+        report.add("the chain filters and counts traffic to the front end, both ways",
+                   answered == 20 and blocked and flows == 20 and back > 0,
+                   f"{client}: {answered}/20 answered through firewall and monitor (the monitor saw {flows} "
+                   f"connections, {back} packets back); {banned}: {'blocked' if blocked else 'NOT blocked'}")
+        # the firewall's process killed: its node restarts it, the chain works again
+        fw = next(i for i in mano.ListInstances(mano_pb2.ListInstancesRequest()).instances if i.name == "fw1")
+        pod = fw.containers[0]
+        agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[pod.node]}"))
+        os.kill(agent.GetContainer(agent_pb2.GetContainerRequest(name=pod.name), timeout=10).pid, signal.SIGKILL)
+        killed = time.monotonic()
+        back_up = poll(lambda: (get_json(net.get(client), url, timeout=1) or {}).get("service") == "frontend" or None, 30)
+        report.add("a killed firewall process is restarted and the chain answers again", bool(back_up),
+                   f"{time.monotonic() - killed:.1f} s after the kill")
+        # a heal: the monitor's container replaced, the chain follows
+        heal = mano.Heal(mano_pb2.HealRequest(name="mon1"), timeout=30)
+        healed = poll(lambda: (lambda o: o if o.state != "PROCESSING" else None)(
+            mano.GetOperation(mano_pb2.GetOperationRequest(id=heal.id), timeout=10)), 120)
+        hops = poll(lambda: (lambda c: c if c.hops and pod_name(c.hops[1]) not in
+                             {x.name for x in pods["mon1"]} else None)(
+            mano.ListChains(mano_pb2.ListChainsRequest(), timeout=30).chains[0]), 15)
+        works = (get_json(net.get(client), url) or {}).get("service") == "frontend"
+        report.add("a heal replaces the monitor's container and the chain follows it",
+                   bool(healed) and healed.state == "COMPLETED" and bool(hops) and works,
+                   f"{healed.state if healed else 'no answer'}; now through {hops.hops[1] if hops else '?'}")
+        mano.DeleteChain(mano_pb2.DeleteChainRequest(name="guard"), timeout=60)
+        report.add("the chain removed: traffic flows directly again",
+                   get_json(net.get(banned), url, timeout=3) is not None, f"{banned} answered without the firewall")
+
+
+def pod_name(hop: str) -> str:
+    return hop.split("|")[0].split("/", 1)[-1]
 
 
 def status_layer_sizes(stack, instance) -> dict[str, int]:
