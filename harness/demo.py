@@ -270,14 +270,15 @@ def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:
         mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=firewall), timeout=10)
         mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=(VNF_DIR / "monitor.yaml").read_text()), timeout=10)
         started = time.monotonic()
-        ops = [mano.Instantiate(mano_pb2.InstantiateRequest(name=n, vnfd=v), timeout=30)
+        served = next(i.node for i in d.instances if i.service == "frontend")  # near the front end
+        ops = [mano.Instantiate(mano_pb2.InstantiateRequest(name=n, vnfd=v, near=served), timeout=30)
                for n, v in (("fw1", "demo-firewall"), ("mon1", "edge-monitor"))]
         done = [poll(lambda op=op: (lambda o: o if o.state not in ("PROCESSING", "FAILED_TEMP") else None)(
             mano.GetOperation(mano_pb2.GetOperationRequest(id=op.id), timeout=10)), 120) for op in ops]
         ok = all(o is not None and o.state == "COMPLETED" for o in done)
         pods = {i.name: i.containers for i in mano.ListInstances(mano_pb2.ListInstancesRequest(), timeout=30).instances}
         report.add("the VNF manager instantiated a firewall and a monitor as containers", ok,
-                   f"{', '.join(f'{n} on {c[0].node}' for n, c in pods.items() if c)} in "
+                   f"{', '.join(f'{n} on {c[0].node}' for n, c in pods.items() if c)} (near {served}) in "
                    f"{time.monotonic() - started:.1f} s (ETSI lifecycle: {', '.join(o.state for o in done if o)})")
         if not ok:
             return

@@ -105,7 +105,9 @@ class VnfManager:
             del self.vnfds[name]
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def instantiate(self, name: str, vnfd: str, scale_level: int = 1) -> OpOccurrence:
+    def instantiate(self, name: str, vnfd: str, scale_level: int = 1, near: str = "") -> OpOccurrence:
+        """`near`: a host whose traffic it will serve (on or near its path): the containers go on
+        the nodes fewest hops from it that fit."""
         if (why := dns_label_problem(name)) is not None:
             raise InvalidArgument(f"instance name: {why}")
         if len(APP_PREFIX + name) > 63:
@@ -119,10 +121,10 @@ class VnfManager:
             lc.check_allowed(instance.state, lc.INSTANTIATE, busy=name in self._busy, instance=name)
             self.instances[name] = instance
             self.store.save_instance(instance)
-            op = self._begin(name, lc.INSTANTIATE, f"{vnfd} x{scale_level}")
+            op = self._begin(name, lc.INSTANTIATE, f"{vnfd} x{scale_level}" + (f" near {near}" if near else ""))
 
         def work() -> None:
-            self.orchestrator.deploy(instance.app, self._service(name, descriptor, scale_level))
+            self.orchestrator.deploy(instance.app, self._service(name, descriptor, scale_level, near))
             self._wait_running(instance.app, scale_level)
             self._set_state(name, lc.after(instance.state, lc.INSTANTIATE, scale_level=scale_level))
 
@@ -300,9 +302,9 @@ class VnfManager:
                                      f"{doing} it")
 
     @staticmethod
-    def _service(name: str, vnfd: Vnfd, level: int) -> ServiceSpec:
+    def _service(name: str, vnfd: Vnfd, level: int, near: str = "") -> ServiceSpec:
         return ServiceSpec(name, vnfd.image, replicas=level, cpu_millicores=vnfd.cpu_millicores,
-                           bandwidth_mbps=vnfd.bandwidth_mbps, vnf_kind=vnfd.kind, vnf_config=vnfd.config)
+                           bandwidth_mbps=vnfd.bandwidth_mbps, vnf_kind=vnfd.kind, vnf_config=vnfd.config, near=near)
 
     def _hops(self, chain: ChainRecord) -> list[tuple[str, ...]] | None:
         """Per instance, its running containers (the SDN spreads flows over them), or None if one

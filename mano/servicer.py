@@ -57,7 +57,8 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
 
     @abort_on_domain_error
     def Instantiate(self, request, context):
-        return op_message(self.manager.instantiate(request.name, request.vnfd, request.scale_level or 1))
+        return op_message(self.manager.instantiate(request.name, request.vnfd, request.scale_level or 1,
+                                                   request.near))
 
     @abort_on_domain_error
     def Scale(self, request, context):

@@ -86,7 +86,8 @@ def _vnfds(args, stub) -> int:
 
 def _instantiate(args, stub) -> int:
     return _report(stub, stub.Instantiate(pb.InstantiateRequest(name=args.name, vnfd=args.vnfd,
-                                                                scale_level=args.scale), timeout=30), args)
+                                                                scale_level=args.scale, near=args.near or ""),
+                                          timeout=30), args)
 
 
 def _scale(args, stub) -> int:
@@ -246,6 +247,7 @@ def add_parser(sub) -> None:
     inst.add_argument("name")
     inst.add_argument("--vnfd", required=True, help="descriptor name")
     inst.add_argument("--scale", type=int, default=1, metavar="N", help="containers (default 1)")
+    inst.add_argument("--near", metavar="HOST", help="a host whose traffic it serves: on the nodes nearest it")
     _waiting(inst)
     scale = actions.add_parser("scale", help="set an instance's number of containers")
     scale.add_argument("name")

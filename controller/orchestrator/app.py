@@ -41,6 +41,7 @@ class ServiceSpec:
     version: str = ""  # its version: the mesh subset its instances form ("" = none)
     vnf_kind: str = ""    # a VNF program's kind (dataplane/vnf: firewall, ratelimit, monitor) instead of
     vnf_config: str = ""  # the service program; its configuration (JSON). A VNF has no VIP: chains steer to it
+    near: str = ""  # a topology host: its instances go on the ready nodes fewest hops from it that fit
 
     @property
     def group(self) -> str:
@@ -182,6 +183,8 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("base_image", f"must be a string, got {service.base_image!r}"))
     if not isinstance(service.dependencies, tuple) or not all(isinstance(d, str) for d in service.dependencies):
         problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
+    if not isinstance(service.near, str) or len(service.near) > 253 or any(c.isspace() for c in service.near):
+        problems.append(("near", f"must be a host name, got {service.near!r}"))
     if service.vnf_kind or service.vnf_config:
         from dataplane.vnf.program import KINDS, ConfigError, parse_vnf_config
 
@@ -240,7 +243,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 
 
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port",
-                  "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config")
+                  "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 

@@ -18,6 +18,8 @@ reconcile pass, every half second:
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import threading
 import time
@@ -295,12 +297,36 @@ class Orchestrator:
         layers = tuple(Layer(d, s / self.size_unit) for d, s in sizes.items())
         return Problem(tuple(servers), layers, tuple(containers))
 
+    def _rings(self, new: list[tuple[str, AppRecord, str]], problem: Problem) -> list[Problem]:
+        """The problem over the nodes nearest the instances' `near` host first, then one hop
+        farther each time, and last over every node: placement tries them in turn (layer-aware
+        within each). Instances that name different hosts, or none, get every node at once."""
+        wanted = {app.spec.service(service).near for _, app, service in new}
+        if len(wanted) != 1 or not next(iter(wanted)):
+            return [problem]
+        near = next(iter(wanted))
+        view = self._network_view()
+        if near not in view.host_switch:
+            raise InvalidArgument(f"near: {near!r} is not a host of the network")
+        reach = view.reach(view.host_switch[near])  # switch -> (hops to near's switch, bottleneck)
+        far = 1 << 20
+        distance = {s.name: reach.get(view.host_switch.get(s.name, ""), (far,))[0] for s in problem.servers}
+        rings = []
+        for limit in sorted(set(distance.values())):
+            servers = tuple(s for s in problem.servers if distance[s.name] <= limit)
+            rings.append(dataclasses.replace(problem, servers=servers))
+        return rings
+
     def _place(self, new: list[tuple[str, AppRecord, str]], algorithm: str) -> PlacementResult:
         from controller.placement.model import ProblemError
 
         with self._lock:
             problem = self._problem(new)
         try:
+            for ring in self._rings(new, problem)[:-1]:
+                result = self.placer.solve(ring, algorithm)
+                if result.solved:
+                    return result
             result = self.placer.solve(problem, algorithm)
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
             raise FailedPrecondition(f"cannot place: {exc}") from None

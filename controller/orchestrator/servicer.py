@@ -21,7 +21,7 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
                           bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
                           dependencies=list(s.dependencies), base_image=s.base_image,
                           mesh_service=s.mesh_service, version=s.version, vnf_kind=s.vnf_kind,
-                          vnf_config=s.vnf_config)
+                          vnf_config=s.vnf_config, near=s.near)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -30,7 +30,7 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
                        bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
                        dependencies=tuple(m.dependencies), base_image=m.base_image,
                        mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
-                       vnf_config=m.vnf_config)
+                       vnf_config=m.vnf_config, near=m.near)
 
 
 def node_message(view: NodeView) -> pb.Node:

@@ -105,7 +105,8 @@ def vnfs(stack):
         done = strata(stack, "vnf", "onboard", str(VNFD / f"{name}.yaml"))
         assert done.returncode == 0, done.stderr
     for name, vnfd in (("fw1", "edge-firewall"), ("mon1", "edge-monitor")):
-        done = strata(stack, "vnf", "instantiate", name, "--vnfd", vnfd)
+        # near the server whose traffic they serve: on its site (edge3 or edge4)
+        done = strata(stack, "vnf", "instantiate", name, "--vnfd", vnfd, "--near", "edge4")
         assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
     done = strata(stack, "chain", "create", "guard", "--instances", "fw1,mon1", "--symmetric",
                   "--dst", f"{stack.network.net.get('edge4').IP()}/32")
@@ -115,6 +116,8 @@ def vnfs(stack):
 
 def test_a_chain_of_vnf_containers_filters_and_counts_both_ways(vnfs):
     stack = vnfs
+    # placed on the served server's site (layer-aware among its nodes)
+    assert {c.node for n in ("fw1", "mon1") for c in instance(stack, n).containers} <= {"edge3", "edge4"}
     assert curl(stack) == "edge4"
     before = pod_stats(stack, "mon1")
     assert udp(stack, 9998, 40) == 40

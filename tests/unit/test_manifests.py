@@ -771,7 +771,7 @@ def test_app_dict_round_trip_and_defaults():
     assert d["services"][0] == {"name": "web", "image": "nginx", "replicas": 1, "cpu_millicores": 100.0,
                                 "bandwidth_mbps": 10.0, "port": 8080, "target_port": 8080,
                                 "dependencies": ["api"], "base_image": "", "mesh_service": "", "version": "",
-                                "vnf_kind": "", "vnf_config": ""}
+                                "vnf_kind": "", "vnf_config": "", "near": ""}
     assert app_from_dict(d) == GOOD
     minimal = app_from_dict({"name": "m", "services": [{"name": "web", "image": "nginx", "replicas": 2.0}]})
     assert minimal.services[0] == ServiceSpec("web", "nginx", replicas=2)

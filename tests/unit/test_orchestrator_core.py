@@ -434,3 +434,19 @@ def test_bad_vnf_services_are_refused(tmp_path, kind, config, problem):
     c = Cluster(tmp_path)
     with pytest.raises(InvalidArgument, match=problem):
         c.o.deploy(AppSpec("vnf-x", (ServiceSpec("x", "api", vnf_kind=kind, vnf_config=config),)))
+
+
+def test_near_puts_instances_on_the_nodes_nearest_a_host_that_fit(tmp_path):
+    """edge1 and edge2 share s1, edge3 is on s3 (two hops away): a service near edge3's switch goes
+    there while it fits, then to the next ring; near nothing known is refused."""
+    c = Cluster(tmp_path, cpu=1000)
+    spec = AppSpec("vnf-mon", (ServiceSpec("mon", "api", replicas=1, cpu_millicores=600, near="edge3",
+                                           vnf_kind="monitor"),))
+    view = c.o.deploy(spec)
+    assert [i.record.node for i in view.instances] == ["edge3"]
+    c.settle()
+    c.o.scale("vnf-mon", "mon", 2)  # edge3 is full: the next nearest (two hops) take it
+    nodes = sorted(i.record.node for i in c.o.deployment("vnf-mon").instances)
+    assert nodes[1] == "edge3" and nodes[0] in ("edge1", "edge2")
+    with pytest.raises(InvalidArgument, match="near"):
+        c.o.deploy(AppSpec("vnf-x", (ServiceSpec("x", "api", near="nowhere", vnf_kind="monitor"),)))

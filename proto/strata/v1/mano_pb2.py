@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14strata/v1/mano.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x8b\x01\n\x04Vnfd\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"(\n\x12OnboardVnfdRequest\x12\x12\n\ndescriptor\x18\x01 \x01(\t\"\x12\n\x10ListVnfdsRequest\"3\n\x11ListVnfdsResponse\x12\x1e\n\x05vnfds\x18\x01 \x03(\x0b\x32\x0f.strata.v1.Vnfd\"!\n\x11\x44\x65leteVnfdRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteVnfdResponse\"\x8a\x01\n\x0cOpOccurrence\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12\x11\n\toperation\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x14\n\x0cstarted_unix\x18\x05 \x01(\x01\x12\x14\n\x0c\x65ntered_unix\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"E\n\x12InstantiateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04vnfd\x18\x02 \x01(\t\x12\x13\n\x0bscale_level\x18\x03 \x01(\r\"4\n\x0fScaleVnfRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bscale_level\x18\x02 \x01(\r\"/\n\x0eOperateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07started\x18\x02 \x01(\x08\"\x1b\n\x0bHealRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x10TerminateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x0cVnfContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0f\n\x07running\x18\x03 \x01(\x08\"\xb6\x01\n\x0bVnfInstance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04vnfd\x18\x02 \x01(\t\x12\x1b\n\x13instantiation_state\x18\x03 \x01(\t\x12\x19\n\x11operational_state\x18\x04 \x01(\t\x12\x13\n\x0bscale_level\x18\x05 \x01(\r\x12+\n\ncontainers\x18\x06 \x03(\x0b\x32\x17.strata.v1.VnfContainer\x12\x11\n\tbusy_with\x18\x07 \x01(\t\"\x16\n\x14ListInstancesRequest\"B\n\x15ListInstancesResponse\x12)\n\tinstances\x18\x01 \x03(\x0b\x32\x16.strata.v1.VnfInstance\"!\n\x13GetOperationRequest\x12\n\n\x02id\x18\x01 \x01(\t\")\n\x15ListOperationsRequest\x12\x10\n\x08instance\x18\x01 \x01(\t\"E\n\x16ListOperationsResponse\x12+\n\noperations\x18\x01 \x03(\x0b\x32\x17.strata.v1.OpOccurrence\"\xa5\x01\n\x12\x43reateChainRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08src_cidr\x18\x02 \x01(\t\x12\x10\n\x08\x64st_cidr\x18\x03 \x01(\t\x12%\n\x08protocol\x18\x04 \x01(\x0e\x32\x13.strata.v1.Protocol\x12\x10\n\x08\x64st_port\x18\x05 \x01(\r\x12\x11\n\tinstances\x18\x06 \x03(\t\x12\x11\n\tsymmetric\x18\x07 \x01(\x08\"\xa6\x01\n\x05\x43hain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08src_cidr\x18\x02 \x01(\t\x12\x10\n\x08\x64st_cidr\x18\x03 \x01(\t\x12%\n\x08protocol\x18\x04 \x01(\x0e\x32\x13.strata.v1.Protocol\x12\x10\n\x08\x64st_port\x18\x05 \x01(\r\x12\x11\n\tinstances\x18\x06 \x03(\t\x12\x11\n\tsymmetric\x18\x07 \x01(\x08\x12\x0c\n\x04hops\x18\x08 \x03(\t\"\"\n\x12\x44\x65leteChainRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteChainResponse\"\x13\n\x11ListChainsRequest\"6\n\x12ListChainsResponse\x12 \n\x06\x63hains\x18\x01 \x03(\x0b\x32\x10.strata.v1.Chain2\xf2\x07\n\x11VnfManagerService\x12=\n\x0bOnboardVnfd\x12\x1d.strata.v1.OnboardVnfdRequest\x1a\x0f.strata.v1.Vnfd\x12\x46\n\tListVnfds\x12\x1b.strata.v1.ListVnfdsRequest\x1a\x1c.strata.v1.ListVnfdsResponse\x12I\n\nDeleteVnfd\x12\x1c.strata.v1.DeleteVnfdRequest\x1a\x1d.strata.v1.DeleteVnfdResponse\x12\x45\n\x0bInstantiate\x12\x1d.strata.v1.InstantiateRequest\x1a\x17.strata.v1.OpOccurrence\x12<\n\x05Scale\x12\x1a.strata.v1.ScaleVnfRequest\x1a\x17.strata.v1.OpOccurrence\x12=\n\x07Operate\x12\x19.strata.v1.OperateRequest\x1a\x17.strata.v1.OpOccurrence\x12\x37\n\x04Heal\x12\x16.strata.v1.HealRequest\x1a\x17.strata.v1.OpOccurrence\x12\x41\n\tTerminate\x12\x1b.strata.v1.TerminateRequest\x1a\x17.strata.v1.OpOccurrence\x12R\n\rListInstances\x12\x1f.strata.v1.ListInstancesRequest\x1a .strata.v1.ListInstancesResponse\x12G\n\x0cGetOperation\x12\x1e.strata.v1.GetOperationRequest\x1a\x17.strata.v1.OpOccurrence\x12U\n\x0eListOperations\x12 .strata.v1.ListOperationsRequest\x1a!.strata.v1.ListOperationsResponse\x12>\n\x0b\x43reateChain\x12\x1d.strata.v1.CreateChainRequest\x1a\x10.strata.v1.Chain\x12L\n\x0b\x44\x65leteChain\x12\x1d.strata.v1.DeleteChainRequest\x1a\x1e.strata.v1.DeleteChainResponse\x12I\n\nListChains\x12\x1c.strata.v1.ListChainsRequest\x1a\x1d.strata.v1.ListChainsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14strata/v1/mano.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x8b\x01\n\x04Vnfd\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x04 \x01(\x01\x12\x16\n\x0e\x62\x61ndwidth_mbps\x18\x05 \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\"(\n\x12OnboardVnfdRequest\x12\x12\n\ndescriptor\x18\x01 \x01(\t\"\x12\n\x10ListVnfdsRequest\"3\n\x11ListVnfdsResponse\x12\x1e\n\x05vnfds\x18\x01 \x03(\x0b\x32\x0f.strata.v1.Vnfd\"!\n\x11\x44\x65leteVnfdRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteVnfdResponse\"\x8a\x01\n\x0cOpOccurrence\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08instance\x18\x02 \x01(\t\x12\x11\n\toperation\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x14\n\x0cstarted_unix\x18\x05 \x01(\x01\x12\x14\n\x0c\x65ntered_unix\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"S\n\x12InstantiateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04vnfd\x18\x02 \x01(\t\x12\x13\n\x0bscale_level\x18\x03 \x01(\r\x12\x0c\n\x04near\x18\x04 \x01(\t\"4\n\x0fScaleVnfRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bscale_level\x18\x02 \x01(\r\"/\n\x0eOperateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07started\x18\x02 \x01(\x08\"\x1b\n\x0bHealRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x10TerminateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x0cVnfContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0f\n\x07running\x18\x03 \x01(\x08\"\xb6\x01\n\x0bVnfInstance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04vnfd\x18\x02 \x01(\t\x12\x1b\n\x13instantiation_state\x18\x03 \x01(\t\x12\x19\n\x11operational_state\x18\x04 \x01(\t\x12\x13\n\x0bscale_level\x18\x05 \x01(\r\x12+\n\ncontainers\x18\x06 \x03(\x0b\x32\x17.strata.v1.VnfContainer\x12\x11\n\tbusy_with\x18\x07 \x01(\t\"\x16\n\x14ListInstancesRequest\"B\n\x15ListInstancesResponse\x12)\n\tinstances\x18\x01 \x03(\x0b\x32\x16.strata.v1.VnfInstance\"!\n\x13GetOperationRequest\x12\n\n\x02id\x18\x01 \x01(\t\")\n\x15ListOperationsRequest\x12\x10\n\x08instance\x18\x01 \x01(\t\"E\n\x16ListOperationsResponse\x12+\n\noperations\x18\x01 \x03(\x0b\x32\x17.strata.v1.OpOccurrence\"\xa5\x01\n\x12\x43reateChainRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08src_cidr\x18\x02 \x01(\t\x12\x10\n\x08\x64st_cidr\x18\x03 \x01(\t\x12%\n\x08protocol\x18\x04 \x01(\x0e\x32\x13.strata.v1.Protocol\x12\x10\n\x08\x64st_port\x18\x05 \x01(\r\x12\x11\n\tinstances\x18\x06 \x03(\t\x12\x11\n\tsymmetric\x18\x07 \x01(\x08\"\xa6\x01\n\x05\x43hain\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08src_cidr\x18\x02 \x01(\t\x12\x10\n\x08\x64st_cidr\x18\x03 \x01(\t\x12%\n\x08protocol\x18\x04 \x01(\x0e\x32\x13.strata.v1.Protocol\x12\x10\n\x08\x64st_port\x18\x05 \x01(\r\x12\x11\n\tinstances\x18\x06 \x03(\t\x12\x11\n\tsymmetric\x18\x07 \x01(\x08\x12\x0c\n\x04hops\x18\x08 \x03(\t\"\"\n\x12\x44\x65leteChainRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteChainResponse\"\x13\n\x11ListChainsRequest\"6\n\x12ListChainsResponse\x12 \n\x06\x63hains\x18\x01 \x03(\x0b\x32\x10.strata.v1.Chain2\xf2\x07\n\x11VnfManagerService\x12=\n\x0bOnboardVnfd\x12\x1d.strata.v1.OnboardVnfdRequest\x1a\x0f.strata.v1.Vnfd\x12\x46\n\tListVnfds\x12\x1b.strata.v1.ListVnfdsRequest\x1a\x1c.strata.v1.ListVnfdsResponse\x12I\n\nDeleteVnfd\x12\x1c.strata.v1.DeleteVnfdRequest\x1a\x1d.strata.v1.DeleteVnfdResponse\x12\x45\n\x0bInstantiate\x12\x1d.strata.v1.InstantiateRequest\x1a\x17.strata.v1.OpOccurrence\x12<\n\x05Scale\x12\x1a.strata.v1.ScaleVnfRequest\x1a\x17.strata.v1.OpOccurrence\x12=\n\x07Operate\x12\x19.strata.v1.OperateRequest\x1a\x17.strata.v1.OpOccurrence\x12\x37\n\x04Heal\x12\x16.strata.v1.HealRequest\x1a\x17.strata.v1.OpOccurrence\x12\x41\n\tTerminate\x12\x1b.strata.v1.TerminateRequest\x1a\x17.strata.v1.OpOccurrence\x12R\n\rListInstances\x12\x1f.strata.v1.ListInstancesRequest\x1a .strata.v1.ListInstancesResponse\x12G\n\x0cGetOperation\x12\x1e.strata.v1.GetOperationRequest\x1a\x17.strata.v1.OpOccurrence\x12U\n\x0eListOperations\x12 .strata.v1.ListOperationsRequest\x1a!.strata.v1.ListOperationsResponse\x12>\n\x0b\x43reateChain\x12\x1d.strata.v1.CreateChainRequest\x1a\x10.strata.v1.Chain\x12L\n\x0b\x44\x65leteChain\x12\x1d.strata.v1.DeleteChainRequest\x1a\x1e.strata.v1.DeleteChainResponse\x12I\n\nListChains\x12\x1c.strata.v1.ListChainsRequest\x1a\x1d.strata.v1.ListChainsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,41 +47,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPOCCURRENCE']._serialized_start=374
   _globals['_OPOCCURRENCE']._serialized_end=512
   _globals['_INSTANTIATEREQUEST']._serialized_start=514
-  _globals['_INSTANTIATEREQUEST']._serialized_end=583
-  _globals['_SCALEVNFREQUEST']._serialized_start=585
-  _globals['_SCALEVNFREQUEST']._serialized_end=637
-  _globals['_OPERATEREQUEST']._serialized_start=639
-  _globals['_OPERATEREQUEST']._serialized_end=686
-  _globals['_HEALREQUEST']._serialized_start=688
-  _globals['_HEALREQUEST']._serialized_end=715
-  _globals['_TERMINATEREQUEST']._serialized_start=717
-  _globals['_TERMINATEREQUEST']._serialized_end=749
-  _globals['_VNFCONTAINER']._serialized_start=751
-  _globals['_VNFCONTAINER']._serialized_end=810
-  _globals['_VNFINSTANCE']._serialized_start=813
-  _globals['_VNFINSTANCE']._serialized_end=995
-  _globals['_LISTINSTANCESREQUEST']._serialized_start=997
-  _globals['_LISTINSTANCESREQUEST']._serialized_end=1019
-  _globals['_LISTINSTANCESRESPONSE']._serialized_start=1021
-  _globals['_LISTINSTANCESRESPONSE']._serialized_end=1087
-  _globals['_GETOPERATIONREQUEST']._serialized_start=1089
-  _globals['_GETOPERATIONREQUEST']._serialized_end=1122
-  _globals['_LISTOPERATIONSREQUEST']._serialized_start=1124
-  _globals['_LISTOPERATIONSREQUEST']._serialized_end=1165
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=1167
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=1236
-  _globals['_CREATECHAINREQUEST']._serialized_start=1239
-  _globals['_CREATECHAINREQUEST']._serialized_end=1404
-  _globals['_CHAIN']._serialized_start=1407
-  _globals['_CHAIN']._serialized_end=1573
-  _globals['_DELETECHAINREQUEST']._serialized_start=1575
-  _globals['_DELETECHAINREQUEST']._serialized_end=1609
-  _globals['_DELETECHAINRESPONSE']._serialized_start=1611
-  _globals['_DELETECHAINRESPONSE']._serialized_end=1632
-  _globals['_LISTCHAINSREQUEST']._serialized_start=1634
-  _globals['_LISTCHAINSREQUEST']._serialized_end=1653
-  _globals['_LISTCHAINSRESPONSE']._serialized_start=1655
-  _globals['_LISTCHAINSRESPONSE']._serialized_end=1709
-  _globals['_VNFMANAGERSERVICE']._serialized_start=1712
-  _globals['_VNFMANAGERSERVICE']._serialized_end=2722
+  _globals['_INSTANTIATEREQUEST']._serialized_end=597
+  _globals['_SCALEVNFREQUEST']._serialized_start=599
+  _globals['_SCALEVNFREQUEST']._serialized_end=651
+  _globals['_OPERATEREQUEST']._serialized_start=653
+  _globals['_OPERATEREQUEST']._serialized_end=700
+  _globals['_HEALREQUEST']._serialized_start=702
+  _globals['_HEALREQUEST']._serialized_end=729
+  _globals['_TERMINATEREQUEST']._serialized_start=731
+  _globals['_TERMINATEREQUEST']._serialized_end=763
+  _globals['_VNFCONTAINER']._serialized_start=765
+  _globals['_VNFCONTAINER']._serialized_end=824
+  _globals['_VNFINSTANCE']._serialized_start=827
+  _globals['_VNFINSTANCE']._serialized_end=1009
+  _globals['_LISTINSTANCESREQUEST']._serialized_start=1011
+  _globals['_LISTINSTANCESREQUEST']._serialized_end=1033
+  _globals['_LISTINSTANCESRESPONSE']._serialized_start=1035
+  _globals['_LISTINSTANCESRESPONSE']._serialized_end=1101
+  _globals['_GETOPERATIONREQUEST']._serialized_start=1103
+  _globals['_GETOPERATIONREQUEST']._serialized_end=1136
+  _globals['_LISTOPERATIONSREQUEST']._serialized_start=1138
+  _globals['_LISTOPERATIONSREQUEST']._serialized_end=1179
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=1181
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=1250
+  _globals['_CREATECHAINREQUEST']._serialized_start=1253
+  _globals['_CREATECHAINREQUEST']._serialized_end=1418
+  _globals['_CHAIN']._serialized_start=1421
+  _globals['_CHAIN']._serialized_end=1587
+  _globals['_DELETECHAINREQUEST']._serialized_start=1589
+  _globals['_DELETECHAINREQUEST']._serialized_end=1623
+  _globals['_DELETECHAINRESPONSE']._serialized_start=1625
+  _globals['_DELETECHAINRESPONSE']._serialized_end=1646
+  _globals['_LISTCHAINSREQUEST']._serialized_start=1648
+  _globals['_LISTCHAINSREQUEST']._serialized_end=1667
+  _globals['_LISTCHAINSRESPONSE']._serialized_start=1669
+  _globals['_LISTCHAINSRESPONSE']._serialized_end=1723
+  _globals['_VNFMANAGERSERVICE']._serialized_start=1726
+  _globals['_VNFMANAGERSERVICE']._serialized_end=2736
 # @@protoc_insertion_point(module_scope)

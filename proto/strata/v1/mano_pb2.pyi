@@ -70,14 +70,16 @@ class OpOccurrence(_message.Message):
     def __init__(self, id: _Optional[str] = ..., instance: _Optional[str] = ..., operation: _Optional[str] = ..., state: _Optional[str] = ..., started_unix: _Optional[float] = ..., entered_unix: _Optional[float] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class InstantiateRequest(_message.Message):
-    __slots__ = ("name", "vnfd", "scale_level")
+    __slots__ = ("name", "vnfd", "scale_level", "near")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VNFD_FIELD_NUMBER: _ClassVar[int]
     SCALE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NEAR_FIELD_NUMBER: _ClassVar[int]
     name: str
     vnfd: str
     scale_level: int
-    def __init__(self, name: _Optional[str] = ..., vnfd: _Optional[str] = ..., scale_level: _Optional[int] = ...) -> None: ...
+    near: str
+    def __init__(self, name: _Optional[str] = ..., vnfd: _Optional[str] = ..., scale_level: _Optional[int] = ..., near: _Optional[str] = ...) -> None: ...
 
 class ScaleVnfRequest(_message.Message):
     __slots__ = ("name", "scale_level")

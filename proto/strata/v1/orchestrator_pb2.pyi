@@ -136,7 +136,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class ServiceSpec(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VNF_KIND_FIELD_NUMBER: _ClassVar[int]
     VNF_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    NEAR_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -163,7 +164,8 @@ class ServiceSpec(_message.Message):
     version: str
     vnf_kind: str
     vnf_config: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ...) -> None: ...
+    near: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("application", "services", "algorithm", "registry_only")
