@@ -324,7 +324,10 @@ class Orchestrator:
             problem = self._problem(new)
         try:
             for ring in self._rings(new, problem)[:-1]:
-                result = self.placer.solve(ring, algorithm)
+                try:
+                    result = self.placer.solve(ring, algorithm)
+                except ProblemError:  # nothing fits there (a node too small for an image): farther
+                    continue
                 if result.solved:
                     return result
             result = self.placer.solve(problem, algorithm)
