@@ -39,6 +39,63 @@ REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 
 
+def sample_pairs(hosts: list[str], count: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`count` distinct ordered pairs of distinct hosts, chosen at random (reproducibly by seed);
+    every pair when there are no more than that."""
+    import random
+
+    every = len(hosts) * (len(hosts) - 1)
+    if count <= 0 or every == 0:
+        return []
+    if count >= every:
+        return [(a, b) for a in hosts for b in hosts if a != b]
+    rng = random.Random(seed)
+    chosen: dict[tuple[str, str], None] = {}
+    while len(chosen) < count:
+        a, b = rng.sample(hosts, 2)
+        chosen[(a, b)] = None
+    return list(chosen)
+
+
+TCP_PORT = 5599
+TCP_LISTEN = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+s.settimeout(float(sys.argv[2]))
+c, _ = s.accept()
+c.sendall(c.recv(1))
+"""
+TCP_CONNECT = """
+import socket, sys, time
+for _ in range(40):  # until the listener is up
+    try:
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+        break
+    except ConnectionRefusedError:
+        time.sleep(0.05)
+else:
+    sys.exit(1)
+c.sendall(b"x")
+print(c.recv(1) == b"x")
+"""
+
+
+def tcp_reachable(src, dst, timeout: float) -> bool:
+    """A TCP connection from host src to a one-shot listener on dst carries a byte each way."""
+    import shlex
+
+    server = dst.popen(["python3", "-c", TCP_LISTEN, str(TCP_PORT), str(timeout + 3)])
+    try:
+        answer = src.cmd(f"python3 -c {shlex.quote(TCP_CONNECT)} {dst.IP()} {TCP_PORT} {timeout:g}")
+        return answer.strip().endswith("True")
+    finally:
+        server.kill()
+        server.wait()
+
+
 def ensure_ovs() -> None:
     """Start Open vSwitch if it is not running (the kernel module is not needed: userspace datapath)."""
     if shutil.which("ovs-vsctl") is None:
@@ -413,6 +470,32 @@ class EdgeNetwork:
                           "role": h.role, "access_mbps": h.access_mbps})
         return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
                 "links": links, "hosts": hosts}
+
+    def sample_check(self, pairs: int, *, tcp_pairs: int = 3, seed: int = 0, timeout: float = 2.0,
+                     out=print) -> float:
+        """Ping `pairs` random host pairs and open a TCP connection between a few of them (all pairs
+        of a big network is millions of pings). Prints Mininet's lines and its summary,
+        `Results: X% dropped (a/b received)`; returns the percentage dropped."""
+        names = [h.name for h in self.spec.hosts]
+        chosen = sample_pairs(names, pairs, seed)
+        out(f"*** Ping: testing ping reachability of {len(chosen)} random host pairs (of "
+            f"{len(names) * (len(names) - 1)}), TCP between {min(tcp_pairs, len(chosen))}")
+        received = 0
+        for src, dst in chosen:
+            reply = self.net.get(src).cmd(f"ping -c1 -W {timeout:g} {self.net.get(dst).IP()}")
+            ok = " 0% packet loss" in reply
+            received += ok
+            out(f"{src} -> {dst if ok else 'X'}")
+        connected = 0
+        for src, dst in chosen[:tcp_pairs]:
+            ok = tcp_reachable(self.net.get(src), self.net.get(dst), timeout)
+            connected += ok
+            out(f"{src} -> {dst} tcp {'ok' if ok else 'X'}")
+        total = len(chosen) + min(tcp_pairs, len(chosen))
+        got = received + connected
+        dropped = 100.0 * (total - got) / total if total else 0.0
+        out(f"*** Results: {dropped:.0f}% dropped ({got}/{total} received)")
+        return dropped
 
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""

@@ -25,7 +25,8 @@ def _describe(spec: TopologySpec) -> None:
         print("  note: link delay/loss are declared but not applied: this kernel has no netem")
 
 
-def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address: str) -> int:
+def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address: str,
+           sample_pairs: int = 0) -> int:
     interrupt_on_signals()
     _describe(spec)
     try:
@@ -34,6 +35,8 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
             print(f"SDN daemon at {sdn_address}; logs in {stack.workdir}", flush=True)
             if pingall:
                 return 0 if stack.network.ping_all() == 0 else 1
+            if sample_pairs:
+                return 0 if stack.network.sample_check(sample_pairs) == 0 else 1
             print("network is up; Ctrl-C to tear it down", flush=True)
             _wait_for_interrupt()
     except KeyboardInterrupt:
@@ -43,7 +46,7 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
 
 
 def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: dict[str, str],
-       state_file: Path, nodes: bool, images: list[str] | None) -> int:
+       state_file: Path, nodes: bool, images: list[str] | None, sample_pairs: int = 0) -> int:
     interrupt_on_signals()
     _describe(spec)
     stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
@@ -77,6 +80,9 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
                   "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
+            if sample_pairs and stack.network.sample_check(sample_pairs) != 0:
+                print("some sampled pairs did not reach each other: shutting down", flush=True)
+                return 1
             _wait_for_interrupt()
     except KeyboardInterrupt:
         print("interrupted: daemons, agents, containers, switches and hosts are gone", flush=True)

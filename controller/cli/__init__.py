@@ -221,7 +221,8 @@ def cmd_topo(args: argparse.Namespace) -> int:
         return EXIT_OK
     from harness.up import launch
 
-    return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen)
+    return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen,
+                  sample_pairs=args.sample_pairs)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -236,7 +237,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port,
               addresses=port_addresses(args.port_base), state_file=Path(args.state), nodes=not args.no_nodes,
-              images=args.image or None)
+              images=args.image or None, sample_pairs=args.sample_pairs)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -325,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     topo.add_argument("--png", metavar="FILE", help="show: also draw the topology")
     topo.add_argument("--pingall", action="store_true",
                       help="launch: ping every pair of hosts, print the result, exit 1 if anything dropped")
+    topo.add_argument("--sample-pairs", type=int, default=0, metavar="N",
+                      help="launch: ping N random host pairs (and TCP between a few), print the result, exit 1 "
+                           "if anything dropped (for networks too big to ping every pair)")
     topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
     topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
                       help="launch: gRPC address of the SDN daemon")
@@ -356,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state", default=str(STATE_FILE), metavar="FILE",
                     help=f"where the running stack is described for other commands (default: {STATE_FILE})")
     up.add_argument("--no-nodes", action="store_true", help="no registry and no node agents")
+    up.add_argument("--sample-pairs", type=int, default=0, metavar="N",
+                    help="once up, ping N random host pairs (and TCP between a few); stop with exit 1 on any loss")
     up.add_argument("--image", action="append", metavar="NAME",
                     help="push only this image to the registry (repeatable; default: every image)")
     up.set_defaults(func=cmd_up)

@@ -323,3 +323,14 @@ def test_handlers_are_restored_and_nothing_is_raised_without_a_signal():
     with interrupts_after(0.1):
         time.sleep(0.2)
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_sampled_pairs_are_distinct_reproducible_and_never_a_host_with_itself():
+    from dataplane.network import sample_pairs
+
+    hosts = [f"h{i}" for i in range(1508)]  # Kdl's hosts
+    pairs = sample_pairs(hosts, 300, seed=7)
+    assert len(pairs) == len(set(pairs)) == 300 and all(a != b for a, b in pairs)
+    assert pairs == sample_pairs(hosts, 300, seed=7) != sample_pairs(hosts, 300, seed=8)
+    assert sorted(sample_pairs(["a", "b", "c"], 100)) == sorted((a, b) for a in "abc" for b in "abc" if a != b)
+    assert sample_pairs(["a"], 5) == [] and sample_pairs(hosts, 0) == []
