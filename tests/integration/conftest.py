@@ -108,3 +108,39 @@ def tiered(tmp_path_factory):
     running = launch("edge-tiered", tmp_path_factory)
     yield running
     running.stop()
+
+
+UDP_SINK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+got = 0
+try:
+    while True:
+        s.recv(2048)
+        got += 1
+except socket.timeout:
+    pass
+print(got)
+"""
+
+UDP_SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for k in range(int(sys.argv[3])):
+    s.sendto(b"x" * 200, (sys.argv[1], int(sys.argv[2])))
+    time.sleep(0.002)
+"""
+
+
+def udp_delivered(sender, receiver, port: int, count: int) -> int:
+    """Datagrams that reached receiver:port out of `count` sent by sender (Mininet hosts), from one
+    socket (one flow)."""
+    import shlex
+    import sys
+
+    sink = receiver.popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    sender.cmd(f"{sys.executable} -c {shlex.quote(UDP_SEND)} {receiver.IP()} {port} {count}")
+    return int(sink.communicate(timeout=20)[0])

@@ -13,36 +13,12 @@ from pathlib import Path
 import pytest
 from strata.v1 import common_pb2, sdn_pb2
 
-from conftest import launch, wait_for
+from conftest import launch, udp_delivered, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VNF = ROOT / "dataplane" / "vnf" / "program.py"
 FIREWALL = {"default": "allow", "rules": [{"protocol": "udp", "dst_port": 9999, "action": "deny"}]}
 VIP = "10.96.0.50"
-
-UDP_SINK = """
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.settimeout(float(sys.argv[2]))
-got = 0
-try:
-    while True:
-        s.recv(2048)
-        got += 1
-except socket.timeout:
-    pass
-print(got)
-"""
-
-UDP_SEND = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for k in range(int(sys.argv[3])):
-    s.sendto(b"x" * 200, (sys.argv[1], int(sys.argv[2])))
-    time.sleep(0.002)
-"""
-
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
@@ -107,10 +83,7 @@ def settled(read, what: str):
 
 def udp(net, dst_host: str, port: int, count: int) -> int:
     """Datagrams that reached dst_host:port out of `count` sent from dev1."""
-    sink = net.host(dst_host).popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=-1, text=True)
-    time.sleep(0.3)
-    net.host("dev1").cmd(f"{sys.executable} -c '{UDP_SEND}' {net.host(dst_host).IP()} {port} {count}")
-    return int(sink.communicate(timeout=20)[0])
+    return udp_delivered(net.host("dev1"), net.host(dst_host), port, count)
 
 
 def test_traffic_goes_through_the_chain_both_ways_and_blocked_traffic_never_arrives(net):

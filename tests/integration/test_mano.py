@@ -20,33 +20,13 @@ from strata.v1 import agent_pb2, agent_pb2_grpc
 from strata.v1 import mano_pb2 as pb
 from strata.v1 import mano_pb2_grpc
 
-from conftest import wait_for
+from conftest import udp_delivered, wait_for
 from harness.stack import Stack, port_addresses
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 VNFD = ROOT / "controller" / "data" / "vnfd"
 STRATA = [sys.executable, "-m", "controller.cli"]
-
-UDP_SINK = """
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.settimeout(float(sys.argv[2]))
-got = 0
-try:
-    while True:
-        s.recv(2048)
-        got += 1
-except socket.timeout:
-    pass
-print(got)
-"""
-
-UDP_SEND = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
-           "for k in range(int(sys.argv[3])):\n    s.sendto(b'x' * 200, (sys.argv[1], int(sys.argv[2])))\n" \
-           "    time.sleep(0.002)\n"
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
@@ -88,10 +68,7 @@ def pod_stats(stack, name) -> dict:
 
 def udp(stack, port: int, count: int) -> int:
     net = stack.network.net
-    sink = net.get("edge4").popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=-1, text=True)
-    time.sleep(0.3)
-    net.get("dev1").cmd(f"{sys.executable} -c \"{UDP_SEND}\" {net.get('edge4').IP()} {port} {count}")
-    return int(sink.communicate(timeout=20)[0])
+    return udp_delivered(net.get("dev1"), net.get("edge4"), port, count)
 
 
 def curl(stack, client="dev1") -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Chain, Classifier, Endpoint, ServiceRoute, desired_rules, vip_mac
-from flow_table_sim import DELIVERED, DataPlane, answer, by_hash, declared, ip_packet
+from flow_table_sim import DELIVERED, DataPlane, answer, declared, ip_packet
 
 # a line of three sites; the VNFs sit on the middle and far sites, away from client and server
 LINE = declared([("s1", "s2"), ("s2", "s3")],

@@ -70,7 +70,6 @@ def test_each_endpoints_buckets_weigh_what_it_weighs(ring):
     the weights (weight 0: no bucket), and Open vSwitch's datapath gets 256 hash values to share
     out (the power of two above total / least weight), so the split is kept to 1/256."""
     view, r, dp = ring
-    weight = {e.host: e.weight for e in r.endpoints}
     for client in clients(view, r):
         for b in dp.explore(client, request(view, client, r)):
             (dpid, gid, k), = b.choices
