@@ -39,6 +39,16 @@ REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 
 
+def shaping_batch(interfaces: Iterable[tuple[str, float]]) -> str:
+    """`tc -batch` input shaping each (interface, Mbit/s) with an HTB class, as Mininet's TCLink
+    does one command at a time: a launch sends each namespace its whole set at once."""
+    lines = []
+    for name, mbps in interfaces:
+        lines += [f"qdisc add dev {name} root handle 5:0 htb default 1",
+                  f"class add dev {name} parent 5:0 classid 5:1 htb rate {mbps:f}Mbit burst 15k"]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def sample_pairs(hosts: list[str], count: int, seed: int = 0) -> list[tuple[str, str]]:
     """`count` distinct ordered pairs of distinct hosts, chosen at random (reproducibly by seed);
     every pair when there are no more than that."""
@@ -402,7 +412,7 @@ class EdgeNetwork:
     def build(self) -> "EdgeNetwork":
         """Create hosts, switches and links (OpenFlow port numbers are known from here on). If it
         fails or is interrupted, what it created is torn down."""
-        from mininet.link import TCLink
+        from mininet.link import Link
         from mininet.log import setLogLevel
         from mininet.node import OVSSwitch
         from mininet.topo import Topo
@@ -422,11 +432,14 @@ class EdgeNetwork:
                 for h in spec.hosts:
                     self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
 
-        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
+        # batch: every bridge and port in a few ovs-vsctl transactions (one per switch is slow)
+        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
         host_ip, port = self.controller
         try:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
-            self.net = _stepwise_mininet()(topo=SpecTopo(), switch=switch, link=TCLink, controller=None,
+            # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
+            # runs a shell command per setting, and again for every port a switch adds
+            self.net = _stepwise_mininet()(topo=SpecTopo(), switch=switch, link=Link, controller=None,
                                            autoSetMacs=False, autoStaticArp=False, waitConnected=False,
                                            build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
@@ -444,14 +457,36 @@ class EdgeNetwork:
         try:
             self._may_have_bridges = True
             self.net.start()
+            self._shape()
             for h in spec.hosts:  # TCP through the userspace datapath needs checksum offload off
                 node = self.net.get(h.name)
-                for intf in node.intfNames():
-                    node.cmd(f"ethtool -K {intf} tx off rx off >/dev/null 2>&1")
+                node.cmd("; ".join(f"ethtool -K {intf} tx off rx off >/dev/null 2>&1" for intf in node.intfNames()))
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _shape(self) -> None:
+        """Each link's bandwidth on both its ends (HTB), after the switches added their ports (OVS
+        resets a port's qdisc when it adds it): one `tc -batch` for the switches' ends (all in the
+        machine's namespace), one per host for its end."""
+        root, by_host = [], {}
+        for link in self.net.links:
+            for intf in (link.intf1, link.intf2):
+                mbps = intf.params.get("bw")
+                if not mbps:
+                    continue
+                if intf.node.inNamespace:
+                    by_host.setdefault(intf.node, []).append((intf.name, mbps))
+                else:
+                    root.append((intf.name, mbps))
+        if root:
+            done = subprocess.run(["tc", "-force", "-batch", "-"], input=shaping_batch(root), capture_output=True,
+                                  text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"shaping the switches' links failed: {done.stderr.strip()[:300]}")
+        for node, interfaces in by_host.items():
+            node.cmd(f"tc -force -batch - <<'EOF'\n{shaping_batch(interfaces)}EOF")
 
     def runtime_topology(self) -> dict:
         """The spec with OpenFlow port numbers filled in, for the SDN controller."""
