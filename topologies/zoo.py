@@ -97,8 +97,8 @@ def place_nodes(graph, undirected, nodes, switch_of, seed: int) -> dict[str, tup
     its placed neighbours (repeatedly, so chains of such nodes get placed), with a little jitter."""
     rng = random.Random(seed)
     known = {n: _coordinates(graph.nodes[n]) for n in nodes if _coordinates(graph.nodes[n]) is not None}
-    if not known:
-        layout = nx.spring_layout(undirected, seed=seed)
+    if not known:  # a force layout (numpy alone up to 500 nodes); a circle beyond, for drawing only
+        layout = nx.spring_layout(undirected, seed=seed) if len(undirected) < 500 else nx.circular_layout(undirected)
         return {switch_of[n]: (float(layout[n][0]), float(layout[n][1])) for n in nodes}
     centre = (sum(x for x, _ in known.values()) / len(known), sum(y for _, y in known.values()) / len(known))
     pending = [n for n in nodes if n not in known]
