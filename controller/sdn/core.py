@@ -98,6 +98,8 @@ class SdnCore:
         self._unconfirmed: set[int] = set()      # switches whose last change was not confirmed in time
         self._reconciled_version = -1            # the view version of the last full pass
         self._rules = RuleCache()  # reused while the network view is unchanged
+        # every switch's rules as the last full pass computed them; None once a change made them stale
+        self._desired: dict[int, RuleSet] | None = None
         self.routes: dict[str, ServiceRoute] = {r.service: r for r in store.routes()}
         self.chains: dict[str, Chain] = {c.name: c for c in store.chains()}
         self.endpoints: dict[str, AttachedEndpoint] = {}
@@ -508,7 +510,17 @@ class SdnCore:
             self.connected.add(dpid)
             self.installed[dpid] = RuleSet({}, {})
             self._unconfirmed.discard(dpid)  # the app cleared it already
-            self._reconcile()
+            if (self._desired is None or self.view.version != self._reconciled_version or self._unconfirmed
+                    or self.southbound is None):
+                self._reconcile()
+                return
+            # nothing else changed: send this switch its rules alone (a big network connects its
+            # switches one by one; a full pass for each would cost switches x rules each time)
+            target = self._desired.get(dpid, RuleSet({}, {}))
+            change = diff(RuleSet({}, {}), target)
+            if not change.empty:
+                self.southbound.apply(dpid, change)
+            self.installed[dpid] = target
 
     def switch_disconnected(self, dpid: int) -> None:
         with self._lock:
@@ -571,6 +583,7 @@ class SdnCore:
             return []
         if self.view.version != self._reconciled_version or self._unconfirmed:
             return self._reconcile()
+        self._desired = None  # the installed sets change below, in place
         before, after = self._rules_of(old).by_switch(), self._rules_of(new).by_switch()
         waits = []
         for dpid in sorted(self.connected & (before.keys() | after.keys())):
@@ -596,6 +609,7 @@ class SdnCore:
         self._reconciled_version = self.view.version
         desired = desired_rules(self.view, list(self.routes.values()), list(self.paths.values()),
                                 self._rules, chains=list(self.chains.values())).by_switch()
+        self._desired = desired
         waits = []
         for dpid in sorted(self.connected):
             if dpid in self._unconfirmed:  # what it holds is unknown: start it from nothing
