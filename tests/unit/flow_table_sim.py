@@ -65,7 +65,7 @@ def declared(links: list[tuple], hosts: dict[str, str], *, dpid_base: int = 0xA0
     links: (a, b) or (a, b, bandwidth_mbps) switch-name pairs; hosts: host name -> switch name,
     in order. Switches are numbered in order of first mention, dpid = dpid_base + index; ports
     are given per switch in declaration order, links first (so host ports are not 1 everywhere).
-    Host k (from 0) gets 10.0.0.(k+1) and 00:00:00:00:00:(k+1).
+    Host k (from 0) gets 10.0.0.(k+1) and 00:00:00:00:00:(k+1) (carrying into the next octet past 255).
     """
     names: list[str] = []
     for link in links:
@@ -86,7 +86,8 @@ def declared(links: list[tuple], hosts: dict[str, str], *, dpid_base: int = 0xA0
         a, b = link[:2]
         bw = link[2] if len(link) > 2 else bandwidth_mbps
         out_links.append({"a": a, "a_port": port(a), "b": b, "b_port": port(b), "bandwidth_mbps": bw})
-    out_hosts = [{"name": h, "ip": f"10.0.0.{k + 1}", "mac": f"00:00:00:00:00:{k + 1:02x}", "switch": sw,
+    out_hosts = [{"name": h, "ip": f"10.0.{(k + 1) >> 8}.{(k + 1) & 0xFF}",
+                  "mac": f"00:00:00:00:{(k + 1) >> 8:02x}:{(k + 1) & 0xFF:02x}", "switch": sw,
                   "port": port(sw), "role": "device"} for k, (h, sw) in enumerate(hosts.items())]
     return {"switches": [{"name": sw, "dpid": dpid_base + k} for k, sw in enumerate(names)],
             "links": out_links, "hosts": out_hosts}
