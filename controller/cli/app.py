@@ -14,7 +14,7 @@ from strata.v1 import orchestrator_pb2_grpc
 
 from controller.rpc import call_error
 
-from .node import NoStack, human_bytes, read_stack
+from .node import NoStack, connect, human_bytes, stack_address
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
@@ -22,13 +22,6 @@ PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "runn
 BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
              grpc.StatusCode.FAILED_PRECONDITION)
 
-
-def orchestrator_address(state_file: str) -> str:
-    """The running stack's orchestrator, from its state file."""
-    address = (read_stack(state_file).get("addresses") or {}).get("orchestrator")
-    if not address:
-        raise NoStack(f"the stack described at {state_file} runs no orchestrator (started with --no-nodes?)")
-    return address
 
 
 def deployment_dict(d: pb.Deployment) -> dict:
@@ -71,14 +64,6 @@ def _print_deployment(d: pb.Deployment) -> None:
         print(f"  {i.name:<32} {i.node:<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<8} {i.restarts:>8}  "
               f"{i.message}")
 
-
-def _stub(address: str):
-    channel = grpc.insecure_channel(address)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=5)
-    except grpc.FutureTimeoutError:
-        raise NoStack(f"cannot reach the orchestrator at {address} within 5 s: is the stack running?") from None
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 
 def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tuple[pb.Deployment, float]:
@@ -202,8 +187,8 @@ def cmd_app(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     address = args.orchestrator or ""
     try:
-        address = args.orchestrator or orchestrator_address(args.stack)
-        stub = _stub(address)
+        address = args.orchestrator or stack_address(args.stack, "orchestrator", "orchestrator")
+        stub = orchestrator_pb2_grpc.OrchestratorServiceStub(connect(address, "the orchestrator"))
         return ACTIONS[args.app_command](args, stub)
     except NoStack as exc:
         print(f"strata app: {exc}", file=sys.stderr)

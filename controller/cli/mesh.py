@@ -15,7 +15,7 @@ from strata.v1 import mesh_pb2_grpc
 
 from controller.rpc import call_error
 
-from .node import NoStack, human_bytes, read_stack
+from .node import NoStack, connect, human_bytes, stack_address
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
@@ -28,12 +28,6 @@ OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time
 class BadInput(ValueError):
     """A command-line value that is not what the option takes."""
 
-
-def mesh_address(state_file: str) -> str:
-    address = (read_stack(state_file).get("addresses") or {}).get("mesh")
-    if not address:
-        raise NoStack(f"the stack described at {state_file} runs no mesh (started with --no-nodes?)")
-    return address
 
 
 def policy_dict(p: pb.TrafficPolicy) -> dict:
@@ -190,13 +184,8 @@ def cmd_mesh(args: argparse.Namespace) -> int:
             parse_split(args.split or "")
             if args.outlier is not None:
                 parse_outlier(args.outlier)
-        address = args.mesh or mesh_address(args.stack)
-        channel = grpc.insecure_channel(address)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=5)
-        except grpc.FutureTimeoutError:
-            raise NoStack(f"cannot reach the mesh at {address} within 5 s: is the stack running?") from None
-        return ACTIONS[args.mesh_command](args, mesh_pb2_grpc.MeshServiceStub(channel))
+        address = args.mesh or stack_address(args.stack, "mesh", "mesh")
+        return ACTIONS[args.mesh_command](args, mesh_pb2_grpc.MeshServiceStub(connect(address, "the mesh")))
     except BadInput as exc:
         print(f"strata mesh: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

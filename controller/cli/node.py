@@ -34,6 +34,25 @@ def read_stack(state_file: str) -> dict:
         raise NoStack(f"cannot read the stack description {path}: {exc}") from None
 
 
+def stack_address(state_file: str, component: str, what: str) -> str:
+    """A daemon's management address (`component` in the state file's addresses)."""
+    address = (read_stack(state_file).get("addresses") or {}).get(component)
+    if not address:
+        raise NoStack(f"the stack described at {state_file} runs no {what} (started with --no-nodes?)")
+    return address
+
+
+def connect(address: str, what: str, timeout: float = 5.0) -> grpc.Channel:
+    """A channel that is ready: fail in seconds, not at a call's long deadline, when nothing listens."""
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        channel.close()
+        raise NoStack(f"cannot reach {what} at {address} within {timeout:g} s: is the stack running?") from None
+    return channel
+
+
 def stack_agents(state_file: str) -> dict[str, str]:
     """node name -> the agent's management address, from the running stack's state file."""
     path = Path(state_file)

@@ -16,7 +16,7 @@ from strata.v1 import mano_pb2_grpc
 
 from controller.rpc import call_error
 
-from .node import NoStack, read_stack
+from .node import NoStack, connect, stack_address
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
@@ -26,12 +26,6 @@ PROTOCOLS = {"any": common_pb2.PROTOCOL_UNSPECIFIED, "tcp": common_pb2.PROTOCOL_
 PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
 FINAL = ("COMPLETED", "FAILED", "ROLLED_BACK", "FAILED_TEMP")
 
-
-def mano_address(state_file: str) -> str:
-    address = (read_stack(state_file).get("addresses") or {}).get("mano")
-    if not address:
-        raise NoStack(f"the stack described at {state_file} runs no VNF manager (started with --no-nodes?)")
-    return address
 
 
 def op_dict(op: pb.OpOccurrence) -> dict:
@@ -197,13 +191,8 @@ def _run(args, action, what: str) -> int:
             except OSError as exc:
                 print(f"strata vnf onboard: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-        address = args.mano or mano_address(args.stack)
-        channel = grpc.insecure_channel(address)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=5)
-        except grpc.FutureTimeoutError:
-            raise NoStack(f"cannot reach the VNF manager at {address} within 5 s: is the stack running?") from None
-        return action(args, mano_pb2_grpc.VnfManagerServiceStub(channel))
+        address = args.mano or stack_address(args.stack, "mano", "VNF manager")
+        return action(args, mano_pb2_grpc.VnfManagerServiceStub(connect(address, "the VNF manager")))
     except NoStack as exc:
         print(f"strata {what}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
