@@ -277,6 +277,24 @@ class VnfManager:
         instance = self._instance(name)
         return self.orchestrator.pods(instance.app) or []
 
+    def list_instances(self) -> list[tuple[VnfInstance, list[Pod], str]]:
+        """Every instance by name, with its containers now and the occurrence it is busy with ("")."""
+        with self._lock:
+            instances = sorted(self.instances.values(), key=lambda i: i.name)
+            busy = {op.instance: op.id for op in self.operations.values() if op.state == lc.PROCESSING}
+        return [(i, self.orchestrator.pods(i.app) or [], busy.get(i.name, "")) for i in instances]
+
+    def list_chains(self) -> list[tuple[ChainRecord, list[tuple[str, ...]]]]:
+        """Every chain by name, with the containers it steers through now (per instance)."""
+        with self._lock:
+            chains = sorted(self.chains.values(), key=lambda c: c.name)
+        return [(c, self.hops_of(c)) for c in chains]
+
+    def hops_of(self, chain: ChainRecord) -> list[tuple[str, ...]]:
+        """The containers the chain steers through now, per instance ([] while one has none)."""
+        with self._lock:
+            return self._hops(chain) or []
+
     # -- internals -----------------------------------------------------------------------------------
     def _vnfd(self, name: str) -> Vnfd:
         if name not in self.vnfds:

@@ -34,9 +34,8 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
     def __init__(self, manager: VnfManager):
         self.manager = manager
 
-    def _chain(self, chain: ChainRecord) -> mano_pb2.Chain:
-        with self.manager._lock:
-            hops = self.manager._hops(chain) or []
+    @staticmethod
+    def _chain(chain: ChainRecord, hops: list[tuple[str, ...]]) -> mano_pb2.Chain:
         return mano_pb2.Chain(name=chain.name, src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
                               protocol=PROTOCOL_ENUMS[chain.protocol], dst_port=chain.dst_port,
                               instances=list(chain.instances), symmetric=chain.symmetric,
@@ -78,18 +77,11 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
 
     @abort_on_domain_error
     def ListInstances(self, request, context):
-        out = []
-        with self.manager._lock:
-            instances = sorted(self.manager.instances.values(), key=lambda i: i.name)
-            busy = {op.instance: op.id for op in self.manager.operations.values() if op.state == "PROCESSING"}
-        for i in instances:
-            pods = self.manager.orchestrator.pods(i.app) or []
-            out.append(mano_pb2.VnfInstance(
-                name=i.name, vnfd=i.vnfd, instantiation_state=i.state.instantiation,
-                operational_state=i.state.operational, scale_level=i.state.scale_level,
-                containers=[mano_pb2.VnfContainer(name=p.name, node=p.node, running=p.running) for p in pods],
-                busy_with=busy.get(i.name, "")))
-        return mano_pb2.ListInstancesResponse(instances=out)
+        return mano_pb2.ListInstancesResponse(instances=[mano_pb2.VnfInstance(
+            name=i.name, vnfd=i.vnfd, instantiation_state=i.state.instantiation,
+            operational_state=i.state.operational, scale_level=i.state.scale_level,
+            containers=[mano_pb2.VnfContainer(name=p.name, node=p.node, running=p.running) for p in pods],
+            busy_with=busy) for i, pods, busy in self.manager.list_instances()])
 
     @abort_on_domain_error
     def GetOperation(self, request, context):
@@ -108,7 +100,7 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
         chain = self.manager.create_chain(request.name, Classifier(request.src_cidr, request.dst_cidr, protocol,
                                                                    request.dst_port),
                                           list(request.instances), request.symmetric)
-        return self._chain(chain)
+        return self._chain(chain, self.manager.hops_of(chain))
 
     @abort_on_domain_error
     def DeleteChain(self, request, context):
@@ -117,9 +109,7 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
 
     @abort_on_domain_error
     def ListChains(self, request, context):
-        with self.manager._lock:
-            chains = sorted(self.manager.chains.values(), key=lambda c: c.name)
-        return mano_pb2.ListChainsResponse(chains=[self._chain(c) for c in chains])
+        return mano_pb2.ListChainsResponse(chains=[self._chain(c, hops) for c, hops in self.manager.list_chains()])
 
 
 def registrar(manager: VnfManager):

@@ -6,6 +6,11 @@ VIP's translation); everything else, and a VNF's own traffic, goes directly."""
 
 from __future__ import annotations
 
+import pytest
+
+from controller.errors import AlreadyExists, InvalidArgument, NotFound
+from controller.sdn.core import SdnCore
+from controller.sdn.store import SdnStore
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Chain, Classifier, Endpoint, ServiceRoute, desired_rules, vip_mac
 from flow_table_sim import DELIVERED, DataPlane, answer, declared, ip_packet
@@ -112,12 +117,7 @@ def test_without_the_chain_traffic_flows_directly_and_a_missing_vnf_leaves_it_di
     assert walk(view, dp, "c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))[0] == ["srv"]
 
 
-# -- the core: checks, persistence, and the switches' bytes --------------------------------------------
-import pytest  # noqa: E402
-
-from controller.errors import AlreadyExists, InvalidArgument, NotFound  # noqa: E402
-from controller.sdn.core import SdnCore  # noqa: E402
-from controller.sdn.store import SdnStore  # noqa: E402
+# -- the core: checks and persistence ---------------------------------------------------------------------
 
 
 @pytest.fixture
