@@ -209,7 +209,7 @@ class SdnCore:
             route = ServiceRoute(service, vip, protocol, port, eps, self._new_service_id(), locality, rate_kbps)
             self.store.save_route(route)
             self.routes[service] = route
-            waits = self._reconcile() if self.chains else self._change(None, route)
+            waits = self._route_changed(None, route)
         self._wait(waits, wait)
         return route
 
@@ -237,7 +237,7 @@ class SdnCore:
                 return old
             self.store.save_route(route)
             self.routes[service] = route
-            waits = self._change(old, route)
+            waits = self._route_changed(old, route)
         self._wait(waits, wait)
         return route
 
@@ -246,7 +246,7 @@ class SdnCore:
             old = self._route(service)
             self.store.delete_route(service)
             del self.routes[service]
-            waits = self._reconcile() if self.chains else self._change(old, None)
+            waits = self._route_changed(old, None)
         self._wait(waits, wait)
 
     # -- VNF chains ------------------------------------------------------------------------------
@@ -316,6 +316,11 @@ class SdnCore:
         if name not in self.chains:
             raise NotFound(f"no chain named {name!r} (installed: {', '.join(sorted(self.chains)) or 'none'})")
         return self.chains[name]
+
+    def _route_changed(self, old: ServiceRoute | None, new: ServiceRoute | None) -> list:
+        """A route installed, updated or removed: its own rules' difference, unless chains exist
+        (a chain's rules follow the services it names: their VIPs and their instances)."""
+        return self._reconcile() if self.chains else self._change(old, new)
 
     def _route(self, service: str) -> ServiceRoute:
         if service not in self.routes:

@@ -188,3 +188,34 @@ def test_a_hop_of_several_instances_spreads_connections_and_keeps_each_on_its_in
     # every choice the group offers is an instance of the hop
     branches = dp.explore("c1", ip_packet(c1, srv.ip, srv.mac, dst_port=80))
     assert {b.only.host for b in branches} == {"fw", "mon"}
+
+
+class Recorder:
+    """A southbound that confirms at once: what the core counts as installed is what it sent."""
+
+    def clear(self, dpid):
+        pass
+
+    def apply(self, dpid, change):
+        return lambda timeout: True
+
+
+def test_a_chained_service_whose_instances_change_is_steered_by_its_new_instances(core):
+    """The replies of a chained service are recognised by its instances' addresses: when the route
+    gets another instance, the chain's rules on the switches follow."""
+    core.southbound = Recorder()
+    for dpid in core.view.switches:
+        core.switch_connected(dpid)
+    core.install_route("web", "10.96.0.7", "tcp", 80, [Endpoint("web", "", 8080, 1)])
+    core.install_chain("guard", Classifier(dst_cidr="10.96.0.7/32"), [["fw"], ["mon"]], True)
+    srv = core.view.hosts["srv"]
+
+    def installed_chain_sources() -> set:
+        return {dict(f.match).get("ipv4_src") for rules in core.installed.values() for f in rules.flows.values()
+                if f.cookie == core.chains["guard"].cookie}
+
+    assert srv.ip not in installed_chain_sources()
+    core.update_route("web", [Endpoint("web", "", 8080, 1), Endpoint("srv", "", 8080, 1)])
+    assert srv.ip in installed_chain_sources()
+    desired = core.desired().by_switch()
+    assert all(core.installed[d].flows == desired[d].flows for d in core.installed)
