@@ -36,6 +36,7 @@ connections keep their endpoint when the weights change (the group only picks fo
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 
 from .network import NetworkView
@@ -436,8 +437,6 @@ def _cidr(text: str) -> tuple[str, str] | str | None:
     """An OXM (address, mask) for a CIDR (the address alone for a /32), None for "" (any)."""
     if not text:
         return None
-    import ipaddress
-
     net = ipaddress.IPv4Network(text)
     return str(net.network_address) if net.prefixlen == 32 else (str(net.network_address), str(net.netmask))
 
@@ -461,8 +460,6 @@ def _l4_matches(protocol: str, port: int, side: str) -> list[dict]:
 def chain_services(chain: Chain, routes: list[ServiceRoute]) -> list[ServiceRoute]:
     """The service routes whose VIP:port the chain's classifier names: their traffic is recognised
     by its connection mark (after the VIP was translated to an endpoint at the client's switch)."""
-    import ipaddress
-
     c = chain.classifier
     if not c.dst_cidr:
         return []
