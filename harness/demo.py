@@ -51,7 +51,7 @@ APP_FILE = Path(__file__).resolve().parents[1] / "controller" / "data" / "apps" 
 APP = "boutique"
 CANARY = "currencyservice"  # the service a second version of is deployed with the app
 CANARY_SHARE = 10           # percent of new connections the canary gets
-CANARY_CONNECTIONS = 200
+CANARY_CONNECTIONS = 400     # 5 points is 3.3 sigma of a 10% binomial at 400 (1 run in 1,000 off)
 
 
 def with_canary(app: AppSpec, service: str) -> AppSpec:
