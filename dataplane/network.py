@@ -33,6 +33,7 @@ VSWITCHD_GRACE = 5.0          # s to wait for ovs-vswitchd to remove the deleted
 COMMAND_TIMEOUT = 15.0        # s, any external command of the teardown
 SECONDS_PER_INTERFACE = 0.02  # s added to an `ip -batch` timeout per interface it deletes
 TEARDOWN_GROUP = 0x57A7_0000   # | (pid & 0xFFFF): the device group a teardown gathers its interfaces in
+INACTIVITY_PROBE_MS = 30_000  # OVS's 5 s default drops a controller that is busy for 10 s (a big network's first pass)
 MAX_COMMAND_CHARS = 32 * 1024  # one ovs-vsctl command line (far below ARG_MAX; keeps a transaction modest)
 STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before it takes effect inside it
 REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
@@ -166,15 +167,14 @@ def shells_to_kill(processes: dict[int, tuple[int, list[str]]], parent: int, nod
     return sorted(pid for pid, (ppid, argv) in processes.items() if ppid == parent and shell_node(argv) in nodes)
 
 
-def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
-    """`ovs-vsctl --no-wait -- --if-exists del-br A -- --if-exists del-br B ...`: one transaction per
-    command line of at most max_chars. The bridges leave the database at once; ovs-vswitchd then
-    removes their ports and interfaces at its own pace (about 16 ms a port on the userspace datapath)."""
+def vsctl_transactions(parts: Iterable[list[str]], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
+    """`ovs-vsctl --no-wait -- PART -- PART ...`: the parts (each an ovs-vsctl command without its
+    leading `--`) in one transaction per command line of at most max_chars."""
     head = ("ovs-vsctl", f"--timeout={OVSDB_TIMEOUT}", "--no-wait")
     commands: list[Command] = []
     argv, chars = list(head), sum(len(a) + 1 for a in head)
-    for bridge in bridges:
-        part = ["--", "--if-exists", "del-br", bridge]
+    for part in parts:
+        part = ["--", *part]
         size = sum(len(a) + 1 for a in part)
         if len(argv) > len(head) and chars + size > max_chars:
             commands.append(Command(tuple(argv)))
@@ -184,6 +184,21 @@ def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) 
     if len(argv) > len(head):
         commands.append(Command(tuple(argv)))
     return commands
+
+
+def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
+    """`ovs-vsctl --no-wait -- --if-exists del-br A -- --if-exists del-br B ...`: one transaction per
+    command line of at most max_chars. The bridges leave the database at once; ovs-vswitchd then
+    removes their ports and interfaces at its own pace (about 16 ms a port on the userspace datapath)."""
+    return vsctl_transactions((["--if-exists", "del-br", bridge] for bridge in bridges), max_chars)
+
+
+def probe_commands(bridges: Iterable[str], probe_ms: int, max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
+    """Set the inactivity probe of each bridge's controller connection (a Controller record is
+    named by its bridge): how long a switch waits for a silent controller before it probes it,
+    and as long again for the answer before it drops the connection."""
+    return vsctl_transactions((["set", "Controller", bridge, f"inactivity_probe={probe_ms}"] for bridge in bridges),
+                              max_chars)
 
 
 def interface_command(interfaces: Iterable[str], nodes: set[str], group: int) -> Command | None:
@@ -457,6 +472,9 @@ class EdgeNetwork:
         try:
             self._may_have_bridges = True
             self.net.start()
+            for command in probe_commands(spec.switches, INACTIVITY_PROBE_MS):
+                if not _run(command):
+                    raise RuntimeError(f"could not set the switches' controller probe: {' '.join(command.argv)[:200]}")
             self._shape()
             for h in spec.hosts:  # TCP through the userspace datapath needs checksum offload off
                 node = self.net.get(h.name)

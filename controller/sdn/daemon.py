@@ -9,7 +9,7 @@ from pathlib import Path
 
 from controller.rpc import create_server
 
-from . import servicer
+from . import os_ken_runtime, servicer
 from .core import SdnCore
 from .network import NetworkView
 from .store import SdnStore
@@ -41,6 +41,7 @@ def _configure_os_ken(ofp_host: str, ofp_port: int) -> None:
     conf.set_override("observe_links", True)
     conf.set_override("ofp_listen_host", ofp_host)
     conf.set_override("ofp_tcp_listen_port", ofp_port)
+    os_ken_runtime.configure(conf)
 
 
 def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", ofp_port: int = 6653,

@@ -1,0 +1,64 @@
+"""os-ken's OpenFlow runtime as the SDN daemon configures it: closed connections release their
+threads, and many switches connecting at once are all queued."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import os_ken.base.app_manager  # noqa: F401  before os-ken's controller module (circular imports)
+from os_ken import cfg
+from os_ken.controller import controller
+from os_ken.lib import hub
+
+from controller.sdn import os_ken_runtime
+
+
+@pytest.fixture(scope="module", autouse=True)
+def configured():
+    cfg.CONF(args=[], project="os_ken")
+    os_ken_runtime.configure(cfg.CONF)
+    os_ken_runtime.configure(cfg.CONF)  # a second call changes nothing
+
+
+def _connection(listener):
+    switch = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    return switch, accepted
+
+
+def test_a_closed_switch_connection_ends_its_threads_and_is_announced_dead():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    before = threading.active_count()
+    states = []
+    for i in range(5):
+        switch, accepted = _connection(listener)
+        served = threading.Thread(target=controller.datapath_connection_factory, args=(accepted, ("switch", i)),
+                                  daemon=True)
+        served.start()
+        assert switch.recv(8)[1:2] == b"\x00"  # the controller's HELLO arrived (type 0)
+        switch.close()
+        served.join(5)
+        states.append(served.is_alive())
+    listener.close()
+    assert states == [False] * 5  # serve() returned (unconfigured, it waits for ever on its send thread)
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before
+
+
+def test_hundreds_of_switches_connecting_at_once_are_all_queued():
+    listener = hub.listen(("127.0.0.1", 0))
+    clients = []
+    try:
+        for _ in range(300):  # nobody accepts: a backlog of 50 drops the SYNs past it
+            clients.append(socket.create_connection(listener.getsockname(), timeout=2))
+    finally:
+        for c in clients:
+            c.close()
+        listener.close()
+    assert len(clients) == 300
