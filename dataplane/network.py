@@ -38,6 +38,7 @@ MAX_COMMAND_CHARS = 32 * 1024  # one ovs-vsctl command line (far below ARG_MAX; 
 STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before it takes effect inside it
 REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
+PROGRESS_SECONDS = 10.0       # a long launch says how far it is this often
 
 
 def shaping_batch(interfaces: Iterable[tuple[str, float]]) -> str:
@@ -382,22 +383,80 @@ class RemoteControllerTarget:
         """Nor is it stopped with the network."""
 
 
-def _stepwise_mininet():
-    """Mininet whose every node and link is created as one step an interrupt never lands inside."""
+class LaunchProgress:
+    """How far a launch is: nodes and links created, hosts configured, or what it waits for. A
+    thread prints it every `every` seconds while the launch runs (including inside one long call),
+    so a launch done within that prints nothing."""
+
+    def __init__(self, spec: TopologySpec, out=None, every: float = PROGRESS_SECONDS):
+        self.out, self.every = out, every
+        self.totals = {"switches": len(spec.switches), "hosts": len(spec.hosts),
+                       "links": len(spec.links) + len(spec.hosts), "hosts configured": len(spec.hosts)}
+        self.counts: Counter[str] = Counter()
+        self.doing = ""
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self, what: str) -> None:
+        """One more of `what` (a key of totals) is done."""
+        self.counts[what] += 1
+
+    def phase(self, doing: str) -> None:
+        """Now doing something not counted step by step (say what it waits for)."""
+        self.doing = doing
+
+    def line(self) -> str:
+        if self.doing:
+            return self.doing
+        done = [f"{self.counts[k]}/{n} {k}" for k, n in self.totals.items() if self.counts[k] or k != "hosts configured"]
+        return "created " + ", ".join(done)
+
+    def __enter__(self) -> "LaunchProgress":
+        self._stop.clear()
+        if self.out is not None:
+            self._thread = threading.Thread(target=self._report, name="launch-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _report(self) -> None:
+        while not self._stop.wait(self.every):
+            self.out(f"  network: {self.line()} ({time.monotonic() - self.started:.0f} s)")
+
+
+def _stepwise_mininet(progress: LaunchProgress):
+    """Mininet whose every node and link is created as one step an interrupt never lands inside,
+    each counted in `progress`."""
     from mininet.net import Mininet
 
     class StepwiseMininet(Mininet):
         def addHost(self, name, cls=None, **params):  # noqa: N802
             with interrupts_after(STEP_PATIENCE):
-                return super().addHost(name, cls, **params)
+                host = super().addHost(name, cls, **params)
+            progress.step("hosts")
+            return host
 
         def addSwitch(self, name, cls=None, **params):  # noqa: N802
             with interrupts_after(STEP_PATIENCE):
-                return super().addSwitch(name, cls, **params)
+                switch = super().addSwitch(name, cls, **params)
+            progress.step("switches")
+            return switch
 
         def addLink(self, node1, node2, port1=None, port2=None, cls=None, **params):  # noqa: N802
             with interrupts_after(STEP_PATIENCE):
-                return super().addLink(node1, node2, port1, port2, cls, **params)
+                link = super().addLink(node1, node2, port1, port2, cls, **params)
+            progress.step("links")
+            return link
+
+        def configHosts(self):  # noqa: N802  Mininet's, counted host by host
+            for host in self.hosts:
+                host.configDefault(**({} if host.defaultIntf() else {"ip": None, "mac": None}))
+                progress.step("hosts configured")
 
     return StepwiseMininet
 
@@ -409,9 +468,10 @@ class EdgeNetwork:
 
     Names are the spec's (bridges, interfaces, shells): one network per spec on a machine."""
 
-    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653)):
+    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None):
         self.spec = spec
         self.controller = controller
+        self.progress = LaunchProgress(spec, progress)  # `progress(text)` hears how a long launch goes
         self.net = None
         self._may_have_bridges = False  # start() began: switches may have created their bridges
         self.teardown_seconds: float | None = None  # how long the last stop() took
@@ -454,11 +514,12 @@ class EdgeNetwork:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
-            self.net = _stepwise_mininet()(topo=SpecTopo(), switch=switch, link=Link, controller=None,
-                                           autoSetMacs=False, autoStaticArp=False, waitConnected=False,
-                                           build=False)
+            self.net = _stepwise_mininet(self.progress)(topo=SpecTopo(), switch=switch, link=Link, controller=None,
+                                                        autoSetMacs=False, autoStaticArp=False, waitConnected=False,
+                                                        build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
-            self.net.build()
+            with self.progress:
+                self.net.build()
         except BaseException:
             self.stop()
             raise
@@ -469,16 +530,23 @@ class EdgeNetwork:
         if self.net is None:
             self.build()
         spec = self.spec
+        progress = self.progress
         try:
             self._may_have_bridges = True
-            self.net.start()
-            for command in probe_commands(spec.switches, INACTIVITY_PROBE_MS):
-                if not _run(command):
-                    raise RuntimeError(f"could not set the switches' controller probe: {' '.join(command.argv)[:200]}")
-            self._shape()
-            for h in spec.hosts:  # TCP through the userspace datapath needs checksum offload off
-                node = self.net.get(h.name)
-                node.cmd("; ".join(f"ethtool -K {intf} tx off rx off >/dev/null 2>&1" for intf in node.intfNames()))
+            with progress:
+                progress.phase(f"starting {len(spec.switches)} switches: Open vSwitch adds their bridges and ports")
+                self.net.start()
+                progress.phase("setting the switches' controller probes")
+                for command in probe_commands(spec.switches, INACTIVITY_PROBE_MS):
+                    if not _run(command):
+                        raise RuntimeError(f"could not set the switches' controller probe: "
+                                           f"{' '.join(command.argv)[:200]}")
+                progress.phase("shaping the links (tc)")
+                self._shape()
+                for k, h in enumerate(spec.hosts):  # TCP through the userspace datapath needs checksum offload off
+                    progress.phase(f"checksum offload off on the hosts' interfaces: {k}/{len(spec.hosts)} hosts")
+                    node = self.net.get(h.name)
+                    node.cmd("; ".join(f"ethtool -K {intf} tx off rx off >/dev/null 2>&1" for intf in node.intfNames()))
         except BaseException:
             self.stop()
             raise

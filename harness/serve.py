@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from controller import diagnostics
 from controller.placement import servicer as placement_servicer
 from controller.errors import DomainError
 from controller.placement.model import ProblemError
@@ -23,6 +24,7 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: background shells start us with SIGINT ignored
         signal.signal(sig, lambda *_: stop.set())
+    diagnostics.install(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack to the log, grouped
     if args.exit_with_parent:
         from harness.daemons import exit_with_parent
 

@@ -73,7 +73,7 @@ class Stack:
         self.fast_failover = fast_failover
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
-        self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port))
+        self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port), progress=log)
         self.daemons: list[DaemonProcess] = []
         self.agents: dict[str, DaemonProcess] = {}
         self.agent_sockets: dict[str, Path] = {}

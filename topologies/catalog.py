@@ -13,13 +13,16 @@ def topology_names() -> list[str]:
     return [DEFAULT, *(f"zoo:{name}" for name in zoo_names())]
 
 
-def load_topology(name: str) -> TopologySpec:
-    """Raises ValueError (unknown name, bad file) with a message naming the choices."""
+def load_topology(name: str, *, hosts_per_node: int | None = None) -> TopologySpec:
+    """Raises ValueError (unknown name, bad file, bad option) with a message naming the choices.
+    `hosts_per_node` applies to Topology Zoo networks only (None: their default)."""
+    if hosts_per_node is not None and not name.startswith("zoo:"):
+        raise ValueError(f"hosts per node applies to zoo: networks, not {name!r} (its sites have their own hosts)")
     if name == DEFAULT:
         return edge_tiered()
     if name.startswith("zoo:"):
         try:
-            return load_zoo(name[4:])
+            return load_zoo(name[4:], **({} if hosts_per_node is None else {"hosts_per_node": hosts_per_node}))
         except FileNotFoundError as exc:
             raise ValueError(str(exc)) from exc
     raise ValueError(f"unknown topology {name!r}; choose edge-tiered or zoo:NAME_OR_PATH "

@@ -1,4 +1,5 @@
-"""`zoo:NAME_OR_PATH`: a Topology Zoo GraphML network as switches, each with an edge server and a device.
+"""`zoo:NAME_OR_PATH`: a Topology Zoo GraphML network as switches, each with an edge server and a device
+(or another number of hosts per node: an edge server, then devices).
 
 What the importer decides, and records in TopologySpec.notes:
 - link bandwidth: LinkSpeedRaw (bit/s); else a rate read from LinkType/LinkLabel ("OC-192",
@@ -29,6 +30,8 @@ RATE_SCALE = 100.0            # 10 Gbit/s in the real network -> 100 Mbit/s emul
 MIN_MBPS, MAX_MBPS = 1.0, 1000.0
 DEFAULT_LINK_BPS = 1e9        # when the Zoo says nothing: 1 Gbit/s (10 Mbit/s emulated)
 ACCESS_MBPS = 20.0            # servers and devices to their switch
+HOSTS_PER_NODE = 2            # an edge server and a device
+MAX_HOSTS_PER_NODE = 16       # device names take a letter suffix: dev7, dev7b ... dev7p
 
 _SONET = re.compile(r"OC-?(\d+)", re.IGNORECASE)
 _RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(G|M|K)(?:bits?(?:/s)?|bps|b/s|bE|E|igE|igabit|egabit|ilobit|b)?\b",
@@ -113,7 +116,18 @@ def place_nodes(graph, undirected, nodes, switch_of, seed: int) -> dict[str, tup
     return {switch_of[n]: known[n] for n in nodes}
 
 
-def load_zoo(name_or_path: str, *, seed: int = 0) -> TopologySpec:
+def device_name(switch_number: str, k: int) -> str:
+    """The k-th device (from 0) of a node: dev7, dev7b, dev7c ..."""
+    return f"dev{switch_number}" + (chr(ord("a") + k) if k else "")
+
+
+def load_zoo(name_or_path: str, *, seed: int = 0, hosts_per_node: int = HOSTS_PER_NODE) -> TopologySpec:
+    """The network as a TopologySpec: a switch per node, `hosts_per_node` hosts on each (an edge
+    server, then devices)."""
+    if isinstance(hosts_per_node, bool) or not isinstance(hosts_per_node, int) \
+            or not 1 <= hosts_per_node <= MAX_HOSTS_PER_NODE:
+        raise ValueError(f"hosts per node must be a whole number from 1 to {MAX_HOSTS_PER_NODE}, "
+                         f"not {hosts_per_node!r}")
     path = resolve(name_or_path)
     try:
         graph = nx.read_graphml(path)
@@ -184,8 +198,12 @@ def load_zoo(name_or_path: str, *, seed: int = 0) -> TopologySpec:
         hosts.append(HostSpec(f"srv{sw[1:]}", sw, "edge-server", ip, mac,
                               cpu_millicores=rng.randint(*SERVER_CPU), storage_mib=rng.randint(*SERVER_STORAGE),
                               bandwidth_mbps=rng.randint(*SERVER_BANDWIDTH), access_mbps=ACCESS_MBPS))
-        ip, mac = addresses.next()
-        hosts.append(HostSpec(f"dev{sw[1:]}", sw, "device", ip, mac, access_mbps=ACCESS_MBPS))
+        for k in range(hosts_per_node - 1):
+            ip, mac = addresses.next()
+            hosts.append(HostSpec(device_name(sw[1:], k), sw, "device", ip, mac, access_mbps=ACCESS_MBPS))
+    if hosts_per_node != HOSTS_PER_NODE:
+        notes.append(f"{hosts_per_node} host(s) per node: an edge server"
+                     + (f" and {hosts_per_node - 1} device(s)" if hosts_per_node > 1 else ", no device"))
     spec = TopologySpec(f"zoo:{path.stem}", [switch_of[n] for n in nodes], hosts, links, notes, positions)
     spec.validate()
     return spec

@@ -210,7 +210,7 @@ def cmd_topo(args: argparse.Namespace) -> int:
     if not args.name:
         raise ProblemError(f"topo {args.action}: name a topology (see `strata topo list`)")
     try:
-        spec = load_topology(args.name)
+        spec = load_topology(args.name, hosts_per_node=args.hosts_per_node)
     except ValueError as exc:
         raise ProblemError(str(exc)) from exc
     if args.action == "show":
@@ -230,7 +230,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from topologies.catalog import load_topology
 
     try:
-        spec = load_topology(args.topo)
+        spec = load_topology(args.topo, hosts_per_node=args.hosts_per_node)
     except ValueError as exc:
         raise ProblemError(str(exc)) from exc
     from harness.stack import port_addresses
@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     topo.add_argument("--sample-pairs", type=int, default=0, metavar="N",
                       help="launch: ping N random host pairs (and TCP between a few), print the result, exit 1 "
                            "if anything dropped (for networks too big to ping every pair)")
+    topo.add_argument("--hosts-per-node", type=positive_int, metavar="N",
+                      help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
+                           "a server and a device). Fewer hosts launch faster")
     topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
     topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
                       help="launch: gRPC address of the SDN daemon")
@@ -353,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start OVS, the topology and the daemons; run until interrupted")
     up.add_argument("--topo", default="edge-tiered", help="edge-tiered (default) or zoo:NAME_OR_PATH")
+    up.add_argument("--hosts-per-node", type=positive_int, metavar="N",
+                    help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
+                         "a server and a device). Fewer hosts launch faster")
     up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
     up.add_argument("--openflow-port", type=int, default=6653)
     up.add_argument("--port-base", type=int, default=50050, metavar="PORT",

@@ -8,7 +8,11 @@ threads and the listen queue overflowed 250,000 times):
   returns: two threads and the Datapath leak per connection, and its DEAD state is never announced
   (the app never hears the switch went). The receive loop's end now wakes the send thread;
 - the OpenFlow listen backlog is 50;
-- a send that waits 5 s for a busy ovs-vswitchd (one thread for every bridge) drops the connection.
+- a send that waits 5 s for a busy ovs-vswitchd (one thread for every bridge) drops the connection;
+- link discovery sends one LLDP frame every 50 ms, so each port gets one every ports x 50 ms (165 s
+  on Kdl's 3,298 ports), yet a link not heard from for 10 s is declared down: on a big network
+  every link went down again and again, and each time the routes were recomputed. The pace and
+  the timeout now follow the number of ports (lldp_timing).
 """
 
 from __future__ import annotations
@@ -17,17 +21,33 @@ import functools
 import queue
 
 LISTEN_BACKLOG = 4096      # the kernel clamps it to net.core.somaxconn
+LLDP_ROUND = 20.0          # s to send every port an LLDP frame, once ports x os-ken's 50 ms exceed it
+LLDP_MIN_GUARD = 0.002     # s between two LLDP frames at most (500 a second)
+OS_KEN_GUARD, OS_KEN_LINK_TIMEOUT = 0.05, 10.0  # s, os-ken 4.2's Switches defaults
+LINK_ROUNDS = 3            # a link is down when not heard from for this many rounds (and at least 10 s)
 SOCKET_TIMEOUT = 60.0      # s a send may wait for the switch to read; receives just retry on it
 _WAKE = (b"", True)        # an empty send with close_socket: the send loop sends nothing and ends
 
 
-def configure(conf) -> None:
-    """Apply the settings above to os-ken's configuration and modules (once per process)."""
+def lldp_timing(ports: int, guard: float = OS_KEN_GUARD, timeout: float = OS_KEN_LINK_TIMEOUT) -> tuple[float, float]:
+    """(seconds between two LLDP frames, seconds without LLDP before a link is down) for a network
+    of `ports` switch ports: each port hears from its neighbour once a round of ports x guard, a
+    round of at most LLDP_ROUND when the guard can shrink that far."""
+    if ports > 0 and ports * guard > LLDP_ROUND:
+        guard = max(LLDP_MIN_GUARD, LLDP_ROUND / ports)
+    return guard, max(timeout, LINK_ROUNDS * ports * guard)
+
+
+def configure(conf, ports: int = 0) -> None:
+    """Apply the settings above to os-ken's configuration and modules, for a network of `ports`
+    switch ports (before the apps are instantiated)."""
     import os_ken.base.app_manager  # noqa: F401  first: os-ken's controller module imports it circularly
     from os_ken.controller import controller
     from os_ken.lib import hub
+    from os_ken.topology.switches import Switches
 
     conf.set_override("socket_timeout", SOCKET_TIMEOUT)
+    Switches.LLDP_SEND_GUARD, Switches.LINK_TIMEOUT = lldp_timing(ports)
     if not getattr(hub.listen, "strata_backlog", False):
         hub.listen = functools.partial(hub.listen, backlog=LISTEN_BACKLOG)  # StreamServer looks it up per call
         hub.listen.strata_backlog = True

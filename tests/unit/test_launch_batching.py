@@ -1,9 +1,13 @@
-"""What a launch sends in batches instead of a command per setting: the traffic-control input for
-a namespace's interfaces (one `tc -batch` each)."""
+"""What a launch sends in batches instead of a command per setting (the traffic-control input for
+a namespace's interfaces, one `tc -batch` each; the switches' controller probes, one OVSDB
+transaction), and how a long launch reports its progress."""
 
 from __future__ import annotations
 
-from dataplane.network import shaping_batch
+import time
+
+from dataplane.network import LaunchProgress, probe_commands, shaping_batch
+from topologies.catalog import load_topology
 
 
 def test_a_namespace_gets_all_its_shaping_in_one_tc_batch():
@@ -15,3 +19,33 @@ def test_a_namespace_gets_all_its_shaping_in_one_tc_batch():
         "class add dev s1-eth2 parent 5:0 classid 5:1 htb rate 2.500000Mbit burst 15k",
     ]
     assert shaping_batch([]) == ""
+
+
+def test_every_switch_controller_probe_is_set_in_one_ovsdb_transaction():
+    [command] = probe_commands(["z1", "z2"], 30_000)
+    assert command.argv[command.argv.index("--"):] == (
+        "--", "set", "Controller", "z1", "inactivity_probe=30000",
+        "--", "set", "Controller", "z2", "inactivity_probe=30000")
+    many = probe_commands([f"z{k}" for k in range(3000)], 30_000, max_chars=4096)
+    assert len(many) > 1 and all(sum(len(a) + 1 for a in c.argv) <= 4096 for c in many)
+    assert sum(c.argv.count("Controller") for c in many) == 3000
+
+
+def test_a_long_launch_says_how_far_it_is_and_a_short_one_says_nothing():
+    spec = load_topology("zoo:Abilene")
+    heard: list[str] = []
+    progress = LaunchProgress(spec, heard.append, every=0.05)
+    with progress:
+        for _ in range(11):
+            progress.step("switches")
+        progress.step("hosts")
+        time.sleep(0.2)
+    assert heard and heard[-1].startswith("  network: created 11/11 switches, 1/22 hosts, 0/36 links (")
+    progress.phase("starting 11 switches")
+    with progress:  # a second phase of the same launch reports again
+        time.sleep(0.2)
+    assert heard[-1].startswith("  network: starting 11 switches (")
+    quiet: list[str] = []
+    with LaunchProgress(spec, quiet.append, every=10):
+        pass
+    assert quiet == []

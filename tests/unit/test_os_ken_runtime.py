@@ -11,6 +11,7 @@ import os_ken.base.app_manager  # noqa: F401  before os-ken's controller module 
 from os_ken import cfg
 from os_ken.controller import controller
 from os_ken.lib import hub
+import os_ken.topology.switches  # noqa: F401  registers its options before the configuration is parsed
 
 from controller.sdn import os_ken_runtime
 
@@ -62,3 +63,28 @@ def test_hundreds_of_switches_connecting_at_once_are_all_queued():
             c.close()
         listener.close()
     assert len(clients) == 300
+
+
+def test_link_discovery_keeps_os_kens_pace_on_small_networks():
+    assert os_ken_runtime.lldp_timing(40) == (0.05, 10.0)
+    assert os_ken_runtime.lldp_timing(0) == (0.05, 10.0)
+
+
+@pytest.mark.parametrize("ports", [400, 884, 3298, 20_000])
+def test_on_big_networks_every_link_is_heard_from_well_within_its_timeout(ports):
+    guard, timeout = os_ken_runtime.lldp_timing(ports)
+    round_seconds = ports * guard  # each port gets one LLDP frame a round
+    assert round_seconds <= max(os_ken_runtime.LLDP_ROUND, ports * os_ken_runtime.LLDP_MIN_GUARD) + 1e-9
+    assert timeout >= 3 * round_seconds  # a link is not declared down while its frames still come
+    assert guard >= os_ken_runtime.LLDP_MIN_GUARD
+
+
+def test_the_daemon_configures_os_kens_link_discovery_for_its_network():
+    from os_ken.topology.switches import Switches
+
+    os_ken_runtime.configure(cfg.CONF, 3298)
+    try:
+        assert (Switches.LLDP_SEND_GUARD, Switches.LINK_TIMEOUT) == os_ken_runtime.lldp_timing(3298)
+    finally:
+        os_ken_runtime.configure(cfg.CONF, 0)
+    assert (Switches.LLDP_SEND_GUARD, Switches.LINK_TIMEOUT) == (0.05, 10.0)

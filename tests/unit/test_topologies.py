@@ -278,6 +278,38 @@ def test_bundled_network_loads(name):
     assert len(spec.switches) == nx.read_graphml(zoo.resolve(name)).number_of_nodes()
 
 
+@pytest.mark.parametrize("count", [1, 3, 16])
+def test_hosts_per_zoo_node_gives_a_server_then_devices_on_every_switch(count):
+    default = load_zoo("Abilene")
+    spec = load_topology("zoo:Abilene", hosts_per_node=count)
+    spec.validate()
+    for switch in spec.switches:
+        on = [h for h in spec.hosts if h.switch == switch]
+        assert [h.role for h in on] == ["edge-server"] + ["device"] * (count - 1)
+    assert len({h.name for h in spec.hosts}) == len({h.ip for h in spec.hosts}) == len(spec.hosts) == 11 * count
+    assert max(len(f"{h.name}-eth0") for h in spec.hosts) <= 15  # Linux interface names
+    # the network and its servers are the default's: only the devices change
+    assert spec.links == default.links and spec.switches == default.switches
+    servers = lambda s: [(h.name, h.switch, h.cpu_millicores, h.storage_mib) for h in s.hosts_with_role("edge-server")]
+    assert servers(spec) == servers(default)
+    assert any(str(count) in note for note in spec.notes)
+
+
+def test_two_hosts_per_zoo_node_is_the_default():
+    assert load_topology("zoo:Abilene", hosts_per_node=2) == load_zoo("Abilene")
+
+
+@pytest.mark.parametrize("bad", [0, 17, -1, 2.5, True, "2"])
+def test_a_bad_hosts_per_node_is_refused_naming_the_range(bad):
+    with pytest.raises(ValueError, match="1 to 16"):
+        load_zoo("Abilene", hosts_per_node=bad)
+
+
+def test_hosts_per_node_is_refused_for_a_network_that_is_not_from_the_zoo():
+    with pytest.raises(ValueError, match="zoo"):
+        load_topology("edge-tiered", hosts_per_node=2)
+
+
 def test_abilene_rates_come_from_oc192():
     spec = load_zoo("Abilene")
     assert len(spec.switches) == 11
