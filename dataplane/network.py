@@ -108,6 +108,53 @@ def tcp_reachable(src, dst, timeout: float) -> bool:
         server.wait()
 
 
+def runtime_topology(net, spec: TopologySpec) -> dict:
+    """The spec with the OpenFlow port numbers of a Mininet network built from it, for the SDN
+    controller."""
+    links = []
+    for link in spec.links:
+        a, b = net.get(link.a), net.get(link.b)
+        intf_a, intf_b = a.connectionsTo(b)[0]
+        links.append({"a": link.a, "a_port": a.ports[intf_a], "b": link.b, "b_port": b.ports[intf_b],
+                      "bandwidth_mbps": link.bandwidth_mbps})
+    hosts = []
+    for h in spec.hosts:
+        node, sw = net.get(h.name), net.get(h.switch)
+        _, intf_sw = node.connectionsTo(sw)[0]
+        hosts.append({"name": h.name, "ip": h.ip, "mac": h.mac, "switch": h.switch, "port": sw.ports[intf_sw],
+                      "role": h.role, "access_mbps": h.access_mbps})
+    return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
+            "links": links, "hosts": hosts}
+
+
+def sample_check(net, spec: TopologySpec, pairs: int, *, tcp_pairs: int = 3, seed: int = 0,
+                 timeout: float = 2.0, out=print) -> float:
+    """Ping `pairs` random host pairs of a Mininet network built from `spec` and open a TCP
+    connection between a few of them (all pairs of a big network is millions of pings). Prints
+    Mininet's lines and its summary, `Results: X% dropped (a/b received)`; returns the percentage
+    dropped."""
+    names = [h.name for h in spec.hosts]
+    chosen = sample_pairs(names, pairs, seed)
+    out(f"*** Ping: testing ping reachability of {len(chosen)} random host pairs (of "
+        f"{len(names) * (len(names) - 1)}), TCP between {min(tcp_pairs, len(chosen))}")
+    received = 0
+    for src, dst in chosen:
+        reply = net.get(src).cmd(f"ping -c1 -W {timeout:g} {net.get(dst).IP()}")
+        ok = " 0% packet loss" in reply
+        received += ok
+        out(f"{src} -> {dst if ok else 'X'}")
+    connected = 0
+    for src, dst in chosen[:tcp_pairs]:
+        ok = tcp_reachable(net.get(src), net.get(dst), timeout)
+        connected += ok
+        out(f"{src} -> {dst} tcp {'ok' if ok else 'X'}")
+    total = len(chosen) + min(tcp_pairs, len(chosen))
+    got = received + connected
+    dropped = 100.0 * (total - got) / total if total else 0.0
+    out(f"*** Results: {dropped:.0f}% dropped ({got}/{total} received)")
+    return dropped
+
+
 def ensure_ovs() -> None:
     """Start Open vSwitch if it is not running (the kernel module is not needed: userspace datapath)."""
     if shutil.which("ovs-vsctl") is None:
@@ -168,14 +215,15 @@ def shells_to_kill(processes: dict[int, tuple[int, list[str]]], parent: int, nod
     return sorted(pid for pid, (ppid, argv) in processes.items() if ppid == parent and shell_node(argv) in nodes)
 
 
-def vsctl_transactions(parts: Iterable[list[str]], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
-    """`ovs-vsctl --no-wait -- PART -- PART ...`: the parts (each an ovs-vsctl command without its
-    leading `--`) in one transaction per command line of at most max_chars."""
+def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
+    """`ovs-vsctl --no-wait -- --if-exists del-br A -- --if-exists del-br B ...`: one transaction per
+    command line of at most max_chars. The bridges leave the database at once; ovs-vswitchd then
+    removes their ports and interfaces at its own pace (about 16 ms a port on the userspace datapath)."""
     head = ("ovs-vsctl", f"--timeout={OVSDB_TIMEOUT}", "--no-wait")
     commands: list[Command] = []
     argv, chars = list(head), sum(len(a) + 1 for a in head)
-    for part in parts:
-        part = ["--", *part]
+    for bridge in bridges:
+        part = ["--", "--if-exists", "del-br", bridge]
         size = sum(len(a) + 1 for a in part)
         if len(argv) > len(head) and chars + size > max_chars:
             commands.append(Command(tuple(argv)))
@@ -187,19 +235,12 @@ def vsctl_transactions(parts: Iterable[list[str]], max_chars: int = MAX_COMMAND_
     return commands
 
 
-def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
-    """`ovs-vsctl --no-wait -- --if-exists del-br A -- --if-exists del-br B ...`: one transaction per
-    command line of at most max_chars. The bridges leave the database at once; ovs-vswitchd then
-    removes their ports and interfaces at its own pace (about 16 ms a port on the userspace datapath)."""
-    return vsctl_transactions((["--if-exists", "del-br", bridge] for bridge in bridges), max_chars)
-
-
-def probe_commands(bridges: Iterable[str], probe_ms: int, max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
-    """Set the inactivity probe of each bridge's controller connection (a Controller record is
-    named by its bridge): how long a switch waits for a silent controller before it probes it,
-    and as long again for the answer before it drops the connection."""
-    return vsctl_transactions((["set", "Controller", bridge, f"inactivity_probe={probe_ms}"] for bridge in bridges),
-                              max_chars)
+def with_inactivity_probe(vsctl_args: str, probe_ms: int) -> str:
+    """Mininet's ovs-vsctl arguments for a switch, its Controller records created with an
+    inactivity probe: how long the switch waits for a silent controller before it probes it, and
+    as long again for the answer before it drops the connection. Set at creation, the probe holds
+    from the switch's first connection (the launch is when the controller is busiest)."""
+    return vsctl_args.replace("create Controller ", f"create Controller inactivity_probe={probe_ms} ")
 
 
 def interface_command(interfaces: Iterable[str], nodes: set[str], group: int) -> Command | None:
@@ -507,8 +548,12 @@ class EdgeNetwork:
                 for h in spec.hosts:
                     self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
 
+        class ProbedOVSSwitch(OVSSwitch):
+            def vsctl(self, *args, **kwargs):  # Mininet's, with the controller's probe set at creation
+                return super().vsctl(*(with_inactivity_probe(str(a), INACTIVITY_PROBE_MS) for a in args), **kwargs)
+
         # batch: every bridge and port in a few ovs-vsctl transactions (one per switch is slow)
-        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
+        switch = partial(ProbedOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
         host_ip, port = self.controller
         try:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
@@ -536,11 +581,6 @@ class EdgeNetwork:
             with progress:
                 progress.phase(f"starting {len(spec.switches)} switches: Open vSwitch adds their bridges and ports")
                 self.net.start()
-                progress.phase("setting the switches' controller probes")
-                for command in probe_commands(spec.switches, INACTIVITY_PROBE_MS):
-                    if not _run(command):
-                        raise RuntimeError(f"could not set the switches' controller probe: "
-                                           f"{' '.join(command.argv)[:200]}")
                 progress.phase("shaping the links (tc)")
                 self._shape()
                 for k, h in enumerate(spec.hosts):  # TCP through the userspace datapath needs checksum offload off
@@ -576,47 +616,12 @@ class EdgeNetwork:
 
     def runtime_topology(self) -> dict:
         """The spec with OpenFlow port numbers filled in, for the SDN controller."""
-        net, spec = self.net, self.spec
-        links = []
-        for link in spec.links:
-            a, b = net.get(link.a), net.get(link.b)
-            intf_a, intf_b = a.connectionsTo(b)[0]
-            links.append({"a": link.a, "a_port": a.ports[intf_a], "b": link.b, "b_port": b.ports[intf_b],
-                          "bandwidth_mbps": link.bandwidth_mbps})
-        hosts = []
-        for h in spec.hosts:
-            node, sw = net.get(h.name), net.get(h.switch)
-            _, intf_sw = node.connectionsTo(sw)[0]
-            hosts.append({"name": h.name, "ip": h.ip, "mac": h.mac, "switch": h.switch, "port": sw.ports[intf_sw],
-                          "role": h.role, "access_mbps": h.access_mbps})
-        return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
-                "links": links, "hosts": hosts}
+        return runtime_topology(self.net, self.spec)
 
     def sample_check(self, pairs: int, *, tcp_pairs: int = 3, seed: int = 0, timeout: float = 2.0,
                      out=print) -> float:
-        """Ping `pairs` random host pairs and open a TCP connection between a few of them (all pairs
-        of a big network is millions of pings). Prints Mininet's lines and its summary,
-        `Results: X% dropped (a/b received)`; returns the percentage dropped."""
-        names = [h.name for h in self.spec.hosts]
-        chosen = sample_pairs(names, pairs, seed)
-        out(f"*** Ping: testing ping reachability of {len(chosen)} random host pairs (of "
-            f"{len(names) * (len(names) - 1)}), TCP between {min(tcp_pairs, len(chosen))}")
-        received = 0
-        for src, dst in chosen:
-            reply = self.net.get(src).cmd(f"ping -c1 -W {timeout:g} {self.net.get(dst).IP()}")
-            ok = " 0% packet loss" in reply
-            received += ok
-            out(f"{src} -> {dst if ok else 'X'}")
-        connected = 0
-        for src, dst in chosen[:tcp_pairs]:
-            ok = tcp_reachable(self.net.get(src), self.net.get(dst), timeout)
-            connected += ok
-            out(f"{src} -> {dst} tcp {'ok' if ok else 'X'}")
-        total = len(chosen) + min(tcp_pairs, len(chosen))
-        got = received + connected
-        dropped = 100.0 * (total - got) / total if total else 0.0
-        out(f"*** Results: {dropped:.0f}% dropped ({got}/{total} received)")
-        return dropped
+        """sample_check on this network."""
+        return sample_check(self.net, self.spec, pairs, tcp_pairs=tcp_pairs, seed=seed, timeout=timeout, out=out)
 
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""

@@ -111,27 +111,30 @@ def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = No
 
 
 def wait_switches_connected(address: str, count: int, timeout: float, progress=None) -> float:
-    """Until `count` switches have an OpenFlow session with the SDN daemon; returns seconds taken.
-    Asks less often on a big network (the answer is big, and the daemon is busy connecting);
-    `progress(text)` hears how far it is every 10 s."""
+    """Until `count` switches have an OpenFlow session with the SDN daemon and have confirmed the
+    rules it sent them (a big network's switches take a while to install theirs); returns seconds
+    taken. Asks less often on a big network (the answer is big, and the daemon is busy
+    connecting); `progress(text)` hears how far it is every 10 s."""
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
     start = last_said = time.monotonic()
     interval = 0.2 if count <= 50 else 1.0
     with grpc.insecure_channel(address) as channel:
         stub = sdn_pb2_grpc.SdnServiceStub(channel)
-        connected = 0
+        connected = synced = 0
         while time.monotonic() - start < timeout:
             topology = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=30)
             connected = sum(s.connected for s in topology.switches)
-            if connected >= count:
+            synced = sum(s.synced for s in topology.switches)
+            if synced >= count:
                 return time.monotonic() - start
             if progress is not None and time.monotonic() - last_said >= 10:
-                progress(f"  {connected} of {count} switches connected to the SDN daemon "
-                         f"({time.monotonic() - start:.0f} s)")
+                progress(f"  {connected} of {count} switches connected to the SDN daemon, {synced} hold their "
+                         f"rules ({time.monotonic() - start:.0f} s)")
                 last_said = time.monotonic()
             time.sleep(interval)
-    raise RuntimeError(f"only {connected} of {count} switches connected to the SDN daemon within {timeout:g} s")
+    raise RuntimeError(f"only {connected} of {count} switches connected to the SDN daemon ({synced} holding their "
+                       f"rules) within {timeout:g} s")
 
 
 def require_root(what: str) -> None:

@@ -131,7 +131,8 @@ class Stack:
         if "sdn" in self.components:
             seconds = wait_switches_connected(self.addresses["sdn"], len(self.spec.switches),
                                               120 + len(self.spec.switches), progress=self.log)
-            self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon in {seconds:.1f} s")
+            self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon and hold their rules "
+                     f"({seconds:.1f} s)")
         if self.nodes:
             self._start_registry()
             self._start_mesh()

@@ -31,7 +31,8 @@ class StrataSdnApp(app_manager.OSKenApp):
     def __init__(self, *args, core: SdnCore, **kwargs):
         super().__init__(*args, **kwargs)
         self.core = core
-        self.datapaths: dict[int, object] = {}
+        self.datapaths: dict[int, object] = {}  # dpid -> the connection in use
+        self._sessions: dict[int, list] = {}     # dpid -> its live connections, the one in use last
         self._pending: dict[int, tuple[threading.Event, list]] = {}  # xid -> (done, replies)
         self._pending_lock = threading.Lock()
         self._xid_lock = threading.Lock()  # gRPC threads and event handlers both number messages
@@ -162,18 +163,35 @@ class StrataSdnApp(app_manager.OSKenApp):
     # -- switch lifecycle ------------------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _on_state(self, ev):
+        """A switch that reconnects while its old connection is being closed has two for a while,
+        and under load their events come in any order (os-ken's queues do not keep it): the
+        switch stays connected while any of its connections lives, on the one that came last."""
         dp = ev.datapath
         if dp.id is None:
             return
+        sessions = self._sessions.setdefault(dp.id, [])
         if ev.state == MAIN_DISPATCHER:
-            self.datapaths[dp.id] = dp
-            self._clear(dp)
-            log.info("switch %s connected", self.core.view.switch_name(dp.id))
-            self.core.switch_connected(dp.id)
-        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp.id) is dp:
+            if dp.state == DEAD_DISPATCHER or dp in sessions:
+                return  # closed before its MAIN came through: its DEAD follows
+            sessions.append(dp)
+            self._use(dp)
+        elif ev.state == DEAD_DISPATCHER:
+            if dp in sessions:
+                sessions.remove(dp)
+            if self.datapaths.get(dp.id) is not dp:
+                return
+            if sessions:  # its other connection takes over, from nothing
+                self._use(sessions[-1])
+                return
             del self.datapaths[dp.id]
             log.info("switch %s disconnected", self.core.view.switch_name(dp.id))
             self.core.switch_disconnected(dp.id)
+
+    def _use(self, dp) -> None:
+        self.datapaths[dp.id] = dp
+        self._clear(dp)
+        log.info("switch %s connected", self.core.view.switch_name(dp.id))
+        self.core.switch_connected(dp.id)
 
     def _clear(self, dp) -> None:
         """Remove every Strata rule and group (a resync starts from nothing; LLDP rules stay)."""

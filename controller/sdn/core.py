@@ -96,6 +96,7 @@ class SdnCore:
         self.connected: set[int] = set()
         self.installed: dict[int, RuleSet] = {}  # per switch: what it holds, as far as it confirmed
         self._unconfirmed: set[int] = set()      # switches whose last change was not confirmed in time
+        self._last_sent: dict[int, Callable[[float], bool]] = {}  # per switch: its last change's barrier
         self._reconciled_version = -1            # the view version of the last full pass
         self._rules = RuleCache()  # reused while the network view is unchanged
         # every switch's rules as the last full pass computed them; None once a change made them stale
@@ -524,7 +525,7 @@ class SdnCore:
             target = self._desired.get(dpid, RuleSet({}, {}))
             change = diff(RuleSet({}, {}), target)
             if not change.empty:
-                self.southbound.apply(dpid, change)
+                self._apply(dpid, change)
             self.installed[dpid] = target
 
     def switch_disconnected(self, dpid: int) -> None:
@@ -532,6 +533,7 @@ class SdnCore:
             if dpid in self.view.switches:
                 self.view.switches[dpid].connected = False
             self.connected.discard(dpid)
+            self._last_sent.pop(dpid, None)
             self.installed.pop(dpid, None)
             self._unconfirmed.discard(dpid)
 
@@ -605,8 +607,26 @@ class SdnCore:
             installed.flows.update((f.key, f) for f in change.add_flows)
             installed.groups.update((g.key, g) for g in change.add_groups + change.modify_groups)
             installed.meters.update((m.key, m) for m in change.add_meters + change.modify_meters)
-            waits.append((dpid, installed, self.southbound.apply(dpid, change)))
+            waits.append((dpid, installed, self._apply(dpid, change)))
         return waits
+
+    def _apply(self, dpid: int, change) -> Callable[[float], bool]:
+        """Send a switch a change; its barrier is remembered: a switch answers barriers in order,
+        so once the last one is answered it holds everything it was sent."""
+        wait = self.southbound.apply(dpid, change)
+        self._last_sent[dpid] = wait
+        return wait
+
+    def synced(self, dpid: int) -> bool:
+        """The switch is connected and confirmed every change sent to it (its rules are in)."""
+        with self._lock:
+            if dpid not in self.connected:
+                return False
+            wait = self._last_sent.get(dpid)
+            if wait is None or wait(0):
+                self._last_sent.pop(dpid, None)
+                return True
+            return False
 
     def _reconcile(self) -> list[Callable[[float], bool]]:
         if self.southbound is None:
@@ -624,7 +644,7 @@ class SdnCore:
             target = desired.get(dpid, RuleSet({}, {}))
             change = diff(self.installed.get(dpid, RuleSet({}, {})), target)
             if not change.empty:
-                waits.append((dpid, target, self.southbound.apply(dpid, change)))
+                waits.append((dpid, target, self._apply(dpid, change)))
             self.installed[dpid] = target
         return waits
 

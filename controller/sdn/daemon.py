@@ -32,7 +32,7 @@ class SdnDaemon:
         self.core.store.close()
 
 
-def _configure_os_ken(ofp_host: str, ofp_port: int, ports: int) -> None:
+def _configure_os_ken(ofp_host: str, ofp_port: int, topology: dict) -> None:
     from os_ken import cfg
     import os_ken.topology.switches  # noqa: F401  registers the observe-links option
 
@@ -41,7 +41,8 @@ def _configure_os_ken(ofp_host: str, ofp_port: int, ports: int) -> None:
     conf.set_override("observe_links", True)
     conf.set_override("ofp_listen_host", ofp_host)
     conf.set_override("ofp_tcp_listen_port", ofp_port)
-    os_ken_runtime.configure(conf, ports)
+    ports = 2 * len(topology.get("links", [])) + len(topology.get("hosts", []))
+    os_ken_runtime.configure(conf, ports, len(topology.get("switches", [])))
 
 
 def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", ofp_port: int = 6653,
@@ -51,7 +52,7 @@ def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", o
 
     view = NetworkView.from_declared(topology)
     core = SdnCore(view, SdnStore(db_path))
-    _configure_os_ken(ofp_host, ofp_port, 2 * len(topology.get("links", [])) + len(topology.get("hosts", [])))
+    _configure_os_ken(ofp_host, ofp_port, topology)
     manager = AppManager.get_instance()
     manager.load_apps(["os_ken.topology.switches", "controller.sdn.app"])
     contexts = manager.create_contexts()

@@ -106,7 +106,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def GetTopology(self, request, context):
         with self.core.reading() as view:
-            switches = [sdn_pb2.Switch(name=s.name, dpid=s.dpid, connected=s.connected)
+            switches = [sdn_pb2.Switch(name=s.name, dpid=s.dpid, connected=s.connected, synced=self.core.synced(s.dpid))
                         for s in sorted(view.switches.values(), key=lambda s: s.dpid)]
             links = [sdn_pb2.Link(src_switch=view.switch_name(l.src), src_port=l.src_port,
                                   dst_switch=view.switch_name(l.dst), dst_port=l.dst_port,

@@ -6,11 +6,13 @@ import ipaddress
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
 from harness.daemons import DaemonProcess, poll, wait_healthy, wait_switches_connected
@@ -19,6 +21,8 @@ from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
 from harness.stack import SERVICE_RANGE
 
+ROOT = Path(__file__).resolve().parents[2]
+STRATA = [sys.executable, "-m", "controller.cli"]
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
 SDN_ADDRESS = "127.0.0.1:50094"
 
@@ -44,6 +48,60 @@ def _root_and_ovs():
     subprocess.run(["mn", "-c"], capture_output=True)  # leftovers of an earlier run that died
     yield
     subprocess.run(["mn", "-c"], capture_output=True)
+
+
+# -- the `strata` command as a process, and what a stopped one must not leave ------------------
+
+def bridges() -> set[str]:
+    return set(subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout.split())
+
+
+def healthy(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def leftovers(spec_switches: set[str], workdir: Path | None) -> list[str]:
+    """What a stopped stack must not leave: its bridges, interfaces, processes, mounts, namespaces."""
+    found = []
+    found += [f"bridge {b}" for b in bridges() & spec_switches]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
+              if line.split(":")[1].strip().split("@")[0].split("-eth")[0] in spec_switches]
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    found += [f"process {line.strip()}" for line in out.splitlines()
+              if "controller.cli serve" in line or "docker-registry serve" in line
+              or any(f"mininet:{s}" in line for s in spec_switches)]
+    if workdir is not None:
+        mounts = Path("/proc/self/mountinfo").read_text()
+        found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if str(workdir) in line]
+        prefix = f"strata-{workdir.name.removeprefix('strata-')[:8]}-"
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        found += [f"netns {n}" for n in names.split() if n.startswith(prefix)]
+    return found
+
+
+def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if marker in line or not line:
+            break
+    return lines
+
+
+def workdir_of(lines: list[str]) -> Path | None:
+    for line in lines:
+        if line.startswith("run folder "):
+            return Path(line.split()[2])
+    return None
+
 
 
 class Running:

@@ -6,20 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-STRATA = [sys.executable, "-m", "controller.cli"]
-
-
-def bridges() -> set[str]:
-    return set(subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout.split())
+from conftest import ROOT, STRATA, bridges, healthy, leftovers, read_until, workdir_of
 
 
 def strata_processes() -> list[str]:
@@ -36,59 +27,12 @@ def test_demo_passes_and_leaves_nothing_behind():
     assert not strata_processes()
 
 
-def healthy(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def leftovers(spec_switches: set[str], workdir: Path | None) -> list[str]:
-    """What a stopped stack must not leave: its bridges, interfaces, processes, mounts, namespaces."""
-    found = []
-    found += [f"bridge {b}" for b in bridges() & spec_switches]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    found += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
-              if line.split(":")[1].strip().split("@")[0].split("-eth")[0] in spec_switches]
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    found += [f"process {line.strip()}" for line in out.splitlines()
-              if "controller.cli serve" in line or "docker-registry serve" in line
-              or any(f"mininet:{s}" in line for s in spec_switches)]
-    if workdir is not None:
-        mounts = Path("/proc/self/mountinfo").read_text()
-        found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if str(workdir) in line]
-        prefix = f"strata-{workdir.name.removeprefix('strata-')[:8]}-"
-        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        found += [f"netns {n}" for n in names.split() if n.startswith(prefix)]
-    return found
-
-
 EDGE_TIERED_SWITCHES = {"core", "agg1", "agg2", "site1", "site2", "site3"}
 
 
 def start_up(*extra: str) -> subprocess.Popen:
     return subprocess.Popen([*STRATA, "up", "--openflow-port", "6695", "--port-base", "50070", *extra], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if marker in line or not line:
-            break
-    return lines
-
-
-def workdir_of(lines: list[str]) -> Path | None:
-    for line in lines:
-        if line.startswith("run folder "):
-            return Path(line.split()[2])
-    return None
 
 
 def test_up_runs_until_interrupted_then_cleans_up(tmp_path):

@@ -1,5 +1,6 @@
 """os-ken's OpenFlow runtime as the SDN daemon configures it: closed connections release their
-threads, and many switches connecting at once are all queued."""
+threads, many switches connecting at once are all queued, an app's event loop never waits on its
+own queue, and link discovery keeps pace with the number of ports."""
 
 import socket
 import threading
@@ -9,7 +10,9 @@ import pytest
 
 import os_ken.base.app_manager  # noqa: F401  before os-ken's controller module (circular imports)
 from os_ken import cfg
-from os_ken.controller import controller
+from os_ken.base import app_manager
+from os_ken.controller import controller, event, handler
+from os_ken.controller.handler import set_ev_cls
 from os_ken.lib import hub
 import os_ken.topology.switches  # noqa: F401  registers its options before the configuration is parsed
 
@@ -88,3 +91,55 @@ def test_the_daemon_configures_os_kens_link_discovery_for_its_network():
     finally:
         os_ken_runtime.configure(cfg.CONF, 0)
     assert (Switches.LLDP_SEND_GUARD, Switches.LINK_TIMEOUT) == (0.05, 10.0)
+
+
+class Ping(event.EventBase):
+    pass
+
+
+class Burst(event.EventBase):
+    pass
+
+
+class Echoing(app_manager.OSKenApp):
+    """An app whose handler queues more events for itself than its queue holds, as os-ken's link
+    discovery does when it closes a switch's older connection under load."""
+
+    def __init__(self):
+        super().__init__()
+        self.pings = 0
+        self.all_heard = threading.Event()
+
+    @set_ev_cls(Burst)
+    def burst(self, ev):
+        for _ in range(3 * self.events.maxsize):
+            self._send_event(Ping(), None)
+
+    @set_ev_cls(Ping)
+    def ping(self, ev):
+        self.pings += 1
+        if self.pings == 3 * self.events.maxsize:
+            self.all_heard.set()
+
+
+def test_an_app_queueing_events_for_itself_past_its_queue_does_not_wait_for_itself():
+    app = Echoing()
+    handler.register_instance(app)
+    app.start()
+    try:
+        app._send_event(Burst(), None)
+        assert app.all_heard.wait(10), f"{app.pings} of {3 * app.events.maxsize} events handled: the loop waits"
+    finally:
+        app.stop()
+    assert app._events_sem._value == app.events.maxsize  # every permit back: os-ken's backpressure intact
+
+
+def test_each_apps_event_queue_has_room_for_every_switch():
+    os_ken_runtime.configure(cfg.CONF, 3298, 754)
+    try:
+        app = Echoing()
+        assert app.events.maxsize == 754 * os_ken_runtime.EVENTS_PER_SWITCH
+        assert app._events_sem._value == app.events.maxsize
+    finally:
+        os_ken_runtime.configure(cfg.CONF, 0, 0)
+    assert Echoing().events.maxsize == 128

@@ -582,3 +582,21 @@ def test_a_switch_that_does_not_confirm_is_an_error_and_gets_everything_again(ne
     assert silent in net.sb.cleared
     assert_switches_hold_desired(net)
     assert shares(net.dp().explore("h1", request(net, "h1"))) == {"web1": Fraction(3, 4), "web2": Fraction(1, 4)}
+
+
+def test_a_switch_is_synced_once_it_confirmed_what_it_was_sent_since_it_connected(tmp_path):
+    n = start(RING, tmp_path / "sdn.db", connect=False)
+    try:
+        dpids = sorted(n.view.switches)
+        late = dpids[0]
+        n.sb.silent.add(late)  # never answers a barrier
+        assert not any(n.core.synced(d) for d in dpids)  # none connected yet
+        for dpid in dpids:
+            n.sb.connect(n.core, dpid)
+        assert [n.core.synced(d) for d in dpids] == [False] + [True] * (len(dpids) - 1)
+        n.sb.silent.discard(late)  # its barrier answered at last
+        assert n.core.synced(late)
+        n.core.switch_disconnected(late)
+        assert not n.core.synced(late)
+    finally:
+        n.store.close()

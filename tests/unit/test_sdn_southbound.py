@@ -8,6 +8,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER
 from os_ken.lib.packet import arp, ethernet, ether_types, packet
 
 from controller.sdn.app import StrataSdnApp
@@ -28,7 +29,7 @@ def setup(tmp_path):
     store = SdnStore(tmp_path / "sdn.db")
     core = SdnCore(view, store)
     app = StrataSdnApp.__new__(StrataSdnApp)  # the app's own code, without os-ken's event loop
-    app.core, app.datapaths, app._pending = core, {}, {}
+    app.core, app.datapaths, app._pending, app._sessions = core, {}, {}, {}
     app._pending_lock, app._xid_lock = threading.Lock(), threading.Lock()
     core.southbound = app
     for dpid in sorted(view.switches):
@@ -149,3 +150,27 @@ def test_nothing_answers_for_an_address_nobody_has(setup):
     s.app._on_packet_in(SimpleNamespace(msg=SimpleNamespace(datapath=dp, data=bytes(request.data),
                                                             match={"in_port": c1.port})))
     assert dp.packet_outs == []
+
+
+def test_a_reconnecting_switch_stays_connected_whatever_order_its_connections_events_come_in(setup):
+    """Under load os-ken delivers a switch's connection events out of order: here the new
+    connection's MAIN comes before the old one's, and the old one's DEAD last."""
+    s = setup
+    dpid = sorted(s.dps)[0]
+    del s.app.datapaths[dpid]
+    s.core.switch_disconnected(dpid)
+    event = lambda dp: SimpleNamespace(datapath=dp, state=dp.state)  # noqa: E731
+    old, new = FakeDatapath(dpid), FakeDatapath(dpid)
+    for dp in (old, new):
+        dp.app, dp.state = s.app, MAIN_DISPATCHER
+    s.app._on_state(event(new))
+    s.app._on_state(event(old))  # late: os-ken's queues reordered it
+    old.state = DEAD_DISPATCHER
+    s.app._on_state(event(old))
+    assert s.app.datapaths[dpid] is new and s.core.synced(dpid)
+    assert_switches_hold_what_the_controller_wants(s)  # the rules are on the live connection
+    s.app._on_state(SimpleNamespace(datapath=old, state=MAIN_DISPATCHER))  # a closed one's late MAIN: nothing
+    assert s.app.datapaths[dpid] is new
+    new.state = DEAD_DISPATCHER
+    s.app._on_state(event(new))
+    assert dpid not in s.app.datapaths and dpid not in s.core.connected

@@ -22,16 +22,18 @@ class Port(_message.Message):
     def __init__(self, number: _Optional[int] = ..., name: _Optional[str] = ..., up: _Optional[bool] = ...) -> None: ...
 
 class Switch(_message.Message):
-    __slots__ = ("name", "dpid", "connected", "ports")
+    __slots__ = ("name", "dpid", "connected", "ports", "synced")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DPID_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_FIELD_NUMBER: _ClassVar[int]
     name: str
     dpid: int
     connected: bool
     ports: _containers.RepeatedCompositeFieldContainer[Port]
-    def __init__(self, name: _Optional[str] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ...) -> None: ...
+    synced: bool
+    def __init__(self, name: _Optional[str] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., synced: _Optional[bool] = ...) -> None: ...
 
 class Link(_message.Message):
     __slots__ = ("src_switch", "src_port", "dst_switch", "dst_port", "capacity_mbps", "reserved_mbps", "up")
