@@ -39,6 +39,7 @@ STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before
 REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 PROGRESS_SECONDS = 10.0       # a long launch says how far it is this often
+SECONDS_PER_HOP = 0.15        # a sampled ping's extra wait per switch on its path (Kdl: ~30 ms a switch each way)
 
 
 def shaping_batch(interfaces: Iterable[tuple[str, float]]) -> str:
@@ -127,25 +128,53 @@ def runtime_topology(net, spec: TopologySpec) -> dict:
             "links": links, "hosts": hosts}
 
 
+def switch_hops(spec: TopologySpec, pairs: list[tuple[str, str]]) -> list[int]:
+    """The number of switches on the shortest path between each pair of hosts."""
+    from collections import deque
+
+    neighbours: dict[str, set[str]] = {sw: set() for sw in spec.switches}
+    for link in spec.links:
+        neighbours[link.a].add(link.b)
+        neighbours[link.b].add(link.a)
+    switch_of = {h.name: h.switch for h in spec.hosts}
+    distances: dict[str, dict[str, int]] = {}
+    hops = []
+    for a, b in pairs:
+        source = switch_of[a]
+        if source not in distances:  # breadth-first from each source switch once
+            seen, queue = {source: 1}, deque([source])
+            while queue:
+                here = queue.popleft()
+                for there in neighbours[here] - seen.keys():
+                    seen[there] = seen[here] + 1
+                    queue.append(there)
+            distances[source] = seen
+        hops.append(distances[source].get(switch_of[b], len(spec.switches)))
+    return hops
+
+
 def sample_check(net, spec: TopologySpec, pairs: int, *, tcp_pairs: int = 3, seed: int = 0,
                  timeout: float = 2.0, out=print) -> float:
     """Ping `pairs` random host pairs of a Mininet network built from `spec` and open a TCP
     connection between a few of them (all pairs of a big network is millions of pings). Prints
     Mininet's lines and its summary, `Results: X% dropped (a/b received)`; returns the percentage
-    dropped."""
+    dropped. Each pair waits `timeout` plus SECONDS_PER_HOP for each switch on its path: one
+    ovs-vswitchd forwards for every bridge, and on a network of thousands of ports each switch
+    adds tens of milliseconds (docs/emulation.md)."""
     names = [h.name for h in spec.hosts]
     chosen = sample_pairs(names, pairs, seed)
+    waits = [timeout + SECONDS_PER_HOP * hops for hops in switch_hops(spec, chosen)]
     out(f"*** Ping: testing ping reachability of {len(chosen)} random host pairs (of "
         f"{len(names) * (len(names) - 1)}), TCP between {min(tcp_pairs, len(chosen))}")
     received = 0
-    for src, dst in chosen:
-        reply = net.get(src).cmd(f"ping -c1 -W {timeout:g} {net.get(dst).IP()}")
+    for (src, dst), wait in zip(chosen, waits):
+        reply = net.get(src).cmd(f"ping -c1 -W {wait:.1f} {net.get(dst).IP()}")
         ok = " 0% packet loss" in reply
         received += ok
         out(f"{src} -> {dst if ok else 'X'}")
     connected = 0
-    for src, dst in chosen[:tcp_pairs]:
-        ok = tcp_reachable(net.get(src), net.get(dst), timeout)
+    for (src, dst), wait in list(zip(chosen, waits))[:tcp_pairs]:
+        ok = tcp_reachable(net.get(src), net.get(dst), wait)
         connected += ok
         out(f"{src} -> {dst} tcp {'ok' if ok else 'X'}")
     total = len(chosen) + min(tcp_pairs, len(chosen))

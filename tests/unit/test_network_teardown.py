@@ -334,3 +334,19 @@ def test_sampled_pairs_are_distinct_reproducible_and_never_a_host_with_itself():
     assert pairs == sample_pairs(hosts, 300, seed=7) != sample_pairs(hosts, 300, seed=8)
     assert sorted(sample_pairs(["a", "b", "c"], 100)) == sorted((a, b) for a in "abc" for b in "abc" if a != b)
     assert sample_pairs(["a"], 5) == [] and sample_pairs(hosts, 0) == []
+
+
+def test_a_sampled_pair_waits_longer_the_more_switches_its_path_crosses():
+    import networkx as nx
+
+    from dataplane.network import switch_hops
+    from topologies.catalog import load_topology
+
+    spec = load_topology("zoo:GtsCe")
+    graph = nx.Graph((l.a, l.b) for l in spec.links)
+    switch_of = {h.name: h.switch for h in spec.hosts}
+    pairs = [(a.name, b.name) for a in spec.hosts[:20] for b in spec.hosts[-20:]]
+    assert switch_hops(spec, pairs) == [nx.shortest_path_length(graph, switch_of[a], switch_of[b]) + 1
+                                        for a, b in pairs]
+    same_switch = [h.name for h in spec.hosts if h.switch == spec.hosts[0].switch]
+    assert switch_hops(spec, [tuple(same_switch[:2])]) == [1]
