@@ -13,8 +13,10 @@ Kdl), in one run and one after the other:
   --baseline-max-switches are not run on the baseline (the time is said instead).
 
 Memory is what the machine lost while the network was up (MemAvailable before the launch and
-once it is ready). Times are wall-clock seconds on this machine; the ratio column is
-baseline / Strata, both measured in this run.
+once it is ready). A stop returns once the processes, namespaces and interfaces are gone and the
+bridges are out of Open vSwitch's database; ovs-vswitchd then deletes their ports one by one,
+and "OVS done" says when it has (the next network waits for it). Times are wall-clock seconds
+on this machine; the ratio column is baseline / Strata, both measured in this run.
 
     .venv/bin/python bench/emulation.py [--networks Abilene,GtsCe] [--graphml Kdl.graphml]
         [--sample-pairs 30] [--baseline-max-switches 200] [--csv docs/emulation.csv] (root)
@@ -50,10 +52,29 @@ def quiet(*_args, **_kwargs) -> None:
     pass
 
 
+def ovs_entries() -> int:
+    """Bridges and ports ovs-vswitchd still holds (`ovs-appctl dpif/show`, a line each)."""
+    import subprocess
+
+    done = subprocess.run(["ovs-appctl", "dpif/show"], capture_output=True, text=True, timeout=60)
+    return len(done.stdout.splitlines()) if done.returncode == 0 else 0
+
+
+def until_ovs_settles(base: int, since: float, timeout: float = 1200.0) -> float:
+    """Seconds from `since` until ovs-vswitchd holds no more than `base` bridges and ports: a
+    stop removes the bridges from the database at once, and ovs-vswitchd deletes their ports
+    afterwards, one by one (and a launch meanwhile waits for it)."""
+    deadline = time.monotonic() + timeout
+    while ovs_entries() > base and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return time.monotonic() - since
+
+
 def run_strata(spec, pairs: int) -> dict:
     """Launch with Strata's Stack (placement + SDN daemons, no nodes), check, stop."""
     from harness.stack import Stack, port_addresses
 
+    base = ovs_entries()
     before = mem_available_mb()
     started = time.monotonic()
     stack = Stack(spec, openflow_port=OPENFLOW_PORT, addresses=port_addresses(PORT_BASE), nodes=False, log=quiet)
@@ -65,7 +86,9 @@ def run_strata(spec, pairs: int) -> dict:
     finally:
         stopping = time.monotonic()
         stack.__exit__(None, None, None)
-    return {"launch_s": ready, "stop_s": time.monotonic() - stopping, "memory_mb": memory, "dropped": dropped}
+        stop_s = time.monotonic() - stopping
+        settled_s = until_ovs_settles(base, stopping)
+    return {"launch_s": ready, "stop_s": stop_s, "ovs_done_s": settled_s, "memory_mb": memory, "dropped": dropped}
 
 
 def run_baseline(spec, pairs: int) -> dict:
@@ -74,28 +97,17 @@ def run_baseline(spec, pairs: int) -> dict:
     from mininet.log import setLogLevel
     from mininet.net import Mininet
     from mininet.node import OVSSwitch, RemoteController
-    from mininet.topo import Topo
 
-    from dataplane.network import HOST_PREFIX_LEN, runtime_topology, sample_check
+    from dataplane.network import runtime_topology, sample_check, spec_topo
     from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
 
     setLogLevel("critical")
 
-    class SpecTopo(Topo):
-        def build(self):
-            for sw in spec.switches:
-                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
-            for h in spec.hosts:
-                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
-            for link in spec.links:
-                self.addLink(link.a, link.b, bw=link.bandwidth_mbps)
-            for h in spec.hosts:
-                self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
-
     workdir = Path(tempfile.mkdtemp(prefix="strata-bench-"))
+    base = ovs_entries()
     before = mem_available_mb()
     started = time.monotonic()
-    net = Mininet(topo=SpecTopo(), link=TCLink, autoSetMacs=False, waitConnected=False, build=False,
+    net = Mininet(topo=spec_topo(spec), link=TCLink, autoSetMacs=False, waitConnected=False, build=False,
                   switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"),
                   controller=partial(RemoteController, ip="127.0.0.1", port=OPENFLOW_PORT))
     daemon = None
@@ -122,7 +134,8 @@ def run_baseline(spec, pairs: int) -> dict:
         stop_s = time.monotonic() - stopping
         if daemon is not None:
             daemon.stop()
-    return {"launch_s": ready, "stop_s": stop_s, "memory_mb": memory, "dropped": dropped}
+        settled_s = until_ovs_settles(base, stopping)
+    return {"launch_s": ready, "stop_s": stop_s, "ovs_done_s": settled_s, "memory_mb": memory, "dropped": dropped}
 
 
 def table(rows: list[dict]) -> str:
@@ -131,17 +144,45 @@ def table(rows: list[dict]) -> str:
         return fmt.format(row[key]) if key in row else "-"
 
     lines = ["| network | switches | hosts | links | Strata up (s) | Mininet up (s) | Mininet / Strata | "
-             "Strata stop (s) | Mininet stop (s) | Strata memory (MB) | Mininet memory (MB) | dropped (Strata, Mininet) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Strata stop (s) | Mininet stop (s) | OVS done after Strata's stop (s) | after Mininet's (s) | "
+             "Strata memory (MB) | Mininet memory (MB) | dropped (Strata, Mininet) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['mininet_launch_s'] / r['strata_launch_s']:.1f}x" if "mininet_launch_s" in r else "-"
         lines.append(" | ".join([
             f"| {r['network']}", str(r["switches"]), str(r["hosts"]), str(r["links"]),
             cell(r, "strata_launch_s"), cell(r, "mininet_launch_s"), ratio,
             cell(r, "strata_stop_s"), cell(r, "mininet_stop_s"),
+            cell(r, "strata_ovs_done_s"), cell(r, "mininet_ovs_done_s"),
             cell(r, "strata_memory_mb", "{:.0f}"), cell(r, "mininet_memory_mb", "{:.0f}"),
             cell(r, "strata_dropped", "{:.0f}%") + ", " + cell(r, "mininet_dropped", "{:.0f}%")]) + " |")
     return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Launch time and memory against the number of switches, Strata and the baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, label, style in (("strata", "Strata", "o-"), ("mininet", "plain Mininet", "s--")):
+        mine = [r for r in rows if f"{key}_launch_s" in r]
+        x = [r["switches"] for r in mine]
+        left.plot(x, [r[f"{key}_launch_s"] for r in mine], style, label=f"{label}: up")
+        left.plot(x, [r[f"{key}_stop_s"] for r in mine], style, alpha=0.45, label=f"{label}: stop")
+        right.plot(x, [r[f"{key}_memory_mb"] for r in mine], style, label=label)
+    for axis, title, unit in ((left, "launch and stop", "seconds"), (right, "memory while up", "MB")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("switches (Topology Zoo networks, 2 hosts each)")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def networks(names: list[str], graphml: list[str], hosts_per_node: int | None):
@@ -165,6 +206,7 @@ def main() -> int:
     parser.add_argument("--baseline-max-switches", type=int, default=200, metavar="N",
                         help="run the plain-Mininet baseline on networks up to this many switches")
     parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    parser.add_argument("--plot", metavar="FILE", help="also draw launch time and memory against size (PNG)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/emulation.py needs root (Mininet)", file=sys.stderr)
@@ -180,12 +222,14 @@ def main() -> int:
               flush=True)
         strata = run_strata(spec, args.sample_pairs)
         row.update({f"strata_{k}": v for k, v in strata.items()})
-        print(f"  strata:   up in {strata['launch_s']:.1f} s, stopped in {strata['stop_s']:.1f} s, "
+        print(f"  strata:   up in {strata['launch_s']:.1f} s, stopped in {strata['stop_s']:.1f} s "
+              f"(OVS done after {strata['ovs_done_s']:.1f} s), "
               f"{strata['memory_mb']:.0f} MB, {strata['dropped']:.0f}% dropped", flush=True)
         if len(spec.switches) <= args.baseline_max_switches:
             base = run_baseline(spec, args.sample_pairs)
             row.update({f"mininet_{k}": v for k, v in base.items()})
-            print(f"  mininet:  up in {base['launch_s']:.1f} s, stopped in {base['stop_s']:.1f} s, "
+            print(f"  mininet:  up in {base['launch_s']:.1f} s, stopped in {base['stop_s']:.1f} s "
+                  f"(OVS done after {base['ovs_done_s']:.1f} s), "
                   f"{base['memory_mb']:.0f} MB, {base['dropped']:.0f}% dropped", flush=True)
         rows.append(row)
     print()
@@ -197,6 +241,9 @@ def main() -> int:
             writer.writeheader()
             writer.writerows(rows)
         print(f"\nwrote {args.csv}")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

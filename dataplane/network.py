@@ -109,6 +109,25 @@ def tcp_reachable(src, dst, timeout: float) -> bool:
         server.wait()
 
 
+def spec_topo(spec: TopologySpec):
+    """The spec as a Mininet Topo: its switches (with their datapath ids), hosts (addresses) and
+    links, each with its bandwidth (`bw`, for the link classes that shape)."""
+    from mininet.topo import Topo
+
+    class SpecTopo(Topo):
+        def build(self):
+            for sw in spec.switches:
+                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
+            for h in spec.hosts:
+                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
+            for link in spec.links:  # delay and loss need netem, which this kernel lacks
+                self.addLink(link.a, link.b, bw=link.bandwidth_mbps)
+            for h in spec.hosts:
+                self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
+
+    return SpecTopo()
+
+
 def runtime_topology(net, spec: TopologySpec) -> dict:
     """The spec with the OpenFlow port numbers of a Mininet network built from it, for the SDN
     controller."""
@@ -479,7 +498,8 @@ class LaunchProgress:
     def line(self) -> str:
         if self.doing:
             return self.doing
-        done = [f"{self.counts[k]}/{n} {k}" for k, n in self.totals.items() if self.counts[k] or k != "hosts configured"]
+        done = [f"{self.counts[k]}/{n} {k}" for k, n in self.totals.items()
+                if self.counts[k] or k != "hosts configured"]  # configuring starts once all is created
         return "created " + ", ".join(done)
 
     def __enter__(self) -> "LaunchProgress":
@@ -560,22 +580,10 @@ class EdgeNetwork:
         from mininet.link import Link
         from mininet.log import setLogLevel
         from mininet.node import OVSSwitch
-        from mininet.topo import Topo
 
         setLogLevel("critical")  # tc's HTB "quantum is big" warnings are logged as errors
         ensure_ovs()
         spec = self.spec
-
-        class SpecTopo(Topo):
-            def build(self):
-                for sw in spec.switches:
-                    self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
-                for h in spec.hosts:
-                    self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
-                for link in spec.links:  # delay and loss need netem, which this kernel lacks
-                    self.addLink(link.a, link.b, bw=link.bandwidth_mbps)
-                for h in spec.hosts:
-                    self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
 
         class ProbedOVSSwitch(OVSSwitch):
             def vsctl(self, *args, **kwargs):  # Mininet's, with the controller's probe set at creation
@@ -588,7 +596,7 @@ class EdgeNetwork:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
-            self.net = _stepwise_mininet(self.progress)(topo=SpecTopo(), switch=switch, link=Link, controller=None,
+            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec), switch=switch, link=Link, controller=None,
                                                         autoSetMacs=False, autoStaticArp=False, waitConnected=False,
                                                         build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))

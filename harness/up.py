@@ -77,8 +77,12 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
                       f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")
             print(f"state: {state_file}")
-            print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
-                  "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
+            if stack.nodes:
+                print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
+                      "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
+            else:  # no registry host (zoo networks) or --no-nodes: no orchestrator, mesh or agents
+                print("try: strata sdn topology | strata sdn path SRC DST | strata place PROBLEM.json  "
+                      "(no registry and node agents on this network: app, mesh and node commands need them)")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
             if sample_pairs and stack.network.sample_check(sample_pairs) != 0:
                 print("some sampled pairs did not reach each other: shutting down", flush=True)

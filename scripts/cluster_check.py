@@ -39,9 +39,8 @@ def main() -> int:
     from mininet.examples.cluster import MininetCluster, RemoteHost, RemoteLink, RemoteOVSSwitch, SwitchBinPlacer
     from mininet.log import setLogLevel
     from mininet.node import RemoteController
-    from mininet.topo import Topo
 
-    from dataplane.network import HOST_PREFIX_LEN, ensure_ovs, runtime_topology, sample_check
+    from dataplane.network import ensure_ovs, runtime_topology, sample_check, spec_topo
     from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
     from topologies.catalog import load_topology
 
@@ -49,19 +48,8 @@ def main() -> int:
     ensure_ovs()
     spec = load_topology(args.topology)
 
-    class SpecTopo(Topo):
-        def build(self):
-            for sw in spec.switches:
-                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
-            for h in spec.hosts:
-                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
-            for link in spec.links:
-                self.addLink(link.a, link.b)
-            for h in spec.hosts:
-                self.addLink(h.name, h.switch)
-
     workdir = Path(tempfile.mkdtemp(prefix="strata-cluster-"))
-    net = MininetCluster(topo=SpecTopo(), servers=["localhost"], placement=SwitchBinPlacer,
+    net = MininetCluster(topo=spec_topo(spec), servers=["localhost"], placement=SwitchBinPlacer,
                          host=RemoteHost, link=RemoteLink, autoSetMacs=False, waitConnected=False, build=False,
                          switch=partial(RemoteOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"),
                          controller=partial(RemoteController, ip="127.0.0.1", port=OPENFLOW_PORT))
