@@ -56,7 +56,10 @@ def ovs_entries() -> int:
     """Bridges and ports ovs-vswitchd still holds (`ovs-appctl dpif/show`, a line each)."""
     import subprocess
 
-    done = subprocess.run(["ovs-appctl", "dpif/show"], capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run(["ovs-appctl", "dpif/show"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:  # too busy deleting ports to answer
+        return sys.maxsize
     return len(done.stdout.splitlines()) if done.returncode == 0 else 0
 
 
@@ -185,6 +188,23 @@ def plot(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def read_csv(path: str) -> list[dict]:
+    """Rows an earlier run wrote (numbers as numbers), or none."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k == "network" else float(v) if "." in v else int(v)) for k, v in r.items() if v != ""}
+                for r in csv.DictReader(f)]
+
+
+def write_csv(rows: list[dict], path: str) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def networks(names: list[str], graphml: list[str], hosts_per_node: int | None):
     from topologies.catalog import load_topology
 
@@ -205,7 +225,9 @@ def main() -> int:
     parser.add_argument("--hosts-per-node", type=int, default=None, metavar="N")
     parser.add_argument("--baseline-max-switches", type=int, default=200, metavar="N",
                         help="run the plain-Mininet baseline on networks up to this many switches")
-    parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also write the rows as CSV, after each network; rows already in FILE for other "
+                             "networks are kept (so one network can be measured again on its own)")
     parser.add_argument("--plot", metavar="FILE", help="also draw launch time and memory against size (PNG)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -214,7 +236,7 @@ def main() -> int:
     specs = networks([n for n in args.networks.split(",") if n], args.graphml, args.hosts_per_node)
     print(f"machine: {os.cpu_count()} cores, {mem_available_mb() / 1024:.1f} GiB available; "
           f"{args.sample_pairs} sampled pairs (+3 TCP) per network", flush=True)
-    rows = []
+    rows = read_csv(args.csv) if args.csv else []
     for spec in specs:
         row = {"network": spec.name.removeprefix("zoo:"), "switches": len(spec.switches),
                "hosts": len(spec.hosts), "links": len(spec.links)}
@@ -231,16 +253,12 @@ def main() -> int:
             print(f"  mininet:  up in {base['launch_s']:.1f} s, stopped in {base['stop_s']:.1f} s "
                   f"(OVS done after {base['ovs_done_s']:.1f} s), "
                   f"{base['memory_mb']:.0f} MB, {base['dropped']:.0f}% dropped", flush=True)
-        rows.append(row)
+        rows = sorted([r for r in rows if r["network"] != row["network"]] + [row],
+                      key=lambda r: (r["switches"], r["links"]))
+        if args.csv:
+            write_csv(rows, args.csv)
     print()
     print(table(rows))
-    if args.csv:
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"\nwrote {args.csv}")
     if args.plot:
         plot(rows, args.plot)
         print(f"wrote {args.plot}")
