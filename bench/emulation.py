@@ -170,12 +170,15 @@ def plot(rows: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for key, label, style in (("strata", "Strata", "o-"), ("mininet", "plain Mininet", "s--")):
+    for key, label, style, color in (("strata", "Strata", "o-", "tab:blue"),
+                                     ("mininet", "plain Mininet", "s--", "tab:orange")):
         mine = [r for r in rows if f"{key}_launch_s" in r]
         x = [r["switches"] for r in mine]
-        left.plot(x, [r[f"{key}_launch_s"] for r in mine], style, label=f"{label}: up")
-        left.plot(x, [r[f"{key}_stop_s"] for r in mine], style, alpha=0.45, label=f"{label}: stop")
-        right.plot(x, [r[f"{key}_memory_mb"] for r in mine], style, label=label)
+        left.plot(x, [r[f"{key}_launch_s"] for r in mine], style, color=color, label=f"{label}: up")
+        left.plot(x, [r[f"{key}_stop_s"] for r in mine], style, color=color, alpha=0.4, label=f"{label}: stop")
+        left.plot(x, [r[f"{key}_ovs_done_s"] for r in mine], ":", color=color, alpha=0.7,
+                  label=f"{label}: stop until OVS is done")
+        right.plot(x, [r[f"{key}_memory_mb"] for r in mine], style, color=color, label=label)
     for axis, title, unit in ((left, "launch and stop", "seconds"), (right, "memory while up", "MB")):
         axis.set_xscale("log")
         axis.set_yscale("log")
