@@ -27,6 +27,35 @@ OPENFLOW_PORT = 6682
 SDN_ADDRESS = "127.0.0.1:50419"
 
 
+def cluster_switch_class():
+    """RemoteOVSSwitch with two fixes the cluster edition needs under Python 3 (found here):
+    its rcmd adds bytes to a str, and its batch start sends the whole `ovs-vsctl` line through a
+    node's interactive shell, whose terminal cuts lines at 4,096 characters (Abilene's 11
+    switches: only the first 7 bridges were created). The line now runs as its own process."""
+    import shlex
+    from itertools import groupby
+    from operator import attrgetter
+
+    from mininet.examples.cluster import RemoteOVSSwitch
+    from mininet.node import OVSSwitch
+
+    class ClusterOVSSwitch(RemoteOVSSwitch):
+        def rcmd(self, *cmd, **opts):
+            out, _ = self.rpopen(*cmd, **opts).communicate()
+            return out.decode(errors="replace") if isinstance(out, bytes) else out
+
+        @classmethod
+        def batchStartup(cls, switches, **_kwargs):  # noqa: N802 (Mininet's name)
+            server = attrgetter("server")
+            for _, group in groupby(sorted(switches, key=server), server):
+                first = next(iter(group := tuple(group)))
+                line = (lambda c: shlex.quote(c)) if first.isRemote else (lambda c: c)
+                OVSSwitch.batchStartup(group, run=lambda c, **_: first.rcmd(["bash", "-c", line(c)]))
+            return switches
+
+    return ClusterOVSSwitch
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("topology", nargs="?", default="zoo:Abilene")
@@ -36,7 +65,7 @@ def main() -> int:
         print("scripts/cluster_check.py needs root (Mininet)", file=sys.stderr)
         return 2
 
-    from mininet.examples.cluster import MininetCluster, RemoteHost, RemoteLink, RemoteOVSSwitch, SwitchBinPlacer
+    from mininet.examples.cluster import MininetCluster, RemoteHost, RemoteLink, SwitchBinPlacer
     from mininet.log import setLogLevel
     from mininet.node import RemoteController
 
@@ -51,7 +80,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="strata-cluster-"))
     net = MininetCluster(topo=spec_topo(spec), servers=["localhost"], placement=SwitchBinPlacer,
                          host=RemoteHost, link=RemoteLink, autoSetMacs=False, waitConnected=False, build=False,
-                         switch=partial(RemoteOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure"),
+                         switch=partial(cluster_switch_class(), datapath="user", protocols="OpenFlow13", failMode="secure"),
                          controller=partial(RemoteController, ip="127.0.0.1", port=OPENFLOW_PORT))
     daemon = None
     started = time.monotonic()
