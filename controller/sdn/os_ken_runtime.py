@@ -1,8 +1,8 @@
 """os-ken's OpenFlow runtime, configured for networks of hundreds of switches.
 
-os-ken 4.2 on its native threading hub has three limits that a few hundred switches connecting at
-once run into (measured on Topology Zoo's Kdl, 754 switches: 335 connected, the daemon had 12,700
-threads and the listen queue overflowed 250,000 times):
+os-ken 4.2 on its native threading hub has six limits that a few hundred switches connecting at
+once run into (found on Topology Zoo's Kdl, 754 switches: 335 stayed connected, the daemon had
+12,700 threads and the listen queue overflowed 250,000 times; docs/emulation.md):
 
 - a closed connection's send thread waits for ever on its empty queue, so `Datapath.serve` never
   returns: two threads and the Datapath leak per connection, and its DEAD state is never announced
