@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,3 +29,18 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+class LockedDatabase:
+    """The base of every store of desired state: one connection (open_database) that the
+    daemon's threads share, each access under the store's lock. Subclasses set `schema`."""
+
+    schema = ""
+
+    def __init__(self, path: str | Path):
+        self._lock = threading.Lock()
+        self._db = open_database(path, self.schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

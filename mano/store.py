@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from controller.sqlite import open_database
+from controller.sqlite import LockedDatabase
 
 from .descriptors import Vnfd
 from .lifecycle import OpOccurrence, VnfState
@@ -42,14 +40,8 @@ class ChainRecord:
     symmetric: bool
 
 
-class ManoStore:
-    def __init__(self, path: str | Path):
-        self._lock = threading.Lock()
-        self._db = open_database(path, SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class ManoStore(LockedDatabase):
+    schema = SCHEMA
 
     def _all(self, table: str) -> list[dict]:
         with self._lock:

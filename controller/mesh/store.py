@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from controller.sqlite import open_database
+from controller.sqlite import LockedDatabase
 
 from .policy import MeshEndpoint, OutlierDetection, TrafficPolicy
 
@@ -44,16 +42,10 @@ def policy_from_json(text: str) -> TrafficPolicy:
                          float(data.get("rate_limit_mbps", 0.0)), OutlierDetection(**outlier) if outlier else None)
 
 
-class MeshStore:
+class MeshStore(LockedDatabase):
     """Every write commits before the caller goes on."""
 
-    def __init__(self, path: str | Path):
-        self._lock = threading.Lock()
-        self._db = open_database(path, SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    schema = SCHEMA
 
     def services(self) -> list[Service]:
         with self._lock:

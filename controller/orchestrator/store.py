@@ -7,11 +7,9 @@ was desired: it neither forgets a container nor starts a second copy of one.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from controller.sqlite import open_database, transaction
+from controller.sqlite import LockedDatabase, transaction
 
 from .app import AppSpec, app_from_dict, app_to_dict
 
@@ -80,14 +78,8 @@ class InstanceRecord:
     extra: dict = field(default_factory=dict)
 
 
-class Store:
-    def __init__(self, path: str | Path):
-        self._lock = threading.Lock()
-        self._db = open_database(path, SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class Store(LockedDatabase):
+    schema = SCHEMA
 
     # -- nodes ---------------------------------------------------------------------------------
     def nodes(self) -> list[NodeRecord]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from pathlib import Path
 
-from controller.sqlite import open_database
+from controller.sqlite import LockedDatabase
 
 from .network import AttachedEndpoint
 from .rules import Chain, Classifier, Endpoint, ReservedPath, ServiceRoute
@@ -29,20 +28,17 @@ CREATE TABLE IF NOT EXISTS attached_endpoints (
 """
 
 
-class SdnStore:
+class SdnStore(LockedDatabase):
     """Every write commits before the caller goes on, so a killed daemon loses nothing it confirmed."""
 
+    schema = SCHEMA
+
     def __init__(self, path: str | Path):
-        self._lock = threading.Lock()
-        self._db = open_database(path, SCHEMA)
+        super().__init__(path)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(service_routes)")}
         for column in ("locality", "rate_limit_kbps"):  # a database from before traffic policies
             if column not in columns:
                 self._db.execute(f"ALTER TABLE service_routes ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def routes(self) -> list[ServiceRoute]:
         with self._lock:

@@ -8,11 +8,9 @@ restarted from here without asking the registry: the node keeps working when cut
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from controller.sqlite import open_database
+from controller.sqlite import LockedDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (name TEXT PRIMARY KEY, record TEXT NOT NULL);
@@ -63,14 +61,8 @@ class ContainerRecord:
     capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
 
 
-class AgentState:
-    def __init__(self, path: str | Path):
-        self._lock = threading.Lock()
-        self._db = open_database(path, SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class AgentState(LockedDatabase):
+    schema = SCHEMA
 
     def containers(self) -> list[ContainerRecord]:
         with self._lock:
