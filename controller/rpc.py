@@ -113,3 +113,18 @@ def call_domain(method, request, *, timeout: float, what: str):
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             raise Unavailable(f"cannot reach {what}: {exc.code().name}: {exc.details()}") from None
         raise FailedPrecondition(f"{what}: {exc.code().name}: {exc.details()}") from None
+
+
+class DomainClient:
+    """The base of the daemons' gRPC client adapters: one channel to `address`, a default time
+    limit, and calls whose failures become domain errors naming the daemon (call_domain)."""
+
+    def __init__(self, stub_class, address: str, what: str, timeout: float):
+        self.address = address
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(address)
+        self.stub = stub_class(self.channel)
+        self.what = f"{what} at {address}"
+
+    def _call(self, method, request, timeout: float | None = None):
+        return call_domain(method, request, timeout=timeout or self.timeout, what=self.what)

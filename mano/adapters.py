@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
 
 from controller.errors import NotFound
 from controller.orchestrator.app import ServiceSpec
-from controller.rpc import call_domain
+from controller.rpc import DomainClient
 
 from .core import Pod
 from .store import ChainRecord
@@ -14,16 +13,11 @@ from .store import ChainRecord
 PROTOCOLS = {"": 0, "tcp": 1, "udp": 2, "icmp": 3}  # common.Protocol
 
 
-class OrchestratorApps:
+class OrchestratorApps(DomainClient):
     def __init__(self, address: str, timeout: float = 300.0):
         from strata.v1 import orchestrator_pb2_grpc
 
-        self.stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(address))
-        self.timeout = timeout
-        self.what = f"the orchestrator at {address}"
-
-    def _call(self, method, request, timeout: float | None = None):
-        return call_domain(method, request, timeout=timeout or self.timeout, what=self.what)
+        super().__init__(orchestrator_pb2_grpc.OrchestratorServiceStub, address, "the orchestrator", timeout)
 
     def deploy(self, app: str, service: ServiceSpec) -> None:
         from strata.v1 import orchestrator_pb2 as pb
@@ -55,16 +49,11 @@ class OrchestratorApps:
         return [Pod(i.name, i.node, i.phase == pb.INSTANCE_PHASE_RUNNING) for i in d.instances]
 
 
-class SdnChains:
+class SdnChains(DomainClient):
     def __init__(self, address: str, timeout: float = 30.0):
         from strata.v1 import sdn_pb2_grpc
 
-        self.stub = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(address))
-        self.timeout = timeout
-        self.what = f"the SDN controller at {address}"
-
-    def _call(self, method, request):
-        return call_domain(method, request, timeout=self.timeout, what=self.what)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
 
     def chains(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         from strata.v1 import sdn_pb2

@@ -6,26 +6,20 @@ import http.client
 import socket
 from collections.abc import Sequence
 
-import grpc
 
 from controller.errors import NotFound
-from controller.rpc import call_domain
+from controller.rpc import DomainClient
 
 from .core import EndpointCounters, RouteCounters, SdnRoute
 
 PROTOCOLS = {"tcp": 1, "udp": 2}  # common.Protocol
 
 
-class SdnRoutes:
+class SdnRoutes(DomainClient):
     def __init__(self, address: str, timeout: float = 30.0):
         from strata.v1 import sdn_pb2_grpc
 
-        self.stub = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(address))
-        self.timeout = timeout
-        self.what = f"the SDN controller at {address}"
-
-    def _call(self, method, request):
-        return call_domain(method, request, timeout=self.timeout, what=self.what)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
 
     def routes(self) -> dict[str, SdnRoute]:
         from strata.v1 import sdn_pb2

@@ -11,7 +11,7 @@ from controller.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
 from controller.placement.model import Problem
 from controller.placement.result import PlacementResult
-from controller.rpc import call_domain
+from controller.rpc import DomainClient, call_domain
 
 from .core import RouteEndpoint, RunRequest, RunResult
 from .sources import NetworkView
@@ -35,17 +35,11 @@ class PlacementClient:
         return result_from_response(response)
 
 
-class SdnClient:
+class SdnClient(DomainClient):
     def __init__(self, address: str, timeout: float = 30.0):
         from strata.v1 import sdn_pb2_grpc
 
-        self.address = address
-        self.timeout = timeout
-        self.stub = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(address))
-        self.what = f"the SDN controller at {address}"
-
-    def _call(self, method, request):
-        return call_domain(method, request, timeout=self.timeout, what=self.what)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
 
     def view(self) -> NetworkView:
         from strata.v1 import sdn_pb2
@@ -54,19 +48,14 @@ class SdnClient:
 
 
 
-class MeshClient:
+class MeshClient(DomainClient):
     """The orchestrator's services as mesh services: registered on their VIP, their endpoints kept
     equal to the running instances (the mesh weighs them by its policy and drives the SDN)."""
 
     def __init__(self, address: str, timeout: float = 30.0):
         from strata.v1 import mesh_pb2_grpc
 
-        self.stub = mesh_pb2_grpc.MeshServiceStub(grpc.insecure_channel(address))
-        self.timeout = timeout
-        self.what = f"the mesh controller at {address}"
-
-    def _call(self, method, request):
-        return call_domain(method, request, timeout=self.timeout, what=self.what)
+        super().__init__(mesh_pb2_grpc.MeshServiceStub, address, "the mesh controller", timeout)
 
     def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
         from strata.v1 import mesh_pb2

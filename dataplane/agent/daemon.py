@@ -27,11 +27,10 @@ import logging
 import threading
 from pathlib import Path
 
-import grpc
 
 from controller.daemon_config import load_config
 from controller.metrics import start_metrics
-from controller.rpc import call_domain, create_server
+from controller.rpc import DomainClient, create_server
 from dataplane.images import IMAGE_SCALE
 
 REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "storage_capacity_bytes",
@@ -40,19 +39,13 @@ REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "
 log = logging.getLogger("strata.agent")
 
 
-class SdnEndpoints:
+class SdnEndpoints(DomainClient):
     """The EndpointRegistrar of a node: AttachEndpoint/DetachEndpoint on the SDN daemon over gRPC."""
 
     def __init__(self, address: str, timeout: float = 10.0):
         from strata.v1 import sdn_pb2_grpc
 
-        self.address = address
-        self.timeout = timeout
-        self.channel = grpc.insecure_channel(address)
-        self.stub = sdn_pb2_grpc.SdnServiceStub(self.channel)
-
-    def _call(self, method, request):
-        return call_domain(method, request, timeout=self.timeout, what=f"the SDN controller at {self.address}")
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
 
     def attach(self, *, name: str, ip: str, mac: str, switch: str, port: int, node: str) -> None:
         from strata.v1 import sdn_pb2
