@@ -149,26 +149,18 @@ def runtime_topology(net, spec: TopologySpec) -> dict:
 
 def switch_hops(spec: TopologySpec, pairs: list[tuple[str, str]]) -> list[int]:
     """The number of switches on the shortest path between each pair of hosts."""
-    from collections import deque
+    import networkx as nx
 
-    neighbours: dict[str, set[str]] = {sw: set() for sw in spec.switches}
-    for link in spec.links:
-        neighbours[link.a].add(link.b)
-        neighbours[link.b].add(link.a)
+    graph = nx.Graph((link.a, link.b) for link in spec.links)
+    graph.add_nodes_from(spec.switches)
     switch_of = {h.name: h.switch for h in spec.hosts}
-    distances: dict[str, dict[str, int]] = {}
+    lengths: dict[str, dict[str, int]] = {}  # from each source switch, computed once
     hops = []
     for a, b in pairs:
         source = switch_of[a]
-        if source not in distances:  # breadth-first from each source switch once
-            seen, queue = {source: 1}, deque([source])
-            while queue:
-                here = queue.popleft()
-                for there in neighbours[here] - seen.keys():
-                    seen[there] = seen[here] + 1
-                    queue.append(there)
-            distances[source] = seen
-        hops.append(distances[source].get(switch_of[b], len(spec.switches)))
+        if source not in lengths:
+            lengths[source] = nx.single_source_shortest_path_length(graph, source)
+        hops.append(lengths[source].get(switch_of[b], len(spec.switches) - 1) + 1)
     return hops
 
 
