@@ -102,7 +102,7 @@ def run_baseline(spec, pairs: int) -> dict:
     from mininet.node import OVSSwitch, RemoteController
 
     from dataplane.network import runtime_topology, sample_check, spec_topo
-    from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
+    from harness.daemons import start_sdn_daemon, wait_switches_connected
 
     setLogLevel("critical")
 
@@ -120,10 +120,7 @@ def run_baseline(spec, pairs: int) -> dict:
         topology["fast_failover"] = True
         (workdir / "topology.json").write_text(json.dumps(topology))
         address = f"127.0.0.1:{PORT_BASE + 9}"
-        daemon = DaemonProcess("sdn", ["sdn", "--topology", str(workdir / "topology.json"), "--db",
-                                       str(workdir / "sdn.db"), "--openflow", f"127.0.0.1:{OPENFLOW_PORT}",
-                                       "--listen", address], workdir / "sdn.log").start()
-        wait_healthy(address, 30, daemon)
+        daemon = start_sdn_daemon(workdir, OPENFLOW_PORT, address)
         net.start()
         for host in net.hosts:  # as Strata does: TCP through the userspace datapath needs it
             host.cmd("; ".join(f"ethtool -K {i} tx off rx off >/dev/null 2>&1" for i in host.intfNames()))

@@ -110,6 +110,16 @@ def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = No
     raise RuntimeError(f"no healthy service at {address} after {timeout:g} s{tail}")
 
 
+def start_sdn_daemon(workdir: Path, openflow_port: int, listen: str) -> DaemonProcess:
+    """`strata serve sdn` on the runtime topology in workdir/topology.json, its database and log
+    in workdir, once it answers health checks at `listen`."""
+    daemon = DaemonProcess("sdn", ["sdn", "--topology", str(workdir / "topology.json"), "--db", str(workdir / "sdn.db"),
+                                   "--openflow", f"127.0.0.1:{openflow_port}", "--listen", listen],
+                           workdir / "sdn.log").start()
+    wait_healthy(listen, 30, daemon)
+    return daemon
+
+
 def wait_switches_connected(address: str, count: int, timeout: float, progress=None) -> float:
     """Until `count` switches have an OpenFlow session with the SDN daemon and have confirmed the
     rules it sent them (a big network's switches take a while to install theirs); returns seconds

@@ -70,7 +70,7 @@ def main() -> int:
     from mininet.node import RemoteController
 
     from dataplane.network import ensure_ovs, runtime_topology, sample_check, spec_topo
-    from harness.daemons import DaemonProcess, wait_healthy, wait_switches_connected
+    from harness.daemons import start_sdn_daemon, wait_switches_connected
     from topologies.catalog import load_topology
 
     setLogLevel("warning")
@@ -91,10 +91,7 @@ def main() -> int:
               f"{len(net.links)} RemoteLink on server(s) {', '.join(servers)}")
         topology = runtime_topology(net, spec)
         (workdir / "topology.json").write_text(json.dumps(topology))
-        daemon = DaemonProcess("sdn", ["sdn", "--topology", str(workdir / "topology.json"), "--db",
-                                       str(workdir / "sdn.db"), "--openflow", f"127.0.0.1:{OPENFLOW_PORT}",
-                                       "--listen", SDN_ADDRESS], workdir / "sdn.log").start()
-        wait_healthy(SDN_ADDRESS, 30, daemon)
+        daemon = start_sdn_daemon(workdir, OPENFLOW_PORT, SDN_ADDRESS)
         net.start()
         for host in net.hosts:  # TCP through the userspace datapath needs checksum offload off
             host.cmd("; ".join(f"ethtool -K {i} tx off rx off >/dev/null 2>&1" for i in host.intfNames()))

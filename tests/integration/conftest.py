@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
-from harness.daemons import DaemonProcess, poll, wait_healthy, wait_switches_connected
+from harness.daemons import DaemonProcess, poll, start_sdn_daemon, wait_switches_connected
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
@@ -116,11 +116,7 @@ class Running:
         self.stub = sdn_pb2_grpc.SdnServiceStub(self.channel)
 
     def start_sdn(self) -> None:
-        self.sdn = DaemonProcess("sdn", ["sdn", "--topology", str(self.workdir / "topology.json"),
-                                         "--db", str(self.workdir / "sdn.db"),
-                                         "--openflow", f"127.0.0.1:{OPENFLOW_PORT}", "--listen", SDN_ADDRESS],
-                                 self.workdir / "sdn.log").start()
-        wait_healthy(SDN_ADDRESS, 30, self.sdn)
+        self.sdn = start_sdn_daemon(self.workdir, OPENFLOW_PORT, SDN_ADDRESS)
 
     def wait_connected(self, timeout: float = 60) -> float:
         return wait_switches_connected(SDN_ADDRESS, len(self.spec.switches), timeout)
