@@ -106,13 +106,11 @@ class BlobServer:
         with self._lock:
             self._requests += 1
 
-    def _count_bytes(self, sent: int) -> None:
+    def _count_bytes(self, sent: int, blobs: int = 0) -> None:
+        """Adds to the counters; negative numbers take back a chunk whose write failed."""
         with self._lock:
             self._served_bytes += sent
-
-    def _count_blob(self) -> None:
-        with self._lock:
-            self._blobs_served += 1
+            self._blobs_served += blobs
 
 
 def _handler_for(server: BlobServer) -> type[BaseHTTPRequestHandler]:
@@ -195,13 +193,25 @@ class _BlobHandler(BaseHTTPRequestHandler):
                 self._stream(blob, digest, size)
 
     def _stream(self, blob, digest: str, size: int) -> None:
-        """Copies the open blob to the peer a chunk at a time, counting the bytes as they go."""
+        """Copies the open blob to the peer a chunk at a time, counting the bytes as they go.
+
+        A chunk is counted before it is written (and taken back if the write fails): once the peer
+        holds the last byte, the counters already include it, so a caller that reads them right
+        after its fetch returned sees its own transfer.
+        """
         sent = 0
+        if size == 0:
+            self.blob_server._count_bytes(0, blobs=1)
         try:
             while chunk := blob.read(CHUNK):
-                self.wfile.write(chunk)
+                completes = int(sent + len(chunk) == size)
+                self.blob_server._count_bytes(len(chunk), blobs=completes)
+                try:
+                    self.wfile.write(chunk)
+                except OSError:
+                    self.blob_server._count_bytes(-len(chunk), blobs=-completes)
+                    raise
                 sent += len(chunk)
-                self.blob_server._count_bytes(len(chunk))
         except OSError as exc:  # the peer went away or timed out: nothing to answer any more
             self.close_connection = True
             log.info("peer %s: sending %s stopped after %d of %d bytes: %s",
@@ -210,8 +220,6 @@ class _BlobHandler(BaseHTTPRequestHandler):
         if sent != size:  # cannot happen for a held blob; never leave the peer waiting for bytes
             self.close_connection = True
             log.warning("blob %s: sent %d bytes but announced %d", digest, sent, size)
-            return
-        self.blob_server._count_blob()
 
     # -- answers -----------------------------------------------------------------------------
 

@@ -112,6 +112,16 @@ def test_a_peer_fetches_a_held_blob_with_the_registry_client(store, server, tmp_
     assert server.requests == 3  # the ping and two blobs
 
 
+def test_the_counters_include_a_fetch_as_soon_as_it_returns(store, server, tmp_path):
+    # The counters are read right after a fetch (the deploy experiment sums them): the server must
+    # count a chunk before the peer can hold it, not after its write returned.
+    (small,) = put(store, SMALL)
+    client = client_of(server)
+    for k in range(1, 101):
+        client.fetch_blob("app", small.digest, tmp_path / "small")
+        assert (server.served_bytes, server.blobs_served) == (k * small.size, k)
+
+
 def test_the_version_check_answers_an_empty_object(server):
     status, headers, body = raw(server, "GET", "/v2/")
     assert (status, json.loads(body)) == (200, {})
@@ -198,9 +208,9 @@ def test_the_body_is_streamed_in_chunks(store, server, tmp_path, monkeypatch):
     writes = []
     real_count = BlobServer._count_bytes
 
-    def counting(self, sent):
+    def counting(self, sent, blobs=0):
         writes.append(sent)
-        real_count(self, sent)
+        real_count(self, sent, blobs)
 
     monkeypatch.setattr(BlobServer, "_count_bytes", counting)
 
