@@ -18,7 +18,8 @@ from .node import NoStack, connect, human_bytes, stack_address
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
-          pb.INSTANCE_PHASE_FAILED: "failed", pb.INSTANCE_PHASE_UNKNOWN: "unknown"}
+          pb.INSTANCE_PHASE_FAILED: "failed", pb.INSTANCE_PHASE_UNKNOWN: "unknown",
+          pb.INSTANCE_PHASE_STARTING: "starting"}
 BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
              grpc.StatusCode.FAILED_PRECONDITION)
 
@@ -59,9 +60,9 @@ def _print_deployment(d: pb.Deployment) -> None:
         a = vips.get(s.name)
         print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a else '-':<22} "
               f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image}")
-    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<8} {'restarts':>8}  message")
+    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8}  message")
     for i in d.instances:
-        print(f"  {i.name:<32} {i.node:<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<8} {i.restarts:>8}  "
+        print(f"  {i.name:<32} {i.node:<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "
               f"{i.message}")
 
 

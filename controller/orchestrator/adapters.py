@@ -105,9 +105,11 @@ class AgentClients:
         answer = call_domain(self._stub(node).RunContainer, agent_pb2.RunContainerRequest(
             name=request.name, image=request.image, cpu_millicores=request.cpu_millicores, env=list(request.env),
             command=list(request.command), labels=request.labels, hosts=request.hosts,
-            layer_sources=request.layer_sources, capabilities=list(request.capabilities)),
+            layer_sources=request.layer_sources, capabilities=list(request.capabilities),
+            ready_port=request.ready_port),
             timeout=PULL_TIMEOUT, what=f"node {node.name}")
-        return RunResult(answer.container.ip, answer.pull.pulled_bytes, answer.pull.peer_bytes)
+        return RunResult(answer.container.ip, answer.container.ready, answer.pull.pulled_bytes,
+                         answer.pull.peer_bytes)
 
     def remove(self, node: NodeRecord, name: str) -> None:
         from strata.v1 import agent_pb2

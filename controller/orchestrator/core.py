@@ -85,11 +85,13 @@ class RunRequest:
     hosts: dict
     layer_sources: dict  # digest -> peer blob URL
     capabilities: tuple[str, ...] = ()  # beyond the default set (a VNF's CAP_NET_RAW)
+    ready_port: int = 0  # the agent reports it ready once it listens there; 0 = once it runs
 
 
 @dataclass(frozen=True)
 class RunResult:
     ip: str
+    ready: bool  # listening on its ready port already
     pulled_bytes: int
     peer_bytes: int
 
@@ -112,6 +114,7 @@ class ContainerView:
     ip: str
     restarts: int
     labels: dict
+    ready: bool  # running and listening on its ready port: only then a service endpoint
 
 
 @dataclass
@@ -462,8 +465,12 @@ class Orchestrator:
         if seen is None:
             phase = "failed" if instance.message else "pending"
             return InstanceView(instance, phase, instance.ip, 0, instance.message)
-        if seen.running:
+        if seen.running and seen.ready:
             return InstanceView(instance, "running", seen.ip, seen.restarts, "")
+        if seen.running:
+            port = self.apps[instance.app].spec.service(instance.service).target_port
+            return InstanceView(instance, "starting", seen.ip, seen.restarts,
+                                f"its process runs but does not listen on port {port} yet")
         return InstanceView(instance, "failed", seen.ip, seen.restarts, "its process died; its node restarts it")
 
     # -- reconcile -----------------------------------------------------------------------------
@@ -579,7 +586,7 @@ class Orchestrator:
                 # layers it pulled can seed the next node straight away
                 observed = self.observed[instance.node]
                 observed.containers[instance.name] = ContainerView(instance.name, True, result.ip, 0,
-                                                                   dict(request.labels))
+                                                                   dict(request.labels), result.ready)
                 observed.layers.update(app.images[instance.service].layers)
             log.info("started %s on %s at %s (%d bytes from the registry, %d from peers)", instance.name,
                      instance.node, result.ip, result.pulled_bytes, result.peer_bytes)
@@ -620,7 +627,7 @@ class Orchestrator:
             return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(VNF_PROGRAM), labels,
                               hosts, sources, ("CAP_NET_RAW",))
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM), labels, hosts,
-                          sources)
+                          sources, ready_port=spec.target_port)
 
     def _network_view(self) -> NetworkView:
         now = self.clock()
@@ -661,7 +668,7 @@ class Orchestrator:
                         if not self._ready(instance.node):
                             continue
                         seen = self.observed[instance.node].containers.get(instance.name)
-                        if seen is not None and seen.running and seen.ip:
+                        if seen is not None and seen.running and seen.ready and seen.ip:
                             endpoints.append(RouteEndpoint(f"{instance.node}/{instance.name}", seen.ip,
                                                            spec.target_port, spec.version))
                     name = route_name(app.spec.name, spec.group)

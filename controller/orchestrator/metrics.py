@@ -12,7 +12,7 @@ from controller.metrics import register_collector
 
 from .core import Orchestrator
 
-PHASES = ("pending", "running", "failed", "unknown")  # InstanceView.phase
+PHASES = ("pending", "starting", "running", "failed", "unknown")  # InstanceView.phase
 
 
 def orchestrator_families(orchestrator: Orchestrator) -> list:

@@ -13,7 +13,8 @@ from .store import NodeRecord
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 PHASES = {"pending": pb.INSTANCE_PHASE_PENDING, "running": pb.INSTANCE_PHASE_RUNNING,
-          "failed": pb.INSTANCE_PHASE_FAILED, "unknown": pb.INSTANCE_PHASE_UNKNOWN}
+          "failed": pb.INSTANCE_PHASE_FAILED, "unknown": pb.INSTANCE_PHASE_UNKNOWN,
+          "starting": pb.INSTANCE_PHASE_STARTING}
 
 
 def service_message(s: ServiceSpec) -> pb.ServiceSpec:
@@ -72,7 +73,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     @abort_on_domain_error
     def Heartbeat(self, request, context):
-        containers = [ContainerView(c.name, c.running, c.ip, c.restarts, dict(c.labels)) for c in request.containers]
+        containers = [ContainerView(c.name, c.running, c.ip, c.restarts, dict(c.labels), c.ready)
+                      for c in request.containers]
         interval = self.orchestrator.heartbeat(
             request.node, containers=containers, layers={l.digest: l.size_bytes for l in request.layers},
             storage_used=request.storage_used_bytes, pulled_bytes_total=request.pulled_bytes_total,

@@ -29,6 +29,7 @@ from . import rootfs as rootfs_mod
 from .bundle import EXTRA_CAPABILITIES, runtime_config
 from .layers import LayerStore
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
+from .readiness import listens_on
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
 from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
 
@@ -138,6 +139,7 @@ class Node:
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._unattached: set[str] = set()  # endpoints the SDN has not confirmed yet
+        self._ready_pids: dict[str, int] = {}  # container -> its process found ready (a restart is a new pid)
 
     # -- paths ---------------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -224,8 +226,10 @@ class Node:
     def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
-            capabilities: Sequence[str] = ()) -> tuple[ContainerRecord, PullReport]:
+            capabilities: Sequence[str] = (), ready_port: int = 0) -> tuple[ContainerRecord, PullReport]:
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
+        if not 0 <= ready_port <= 65535:
+            raise InvalidArgument(f"ready_port must be a TCP port 1-65535 (or 0 for none), got {ready_port}")
         for cap in capabilities:
             if cap not in EXTRA_CAPABILITIES:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
@@ -255,7 +259,7 @@ class Node:
                 netns="", host_veth="", ofport=0, cpu_millicores=cpu,
                 args=list(command) or image_record.args, env=image_record.env + list(env), cwd=image_record.cwd,
                 created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
-                capabilities=sorted(set(capabilities)))
+                capabilities=sorted(set(capabilities)), ready_port=ready_port)
             if not record.args:
                 raise InvalidArgument(f"image {image_record.reference} has no command; give one")
             try:
@@ -292,6 +296,7 @@ class Node:
                 self.records.pop(record.name, None)
             raise
         log.info("started %s (%s) at %s, pid %d", record.name, record.image, record.ip, record.pid)
+        self._check_readiness(record)
 
     def _pod_key(self, name: str) -> str:
         return f"{self.config.name}-{name}"
@@ -405,6 +410,7 @@ class Node:
             with self._lock:
                 del self.records[name]
                 self.addresses.release(record.ip)
+            self._ready_pids.pop(name, None)
             self.state.delete_container(name)
             log.info("removed %s", name)
 
@@ -429,9 +435,22 @@ class Node:
             self._prepare_network(record)
             self._unattached.add(record.name)
 
+    def ready(self, record: ContainerRecord) -> bool:
+        """Running, and listening on its ready port if it has one (as of the last supervisor pass)."""
+        return record.state == RUNNING and record.pid != 0 and self._ready_pids.get(record.name) == record.pid
+
+    def _check_readiness(self, record: ContainerRecord) -> None:
+        """Marks a running process ready once it listens; a new process (a restart) starts unready."""
+        if self._ready_pids.get(record.name) == record.pid or not process_alive(record.pid):
+            return
+        if record.ready_port == 0 or listens_on(record.pid, record.ready_port):
+            self._ready_pids[record.name] = record.pid
+            if record.ready_port:
+                log.info("%s is ready: it listens on port %d", record.name, record.ready_port)
+
     def check_once(self) -> None:
         """One supervisor pass: notice dead processes, restart those whose back-off has passed,
-        and retry SDN attachments the controller has not confirmed."""
+        note the processes now ready, and retry SDN attachments the controller has not confirmed."""
         if not self._ops.acquire(timeout=0.05):
             return  # an operation is under way; look again next tick
         try:
@@ -443,6 +462,8 @@ class Node:
                     self._died(record, now)
                 if record.state == RESTARTING and now >= record.restart_at:
                     self._restart(record)
+                if record.state == RUNNING:
+                    self._check_readiness(record)
             for name in sorted(self._unattached):
                 record = self.records.get(name)
                 if record is None:

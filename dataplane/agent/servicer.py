@@ -15,13 +15,14 @@ STATES = {RUNNING: agent_pb2.CONTAINER_STATE_RUNNING, RESTARTING: agent_pb2.CONT
           STOPPED: agent_pb2.CONTAINER_STATE_STOPPED}
 
 
-def container_message(record: ContainerRecord) -> agent_pb2.Container:
+def container_message(node: Node, record: ContainerRecord) -> agent_pb2.Container:
     running = record.state == RUNNING and process_alive(record.pid)
     return agent_pb2.Container(
         name=record.name, image=record.image, state=STATES[record.state], ip=record.ip, mac=record.mac,
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
-        layers=record.layers, message=record.message, labels=record.labels)
+        layers=record.layers, message=record.message, labels=record.labels,
+        ready=running and node.ready(record), ready_port=record.ready_port)
 
 
 def pull_message(report: PullReport) -> agent_pb2.PullReport:
@@ -50,7 +51,7 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
             storage_capacity_bytes=node.store.capacity_bytes, storage_used_bytes=node.store.used_bytes(),
             layers=[agent_pb2.HeldLayer(digest=d, size_bytes=layer.size, used_by=users.get(d, 0))
                     for d, layer in sorted(node.store.held().items())],
-            containers=[container_message(r) for r in containers], registry=config.registry_url,
+            containers=[container_message(node, r) for r in containers], registry=config.registry_url,
             image_scale=config.image_scale, pulled_bytes_total=node.pulled_bytes_total,
             peer_bytes_total=node.peer_bytes_total,
             blob_address=self.blob_url,
@@ -67,16 +68,18 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
                                        env=list(request.env), command=list(request.command),
                                        labels=dict(request.labels), hosts=dict(request.hosts),
                                        sources=dict(request.layer_sources),
-                                       capabilities=list(request.capabilities))
-        return agent_pb2.RunContainerResponse(container=container_message(record), pull=pull_message(report))
+                                       capabilities=list(request.capabilities), ready_port=request.ready_port)
+        return agent_pb2.RunContainerResponse(container=container_message(self.node, record),
+                                              pull=pull_message(report))
 
     @abort_on_domain_error
     def ListContainers(self, request, context):
-        return agent_pb2.ListContainersResponse(containers=[container_message(r) for r in self.node.containers()])
+        return agent_pb2.ListContainersResponse(
+            containers=[container_message(self.node, r) for r in self.node.containers()])
 
     @abort_on_domain_error
     def GetContainer(self, request, context):
-        return container_message(self.node.get(request.name))
+        return container_message(self.node, self.node.get(request.name))
 
     @abort_on_domain_error
     def ContainerLogs(self, request, context):
@@ -84,11 +87,11 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
 
     @abort_on_domain_error
     def StopContainer(self, request, context):
-        return container_message(self.node.stop(request.name, request.timeout_seconds or 10.0))
+        return container_message(self.node, self.node.stop(request.name, request.timeout_seconds or 10.0))
 
     @abort_on_domain_error
     def StartContainer(self, request, context):
-        return container_message(self.node.start(request.name))
+        return container_message(self.node, self.node.start(request.name))
 
     @abort_on_domain_error
     def RemoveContainer(self, request, context):

@@ -59,6 +59,7 @@ class ContainerRecord:
     labels: dict = field(default_factory=dict)  # the caller's, reported back (the orchestrator's owner marks)
     hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
     capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
+    ready_port: int = 0       # ready once its process listens on this TCP port; 0 = once it runs
 
 
 class AgentState(LockedDatabase):

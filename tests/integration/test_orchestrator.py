@@ -193,7 +193,7 @@ def test_a_node_that_goes_down_has_its_containers_rescheduled(stack, boutique):
         front = boutique["spec"].front_ends()[0]
         vip = next(a for a in d.addresses if a.service == front)
         tree = http(stack, "dev3", f"http://{vip.vip}:{vip.port}/call", timeout=15)
-        assert tree and tree["ok"] and victim not in json.dumps(tree)
+        assert tree and tree["ok"] and victim not in json.dumps(tree), json.dumps(tree, indent=1)
     finally:
         stack.restart_agent(victim, kill=True)
     # back, the node's stale containers are removed

@@ -69,6 +69,7 @@ class FakeAgents:
         self.layers = {}      # node -> digest -> size
         self.requests = []
         self.fail = set()     # nodes whose RunContainer fails
+        self.slow = set()     # nodes whose containers run but do not listen yet (not ready)
         self.next_ip = 10
 
     def run(self, node, request):
@@ -80,12 +81,13 @@ class FakeAgents:
         self.requests.append((node.name, request))
         self.next_ip += 1
         ip = f"10.0.128.{self.next_ip}"
-        on_node[request.name] = ContainerView(request.name, True, ip, 0, dict(request.labels))
+        ready = node.name not in self.slow
+        on_node[request.name] = ContainerView(request.name, True, ip, 0, dict(request.labels), ready)
         image = next(i for i in IMAGES.values() if i.reference == request.image)
         store = self.layers.setdefault(node.name, {})
         pulled = sum(size for digest, size in image.layers if digest not in store)
         store.update(dict(image.layers))
-        return RunResult(ip, pulled, 0)
+        return RunResult(ip, ready, pulled, 0)
 
     def remove(self, node, name):
         if name not in self.containers.get(node.name, {}):
@@ -174,6 +176,28 @@ def test_deploy_starts_every_instance_and_routes_each_vip_to_its_replicas(tmp_pa
     web = next(r for _, r in c.agents.requests if dict(x.split("=", 1) for x in r.env)["STRATA_SERVICE"] == "web")
     assert dict(x.split("=", 1) for x in web.env)["STRATA_DEPENDENCIES"] == "api:8080"
     assert web.labels[OWNER_LABEL] == OWNER
+
+
+def test_an_instance_joins_its_route_only_once_it_listens(tmp_path):
+    c = Cluster(tmp_path)
+    c.agents.slow = set(c.nodes)
+    c.o.deploy(app())
+    c.settle()
+    view = c.o.deployment("shop")
+    assert not view.ready
+    assert {i.phase for i in view.instances} == {"starting"}
+    web = next(i for i in view.instances if i.record.service == "web")
+    assert "does not listen on port 8080 yet" in web.message
+    assert all(not endpoints for _, _, endpoints in c.sdn.routes_now.values())
+    assert {r.ready_port for _, r in c.agents.requests} == {8080}  # every service's target port
+
+    for on_node in c.agents.containers.values():
+        for container in on_node.values():
+            container.ready = True
+    c.settle()
+    view = c.o.deployment("shop")
+    assert view.ready and {i.phase for i in view.instances} == {"running"}
+    assert len(c.sdn.routes_now["web.shop"][2]) == 2
 
 
 def test_versions_of_a_service_share_its_vip_and_become_its_subsets(tmp_path):
@@ -421,6 +445,7 @@ def test_a_vnf_service_runs_the_vnf_program_with_a_raw_socket_and_gets_no_vip(tm
     _, request = c.agents.requests[-1]
     env = dict(item.split("=", 1) for item in request.env)
     assert request.command == ("python3", "/opt/strata/vnf.py") and request.capabilities == ("CAP_NET_RAW",)
+    assert request.ready_port == 0  # a VNF listens on no port: ready once it runs
     assert (env["STRATA_VNF_KIND"], env["STRATA_VNF_CONFIG"], env["STRATA_VNF_INTERFACE"]) == ("firewall", config,
                                                                                               "eth0")
 

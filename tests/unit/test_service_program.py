@@ -199,7 +199,7 @@ def test_hanging_dependency_times_out_and_the_caller_still_gets_the_subtree(serv
         started = time.monotonic()
         status, tree = get(services.port("a"), "/call")
         elapsed = time.monotonic() - started
-    assert elapsed < 1.2
+    assert elapsed < 2.0  # a's 1 s budget held (not b's 3 s wait on `stuck`), with room for a loaded machine
     assert status == 502 and tree["ok"] is False
     # b gave up on `stuck` early enough (within a's budget) to answer a with its own tree
     b = calls_by_service(tree)["b"]

@@ -14,11 +14,13 @@ class InstancePhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INSTANCE_PHASE_RUNNING: _ClassVar[InstancePhase]
     INSTANCE_PHASE_FAILED: _ClassVar[InstancePhase]
     INSTANCE_PHASE_UNKNOWN: _ClassVar[InstancePhase]
+    INSTANCE_PHASE_STARTING: _ClassVar[InstancePhase]
 INSTANCE_PHASE_UNSPECIFIED: InstancePhase
 INSTANCE_PHASE_PENDING: InstancePhase
 INSTANCE_PHASE_RUNNING: InstancePhase
 INSTANCE_PHASE_FAILED: InstancePhase
 INSTANCE_PHASE_UNKNOWN: InstancePhase
+INSTANCE_PHASE_STARTING: InstancePhase
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "storage_bytes", "bandwidth_mbps")
@@ -83,7 +85,7 @@ class Node(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("name", "running", "ip", "restarts", "labels")
+    __slots__ = ("name", "running", "ip", "restarts", "labels", "ready")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,12 +98,14 @@ class ContainerStatus(_message.Message):
     IP_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
     name: str
     running: bool
     ip: str
     restarts: int
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    ready: bool
+    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("node", "containers", "layers", "storage_used_bytes", "pulled_bytes_total", "peer_bytes_total")
