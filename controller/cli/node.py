@@ -157,7 +157,7 @@ def _run(args, agents) -> int:
     command = args.command
     reply = _agent(address).RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
-        command=command), timeout=args.timeout)
+        command=command, ready_port=args.ready_port), timeout=args.timeout)
     if args.output == "json":
         print(json.dumps({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)}, indent=1))
         return EXIT_OK
@@ -242,6 +242,8 @@ def add_parser(sub) -> None:
     run.add_argument("--name", help="container name (default: derived from the image)")
     run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
     run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
+    run.add_argument("--ready-port", type=int, default=0, metavar="PORT",
+                     help="ready once it listens on this TCP port (default: once it runs)")
     run.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds")
     run.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run.add_argument("command", nargs="*", help="replaces the image's command (after --, e.g. -- python3 -c ...)")

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
@@ -137,6 +138,26 @@ def test_killed_container_is_restarted(stack):
                      "the container to be restarted")
     assert after.ip == before.ip
     assert wait_for(lambda: curl(stack, "dev3", f"http://{after.ip}/"), 15, "HTTP after the restart")
+
+
+LISTENS_LATE = "import socket, time; time.sleep(2); s = socket.socket(); s.bind(('', 8080)); s.listen(); time.sleep(600)"
+
+
+def test_a_container_is_ready_only_once_it_listens_on_its_ready_port(stack, pair):
+    a, _ = pair
+    node = agent(stack, "edge2")
+    reply = node.RunContainer(agent_pb2.RunContainerRequest(
+        name="late", image=a.name, command=["python3", "-c", LISTENS_LATE], ready_port=8080), timeout=120)
+    try:
+        assert reply.container.pid and not reply.container.ready and reply.container.ready_port == 8080
+        started = time.monotonic()
+        wait_for(lambda: node.GetContainer(agent_pb2.GetContainerRequest(name="late"), timeout=10).ready, 20,
+                 "the container to listen")
+        assert time.monotonic() - started >= 1.0  # not before its process listened
+        connect = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{reply.container.ip}/8080' && echo open"
+        assert stack.network.net.get("dev1").cmd(connect).strip() == "open"
+    finally:
+        node.RemoveContainer(agent_pb2.RemoveContainerRequest(name="late"), timeout=60)
 
 
 def test_pull_beyond_the_node_storage_fails_and_changes_nothing(stack):
