@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
 from harness.stack import SERVICE_RANGE
+from dataplane.agent.rootfs import mounts_under
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATA = [sys.executable, "-m", "controller.cli"]
@@ -38,6 +41,24 @@ def wait_for(predicate, timeout: float, what: str):
 def pytest_collection_modifyitems(items):
     for item in items:
         item.add_marker(pytest.mark.integration)
+
+
+def _run_folders() -> set[Path]:
+    """The run folders (`strata-*` in the temporary folder) that stacks and `strata up` create."""
+    return set(Path(tempfile.gettempdir()).glob("strata-*"))
+
+
+RUN_FOLDERS_BEFORE = _run_folders()  # at collection, before any test ran: not ours to delete
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A green run leaves no run folders behind; after a failure they stay, with the daemons'
+    logs, for a look. A folder with anything still mounted below it is never deleted."""
+    if exitstatus != 0:
+        return
+    for folder in sorted(_run_folders() - RUN_FOLDERS_BEFORE):
+        if not mounts_under(folder):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
