@@ -465,7 +465,7 @@ class Orchestrator:
         if seen is None:
             phase = "failed" if instance.message else "pending"
             return InstanceView(instance, phase, instance.ip, 0, instance.message)
-        if seen.running and seen.ready:
+        if seen.ready:  # the agent reports ready only a running process
             return InstanceView(instance, "running", seen.ip, seen.restarts, "")
         if seen.running:
             port = self.apps[instance.app].spec.service(instance.service).target_port
@@ -668,7 +668,7 @@ class Orchestrator:
                         if not self._ready(instance.node):
                             continue
                         seen = self.observed[instance.node].containers.get(instance.name)
-                        if seen is not None and seen.running and seen.ready and seen.ip:
+                        if seen is not None and seen.ready and seen.ip:
                             endpoints.append(RouteEndpoint(f"{instance.node}/{instance.name}", seen.ip,
                                                            spec.target_port, spec.version))
                     name = route_name(app.spec.name, spec.group)

@@ -52,12 +52,9 @@ class OrchestratorLink:
         from strata.v1 import orchestrator_pb2
 
         node = self.node
-        containers = []
-        for r in node.containers():
-            running = r.state == RUNNING and process_alive(r.pid)
-            containers.append(orchestrator_pb2.ContainerStatus(
-                name=r.name, running=running, ip=r.ip, restarts=r.restarts, labels=r.labels,
-                ready=running and node.ready(r)))
+        containers = [orchestrator_pb2.ContainerStatus(
+            name=r.name, running=r.state == RUNNING and process_alive(r.pid), ip=r.ip, restarts=r.restarts,
+            labels=r.labels, ready=node.ready(r)) for r in node.containers()]
         layers = [orchestrator_pb2.StoredLayer(digest=d, size_bytes=held.size)
                   for d, held in sorted(node.store.held().items())]
         return orchestrator_pb2.HeartbeatRequest(

@@ -436,12 +436,13 @@ class Node:
             self._unattached.add(record.name)
 
     def ready(self, record: ContainerRecord) -> bool:
-        """Running, and listening on its ready port if it has one (as of the last supervisor pass)."""
-        return record.state == RUNNING and record.pid != 0 and self._ready_pids.get(record.name) == record.pid
+        """Its process runs and was found listening on its ready port, if it has one (by a supervisor pass)."""
+        return (record.state == RUNNING and record.pid != 0 and self._ready_pids.get(record.name) == record.pid
+                and process_alive(record.pid))
 
     def _check_readiness(self, record: ContainerRecord) -> None:
         """Marks a running process ready once it listens; a new process (a restart) starts unready."""
-        if self._ready_pids.get(record.name) == record.pid or not process_alive(record.pid):
+        if self._ready_pids.get(record.name) == record.pid:
             return
         if record.ready_port == 0 or listens_on(record.pid, record.ready_port):
             self._ready_pids[record.name] = record.pid

@@ -22,7 +22,7 @@ def container_message(node: Node, record: ContainerRecord) -> agent_pb2.Containe
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
         layers=record.layers, message=record.message, labels=record.labels,
-        ready=running and node.ready(record), ready_port=record.ready_port)
+        ready=node.ready(record), ready_port=record.ready_port)
 
 
 def pull_message(report: PullReport) -> agent_pb2.PullReport:
