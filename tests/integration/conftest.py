@@ -27,7 +27,9 @@ from dataplane.agent.rootfs import mounts_under
 ROOT = Path(__file__).resolve().parents[2]
 STRATA = [sys.executable, "-m", "controller.cli"]
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
-SDN_ADDRESS = "127.0.0.1:50094"
+# The tests' loopback daemons listen below Linux's ephemeral range (32768-60999): a port in that
+# range can be held at that moment as the local end of some client connection, and the bind fails.
+SDN_ADDRESS = "127.0.0.1:20094"
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -17,7 +17,7 @@ SWITCHES = set(load_topology(NETWORK).switches)
 
 
 def start_up(*extra: str) -> subprocess.Popen:
-    return subprocess.Popen([*STRATA, "up", "--topo", NETWORK, "--openflow-port", "6697", "--port-base", "50110",
+    return subprocess.Popen([*STRATA, "up", "--topo", NETWORK, "--openflow-port", "6697", "--port-base", "20110",
                              *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -31,7 +31,7 @@ EDGE_TIERED_SWITCHES = {"core", "agg1", "agg2", "site1", "site2", "site3"}
 
 
 def start_up(*extra: str) -> subprocess.Popen:
-    return subprocess.Popen([*STRATA, "up", "--openflow-port", "6695", "--port-base", "50070", *extra], cwd=ROOT,
+    return subprocess.Popen([*STRATA, "up", "--openflow-port", "6695", "--port-base", "20070", *extra], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -43,7 +43,7 @@ def test_up_runs_until_interrupted_then_cleans_up(tmp_path):
         lines = read_until(proc, "Ctrl-C to shut", 300)
         workdir = workdir_of(lines)
         assert "Ctrl-C to shut" in lines[-1], "".join(lines)
-        assert healthy("127.0.0.1:50071") and healthy("127.0.0.1:50074")
+        assert healthy("127.0.0.1:20071") and healthy("127.0.0.1:20074")
         assert EDGE_TIERED_SWITCHES <= bridges()
         described = json.loads(state.read_text())
         assert len(described["agents"]) == 6 and described["registry"]
@@ -61,7 +61,7 @@ def test_up_runs_until_interrupted_then_cleans_up(tmp_path):
             subprocess.run(["mn", "-c"], capture_output=True)
     assert not leftovers(EDGE_TIERED_SWITCHES, workdir)
     assert not state.exists()
-    assert not healthy("127.0.0.1:50074")
+    assert not healthy("127.0.0.1:20074")
 
 
 @pytest.mark.parametrize("signum, after", [(signal.SIGINT, 2.0), (signal.SIGTERM, 4.0), (signal.SIGINT, 8.0)])

@@ -31,7 +31,7 @@ STRATA = [sys.executable, "-m", "controller.cli"]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("mano") / "stack.json"
-    with Stack(load_topology("edge-tiered"), openflow_port=6692, addresses=port_addresses(50700), images=[],
+    with Stack(load_topology("edge-tiered"), openflow_port=6692, addresses=port_addresses(20700), images=[],
                state_file=state, log=lambda *_: None) as running:
         root = running.workdir / "www"
         root.mkdir()

@@ -34,7 +34,7 @@ SERVED = ("edge1", "edge2", "edge3")  # plain HTTP servers answering their own n
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("mesh") / "stack.json"
-    with Stack(load_topology("edge-tiered"), openflow_port=6696, addresses=port_addresses(50300), images=[],
+    with Stack(load_topology("edge-tiered"), openflow_port=6696, addresses=port_addresses(20300), images=[],
                state_file=state, log=lambda *_: None) as running:
         servers = {}
         for name in SERVED:

@@ -58,7 +58,7 @@ def stack(images, pair):
     spec.hosts = [dataclasses.replace(h, storage_mib=SMALL_NODE_MIB) if h.name == SMALL_NODE else h
                   for h in spec.hosts]
     names = sorted({pair[0].name, pair[1].name, "nginx"})
-    with Stack(spec, openflow_port=6697, addresses=port_addresses(50080), images=names,
+    with Stack(spec, openflow_port=6697, addresses=port_addresses(20080), images=names,
                log=lambda *_: None) as running:
         yield running
 

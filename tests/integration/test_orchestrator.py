@@ -38,7 +38,7 @@ def stack():
     spec = load_topology("edge-tiered")
     spec.hosts = [dataclasses.replace(h, storage_mib=SMALL_NODE_MIB) if h.name in SMALL_NODES else h
                   for h in spec.hosts]
-    with Stack(spec, openflow_port=6698, addresses=port_addresses(50100), images=["redis"],
+    with Stack(spec, openflow_port=6698, addresses=port_addresses(20100), images=["redis"],
                orchestrator_options={"evict_after": EVICT_AFTER, "node_timeout": 3.0},
                log=lambda *_: None) as running:
         yield running
