@@ -54,7 +54,7 @@ class DaemonProcess:
 
     def start(self) -> "DaemonProcess":
         log = open(self.log_path, "ab")
-        argv = self.argv or [sys.executable, "-m", "controller.cli", "serve", "--exit-with-parent", *self.args]
+        argv = self.argv or [sys.executable, "-m", "cli", "serve", "--exit-with-parent", *self.args]
         self.proc = subprocess.Popen([*self.prefix, *argv],
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env={**os.environ, PARENT_ENV: str(os.getpid())})

@@ -36,18 +36,18 @@ from strata.v1 import agent_pb2, agent_pb2_grpc, mano_pb2, mano_pb2_grpc, mesh_p
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from controller.orchestrator.app import AppSpec
-from controller.orchestrator.manifests import load_manifest
-from controller.orchestrator.servicer import service_message
-from dataplane.images import IMAGE_SCALE
-from dataplane.service.program import tree_services
+from api.app import AppSpec
+from client.manifests import load_manifest
+from api.app_messages import service_message
+from images import IMAGE_SCALE
+from programs.service.program import tree_services
 from topologies.catalog import load_topology
 
 from .daemons import poll
 from .signals import interrupt_on_signals
 from .stack import Stack
 
-APP_FILE = Path(__file__).resolve().parents[1] / "controller" / "data" / "apps" / "online-boutique-kubernetes-manifests.yaml"
+APP_FILE = Path(__file__).resolve().parents[1] / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml"
 APP = "boutique"
 CANARY = "currencyservice"  # the service a second version of is deployed with the app
 CANARY_SHARE = 10           # percent of new connections the canary gets
@@ -254,7 +254,7 @@ def _canary(stack, report: DemoReport, d, client: str) -> None:
         mesh.DeletePolicy(mesh_pb2.DeletePolicyRequest(service=name), timeout=30)
 
 
-VNF_DIR = Path(__file__).resolve().parents[1] / "controller" / "data" / "vnfd"
+VNF_DIR = Path(__file__).resolve().parents[1] / "examples" / "vnfd"
 
 
 def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:

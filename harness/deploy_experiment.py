@@ -18,8 +18,8 @@ from topologies.spec import TopologySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_APPS = {
-    "socialNetwork": ROOT / "controller" / "data" / "apps" / "deathstarbench-socialNetwork-docker-compose.yml",
-    "online-boutique": ROOT / "controller" / "data" / "apps" / "online-boutique-kubernetes-manifests.yaml",
+    "socialNetwork": ROOT / "examples" / "apps" / "deathstarbench-socialNetwork-docker-compose.yml",
+    "online-boutique": ROOT / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml",
 }
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "image-locality", "first-fit", "no-sharing")
 READY_TIMEOUT = 600.0
@@ -118,8 +118,8 @@ def load_app(path: Path, replicas: int | None = None):
     """The app of a manifest; `replicas` (when given) replaces every service's replica count."""
     import dataclasses
 
-    from controller.orchestrator.app import AppSpec
-    from controller.orchestrator.manifests import load_manifest
+    from api.app import AppSpec
+    from client.manifests import load_manifest
 
     app = load_manifest(path, warn=lambda _: None)
     if replicas is None:
@@ -134,7 +134,7 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
     from strata.v1 import orchestrator_pb2 as pb
     from strata.v1 import orchestrator_pb2_grpc
 
-    from controller.orchestrator.servicer import service_message
+    from api.app_messages import service_message
 
     from .stack import Stack, port_addresses
 

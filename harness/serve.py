@@ -9,12 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
-from controller import diagnostics
+from component_base import diagnostics
 from controller.placement import servicer as placement_servicer
-from controller.errors import DomainError
+from component_base.errors import DomainError
 from controller.placement.model import ProblemError
-from controller.metrics import start_metrics
-from controller.rpc import DEFAULT_ADDRESSES, create_server
+from component_base.metrics import start_metrics
+from component_base.rpc import DEFAULT_ADDRESSES, create_server
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.metrics import METRICS_PORT_OFFSET, derived_address
-from controller.rpc import DEFAULT_ADDRESSES
+from component_base.metrics import METRICS_PORT_OFFSET, derived_address
+from component_base.rpc import DEFAULT_ADDRESSES
 from controller.sdn.network import default_gateway
-from dataplane.images import IMAGE_SCALE, scaled_bytes
+from images import IMAGE_SCALE, scaled_bytes
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, interrupts_after
 from topologies.spec import TopologySpec
 
@@ -169,14 +169,14 @@ class Stack:
             wait_healthy(self.addresses[name], 30, daemon)
 
     def _build_images(self) -> None:
-        from dataplane.images.build import build_images
+        from images.build import build_images
 
         started = time.monotonic()
         build_images(progress=self.log)
         self.timings["images"] = time.monotonic() - started
 
     def _start_registry(self) -> None:
-        from dataplane.images.build import default_cache
+        from images.build import default_cache
         from dataplane.registry.server import RegistryServer
 
         host = self.spec.hosts_with_role("registry")[0]
@@ -196,7 +196,7 @@ class Stack:
         if self.images == []:  # nothing up front: the orchestrator pushes what a deploy needs
             return
         started = time.monotonic()
-        push = [*in_host(pid), sys.executable, "-m", "controller.cli", "images", "push", self.registry_url,
+        push = [*in_host(pid), sys.executable, "-m", "cli", "images", "push", self.registry_url,
                 "--cache", str(default_cache())]
         for name in self.images or []:
             push += ["--image", name]

@@ -78,7 +78,7 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
                       f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")
             print(f"state: {state_file}")
             if stack.nodes:
-                print("try: strata app deploy controller/data/apps/online-boutique-kubernetes-manifests.yaml --wait | "
+                print("try: strata app deploy examples/apps/online-boutique-kubernetes-manifests.yaml --wait | "
                       "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
             else:  # no registry host (zoo networks) or --no-nodes: no orchestrator, mesh or agents
                 print("try: strata sdn topology | strata sdn path SRC DST | strata place PROBLEM.json  "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
-from controller.errors import NotFound
-from controller.orchestrator.app import ServiceSpec
-from controller.rpc import DomainClient
+from component_base.errors import NotFound
+from api.app import ServiceSpec
+from api.app_messages import service_message
+from component_base.rpc import DomainClient
 
 from .core import Pod
 from .store import ChainRecord
@@ -21,8 +22,6 @@ class OrchestratorApps(DomainClient):
 
     def deploy(self, app: str, service: ServiceSpec) -> None:
         from strata.v1 import orchestrator_pb2 as pb
-
-        from controller.orchestrator.servicer import service_message
 
         self._call(self.stub.Deploy, pb.DeployRequest(application=app, services=[service_message(service)]))
 

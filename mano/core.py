@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
-from controller.orchestrator.app import ServiceSpec, dns_label_problem
-from controller.sdn.core import checked_classifier
-from controller.sdn.rules import Classifier
+from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from api.app import ServiceSpec
+from api.classifier import Classifier, checked_classifier
+from api.names import check_service_name, dns_label_problem
 
 from . import lifecycle as lc
 from .descriptors import Vnfd
@@ -202,7 +202,6 @@ class VnfManager:
 
     # -- chains ------------------------------------------------------------------------------------
     def create_chain(self, name: str, classifier: Classifier, instances: list[str], symmetric: bool) -> ChainRecord:
-        from controller.sdn.core import check_service_name
 
         check_service_name(name)
         c = checked_classifier(classifier)

@@ -18,9 +18,9 @@ import logging
 import threading
 from pathlib import Path
 
-from controller.daemon_config import load_config
-from controller.metrics import start_metrics
-from controller.rpc import create_server
+from component_base.config import load_config
+from component_base.metrics import start_metrics
+from component_base.rpc import create_server
 
 REQUIRED = ("db", "orchestrator", "sdn", "listen", "socket")
 log = logging.getLogger("strata.mano")

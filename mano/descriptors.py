@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from controller.errors import InvalidArgument
-from controller.orchestrator.app import dns_label_problem, parse_image_reference
+from component_base.errors import InvalidArgument
+from api.app import parse_image_reference
+from api.names import dns_label_problem
 
 FIELDS = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config", "description")
 MAX_DESCRIPTOR = 64 * 1024
@@ -49,7 +50,7 @@ def _number(value: Any, field: str, *, positive: bool) -> float:
 
 def parse_vnfd(text: str, source: str = "descriptor") -> Vnfd:
     """The descriptor in `text` (YAML or JSON); InvalidArgument naming the field."""
-    from dataplane.vnf.program import KINDS, ConfigError, parse_vnf_config
+    from programs.vnf.program import KINDS, ConfigError, parse_vnf_config
 
     if len(text) > MAX_DESCRIPTOR:
         raise InvalidArgument(f"{source}: {len(text)} bytes; a descriptor has at most {MAX_DESCRIPTOR}")

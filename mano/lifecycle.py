@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from controller.errors import FailedPrecondition
+from component_base.errors import FailedPrecondition
 
 NOT_INSTANTIATED, INSTANTIATED = "NOT_INSTANTIATED", "INSTANTIATED"
 STARTED, STOPPED = "STARTED", "STOPPED"

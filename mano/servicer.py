@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 from strata.v1 import common_pb2, mano_pb2, mano_pb2_grpc
 
-from controller.errors import InvalidArgument
-from controller.rpc import abort_on_domain_error
-from controller.sdn.rules import Classifier
+from component_base.errors import InvalidArgument
+from component_base.rpc import abort_on_domain_error
+from api.classifier import Classifier
 
 from .core import VnfManager
 from .descriptors import Vnfd, parse_vnfd

@@ -42,6 +42,6 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
         return "${PIPESTATUS[0]}"
     }
     quiet_pip install -q --upgrade pip
-    quiet_pip install -q -e .
+    quiet_pip install -q -e ".[test]"
     echo "$want" > "$stamp"
 fi

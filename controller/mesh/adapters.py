@@ -7,8 +7,8 @@ import socket
 from collections.abc import Sequence
 
 
-from controller.errors import NotFound
-from controller.rpc import DomainClient
+from component_base.errors import NotFound
+from component_base.rpc import DomainClient
 
 from .core import EndpointCounters, RouteCounters, SdnRoute
 

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from controller.sdn.core import check_service_name
+from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from api.names import check_service_name
 
 from .outliers import OutlierTracker
 from .policy import DEFAULT_POLICY, MeshEndpoint, TrafficPolicy, Weights, check_subset, endpoint_weights

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from controller.metrics import register_collector
+from component_base.metrics import register_collector
 
 from .core import MeshCore
 

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 
 SUBSET = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 SPLIT_SCALE = 600  # a subset's percent x 600, shared by its endpoints: <= 60,000 < 2^16, exact for 1-6 endpoints

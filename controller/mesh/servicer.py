@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from strata.v1 import common_pb2, mesh_pb2, mesh_pb2_grpc
 
-from controller.errors import InvalidArgument
-from controller.rpc import abort_on_domain_error
+from component_base.errors import InvalidArgument
+from component_base.rpc import abort_on_domain_error
 
 from .core import EndpointCounters, MeshCore, RouteCounters, ServiceStatus
 from .policy import MeshEndpoint, OutlierDetection, TrafficPolicy, checked_policy

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from controller.sqlite import LockedDatabase
+from component_base.sqlite import LockedDatabase
 
 from .policy import MeshEndpoint, OutlierDetection, TrafficPolicy
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from controller.errors import NotFound
+from component_base.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
 from controller.placement.model import Problem
 from controller.placement.result import PlacementResult
-from controller.rpc import DomainClient, call_domain
+from component_base.rpc import DomainClient, call_domain
 
 from .core import RouteEndpoint, RunRequest, RunResult
 from .sources import NetworkView

@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from controller.placement.model import Container, Layer, Problem, Server
 from controller.placement.result import PlacementResult
 
-from .app import AppError, AppSpec, ServiceSpec, validate_app
+from api.app import AppError, AppSpec, ServiceSpec, validate_app
 from .sources import NetworkView, plan_sources
 from .store import AppRecord, InstanceRecord, NodeRecord, ServiceImage, Store
 from .vips import VipPool

@@ -21,10 +21,10 @@ import logging
 import threading
 from pathlib import Path
 
-from controller.daemon_config import load_config
-from controller.metrics import start_metrics
-from controller.rpc import create_server
-from dataplane.images import IMAGE_SCALE
+from component_base.config import load_config
+from component_base.metrics import start_metrics
+from component_base.rpc import create_server
+from images import IMAGE_SCALE
 
 REQUIRED = ("db", "placement", "sdn", "mesh", "registry", "registry_host", "service_range", "listen", "socket")
 

@@ -12,10 +12,10 @@ import hashlib
 import threading
 from pathlib import Path
 
-from controller.errors import InvalidArgument, Unavailable
+from component_base.errors import InvalidArgument, Unavailable
 
-from .app import AppError, ServiceSpec, parse_image_reference
-from .catalogue import resolve_image
+from api.app import AppError, ServiceSpec, parse_image_reference
+from images.catalogue import resolve_image
 from .store import ServiceImage
 
 APP_NAMESPACE = "apps"
@@ -42,7 +42,7 @@ class RegistryImages:
     """`prepare(service)` -> ServiceImage; thread-safe, each image pushed once per process."""
 
     def __init__(self, registry_url: str, cache: Path | None = None, *, log=print):
-        from dataplane.images.build import default_cache
+        from images.build import default_cache
 
         self.registry_url = registry_url
         self.cache = cache or default_cache()
@@ -51,9 +51,9 @@ class RegistryImages:
         self._ready: dict[str, ServiceImage] = {}
 
     def prepare(self, service: ServiceSpec) -> ServiceImage:
-        from dataplane.images import scaled_bytes
-        from dataplane.images.build import build_application_image, find_image
-        from dataplane.registry.client import RegistryError, push_all
+        from images import scaled_bytes
+        from images.build import build_application_image, find_image
+        from images.registry import RegistryError, push_all
 
         try:
             resolved = resolve_image(service.image, base_image=service.base_image)

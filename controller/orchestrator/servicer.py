@@ -5,9 +5,10 @@ from __future__ import annotations
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from controller.rpc import abort_on_domain_error
+from component_base.rpc import abort_on_domain_error
 
-from .app import AppSpec, ServiceSpec
+from api.app import AppSpec
+from api.app_messages import service_message, service_spec
 from .core import ContainerView, DeploymentView, NodeView, Orchestrator, route_name
 from .store import NodeRecord
 
@@ -15,23 +16,6 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 PHASES = {"pending": pb.INSTANCE_PHASE_PENDING, "running": pb.INSTANCE_PHASE_RUNNING,
           "failed": pb.INSTANCE_PHASE_FAILED, "unknown": pb.INSTANCE_PHASE_UNKNOWN,
           "starting": pb.INSTANCE_PHASE_STARTING}
-
-
-def service_message(s: ServiceSpec) -> pb.ServiceSpec:
-    return pb.ServiceSpec(name=s.name, image=s.image, replicas=s.replicas, cpu_millicores=s.cpu_millicores,
-                          bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
-                          dependencies=list(s.dependencies), base_image=s.base_image,
-                          mesh_service=s.mesh_service, version=s.version, vnf_kind=s.vnf_kind,
-                          vnf_config=s.vnf_config, near=s.near)
-
-
-def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
-    """As sent; validate_app checks it (0 ports mean the defaults, as an unset proto3 field)."""
-    return ServiceSpec(name=m.name, image=m.image, replicas=m.replicas, cpu_millicores=m.cpu_millicores,
-                       bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
-                       dependencies=tuple(m.dependencies), base_image=m.base_image,
-                       mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
-                       vnf_config=m.vnf_config, near=m.near)
 
 
 def node_message(view: NodeView) -> pb.Node:
@@ -110,6 +94,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
 
 def register(orchestrator: Orchestrator):
-    """A register function for controller.rpc.create_server."""
+    """A register function for component_base.rpc.create_server."""
     return lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
         OrchestratorServicer(orchestrator), server)

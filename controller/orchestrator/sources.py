@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Collection, Literal, Mapping, Sequence
 
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 
 # (src switch, dst switch, capacity Mbit/s, reserved Mbit/s, up): one direction of a cable
 SwitchLink = tuple[str, str, float, float, bool]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from controller.sqlite import LockedDatabase, transaction
+from component_base.sqlite import LockedDatabase, transaction
 
-from .app import AppSpec, app_from_dict, app_to_dict
+from api.app import AppSpec, app_from_dict, app_to_dict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, record TEXT NOT NULL);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from controller.errors import FailedPrecondition, InvalidArgument
+from component_base.errors import FailedPrecondition, InvalidArgument
 
 
 class VipPool:

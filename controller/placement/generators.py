@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import random
 from functools import lru_cache
-from pathlib import Path
+
+from images.dataset import DATASET
 
 from .model import Container, Layer, Problem, Server
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "images" / "dockerhub_top150_images.json"
+DATA = DATASET
 
 PAPER_SERVER = {"cpu": (10000, 12000), "storage": (2000, 3000), "bandwidth": (2000, 3000)}
 PAPER_LAYER_SIZE = (200, 300)

@@ -12,15 +12,17 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
-import re
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from controller.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+
+from api.classifier import Classifier, checked_classifier
+from api.names import check_service_name
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
-from .rules import (MAX_SERVICE_ID, MAX_SLOT, Chain, Classifier, Endpoint, ReservedPath, RuleCache, RuleDiff,
+from .rules import (MAX_SERVICE_ID, MAX_SLOT, Chain, Endpoint, ReservedPath, RuleCache, RuleDiff,
                     RuleSet, ServiceRoute, desired_rules, diff, path_flows, service_rules)
 from .store import SdnStore
 
@@ -44,47 +46,6 @@ MAX_BANDWIDTH_MBPS = 1e7  # 10 Tbit/s: beyond any link here; larger is a mistake
 def check_bandwidth(value: float, what: str) -> None:
     if not 0 <= value <= MAX_BANDWIDTH_MBPS:  # also refuses NaN
         raise InvalidArgument(f"{what} must be a number from 0 to {MAX_BANDWIDTH_MBPS:g} Mbit/s, got {value!r}")
-
-
-SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def check_service_name(name: str) -> None:
-    """A DNS name, as Kubernetes requires of services: lower-case labels of letters, digits and
-    '-' (at most 63 characters each) joined by dots, 253 characters in all."""
-    if not name:
-        raise InvalidArgument("service name is empty")
-    if len(name) > 253:
-        raise InvalidArgument(f"service name is {len(name)} characters long; at most 253")
-    if not SERVICE_NAME.match(name) or any(len(label) > 63 for label in name.split(".")):
-        shown = name[:40].encode("unicode_escape").decode() + ("..." if len(name) > 40 else "")
-        raise InvalidArgument(f"service name {shown!r} is not a DNS name: lower-case letters, digits and '-' "
-                              "in labels of at most 63, starting and ending with a letter or digit, joined by '.'")
-
-
-CHAIN_PROTOCOLS = ("", "tcp", "udp", "icmp")
-
-
-def checked_classifier(c: Classifier) -> Classifier:
-    """The classifier in canonical form (CIDRs as networks); InvalidArgument naming the field."""
-    cidrs = {}
-    for field in ("src_cidr", "dst_cidr"):
-        text = getattr(c, field)
-        if text:
-            try:
-                cidrs[field] = str(ipaddress.IPv4Network(text, strict=False))
-            except ValueError:
-                raise InvalidArgument(f"classifier.{field}: {text[:40]!r} is not an IPv4 prefix such as "
-                                      "10.0.0.0/24") from None
-        else:
-            cidrs[field] = ""
-    if c.protocol not in CHAIN_PROTOCOLS:
-        raise InvalidArgument(f"classifier.protocol must be tcp, udp, icmp or any, got {c.protocol!r}")
-    if not 0 <= c.dst_port <= 65535:
-        raise InvalidArgument(f"classifier.dst_port {c.dst_port} is not in 0-65535")
-    if c.dst_port and c.protocol == "icmp":
-        raise InvalidArgument("classifier.dst_port: ICMP has no ports")
-    return Classifier(cidrs["src_cidr"], cidrs["dst_cidr"], c.protocol, c.dst_port)
 
 
 class SdnCore:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.rpc import create_server
+from component_base.rpc import create_server
 
 from . import os_ken_runtime, servicer
 from .core import SdnCore

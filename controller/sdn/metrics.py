@@ -7,7 +7,7 @@ from collections import Counter
 from prometheus_client import CollectorRegistry, REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
-from controller.metrics import held, register_collector
+from component_base.metrics import held, register_collector
 
 from .core import SdnCore
 from .network import POD

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from controller.errors import FailedPrecondition, InvalidArgument, NotFound
+from component_base.errors import FailedPrecondition, InvalidArgument, NotFound
 
 POD = "pod"  # the role of an attached endpoint (a container's veth on a switch)
 LAUNCHER_PREFIX_LEN = 16  # dataplane.network configures every host with a /16

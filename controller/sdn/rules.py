@@ -39,6 +39,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
+from api.classifier import Classifier
+
 from .network import NetworkView
 
 TABLE_CLASSIFY, TABLE_SERVICE, TABLE_STEER, TABLE_ENDPOINT, TABLE_HAIRPIN, TABLE_UNSNAT, TABLE_FORWARD = (
@@ -409,15 +411,6 @@ def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], l
         flows.append(Flow(dpid, TABLE_SERVICE, PRIORITY_SERVICE, _match(**vip_match, ct_state=CT_NEW_CONNECTION),
                           (("group", route.group_id),), None, route.cookie, meter))
     return flows, groups, meters
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """Which traffic a chain steers; empty fields match anything."""
-    src_cidr: str = ""   # "10.0.0.0/24", canonical
-    dst_cidr: str = ""
-    protocol: str = ""   # "" | "tcp" | "udp" | "icmp"
-    dst_port: int = 0    # 0 = any (tcp/udp only)
 
 
 @dataclass(frozen=True)

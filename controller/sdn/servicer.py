@@ -5,12 +5,14 @@ from __future__ import annotations
 import grpc
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-from controller.errors import InvalidArgument, NotFound
-from controller.rpc import abort_on_domain_error
+from component_base.errors import InvalidArgument, NotFound
+from component_base.rpc import abort_on_domain_error
 
 from .core import SdnCore
 from .network import AttachedEndpoint
-from .rules import Chain, Classifier, Endpoint, ServiceRoute
+from api.classifier import Classifier
+
+from .rules import Chain, Endpoint, ServiceRoute
 from .telemetry import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types

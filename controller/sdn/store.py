@@ -6,10 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from controller.sqlite import LockedDatabase
+from component_base.sqlite import LockedDatabase
 
 from .network import AttachedEndpoint
-from .rules import Chain, Classifier, Endpoint, ReservedPath, ServiceRoute
+from api.classifier import Classifier
+
+from .rules import Chain, Endpoint, ReservedPath, ServiceRoute
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS service_routes (

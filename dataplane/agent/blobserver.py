@@ -12,7 +12,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from controller.errors import NotFound
+from component_base.errors import NotFound
 from dataplane.agent.layers import LayerStore
 
 log = logging.getLogger(__name__)

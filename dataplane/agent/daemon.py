@@ -28,10 +28,10 @@ import threading
 from pathlib import Path
 
 
-from controller.daemon_config import load_config
-from controller.metrics import start_metrics
-from controller.rpc import DomainClient, create_server
-from dataplane.images import IMAGE_SCALE
+from component_base.config import load_config
+from component_base.metrics import start_metrics
+from component_base.rpc import DomainClient, create_server
+from images import IMAGE_SCALE
 
 REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "storage_capacity_bytes",
             "state_dir", "registry", "sdn", "listen", "socket", "root_netns_pid", "netns_prefix")
@@ -64,7 +64,7 @@ class SdnEndpoints(DomainClient):
 
 def build_node(config: dict):
     """The Node and everything it stands on, from a configuration dict."""
-    from dataplane.registry.client import RegistryClient
+    from images.registry import RegistryClient
 
     from .layers import LayerStore
     from .node import Node, NodeConfig

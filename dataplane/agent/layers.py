@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol, Sequence
 
-from controller.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
-from controller.sqlite import open_database
+from component_base.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
+from component_base.sqlite import open_database
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from prometheus_client import CollectorRegistry, REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
-from controller.metrics import register_collector
+from component_base.metrics import register_collector
 
 from .state import RESTARTING, RUNNING, STOPPED
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
-                               Unavailable)
-from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryError, RegistryUnavailable,
-                                       parse_reference)
+import programs
+from component_base.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
+                                   Unavailable)
+from images.registry import (DigestMismatch, ImageNotFound, RegistryError, RegistryUnavailable,
+                             parse_reference)
 
 from . import rootfs as rootfs_mod
 from .bundle import EXTRA_CAPABILITIES, runtime_config
@@ -39,9 +40,9 @@ NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 # The platform's service program (the stand-in for an app's code), bound read-only into every
 # container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
-SERVICE_PROGRAM = Path(__file__).resolve().parents[1] / "service" / "program.py"
+SERVICE_PROGRAM = Path(programs.__file__).parent / "service" / "program.py"
 SERVICE_PROGRAM_PATH = "/opt/strata/program.py"
-VNF_PROGRAM = Path(__file__).resolve().parents[1] / "vnf" / "program.py"
+VNF_PROGRAM = Path(programs.__file__).parent / "vnf" / "program.py"
 VNF_PROGRAM_PATH = "/opt/strata/vnf.py"  # the VNF programs (dataplane/vnf), bound the same way
 DEFAULT_CPU_MILLICORES = 100.0
 QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
@@ -150,7 +151,7 @@ class Node:
 
     def peer_client(self, base_url: str) -> Registry:
         """A registry client for a peer's blob server (peers speak the OCI blob API subset)."""
-        from dataplane.registry.client import RegistryClient
+        from images.registry import RegistryClient
 
         with self._lock:
             if base_url not in self._peer_clients:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from controller.errors import FailedPrecondition, NotFound
+from component_base.errors import FailedPrecondition, NotFound
 
 # mount(2) copies its data argument into one page: the whole option string, NUL included, must
 # fit. 4096 is the smallest page size Linux runs on, so a string within it mounts everywhere.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
-from controller.rpc import abort_on_domain_error
+from component_base.rpc import abort_on_domain_error
 
 from .node import Node, PullReport
 from .runtime import process_alive
@@ -105,6 +105,6 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
 
 
 def register(node: Node, blobs=None, blob_url: str = ""):
-    """A register function for controller.rpc.create_server."""
+    """A register function for component_base.rpc.create_server."""
     return lambda server: agent_pb2_grpc.add_NodeAgentServicer_to_server(
         NodeAgentServicer(node, blobs, blob_url), server)

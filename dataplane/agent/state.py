@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from controller.sqlite import LockedDatabase
+from component_base.sqlite import LockedDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (name TEXT PRIMARY KEY, record TEXT NOT NULL);

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from dataplane.registry.client import RegistryClient
+from images.registry import RegistryClient
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 LOG_TAIL_BYTES = 2000

@@ -25,7 +25,7 @@ from harness.stack import SERVICE_RANGE
 from dataplane.agent.rootfs import mounts_under
 
 ROOT = Path(__file__).resolve().parents[2]
-STRATA = [sys.executable, "-m", "controller.cli"]
+STRATA = [sys.executable, "-m", "cli"]
 OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine does not clash
 # The tests' loopback daemons listen below Linux's ephemeral range (32768-60999): a port in that
 # range can be held at that moment as the local end of some client connection, and the bind fails.
@@ -97,7 +97,7 @@ def leftovers(spec_switches: set[str], workdir: Path | None) -> list[str]:
               if line.split(":")[1].strip().split("@")[0].split("-eth")[0] in spec_switches]
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     found += [f"process {line.strip()}" for line in out.splitlines()
-              if "controller.cli serve" in line or "docker-registry serve" in line
+              if "cli serve" in line or "docker-registry serve" in line
               or any(f"mininet:{s}" in line for s in spec_switches)]
     if workdir is not None:
         mounts = Path("/proc/self/mountinfo").read_text()

@@ -16,7 +16,7 @@ from strata.v1 import common_pb2, sdn_pb2
 from conftest import launch, udp_delivered, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-VNF = ROOT / "dataplane" / "vnf" / "program.py"
+VNF = ROOT / "programs" / "vnf" / "program.py"
 FIREWALL = {"default": "allow", "rules": [{"protocol": "udp", "dst_port": 9999, "action": "deny"}]}
 VIP = "10.96.0.50"
 

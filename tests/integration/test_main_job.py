@@ -15,7 +15,7 @@ from conftest import ROOT, STRATA, bridges, healthy, leftovers, read_until, work
 
 def strata_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "controller.cli serve" in line]
+    return [line for line in out.splitlines() if "cli serve" in line]
 
 
 def test_demo_passes_and_leaves_nothing_behind():

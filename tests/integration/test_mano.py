@@ -25,8 +25,8 @@ from harness.stack import Stack, port_addresses
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
-VNFD = ROOT / "controller" / "data" / "vnfd"
-STRATA = [sys.executable, "-m", "controller.cli"]
+VNFD = ROOT / "examples" / "vnfd"
+STRATA = [sys.executable, "-m", "cli"]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):

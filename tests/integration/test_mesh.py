@@ -20,13 +20,13 @@ from strata.v1 import orchestrator_pb2 as opb
 from strata.v1 import orchestrator_pb2_grpc
 
 from conftest import wait_for
-from controller.orchestrator.app import ServiceSpec
-from controller.orchestrator.servicer import service_message
+from api.app import ServiceSpec
+from api.app_messages import service_message
 from harness.stack import Stack, port_addresses
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
-STRATA = [sys.executable, "-m", "controller.cli"]
+STRATA = [sys.executable, "-m", "cli"]
 WEB_VIP, FLOOD_VIP, CALM_VIP = "10.96.200.10", "10.96.200.20", "10.96.200.30"
 SERVED = ("edge1", "edge2", "edge3")  # plain HTTP servers answering their own name on :8080
 

@@ -15,13 +15,13 @@ import grpc
 import pytest
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
-from dataplane.images.build import build_images, list_images
+from images.build import build_images, list_images
 from harness.stack import Stack, port_addresses
 from conftest import wait_for
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
-STRATA = [sys.executable, "-m", "controller.cli"]
+STRATA = [sys.executable, "-m", "cli"]
 SMALL_NODE = "edge6"   # its storage is shrunk so that one image does not fit
 SMALL_NODE_MIB = 20    # 20 MiB real = 200 KiB on the node at the emulation's scale
 

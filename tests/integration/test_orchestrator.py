@@ -17,16 +17,16 @@ from strata.v1 import agent_pb2, agent_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from controller.orchestrator.manifests import load_manifest
-from controller.orchestrator.servicer import service_message
-from dataplane.service.program import tree_services
+from client.manifests import load_manifest
+from api.app_messages import service_message
+from programs.service.program import tree_services
 from harness.stack import Stack, port_addresses
 from conftest import wait_for
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
-BOUTIQUE = ROOT / "controller" / "data" / "apps" / "online-boutique-kubernetes-manifests.yaml"
-STRATA = [sys.executable, "-m", "controller.cli"]
+BOUTIQUE = ROOT / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml"
+STRATA = [sys.executable, "-m", "cli"]
 SMALL_NODES = ("edge5", "edge6")  # storage shrunk: the big image below fits on none of them
 SMALL_NODE_MIB = 100              # 100 MiB real = 1 MiB on the node at the emulation's scale
 BIG_IMAGE = "golang"              # ~15 MiB on a node

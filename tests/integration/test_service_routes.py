@@ -202,7 +202,7 @@ def test_restarted_daemon_restores_every_route_without_duplicates(web):
 
 
 def strata_sdn(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "controller.cli", "sdn", "--sdn", SDN_ADDRESS, *args],
+    return subprocess.run([sys.executable, "-m", "cli", "sdn", "--sdn", SDN_ADDRESS, *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "dataplane" / "vnf" / "program.py"
+PROGRAM = ROOT / "programs" / "vnf" / "program.py"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 PREFIX = "vnflab-"

@@ -18,7 +18,7 @@ import pytest
 from dataplane.agent import blobserver
 from dataplane.agent.blobserver import BlobServer
 from dataplane.agent.layers import LayerStore
-from dataplane.registry.client import DigestMismatch, RegistryClient, RegistryError, RegistryUnavailable
+from images.registry import DigestMismatch, RegistryClient, RegistryError, RegistryUnavailable
 
 TAR = "application/vnd.oci.image.layer.v1.tar"
 

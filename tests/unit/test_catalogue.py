@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.orchestrator.app import AppError, AppSpec, ServiceSpec
-from controller.orchestrator.catalogue import (APP_IMAGES, ASSUMED_SOURCE, DATASET_SOURCE, Catalogue, app_images,
-                                               app_layer_digest, default_catalogue, load_catalogue, resolve_image)
-from controller.orchestrator.manifests import load_manifest
-from dataplane.images.dataset import load_dataset
+from api.app import AppError, AppSpec, ServiceSpec
+from images.catalogue import (APP_IMAGES, ASSUMED_SOURCE, DATASET_SOURCE, Catalogue, app_images,
+                              app_layer_digest, default_catalogue, load_catalogue, resolve_image)
+from client.manifests import load_manifest
+from images.dataset import load_dataset
 
-APPS = Path(__file__).resolve().parents[2] / "controller" / "data" / "apps"
+APPS = Path(__file__).resolve().parents[2] / "examples" / "apps"
 SOCIAL = APPS / "deathstarbench-socialNetwork-docker-compose.yml"
 BOUTIQUE = APPS / "online-boutique-kubernetes-manifests.yaml"
 BOUTIQUE_IMAGE = "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/{}:v0.10.6"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
+from cli import main
 from controller.placement.algorithms import ALGORITHMS
 from controller.placement.model import problem_from_dict
 

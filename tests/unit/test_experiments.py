@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from controller import cli
+import cli
 from controller.placement import experiments
 
 

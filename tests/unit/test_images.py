@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import images as images_cli
-from dataplane.images import IMAGE_SCALE, scaled_bytes
-from dataplane.images.build import (APPLICATION_LABEL, SCALE_LABEL, SOURCE_LABEL, STAND_IN_CMD, build_application_image,
-                                    build_images, list_images)
-from dataplane.images.dataset import DATASET, load_dataset
-from dataplane.images.oci import REF_NAME, Layout, synthetic_layer, tar_archive
+from cli import images as images_cli
+from images import IMAGE_SCALE, scaled_bytes
+from images.build import (APPLICATION_LABEL, SCALE_LABEL, SOURCE_LABEL, STAND_IN_CMD, build_application_image,
+                          build_images, list_images)
+from images.dataset import DATASET, load_dataset
+from images.oci import REF_NAME, Layout, synthetic_layer, tar_archive
 
 # Small images that share a layer (alpine's is traefik's base) and have tiny (~300-byte) layers;
 # hipache lists one layer several times. Built in well under a second.

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 from controller.orchestrator.sources import UNKNOWN_HOPS, NetworkView, Source, plan_sources
 from strata.v1 import sdn_pb2
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import InvalidArgument, NotFound
+from component_base.errors import InvalidArgument, NotFound
 from dataplane.agent.layers import (LayerCorrupt, LayerStore, StorageFull, UnusableLayer,
                                     WhiteoutsNeedRoot)
 

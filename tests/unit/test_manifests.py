@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import InvalidArgument
-from controller.orchestrator.app import (AppError, AppSpec, ServiceSpec, app_from_dict, app_to_dict,
-                                         parse_image_reference, validate_app)
-from controller.orchestrator.manifests import load_manifest, load_manifest_text, referenced_hosts, to_dns_label
+from component_base.errors import InvalidArgument
+from api.app import (AppError, AppSpec, ServiceSpec, app_from_dict, app_to_dict,
+                     parse_image_reference, validate_app)
+from client.manifests import load_manifest, load_manifest_text, referenced_hosts, to_dns_label
 
-APPS = Path(__file__).resolve().parents[2] / "controller" / "data" / "apps"
+APPS = Path(__file__).resolve().parents[2] / "examples" / "apps"
 SOCIAL = APPS / "deathstarbench-socialNetwork-docker-compose.yml"
 BOUTIQUE = APPS / "online-boutique-kubernetes-manifests.yaml"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from controller.sdn.rules import Classifier
+from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from api.classifier import Classifier
 from mano import lifecycle as lc
 from mano.core import Pod, VnfManager
 from mano.descriptors import parse_vnfd

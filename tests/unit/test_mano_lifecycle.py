@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import FailedPrecondition
+from component_base.errors import FailedPrecondition
 from mano.lifecycle import (COMPLETED, FAILED, FAILED_TEMP, HEAL, INSTANTIATE, INSTANTIATED, NOT_INSTANTIATED,
                             OPERATE, PROCESSING, ROLLED_BACK, ROLLING_BACK, SCALE, STARTED, STOPPED, TERMINATE,
                             OpOccurrence, VnfState, after, check_allowed, moved)

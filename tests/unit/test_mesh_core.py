@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from controller.mesh.core import EndpointCounters, MeshCore, RouteCounters, SdnRoute
 from controller.mesh.outliers import OutlierTracker
 from controller.mesh.policy import (DEFAULT_POLICY, SPLIT_SCALE, MeshEndpoint, OutlierDetection, checked_policy,

@@ -20,11 +20,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from strata.v1 import placement_pb2, placement_pb2_grpc
 
-from controller.errors import NotFound
-from controller.metrics import (GrpcServerMetrics, default_grpc_metrics, metrics_setting, register_collector,
-                                serve_metrics, split_method, start_metrics)
+from component_base.errors import NotFound
+from component_base.metrics import (GrpcServerMetrics, default_grpc_metrics, metrics_setting, register_collector,
+                                    serve_metrics, split_method, start_metrics)
 from controller.placement import servicer as placement_servicer
-from controller.rpc import abort_on_domain_error, create_server
+from component_base.rpc import abort_on_domain_error, create_server
 from controller.sdn import metrics as sdn_metrics
 from test_placement_service import tiny_request
 from test_sdn_core import RING, VIP, eps, start
@@ -401,7 +401,7 @@ def free_port() -> int:
 
 def test_strata_serve_placement_has_a_metrics_endpoint():
     grpc_port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "serve", "placement",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "placement",
                              "--listen", f"127.0.0.1:{grpc_port}", "--metrics", "127.0.0.1:0"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 from dataplane.agent.layers import LayerStore
 from dataplane.agent.node import Node, NodeConfig
 from dataplane.agent.state import AgentState
-from dataplane.images.oci import OCI_LAYER_TAR, sha256_digest, tar_archive
-from dataplane.registry.client import ImageManifest, LayerRef, RegistryError, RegistryUnavailable
+from images.oci import OCI_LAYER_TAR, sha256_digest, tar_archive
+from images.registry import ImageManifest, LayerRef, RegistryError, RegistryUnavailable
 
 BLOBS = {}
 for k in range(3):

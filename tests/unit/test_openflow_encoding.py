@@ -13,7 +13,8 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.sdn import openflow
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import IN_PORT, Chain, Classifier, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
+from api.classifier import Classifier
+from controller.sdn.rules import IN_PORT, Chain, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
 from flow_table_sim import declared
 
 TOPO = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"c1": "s1", "w1": "s2", "w2": "s3", "c3": "s3"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from controller.orchestrator.app import AppSpec, ServiceSpec
+from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from api.app import AppSpec, ServiceSpec
 from controller.orchestrator.core import (OWNER, OWNER_LABEL, ContainerView, Orchestrator, RunResult,
                                           container_name)
 from controller.orchestrator.sources import NetworkView

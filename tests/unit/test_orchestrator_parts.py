@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import FailedPrecondition, InvalidArgument
+from component_base.errors import FailedPrecondition, InvalidArgument
 from controller.orchestrator.vips import VipPool
 from dataplane.agent.node import check_hosts, hosts_file
 from harness.deploy_experiment import DeployRun, app_file, read_csv, write_csv

@@ -8,7 +8,7 @@ import random
 import pytest
 from strata.v1 import placement_pb2
 
-from controller.cli import main
+from cli import main
 from controller.placement import mip
 from controller.placement.algorithms import ALGORITHMS
 from controller.placement.bounds import cover_bound

@@ -11,11 +11,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from strata.v1 import common_pb2, placement_pb2, placement_pb2_grpc
 
-from controller import cli
+import cli
 from controller.placement import servicer
 from controller.placement.convert import problem_to_request
 from controller.placement.generators import paper_problem
-from controller.rpc import create_server
+from component_base.rpc import create_server
 
 from solution_checker import assert_valid
 

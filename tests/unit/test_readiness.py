@@ -14,7 +14,7 @@ from dataplane.agent.layers import LayerStore
 from dataplane.agent.node import Node, NodeConfig
 from dataplane.agent.readiness import listening_ports, listens_on
 from dataplane.agent.state import RESTARTING, RUNNING, AgentState, ContainerRecord
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 
 # A real /proc/net/tcp: a listener on 127.0.0.1:8080 (1F90), an established connection from
 # 10.0.128.5:39000 to port 80 (state 01), and a socket bound to 3550 (0DDE) that does not listen (07).

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dataplane.images.build import build_application_image, build_images
-from dataplane.images.oci import Layout
-from dataplane.registry.client import (DigestMismatch, ImageNotFound, RegistryClient, RegistryError,
-                                       RegistryUnavailable, parse_reference, push_all)
+from images.build import build_application_image, build_images
+from images.oci import Layout
+from images.registry import (DigestMismatch, ImageNotFound, RegistryClient, RegistryError,
+                             RegistryUnavailable, parse_reference, push_all)
 from dataplane.registry.server import REGISTRY_BINARY, RegistryServer, registry_config
 
 IMAGES = ("alpine", "traefik", "busybox")  # traefik is built on alpine's layer

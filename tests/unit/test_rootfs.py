@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import FailedPrecondition, NotFound
+from component_base.errors import FailedPrecondition, NotFound
 from dataplane.agent.layers import LayerStore
 from dataplane.agent.rootfs import (MOUNT_OPTIONS_LIMIT, is_mounted, mount_points, mount_rootfs,
                                     mounts_under, overlay_options, unmount_rootfs)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from controller.errors import FailedPrecondition, InvalidArgument
+from component_base.errors import FailedPrecondition, InvalidArgument
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
 from controller.sdn.store import SdnStore

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from controller.errors import AlreadyExists, InvalidArgument, NotFound
+from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 from controller.sdn.core import SdnCore
 from controller.sdn.store import SdnStore
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import Chain, Classifier, Endpoint, ServiceRoute, desired_rules, vip_mac
+from api.classifier import Classifier
+from controller.sdn.rules import Chain, Endpoint, ServiceRoute, desired_rules, vip_mac
 from flow_table_sim import DELIVERED, DataPlane, answer, declared, ip_packet
 
 # a line of three sites; the VNFs sit on the middle and far sites, away from client and server

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import pytest
 
-from controller.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Endpoint, vip_mac

@@ -13,9 +13,9 @@ import grpc
 import pytest
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-from controller import cli
-from controller.errors import AlreadyExists, InvalidArgument, NotFound
-from controller.rpc import create_server
+import cli
+from component_base.errors import AlreadyExists, InvalidArgument, NotFound
+from component_base.rpc import create_server
 from controller.sdn import servicer
 from controller.sdn.core import SdnCore
 from controller.sdn.network import POD, AttachedEndpoint, NetworkView, hosts_subnet

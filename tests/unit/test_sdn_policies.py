@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
 from controller.sdn.rules import Endpoint, ServiceRoute, bucket_weights, desired_rules, vip_mac

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from dataplane.service.program import Dependency, parse_dependencies, tree_ok, tree_services
+from programs.service.program import Dependency, parse_dependencies, tree_ok, tree_services
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "dataplane" / "service" / "program.py"
+PROGRAM = ROOT / "programs" / "service" / "program.py"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 

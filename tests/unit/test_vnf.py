@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from dataplane.vnf import program as vnf
-from dataplane.vnf.program import (ConfigError, Firewall, FlowTable, Forwarder, MalformedPacket, Monitor,
-                                   RateLimiter, TokenBucket, flow_key, parse_frame, reverse_key)
+from programs.vnf import program as vnf
+from programs.vnf.program import (ConfigError, Firewall, FlowTable, Forwarder, MalformedPacket, Monitor,
+                                  RateLimiter, TokenBucket, flow_key, parse_frame, reverse_key)
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAM = ROOT / "dataplane" / "vnf" / "program.py"
+PROGRAM = ROOT / "programs" / "vnf" / "program.py"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 VNF_MAC = bytes.fromhex("02766e000003")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from controller.errors import InvalidArgument
+from component_base.errors import InvalidArgument
 
 
 def load_config(path: str | Path, required: Iterable[str], what: str) -> dict:

@@ -13,7 +13,7 @@ from strata.v1 import common_pb2
 from strata.v1 import mesh_pb2 as pb
 from strata.v1 import mesh_pb2_grpc
 
-from controller.rpc import call_error
+from component_base.rpc import call_error
 
 from .node import NoStack, connect, human_bytes, stack_address
 

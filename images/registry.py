@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Collection
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from dataplane.images.oci import OCI_INDEX, OCI_MANIFEST, REF_NAME, Layout
+from images.oci import OCI_INDEX, OCI_MANIFEST, REF_NAME, Layout
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Mapping, Sequence
 
-from dataplane.images import IMAGE_SCALE, scaled_bytes
-from dataplane.images.dataset import DATASET, DatasetImage, parse_dataset
-from dataplane.images.oci import (OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, REF_NAME, Descriptor, Layout,
-                                  canonical_json, synthetic_layer, tar_archive)
-from dataplane.registry.client import parse_reference
+from images import IMAGE_SCALE, scaled_bytes
+from images.dataset import DATASET, DatasetImage, parse_dataset
+from images.oci import (OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, REF_NAME, Descriptor, Layout,
+                        canonical_json, synthetic_layer, tar_archive)
+from images.registry import parse_reference
 
 DEFAULT_CACHE = Path("/var/cache/strata/images")
 CACHE_ENV = "STRATA_IMAGE_CACHE"

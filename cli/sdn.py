@@ -9,7 +9,7 @@ import sys
 import grpc
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-from controller.rpc import DEFAULT_ADDRESSES, call_error
+from component_base.rpc import DEFAULT_ADDRESSES, call_error
 
 PROTOCOLS = {"tcp": common_pb2.PROTOCOL_TCP, "udp": common_pb2.PROTOCOL_UDP}
 

@@ -15,8 +15,9 @@ from typing import Any, Callable
 
 import yaml
 
-from controller.orchestrator.app import (DNS_LABEL, MAX_LABEL, AppError, AppSpec, ServiceSpec, dns_label_problem,
-                                         parse_image_reference, validate_app)
+from api.names import DNS_LABEL, MAX_LABEL, dns_label_problem
+from api.app import (AppError, AppSpec, ServiceSpec,
+                     parse_image_reference, validate_app)
 
 BANDWIDTH_KEY = "strata.io/bandwidth-mbps"
 BASE_IMAGE_KEY = "strata.io/base-image"

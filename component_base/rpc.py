@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from controller.metrics import GrpcServerMetrics, MetricsInterceptor
+from component_base.metrics import GrpcServerMetrics, MetricsInterceptor
 
 # Default listen addresses: loopback only, never every interface by default.
 DEFAULT_ADDRESSES = {
@@ -31,8 +31,8 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
     and the bound port (useful with port 0). Raises OSError if the address cannot be bound.
     `also_listen`: more addresses, e.g. "unix:/run/.../sdn.sock", the management channel that
     node agents inside the emulated hosts' network namespaces reach through the filesystem.
-    Every call is counted and timed (controller.metrics.MetricsInterceptor) in `metrics`, a
-    controller.metrics.GrpcServerMetrics (default: the process's, in the default registry).
+    Every call is counted and timed (component_base.metrics.MetricsInterceptor) in `metrics`, a
+    component_base.metrics.GrpcServerMetrics (default: the process's, in the default registry).
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
                          interceptors=[MetricsInterceptor(metrics)])
@@ -65,8 +65,8 @@ def abort_on_domain_error(method):
     """Decorator for servicer methods: domain errors become gRPC status codes with their message."""
     import functools
 
-    from controller.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument,
-                                   NotFound, Unavailable)
+    from component_base.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument,
+                                       NotFound, Unavailable)
 
     codes = {InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT, NotFound: grpc.StatusCode.NOT_FOUND,
              AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
@@ -98,8 +98,8 @@ def call_error(exc: grpc.RpcError, address: str) -> str:
 def call_domain(method, request, *, timeout: float, what: str):
     """Call a stub method; a failure becomes the domain error of its status code, naming `what`
     (the inverse of abort_on_domain_error, for daemons that call each other)."""
-    from controller.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, NotFound,
-                                   Unavailable)
+    from component_base.errors import (AlreadyExists, DataLoss, FailedPrecondition, InvalidArgument, NotFound,
+                                       Unavailable)
 
     kinds = {grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument, grpc.StatusCode.NOT_FOUND: NotFound,
              grpc.StatusCode.ALREADY_EXISTS: AlreadyExists, grpc.StatusCode.DATA_LOSS: DataLoss,

@@ -10,10 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from controller.orchestrator.app import AppError, AppSpec, ImageReference, parse_image_reference
-from dataplane.images.dataset import DATASET, DatasetImage, load_dataset
+from api.app import AppError, AppSpec, ImageReference, parse_image_reference
+from images.dataset import DATASET, DatasetImage, load_dataset
 
-APP_IMAGES = Path(__file__).resolve().parents[1] / "data" / "apps" / "app-images.json"
+APP_IMAGES = Path(__file__).resolve().parent / "data" / "app-images.json"
 DATASET_SOURCE = "dataset"
 ASSUMED_SOURCE = "assumed"
 

@@ -12,7 +12,7 @@ import grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from controller.rpc import call_error
+from component_base.rpc import call_error
 
 from .node import NoStack, connect, human_bytes, stack_address
 
@@ -89,8 +89,8 @@ def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tup
 
 def _load(args) -> int:
     """The manifest, read and checked before anything is asked of the orchestrator."""
-    from controller.orchestrator.app import AppError
-    from controller.orchestrator.manifests import load_manifest
+    from api.app import AppError
+    from client.manifests import load_manifest
 
     try:
         args.spec = load_manifest(args.file, name=args.name,
@@ -102,7 +102,7 @@ def _load(args) -> int:
 
 
 def _deploy(args, stub) -> int:
-    from controller.orchestrator.servicer import service_message
+    from api.app_messages import service_message
 
     spec = args.spec
     request = pb.DeployRequest(application=spec.name, services=[service_message(s) for s in spec.services],

@@ -99,7 +99,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     if args.remote:
         import grpc
 
-        from controller.rpc import call_error
+        from component_base.rpc import call_error
 
         try:
             result = solve_remote(args.remote, problem, args)
@@ -174,7 +174,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def _deploy_experiment(args: argparse.Namespace) -> int:
-    from controller.orchestrator.app import AppError
+    from api.app import AppError
     from harness.deploy_experiment import DEFAULT_ALGORITHMS, run_deploy_experiment
 
     algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
@@ -337,12 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=cmd_topo)
 
-    from controller.cli.app import add_parser as add_app_parser
-    from controller.cli.images import add_parser as add_images_parser
-    from controller.cli.mesh import add_parser as add_mesh_parser
-    from controller.cli.vnf import add_parser as add_vnf_parser
-    from controller.cli.node import add_parser as add_node_parser
-    from controller.cli.sdn import add_parser as add_sdn_parser
+    from cli.app import add_parser as add_app_parser
+    from cli.images import add_parser as add_images_parser
+    from cli.mesh import add_parser as add_mesh_parser
+    from cli.vnf import add_parser as add_vnf_parser
+    from cli.node import add_parser as add_node_parser
+    from cli.sdn import add_parser as add_sdn_parser
 
     add_sdn_parser(sub)
     add_images_parser(sub)

@@ -7,10 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from controller.errors import InvalidArgument
-
-DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-MAX_LABEL = 63
+from api.names import dns_label_problem
+from component_base.errors import InvalidArgument
 
 # Image references as the distribution spec (and `docker pull`) reads them.
 _REGISTRY = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
@@ -133,18 +131,6 @@ def parse_image_reference(text: Any) -> ImageReference:
     return ImageReference(registry, path, tag, digest)
 
 
-def dns_label_problem(name: Any) -> str | None:
-    """Why `name` is not a DNS-1035 label, or None if it is one."""
-    if not isinstance(name, str):
-        return f"must be a string, got {name!r}"
-    if len(name) > MAX_LABEL:
-        return f'"{name}" is longer than {MAX_LABEL} characters'
-    if not DNS_LABEL.fullmatch(name):
-        return (f'"{name}" is not a DNS label: lowercase letters, digits and "-", starting with a letter '
-                "and not ending with \"-\"")
-    return None
-
-
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -186,7 +172,7 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
     if not isinstance(service.near, str) or len(service.near) > 253 or any(c.isspace() for c in service.near):
         problems.append(("near", f"must be a host name, got {service.near!r}"))
     if service.vnf_kind or service.vnf_config:
-        from dataplane.vnf.program import KINDS, ConfigError, parse_vnf_config
+        from programs.vnf.program import KINDS, ConfigError, parse_vnf_config
 
         if service.vnf_kind not in KINDS:
             problems.append(("vnf_kind", f"must be one of {', '.join(KINDS)}, got {service.vnf_kind!r}"))

@@ -14,7 +14,7 @@ from strata.v1 import common_pb2
 from strata.v1 import mano_pb2 as pb
 from strata.v1 import mano_pb2_grpc
 
-from controller.rpc import call_error
+from component_base.rpc import call_error
 
 from .node import NoStack, connect, stack_address
 

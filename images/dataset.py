@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DATASET = Path(__file__).resolve().parents[2] / "controller" / "data" / "images" / "dockerhub_top150_images.json"
+DATASET = Path(__file__).resolve().parent / "data" / "dockerhub_top150_images.json"
 
 
 @dataclass(frozen=True)

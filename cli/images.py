@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from dataplane.images.build import CACHE_ENV, DEFAULT_CACHE, build_images, default_cache, list_images
-from dataplane.registry.client import RegistryError, push_all
-from dataplane.images.dataset import DATASET
+from images.build import CACHE_ENV, DEFAULT_CACHE, build_images, default_cache, list_images
+from images.registry import RegistryError, push_all
+from images.dataset import DATASET
 
 
 def add_parser(sub) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
-from controller.rpc import call_error
+from component_base.rpc import call_error
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER_STATE_RESTARTING: "restarting",
