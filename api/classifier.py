@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from api.protocols import CHAIN_PROTOCOLS, ICMP
 from component_base.errors import InvalidArgument
 
 
@@ -15,9 +16,6 @@ class Classifier:
     dst_cidr: str = ""
     protocol: str = ""   # "" | "tcp" | "udp" | "icmp"
     dst_port: int = 0    # 0 = any (tcp/udp only)
-
-
-CHAIN_PROTOCOLS = ("", "tcp", "udp", "icmp")
 
 
 def checked_classifier(c: Classifier) -> Classifier:
@@ -37,6 +35,6 @@ def checked_classifier(c: Classifier) -> Classifier:
         raise InvalidArgument(f"classifier.protocol must be tcp, udp, icmp or any, got {c.protocol!r}")
     if not 0 <= c.dst_port <= 65535:
         raise InvalidArgument(f"classifier.dst_port {c.dst_port} is not in 0-65535")
-    if c.dst_port and c.protocol == "icmp":
+    if c.dst_port and c.protocol == ICMP:
         raise InvalidArgument("classifier.dst_port: ICMP has no ports")
     return Classifier(cidrs["src_cidr"], cidrs["dst_cidr"], c.protocol, c.dst_port)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from component_base.errors import NotFound
 from api.app import ServiceSpec
 from api.app_messages import service_message
+from api.protocols import protocol_enum
 from component_base.rpc import DomainClient
 
 from .core import Pod
 from .store import ChainRecord
-
-PROTOCOLS = {"": 0, "tcp": 1, "udp": 2, "icmp": 3}  # common.Protocol
 
 
 class OrchestratorApps(DomainClient):
@@ -66,7 +65,7 @@ class SdnChains(DomainClient):
         self._call(self.stub.InstallChain, sdn_pb2.InstallChainRequest(
             chain=chain.name, symmetric=chain.symmetric,
             classifier=sdn_pb2.Classifier(src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
-                                          protocol=PROTOCOLS[chain.protocol], dst_port=chain.dst_port),
+                                          protocol=protocol_enum(chain.protocol), dst_port=chain.dst_port),
             hops=[sdn_pb2.ChainHop(hosts=list(h)) for h in hops]))
 
     def update_chain(self, name: str, hops: list[tuple[str, ...]]) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import grpc
-from strata.v1 import common_pb2, mano_pb2, mano_pb2_grpc
+from strata.v1 import mano_pb2, mano_pb2_grpc
 
-from component_base.errors import InvalidArgument
 from component_base.rpc import abort_on_domain_error
 from api.classifier import Classifier
+from api.protocols import CHAIN_PROTOCOLS, protocol_enum, protocol_name
 
 from .core import VnfManager
 from .descriptors import Vnfd, parse_vnfd
@@ -15,9 +15,6 @@ from .lifecycle import OpOccurrence
 from .store import ChainRecord
 
 SERVICE_NAME = mano_pb2.DESCRIPTOR.services_by_name["VnfManagerService"].full_name
-PROTOCOL_NAMES = {common_pb2.PROTOCOL_UNSPECIFIED: "", common_pb2.PROTOCOL_TCP: "tcp",
-                  common_pb2.PROTOCOL_UDP: "udp", common_pb2.PROTOCOL_ICMP: "icmp"}
-PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
 
 
 def vnfd_message(v: Vnfd) -> mano_pb2.Vnfd:
@@ -37,7 +34,7 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
     @staticmethod
     def _chain(chain: ChainRecord, hops: list[tuple[str, ...]]) -> mano_pb2.Chain:
         return mano_pb2.Chain(name=chain.name, src_cidr=chain.src_cidr, dst_cidr=chain.dst_cidr,
-                              protocol=PROTOCOL_ENUMS[chain.protocol], dst_port=chain.dst_port,
+                              protocol=protocol_enum(chain.protocol), dst_port=chain.dst_port,
                               instances=list(chain.instances), symmetric=chain.symmetric,
                               hops=["|".join(hop) for hop in hops])
 
@@ -94,9 +91,7 @@ class ManoServicer(mano_pb2_grpc.VnfManagerServiceServicer):
 
     @abort_on_domain_error
     def CreateChain(self, request, context):
-        protocol = PROTOCOL_NAMES.get(request.protocol)
-        if protocol is None:
-            raise InvalidArgument(f"protocol {request.protocol} is not one a chain can match")
+        protocol = protocol_name(request.protocol, CHAIN_PROTOCOLS)
         chain = self.manager.create_chain(request.name, Classifier(request.src_cidr, request.dst_cidr, protocol,
                                                                    request.dst_port),
                                           list(request.instances), request.symmetric)

@@ -7,12 +7,11 @@ import socket
 from collections.abc import Sequence
 
 
+from api.protocols import protocol_enum, protocol_name
 from component_base.errors import NotFound
 from component_base.rpc import DomainClient
 
 from .core import EndpointCounters, RouteCounters, SdnRoute
-
-PROTOCOLS = {"tcp": 1, "udp": 2}  # common.Protocol
 
 
 class SdnRoutes(DomainClient):
@@ -25,8 +24,7 @@ class SdnRoutes(DomainClient):
         from strata.v1 import sdn_pb2
 
         answer = self._call(self.stub.ListServiceRoutes, sdn_pb2.ListServiceRoutesRequest())
-        names = {v: k for k, v in PROTOCOLS.items()}
-        return {r.service: SdnRoute(r.service, r.vip, names.get(r.protocol, "tcp"), r.port,
+        return {r.service: SdnRoute(r.service, r.vip, protocol_name(r.protocol), r.port,
                                     tuple((e.host, e.ip, e.port, e.weight, e.subset) for e in r.endpoints),
                                     r.policy.locality, round(r.policy.rate_limit_mbps, 3))
                 for r in answer.routes}
@@ -46,7 +44,7 @@ class SdnRoutes(DomainClient):
                 if "no service route" not in str(exc):
                     raise  # an endpoint host it does not know
         self._call(self.stub.InstallServiceRoute, sdn_pb2.InstallServiceRouteRequest(
-            service=route.name, vip=route.vip, protocol=PROTOCOLS[route.protocol], port=route.port,
+            service=route.name, vip=route.vip, protocol=protocol_enum(route.protocol), port=route.port,
             endpoints=endpoints, policy=policy))
 
     def remove(self, name: str) -> None:

@@ -22,13 +22,13 @@ from typing import Protocol
 
 from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from api.names import check_service_name
+from api.protocols import TCP, check_protocol
 
 from .outliers import OutlierTracker
 from .policy import DEFAULT_POLICY, MeshEndpoint, TrafficPolicy, Weights, check_subset, endpoint_weights
 from .store import MeshStore, Service
 
 log = logging.getLogger("strata.mesh")
-PROTOCOLS = ("tcp", "udp")
 
 
 # -- ports ---------------------------------------------------------------------------------------
@@ -136,8 +136,7 @@ class MeshCore:
             vip = str(ipaddress.IPv4Address(vip))
         except ValueError:
             raise InvalidArgument(f"vip {vip!r} is not an IPv4 address") from None
-        if protocol not in PROTOCOLS:
-            raise InvalidArgument(f"protocol must be tcp or udp, got {protocol!r}")
+        check_protocol(protocol)
         if not 1 <= port <= 65535:
             raise InvalidArgument(f"port {port} is not in 1-65535")
         with self._lock:
@@ -165,7 +164,7 @@ class MeshCore:
     def set_policy(self, name: str, policy: TrafficPolicy) -> ServiceStatus:
         with self._lock:
             old = self._service(name)
-            if policy.outlier_detection is not None and old.protocol != "tcp":
+            if policy.outlier_detection is not None and old.protocol != TCP:
                 raise FailedPrecondition(f"service {name!r} is {old.protocol.upper()}: outlier detection probes "
                                          "connect over TCP")
             return self._change(dataclasses.replace(old, policy=policy))

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import grpc
-from strata.v1 import common_pb2, mesh_pb2, mesh_pb2_grpc
+from strata.v1 import mesh_pb2, mesh_pb2_grpc
 
-from component_base.errors import InvalidArgument
+from api.protocols import protocol_enum, protocol_name
 from component_base.rpc import abort_on_domain_error
 
 from .core import EndpointCounters, MeshCore, RouteCounters, ServiceStatus
 from .policy import MeshEndpoint, OutlierDetection, TrafficPolicy, checked_policy
 
 SERVICE_NAME = mesh_pb2.DESCRIPTOR.services_by_name["MeshService"].full_name
-PROTOCOL_NAMES = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
-PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
 
 
 def policy_message(policy: TrafficPolicy) -> mesh_pb2.TrafficPolicy:
@@ -40,7 +38,7 @@ def policy_from_message(m: mesh_pb2.TrafficPolicy) -> TrafficPolicy:
 def info_message(status: ServiceStatus) -> mesh_pb2.MeshServiceInfo:
     s = status.service
     return mesh_pb2.MeshServiceInfo(
-        name=s.name, vip=s.vip, protocol=PROTOCOL_ENUMS[s.protocol], port=s.port,
+        name=s.name, vip=s.vip, protocol=protocol_enum(s.protocol), port=s.port,
         endpoints=[mesh_pb2.EndpointStatus(
             endpoint=mesh_pb2.MeshEndpoint(host=e.endpoint.host, ip=e.endpoint.ip, port=e.endpoint.port,
                                            subset=e.endpoint.subset),
@@ -76,9 +74,7 @@ class MeshServicer(mesh_pb2_grpc.MeshServiceServicer):
 
     @abort_on_domain_error
     def RegisterService(self, request, context):
-        if request.protocol not in PROTOCOL_NAMES:
-            raise InvalidArgument("protocol must be PROTOCOL_TCP or PROTOCOL_UDP")
-        return info_message(self.core.register(request.name, request.vip, PROTOCOL_NAMES[request.protocol],
+        return info_message(self.core.register(request.name, request.vip, protocol_name(request.protocol),
                                                request.port))
 
     @abort_on_domain_error

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from api.protocols import TCP, protocol_enum
 from component_base.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
 from controller.placement.model import Problem
@@ -67,10 +68,10 @@ class MeshClient(DomainClient):
                 for s in answer.services}
 
     def put_route(self, name: str, vip: str, port: int, endpoints: Sequence[RouteEndpoint]) -> None:
-        from strata.v1 import common_pb2, mesh_pb2
+        from strata.v1 import mesh_pb2
 
         self._call(self.stub.RegisterService, mesh_pb2.RegisterServiceRequest(
-            name=name, vip=vip, protocol=common_pb2.PROTOCOL_TCP, port=port))
+            name=name, vip=vip, protocol=protocol_enum(TCP), port=port))
         self._call(self.stub.SetEndpoints, mesh_pb2.SetEndpointsRequest(service=name, endpoints=[
             mesh_pb2.MeshEndpoint(host=e.host, ip=e.ip, port=e.port, subset=e.subset) for e in endpoints]))
 

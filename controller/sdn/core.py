@@ -20,6 +20,7 @@ from component_base.errors import AlreadyExists, DomainError, FailedPrecondition
 
 from api.classifier import Classifier, checked_classifier
 from api.names import check_service_name
+from api.protocols import check_protocol
 
 from .network import POD, AttachedEndpoint, HostInfo, NetworkView, parse_ipv4, parse_mac
 from .rules import (MAX_SERVICE_ID, MAX_SLOT, Chain, Endpoint, ReservedPath, RuleCache, RuleDiff,
@@ -27,7 +28,6 @@ from .rules import (MAX_SERVICE_ID, MAX_SLOT, Chain, Endpoint, ReservedPath, Rul
 from .store import SdnStore
 
 log = logging.getLogger("strata.sdn")
-PROTOCOLS = ("tcp", "udp")
 MAX_WEIGHT = 0xFFFF
 OFPP_MAX = 0xFFFFFF00  # the highest OpenFlow 1.3 port number of a real port
 
@@ -153,8 +153,7 @@ class SdnCore:
         check_service_name(service)
         vip = parse_ipv4(vip, "vip")
         self._check_vip(vip)
-        if protocol not in PROTOCOLS:
-            raise InvalidArgument(f"protocol must be tcp or udp, got {protocol!r}")
+        check_protocol(protocol)
         if not 1 <= port <= 65535:
             raise InvalidArgument(f"port {port} is not in 1-65535")
         with self._lock:

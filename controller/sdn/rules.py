@@ -40,6 +40,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from api.classifier import Classifier
+from api.protocols import ICMP, IP_NUMBERS, SERVICE_PROTOCOLS
 
 from .network import NetworkView
 
@@ -53,7 +54,6 @@ PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250
 PRIORITY_HAIRPIN_EST, PRIORITY_ACCOUNT, PRIORITY_SERVICE = 250, 260, 300
 PRIORITY_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN = 100, 110
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
-IP_PROTO = {"tcp": 6, "udp": 17}
 IN_PORT = "in_port"  # ("output", IN_PORT): back out of the port the packet came in by
 
 # ct_state bits (Open vSwitch) and the (value, mask) matches the rules use
@@ -265,7 +265,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
             Flow(dpid, TABLE_UNSNAT, PRIORITY_MISS, _match(eth_type=ETH_IPV4),
                  (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE),
         ]
-        for proto in IP_PROTO.values():
+        for proto in (IP_NUMBERS[p] for p in SERVICE_PROTOCOLS):
             flows.append(Flow(dpid, TABLE_CLASSIFY, PRIORITY_TRACK, _match(eth_type=ETH_IPV4, ip_proto=proto),
                               (("ct", Ct(nat_zone, TABLE_SERVICE)),), None, COOKIE_BASELINE))
         if gateway:
@@ -362,7 +362,7 @@ def select_buckets(weights: dict[int, int]) -> list[tuple[int, int]]:
 
 
 def service_rules(view: NetworkView, route: ServiceRoute) -> tuple[list[Flow], list[Group], list[Meter]]:
-    proto = IP_PROTO[route.protocol]
+    proto = IP_NUMBERS[route.protocol]
     dst_field = f"{route.protocol}_dst"
     vip_match = dict(eth_type=ETH_IPV4, ipv4_dst=route.vip, ip_proto=proto, **{dst_field: route.port})
     meter = route.meter_id
@@ -436,14 +436,14 @@ def _cidr(text: str) -> tuple[str, str] | str | None:
 
 def _l4_matches(protocol: str, port: int, side: str) -> list[dict]:
     """Match fields for the protocol (and port on `side`: "dst" or "src"); several when "any"."""
-    protocols = [protocol] if protocol else (["tcp", "udp"] if port else [""])
+    protocols = [protocol] if protocol else (list(SERVICE_PROTOCOLS) if port else [""])
     out = []
     for proto in protocols:
         fields: dict = {}
-        if proto == "icmp":
-            fields["ip_proto"] = 1
+        if proto == ICMP:
+            fields["ip_proto"] = IP_NUMBERS[ICMP]
         elif proto:
-            fields["ip_proto"] = IP_PROTO[proto]
+            fields["ip_proto"] = IP_NUMBERS[proto]
             if port:
                 fields[f"{proto}_{side}"] = port
         out.append(fields)
@@ -521,10 +521,10 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
     # A service's replies go through the chain before their translation back to the VIP, so a VNF
     # sees one connection both ways (client and instance): they are recognised by their source
     # (an instance of the service); at the client's switch, by their connection (table 7).
-    instances = [dict(ip_proto=IP_PROTO[r.protocol], ipv4_src=ep.ip, **{f"{r.protocol}_src": ep.port})
+    instances = [dict(ip_proto=IP_NUMBERS[r.protocol], ipv4_src=ep.ip, **{f"{r.protocol}_src": ep.port})
                  for r in services for ep in r.endpoints]
     reply_out = list(instances)
-    reply_out += [dict(ip_proto=IP_PROTO[r.protocol], ipv4_src=r.vip, **{f"{r.protocol}_src": r.port})
+    reply_out += [dict(ip_proto=IP_NUMBERS[r.protocol], ipv4_src=r.vip, **{f"{r.protocol}_src": r.port})
                   for r in services]  # after the translation back, at the client's switch
     if dst:
         reply_out += [dict(l4, ipv4_src=dst) for l4 in _l4_matches(c.protocol, c.dst_port, "src")]

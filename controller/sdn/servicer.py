@@ -5,35 +5,26 @@ from __future__ import annotations
 import grpc
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-from component_base.errors import InvalidArgument, NotFound
+from component_base.errors import NotFound
 from component_base.rpc import abort_on_domain_error
 
 from .core import SdnCore
 from .network import AttachedEndpoint
 from api.classifier import Classifier
+from api.protocols import CHAIN_PROTOCOLS, protocol_enum, protocol_name
 
 from .rules import Chain, Endpoint, ServiceRoute
 from .telemetry import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
-PROTOCOL_NAMES = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
-PROTOCOL_ENUMS = {v: k for k, v in PROTOCOL_NAMES.items()}
-
-
-def _protocol(value: int) -> str:
-    if value not in PROTOCOL_NAMES:
-        raise InvalidArgument("protocol must be PROTOCOL_TCP or PROTOCOL_UDP")
-    return PROTOCOL_NAMES[value]
-
-
 def _endpoints(messages) -> list[Endpoint]:
     return [Endpoint(e.host, e.ip, e.port, e.weight, e.subset) for e in messages]
 
 
 def route_message(route: ServiceRoute) -> sdn_pb2.ServiceRoute:
     return sdn_pb2.ServiceRoute(
-        service=route.service, vip=route.vip, protocol=PROTOCOL_ENUMS[route.protocol], port=route.port,
+        service=route.service, vip=route.vip, protocol=protocol_enum(route.protocol), port=route.port,
         endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight, subset=e.subset)
                    for e in route.endpoints],
         cookie=route.cookie, group_id=route.group_id,
@@ -48,20 +39,15 @@ def stats_message(traffic: ServiceTraffic) -> sdn_pb2.ServiceStats:
                                          rx_bytes=e.rx_bytes) for e in traffic.endpoints])
 
 
-CHAIN_PROTOCOL_NAMES = {common_pb2.PROTOCOL_UNSPECIFIED: "", common_pb2.PROTOCOL_TCP: "tcp",
-                        common_pb2.PROTOCOL_UDP: "udp", common_pb2.PROTOCOL_ICMP: "icmp"}
-
-
 def _hops(messages) -> list[list[str]]:
     return [list(h.hosts) or ([h.host] if h.host else []) for h in messages]
 
 
 def chain_message(chain: Chain) -> sdn_pb2.InstallChainResponse:
     c = chain.classifier
-    protocol = {v: k for k, v in CHAIN_PROTOCOL_NAMES.items()}[c.protocol]
     return sdn_pb2.InstallChainResponse(
         chain=chain.name, cookie=chain.cookie, symmetric=chain.symmetric,
-        classifier=sdn_pb2.Classifier(src_cidr=c.src_cidr, dst_cidr=c.dst_cidr, protocol=protocol, dst_port=c.dst_port),
+        classifier=sdn_pb2.Classifier(src_cidr=c.src_cidr, dst_cidr=c.dst_cidr, protocol=protocol_enum(c.protocol), dst_port=c.dst_port),
         hops=[sdn_pb2.ChainHop(host=hop[0], hosts=list(hop)) for hop in chain.hops])
 
 
@@ -120,7 +106,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
 
     @abort_on_domain_error
     def InstallServiceRoute(self, request, context):
-        route = self.core.install_route(request.service, request.vip, _protocol(request.protocol), request.port,
+        route = self.core.install_route(request.service, request.vip, protocol_name(request.protocol), request.port,
                                         _endpoints(request.endpoints), locality=request.policy.locality,
                                         rate_limit_mbps=request.policy.rate_limit_mbps)
         return route_message(route)
@@ -250,9 +236,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def InstallChain(self, request, context):
         c = request.classifier
-        protocol = CHAIN_PROTOCOL_NAMES.get(c.protocol)
-        if protocol is None:
-            raise InvalidArgument(f"classifier.protocol: {c.protocol} is not a protocol a chain can match")
+        protocol = protocol_name(c.protocol, CHAIN_PROTOCOLS)
         chain = self.core.install_chain(request.chain, Classifier(c.src_cidr, c.dst_cidr, protocol, c.dst_port),
                                         _hops(request.hops), request.symmetric)
         return chain_message(chain)

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from controller.sdn.network import HostInfo, NetworkView
-from controller.sdn.rules import (CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4, IN_PORT, IP_PROTO, Ct, Flow, Group,
+from api.protocols import IP_NUMBERS
+from controller.sdn.rules import (CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4, IN_PORT, Ct, Flow, Group,
                                   RuleDiff, RuleSet)
 
 DELIVERED, DROPPED, CONTROLLER, LOOP = "delivered", "dropped", "controller", "loop"
@@ -97,7 +98,7 @@ def ip_packet(src: HostInfo, dst_ip: str, dst_mac: str, *, proto: str = "tcp", d
               src_port: int = 40000) -> dict:
     """A TCP or UDP packet from host `src` as its stack would send it (dst_mac from proxy ARP)."""
     return {"eth_type": ETH_IPV4, "eth_src": src.mac, "eth_dst": dst_mac, "ipv4_src": src.ip,
-            "ipv4_dst": dst_ip, "ip_proto": IP_PROTO[proto], f"{proto}_src": src_port, f"{proto}_dst": dst_port}
+            "ipv4_dst": dst_ip, "ip_proto": IP_NUMBERS[proto], f"{proto}_src": src_port, f"{proto}_dst": dst_port}
 
 
 def to_host(src: HostInfo, dst: HostInfo, **kw) -> dict:
