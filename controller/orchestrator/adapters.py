@@ -14,8 +14,8 @@ from controller.placement.model import Problem
 from controller.placement.result import PlacementResult
 from component_base.rpc import DomainClient, call_domain
 
-from .core import RouteEndpoint, RunRequest, RunResult
-from .sources import NetworkView
+from .ports import RouteEndpoint, RunRequest, RunResult
+from .sources import SwitchGraph
 from .store import NodeRecord
 
 PULL_TIMEOUT = 600.0  # a start pulls the image's missing layers first
@@ -42,10 +42,10 @@ class SdnClient(DomainClient):
 
         super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
 
-    def view(self) -> NetworkView:
+    def switch_graph(self) -> SwitchGraph:
         from strata.v1 import sdn_pb2
 
-        return NetworkView.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
+        return SwitchGraph.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
 
 
 

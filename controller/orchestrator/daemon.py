@@ -11,6 +11,7 @@ the node agents over their management Unix sockets. The configuration file (JSON
   listen             gRPC address (in the namespace it runs in)
   socket             gRPC Unix socket: how the CLI and the agents reach it
 Optional: node_timeout (s, 4), evict_after (s, 10), placement_time_limit (s, 20), image_cache,
+resync_period (s, 5: how often each controller runs when nothing it watches changes),
 image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
 """
@@ -35,8 +36,8 @@ def serve_orchestrator(config_path: str, stop: threading.Event, metrics: str | N
     """`metrics`: the endpoint's address, "off", or None for the configuration's (or the default)."""
     from . import metrics as orchestrator_metrics
     from .adapters import AgentClients, MeshClient, PlacementClient, SdnClient
-    from .core import Orchestrator
-    from .images import RegistryImages
+    from .core import RESYNC, Orchestrator
+    from .registry_images import RegistryImages
     from .servicer import SERVICE_NAME, register
     from .store import Store
 
@@ -53,7 +54,8 @@ def serve_orchestrator(config_path: str, stop: threading.Event, metrics: str | N
                               log=log.info),
         service_range=config["service_range"], registry_host=config["registry_host"],
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
-        size_unit=2**20 * float(config.get("image_scale", IMAGE_SCALE)))
+        size_unit=2**20 * float(config.get("image_scale", IMAGE_SCALE)),
+        resync=float(config.get("resync_period", RESYNC)))
     orchestrator_metrics.register(orchestrator)
     socket = Path(config["socket"])
     socket.unlink(missing_ok=True)

@@ -9,13 +9,19 @@ from component_base.rpc import abort_on_domain_error
 
 from api.app import AppSpec
 from api.app_messages import service_message, service_spec
-from .core import ContainerView, DeploymentView, NodeView, Orchestrator, route_name
+from .cluster import ContainerView
+from .controllers.routes import route_name
+from .core import DeploymentView, NodeView, Orchestrator
+from .ports import IMAGE_BUILDING, IMAGE_FAILED, IMAGE_PENDING, IMAGE_PUSHING, IMAGE_READY
 from .store import NodeRecord
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 PHASES = {"pending": pb.INSTANCE_PHASE_PENDING, "running": pb.INSTANCE_PHASE_RUNNING,
           "failed": pb.INSTANCE_PHASE_FAILED, "unknown": pb.INSTANCE_PHASE_UNKNOWN,
           "starting": pb.INSTANCE_PHASE_STARTING}
+IMAGE_PHASES = {IMAGE_PENDING: pb.IMAGE_PHASE_PENDING, IMAGE_BUILDING: pb.IMAGE_PHASE_BUILDING,
+                IMAGE_PUSHING: pb.IMAGE_PHASE_PUSHING, IMAGE_READY: pb.IMAGE_PHASE_READY,
+                IMAGE_FAILED: pb.IMAGE_PHASE_FAILED}
 
 
 def node_message(view: NodeView) -> pb.Node:
@@ -36,13 +42,15 @@ def deployment_message(view: DeploymentView) -> pb.Deployment:
                                phase=PHASES[i.phase], restarts=i.restarts, message=i.message,
                                pulled_bytes=i.record.pulled_bytes, peer_bytes=i.record.peer_bytes)
                    for i in view.instances],
-        addresses=[pb.ServiceAddress(service=s.name, vip=app.vips[s.group], port=s.port,
+        addresses=[pb.ServiceAddress(service=s.name, vip=app.vips.get(s.group, ""), port=s.port,
                                      endpoints=view.endpoints.get(s.name, 0),
                                      mesh_service=route_name(app.spec.name, s.group))
                    for s in app.spec.services if not s.vnf_kind],
         placement_algorithm=app.algorithm, peers=app.peers, planned_bytes=app.planned_bytes,
         pulled_bytes=sum(i.record.pulled_bytes for i in view.instances),
-        peer_bytes=sum(i.record.peer_bytes for i in view.instances), ready=view.ready, created_unix=app.created)
+        peer_bytes=sum(i.record.peer_bytes for i in view.instances), ready=view.ready, created_unix=app.created,
+        images=[pb.ServiceImageStatus(service=name, phase=IMAGE_PHASES[i.phase], message=i.message, reference=i.reference,
+                                      layers=i.layers, size_bytes=i.size_bytes) for name, i in view.images.items()])
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):

@@ -19,7 +19,7 @@ from component_base.errors import InvalidArgument
 # (src switch, dst switch, capacity Mbit/s, reserved Mbit/s, up): one direction of a cable
 SwitchLink = tuple[str, str, float, float, bool]
 
-UNKNOWN_HOPS = -1  # a registry Source's hops when the view has no up path from it to the requester
+UNKNOWN_HOPS = -1  # a registry Source's hops when the graph has no up path from it to the requester
 
 
 @dataclass(frozen=True)
@@ -27,18 +27,20 @@ class Source:
     kind: Literal["peer", "registry"]
     host: str  # the peer node, or the registry host
     hops: int  # switch-to-switch links from the source's switch to the requester's (0: same switch);
-    #            UNKNOWN_HOPS for the registry when the view does not place it or has no path from it
+    #            UNKNOWN_HOPS for the registry when the graph does not place it or has no path from it
 
 
 @dataclass
-class NetworkView:
-    """The network as the source planner needs it: directed switch links and each host's switch."""
+class SwitchGraph:
+    """The switch graph as the source planner and `near` placement need it: directed switch links (with
+    their free bandwidth and whether they are up) and the switch each host hangs off. Not the SDN
+    controller's network view: this one is built from its GetTopology answer."""
 
     switch_links: list[SwitchLink] = field(default_factory=list)
     host_switch: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_topology(cls, topology) -> "NetworkView":
+    def from_topology(cls, topology) -> "SwitchGraph":
         """From the SDN's GetTopology answer (strata.v1.Topology); hosts without a switch are left out."""
         links = [(link.src_switch, link.dst_switch, link.capacity_mbps, link.reserved_mbps, link.up)
                  for link in topology.links]
@@ -82,7 +84,7 @@ def _widest_shortest(neighbours: Mapping[str, list[tuple[str, float]]], start: s
     return best
 
 
-def plan_sources(view: NetworkView, requester: str, layers: Sequence[tuple[str, int]],
+def plan_sources(graph: SwitchGraph, requester: str, layers: Sequence[tuple[str, int]],
                  holders: Mapping[str, Collection[str]], registry_host: str, *,
                  peers: bool = True) -> dict[str, Source]:
     """The source of every layer (digest -> Source, in the order of `layers`, each digest once).
@@ -101,13 +103,13 @@ def plan_sources(view: NetworkView, requester: str, layers: Sequence[tuple[str, 
         if sizes.setdefault(digest, size) != size:
             raise InvalidArgument(f"layer {digest} is listed with two sizes: {sizes[digest]} and {size}")
 
-    requester_switch = view.host_switch.get(requester)
-    reach = view.reach(requester_switch) if requester_switch is not None else {}
-    back = view.reachable_from(requester_switch) if requester_switch is not None else set()
+    requester_switch = graph.host_switch.get(requester)
+    reach = graph.reach(requester_switch) if requester_switch is not None else {}
+    back = graph.reachable_from(requester_switch) if requester_switch is not None else set()
 
     def distance(host: str) -> tuple[int, float] | None:
         """(hops, bottleneck) of the bytes from host to the requester; None if either way is cut."""
-        switch = view.host_switch.get(host)
+        switch = graph.host_switch.get(host)
         return reach.get(switch) if switch in back else None
 
     registry_at = distance(registry_host)

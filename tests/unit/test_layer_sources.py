@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from component_base.errors import InvalidArgument
-from controller.orchestrator.sources import UNKNOWN_HOPS, NetworkView, Source, plan_sources
+from controller.orchestrator.sources import UNKNOWN_HOPS, SwitchGraph, Source, plan_sources
 from strata.v1 import sdn_pb2
 
 
@@ -22,7 +22,7 @@ def cable(a: str, b: str, capacity: float = 1000.0, reserved: float = 0.0) -> li
     return [(a, b, capacity, reserved, True), (b, a, capacity, reserved, True)]
 
 
-def tiered() -> NetworkView:
+def tiered() -> SwitchGraph:
     """Cloud switch c1 (the registry) - aggregation a1, a2 - access e1, e2 (under a1), e3, e4 (under a2);
     two edge nodes per access switch: edge1, edge2 on e1, edge3, edge4 on e2, and so on."""
     links = [*cable("c1", "a1"), *cable("c1", "a2"),
@@ -30,10 +30,10 @@ def tiered() -> NetworkView:
     hosts = {"registry": "c1", "cloud1": "c1"}
     for k in range(8):
         hosts[f"edge{k + 1}"] = f"e{k // 2 + 1}"
-    return NetworkView(switch_links=links, host_switch=hosts)
+    return SwitchGraph(switch_links=links, host_switch=hosts)
 
 
-def set_link(view: NetworkView, src: str, dst: str, *, up: bool | None = None, reserved: float | None = None) -> None:
+def set_link(view: SwitchGraph, src: str, dst: str, *, up: bool | None = None, reserved: float | None = None) -> None:
     for k, (a, b, capacity, was_reserved, was_up) in enumerate(view.switch_links):
         if (a, b) == (src, dst):
             view.switch_links[k] = (a, b, capacity, was_reserved if reserved is None else reserved,
@@ -109,7 +109,7 @@ def test_load_is_spread_by_bytes_largest_layer_first():
 def test_the_path_with_more_free_bandwidth_wins_a_tie():
     # requester on s0, cabled to s1 and s2; a holder on each; s1 -> s0 mostly reserved
     links = [*cable("s0", "s1", 100, 90), *cable("s0", "s2", 100, 10)]
-    view = NetworkView(links, {"req": "s0", "alpha": "s1", "beta": "s2"})
+    view = SwitchGraph(links, {"req": "s0", "alpha": "s1", "beta": "s2"})
 
     sources = plan(view, "req", [(A, 10), (B, 10)], {A: ["alpha", "beta"], B: ["alpha", "beta"]}, registry="none")
 
@@ -118,7 +118,7 @@ def test_the_path_with_more_free_bandwidth_wins_a_tie():
 
 def test_bandwidth_is_counted_in_the_direction_the_bytes_flow():
     links = [*cable("s0", "s1", 100), *cable("s0", "s2", 100)]
-    view = NetworkView(links, {"req": "s0", "alpha": "s1", "beta": "s2"})
+    view = SwitchGraph(links, {"req": "s0", "alpha": "s1", "beta": "s2"})
     set_link(view, "s0", "s1", reserved=95)  # requests towards alpha: they are small
     set_link(view, "s2", "s0", reserved=50)  # beta's bytes towards the requester
 
@@ -132,7 +132,7 @@ def test_the_widest_of_several_shortest_paths_counts():
     # single path as long but narrower than the wide one
     links = [*cable("s0", "s1", 10), *cable("s1", "s3", 1000), *cable("s0", "s2", 1000), *cable("s2", "s3", 1000),
              *cable("s0", "s5", 500), *cable("s5", "s4", 500)]
-    view = NetworkView(links, {"req": "s0", "alpha": "s3", "beta": "s4"})
+    view = SwitchGraph(links, {"req": "s0", "alpha": "s3", "beta": "s4"})
     assert view.reach("s0")["s3"] == (2, 1000)
     sources = plan(view, "req", [(A, 10)], {A: ["beta", "alpha"]}, registry="none")
     assert sources[A] == Source("peer", "alpha", 2)
@@ -222,7 +222,7 @@ def test_from_topology_reads_the_sdn_answer():
                sdn_pb2.Host(name="edge2", ip="10.0.0.3", switch="s3", role="edge-server"),
                sdn_pb2.Host(name="lost", ip="10.0.0.9", switch="")])
 
-    view = NetworkView.from_topology(topology)
+    view = SwitchGraph.from_topology(topology)
 
     assert view.switch_links == [("s1", "s2", 100.0, 0.0, True), ("s2", "s1", 100.0, 40.0, True),
                                  ("s2", "s3", 100.0, 0.0, False), ("s3", "s2", 100.0, 0.0, True)]

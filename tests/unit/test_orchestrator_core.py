@@ -6,9 +6,12 @@ import pytest
 
 from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from api.app import AppSpec, ServiceSpec
-from controller.orchestrator.core import (OWNER, OWNER_LABEL, ContainerView, Orchestrator, RunResult,
-                                          container_name)
-from controller.orchestrator.sources import NetworkView
+from controller.orchestrator.cluster import ContainerView
+from controller.orchestrator.controllers.node_sync import OWNER, OWNER_LABEL, run_request
+from controller.orchestrator.controllers.scheduling import container_name
+from controller.orchestrator.core import Orchestrator
+from controller.orchestrator.ports import RunResult
+from controller.orchestrator.sources import SwitchGraph
 from controller.orchestrator.store import NodeRecord, ServiceImage, Store
 from controller.placement.algorithms import run
 
@@ -43,11 +46,11 @@ class FakeSdn:
         self.routes_now = {}
         self.calls = []
 
-    def view(self):
+    def switch_graph(self):
         # s1 - s2 - s3 in a line; edge1 and edge2 on s1, edge3 on s3, the registry on s2
         links = [("s1", "s2", 100, 0, True), ("s2", "s1", 100, 0, True),
                  ("s2", "s3", 100, 0, True), ("s3", "s2", 100, 0, True)]
-        return NetworkView(links, {"edge1": "s1", "edge2": "s1", "edge3": "s3", "registry": "s2"})
+        return SwitchGraph(links, {"edge1": "s1", "edge2": "s1", "edge3": "s3", "registry": "s2"})
 
     def routes(self):
         return dict(self.routes_now)
@@ -96,9 +99,12 @@ class FakeAgents:
 
 
 class FakeImages:
-    def prepare(self, service):
+    def check(self, service):
         if service.image not in IMAGES:
             raise InvalidArgument(f"unknown image {service.image}")
+
+    def prepare(self, service, progress):
+        progress("pushing", f"pushing {service.image}")
         return IMAGES[service.image]
 
 
@@ -136,6 +142,12 @@ class Cluster:
             self.o.heartbeat(name, containers=containers, layers=dict(layers), storage_used=sum(layers.values()),
                              pulled_bytes_total=0, peer_bytes_total=0)
 
+    def schedule(self):
+        """Images prepared, VIPs allocated, pending instances placed: nothing started yet."""
+        for controller in self.o.controllers:
+            if controller.name in ("images", "vips", "node-lifecycle", "scheduler"):
+                controller.sync()
+
     def settle(self, passes=3):
         """Reconcile passes with their starts finished, heartbeats in between."""
         for _ in range(passes):
@@ -148,8 +160,8 @@ class Cluster:
         """Wait for the starts and removals a pass submitted."""
         from concurrent.futures import ThreadPoolExecutor
 
-        self.o._pool.shutdown(wait=True)
-        self.o._pool = ThreadPoolExecutor(max_workers=4)
+        self.o.node_sync.pool.shutdown(wait=True)
+        self.o.node_sync.pool = ThreadPoolExecutor(max_workers=4)
 
     def running(self):
         return {n: sorted(c) for n, c in self.agents.containers.items() if c}
@@ -159,11 +171,12 @@ def test_deploy_starts_every_instance_and_routes_each_vip_to_its_replicas(tmp_pa
     c = Cluster(tmp_path)
     view = c.o.deploy(app())
     assert len(view.instances) == 4 and not view.ready
-    assert len(set(view.app.vips.values())) == 3
-    assert all(vip.startswith("10.0.127.") for vip in view.app.vips.values())
+    assert {i.phase for i in view.instances} == {"pending"} and not any(i.record.node for i in view.instances)
     c.settle()
     view = c.o.deployment("shop")
     assert view.ready, [(i.record.name, i.phase) for i in view.instances]
+    assert len(set(view.app.vips.values())) == 3
+    assert all(vip.startswith("10.0.127.") for vip in view.app.vips.values())
     assert sum(len(v) for v in c.running().values()) == 4
     vip, port, endpoints = c.sdn.routes_now["web.shop"]
     assert (vip, port) == (view.app.vips["web"], 80)
@@ -207,10 +220,10 @@ def test_versions_of_a_service_share_its_vip_and_become_its_subsets(tmp_path):
         ServiceSpec("reviews", "api", replicas=2, cpu_millicores=300, mesh_service="reviews", version="v1"),
         ServiceSpec("reviews-v2", "api", replicas=1, cpu_millicores=300, mesh_service="reviews", version="v2"),
     ))
-    view = c.o.deploy(spec)
-    assert set(view.app.vips) == {"web", "reviews"}  # one VIP for both versions
+    c.o.deploy(spec)
     c.settle()
     view = c.o.deployment("shop")
+    assert set(view.app.vips) == {"web", "reviews"}  # one VIP for both versions
     assert view.ready and view.endpoints == {"web": 1, "reviews": 2, "reviews-v2": 1}
     assert "reviews-v2.shop" not in c.sdn.routes_now
     vip, _, endpoints = c.sdn.routes_now["reviews.shop"]
@@ -246,7 +259,9 @@ def test_a_layer_a_node_holds_costs_nothing_there(tmp_path):
     c.o.deploy(AppSpec("first", (ServiceSpec("api", "api", cpu_millicores=100),)))
     c.settle()
     holder = next(n for n, names in c.running().items() if names)
-    view = c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
+    c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
+    c.schedule()
+    view = c.o.deployment("second")
     # web shares the 40 MB base with api: only its own 5 MB is stored anew, next to api
     assert view.app.planned_bytes == 5 * MB
     assert view.instances[0].record.node == holder
@@ -256,19 +271,24 @@ def test_a_layer_a_node_holds_costs_nothing_there(tmp_path):
 
 def test_placed_but_not_yet_pulled_layers_count_as_coming(tmp_path):
     c = Cluster(tmp_path)
-    c.o.deploy(AppSpec("first", (ServiceSpec("api", "api", cpu_millicores=100),)))  # no reconcile yet
-    view = c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
-    assert view.app.planned_bytes == 5 * MB
+    c.o.deploy(AppSpec("first", (ServiceSpec("api", "api", cpu_millicores=100),)))
+    c.schedule()  # placed, not started
+    c.o.deploy(AppSpec("second", (ServiceSpec("web", "web", cpu_millicores=100),)))
+    c.schedule()
+    assert c.o.deployment("second").app.planned_bytes == 5 * MB
 
 
-def test_deploy_that_fits_nowhere_changes_nothing(tmp_path):
+def test_a_deploy_that_fits_nowhere_stays_pending_with_the_reason_and_starts_nothing(tmp_path):
     c = Cluster(tmp_path, cpu=600)
-    with pytest.raises(FailedPrecondition):
-        c.o.deploy(app(web=5))
-    assert c.o.apps == {} and c.o.instances == {}
-    assert c.o.vips.used == set()
-    c.o.deploy(app(web=1))  # and the range still starts from its first address
-    assert sorted(c.o.apps["shop"].vips.values())[0] == "10.0.127.1"
+    c.o.deploy(app(web=5))
+    c.settle()
+    view = c.o.deployment("shop")
+    assert not view.ready and {i.phase for i in view.instances} == {"pending"}
+    assert all("no placement fits the ready nodes" in i.message for i in view.instances)
+    assert not any(i.record.node for i in view.instances) and not c.agents.requests
+    c.o.scale("shop", "web", 1)  # now it fits: placed and started
+    c.settle()
+    assert c.o.deployment("shop").ready
 
 
 def test_bad_requests_are_refused(tmp_path):
@@ -371,13 +391,15 @@ def test_missing_layers_come_from_the_nearest_holder(tmp_path):
     c.agents.layers["edge3"] = dict(IMAGES["api"].layers)
     c.beat()
     c.o.deploy(AppSpec("solo", (ServiceSpec("api", "api", cpu_millicores=100),)))
+    c.schedule()
     instance = next(iter(c.o.instances.values()))
     if instance.node != "edge1":  # placement puts it where layers are held; force the case under test
         instance.node = "edge1"
-    request = c.o._run_request(c.o.apps["solo"], instance)
+    graph = c.sdn.switch_graph()
+    request = run_request(c.o.state, c.o.apps["solo"], instance, graph, "registry")
     assert request.layer_sources == {BASE[0]: "http://edge2:50061", "sha256:api": "http://edge2:50061"}
     c.o.apps["solo"].peers = False
-    assert c.o._run_request(c.o.apps["solo"], instance).layer_sources == {}
+    assert run_request(c.o.state, c.o.apps["solo"], instance, graph, "registry").layer_sources == {}
 
 
 def test_a_failed_start_is_reported_and_retried_later(tmp_path):
@@ -404,6 +426,7 @@ def test_container_names_are_short_unique_labels():
 def _spread(c, peers):
     """Two replicas of api on two nodes (one per node by CPU)."""
     c.o.deploy(AppSpec("two", (ServiceSpec("api", "api", replicas=2, cpu_millicores=1500),)), peers=peers)
+    c.schedule()
     assert len({i.node for i in c.o.instances.values()}) == 2
 
 
@@ -467,10 +490,12 @@ def test_near_puts_instances_on_the_nodes_nearest_a_host_that_fit(tmp_path):
     c = Cluster(tmp_path, cpu=1000)
     spec = AppSpec("vnf-mon", (ServiceSpec("mon", "api", replicas=1, cpu_millicores=600, near="edge3",
                                            vnf_kind="monitor"),))
-    view = c.o.deploy(spec)
-    assert [i.record.node for i in view.instances] == ["edge3"]
+    c.o.deploy(spec)
+    c.schedule()
+    assert [i.record.node for i in c.o.deployment("vnf-mon").instances] == ["edge3"]
     c.settle()
     c.o.scale("vnf-mon", "mon", 2)  # edge3 is full: the next nearest (two hops) take it
+    c.schedule()
     nodes = sorted(i.record.node for i in c.o.deployment("vnf-mon").instances)
     assert nodes[1] == "edge3" and nodes[0] in ("edge1", "edge2")
     with pytest.raises(InvalidArgument, match="near"):

@@ -15,12 +15,27 @@ class InstancePhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INSTANCE_PHASE_FAILED: _ClassVar[InstancePhase]
     INSTANCE_PHASE_UNKNOWN: _ClassVar[InstancePhase]
     INSTANCE_PHASE_STARTING: _ClassVar[InstancePhase]
+
+class ImagePhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMAGE_PHASE_UNSPECIFIED: _ClassVar[ImagePhase]
+    IMAGE_PHASE_PENDING: _ClassVar[ImagePhase]
+    IMAGE_PHASE_BUILDING: _ClassVar[ImagePhase]
+    IMAGE_PHASE_PUSHING: _ClassVar[ImagePhase]
+    IMAGE_PHASE_READY: _ClassVar[ImagePhase]
+    IMAGE_PHASE_FAILED: _ClassVar[ImagePhase]
 INSTANCE_PHASE_UNSPECIFIED: InstancePhase
 INSTANCE_PHASE_PENDING: InstancePhase
 INSTANCE_PHASE_RUNNING: InstancePhase
 INSTANCE_PHASE_FAILED: InstancePhase
 INSTANCE_PHASE_UNKNOWN: InstancePhase
 INSTANCE_PHASE_STARTING: InstancePhase
+IMAGE_PHASE_UNSPECIFIED: ImagePhase
+IMAGE_PHASE_PENDING: ImagePhase
+IMAGE_PHASE_BUILDING: ImagePhase
+IMAGE_PHASE_PUSHING: ImagePhase
+IMAGE_PHASE_READY: ImagePhase
+IMAGE_PHASE_FAILED: ImagePhase
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "storage_bytes", "bandwidth_mbps")
@@ -230,7 +245,7 @@ class ServiceAddress(_message.Message):
     def __init__(self, service: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ..., endpoints: _Optional[int] = ..., mesh_service: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("application", "services", "instances", "addresses", "placement_algorithm", "peers", "planned_bytes", "pulled_bytes", "peer_bytes", "ready", "created_unix")
+    __slots__ = ("application", "services", "instances", "addresses", "placement_algorithm", "peers", "planned_bytes", "pulled_bytes", "peer_bytes", "ready", "created_unix", "images")
     APPLICATION_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +257,7 @@ class Deployment(_message.Message):
     PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
     application: str
     services: _containers.RepeatedCompositeFieldContainer[ServiceSpec]
     instances: _containers.RepeatedCompositeFieldContainer[Instance]
@@ -253,7 +269,24 @@ class Deployment(_message.Message):
     peer_bytes: int
     ready: bool
     created_unix: float
-    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ..., placement_algorithm: _Optional[str] = ..., peers: _Optional[bool] = ..., planned_bytes: _Optional[int] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ..., ready: _Optional[bool] = ..., created_unix: _Optional[float] = ...) -> None: ...
+    images: _containers.RepeatedCompositeFieldContainer[ServiceImageStatus]
+    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ..., addresses: _Optional[_Iterable[_Union[ServiceAddress, _Mapping]]] = ..., placement_algorithm: _Optional[str] = ..., peers: _Optional[bool] = ..., planned_bytes: _Optional[int] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ..., ready: _Optional[bool] = ..., created_unix: _Optional[float] = ..., images: _Optional[_Iterable[_Union[ServiceImageStatus, _Mapping]]] = ...) -> None: ...
+
+class ServiceImageStatus(_message.Message):
+    __slots__ = ("service", "phase", "message", "reference", "layers", "size_bytes")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    phase: ImagePhase
+    message: str
+    reference: str
+    layers: int
+    size_bytes: int
+    def __init__(self, service: _Optional[str] = ..., phase: _Optional[_Union[ImagePhase, str]] = ..., message: _Optional[str] = ..., reference: _Optional[str] = ..., layers: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("application",)

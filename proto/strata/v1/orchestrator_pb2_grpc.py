@@ -104,20 +104,24 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Deploy(self, request, context):
-        """Places an application's containers (through the placement service, with what every
-        node already holds), gives each service a VIP and records it all as desired state; the
-        reconcile loop then starts the containers. INVALID_ARGUMENT: bad spec or image;
-        FAILED_PRECONDITION: no placement fits the ready nodes (nothing is recorded);
-        ALREADY_EXISTS: the application exists; UNAVAILABLE: placement or registry unreachable.
+        """Records an application as desired state and returns at once, its instances pending: the
+        orchestrator then builds and pushes its images (progress in Deployment.images), gives each
+        service a VIP, places the instances once their images are ready (through the placement
+        service, with what every node already holds) and starts them. Poll GetDeployment for
+        `ready`. What cannot be done later is reported on the deployment (a failed image, instances
+        that fit nowhere: pending, with the reason). INVALID_ARGUMENT: bad spec, image reference
+        unknown to the catalogue or missing from the image cache, `near` host not in the network;
+        ALREADY_EXISTS: the application exists; UNAVAILABLE: the SDN did not answer (`near` only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Scale(self, request, context):
-        """Changes one service's number of replicas: new replicas are placed like a deploy, removed
-        ones are the newest. NOT_FOUND: unknown application or service; FAILED_PRECONDITION: the
-        new replicas fit nowhere (nothing changes).
+        """Changes one service's number of replicas and returns at once: new replicas are pending until
+        the orchestrator places them like a deploy's (those that fit nowhere stay pending, with the
+        reason); removed ones are the newest. NOT_FOUND: unknown application or service;
+        INVALID_ARGUMENT: negative replicas.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,1 @@
+"""The orchestrator's controllers, each a loop over the one store woken by the changes it watches."""

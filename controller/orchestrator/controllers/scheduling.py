@@ -1,0 +1,217 @@
+"""The scheduler: places pending instances on the ready nodes through the placement service, and moves
+the instances of lost nodes, layer-aware (a layer a node holds, or will hold for an instance already
+placed there, costs nothing there: the incremental form of eqs. 1-9, docs/placement.md).
+
+An application's pending instances are placed together, in one Solve, once none of their images is
+still on its way (instances of a failed image stay pending). A lost node's instances get new names
+and are placed again; only once placed do they replace the old ones (until then the old ones stay
+where they are, and come back if their node does). What does not fit is said on the deployment and
+tried again when nodes or applications change. All placement happens on this controller's thread,
+so two decisions never see the same free capacity; no lock is held while the placer is asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
+from controller.placement.model import Container, Layer, Problem, ProblemError, Server
+from controller.placement.result import PlacementResult
+
+from ..cluster import APPS, IMAGES, INSTANCES, NODES, ClusterState
+from ..ports import Placer
+from ..sources import SwitchGraph
+from ..store import AppRecord, InstanceRecord
+from .switch_graph import SwitchGraphCache
+
+log = logging.getLogger("strata.orchestrator")
+
+CONTAINER_NAME_MAX = 40
+
+NewInstance = tuple[str, AppRecord, str]  # (name, app, service)
+
+
+def container_name(service: str, number: int) -> str:
+    """`service-N`, N unique across the cluster: a replacement never reuses a name, so a node
+    that comes back cannot confuse an old container with a new one."""
+    suffix = f"-{number}"
+    return service[:CONTAINER_NAME_MAX - len(suffix)].rstrip("-") + suffix
+
+
+def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -> Problem:
+    """The ready nodes with what is left of them, and the new instances (call with the lock held).
+    `size_unit`: bytes per unit of size in the problem."""
+    servers, sizes = [], {}
+    for app in {id(a): a for _, a, _ in new}.values():
+        for image in app.images.values():
+            sizes.update(dict(image.layers))
+    by_node = state.by_node()
+    for name in sorted(state.nodes):
+        if not state.ready(name):
+            continue
+        node, observed, placed = state.nodes[name], state.observed[name], by_node.get(name, [])
+        cpu, bandwidth = state.allocated(name, placed)
+        coming: dict[str, int] = {}  # layers of placed instances not stored yet
+        for instance in placed:
+            image = state.apps[instance.app].images.get(instance.service)
+            for digest, size in image.layers if image else ():
+                if digest not in observed.layers:
+                    coming[digest] = size
+        held = (set(observed.layers) | set(coming)) & set(sizes)
+        free = node.storage_bytes - observed.storage_used - sum(coming.values())
+        servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / size_unit,
+                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held)))
+    if not servers:
+        raise FailedPrecondition("no node is ready (none has sent a heartbeat recently)")
+    containers = []
+    for name, app, service in new:
+        spec = app.spec.service(service)
+        containers.append(Container(name, spec.cpu_millicores, spec.bandwidth_mbps,
+                                    tuple(d for d, _ in app.images[service].layers), spec.image))
+    layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
+    return Problem(tuple(servers), layers, tuple(containers))
+
+
+def near_rings(problem: Problem, near: str, graph: SwitchGraph) -> list[Problem]:
+    """The problem over the nodes nearest the host `near` first, then one hop farther each time,
+    and last over every node: placement tries them in turn (layer-aware within each)."""
+    if near not in graph.host_switch:
+        raise InvalidArgument(f"near: {near!r} is not a host of the network")
+    reach = graph.reach(graph.host_switch[near])  # switch -> (hops to near's switch, bottleneck)
+    far = 1 << 20
+    distance = {s.name: reach.get(graph.host_switch.get(s.name, ""), (far,))[0] for s in problem.servers}
+    return [dataclasses.replace(problem, servers=tuple(s for s in problem.servers if distance[s.name] <= limit))
+            for limit in sorted(set(distance.values()))]
+
+
+class Scheduler:
+    name = "scheduler"
+    watches = (APPS, IMAGES, NODES)
+
+    def __init__(self, state: ClusterState, placer: Placer, graph: SwitchGraphCache, *, size_unit: float = 1.0):
+        self.state = state
+        self.placer = placer
+        self.graph = graph
+        # Bytes per unit of size in placement problems: the daemon uses one real MiB at the
+        # emulation's image scale, so size thresholds (kube's ImageLocality 23-1000 MB) keep
+        # their meaning.
+        self.size_unit = size_unit
+
+    def sync(self) -> None:
+        with self.state.lock:
+            work = []  # (app name, pending instance names, stranded instance names)
+            for app in sorted(self.state.apps.values(), key=lambda a: (a.created, a.spec.name)):
+                mine = [i for i in self.state.instances.values() if i.app == app.spec.name]
+                pending = [i for i in mine if not i.node]
+                if pending and not all(self.state.image_settled(app.spec.name, i.service) for i in pending):
+                    pending = []  # wait: its instances are placed together, with every image known
+                pending = [i.name for i in pending if i.service in app.images]
+                stranded = [i.name for i in mine if i.node in self.state.lost]
+                if pending or stranded:
+                    work.append((app.spec.name, pending, stranded))
+        for app_name, pending, stranded in work:
+            if pending:
+                self._place_pending(app_name, pending)
+            if stranded:
+                self._move(app_name, stranded)
+
+    def _place_pending(self, app_name: str, names: list[str]) -> None:
+        with self.state.lock:
+            app = self.state.apps.get(app_name)
+            new = [(n, app, self.state.instances[n].service) for n in names
+                   if app and n in self.state.instances and not self.state.instances[n].node]
+        if not new:
+            return
+        result = self._solve(app, new)
+        if result is None:
+            return
+        with self.state.lock:
+            if self.state.apps.get(app_name) is not app:
+                return  # deleted meanwhile
+            placed = []
+            for name, _, _ in new:
+                instance = self.state.instances.get(name)
+                if instance is not None and not instance.node:  # not scaled away meanwhile
+                    instance.node = result.placement[name]
+                    placed.append(instance)
+            app.planned_bytes += round((result.objective or 0) * self.size_unit)
+            self.state.store.save_app(app, placed)
+        log.info("placed %s's %s by %s (%d bytes to store anew)", app_name,
+                 ", ".join(f"{i.name}@{i.node}" for i in placed), app.algorithm,
+                 round((result.objective or 0) * self.size_unit))
+        self.state.changes.notify(INSTANCES)
+
+    def _move(self, app_name: str, names: list[str]) -> None:
+        with self.state.lock:
+            app = self.state.apps.get(app_name)
+            old = [self.state.instances[n] for n in names
+                   if app and n in self.state.instances and self.state.instances[n].node in self.state.lost]
+            if not old or any(i.service not in app.images for i in old):
+                return
+            new = [(container_name(i.service, self.state.store.next_number("instance")), app, i.service)
+                   for i in old]
+        lost_nodes = ", ".join(sorted({i.node for i in old}))
+        result = self._solve(app, new, moving=f"cannot move {app_name}'s instances off {lost_nodes} yet")
+        if result is None:
+            return
+        with self.state.lock:
+            if self.state.apps.get(app_name) is not app:
+                return
+            kept = [(i, n) for i, n in zip(old, new)
+                    if self.state.instances.get(i.name) is i and i.node in self.state.lost]
+            records = [InstanceRecord(name, app_name, service, result.placement[name], self.state.clock())
+                       for _, (name, _, service) in kept]
+            self.state.store.replace_instances(records, [i.name for i, _ in kept])
+            for instance, _ in kept:
+                del self.state.instances[instance.name]
+            self.state.instances.update({r.name: r for r in records})
+        log.warning("node(s) %s lost: %s's %s rescheduled to %s", lost_nodes, app_name,
+                    ", ".join(i.name for i, _ in kept), ", ".join(f"{r.name}@{r.node}" for r in records))
+        self.state.changes.notify(INSTANCES)
+
+    def _solve(self, app: AppRecord, new: list[NewInstance], moving: str = "") -> PlacementResult | None:
+        """The placement of `new`, or None with the reason recorded (pending instances) or logged
+        (instances being moved)."""
+        app_name = app.spec.name
+        try:
+            wanted = {app.spec.service(service).near for _, _, service in new}
+            # the graph first: it may ask the SDN, which is never done under the lock
+            graph = self.graph.get() if len(wanted) == 1 and next(iter(wanted)) else None
+            with self.state.lock:
+                problem = problem_for(self.state, new, self.size_unit)
+            rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
+            result = self._place(rings, app.algorithm)
+        except DomainError as exc:
+            if moving:
+                log.warning("%s: %s", moving, exc)
+            else:
+                with self.state.lock:
+                    if self.state.apps.get(app_name) is app:
+                        self.state.unplaced[app_name] = str(exc)
+                log.warning("%s: %d instance(s) not placed: %s", app_name, len(new), exc)
+            return None
+        if not moving:
+            with self.state.lock:
+                self.state.unplaced.pop(app_name, None)
+        return result
+
+    def _place(self, rings: list[Problem], algorithm: str) -> PlacementResult:
+        problem = rings[-1]
+        try:
+            for ring in rings[:-1]:
+                try:
+                    result = self.placer.solve(ring, algorithm)
+                except ProblemError:  # nothing fits there (a node too small for an image): farther
+                    continue
+                if result.solved:
+                    return result
+            result = self.placer.solve(problem, algorithm)
+        except ProblemError as exc:  # e.g. a container larger than every node's free storage
+            raise FailedPrecondition(f"cannot place: {exc}") from None
+        if not result.solved:
+            free = ", ".join(f"{s.name} {s.cpu:g} m CPU / {s.storage * self.size_unit / 1e6:.1f} MB free"
+                             for s in problem.servers)
+            raise FailedPrecondition(f"no placement fits the ready nodes ({result.status}: "
+                                     f"{result.message or 'infeasible'}); ready: {free}")
+        return result

@@ -1,0 +1,108 @@
+"""A service's image made real for the nodes (the Images port): resolved by the catalogue, built into
+the image cache if it is an application image, pushed to the registry (only missing blobs), its
+layers read back.
+
+Dataset images are the Docker Hub images themselves (every tag is the crawl's one version); any
+other image is its base image plus one application layer (docs/apps.md), stored in the registry
+under `apps/<repository>:<tag>` so a manifest's registry host never reaches the cluster's registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+from component_base.errors import InvalidArgument, Unavailable
+
+from api.app import AppError, ServiceSpec, parse_image_reference
+from images.catalogue import resolve_image
+from .ports import IMAGE_BUILDING, IMAGE_PUSHING, ImageProgress
+from .store import ServiceImage
+
+APP_NAMESPACE = "apps"
+PROGRAM_CMD = ["python3", "/opt/strata/program.py"]
+
+
+def registry_reference(resolved) -> str:
+    """Where the cluster's registry keeps the image: the dataset's name, or apps/<path>:<tag> (the
+    manifest's registry host dropped: the cluster has one registry)."""
+    if resolved.source == "dataset":
+        return f"{resolved.repository}:latest"
+    parsed = parse_image_reference(resolved.reference)
+    return f"{APP_NAMESPACE}/{parsed.path}:{parsed.tag or 'latest'}"
+
+
+def application_payload(repository: str, size_bytes: int) -> dict[str, bytes]:
+    """The application layer's content: deterministic bytes of the estimated size (the same image
+    always gives the same layer; two images never share it)."""
+    seed = f"strata-app-layer:{repository}".encode()
+    return {f"/app/{repository.rsplit('/', 1)[-1]}.bin": hashlib.shake_256(seed).digest(max(size_bytes, 1))}
+
+
+class RegistryImages:
+    """The Images port over the image cache and the registry; thread-safe, each image pushed once per
+    process (a second service of the same image gets it at once)."""
+
+    def __init__(self, registry_url: str, cache: Path | None = None, *, log=print):
+        from images.build import default_cache
+
+        self.registry_url = registry_url
+        self.cache = cache or default_cache()
+        self.log = log
+        self._lock = threading.Lock()  # guards _ready only: builds and pushes run unlocked
+        self._ready: dict[str, ServiceImage] = {}
+
+    def _resolve(self, service: ServiceSpec):
+        try:
+            return resolve_image(service.image, base_image=service.base_image)
+        except AppError as exc:
+            raise InvalidArgument(f'service "{service.name}": {exc}') from None
+
+    def check(self, service: ServiceSpec) -> None:
+        from images.build import find_image
+
+        resolved = self._resolve(service)
+        needed = f"{resolved.base}:latest" if resolved.source != "dataset" else registry_reference(resolved)
+        try:
+            found = find_image(needed, self.cache)
+        except (OSError, ValueError):  # no image cache at all
+            found = None
+        if found is None:
+            raise InvalidArgument(f'service "{service.name}": image {service.image} needs {needed}, which is not in '
+                                  f"the image cache {self.cache}; build it with `strata images build`")
+
+    def prepare(self, service: ServiceSpec, progress: ImageProgress) -> ServiceImage:
+        from images import scaled_bytes
+        from images.build import build_application_image, find_image
+        from images.registry import RegistryError, push_all
+
+        resolved = self._resolve(service)
+        reference = registry_reference(resolved)
+        with self._lock:
+            if reference in self._ready:
+                return self._ready[reference]
+        if resolved.source != "dataset":
+            progress(IMAGE_BUILDING, f"building {reference} on {resolved.base}")
+            try:
+                build_application_image(f"{resolved.base}:latest", reference,
+                                        application_payload(resolved.repository,
+                                                            scaled_bytes(resolved.app_layer_mib)),
+                                        PROGRAM_CMD, cache=self.cache)
+            except (OSError, KeyError, ValueError) as exc:
+                raise InvalidArgument(f"building {reference} on {resolved.base}: {exc}") from None
+        info = find_image(reference, self.cache)
+        if info is None:
+            raise InvalidArgument(f'service "{service.name}": image {service.image} ({reference}) is not in the '
+                                  f"image cache {self.cache}; build it with `strata images build`")
+        progress(IMAGE_PUSHING, f"pushing {reference} to {self.registry_url}")
+        try:
+            push_all(self.cache, self.registry_url, names=[reference], progress=lambda _: None)
+        except RegistryError as exc:
+            raise Unavailable(f"pushing {reference} to the registry {self.registry_url}: {exc}") from None
+        image = ServiceImage(reference, [(layer.digest, layer.size) for layer in info.layers])
+        with self._lock:
+            self._ready[reference] = image
+        self.log(f"image {service.image} -> {reference}: {len(image.layers)} layers, "
+                 f"{sum(s for _, s in image.layers) / 1e6:.2f} MB")
+        return image
