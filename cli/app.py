@@ -37,6 +37,9 @@ def deployment_dict(d: pb.Deployment) -> dict:
         "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,
                        "phase": PHASES.get(i.phase, "unknown"), "restarts": i.restarts, "message": i.message,
                        "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes} for i in d.instances],
+        "images": [{"service": i.service, "phase": pb.ImagePhase.Name(i.phase).removeprefix("IMAGE_PHASE_").lower(),
+                    "message": i.message, "reference": i.reference, "layers": i.layers, "size_bytes": i.size_bytes}
+                   for i in d.images],
     }
 
 
@@ -55,14 +58,17 @@ def _print_deployment(d: pb.Deployment) -> None:
     print(f"  planned to store anew {human_bytes(d.planned_bytes)}; pulled {human_bytes(d.pulled_bytes)} from the "
           f"registry, {human_bytes(d.peer_bytes)} from peers")
     vips = {a.service: a for a in d.addresses}
-    print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image")
+    images = {i.service: i for i in d.images}
+    print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image [its phase]")
     for s in d.services:
-        a = vips.get(s.name)
-        print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a else '-':<22} "
-              f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image}")
+        a, i = vips.get(s.name), images.get(s.name)
+        phase = pb.ImagePhase.Name(i.phase).removeprefix("IMAGE_PHASE_").lower() if i else "?"
+        detail = f": {i.message}" if i and i.message else ""
+        print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a and a.vip else '-':<22} "
+              f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image} [{phase}{detail}]")
     print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8}  message")
     for i in d.instances:
-        print(f"  {i.name:<32} {i.node:<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "
+        print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "
               f"{i.message}")
 
 

@@ -89,11 +89,20 @@ def boutique(stack):
     pulled_before = {n: node_status(stack, n).pulled_bytes_total + node_status(stack, n).peer_bytes_total
                      for n in stack.agents}
     tx_before = stack.registry_sent_bytes()
-    orchestrator(stack).Deploy(pb.DeployRequest(application="boutique",
-                                                services=[service_message(s) for s in spec.services]), timeout=300)
+    answer = orchestrator(stack).Deploy(pb.DeployRequest(application="boutique",
+                                                         services=[service_message(s) for s in spec.services]),
+                                        timeout=60)
     d = wait_ready(stack, "boutique")
     return {"spec": spec, "deployment": d, "held_before": before, "pulled_before": pulled_before,
-            "tx_before": tx_before}
+            "tx_before": tx_before, "answer": answer}
+
+
+def test_deploy_answers_before_the_images_are_built_and_shows_their_progress(boutique):
+    answer, d = boutique["answer"], boutique["deployment"]
+    assert not answer.ready and all(i.phase == pb.INSTANCE_PHASE_PENDING for i in answer.instances)
+    assert any(i.phase != pb.IMAGE_PHASE_READY for i in answer.images)  # its application images were built after
+    assert {i.service for i in d.images} == {s.name for s in boutique["spec"].services}
+    assert all(i.phase == pb.IMAGE_PHASE_READY and i.reference and i.layers for i in d.images)
 
 
 def test_every_service_answers_on_its_vip_and_the_front_end_covers_the_call_graph(stack, boutique):
@@ -212,18 +221,20 @@ def test_a_node_without_room_is_avoided(stack, boutique):
              30, "the deleted app's container removed")
 
 
-def test_a_deploy_that_fits_nowhere_fails_clearly_and_changes_nothing(stack, boutique):
+def test_a_deploy_that_fits_nowhere_stays_pending_with_the_reason_and_starts_nothing(stack, boutique):
     stub = orchestrator(stack)
     before = owned_containers(stack)
     apps = [d.application for d in stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments]
     spec = pb.ServiceSpec(name="hog", image="redis", replicas=40, cpu_millicores=4000, port=6379, target_port=6379)
-    with pytest.raises(grpc.RpcError) as error:
-        stub.Deploy(pb.DeployRequest(application="hog", services=[spec]), timeout=120)
-    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "no placement fits" in error.value.details()
+    stub.Deploy(pb.DeployRequest(application="hog", services=[spec]), timeout=60)
+    try:
+        d = wait_for(lambda: (lambda d: d if all("no placement fits" in i.message for i in d.instances) else None)(
+            deployment(stack, "hog")), 60, "the reason on the deployment")
+        assert not d.ready and all(i.phase == pb.INSTANCE_PHASE_PENDING and not i.node for i in d.instances)
+        assert owned_containers(stack) == before
+    finally:
+        stub.DeleteDeployment(pb.DeleteDeploymentRequest(application="hog"), timeout=30)
     assert [d.application for d in stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments] == apps
-    time.sleep(1.5)
-    assert owned_containers(stack) == before
 
 
 BAD_MANIFESTS = {
