@@ -18,7 +18,7 @@ from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.sdn.rules import IN_PORT, Ct, Flow, Group, Meter, Nat, RuleSet
+from controller.sdn.pipeline.ruleset import IN_PORT, Ct, Flow, Group, Meter, Nat, RuleSet
 
 
 def _action(a) -> tuple:

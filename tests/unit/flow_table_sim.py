@@ -38,8 +38,8 @@ from fractions import Fraction
 
 from controller.sdn.network import HostInfo, NetworkView
 from api.protocols import IP_NUMBERS
-from controller.sdn.rules import (CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4, IN_PORT, Ct, Flow, Group,
-                                  RuleDiff, RuleSet)
+from controller.sdn.pipeline.ruleset import IN_PORT, Ct, Flow, Group, RuleDiff, RuleSet
+from controller.sdn.pipeline.tables import CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4
 
 DELIVERED, DROPPED, CONTROLLER, LOOP = "delivered", "dropped", "controller", "loop"
 MAX_HOPS = 32
@@ -109,7 +109,7 @@ def answer(view: NetworkView, delivered) -> dict:
     """The packet a host's stack sends back for a packet it received (a Copy delivered to it):
     addresses and ports swapped, to the peer's MAC (every peer is on the hosts' subnet; the
     gateway, a hairpin connection's source, is answered at the gateway's MAC)."""
-    from controller.sdn.rules import GATEWAY_MAC
+    from controller.sdn.pipeline.gateway import GATEWAY_MAC
 
     got = delivered.packet
     proto = {6: "tcp", 17: "udp"}[got["ip_proto"]]

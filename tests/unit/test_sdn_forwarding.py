@@ -10,7 +10,7 @@ import random
 import pytest
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import desired_rules
+from controller.sdn.pipeline.desired import desired_rules
 from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, ETH_IPV6, ETH_LLDP, DataPlane, arp_request,
                             declared, ip_packet, to_host)
 
