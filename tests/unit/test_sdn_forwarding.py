@@ -1,4 +1,4 @@
-"""Baseline forwarding computed by controller.sdn.rules, checked by what a fake data plane does with
+"""Baseline forwarding computed by controller.sdn.pipeline, checked by what a fake data plane does with
 packets: every host reaches every other over looped topologies without loops or floods, ARP goes
 to the controller, other traffic is dropped, and links going down and up again reroute."""
 

@@ -1,4 +1,4 @@
-"""Service routes (VIP -> weighted endpoints) computed by controller.sdn.rules, checked by what a fake
+"""Service routes (VIP -> weighted endpoints) computed by controller.sdn.pipeline, checked by what a fake
 data plane (with connection tracking) does with packets: requests to vip:port reach an endpoint
 rewritten to it, in shares equal to the weights, the answers of those connections come back as the
 VIP, connections keep their endpoint, direct traffic and hairpin work, nothing else is captured."""

@@ -5,9 +5,10 @@ docs/sdn.md holds the same table of tables; tests/unit/test_sdn_pipeline_doc.py 
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 
+@unique  # two names for one number would be an alias, not a second table
 class Table(IntEnum):
     """The OpenFlow tables, by number; each member also says what its table does."""
 
