@@ -1,4 +1,6 @@
-"""Attached endpoints (pods whose veth a node agent plugged into a switch port): requests checked against the network view, persisted, and added to the view as hosts of role pod.
+"""Attached endpoints: pods whose veth a node agent plugged into a switch port, checked, persisted, added to the view.
+
+Each becomes a host of role pod in the network view.
 
 Not thread-safe: SdnCore holds its lock around every call.
 """

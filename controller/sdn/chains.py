@@ -1,4 +1,4 @@
-"""VNF chains: requests checked against the network view and the other chains, numbered, persisted, and kept as the desired chains.
+"""VNF chains: requests checked against the view and the other chains, numbered, persisted, kept as desired.
 
 Not thread-safe: SdnCore holds its lock around every call.
 """

@@ -38,12 +38,14 @@ class SdnCore:
     Lock discipline: one re-entrant lock, `_lock`, guards the network view and every part's state;
     the parts are only ever called with it held. Each public method holds it for its whole step:
     check, persist (SQLite, before any switch is touched), update the view and the parts, compute
-    the rules and send each switch its difference. The sending happens under the lock because
-    `Southbound.apply` and `clear` only queue messages (they never wait), and the order in which
-    differences are computed against what a switch holds must be the order in which they reach it.
-    Waiting for the switches' barriers (up to `wait` seconds) happens after the lock is released
-    (`_wait`), which takes it again only to mark a switch that did not answer. Nothing here makes
-    a gRPC call. Re-entrant: `reading()` holds it while its caller asks `synced()`.
+    the rules and send each switch its difference. The sending happens under the lock on purpose:
+    the order in which differences are computed against what a switch holds must be the order in
+    which they reach it. `Southbound.apply` and `clear` only queue messages on the switch's
+    connection (at most a wait for room in that queue while it drains); neither waits for an
+    answer. Waiting for the switches' barriers (up to `wait` seconds) happens after the lock is
+    released (`_wait`), which takes it again only to mark a switch that did not answer; an event
+    handler never waits for one (`synced` reports it). Nothing here makes a gRPC call.
+    Re-entrant: `reading()` holds it while its caller asks `synced()`.
 
     Every change to a service route reaches the switches through `_route_changed`, the one place
     that decides whether chains naming the service need a full pass.

@@ -1,4 +1,4 @@
-"""The SDN controller's desired state as plain data: service routes and their endpoints, reserved paths, VNF chains, attached pods.
+"""The SDN controller's desired state as plain data: service routes, reserved paths, VNF chains, attached pods.
 
 Two kinds of endpoint, not to be confused: a `ServiceEndpoint` is a member of a service route (a
 host or pod, by name, that serves the route's VIP with a weight); an `AttachedEndpoint` is a pod

@@ -1,4 +1,7 @@
-"""Bandwidth-reserved paths and their admission: a path is admitted only over links (and hosts' access links) with the bandwidth unreserved, holds its reservation, and moves when its links or hosts do.
+"""Bandwidth-reserved paths and their admission: reserved only where the bandwidth is free, moved when links do.
+
+A path is admitted only over links (and hosts' access links) with the bandwidth unreserved, holds
+its reservation, and moves when its links or hosts do.
 
 Not thread-safe: SdnCore holds its lock around every call.
 """

@@ -1,4 +1,4 @@
-"""Service routes (a VIP to weighted endpoints): requests checked against the network view, numbered, persisted, and kept as the desired routes.
+"""Service routes (a VIP to weighted endpoints): checked against the view, numbered, persisted, kept as desired.
 
 Not thread-safe: SdnCore holds its lock around every call.
 """

@@ -136,14 +136,15 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def ComputePath(self, request, context):
         hops, bottleneck = self.core.compute_path(request.src, request.dst, request.min_bandwidth_mbps)
-        return path_message(self.core.view, request.src, request.dst, hops, bottleneck)
+        with self.core.reading() as view:
+            return path_message(view, request.src, request.dst, hops, bottleneck)
 
     @abort_on_domain_error
     def InstallPath(self, request, context):
         path = self.core.install_path(request.src, request.dst, request.bandwidth_mbps)
-        bottleneck = self.core.view.bottleneck(list(path.hops))
-        return sdn_pb2.InstalledPath(id=str(path.path_id), bandwidth_mbps=path.bandwidth_mbps,
-                                     path=path_message(self.core.view, path.src, path.dst, path.hops, bottleneck))
+        with self.core.reading() as view:
+            message = path_message(view, path.src, path.dst, path.hops, view.bottleneck(list(path.hops)))
+        return sdn_pb2.InstalledPath(id=str(path.path_id), bandwidth_mbps=path.bandwidth_mbps, path=message)
 
     @abort_on_domain_error
     def RemovePath(self, request, context):

@@ -1,4 +1,7 @@
-"""Switch synchronisation: what each connected switch holds, the difference from the desired rules sent through the Southbound, barrier confirmations, and a full resync of a switch whose state is unknown.
+"""Switch synchronisation: what each switch holds, the differences sent to it, barrier confirmations, resync.
+
+Each connected switch is sent the difference from the desired rules through the Southbound; a
+switch whose state is unknown (it reconnected, or did not confirm) is cleared and sent everything.
 
 Not thread-safe: SdnCore holds its lock around every call. Nothing here waits on a switch: a
 change returns its barriers (`Sent`), which the caller waits on after releasing the lock.

@@ -222,3 +222,25 @@ def test_a_chained_service_whose_instances_change_is_steered_by_its_new_instance
     assert srv.ip in installed_chain_sources()
     desired = core.desired().by_switch()
     assert all(core.installed[d].flows == desired[d].flows for d in core.installed)
+
+
+def test_a_route_no_chain_names_changes_alone_beside_a_chain(core):
+    """A route the chain's classifier does not name is sent as its own difference; the chain's
+    rules stay, and every switch holds exactly the desired rules after each change."""
+    core.southbound = Recorder()
+    for dpid in core.view.switches:
+        core.switch_connected(dpid)
+    core.install_route("web", "10.96.0.7", "tcp", 80, [ServiceEndpoint("web", "", 8080, 1)])
+    core.install_chain("guard", Classifier(dst_cidr="10.96.0.7/32"), [["fw"], ["mon"]], True)
+    chain_flows = {k: f for rules in core.installed.values() for k, f in rules.flows.items()
+                   if f.cookie == core.chains["guard"].cookie}
+    core.install_route("db", "10.96.0.8", "tcp", 5432, [ServiceEndpoint("srv", "", 0, 1)])
+    core.update_route("db", [ServiceEndpoint("srv", "", 0, 1), ServiceEndpoint("web", "", 0, 1)])
+    desired = core.desired().by_switch()
+    assert all(core.installed[d].flows == desired[d].flows and core.installed[d].groups == desired[d].groups
+               for d in core.installed)
+    assert chain_flows == {k: f for rules in core.installed.values() for k, f in rules.flows.items()
+                           if f.cookie == core.chains["guard"].cookie}
+    core.remove_route("db")
+    desired = core.desired().by_switch()
+    assert all(core.installed[d].flows == desired[d].flows for d in core.installed)

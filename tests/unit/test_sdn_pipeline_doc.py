@@ -1,4 +1,7 @@
-"""docs/sdn.md's pipeline table (table number, name) matches the tables the code defines (controller.sdn.pipeline.tables.Table), so neither can drift from the other."""
+"""docs/sdn.md's pipeline table matches the tables the code defines (pipeline.tables.Table).
+
+Numbers and names are compared, so neither can drift from the other.
+"""
 
 from __future__ import annotations
 

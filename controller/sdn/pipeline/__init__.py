@@ -1,1 +1,4 @@
-"""The OpenFlow pipeline every switch holds, computed from the network view and the desired state (pure): one module per stage, the numbering in tables.py."""
+"""The OpenFlow pipeline every switch holds, computed from the view and the desired state (pure).
+
+One module per stage; the numbering (tables, priorities, registers, marks, cookies) in tables.py.
+"""

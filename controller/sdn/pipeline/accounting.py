@@ -1,4 +1,4 @@
-"""Accounting: the flows that count a service's traffic per endpoint and direction (in table 1), and the service's traffic read back from their counters.
+"""Accounting: the flows counting a service's traffic per endpoint and direction, and reading them back.
 
 A connection's packets are counted where it was committed (the switch its client is attached to):
 its first packet in the endpoint table (one flow per endpoint, so its packet count is the number of

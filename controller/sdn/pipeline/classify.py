@@ -1,4 +1,6 @@
-"""Stage 0, classification: TCP and UDP go through the switch's service zone of the connection tracker (translating the packets of translated connections), everything else on to steering.
+"""Stage 0, classification: TCP and UDP through the switch's service zone of the connection tracker.
+
+The packets of translated connections are translated there; everything else goes on to steering.
 
 The table's other entries belong to the stages they serve: ARP and the gateway's zone to gateway.py,
 chained services' replies to steering.py.

@@ -1,4 +1,7 @@
-"""Every switch's rules assembled from the stages: the baseline of each stage, and each service route's, reserved path's and chain's own rules, with a cache of what the view has not changed."""
+"""Every switch's rules assembled from the stages, with a cache of what the view has not changed.
+
+The baseline of each stage, then each service route's, reserved path's and chain's own rules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Stage 6, forwarding: per destination IP, the destination MAC set and out along shortest paths, through fast-failover groups where a loop-free alternate exists."""
+"""Stage 6, forwarding: per destination IP along shortest paths, with fast-failover groups.
+
+The destination MAC is set on the way; a fast-failover group is used where a loop-free alternate
+next hop exists.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""ARP and the gateway: ARP goes to the controller, which answers from the view (nothing is flooded); hairpin connections are source-NATed to the gateway (table 4) and un-NATed on the way back (tables 0 and 5)."""
+"""ARP and the gateway: ARP answered by the controller, hairpin connections NATed to the gateway.
+
+ARP goes to the controller, which answers from the view (nothing is flooded); hairpin connections
+are source-NATed to the gateway (table 4) and un-NATed on the way back (tables 0 and 5).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Stages 1 and 3, service load balancing and endpoint NAT: a new connection to a VIP goes through the service's meter to its SELECT group, whose bucket picks an endpoint; table 3 commits the connection with a destination NAT to it."""
+"""Stages 1 and 3, service load balancing and endpoint NAT.
+
+A new connection to a VIP goes through the service's meter to its SELECT group, whose bucket picks
+an endpoint; table 3 commits the connection with a destination NAT to it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reserved paths in stage 6: per (source, destination) pair, hop by hop along the path that holds the reservation, above the shortest-path forwarding."""
+"""Reserved paths in stage 6: per (source, destination) pair, hop by hop, above shortest-path forwarding."""
 
 from __future__ import annotations
 

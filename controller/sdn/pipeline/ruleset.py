@@ -1,4 +1,4 @@
-"""Rules as plain data (flows, groups, meters and their connection-tracking actions), sets of them per switch, and the difference between two sets."""
+"""Rules as plain data (flows, groups, meters), sets of them per switch, and the difference of two sets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Stage 2, VNF chain steering (with tables 7 and 8, and replies in 0): classified traffic through each chain's VNFs in order, and a symmetric chain's replies back through them."""
+"""Stage 2, VNF chain steering (with tables 7 and 8, and replies in 0).
+
+Classified traffic goes through each chain's VNFs in order, and a symmetric chain's replies back
+through them.
+"""
 
 from __future__ import annotations
 

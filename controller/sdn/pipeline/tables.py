@@ -1,4 +1,4 @@
-"""The pipeline's numbering, defined once: its tables (number, name, what each does), the rules' priorities, registers, connection marks, cookies and group ids.
+"""The pipeline's numbering, defined once: tables, priorities, registers, connection marks, cookies, groups.
 
 docs/sdn.md holds the same table of tables; tests/unit/test_sdn_pipeline_doc.py checks it against `Table`.
 """
