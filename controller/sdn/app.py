@@ -1,6 +1,7 @@
 """The os-ken application: OpenFlow 1.3 events to SdnCore calls, and rule changes to FlowMods/GroupMods.
 
-Thin by design: every decision is in core.py and its parts, every rule in pipeline/. This module only translates.
+Thin by design: every decision is in core.py and its parts, every rule in pipeline/. This module
+only translates.
 """
 
 from __future__ import annotations

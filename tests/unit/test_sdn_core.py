@@ -601,3 +601,40 @@ def test_a_switch_is_synced_once_it_confirmed_what_it_was_sent_since_it_connecte
         assert not n.core.synced(late)
     finally:
         n.store.close()
+
+
+def test_a_request_waiting_for_a_barrier_holds_no_lock(net):
+    """While one request waits for a slow switch's barrier, other requests and switch events go
+    on (the core's lock is released before the wait), and both requests' rules end up installed."""
+    import threading
+
+    answer_barrier = threading.Event()
+    waiting = threading.Event()
+    applied = net.sb.apply
+
+    def slow_apply(dpid, change):
+        confirmed = applied(dpid, change)
+
+        def wait(timeout):
+            waiting.set()
+            return answer_barrier.wait(timeout) and confirmed(timeout)
+
+        return wait
+
+    net.sb.apply = slow_apply
+    slow = threading.Thread(target=net.core.install_route, args=("web", VIP, "tcp", 80, eps(("web1", 1))),
+                            kwargs={"wait": 10}, daemon=True)
+    slow.start()
+    assert waiting.wait(5)
+    net.sb.apply = applied  # the next request's switches answer at once
+    other = threading.Thread(target=net.core.install_route, args=("db", "10.0.100.2", "tcp", 5432,
+                                                                  eps(("web2", 1))), daemon=True)
+    other.start()
+    other.join(5)
+    assert not other.is_alive()  # it did not wait for the first one's barrier
+    net.core.port_changed(*net.link_port("s1", "s2"), False)  # an event goes through too
+    assert [r.service for r in net.core.list_routes()] == ["web", "db"]
+    answer_barrier.set()
+    slow.join(5)
+    assert not slow.is_alive()
+    assert_switches_hold_desired(net)
