@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from api.protocols import CHAIN_PROTOCOLS, protocol_name
 from component_base.rpc import call_error
 
 # The exit codes, the same in every group (README, "CLI"):
@@ -217,14 +218,14 @@ def stack_agents(state_file: str) -> dict[str, str]:
     return agents
 
 
-def connect(address: str, what: str, timeout: float = CONNECT_TIMEOUT) -> grpc.Channel:
-    """A channel that is ready, or Unreachable within `timeout` seconds."""
+def connect(address: str, what: str) -> grpc.Channel:
+    """A channel that is ready, or Unreachable within CONNECT_TIMEOUT seconds."""
     channel = grpc.insecure_channel(address)
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
     except grpc.FutureTimeoutError:
         channel.close()
-        raise Unreachable(f"cannot reach {what} at {address} within {timeout:g} s: is it running?") from None
+        raise Unreachable(f"cannot reach {what} at {address} within {CONNECT_TIMEOUT:g} s: is it running?") from None
     return channel
 
 
@@ -270,6 +271,11 @@ def print_table(header: Sequence[str], rows: Iterable[Sequence]) -> None:
     widths = [max([len(h), *(len(row[k]) for row in cells)]) for k, h in enumerate(header)]
     for line in [list(header), *cells]:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def shown_protocol(value: int) -> str:
+    """A contracts' protocol value as the CLI shows it: tcp, udp, icmp or any."""
+    return protocol_name(value, CHAIN_PROTOCOLS) or "any"
 
 
 def human_bytes(n: float) -> str:

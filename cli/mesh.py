@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 
-from strata.v1 import common_pb2
 from strata.v1 import mesh_pb2 as pb
 from strata.v1 import mesh_pb2_grpc
 
 from .common import (EXIT_OK, BadInput, address_option, daemon, group_options, guarded, human_bytes, json_output,
-                     print_json, stack_option)
+                     print_json, shown_protocol, stack_option)
 
-PROTOCOLS = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
 OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time": float,
                   "max_ejection_time": float, "max_ejection_percent": int, "http_path": str, "timeout": float}
 
@@ -57,7 +55,7 @@ def policy_dict(p: pb.TrafficPolicy) -> dict:
 
 
 def service_dict(s: pb.MeshServiceInfo) -> dict:
-    return {"name": s.name, "vip": s.vip, "protocol": PROTOCOLS.get(s.protocol, "?"), "port": s.port,
+    return {"name": s.name, "vip": s.vip, "protocol": shown_protocol(s.protocol), "port": s.port,
             "routed": s.routed, "problem": s.problem, "policy": policy_dict(s.policy),
             "endpoints": [{"host": e.endpoint.host, "ip": e.endpoint.ip, "port": e.endpoint.port,
                            "subset": e.endpoint.subset, "weight": e.weight, "ejected": e.ejected,
@@ -137,7 +135,7 @@ def _services(args, stub) -> int:
 
 
 def _print_service(s: pb.MeshServiceInfo) -> None:
-    print(f"{s.name}: {s.vip}:{s.port}/{PROTOCOLS.get(s.protocol, '?')}, "
+    print(f"{s.name}: {s.vip}:{s.port}/{shown_protocol(s.protocol)}, "
           f"{'routed' if s.routed else 'not routed yet'}" + (f"; {s.problem}" if s.problem else ""))
     print(f"  policy: {policy_summary(s.policy)}")
     if s.endpoints:

@@ -6,11 +6,11 @@ import argparse
 
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
+from api.protocols import SERVICE_PROTOCOLS, TCP, protocol_enum
 from component_base.rpc import DEFAULT_ADDRESSES
 
-from .common import EXIT_OK, address_option, client, group_options, guarded, json_output, print_json, print_table
-
-PROTOCOLS = {"tcp": common_pb2.PROTOCOL_TCP, "udp": common_pb2.PROTOCOL_UDP}
+from .common import (EXIT_OK, address_option, client, group_options, guarded, json_output, print_json, print_table,
+                     shown_protocol)
 
 
 def endpoint(text: str) -> common_pb2.Endpoint:
@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     add.add_argument("service")
     add.add_argument("--vip", required=True)
     add.add_argument("--port", type=int, required=True)
-    add.add_argument("--protocol", choices=PROTOCOLS, default="tcp")
+    add.add_argument("--protocol", choices=SERVICE_PROTOCOLS, default=TCP)
     add.add_argument("--endpoint", type=endpoint, action="append", required=True, metavar="HOST[:PORT[:WEIGHT]]")
     update = verbs.add_parser("update", parents=[after], help="replace a route's endpoints")
     update.add_argument("service")
@@ -63,9 +63,8 @@ def add_parser(sub) -> None:
 
 
 def _print_route(route) -> None:
-    proto = {v: k for k, v in PROTOCOLS.items()}.get(route.protocol, "?")
     eps = ", ".join(f"{e.host}({e.ip}):{e.port} w{e.weight}" for e in route.endpoints)
-    print(f"{route.service:<16} {route.vip}:{route.port}/{proto}  cookie {route.cookie:#x}  -> {eps}")
+    print(f"{route.service:<16} {route.vip}:{route.port}/{shown_protocol(route.protocol)}  cookie {route.cookie:#x}  -> {eps}")
 
 
 def _print_path(path) -> None:
@@ -113,7 +112,7 @@ def cmd_sdn(args: argparse.Namespace) -> int:
     elif args.action == "route":
         if args.verb == "add":
             _print_route(stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
-                service=args.service, vip=args.vip, protocol=PROTOCOLS[args.protocol], port=args.port,
+                service=args.service, vip=args.vip, protocol=protocol_enum(args.protocol), port=args.port,
                 endpoints=args.endpoint), timeout=30))
         elif args.verb == "update":
             _print_route(stub.UpdateServiceRoute(sdn_pb2.UpdateServiceRouteRequest(

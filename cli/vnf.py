@@ -7,16 +7,15 @@ import json
 import time
 from pathlib import Path
 
-from strata.v1 import common_pb2
 from strata.v1 import mano_pb2 as pb
 from strata.v1 import mano_pb2_grpc
 
-from .common import (EXIT_FAILED, EXIT_OK, BadInput, address_option, daemon, group_options, guarded, json_output,
-                     print_json, stack_option)
+from api.protocols import CHAIN_PROTOCOLS, protocol_enum
 
-PROTOCOLS = {"any": common_pb2.PROTOCOL_UNSPECIFIED, "tcp": common_pb2.PROTOCOL_TCP,
-             "udp": common_pb2.PROTOCOL_UDP, "icmp": common_pb2.PROTOCOL_ICMP}
-PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+from .common import (EXIT_FAILED, EXIT_OK, BadInput, address_option, daemon, group_options, guarded, json_output,
+                     print_json, shown_protocol, stack_option)
+
+CHAIN_CHOICES = {name or "any": name for name in CHAIN_PROTOCOLS}  # --protocol: "any" is api.protocols.ANY
 FINAL = ("COMPLETED", "FAILED", "ROLLED_BACK", "FAILED_TEMP")
 
 
@@ -60,7 +59,7 @@ def add_parser(sub) -> None:
     create.add_argument("--instances", required=True, metavar="A,B,...", help="VNF instances, in order")
     create.add_argument("--src", metavar="CIDR", help="source prefix (default: any)")
     create.add_argument("--dst", metavar="CIDR", help="destination prefix, or a service VIP/32 (default: any)")
-    create.add_argument("--protocol", choices=tuple(PROTOCOLS), default="any")
+    create.add_argument("--protocol", choices=list(CHAIN_CHOICES), default="any")
     create.add_argument("--port", type=int, default=0, help="destination port (default: any)")
     create.add_argument("--symmetric", action="store_true", help="replies back through the VNFs in reverse")
     verbs.add_parser("ls", parents=with_json, help="every chain")
@@ -189,13 +188,14 @@ def _ops(args, stub) -> int:
 
 def chain_dict(c: pb.Chain) -> dict:
     return {"name": c.name, "src_cidr": c.src_cidr, "dst_cidr": c.dst_cidr,
-            "protocol": PROTOCOL_NAMES.get(c.protocol, "?"), "dst_port": c.dst_port,
+            "protocol": shown_protocol(c.protocol), "dst_port": c.dst_port,
             "instances": list(c.instances), "symmetric": c.symmetric, "hops": list(c.hops)}
 
 
 def _chain_create(args, stub) -> int:
     c = stub.CreateChain(pb.CreateChainRequest(
-        name=args.name, src_cidr=args.src or "", dst_cidr=args.dst or "", protocol=PROTOCOLS[args.protocol],
+        name=args.name, src_cidr=args.src or "", dst_cidr=args.dst or "",
+        protocol=protocol_enum(CHAIN_CHOICES[args.protocol]),
         dst_port=args.port, instances=args.instances.split(","), symmetric=args.symmetric), timeout=60)
     if args.output == "json":
         print_json(chain_dict(c))
@@ -217,7 +217,7 @@ def _chain_ls(args, stub) -> int:
     for c in chains:
         classifier = " ".join(p for p in (f"from {c.src_cidr}" if c.src_cidr else "",
                                           f"to {c.dst_cidr}" if c.dst_cidr else "",
-                                          PROTOCOL_NAMES.get(c.protocol, "") if c.protocol else "",
+                                          shown_protocol(c.protocol) if c.protocol else "",
                                           f"port {c.dst_port}" if c.dst_port else "") if p) or "everything"
         print(f"{c.name:<18} {classifier:<44} {'yes' if c.symmetric else 'no':<5} "
               f"{' -> '.join(c.instances)} ({', '.join(c.hops) or 'none running'})")
