@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import app, images, mesh, node, placement, sdn, stack, topo, vnf
-from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
+from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, label
 
 __all__ = ["build_parser", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_UNREACHABLE"]
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"strata {args.command}: interrupted", file=sys.stderr)
+        print(f"{label(args)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

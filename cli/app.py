@@ -207,10 +207,13 @@ def _nodes(args, stub) -> int:
 ACTIONS = {"get": _get, "ls": _ls, "scale": _scale, "rm": _rm, "nodes": _nodes}
 
 
+def _orchestrator(args: argparse.Namespace):
+    return daemon(args, orchestrator_pb2_grpc.OrchestratorServiceStub, flag="orchestrator",
+                  component="orchestrator", what="orchestrator")
+
+
 def cmd_app(args: argparse.Namespace) -> int:
-    spec = load_spec(args) if args.action == "deploy" else None
-    orchestrator = daemon(args, orchestrator_pb2_grpc.OrchestratorServiceStub, flag="orchestrator",
-                          component="orchestrator", what="orchestrator")
     if args.action == "deploy":
-        return _deploy(args, orchestrator, spec)
-    return ACTIONS[args.action](args, orchestrator)
+        spec = load_spec(args)
+        return _deploy(args, _orchestrator(args), spec)
+    return ACTIONS[args.action](args, _orchestrator(args))

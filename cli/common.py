@@ -137,9 +137,10 @@ OUTPUT = Option("-o", "--output", choices=("table", "json"), default="table",
 
 
 def group_options(group: argparse.ArgumentParser, *options: Option) -> argparse.ArgumentParser:
-    """Add the options to a group's parser, and return the parent parser that gives its actions
-    the same options, so each is accepted before or after the action (`strata app --stack F ls`,
-    `strata app ls --stack F`). `-o/--output` is added to the group when any of its actions has it."""
+    """Add the options and `-o/--output` to a group's parser; return the parent parser that gives
+    its actions the same options, so each is accepted before or after the action (`strata app
+    --stack F ls`, `strata app ls --stack F`). An action that prints JSON takes `-o` after it too
+    (json_output); one that does not refuses `-o json` given before it (guarded)."""
     after = argparse.ArgumentParser(add_help=False)
     for option in (*options, OUTPUT):
         option.add(group, after_action=False)

@@ -52,8 +52,8 @@ def add_parser(sub) -> None:
     chain = sub.add_parser("chain", help="service function chains through VNF instances")
     after = group_options(chain, *_manager_options())
     with_json = [after, json_output()]
-    verbs = chain.add_subparsers(dest="action", required=True)
-    create = verbs.add_parser("create", parents=with_json,
+    actions = chain.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", parents=with_json,
                               help="steer classified traffic through VNF instances in order")
     create.add_argument("name")
     create.add_argument("--instances", required=True, metavar="A,B,...", help="VNF instances, in order")
@@ -62,8 +62,8 @@ def add_parser(sub) -> None:
     create.add_argument("--protocol", choices=list(CHAIN_CHOICES), default="any")
     create.add_argument("--port", type=int, default=0, help="destination port (default: any)")
     create.add_argument("--symmetric", action="store_true", help="replies back through the VNFs in reverse")
-    verbs.add_parser("ls", parents=with_json, help="every chain")
-    verbs.add_parser("del", parents=[after], help="remove a chain").add_argument("name")
+    actions.add_parser("ls", parents=with_json, help="every chain")
+    actions.add_parser("del", parents=[after], help="remove a chain").add_argument("name")
     chain.set_defaults(func=guarded(cmd_chain))
 
 
