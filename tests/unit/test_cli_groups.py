@@ -125,6 +125,11 @@ PARSED = [
     (["serve", "sdn", "--listen", "127.0.0.1:50054", "--metrics", "off", "--openflow", "127.0.0.1:6653"],
      dict(component="sdn", metrics="off")),
     (["serve", "mano", "--config", "m.json", "--exit-with-parent"], dict(component="mano", exit_with_parent=True)),
+    (["serve", "all", "--placement-listen", "127.0.0.1:50051", "--listen", "127.0.0.1:50054", "--topology", "t.json",
+      "--db", "sdn.db", "--socket", "/run/s.sock", "--metrics", "127.0.0.1:51051"],
+     dict(component="all", topology="t.json", db="sdn.db", socket="/run/s.sock")),
+    *[(["serve", component, "--config", "c.json"], dict(component=component))
+      for component in ("placement", "agent", "orchestrator", "mesh")],
     (["app", "deploy", "shop.yml", "--name", "shop", "--algorithm", "ilp", "--registry-only", "--wait", "-o", "json"],
      dict(action="deploy", name="shop", registry_only=True, wait=300.0, output="json")),
     (["app", "deploy", "shop.yml", "--wait", "60"], dict(wait=60.0)),
@@ -214,13 +219,19 @@ def test_bad_usage_exits_2(argv, capsys):
 # -- every documented form runs against the daemons
 
 
-def test_node_forms(fakes, stack, capsys):
+def test_node_forms(fakes, stack, monkeypatch, capsys):
     agent = fakes["agent"]
     agent.replies["GetNode"] = agent_pb2.NodeStatus(name="edge1", switch="s1", image_scale=0.01)
     assert strata("node", "ls", "-o", "json") == 0
     assert [n["name"] for n in json.loads(capsys.readouterr().out)] == ["edge1"]
     assert strata("node", "ls") == 0
     assert "edge1" in capsys.readouterr().out
+    monkeypatch.delenv("STRATA_STACK")
+    for argv in (["node", "--stack", stack, "ls"], ["node", "ls", "--stack", stack]):
+        agent.calls.clear()
+        assert strata(*argv) == 0 and agent.calls, argv
+    monkeypatch.setenv("STRATA_STACK", str(stack))
+    capsys.readouterr()
     agent.replies["RunContainer"] = agent_pb2.RunContainerResponse(
         container=agent_pb2.Container(name="web", ip="10.1.0.2"), pull=agent_pb2.PullReport(image="nginx"))
     assert strata("node", "run", "edge1", "nginx", "--name", "web", "--cpu", "200", "-o", "json",
