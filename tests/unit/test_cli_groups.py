@@ -1,5 +1,4 @@
-"""The `strata` command groups against real gRPC servers on loopback port 0: every form the README and
-docs document, options before or after the action, and one exit code per gRPC status in every group."""
+"""The `strata` command groups against real gRPC servers on loopback port 0: documented forms, option places, exit codes."""
 
 from __future__ import annotations
 
