@@ -37,7 +37,7 @@ class ServiceSpec:
     base_image: str = ""  # declared base of an image outside the Docker Hub dataset ("": the catalogue decides)
     mesh_service: str = ""  # the service (VIP) it is a version of, shared with its other versions ("": its own)
     version: str = ""  # its version: the mesh subset its instances form ("" = none)
-    vnf_kind: str = ""    # a VNF program's kind (dataplane/vnf: firewall, ratelimit, monitor) instead of
+    vnf_kind: str = ""    # a VNF program's kind (programs/vnf: firewall, ratelimit, monitor) instead of
     vnf_config: str = ""  # the service program; its configuration (JSON). A VNF has no VIP: chains steer to it
     near: str = ""  # a topology host: its instances go on the ready nodes fewest hops from it that fit
 

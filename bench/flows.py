@@ -45,7 +45,8 @@ def vip(k: int) -> str:
 
 def rate_benchmark(n: int) -> tuple[float, float]:
     from controller.sdn import daemon
-    from controller.sdn.rules import ETH_IPV4, Flow, RuleDiff, TABLE_CLASSIFY, service_cookie
+    from controller.sdn.pipeline.ruleset import Flow, RuleDiff
+    from controller.sdn.pipeline.tables import ETH_IPV4, Table, service_cookie
 
     subprocess.run(["ovs-vsctl", "--if-exists", "del-br", BRIDGE], check=True)
     subprocess.run(["ovs-vsctl", "add-br", BRIDGE, "--", "set", "bridge", BRIDGE, "datapath_type=netdev",
@@ -62,7 +63,7 @@ def rate_benchmark(n: int) -> tuple[float, float]:
         while dpid not in running.app.datapaths and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1)
-        flows = [Flow(dpid, TABLE_CLASSIFY, 300,
+        flows = [Flow(dpid, Table.CLASSIFY, 300,
                       tuple(sorted({"eth_type": ETH_IPV4, "ip_proto": 6, "ipv4_dst": vip(k), "tcp_dst": 80}.items())),
                       (("set_field", "eth_dst", "00:00:0a:00:00:05"), ("set_field", "ipv4_dst", "10.0.0.5"),
                        ("output", 1)), None, service_cookie(k + 1))

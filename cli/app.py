@@ -1,28 +1,57 @@
-"""`strata app ...`: applications on the orchestrator (deploy a Compose or Kubernetes file, scale, remove, inspect)."""
+"""`strata app`: applications on the orchestrator (deploy a Compose or Kubernetes file, scale, remove, inspect)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 
-import grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from component_base.rpc import call_error
+from .common import (EXIT_OK, BadInput, address_option, daemon, group_options, guarded, human_bytes, json_output,
+                     print_json, stack_option)
 
-from .node import NoStack, connect, human_bytes, stack_address
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
           pb.INSTANCE_PHASE_FAILED: "failed", pb.INSTANCE_PHASE_UNKNOWN: "unknown",
           pb.INSTANCE_PHASE_STARTING: "starting"}
-BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-             grpc.StatusCode.FAILED_PRECONDITION)
 
+
+def add_parser(sub) -> None:
+    app = sub.add_parser("app", help="applications on the orchestrator: deploy, scale, remove, inspect")
+    after = group_options(app, stack_option(), address_option("--orchestrator", "the orchestrator"))
+    actions = app.add_subparsers(dest="action", required=True)
+    with_json = [after, json_output()]
+
+    deploy = actions.add_parser("deploy", parents=with_json, help="deploy a Docker Compose file or Kubernetes manifests")
+    deploy.add_argument("file", help="docker-compose.yml or Kubernetes YAML (Deployments, StatefulSets, Services)")
+    deploy.add_argument("--name", help="application name (default: from the file)")
+    deploy.add_argument("--algorithm", default="",
+                        help="placement algorithm (default: strata; see `strata place --help`)")
+    deploy.add_argument("--registry-only", action="store_true",
+                        help="pull every layer from the registry (default: from the nearest node holding it)")
+    deploy.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S",
+                        help="wait until every service answers on its VIP (at most S s, default 300)")
+
+    get = actions.add_parser("get", parents=with_json,
+                             help="one application: services, VIPs, instances and where they run")
+    get.add_argument("application")
+
+    actions.add_parser("ls", parents=with_json, help="every application")
+
+    scale = actions.add_parser("scale", parents=with_json, help="change a service's number of replicas")
+    scale.add_argument("application")
+    scale.add_argument("service")
+    scale.add_argument("replicas", type=int)
+    scale.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S",
+                       help="wait until every service answers on its VIP (at most S s, default 300)")
+
+    rm = actions.add_parser("rm", parents=[after], help="remove an application (its containers and VIPs)")
+    rm.add_argument("application")
+
+    actions.add_parser("nodes", parents=with_json,
+                       help="the nodes the orchestrator knows: readiness, allocation, storage")
+    app.set_defaults(func=guarded(cmd_app, failed=(TimeoutError,)))
 
 
 def deployment_dict(d: pb.Deployment) -> dict:
@@ -72,7 +101,6 @@ def _print_deployment(d: pb.Deployment) -> None:
               f"{i.message}")
 
 
-
 def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tuple[pb.Deployment, float]:
     """Poll until every instance runs and every service's VIP has its endpoints; (deployment, seconds)."""
     started = time.monotonic()
@@ -93,24 +121,20 @@ def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tup
         time.sleep(0.5)
 
 
-def _load(args) -> int:
+def load_spec(args):
     """The manifest, read and checked before anything is asked of the orchestrator."""
     from api.app import AppError
     from client.manifests import load_manifest
 
     try:
-        args.spec = load_manifest(args.file, name=args.name,
-                                  warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+        return load_manifest(args.file, name=args.name, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
     except AppError as exc:
-        print(f"strata app deploy: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+        raise BadInput(str(exc)) from None
 
 
-def _deploy(args, stub) -> int:
+def _deploy(args, stub, spec) -> int:
     from api.app_messages import service_message
 
-    spec = args.spec
     request = pb.DeployRequest(application=spec.name, services=[service_message(s) for s in spec.services],
                                algorithm=args.algorithm, registry_only=args.registry_only)
     started = time.monotonic()
@@ -129,7 +153,7 @@ def _deploy(args, stub) -> int:
 
 def _show(d: pb.Deployment, output: str) -> None:
     if output == "json":
-        print(json.dumps(deployment_dict(d), indent=2))
+        print_json(deployment_dict(d))
     else:
         _print_deployment(d)
 
@@ -142,7 +166,7 @@ def _get(args, stub) -> int:
 def _ls(args, stub) -> int:
     apps = stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments
     if args.output == "json":
-        print(json.dumps([deployment_dict(d) for d in apps], indent=2))
+        print_json([deployment_dict(d) for d in apps])
         return EXIT_OK
     if not apps:
         print("no applications (deploy one with `strata app deploy FILE`)")
@@ -175,7 +199,7 @@ def _rm(args, stub) -> int:
 def _nodes(args, stub) -> int:
     nodes = stub.ListNodes(pb.ListNodesRequest(), timeout=10).nodes
     if args.output == "json":
-        print(json.dumps([node_dict(n) for n in nodes], indent=2))
+        print_json([node_dict(n) for n in nodes])
         return EXIT_OK
     print(f"{'node':<10} {'ready':<6} {'cpu (m)':>15} {'storage':>21} {'layers':>6} {'containers':>10}")
     for n in nodes:
@@ -186,62 +210,16 @@ def _nodes(args, stub) -> int:
     return EXIT_OK
 
 
-ACTIONS = {"deploy": _deploy, "get": _get, "ls": _ls, "scale": _scale, "rm": _rm, "nodes": _nodes}
+ACTIONS = {"get": _get, "ls": _ls, "scale": _scale, "rm": _rm, "nodes": _nodes}
+
+
+def _orchestrator(args: argparse.Namespace):
+    return daemon(args, orchestrator_pb2_grpc.OrchestratorServiceStub, flag="orchestrator",
+                  component="orchestrator", what="orchestrator")
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    if args.app_command == "deploy" and _load(args) != EXIT_OK:
-        return EXIT_BAD_INPUT
-    address = args.orchestrator or ""
-    try:
-        address = args.orchestrator or stack_address(args.stack, "orchestrator", "orchestrator")
-        stub = orchestrator_pb2_grpc.OrchestratorServiceStub(connect(address, "the orchestrator"))
-        return ACTIONS[args.app_command](args, stub)
-    except NoStack as exc:
-        print(f"strata app: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except TimeoutError as exc:
-        print(f"strata app: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except grpc.RpcError as exc:
-        print(f"strata app {args.app_command}: {call_error(exc, address)}", file=sys.stderr)
-        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
-
-
-def add_parser(sub) -> None:
-    app = sub.add_parser("app", help="applications on the orchestrator: deploy, scale, remove, inspect")
-    app.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
-                     help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
-    app.add_argument("--orchestrator", metavar="ADDR", help="the orchestrator's gRPC address (default: the stack's)")
-    actions = app.add_subparsers(dest="app_command", required=True)
-
-    deploy = actions.add_parser("deploy", help="deploy a Docker Compose file or Kubernetes manifests")
-    deploy.add_argument("file", help="docker-compose.yml or Kubernetes YAML (Deployments, StatefulSets, Services)")
-    deploy.add_argument("--name", help="application name (default: from the file)")
-    deploy.add_argument("--algorithm", default="", help="placement algorithm (default: strata; see `strata algorithms`)")
-    deploy.add_argument("--registry-only", action="store_true",
-                        help="pull every layer from the registry (default: from the nearest node holding it)")
-    deploy.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S",
-                        help="wait until every service answers on its VIP (at most S s, default 300)")
-    deploy.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    get = actions.add_parser("get", help="one application: services, VIPs, instances and where they run")
-    get.add_argument("application")
-    get.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    ls = actions.add_parser("ls", help="every application")
-    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    scale = actions.add_parser("scale", help="change a service's number of replicas")
-    scale.add_argument("application")
-    scale.add_argument("service")
-    scale.add_argument("replicas", type=int)
-    scale.add_argument("--wait", type=float, nargs="?", const=300.0, default=0.0, metavar="S")
-    scale.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    rm = actions.add_parser("rm", help="remove an application (its containers and VIPs)")
-    rm.add_argument("application")
-
-    nodes = actions.add_parser("nodes", help="the nodes the orchestrator knows: readiness, allocation, storage")
-    nodes.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    app.set_defaults(func=cmd_app)
+    if args.action == "deploy":
+        spec = load_spec(args)
+        return _deploy(args, _orchestrator(args), spec)
+    return ACTIONS[args.action](args, _orchestrator(args))

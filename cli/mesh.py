@@ -1,33 +1,48 @@
-"""`strata mesh ...`: services, traffic policies and traffic figures of the service mesh."""
+"""`strata mesh`: services, traffic policies and traffic figures of the service mesh."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import sys
 
-import grpc
-from strata.v1 import common_pb2
 from strata.v1 import mesh_pb2 as pb
 from strata.v1 import mesh_pb2_grpc
 
-from component_base.rpc import call_error
+from .common import (EXIT_OK, BadInput, address_option, daemon, group_options, guarded, human_bytes, json_output,
+                     print_json, shown_protocol, stack_option)
 
-from .node import NoStack, connect, human_bytes, stack_address
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
-BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-             grpc.StatusCode.FAILED_PRECONDITION)
-PROTOCOLS = {common_pb2.PROTOCOL_TCP: "tcp", common_pb2.PROTOCOL_UDP: "udp"}
 OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time": float,
                   "max_ejection_time": float, "max_ejection_percent": int, "http_path": str, "timeout": float}
 
 
-class BadInput(ValueError):
-    """A command-line value that is not what the option takes."""
+def add_parser(sub) -> None:
+    mesh = sub.add_parser("mesh", help="the service mesh: services, traffic policies, traffic figures")
+    after = group_options(mesh, stack_option(), address_option("--mesh", "the mesh"))
+    actions = mesh.add_subparsers(dest="action", required=True)
+    with_json = [after, json_output()]
 
+    actions.add_parser("services", parents=with_json, help="every service: VIP, endpoints, subsets, policy")
+
+    policy = actions.add_parser("policy", parents=[after], help="a service's traffic policy: set, get, del")
+    verbs = policy.add_subparsers(dest="verb", required=True)
+    set_ = verbs.add_parser("set", parents=with_json, help="replace the service's policy (options left out are off)")
+    set_.add_argument("service", help="mesh service name, e.g. reviews.bookinfo (see `strata mesh services`)")
+    set_.add_argument("--split", metavar="SUBSET=PCT,...", help="share of new connections per version, e.g. v1=90,v2=10")
+    set_.add_argument("--locality", action="store_true", help="prefer the instances nearest the client's switch")
+    set_.add_argument("--rate-limit", type=float, default=0.0, metavar="MBPS",
+                      help="cap the service's traffic per client switch (an OpenFlow meter), Mbit/s")
+    set_.add_argument("--outlier", nargs="?", const="", metavar="KEY=VALUE,...",
+                      help="outlier detection, Envoy's names: " + ", ".join(OUTLIER_FIELDS) +
+                           " (unset keys: Envoy's defaults)")
+    for verb in ("get", "del"):
+        p = verbs.add_parser(verb, parents=with_json, help="show the service and its policy" if verb == "get"
+                             else "back to the default policy (equal shares, nothing else)")
+        p.add_argument("service")
+
+    stats = actions.add_parser("stats", parents=with_json,
+                               help="connections, bytes and packets per service, subset and endpoint")
+    stats.add_argument("services", nargs="*", help="service names (default: every service)")
+    mesh.set_defaults(func=guarded(cmd_mesh))
 
 
 def policy_dict(p: pb.TrafficPolicy) -> dict:
@@ -40,7 +55,7 @@ def policy_dict(p: pb.TrafficPolicy) -> dict:
 
 
 def service_dict(s: pb.MeshServiceInfo) -> dict:
-    return {"name": s.name, "vip": s.vip, "protocol": PROTOCOLS.get(s.protocol, "?"), "port": s.port,
+    return {"name": s.name, "vip": s.vip, "protocol": shown_protocol(s.protocol), "port": s.port,
             "routed": s.routed, "problem": s.problem, "policy": policy_dict(s.policy),
             "endpoints": [{"host": e.endpoint.host, "ip": e.endpoint.ip, "port": e.endpoint.port,
                            "subset": e.endpoint.subset, "weight": e.weight, "ejected": e.ejected,
@@ -104,7 +119,7 @@ def parse_outlier(text: str) -> pb.OutlierDetection:
 def _services(args, stub) -> int:
     services = stub.ListServices(pb.ListServicesRequest(), timeout=10).services
     if args.output == "json":
-        print(json.dumps([service_dict(s) for s in services], indent=2))
+        print_json([service_dict(s) for s in services])
         return EXIT_OK
     if not services:
         print("no mesh services (the orchestrator registers every deployed application's services)")
@@ -120,7 +135,7 @@ def _services(args, stub) -> int:
 
 
 def _print_service(s: pb.MeshServiceInfo) -> None:
-    print(f"{s.name}: {s.vip}:{s.port}/{PROTOCOLS.get(s.protocol, '?')}, "
+    print(f"{s.name}: {s.vip}:{s.port}/{shown_protocol(s.protocol)}, "
           f"{'routed' if s.routed else 'not routed yet'}" + (f"; {s.problem}" if s.problem else ""))
     print(f"  policy: {policy_summary(s.policy)}")
     if s.endpoints:
@@ -135,9 +150,9 @@ def _print_service(s: pb.MeshServiceInfo) -> None:
 
 
 def _policy(args, stub) -> int:
-    if args.policy_command == "get":
+    if args.verb == "get":
         s = stub.GetService(pb.GetServiceRequest(name=args.service), timeout=10)
-    elif args.policy_command == "del":
+    elif args.verb == "del":
         s = stub.DeletePolicy(pb.DeletePolicyRequest(service=args.service), timeout=30)
     else:
         policy = pb.TrafficPolicy(split=parse_split(args.split or ""), locality=args.locality,
@@ -146,7 +161,7 @@ def _policy(args, stub) -> int:
             policy.outlier_detection.CopyFrom(parse_outlier(args.outlier))
         s = stub.SetPolicy(pb.SetPolicyRequest(service=args.service, policy=policy), timeout=30)
     if args.output == "json":
-        print(json.dumps(service_dict(s), indent=2))
+        print_json(service_dict(s))
     else:
         _print_service(s)
     return EXIT_OK
@@ -155,7 +170,7 @@ def _policy(args, stub) -> int:
 def _stats(args, stub) -> int:
     services = stub.GetStats(pb.GetStatsRequest(services=args.services), timeout=60).services
     if args.output == "json":
-        print(json.dumps([traffic_dict(t) for t in services], indent=2))
+        print_json([traffic_dict(t) for t in services])
         return EXIT_OK
     print(f"{'service / subset / endpoint':<44} {'conns':>7} {'share':>6} {'sent':>10} {'received':>10} "
           f"{'packets':>9} {'dropped':>8}")
@@ -178,54 +193,9 @@ ACTIONS = {"services": _services, "policy": _policy, "stats": _stats}
 
 
 def cmd_mesh(args: argparse.Namespace) -> int:
-    address = args.mesh or ""
-    try:
-        if args.mesh_command == "policy" and args.policy_command == "set":  # checked before connecting
-            parse_split(args.split or "")
-            if args.outlier is not None:
-                parse_outlier(args.outlier)
-        address = args.mesh or stack_address(args.stack, "mesh", "mesh")
-        return ACTIONS[args.mesh_command](args, mesh_pb2_grpc.MeshServiceStub(connect(address, "the mesh")))
-    except BadInput as exc:
-        print(f"strata mesh: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except NoStack as exc:
-        print(f"strata mesh: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except grpc.RpcError as exc:
-        print(f"strata mesh {args.mesh_command}: {call_error(exc, address)}", file=sys.stderr)
-        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
-
-
-def add_parser(sub) -> None:
-    mesh = sub.add_parser("mesh", help="the service mesh: services, traffic policies, traffic figures")
-    mesh.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
-                      help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
-    mesh.add_argument("--mesh", metavar="ADDR", help="the mesh's gRPC address (default: the stack's)")
-    actions = mesh.add_subparsers(dest="mesh_command", required=True)
-
-    services = actions.add_parser("services", help="every service: VIP, endpoints, subsets, policy")
-    services.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    policy = actions.add_parser("policy", help="a service's traffic policy: set, get, del")
-    verbs = policy.add_subparsers(dest="policy_command", required=True)
-    set_ = verbs.add_parser("set", help="replace the service's policy (options left out are off)")
-    set_.add_argument("service", help="mesh service name, e.g. reviews.bookinfo (see `strata mesh services`)")
-    set_.add_argument("--split", metavar="SUBSET=PCT,...", help="share of new connections per version, e.g. v1=90,v2=10")
-    set_.add_argument("--locality", action="store_true", help="prefer the instances nearest the client's switch")
-    set_.add_argument("--rate-limit", type=float, default=0.0, metavar="MBPS",
-                      help="cap the service's traffic per client switch (an OpenFlow meter), Mbit/s")
-    set_.add_argument("--outlier", nargs="?", const="", metavar="KEY=VALUE,...",
-                      help="outlier detection, Envoy's names: " + ", ".join(OUTLIER_FIELDS) +
-                           " (unset keys: Envoy's defaults)")
-    for verb in ("get", "del"):
-        p = verbs.add_parser(verb, help="show the service and its policy" if verb == "get"
-                             else "back to the default policy (equal shares, nothing else)")
-        p.add_argument("service")
-    for p in verbs.choices.values():
-        p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    stats = actions.add_parser("stats", help="connections, bytes and packets per service, subset and endpoint")
-    stats.add_argument("services", nargs="*", help="service names (default: every service)")
-    stats.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    mesh.set_defaults(func=cmd_mesh)
+    if args.action == "policy" and args.verb == "set":  # checked before connecting
+        parse_split(args.split or "")
+        if args.outlier is not None:
+            parse_outlier(args.outlier)
+    return ACTIONS[args.action](args, daemon(args, mesh_pb2_grpc.MeshServiceStub, flag="mesh", component="mesh",
+                                             what="mesh"))

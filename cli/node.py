@@ -1,73 +1,61 @@
-"""`strata node ...`: the node agents of a running stack (list nodes, pull, run, inspect and remove containers)."""
+"""`strata node`: the node agents of a running stack (list nodes, pull, run, inspect and remove containers)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
-import grpc
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
-from component_base.rpc import call_error
+from .common import (EXIT_OK, BadInput, IntermixedParser, client, group_options, guarded, human_bytes, json_output,
+                     print_json, stack_agents, stack_option)
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER_STATE_RESTARTING: "restarting",
                agent_pb2.CONTAINER_STATE_STOPPED: "stopped"}
 
 
-class NoStack(Exception):
-    """No running stack is described where the command looked."""
+def add_parser(sub) -> None:
+    node = sub.add_parser("node", help="the node agents: nodes, images and containers on edge servers")
+    after = group_options(node, stack_option())
+    # intermixed: `run` takes its options anywhere and the container's command after `--`
+    actions = node.add_subparsers(dest="action", required=True, parser_class=IntermixedParser)
+    with_json = [after, json_output()]
 
+    actions.add_parser("ls", parents=with_json, help="every node: capacity, storage used, layers held, containers")
 
-def read_stack(state_file: str) -> dict:
-    """The running stack's description (written by `strata up`)."""
-    path = Path(state_file)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NoStack(f"no running stack is described at {path}: start one with `strata up` "
-                      "(or give --stack FILE)") from None
-    except (OSError, ValueError) as exc:
-        raise NoStack(f"cannot read the stack description {path}: {exc}") from None
+    run = actions.add_parser("run", parents=with_json,
+                             help="pull an image onto a node (only the layers it lacks) and start it")
+    run.add_argument("node", help="edge server, e.g. edge1")
+    run.add_argument("image", help="image reference, e.g. nginx or nginx:latest (see `strata images ls`)")
+    run.add_argument("--name", help="container name (default: derived from the image)")
+    run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
+    run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
+    run.add_argument("--ready-port", type=int, default=0, metavar="PORT",
+                     help="ready once it listens on this TCP port (default: once it runs)")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds")
+    run.add_argument("argv", nargs="*", metavar="COMMAND",
+                     help="replaces the image's command; put it after -- (e.g. -- python3 -c ...)")
 
+    pull = actions.add_parser("pull", parents=with_json, help="pull an image onto a node without starting it")
+    pull.add_argument("node")
+    pull.add_argument("image")
+    pull.add_argument("--timeout", type=float, default=300.0, metavar="S")
 
-def stack_address(state_file: str, component: str, what: str) -> str:
-    """A daemon's management address (`component` in the state file's addresses)."""
-    address = (read_stack(state_file).get("addresses") or {}).get(component)
-    if not address:
-        raise NoStack(f"the stack described at {state_file} runs no {what} (started with --no-nodes?)")
-    return address
+    ps = actions.add_parser("ps", parents=with_json, help="a node's containers")
+    ps.add_argument("node")
 
+    for name, text in (("rm", "stop and remove a container (its layers stay: see prune)"),
+                       ("stop", "stop a container (it stays stopped)"), ("start", "start a stopped container"),
+                       ("logs", "what a container's process wrote")):
+        action = actions.add_parser(name, parents=[after], help=text)
+        action.add_argument("node")
+        action.add_argument("name")
+        if name == "logs":
+            action.add_argument("--tail", type=int, default=0, metavar="N", help="only the last N lines")
 
-def connect(address: str, what: str, timeout: float = 5.0) -> grpc.Channel:
-    """A channel that is ready: fail in seconds, not at a call's long deadline, when nothing listens."""
-    channel = grpc.insecure_channel(address)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-    except grpc.FutureTimeoutError:
-        channel.close()
-        raise NoStack(f"cannot reach {what} at {address} within {timeout:g} s: is the stack running?") from None
-    return channel
-
-
-def stack_agents(state_file: str) -> dict[str, str]:
-    """node name -> the agent's management address, from the running stack's state file."""
-    path = Path(state_file)
-    agents = read_stack(state_file).get("agents") or {}
-    if not agents:
-        raise NoStack(f"the stack described at {path} runs no node agents (started with --no-nodes?)")
-    return agents
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+    prune = actions.add_parser("prune", parents=[after], help="remove the layers no container on the node uses")
+    prune.add_argument("node")
+    node.set_defaults(func=guarded(cmd_node))
 
 
 def container_dict(c: agent_pb2.Container) -> dict:
@@ -107,38 +95,23 @@ def _print_pull(p: agent_pb2.PullReport) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    try:
-        agents = stack_agents(args.stack)
-    except NoStack as exc:
-        print(f"strata node: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    names = sorted(agents) if args.node_command == "ls" else [args.node]
-    for name in names:
-        if name not in agents:
-            print(f"strata node: no node named {name!r}; nodes: {', '.join(sorted(agents))}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    try:
-        return ACTIONS[args.node_command](args, {n: agents[n] for n in names})
-    except grpc.RpcError as exc:
-        address = agents[names[0]] if len(names) == 1 else "the node agents"
-        print(f"strata node {args.node_command}: {call_error(exc, address)}", file=sys.stderr)
-        code = exc.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return EXIT_UNREACHABLE
-        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS):
-            return EXIT_BAD_INPUT
-        return EXIT_FAILED
+    agents = stack_agents(args.stack)
+    if args.action == "ls":
+        return _ls(args, [_agent(name, agents[name]) for name in sorted(agents)])
+    if args.node not in agents:
+        raise BadInput(f"no node named {args.node!r}; nodes: {', '.join(sorted(agents))}")
+    return ACTIONS[args.action](args, _agent(args.node, agents[args.node]))
 
 
-def _agent(address: str):
-    """The node agent at `address` (its management socket)."""
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(address))
+def _agent(node: str, address: str):
+    """The node agent of `node` at `address` (its management socket)."""
+    return client(agent_pb2_grpc.NodeAgentStub, address, f"the node agent of {node}")
 
 
 def _ls(args, agents) -> int:
-    nodes = [_agent(address).GetNode(agent_pb2.GetNodeRequest(), timeout=10) for address in agents.values()]
+    nodes = [agent.GetNode(agent_pb2.GetNodeRequest(), timeout=10) for agent in agents]
     if args.output == "json":
-        print(json.dumps([node_dict(n) for n in nodes], indent=1))
+        print_json([node_dict(n) for n in nodes])
         return EXIT_OK
     print(f"{'NODE':<10} {'SWITCH':<10} {'POD RANGE':<16} {'CPU REQ/CAP':>15} {'STORAGE USED/CAP':>22} "
           f"{'LAYERS':>6} {'PULLED':>10}  CONTAINERS")
@@ -152,14 +125,12 @@ def _ls(args, agents) -> int:
     return EXIT_OK
 
 
-def _run(args, agents) -> int:
-    (address,) = agents.values()
-    command = args.command
-    reply = _agent(address).RunContainer(agent_pb2.RunContainerRequest(
+def _run(args, agent) -> int:
+    reply = agent.RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
-        command=command, ready_port=args.ready_port), timeout=args.timeout)
+        command=args.argv, ready_port=args.ready_port), timeout=args.timeout)
     if args.output == "json":
-        print(json.dumps({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)}, indent=1))
+        print_json({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)})
         return EXIT_OK
     _print_pull(reply.pull)
     c = reply.container
@@ -167,106 +138,53 @@ def _run(args, agents) -> int:
     return EXIT_OK
 
 
-def _pull(args, agents) -> int:
-    (address,) = agents.values()
-    reply = _agent(address).PullImage(agent_pb2.PullImageRequest(image=args.image), timeout=args.timeout)
+def _pull(args, agent) -> int:
+    reply = agent.PullImage(agent_pb2.PullImageRequest(image=args.image), timeout=args.timeout)
     if args.output == "json":
-        print(json.dumps({"node": args.node, **pull_dict(reply.pull)}, indent=1))
+        print_json({"node": args.node, **pull_dict(reply.pull)})
     else:
         _print_pull(reply.pull)
     return EXIT_OK
 
 
-def _ps(args, agents) -> int:
-    (address,) = agents.values()
-    reply = _agent(address).ListContainers(agent_pb2.ListContainersRequest(), timeout=10)
+def _ps(args, agent) -> int:
+    reply = agent.ListContainers(agent_pb2.ListContainersRequest(), timeout=10)
     if args.output == "json":
-        print(json.dumps([container_dict(c) for c in reply.containers], indent=1))
+        print_json([container_dict(c) for c in reply.containers])
     else:
         _print_containers(reply.containers)
     return EXIT_OK
 
 
-def _rm(args, agents) -> int:
-    (address,) = agents.values()
-    _agent(address).RemoveContainer(agent_pb2.RemoveContainerRequest(name=args.name), timeout=60)
+def _rm(args, agent) -> int:
+    agent.RemoveContainer(agent_pb2.RemoveContainerRequest(name=args.name), timeout=60)
     print(f"removed {args.name} from {args.node}")
     return EXIT_OK
 
 
-def _stop(args, agents) -> int:
-    (address,) = agents.values()
-    c = _agent(address).StopContainer(agent_pb2.StopContainerRequest(name=args.name), timeout=60)
+def _stop(args, agent) -> int:
+    c = agent.StopContainer(agent_pb2.StopContainerRequest(name=args.name), timeout=60)
     print(f"{c.name}: {STATE_NAMES.get(c.state)}")
     return EXIT_OK
 
 
-def _start(args, agents) -> int:
-    (address,) = agents.values()
-    c = _agent(address).StartContainer(agent_pb2.StartContainerRequest(name=args.name), timeout=60)
+def _start(args, agent) -> int:
+    c = agent.StartContainer(agent_pb2.StartContainerRequest(name=args.name), timeout=60)
     print(f"{c.name}: {STATE_NAMES.get(c.state)} (pid {c.pid})")
     return EXIT_OK
 
 
-def _logs(args, agents) -> int:
-    (address,) = agents.values()
-    reply = _agent(address).ContainerLogs(agent_pb2.ContainerLogsRequest(name=args.name, tail_lines=args.tail),
-                                         timeout=10)
+def _logs(args, agent) -> int:
+    reply = agent.ContainerLogs(agent_pb2.ContainerLogsRequest(name=args.name, tail_lines=args.tail), timeout=10)
     sys.stdout.write(reply.text)
     return EXIT_OK
 
 
-def _prune(args, agents) -> int:
-    (address,) = agents.values()
-    reply = _agent(address).PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
+def _prune(args, agent) -> int:
+    reply = agent.PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
     print(f"removed {len(reply.removed)} unused layers, freed {human_bytes(reply.freed_bytes)}")
     return EXIT_OK
 
 
-ACTIONS = {"ls": _ls, "run": _run, "pull": _pull, "ps": _ps, "rm": _rm, "stop": _stop, "start": _start,
-           "logs": _logs, "prune": _prune}
-
-
-def add_parser(sub) -> None:
-    node = sub.add_parser("node", help="the node agents: nodes, images and containers on edge servers")
-    node.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
-                      help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
-    actions = node.add_subparsers(dest="node_command", required=True)
-
-    ls = actions.add_parser("ls", help="every node: capacity, storage used, layers held, containers")
-    ls.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    run = actions.add_parser("run", help="pull an image onto a node (only the layers it lacks) and start it")
-    run.add_argument("node", help="edge server, e.g. edge1")
-    run.add_argument("image", help="image reference, e.g. nginx or nginx:latest (see `strata images ls`)")
-    run.add_argument("--name", help="container name (default: derived from the image)")
-    run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
-    run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
-    run.add_argument("--ready-port", type=int, default=0, metavar="PORT",
-                     help="ready once it listens on this TCP port (default: once it runs)")
-    run.add_argument("--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds")
-    run.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    run.add_argument("command", nargs="*", help="replaces the image's command (after --, e.g. -- python3 -c ...)")
-
-    pull = actions.add_parser("pull", help="pull an image onto a node without starting it")
-    pull.add_argument("node")
-    pull.add_argument("image")
-    pull.add_argument("--timeout", type=float, default=300.0, metavar="S")
-    pull.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    ps = actions.add_parser("ps", help="a node's containers")
-    ps.add_argument("node")
-    ps.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-    for name, text in (("rm", "stop and remove a container (its layers stay: see prune)"),
-                       ("stop", "stop a container (it stays stopped)"), ("start", "start a stopped container"),
-                       ("logs", "what a container's process wrote")):
-        action = actions.add_parser(name, help=text)
-        action.add_argument("node")
-        action.add_argument("name")
-        if name == "logs":
-            action.add_argument("--tail", type=int, default=0, metavar="N", help="only the last N lines")
-
-    prune = actions.add_parser("prune", help="remove the layers no container on the node uses")
-    prune.add_argument("node")
-    node.set_defaults(func=cmd_node)
+ACTIONS = {"run": _run, "pull": _pull, "ps": _ps, "rm": _rm, "stop": _stop, "start": _start, "logs": _logs,
+           "prune": _prune}

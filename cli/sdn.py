@@ -1,17 +1,16 @@
-"""`strata sdn ...`: the SDN daemon's gRPC API from the command line."""
+"""`strata sdn`: the SDN daemon's gRPC API from the command line: topology, flows, service routes, paths, endpoints."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-import grpc
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
-from component_base.rpc import DEFAULT_ADDRESSES, call_error
+from api.protocols import SERVICE_PROTOCOLS, TCP, protocol_enum
+from component_base.rpc import DEFAULT_ADDRESSES
 
-PROTOCOLS = {"tcp": common_pb2.PROTOCOL_TCP, "udp": common_pb2.PROTOCOL_UDP}
+from .common import (EXIT_OK, address_option, client, group_options, guarded, json_output, print_json, print_table,
+                     shown_protocol)
 
 
 def endpoint(text: str) -> common_pb2.Endpoint:
@@ -29,45 +28,43 @@ def endpoint(text: str) -> common_pb2.Endpoint:
 
 def add_parser(sub) -> None:
     sdn = sub.add_parser("sdn", help="talk to the SDN daemon: topology, flows, service routes, paths, endpoints")
-    sdn.add_argument("--sdn", default=DEFAULT_ADDRESSES["sdn"], metavar="ADDR", help="SDN daemon gRPC address")
-    actions = sdn.add_subparsers(dest="sdn_command", required=True)
+    after = group_options(sdn, address_option("--sdn", "the SDN daemon", DEFAULT_ADDRESSES["sdn"]))
+    actions = sdn.add_subparsers(dest="action", required=True)
 
-    actions.add_parser("topology", help="switches, links (capacity, reserved, state) and hosts")
-    flows = actions.add_parser("flows", help="the rules really on the switches, with counters")
+    actions.add_parser("topology", parents=[after], help="switches, links (capacity, reserved, state) and hosts")
+    flows = actions.add_parser("flows", parents=[after], help="the rules really on the switches, with counters")
     flows.add_argument("--service", default="", help="only this service's rules and group")
     flows.add_argument("--switch", default="", help="only this switch")
 
-    route = actions.add_parser("route", help="service routes: a VIP load-balanced over endpoints")
-    route_actions = route.add_subparsers(dest="route_command", required=True)
-    add = route_actions.add_parser("add")
+    route = actions.add_parser("route", parents=[after], help="service routes: a VIP load-balanced over endpoints")
+    verbs = route.add_subparsers(dest="verb", required=True)
+    add = verbs.add_parser("add", parents=[after], help="route a VIP to endpoints")
     add.add_argument("service")
     add.add_argument("--vip", required=True)
     add.add_argument("--port", type=int, required=True)
-    add.add_argument("--protocol", choices=PROTOCOLS, default="tcp")
+    add.add_argument("--protocol", choices=SERVICE_PROTOCOLS, default=TCP)
     add.add_argument("--endpoint", type=endpoint, action="append", required=True, metavar="HOST[:PORT[:WEIGHT]]")
-    update = route_actions.add_parser("update")
+    update = verbs.add_parser("update", parents=[after], help="replace a route's endpoints")
     update.add_argument("service")
     update.add_argument("--endpoint", type=endpoint, action="append", required=True, metavar="HOST[:PORT[:WEIGHT]]")
-    delete = route_actions.add_parser("del")
+    delete = verbs.add_parser("del", parents=[after], help="remove a route")
     delete.add_argument("service")
-    route_actions.add_parser("list")
+    verbs.add_parser("list", parents=[after], help="every route")
 
-    endpoints = actions.add_parser("endpoints", help="the attached endpoints (pods) the controller routes to")
-    endpoints.add_argument("-o", "--output", choices=("table", "json"), default="table",
-                           help="a table (default) or a JSON list")
+    actions.add_parser("endpoints", parents=[after, json_output()],
+                       help="the attached endpoints (pods) the controller routes to")
 
-    path = actions.add_parser("path", help="compute (or install) a path between two hosts")
+    path = actions.add_parser("path", parents=[after], help="compute (or install) a path between two hosts")
     path.add_argument("src")
     path.add_argument("dst")
     path.add_argument("--min-bandwidth", type=float, default=0.0, metavar="MBPS")
     path.add_argument("--install", action="store_true", help="reserve the bandwidth and install the path")
-    sdn.set_defaults(func=run)
+    sdn.set_defaults(func=guarded(cmd_sdn))
 
 
 def _print_route(route) -> None:
-    proto = {v: k for k, v in PROTOCOLS.items()}.get(route.protocol, "?")
     eps = ", ".join(f"{e.host}({e.ip}):{e.port} w{e.weight}" for e in route.endpoints)
-    print(f"{route.service:<16} {route.vip}:{route.port}/{proto}  cookie {route.cookie:#x}  -> {eps}")
+    print(f"{route.service:<16} {route.vip}:{route.port}/{shown_protocol(route.protocol)}  cookie {route.cookie:#x}  -> {eps}")
 
 
 def _print_path(path) -> None:
@@ -81,30 +78,16 @@ ENDPOINT_FIELDS = ("name", "ip", "mac", "switch", "port", "node")
 def _print_endpoints(endpoints, output: str) -> None:
     rows = [{f: getattr(e, f) for f in ENDPOINT_FIELDS} for e in endpoints]
     if output == "json":
-        print(json.dumps(rows, indent=1))
-        return
-    if not rows:
+        print_json(rows)
+    elif not rows:
         print("no attached endpoints")
-        return
-    cells = [[str(row[f]) for f in ENDPOINT_FIELDS] for row in rows]
-    widths = [max(len(f), *(len(c[k]) for c in cells)) for k, f in enumerate(ENDPOINT_FIELDS)]
-    for line in [list(ENDPOINT_FIELDS), *cells]:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    else:
+        print_table(ENDPOINT_FIELDS, [[row[f] for f in ENDPOINT_FIELDS] for row in rows])
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        with grpc.insecure_channel(args.sdn) as channel:
-            stub = sdn_pb2_grpc.SdnServiceStub(channel)
-            return _run(stub, args)
-    except grpc.RpcError as exc:
-        print(f"strata sdn: {call_error(exc, args.sdn)}", file=sys.stderr)
-        return 2 if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                                   grpc.StatusCode.ALREADY_EXISTS) else 3
-
-
-def _run(stub, args) -> int:
-    if args.sdn_command == "topology":
+def cmd_sdn(args: argparse.Namespace) -> int:
+    stub = client(sdn_pb2_grpc.SdnServiceStub, args.sdn, "the SDN daemon")
+    if args.action == "topology":
         topo = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=10)
         print(f"{len(topo.switches)} switches, {len(topo.links)} directed links, {len(topo.hosts)} hosts")
         for s in topo.switches:
@@ -115,7 +98,7 @@ def _run(stub, args) -> int:
         for h in topo.hosts:
             print(f"  host {h.name:<10} {h.ip:<12} {h.mac}  at {h.switch}:{h.port}  {h.role}"
                   f"{'' if h.seen else '  (not seen yet)'}")
-    elif args.sdn_command == "flows":
+    elif args.action == "flows":
         reply = stub.ListFlows(sdn_pb2.ListFlowsRequest(service=args.service, switch=args.switch), timeout=30)
         for sw in reply.switches:
             print(f"{sw.switch}: {len(sw.flows)} flows, {len(sw.groups)} groups")
@@ -126,23 +109,23 @@ def _run(stub, args) -> int:
             for g in sw.groups:
                 buckets = "; ".join(f"w{b.weight} {b.actions} packets={b.packet_count}" for b in g.buckets)
                 print(f"  group {g.group_id} {g.type}: {buckets}")
-    elif args.sdn_command == "route":
-        if args.route_command == "add":
+    elif args.action == "route":
+        if args.verb == "add":
             _print_route(stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
-                service=args.service, vip=args.vip, protocol=PROTOCOLS[args.protocol], port=args.port,
+                service=args.service, vip=args.vip, protocol=protocol_enum(args.protocol), port=args.port,
                 endpoints=args.endpoint), timeout=30))
-        elif args.route_command == "update":
+        elif args.verb == "update":
             _print_route(stub.UpdateServiceRoute(sdn_pb2.UpdateServiceRouteRequest(
                 service=args.service, endpoints=args.endpoint), timeout=30))
-        elif args.route_command == "del":
+        elif args.verb == "del":
             stub.RemoveServiceRoute(sdn_pb2.RemoveServiceRouteRequest(service=args.service), timeout=30)
             print(f"removed {args.service}")
         else:
             for route in stub.ListServiceRoutes(sdn_pb2.ListServiceRoutesRequest(), timeout=10).routes:
                 _print_route(route)
-    elif args.sdn_command == "endpoints":
+    elif args.action == "endpoints":
         _print_endpoints(stub.ListEndpoints(sdn_pb2.ListEndpointsRequest(), timeout=10).endpoints, args.output)
-    elif args.sdn_command == "path":
+    elif args.action == "path":
         if args.install:
             installed = stub.InstallPath(sdn_pb2.InstallPathRequest(
                 src=args.src, dst=args.dst, bandwidth_mbps=args.min_bandwidth), timeout=30)
@@ -151,4 +134,4 @@ def _run(stub, args) -> int:
         else:
             _print_path(stub.ComputePath(sdn_pb2.ComputePathRequest(
                 src=args.src, dst=args.dst, min_bandwidth_mbps=args.min_bandwidth), timeout=10))
-    return 0
+    return EXIT_OK

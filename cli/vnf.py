@@ -1,31 +1,82 @@
-"""`strata vnf ...` and `strata chain ...`: the VNF manager: descriptors, the VNF lifecycle, chains."""
+"""`strata vnf` and `strata chain`: the VNF manager: descriptors, the VNF lifecycle, service function chains."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
-import grpc
-from strata.v1 import common_pb2
 from strata.v1 import mano_pb2 as pb
 from strata.v1 import mano_pb2_grpc
 
-from component_base.rpc import call_error
+from api.protocols import CHAIN_PROTOCOLS, protocol_enum
 
-from .node import NoStack, connect, stack_address
+from .common import (EXIT_FAILED, EXIT_OK, BadInput, address_option, daemon, group_options, guarded, json_output,
+                     print_json, shown_protocol, stack_option)
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
-BAD_INPUT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-             grpc.StatusCode.FAILED_PRECONDITION)
-PROTOCOLS = {"any": common_pb2.PROTOCOL_UNSPECIFIED, "tcp": common_pb2.PROTOCOL_TCP,
-             "udp": common_pb2.PROTOCOL_UDP, "icmp": common_pb2.PROTOCOL_ICMP}
-PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+CHAIN_CHOICES = {name or "any": name for name in CHAIN_PROTOCOLS}  # --protocol: "any" is api.protocols.ANY
 FINAL = ("COMPLETED", "FAILED", "ROLLED_BACK", "FAILED_TEMP")
 
+
+def add_parser(sub) -> None:
+    vnf = sub.add_parser("vnf", help="the VNF manager: descriptors and the VNF lifecycle (ETSI NFV-SOL 003)")
+    after = group_options(vnf, *_manager_options())
+    with_json = [after, json_output()]
+    waiting = [*with_json, _waiting()]
+    actions = vnf.add_subparsers(dest="action", required=True)
+    onboard = actions.add_parser("onboard", parents=[after],
+                                 help="add a VNF descriptor (YAML: name, kind, image, config, ...)")
+    onboard.add_argument("file")
+    actions.add_parser("vnfds", parents=with_json, help="the onboarded descriptors")
+    inst = actions.add_parser("instantiate", parents=waiting,
+                              help="start a VNF instance (its containers placed layer-aware)")
+    inst.add_argument("name")
+    inst.add_argument("--vnfd", required=True, help="descriptor name")
+    inst.add_argument("--scale", type=int, default=1, metavar="N", help="containers (default 1)")
+    inst.add_argument("--near", metavar="HOST", help="a host whose traffic it serves: on the nodes nearest it")
+    scale = actions.add_parser("scale", parents=waiting, help="set an instance's number of containers")
+    scale.add_argument("name")
+    scale.add_argument("level", type=int)
+    for verb, text in (("heal", "replace an instance's containers with new ones"),
+                       ("terminate", "remove an instance's containers (NOT_INSTANTIATED again)")):
+        actions.add_parser(verb, parents=waiting, help=text).add_argument("name")
+    operate = actions.add_parser("operate", parents=waiting, help="start or stop an instance")
+    operate.add_argument("name")
+    operate.add_argument("state", choices=("start", "stop"))
+    actions.add_parser("ls", parents=with_json, help="every VNF instance: states, containers")
+    ops = actions.add_parser("ops", parents=with_json, help="the lifecycle operation occurrences (the history)")
+    ops.add_argument("instance", nargs="?", help="only this instance's")
+    vnf.set_defaults(func=guarded(cmd_vnf))
+
+    chain = sub.add_parser("chain", help="service function chains through VNF instances")
+    after = group_options(chain, *_manager_options())
+    with_json = [after, json_output()]
+    actions = chain.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", parents=with_json,
+                              help="steer classified traffic through VNF instances in order")
+    create.add_argument("name")
+    create.add_argument("--instances", required=True, metavar="A,B,...", help="VNF instances, in order")
+    create.add_argument("--src", metavar="CIDR", help="source prefix (default: any)")
+    create.add_argument("--dst", metavar="CIDR", help="destination prefix, or a service VIP/32 (default: any)")
+    create.add_argument("--protocol", choices=list(CHAIN_CHOICES), default="any")
+    create.add_argument("--port", type=int, default=0, help="destination port (default: any)")
+    create.add_argument("--symmetric", action="store_true", help="replies back through the VNFs in reverse")
+    actions.add_parser("ls", parents=with_json, help="every chain")
+    actions.add_parser("del", parents=[after], help="remove a chain").add_argument("name")
+    chain.set_defaults(func=guarded(cmd_chain))
+
+
+def _manager_options():
+    return stack_option(), address_option("--mano", "the VNF manager")
+
+
+def _waiting() -> argparse.ArgumentParser:
+    """The options of an action that starts a lifecycle operation and waits for its end."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--no-wait", action="store_true", help="answer with the occurrence at once (PROCESSING)")
+    parent.add_argument("--timeout", type=float, default=300.0, metavar="S", help="wait at most S s (default 300)")
+    return parent
 
 
 def op_dict(op: pb.OpOccurrence) -> dict:
@@ -45,12 +96,14 @@ def _wait(stub, op: pb.OpOccurrence, timeout: float) -> pb.OpOccurrence:
 
 def _report(stub, op: pb.OpOccurrence, args) -> int:
     if args.no_wait:
-        print(json.dumps(op_dict(op), indent=2) if args.output == "json" else
-              f"{op.id}: {op.operation.lower()} of {op.instance} {op.state} (see `strata vnf ops {op.instance}`)")
+        if args.output == "json":
+            print_json(op_dict(op))
+        else:
+            print(f"{op.id}: {op.operation.lower()} of {op.instance} {op.state} (see `strata vnf ops {op.instance}`)")
         return EXIT_OK
     op = _wait(stub, op, args.timeout)
     if args.output == "json":
-        print(json.dumps(op_dict(op), indent=2))
+        print_json(op_dict(op))
     else:
         took = op.entered_unix - op.started_unix
         print(f"{op.id}: {op.operation.lower()} of {op.instance} {op.state} in {took:.1f} s"
@@ -58,8 +111,8 @@ def _report(stub, op: pb.OpOccurrence, args) -> int:
     return EXIT_OK if op.state == "COMPLETED" else EXIT_FAILED
 
 
-def _onboard(args, stub) -> int:
-    v = stub.OnboardVnfd(pb.OnboardVnfdRequest(descriptor=args.text), timeout=10)
+def _onboard(descriptor: str, stub) -> int:
+    v = stub.OnboardVnfd(pb.OnboardVnfdRequest(descriptor=descriptor), timeout=10)
     print(f"onboarded {v.name}: {v.kind} from {v.image}, {v.cpu_millicores:g} millicores, "
           f"{v.bandwidth_mbps:g} Mbit/s per container")
     return EXIT_OK
@@ -68,9 +121,8 @@ def _onboard(args, stub) -> int:
 def _vnfds(args, stub) -> int:
     vnfds = stub.ListVnfds(pb.ListVnfdsRequest(), timeout=10).vnfds
     if args.output == "json":
-        print(json.dumps([{"name": v.name, "kind": v.kind, "image": v.image, "cpu_millicores": v.cpu_millicores,
-                           "bandwidth_mbps": v.bandwidth_mbps, "config": json.loads(v.config_json)} for v in vnfds],
-                         indent=2))
+        print_json([{"name": v.name, "kind": v.kind, "image": v.image, "cpu_millicores": v.cpu_millicores,
+                     "bandwidth_mbps": v.bandwidth_mbps, "config": json.loads(v.config_json)} for v in vnfds])
         return EXIT_OK
     print(f"{'descriptor':<24} {'kind':<10} {'image':<28} {'cpu (m)':>8} {'Mbit/s':>7}")
     for v in vnfds:
@@ -93,7 +145,7 @@ def _heal(args, stub) -> int:
 
 
 def _operate(args, stub) -> int:
-    return _report(stub, stub.Operate(pb.OperateRequest(name=args.name, started=args.action == "start"),
+    return _report(stub, stub.Operate(pb.OperateRequest(name=args.name, started=args.state == "start"),
                                       timeout=30), args)
 
 
@@ -104,11 +156,11 @@ def _terminate(args, stub) -> int:
 def _ls(args, stub) -> int:
     instances = stub.ListInstances(pb.ListInstancesRequest(), timeout=30).instances
     if args.output == "json":
-        print(json.dumps([{"name": i.name, "vnfd": i.vnfd, "instantiation_state": i.instantiation_state,
-                           "operational_state": i.operational_state, "scale_level": i.scale_level,
-                           "busy_with": i.busy_with,
-                           "containers": [{"name": c.name, "node": c.node, "running": c.running}
-                                          for c in i.containers]} for i in instances], indent=2))
+        print_json([{"name": i.name, "vnfd": i.vnfd, "instantiation_state": i.instantiation_state,
+                     "operational_state": i.operational_state, "scale_level": i.scale_level,
+                     "busy_with": i.busy_with,
+                     "containers": [{"name": c.name, "node": c.node, "running": c.running} for c in i.containers]}
+                    for i in instances])
         return EXIT_OK
     if not instances:
         print("no VNF instances (strata vnf instantiate NAME --vnfd DESCRIPTOR)")
@@ -124,7 +176,7 @@ def _ls(args, stub) -> int:
 def _ops(args, stub) -> int:
     ops = stub.ListOperations(pb.ListOperationsRequest(instance=args.instance or ""), timeout=10).operations
     if args.output == "json":
-        print(json.dumps([op_dict(o) for o in ops], indent=2))
+        print_json([op_dict(o) for o in ops])
         return EXIT_OK
     print(f"{'id':<8} {'instance':<18} {'operation':<12} {'state':<12} {'started':<20} {'took':>7}  detail")
     for o in ops:
@@ -136,16 +188,17 @@ def _ops(args, stub) -> int:
 
 def chain_dict(c: pb.Chain) -> dict:
     return {"name": c.name, "src_cidr": c.src_cidr, "dst_cidr": c.dst_cidr,
-            "protocol": PROTOCOL_NAMES.get(c.protocol, "?"), "dst_port": c.dst_port,
+            "protocol": shown_protocol(c.protocol), "dst_port": c.dst_port,
             "instances": list(c.instances), "symmetric": c.symmetric, "hops": list(c.hops)}
 
 
 def _chain_create(args, stub) -> int:
     c = stub.CreateChain(pb.CreateChainRequest(
-        name=args.name, src_cidr=args.src or "", dst_cidr=args.dst or "", protocol=PROTOCOLS[args.protocol],
+        name=args.name, src_cidr=args.src or "", dst_cidr=args.dst or "",
+        protocol=protocol_enum(CHAIN_CHOICES[args.protocol]),
         dst_port=args.port, instances=args.instances.split(","), symmetric=args.symmetric), timeout=60)
     if args.output == "json":
-        print(json.dumps(chain_dict(c), indent=2))
+        print_json(chain_dict(c))
     else:
         print(f"chain {c.name}: {' -> '.join(c.instances)} ({', '.join(c.hops)})"
               + (", replies back through them" if c.symmetric else ""))
@@ -155,7 +208,7 @@ def _chain_create(args, stub) -> int:
 def _chain_ls(args, stub) -> int:
     chains = stub.ListChains(pb.ListChainsRequest(), timeout=30).chains
     if args.output == "json":
-        print(json.dumps([chain_dict(c) for c in chains], indent=2))
+        print_json([chain_dict(c) for c in chains])
         return EXIT_OK
     if not chains:
         print("no chains (strata chain create NAME --instances A,B --dst CIDR)")
@@ -164,7 +217,7 @@ def _chain_ls(args, stub) -> int:
     for c in chains:
         classifier = " ".join(p for p in (f"from {c.src_cidr}" if c.src_cidr else "",
                                           f"to {c.dst_cidr}" if c.dst_cidr else "",
-                                          PROTOCOL_NAMES.get(c.protocol, "") if c.protocol else "",
+                                          shown_protocol(c.protocol) if c.protocol else "",
                                           f"port {c.dst_port}" if c.dst_port else "") if p) or "everything"
         print(f"{c.name:<18} {classifier:<44} {'yes' if c.symmetric else 'no':<5} "
               f"{' -> '.join(c.instances)} ({', '.join(c.hops) or 'none running'})")
@@ -177,99 +230,24 @@ def _chain_del(args, stub) -> int:
     return EXIT_OK
 
 
-VNF_ACTIONS = {"onboard": _onboard, "vnfds": _vnfds, "instantiate": _instantiate, "scale": _scale, "heal": _heal,
+VNF_ACTIONS = {"vnfds": _vnfds, "instantiate": _instantiate, "scale": _scale, "heal": _heal,
                "operate": _operate, "terminate": _terminate, "ls": _ls, "ops": _ops}
 CHAIN_ACTIONS = {"create": _chain_create, "ls": _chain_ls, "del": _chain_del}
 
 
-def _run(args, action, what: str) -> int:
-    address = args.mano or ""
-    try:
-        if getattr(args, "file", None):
-            try:
-                args.text = Path(args.file).read_text()
-            except OSError as exc:
-                print(f"strata vnf onboard: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-        address = args.mano or stack_address(args.stack, "mano", "VNF manager")
-        return action(args, mano_pb2_grpc.VnfManagerServiceStub(connect(address, "the VNF manager")))
-    except NoStack as exc:
-        print(f"strata {what}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except grpc.RpcError as exc:
-        print(f"strata {what}: {call_error(exc, address)}", file=sys.stderr)
-        return EXIT_BAD_INPUT if exc.code() in BAD_INPUT else EXIT_UNREACHABLE
+def _manager(args: argparse.Namespace):
+    return daemon(args, mano_pb2_grpc.VnfManagerServiceStub, flag="mano", component="mano", what="VNF manager")
 
 
 def cmd_vnf(args: argparse.Namespace) -> int:
-    return _run(args, VNF_ACTIONS[args.vnf_command], f"vnf {args.vnf_command}")
+    if args.action == "onboard":
+        try:  # read before connecting
+            descriptor = Path(args.file).read_text()
+        except OSError as exc:
+            raise BadInput(f"cannot read {args.file}: {exc.strerror}") from None
+        return _onboard(descriptor, _manager(args))
+    return VNF_ACTIONS[args.action](args, _manager(args))
 
 
 def cmd_chain(args: argparse.Namespace) -> int:
-    return _run(args, CHAIN_ACTIONS[args.chain_command], f"chain {args.chain_command}")
-
-
-def _common(parser) -> None:
-    parser.add_argument("--stack", default=os.environ.get("STRATA_STACK", "/run/strata/stack.json"), metavar="FILE",
-                        help="the running stack's description (default: $STRATA_STACK or /run/strata/stack.json)")
-    parser.add_argument("--mano", metavar="ADDR", help="the VNF manager's gRPC address (default: the stack's)")
-
-
-def _output(parser) -> None:
-    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
-
-
-def _waiting(parser) -> None:
-    parser.add_argument("--no-wait", action="store_true", help="answer with the occurrence at once (PROCESSING)")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="wait at most S s (default 300)")
-    _output(parser)
-
-
-def add_parser(sub) -> None:
-    vnf = sub.add_parser("vnf", help="the VNF manager: descriptors and the VNF lifecycle (ETSI NFV-SOL 003)")
-    _common(vnf)
-    actions = vnf.add_subparsers(dest="vnf_command", required=True)
-    onboard = actions.add_parser("onboard", help="add a VNF descriptor (YAML: name, kind, image, config, ...)")
-    onboard.add_argument("file")
-    _output(actions.add_parser("vnfds", help="the onboarded descriptors"))
-    inst = actions.add_parser("instantiate", help="start a VNF instance (its containers placed layer-aware)")
-    inst.add_argument("name")
-    inst.add_argument("--vnfd", required=True, help="descriptor name")
-    inst.add_argument("--scale", type=int, default=1, metavar="N", help="containers (default 1)")
-    inst.add_argument("--near", metavar="HOST", help="a host whose traffic it serves: on the nodes nearest it")
-    _waiting(inst)
-    scale = actions.add_parser("scale", help="set an instance's number of containers")
-    scale.add_argument("name")
-    scale.add_argument("level", type=int)
-    _waiting(scale)
-    for verb, text in (("heal", "replace an instance's containers with new ones"),
-                       ("terminate", "remove an instance's containers (NOT_INSTANTIATED again)")):
-        p = actions.add_parser(verb, help=text)
-        p.add_argument("name")
-        _waiting(p)
-    operate = actions.add_parser("operate", help="start or stop an instance")
-    operate.add_argument("name")
-    operate.add_argument("action", choices=("start", "stop"))
-    _waiting(operate)
-    _output(actions.add_parser("ls", help="every VNF instance: states, containers"))
-    ops = actions.add_parser("ops", help="the lifecycle operation occurrences (the history)")
-    ops.add_argument("instance", nargs="?", help="only this instance's")
-    _output(ops)
-    vnf.set_defaults(func=cmd_vnf)
-
-    chain = sub.add_parser("chain", help="service function chains through VNF instances")
-    _common(chain)
-    verbs = chain.add_subparsers(dest="chain_command", required=True)
-    create = verbs.add_parser("create", help="steer classified traffic through VNF instances in order")
-    create.add_argument("name")
-    create.add_argument("--instances", required=True, metavar="A,B,...", help="VNF instances, in order")
-    create.add_argument("--src", metavar="CIDR", help="source prefix (default: any)")
-    create.add_argument("--dst", metavar="CIDR", help="destination prefix, or a service VIP/32 (default: any)")
-    create.add_argument("--protocol", choices=tuple(PROTOCOLS), default="any")
-    create.add_argument("--port", type=int, default=0, help="destination port (default: any)")
-    create.add_argument("--symmetric", action="store_true", help="replies back through the VNFs in reverse")
-    _output(create)
-    _output(verbs.add_parser("ls", help="every chain"))
-    delete = verbs.add_parser("del", help="remove a chain")
-    delete.add_argument("name")
-    chain.set_defaults(func=cmd_chain)
+    return CHAIN_ACTIONS[args.action](args, _manager(args))

@@ -2,7 +2,7 @@
 field by field.
 
     name: edge-firewall          # a DNS label, unique in the catalogue
-    kind: firewall               # firewall | ratelimit | monitor (dataplane/vnf)
+    kind: firewall               # firewall | ratelimit | monitor (programs/vnf)
     image: alpine:3.18           # its image: its layers count in placement like any container's
     cpu_millicores: 200          # per instance (default 100)
     bandwidth_mbps: 20           # per instance (default 10)

@@ -8,7 +8,7 @@ application images, each a base, its runtime and 1-2 layers of its own. Each con
 of the 12 images, drawn uniformly, so replicas of an image share all layers and images on the
 same runtime or base share those.
 
-Docker Hub setting: the containers run images of the real crawl (controller/data/images), drawn
+Docker Hub setting: the containers run images of the real crawl (images/data), drawn
 with probability proportional to their pull count. Real images are small next to the paper's
 servers (pull-weighted mean 143 MiB), so layer sizes are multiplied by `size_scale` (default 3.5,
 bringing the mean image to about a fifth of a server's storage) for storage to bind; images

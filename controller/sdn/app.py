@@ -1,6 +1,7 @@
 """The os-ken application: OpenFlow 1.3 events to SdnCore calls, and rule changes to FlowMods/GroupMods.
 
-Thin by design: every decision is in core.py and rules.py. This module only translates.
+Thin by design: every decision is in core.py and its parts, every rule in pipeline/. This module
+only translates.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from os_ken.topology import event as topo_event
 
 from . import openflow
 from .core import SdnCore
-from .rules import (COOKIE_BASELINE, COOKIE_CHAIN_BASE, COOKIE_PATH_BASE, COOKIE_SERVICE_BASE, GATEWAY_MAC, RuleDiff,
-                    vip_mac)
+from .pipeline.ruleset import RuleDiff
+from .pipeline.tables import (COOKIE_BASELINE, COOKIE_CHAIN_BASE, COOKIE_FAMILY_MASK, COOKIE_PATH_BASE,
+                              COOKIE_SERVICE_BASE)
 
 log = logging.getLogger("strata.sdn.app")
-FAMILY_MASK = 0xFFFF_0000_0000_0000  # the cookie bits that say which Strata family a rule is
 BATCH_BYTES = 64 * 1024
 
 
@@ -127,7 +128,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         """Every service rule's counters (the switch filters by the services' cookie family) and
         every meter's: one request each, however many services there are."""
         dp = self._datapath(dpid)
-        flows = self._flow_stats(dp, COOKIE_SERVICE_BASE, FAMILY_MASK, timeout)
+        flows = self._flow_stats(dp, COOKIE_SERVICE_BASE, COOKIE_FAMILY_MASK, timeout)
         meters = self._stats(dp, dp.ofproto_parser.OFPMeterStatsRequest(dp, 0, dp.ofproto.OFPM_ALL), timeout)
         return {"flows": flows, "meters": meters}
 
@@ -197,7 +198,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         """Remove every Strata rule and group (a resync starts from nothing; LLDP rules stay)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
         for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE, COOKIE_CHAIN_BASE):
-            mask = 0xFFFF_FFFF_FFFF_FFFF if family == COOKIE_BASELINE else FAMILY_MASK
+            mask = 0xFFFF_FFFF_FFFF_FFFF if family == COOKIE_BASELINE else COOKIE_FAMILY_MASK
             dp.send_msg(parser.OFPFlowMod(dp, cookie=family, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
                                           command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,
                                           out_group=ofp.OFPG_ANY, match=parser.OFPMatch()))
@@ -235,7 +236,7 @@ class StrataSdnApp(app_manager.OSKenApp):
         self.core.host_seen(request.src_mac, request.src_ip, dp.id, in_port)
         if request.opcode != arp.ARP_REQUEST:
             return
-        mac = self.core_answer(request.dst_ip)
+        mac = self.core.arp_answer(request.dst_ip)
         if mac is None:
             return
         reply = packet.Packet()
@@ -246,15 +247,3 @@ class StrataSdnApp(app_manager.OSKenApp):
         ofp, parser = dp.ofproto, dp.ofproto_parser
         dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
                                         actions=[parser.OFPActionOutput(in_port)], data=reply.data))
-
-    def core_answer(self, ip: str) -> str | None:
-        """The MAC that owns `ip`: a host's, or the stand-in MAC of a service VIP."""
-        with self.core.reading() as view:
-            host = view.host_by_ip(ip)
-        if host is not None:
-            return host.mac
-        if ip == self.core.view.gateway:
-            return GATEWAY_MAC
-        if any(route.vip == ip for route in self.core.list_routes()):
-            return vip_mac(ip)
-        return None

@@ -53,18 +53,6 @@ class HostInfo:
     reserved_down: float = 0.0  # reserved by paths reaching it, Mbit/s
 
 
-@dataclass(frozen=True)
-class AttachedEndpoint:
-    """A pod the controller routes to: its veth is `port` of `switch`; it runs on host `node`."""
-
-    name: str
-    ip: str
-    mac: str
-    switch: str
-    port: int
-    node: str
-
-
 def hosts_subnet(ips: list[str], widest_prefix_len: int = LAUNCHER_PREFIX_LEN) -> ipaddress.IPv4Network | None:
     """The smallest network holding every address, widened to at least /widest_prefix_len (the
     prefix the launcher configures hosts with); None without addresses."""
@@ -292,6 +280,15 @@ class NetworkView:
 def default_gateway(subnet: ipaddress.IPv4Network) -> str:
     """The hosts' gateway to the service range: the subnet's last usable address."""
     return str(subnet.broadcast_address - 1)
+
+
+MAX_BANDWIDTH_MBPS = 1e7  # 10 Tbit/s: beyond any link here; larger is a mistake
+
+
+def check_bandwidth(value: float, what: str) -> None:
+    """A bandwidth in Mbit/s a request may ask for (0 included), or InvalidArgument naming `what`."""
+    if not 0 <= value <= MAX_BANDWIDTH_MBPS:  # also refuses NaN
+        raise InvalidArgument(f"{what} must be a number from 0 to {MAX_BANDWIDTH_MBPS:g} Mbit/s, got {value!r}")
 
 
 def parse_ipv4(text: str, what: str) -> str:

@@ -1,4 +1,4 @@
-"""Rule descriptions (rules.Flow, rules.Group) as OpenFlow 1.3 wire messages, packed by hand (pure).
+"""Rule descriptions (pipeline.ruleset: Flow, Group, Meter) as OpenFlow 1.3 wire messages, packed by hand (pure).
 
 os-ken builds a message from generic objects and serializes it field by field, about 140 us a
 FlowMod here; packing the few fields and actions Strata uses with struct takes a fraction of
@@ -13,7 +13,7 @@ import socket
 import struct
 from functools import lru_cache
 
-from .rules import IN_PORT, Ct, Flow, Group, Meter
+from .pipeline.ruleset import IN_PORT, Ct, Flow, Group, Meter
 
 OFP_VERSION = 0x04
 OFPT_FLOW_MOD, OFPT_GROUP_MOD, OFPT_METER_MOD = 14, 15, 29

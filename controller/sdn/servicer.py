@@ -8,25 +8,31 @@ from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 from component_base.errors import NotFound
 from component_base.rpc import abort_on_domain_error
 
-from .core import SdnCore
-from .network import AttachedEndpoint
 from api.classifier import Classifier
 from api.protocols import CHAIN_PROTOCOLS, protocol_enum, protocol_name
 
-from .rules import Chain, Endpoint, ServiceRoute
-from .telemetry import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
+from .core import SdnCore
+from .model import AttachedEndpoint, Chain, ServiceEndpoint, ServiceRoute
+from .pipeline.accounting import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
-def _endpoints(messages) -> list[Endpoint]:
-    return [Endpoint(e.host, e.ip, e.port, e.weight, e.subset) for e in messages]
+
+
+def service_endpoints(messages) -> list[ServiceEndpoint]:
+    """The one conversion of the contracts' endpoints (common.Endpoint) into the domain's."""
+    return [ServiceEndpoint(m.host, m.ip, m.port, m.weight, m.subset) for m in messages]
+
+
+def service_endpoint_message(endpoint: ServiceEndpoint) -> common_pb2.Endpoint:
+    return common_pb2.Endpoint(host=endpoint.host, ip=endpoint.ip, port=endpoint.port, weight=endpoint.weight,
+                               subset=endpoint.subset)
 
 
 def route_message(route: ServiceRoute) -> sdn_pb2.ServiceRoute:
     return sdn_pb2.ServiceRoute(
         service=route.service, vip=route.vip, protocol=protocol_enum(route.protocol), port=route.port,
-        endpoints=[common_pb2.Endpoint(host=e.host, ip=e.ip, port=e.port, weight=e.weight, subset=e.subset)
-                   for e in route.endpoints],
+        endpoints=[service_endpoint_message(e) for e in route.endpoints],
         cookie=route.cookie, group_id=route.group_id,
         policy=sdn_pb2.ServicePolicy(locality=route.locality, rate_limit_mbps=route.rate_limit_kbps / 1000))
 
@@ -51,7 +57,7 @@ def chain_message(chain: Chain) -> sdn_pb2.InstallChainResponse:
         hops=[sdn_pb2.ChainHop(host=hop[0], hosts=list(hop)) for hop in chain.hops])
 
 
-def endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
+def attached_endpoint_message(endpoint: AttachedEndpoint) -> sdn_pb2.AttachedEndpoint:
     return sdn_pb2.AttachedEndpoint(name=endpoint.name, ip=endpoint.ip, mac=endpoint.mac, switch=endpoint.switch,
                                     port=endpoint.port, node=endpoint.node)
 
@@ -107,7 +113,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def InstallServiceRoute(self, request, context):
         route = self.core.install_route(request.service, request.vip, protocol_name(request.protocol), request.port,
-                                        _endpoints(request.endpoints), locality=request.policy.locality,
+                                        service_endpoints(request.endpoints), locality=request.policy.locality,
                                         rate_limit_mbps=request.policy.rate_limit_mbps)
         return route_message(route)
 
@@ -115,7 +121,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     def UpdateServiceRoute(self, request, context):
         policy = request.policy if request.HasField("policy") else None
         return route_message(self.core.update_route(
-            request.service, _endpoints(request.endpoints), locality=policy.locality if policy else None,
+            request.service, service_endpoints(request.endpoints), locality=policy.locality if policy else None,
             rate_limit_mbps=policy.rate_limit_mbps if policy else None))
 
     @abort_on_domain_error
@@ -130,14 +136,15 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def ComputePath(self, request, context):
         hops, bottleneck = self.core.compute_path(request.src, request.dst, request.min_bandwidth_mbps)
-        return path_message(self.core.view, request.src, request.dst, hops, bottleneck)
+        with self.core.reading() as view:
+            return path_message(view, request.src, request.dst, hops, bottleneck)
 
     @abort_on_domain_error
     def InstallPath(self, request, context):
         path = self.core.install_path(request.src, request.dst, request.bandwidth_mbps)
-        bottleneck = self.core.view.bottleneck(list(path.hops))
-        return sdn_pb2.InstalledPath(id=str(path.path_id), bandwidth_mbps=path.bandwidth_mbps,
-                                     path=path_message(self.core.view, path.src, path.dst, path.hops, bottleneck))
+        with self.core.reading() as view:
+            message = path_message(view, path.src, path.dst, path.hops, view.bottleneck(list(path.hops)))
+        return sdn_pb2.InstalledPath(id=str(path.path_id), bandwidth_mbps=path.bandwidth_mbps, path=message)
 
     @abort_on_domain_error
     def RemovePath(self, request, context):
@@ -221,8 +228,8 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
 
     @abort_on_domain_error
     def AttachEndpoint(self, request, context):
-        return endpoint_message(self.core.attach_endpoint(request.name, request.ip, request.mac, request.switch,
-                                                          request.port, request.node))
+        return attached_endpoint_message(self.core.attach_endpoint(
+            request.name, request.ip, request.mac, request.switch, request.port, request.node))
 
     @abort_on_domain_error
     def DetachEndpoint(self, request, context):
@@ -231,7 +238,8 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
 
     @abort_on_domain_error
     def ListEndpoints(self, request, context):
-        return sdn_pb2.ListEndpointsResponse(endpoints=[endpoint_message(e) for e in self.core.list_endpoints()])
+        return sdn_pb2.ListEndpointsResponse(
+            endpoints=[attached_endpoint_message(e) for e in self.core.list_endpoints()])
 
     @abort_on_domain_error
     def InstallChain(self, request, context):

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from component_base.sqlite import LockedDatabase
 
-from .network import AttachedEndpoint
 from api.classifier import Classifier
 
-from .rules import Chain, Endpoint, ReservedPath, ServiceRoute
+from .model import AttachedEndpoint, Chain, ReservedPath, ServiceEndpoint, ServiceRoute
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS service_routes (
@@ -49,7 +48,7 @@ class SdnStore(LockedDatabase):
                 "FROM service_routes ORDER BY service_id").fetchall()
         routes = []
         for s, vip, proto, port, eps, sid, locality, rate in rows:
-            endpoints = tuple(Endpoint(**e) for e in json.loads(eps))  # saved without slots: numbered in order
+            endpoints = tuple(ServiceEndpoint(**e) for e in json.loads(eps))  # saved without slots: numbered in order
             routes.append(ServiceRoute(s, vip, proto, port, endpoints, sid, bool(locality), rate))
         return routes
 

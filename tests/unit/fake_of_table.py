@@ -2,7 +2,7 @@
 
 `FakeDatapath` stands in for os-ken's Datapath: whatever the app sends (its hand-packed batches
 and os-ken messages alike) is parsed back with os-ken's own parser and applied with OpenFlow's
-semantics to a table of rules.Flow / rules.Group: ADD replaces the same (table, priority, match),
+semantics to a table of pipeline.ruleset Flow / Group: ADD replaces the same (table, priority, match),
 DELETE_STRICT removes that entry when its cookie matches under the mask, DELETE removes every
 entry whose cookie matches under the mask, group ADD/MODIFY/DELETE (ALL included). Barriers are
 answered at once; packet-outs are kept. So the unit tests check the encoding, the cookie masks,
@@ -18,7 +18,7 @@ from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.sdn.rules import IN_PORT, Ct, Flow, Group, Meter, Nat, RuleSet
+from controller.sdn.pipeline.ruleset import IN_PORT, Ct, Flow, Group, Meter, Nat, RuleSet
 
 
 def _action(a) -> tuple:

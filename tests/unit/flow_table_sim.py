@@ -1,4 +1,4 @@
-"""A fake OpenFlow 1.3 data plane for the SDN unit tests: switches that hold a rules.RuleSet, wired
+"""A fake OpenFlow 1.3 data plane for the SDN unit tests: switches that hold a pipeline.ruleset.RuleSet, wired
 as a NetworkView says, forwarding a packet hop by hop and reporting where every copy ended.
 
 What it models (and so what the tests check):
@@ -27,7 +27,7 @@ SELECT groups: `send` takes a `choose(group, packet) -> bucket index` (e.g. `by_
 bucket weights, so tests can check weights as traffic shares.
 
 Also here: `declared`, a compact way to write the launcher's topology dict, packet builders,
-and `FakeSwitch`, a table that applies a rules.RuleDiff with OpenFlow's (OVS's) semantics.
+and `FakeSwitch`, a table that applies a pipeline.ruleset.RuleDiff with OpenFlow's (OVS's) semantics.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from fractions import Fraction
 
 from controller.sdn.network import HostInfo, NetworkView
 from api.protocols import IP_NUMBERS
-from controller.sdn.rules import (CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4, IN_PORT, Ct, Flow, Group,
-                                  RuleDiff, RuleSet)
+from controller.sdn.pipeline.ruleset import IN_PORT, Ct, Flow, Group, RuleDiff, RuleSet
+from controller.sdn.pipeline.tables import CT_EST, CT_NEW, CT_RPL, CT_TRK, ETH_ARP, ETH_IPV4
 
 DELIVERED, DROPPED, CONTROLLER, LOOP = "delivered", "dropped", "controller", "loop"
 MAX_HOPS = 32
@@ -109,7 +109,7 @@ def answer(view: NetworkView, delivered) -> dict:
     """The packet a host's stack sends back for a packet it received (a Copy delivered to it):
     addresses and ports swapped, to the peer's MAC (every peer is on the hosts' subnet; the
     gateway, a hairpin connection's source, is answered at the gateway's MAC)."""
-    from controller.sdn.rules import GATEWAY_MAC
+    from controller.sdn.pipeline.gateway import GATEWAY_MAC
 
     got = delivered.packet
     proto = {6: "tcp", 17: "udp"}[got["ip_proto"]]
@@ -212,7 +212,7 @@ def _rewrite(packet: dict, side: str, ip: str, port: int | None) -> None:
 class Connection:
     original: tuple
     reply: tuple
-    nat: object  # rules.Nat or None
+    nat: object  # pipeline.ruleset.Nat or None
     mark: int
     replied: bool = False  # Open vSwitch calls a connection established once it saw a reply
 
@@ -464,7 +464,7 @@ def shares(branches: list[Branch]) -> dict[str | None, Fraction]:
 
 @dataclass
 class FakeSwitch:
-    """Flows keyed like rules.Flow.key and groups like rules.Group.key; `apply` follows the order the
+    """Flows keyed like Flow.key and groups like Group.key (pipeline.ruleset); `apply` follows the order the
     os-ken app sends a RuleDiff in: add groups, modify groups, delete flows (strict), add flows,
     delete groups. OpenFlow errors are recorded in `errors` (and the message has no effect)."""
 

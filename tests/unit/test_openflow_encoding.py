@@ -14,7 +14,10 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller.sdn import openflow
 from controller.sdn.network import NetworkView
 from api.classifier import Classifier
-from controller.sdn.rules import IN_PORT, Chain, Ct, Endpoint, ReservedPath, ServiceRoute, connection_mark, desired_rules
+from controller.sdn.model import Chain, ReservedPath, ServiceEndpoint, ServiceRoute
+from controller.sdn.pipeline.desired import desired_rules
+from controller.sdn.pipeline.ruleset import IN_PORT, Ct
+from controller.sdn.pipeline.tables import connection_mark
 from flow_table_sim import declared
 
 TOPO = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"c1": "s1", "w1": "s2", "w2": "s3", "c3": "s3"})
@@ -83,9 +86,9 @@ class Datapath:
 @pytest.fixture(scope="module")
 def rules():
     view = NetworkView.from_declared(TOPO)
-    web = ServiceRoute("web", "10.96.0.10", "tcp", 80, (Endpoint("w1", view.hosts["w1"].ip, 8080, 3),
-                                                        Endpoint("w2", view.hosts["w2"].ip, 80, 1)), 5)
-    dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (Endpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6,
+    web = ServiceRoute("web", "10.96.0.10", "tcp", 80, (ServiceEndpoint("w1", view.hosts["w1"].ip, 8080, 3),
+                                                        ServiceEndpoint("w2", view.hosts["w2"].ip, 80, 1)), 5)
+    dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (ServiceEndpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6,
                        rate_limit_kbps=2500)
     path = ReservedPath(1, "c1", "c3", 10.0, tuple(view.path("c1", "c3")))
     guard = Chain("guard", Classifier(src_cidr="10.0.0.0/30", dst_cidr="10.96.0.10/32", protocol="tcp", dst_port=80),

@@ -13,7 +13,9 @@ from controller.sdn.core import SdnCore
 from controller.sdn.store import SdnStore
 from controller.sdn.network import NetworkView
 from api.classifier import Classifier
-from controller.sdn.rules import Chain, Endpoint, ServiceRoute, desired_rules, vip_mac
+from controller.sdn.model import Chain, ServiceEndpoint, ServiceRoute
+from controller.sdn.pipeline.desired import desired_rules
+from controller.sdn.pipeline.gateway import vip_mac
 from flow_table_sim import DELIVERED, DataPlane, answer, declared, ip_packet
 
 # a line of three sites; the VNFs sit on the middle and far sites, away from client and server
@@ -82,7 +84,7 @@ def test_a_symmetric_chain_takes_the_replies_back_through_the_vnfs_in_reverse():
 
 def test_a_service_behind_a_chain_is_steered_after_its_vip_is_translated_and_answers_as_the_vip():
     view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
-    route = ServiceRoute("web", VIP, "tcp", 80, (Endpoint("web", view.hosts["web"].ip, 8080, 1),), 7)
+    route = ServiceRoute("web", VIP, "tcp", 80, (ServiceEndpoint("web", view.hosts["web"].ip, 8080, 1),), 7)
     guard = chain("fw", "mon", symmetric=True, dst_cidr=f"{VIP}/32", dst_port=80, src_cidr="10.0.0.0/30")
     dp = DataPlane(desired_rules(view, [route], [], chains=[guard]), view)
     c1, web = view.hosts["c1"], view.hosts["web"]
@@ -207,7 +209,7 @@ def test_a_chained_service_whose_instances_change_is_steered_by_its_new_instance
     core.southbound = Recorder()
     for dpid in core.view.switches:
         core.switch_connected(dpid)
-    core.install_route("web", "10.96.0.7", "tcp", 80, [Endpoint("web", "", 8080, 1)])
+    core.install_route("web", "10.96.0.7", "tcp", 80, [ServiceEndpoint("web", "", 8080, 1)])
     core.install_chain("guard", Classifier(dst_cidr="10.96.0.7/32"), [["fw"], ["mon"]], True)
     srv = core.view.hosts["srv"]
 
@@ -216,7 +218,29 @@ def test_a_chained_service_whose_instances_change_is_steered_by_its_new_instance
                 if f.cookie == core.chains["guard"].cookie}
 
     assert srv.ip not in installed_chain_sources()
-    core.update_route("web", [Endpoint("web", "", 8080, 1), Endpoint("srv", "", 8080, 1)])
+    core.update_route("web", [ServiceEndpoint("web", "", 8080, 1), ServiceEndpoint("srv", "", 8080, 1)])
     assert srv.ip in installed_chain_sources()
+    desired = core.desired().by_switch()
+    assert all(core.installed[d].flows == desired[d].flows for d in core.installed)
+
+
+def test_a_route_no_chain_names_changes_alone_beside_a_chain(core):
+    """A route the chain's classifier does not name is sent as its own difference; the chain's
+    rules stay, and every switch holds exactly the desired rules after each change."""
+    core.southbound = Recorder()
+    for dpid in core.view.switches:
+        core.switch_connected(dpid)
+    core.install_route("web", "10.96.0.7", "tcp", 80, [ServiceEndpoint("web", "", 8080, 1)])
+    core.install_chain("guard", Classifier(dst_cidr="10.96.0.7/32"), [["fw"], ["mon"]], True)
+    chain_flows = {k: f for rules in core.installed.values() for k, f in rules.flows.items()
+                   if f.cookie == core.chains["guard"].cookie}
+    core.install_route("db", "10.96.0.8", "tcp", 5432, [ServiceEndpoint("srv", "", 0, 1)])
+    core.update_route("db", [ServiceEndpoint("srv", "", 0, 1), ServiceEndpoint("web", "", 0, 1)])
+    desired = core.desired().by_switch()
+    assert all(core.installed[d].flows == desired[d].flows and core.installed[d].groups == desired[d].groups
+               for d in core.installed)
+    assert chain_flows == {k: f for rules in core.installed.values() for k, f in rules.flows.items()
+                           if f.cookie == core.chains["guard"].cookie}
+    core.remove_route("db")
     desired = core.desired().by_switch()
     assert all(core.installed[d].flows == desired[d].flows for d in core.installed)

@@ -14,7 +14,8 @@ import pytest
 from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import Endpoint, vip_mac
+from controller.sdn.model import ServiceEndpoint
+from controller.sdn.pipeline.gateway import vip_mac
 from controller.sdn.store import SdnStore
 from flow_table_sim import (DELIVERED, DROPPED, DataPlane, FakeSwitch, answer, by_hash, declared, ip_packet, shares,
                             to_host)
@@ -117,9 +118,9 @@ def thin(tmp_path):
     n.store.close()
 
 
-def eps(*spec) -> list[Endpoint]:
+def eps(*spec) -> list[ServiceEndpoint]:
     """("web1", weight) or ("web1", weight, port): as the gRPC servicer passes them (ip and port may be empty)."""
-    return [Endpoint(s[0], "", s[2] if len(s) > 2 else 0, s[1]) for s in spec]
+    return [ServiceEndpoint(s[0], "", s[2] if len(s) > 2 else 0, s[1]) for s in spec]
 
 
 def request(net: Net, client: str, vip=VIP, port=80, proto="tcp") -> dict:
@@ -296,8 +297,8 @@ BAD_INSTALLS = {
     "negative weight": (InvalidArgument, dict(endpoints=eps(("web1", 2), ("web3", -1)))),
     "endpoint twice": (InvalidArgument, dict(endpoints=eps(("web1", 1), ("web3", 1), ("web1", 2)))),
     "endpoint port 70000": (InvalidArgument, dict(endpoints=eps(("web1", 1, 70000)))),
-    "endpoint ip not the host's": (InvalidArgument, dict(endpoints=[Endpoint("web1", "10.0.0.2", 0, 1)])),
-    "endpoint ip malformed": (InvalidArgument, dict(endpoints=[Endpoint("web1", "10.0.0", 0, 1)])),
+    "endpoint ip not the host's": (InvalidArgument, dict(endpoints=[ServiceEndpoint("web1", "10.0.0.2", 0, 1)])),
+    "endpoint ip malformed": (InvalidArgument, dict(endpoints=[ServiceEndpoint("web1", "10.0.0", 0, 1)])),
     "unknown endpoint host": (NotFound, dict(endpoints=eps(("web1", 1), ("nosuchhost", 1)))),
     "service name taken": (AlreadyExists, dict(service="web", vip="10.0.100.2")),
     "vip:port/protocol taken": (AlreadyExists, dict(service="web-copy", vip=VIP)),
@@ -600,3 +601,40 @@ def test_a_switch_is_synced_once_it_confirmed_what_it_was_sent_since_it_connecte
         assert not n.core.synced(late)
     finally:
         n.store.close()
+
+
+def test_a_request_waiting_for_a_barrier_holds_no_lock(net):
+    """While one request waits for a slow switch's barrier, other requests and switch events go
+    on (the core's lock is released before the wait), and both requests' rules end up installed."""
+    import threading
+
+    answer_barrier = threading.Event()
+    waiting = threading.Event()
+    applied = net.sb.apply
+
+    def slow_apply(dpid, change):
+        confirmed = applied(dpid, change)
+
+        def wait(timeout):
+            waiting.set()
+            return answer_barrier.wait(timeout) and confirmed(timeout)
+
+        return wait
+
+    net.sb.apply = slow_apply
+    slow = threading.Thread(target=net.core.install_route, args=("web", VIP, "tcp", 80, eps(("web1", 1))),
+                            kwargs={"wait": 10}, daemon=True)
+    slow.start()
+    assert waiting.wait(5)
+    net.sb.apply = applied  # the next request's switches answer at once
+    other = threading.Thread(target=net.core.install_route, args=("db", "10.0.100.2", "tcp", 5432,
+                                                                  eps(("web2", 1))), daemon=True)
+    other.start()
+    other.join(5)
+    assert not other.is_alive()  # it did not wait for the first one's barrier
+    net.core.port_changed(*net.link_port("s1", "s2"), False)  # an event goes through too
+    assert [r.service for r in net.core.list_routes()] == ["web", "db"]
+    answer_barrier.set()
+    slow.join(5)
+    assert not slow.is_alive()
+    assert_switches_hold_desired(net)

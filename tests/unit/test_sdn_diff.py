@@ -10,7 +10,9 @@ from dataclasses import replace
 import pytest
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import Endpoint, ReservedPath, RuleSet, ServiceRoute, desired_rules, diff
+from controller.sdn.model import ReservedPath, ServiceEndpoint, ServiceRoute
+from controller.sdn.pipeline.desired import desired_rules
+from controller.sdn.pipeline.ruleset import RuleSet, diff
 from flow_table_sim import FakeSwitch, declared
 
 RING = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s4"), ("s4", "s1")],
@@ -22,7 +24,7 @@ def make_view() -> NetworkView:
 
 
 def web(view, weights=(3, 1), service_id=1, vip="10.0.100.1", port=80) -> ServiceRoute:
-    eps = tuple(Endpoint(h, view.hosts[h].ip, 8080, w) for h, w in zip(("h3", "h2"), weights))
+    eps = tuple(ServiceEndpoint(h, view.hosts[h].ip, 8080, w) for h, w in zip(("h3", "h2"), weights))
     return ServiceRoute(f"svc{service_id}", vip, "tcp", port, eps, service_id)
 
 

@@ -18,7 +18,8 @@ from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 from component_base.rpc import create_server
 from controller.sdn import servicer
 from controller.sdn.core import SdnCore
-from controller.sdn.network import POD, AttachedEndpoint, NetworkView, hosts_subnet
+from controller.sdn.model import AttachedEndpoint
+from controller.sdn.network import POD, NetworkView, hosts_subnet
 from controller.sdn.store import SdnStore
 from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, answer, arp_request, by_hash, ip_packet, shares,
                             to_host)
@@ -89,16 +90,13 @@ def test_pods_reach_each_other_on_the_same_switch_and_across(net):
 
 
 def test_arp_for_a_pod_goes_to_the_controller_which_answers_until_it_is_detached(tmp_path):
-    from controller.sdn.app import StrataSdnApp
-
     view = NetworkView.from_declared(RING)
-    core = SdnCore(view, SdnStore(tmp_path / "sdn.db"))
-    app = StrataSdnApp(core=core)  # its ARP answer; no switch is connected
+    core = SdnCore(view, SdnStore(tmp_path / "sdn.db"))  # its ARP answer; no switch is connected
     core.attach_endpoint(**POD_A.__dict__)
-    assert app.core_answer(POD_A.ip) == POD_A.mac
-    assert app.core_answer(view.hosts["h1"].ip) == view.hosts["h1"].mac  # declared hosts as before
+    assert core.arp_answer(POD_A.ip) == POD_A.mac
+    assert core.arp_answer(view.hosts["h1"].ip) == view.hosts["h1"].mac  # declared hosts as before
     core.detach_endpoint(POD_A.name)
-    assert app.core_answer(POD_A.ip) is None
+    assert core.arp_answer(POD_A.ip) is None
     core.store.close()
 
 

@@ -4,7 +4,7 @@ to a loop-free alternate the moment the link is down (before the controller reco
 from __future__ import annotations
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import desired_rules
+from controller.sdn.pipeline.desired import desired_rules
 from flow_table_sim import DELIVERED, DataPlane, declared, to_host
 
 TIERED = declared([("core", "agg1"), ("core", "agg2"), ("agg1", "site1"), ("agg2", "site1"), ("agg1", "site2"),

@@ -1,4 +1,4 @@
-"""Baseline forwarding computed by controller.sdn.rules, checked by what a fake data plane does with
+"""Baseline forwarding computed by controller.sdn.pipeline, checked by what a fake data plane does with
 packets: every host reaches every other over looped topologies without loops or floods, ARP goes
 to the controller, other traffic is dropped, and links going down and up again reroute."""
 
@@ -10,7 +10,7 @@ import random
 import pytest
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import desired_rules
+from controller.sdn.pipeline.desired import desired_rules
 from flow_table_sim import (CONTROLLER, DELIVERED, DROPPED, ETH_IPV6, ETH_LLDP, DataPlane, arp_request,
                             declared, ip_packet, to_host)
 

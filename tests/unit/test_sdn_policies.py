@@ -12,9 +12,12 @@ import pytest
 from component_base.errors import InvalidArgument
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import Endpoint, ServiceRoute, bucket_weights, desired_rules, vip_mac
+from controller.sdn.model import ServiceEndpoint, ServiceRoute
+from controller.sdn.pipeline.desired import desired_rules
+from controller.sdn.pipeline.gateway import vip_mac
+from controller.sdn.pipeline.load_balancing import bucket_weights
 from controller.sdn.store import SdnStore
-from controller.sdn.telemetry import FlowCounter, MeterCounter, service_traffic
+from controller.sdn.pipeline.accounting import FlowCounter, MeterCounter, service_traffic
 from flow_table_sim import DELIVERED, DataPlane, answer, by_hash, declared, ip_packet, shares
 
 # a line of three sites: v1 on both ends, v2 at the far end only
@@ -25,7 +28,7 @@ VIP = "10.0.100.1"
 
 def canary(view, *, locality=True, weights=(45, 45, 10), hosts=("a1", "a3", "b3")) -> ServiceRoute:
     subsets = {"a1": "v1", "a3": "v1", "b3": "v2"}
-    eps = tuple(Endpoint(h, view.hosts[h].ip, 80, w, subsets[h]) for h, w in zip(hosts, weights))
+    eps = tuple(ServiceEndpoint(h, view.hosts[h].ip, 80, w, subsets[h]) for h, w in zip(hosts, weights))
     return ServiceRoute("web", VIP, "tcp", 80, eps, 3, locality=locality)
 
 
@@ -72,7 +75,7 @@ def test_locality_follows_the_links_that_are_up():
     ring = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s4"), ("s4", "s1")],
                     {"c1": "s1", "a2": "s2", "a3": "s3"})
     view = NetworkView.from_declared(ring)
-    eps = tuple(Endpoint(h, view.hosts[h].ip, 80, 1, "v1") for h in ("a2", "a3"))
+    eps = tuple(ServiceEndpoint(h, view.hosts[h].ip, 80, 1, "v1") for h in ("a2", "a3"))
     r = ServiceRoute("web", VIP, "tcp", 80, eps, 3, locality=True)
     s1, s2 = view.switch_dpid("s1"), view.switch_dpid("s2")
     assert bucket_weights(view, s1, r) == {1: 2}  # a2, one hop: all of v1's share (1 + 1)
@@ -99,12 +102,12 @@ def core(tmp_path):
 
 
 def test_an_endpoint_keeps_its_slot_across_updates_and_restarts(core, tmp_path):
-    core.install_route("web", "10.96.0.5", "tcp", 80, [Endpoint("a1", "", 0, 1), Endpoint("a3", "", 0, 1)])
+    core.install_route("web", "10.96.0.5", "tcp", 80, [ServiceEndpoint("a1", "", 0, 1), ServiceEndpoint("a3", "", 0, 1)])
     slots = {e.host: e.slot for e in core.routes["web"].endpoints}
     assert slots == {"a1": 1, "a3": 2}
-    core.update_route("web", [Endpoint("b3", "", 0, 1), Endpoint("a3", "", 0, 5)])  # a1 goes, b3 comes
+    core.update_route("web", [ServiceEndpoint("b3", "", 0, 1), ServiceEndpoint("a3", "", 0, 5)])  # a1 goes, b3 comes
     assert {e.host: e.slot for e in core.routes["web"].endpoints} == {"b3": 1, "a3": 2}
-    core.update_route("web", [Endpoint("a3", "", 0, 5), Endpoint("b3", "", 0, 1), Endpoint("a1", "", 0, 1)])
+    core.update_route("web", [ServiceEndpoint("a3", "", 0, 5), ServiceEndpoint("b3", "", 0, 1), ServiceEndpoint("a1", "", 0, 1)])
     assert {e.host: e.slot for e in core.routes["web"].endpoints} == {"a3": 2, "b3": 1, "a1": 3}
     again = SdnCore(NetworkView.from_declared(dict(LINE, service_range="10.96.0.0/16")), core.store)
     assert again.routes["web"] == core.routes["web"]
@@ -112,14 +115,14 @@ def test_an_endpoint_keeps_its_slot_across_updates_and_restarts(core, tmp_path):
 
 def test_policy_fields_are_checked_and_kept(core):
     with pytest.raises(InvalidArgument, match="rate_limit_mbps"):
-        core.install_route("web", "10.96.0.5", "tcp", 80, [Endpoint("a1", "", 0, 1)], rate_limit_mbps=float("nan"))
+        core.install_route("web", "10.96.0.5", "tcp", 80, [ServiceEndpoint("a1", "", 0, 1)], rate_limit_mbps=float("nan"))
     with pytest.raises(InvalidArgument, match="subset"):
-        core.install_route("web", "10.96.0.5", "tcp", 80, [Endpoint("a1", "", 0, 1, "v 1")])
+        core.install_route("web", "10.96.0.5", "tcp", 80, [ServiceEndpoint("a1", "", 0, 1, "v 1")])
     assert "web" not in core.routes
-    route = core.install_route("web", "10.96.0.5", "tcp", 80, [Endpoint("a1", "", 0, 1, "v1")],
+    route = core.install_route("web", "10.96.0.5", "tcp", 80, [ServiceEndpoint("a1", "", 0, 1, "v1")],
                                locality=True, rate_limit_mbps=0.5)
     assert (route.locality, route.rate_limit_kbps, route.endpoints[0].subset) == (True, 500, "v1")
-    route = core.update_route("web", [Endpoint("a1", "", 0, 2, "v1")])  # endpoints only: policy kept
+    route = core.update_route("web", [ServiceEndpoint("a1", "", 0, 2, "v1")])  # endpoints only: policy kept
     assert (route.locality, route.rate_limit_kbps) == (True, 500)
     with pytest.raises(InvalidArgument, match="rate_limit_mbps"):
         core.update_route("web", None, rate_limit_mbps=-1)
@@ -136,7 +139,7 @@ def counters(dp: DataPlane) -> list[FlowCounter]:
 def test_the_counters_give_connections_and_packets_per_endpoint_and_direction():
     view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
     r = canary(view, locality=False)
-    other = ServiceRoute("db", "10.0.100.2", "tcp", 5432, (Endpoint("a1", view.hosts["a1"].ip, 5432, 1),), 4)
+    other = ServiceRoute("db", "10.0.100.2", "tcp", 5432, (ServiceEndpoint("a1", view.hosts["a1"].ip, 5432, 1),), 4)
     dp = DataPlane(desired_rules(view, [r, other], []), view)
     sent = {}  # endpoint -> (connections, requests, replies)
     for k, (client, x) in enumerate([("c1", 0.1), ("c1", 0.95), ("c2", 0.5), ("c3", 0.2), ("a1", 0.3)]):
@@ -162,7 +165,7 @@ def test_a_one_way_stream_is_counted_and_metered_before_any_reply():
     """A UDP stream nobody answers stays +new in Open vSwitch's connection tracker: its packets
     after the first must still be counted (and pass through the meter)."""
     view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
-    r = ServiceRoute("logs", VIP, "udp", 514, (Endpoint("a3", view.hosts["a3"].ip, 514, 1),), 5, rate_limit_kbps=100)
+    r = ServiceRoute("logs", VIP, "udp", 514, (ServiceEndpoint("a3", view.hosts["a3"].ip, 514, 1),), 5, rate_limit_kbps=100)
     dp = DataPlane(desired_rules(view, [r], []), view)
     for _ in range(5):
         assert dp.send_one("c1", request(view, "c1", proto="udp", dst_port=514)).host == "a3"
@@ -177,7 +180,8 @@ def test_a_one_way_stream_is_counted_and_metered_before_any_reply():
 def test_a_weight_change_touches_only_the_groups_so_counters_live_on():
     """Open vSwitch resets a flow's counters when it is replaced: a split or an ejection must change
     the groups alone, never an endpoint's flows."""
-    from controller.sdn.rules import RuleSet, diff, service_rules
+    from controller.sdn.pipeline.load_balancing import service_rules
+    from controller.sdn.pipeline.ruleset import RuleSet, diff
 
     view = NetworkView.from_declared(dict(LINE, gateway="10.0.255.254"))
     before = RuleSet.of(*service_rules(view, canary(view)))
@@ -211,7 +215,7 @@ def ovs_dp_hash_shares(buckets: list[tuple[int, int]]) -> dict[int, Fraction]:
 @pytest.mark.parametrize("weights", [{1: 90, 2: 10}, {1: 3, 2: 1}, {1: 45 * 600, 2: 45 * 600, 3: 10 * 600},
                                      {1: 95, 2: 5}, {1: 1, 2: 1, 3: 1}, {1: 70, 2: 20, 3: 10}])
 def test_select_buckets_keep_the_split_to_a_few_tenths_of_a_percent_in_open_vswitch(weights):
-    from controller.sdn.rules import select_buckets
+    from controller.sdn.pipeline.load_balancing import select_buckets
 
     buckets = select_buckets(weights)
     total = sum(weights.values())

@@ -1,4 +1,4 @@
-"""Service routes (VIP -> weighted endpoints) computed by controller.sdn.rules, checked by what a fake
+"""Service routes (VIP -> weighted endpoints) computed by controller.sdn.pipeline, checked by what a fake
 data plane (with connection tracking) does with packets: requests to vip:port reach an endpoint
 rewritten to it, in shares equal to the weights, the answers of those connections come back as the
 VIP, connections keep their endpoint, direct traffic and hairpin work, nothing else is captured."""
@@ -10,7 +10,9 @@ from fractions import Fraction
 import pytest
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import Endpoint, ServiceRoute, desired_rules, vip_mac
+from controller.sdn.model import ServiceEndpoint, ServiceRoute
+from controller.sdn.pipeline.desired import desired_rules
+from controller.sdn.pipeline.gateway import vip_mac
 from flow_table_sim import DELIVERED, DROPPED, DataPlane, answer, by_hash, declared, ip_packet, shares, to_host
 
 # ring of four switches (equal-cost paths) with a chord-free loop; clients and servers spread out
@@ -24,7 +26,7 @@ VIP = "10.0.100.1"
 def route(view: NetworkView, eps: list[tuple[str, int, int]], *, vip=VIP, protocol="tcp", port=80,
           service="web", service_id=7) -> ServiceRoute:
     return ServiceRoute(service, vip, protocol, port,
-                        tuple(Endpoint(h, view.hosts[h].ip, p, w) for h, p, w in eps), service_id)
+                        tuple(ServiceEndpoint(h, view.hosts[h].ip, p, w) for h, p, w in eps), service_id)
 
 
 def clients(view: NetworkView, r: ServiceRoute) -> list[str]:

@@ -8,7 +8,8 @@ from fractions import Fraction
 import pytest
 
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import ETH_IPV4, Flow, Group, RuleDiff, RuleSet
+from controller.sdn.pipeline.ruleset import Flow, Group, RuleDiff, RuleSet
+from controller.sdn.pipeline.tables import ETH_IPV4
 from flow_table_sim import (CONTROLLER, DROPPED, LOOP, AmbiguousMatch, DataPlane, FakeSwitch,
                             NeedsChoice, by_hash, declared, shares, to_host)
 

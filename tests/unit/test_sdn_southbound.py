@@ -14,7 +14,9 @@ from os_ken.lib.packet import arp, ethernet, ether_types, packet
 from controller.sdn.app import StrataSdnApp
 from controller.sdn.core import SdnCore
 from controller.sdn.network import NetworkView
-from controller.sdn.rules import GATEWAY_MAC, Endpoint, Flow, vip_mac
+from controller.sdn.model import ServiceEndpoint
+from controller.sdn.pipeline.gateway import GATEWAY_MAC, vip_mac
+from controller.sdn.pipeline.ruleset import Flow
 from controller.sdn.store import SdnStore
 from fake_of_table import FakeDatapath
 from flow_table_sim import DELIVERED, DataPlane, answer, by_hash, declared, ip_packet
@@ -56,10 +58,10 @@ def assert_switches_hold_what_the_controller_wants(s) -> None:
 def test_what_the_app_sends_is_what_the_controller_wants(setup):
     s = setup
     assert_switches_hold_what_the_controller_wants(s)  # the baseline after connecting
-    s.core.install_route("web", VIP, "tcp", 80, [Endpoint("w1", "", 8080, 3), Endpoint("w2", "", 80, 1)])
+    s.core.install_route("web", VIP, "tcp", 80, [ServiceEndpoint("w1", "", 8080, 3), ServiceEndpoint("w2", "", 80, 1)])
     s.core.install_path("c1", "c3", 10.0)
     assert_switches_hold_what_the_controller_wants(s)
-    s.core.update_route("web", [Endpoint("w1", "", 8080, 1), Endpoint("w2", "", 80, 0)])
+    s.core.update_route("web", [ServiceEndpoint("w1", "", 8080, 1), ServiceEndpoint("w2", "", 80, 0)])
     assert_switches_hold_what_the_controller_wants(s)
     s.core.remove_route("web")
     assert_switches_hold_what_the_controller_wants(s)
@@ -68,7 +70,7 @@ def test_what_the_app_sends_is_what_the_controller_wants(setup):
 
 def test_meters_come_change_and_go_with_the_rate_limit(setup):
     s = setup
-    s.core.install_route("web", VIP, "tcp", 80, [Endpoint("w1", "", 8080, 1)], rate_limit_mbps=2.5)
+    s.core.install_route("web", VIP, "tcp", 80, [ServiceEndpoint("w1", "", 8080, 1)], rate_limit_mbps=2.5)
     assert_switches_hold_what_the_controller_wants(s)
     assert all(m.rate_kbps == 2500 for dp in s.dps.values() for m in dp.meters.values())
     assert len({dpid for dpid, dp in s.dps.items() if dp.meters}) == len(s.dps)
@@ -88,7 +90,7 @@ def test_meters_come_change_and_go_with_the_rate_limit(setup):
 
 def test_traffic_through_the_bytes_on_the_switches(setup):
     s = setup
-    s.core.install_route("web", VIP, "tcp", 80, [Endpoint("w1", "", 8080, 1)])
+    s.core.install_route("web", VIP, "tcp", 80, [ServiceEndpoint("w1", "", 8080, 1)])
     dp = DataPlane(_merged(s), s.view)
     c1 = s.view.hosts["c1"]
     got = dp.send_one("c1", ip_packet(c1, VIP, GATEWAY_MAC), by_hash(0.0))
@@ -98,7 +100,7 @@ def test_traffic_through_the_bytes_on_the_switches(setup):
 
 
 def _merged(s):
-    from controller.sdn.rules import RuleSet
+    from controller.sdn.pipeline.ruleset import RuleSet
 
     flows, groups = {}, {}
     for dp in s.dps.values():
@@ -109,7 +111,7 @@ def _merged(s):
 
 def test_the_wipe_on_reconnect_spares_rules_that_are_not_stratas(setup):
     s = setup
-    s.core.install_route("web", VIP, "tcp", 80, [Endpoint("w1", "", 8080, 1)])
+    s.core.install_route("web", VIP, "tcp", 80, [ServiceEndpoint("w1", "", 8080, 1)])
     dp = next(iter(s.dps.values()))
     lldp = Flow(dp.id, 0, 0xFFFF, (("eth_type", 0x88CC),), (("controller",),), None, 0)  # os-ken's own
     dp.flows[lldp.key] = lldp
@@ -123,7 +125,7 @@ def test_the_wipe_on_reconnect_spares_rules_that_are_not_stratas(setup):
                                          ("10.0.100.1", vip_mac("10.0.100.1"))])
 def test_arp_is_answered_for_hosts_the_gateway_and_vips(setup, target, mac):
     s = setup
-    s.core.install_route("old", "10.0.100.1", "tcp", 80, [Endpoint("w1", "", 8080, 1)])  # a VIP of the subnet
+    s.core.install_route("old", "10.0.100.1", "tcp", 80, [ServiceEndpoint("w1", "", 8080, 1)])  # a VIP of the subnet
     c1 = s.view.hosts["c1"]
     dp = s.dps[c1.dpid]
     request = packet.Packet()

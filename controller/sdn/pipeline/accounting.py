@@ -1,19 +1,38 @@
-"""Service traffic from rule counters (pure): what each of a route's rules counts, summed per endpoint.
+"""Accounting: the flows counting a service's traffic per endpoint and direction, and reading them back.
 
-The rules of rules.service_rules count a connection's packets where it was committed (the switch
-its client is attached to): its first packet in the endpoint table (one flow per endpoint, so its
-packet count is the number of connections sent there), every later one in the service table's
-accounting flows, whose ct_mark names the endpoint and whose ct_state the direction. Switches
-in between see only translated addresses and count nothing for the service, so each packet is
-counted once.
+A connection's packets are counted where it was committed (the switch its client is attached to):
+its first packet in the endpoint table (one flow per endpoint, so its packet count is the number of
+connections sent there), every later one by the service table's accounting flows, whose ct_mark
+names the endpoint and whose ct_state the direction. Switches in between see only translated
+addresses and count nothing for the service, so each packet is counted once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .rules import (CT_RPL, PRIORITY_ACCOUNT, REG_ENDPOINT, TABLE_ENDPOINT, TABLE_SERVICE, ServiceRoute,
-                    mark_fields)
+from ..model import ServiceEndpoint, ServiceRoute
+from .ruleset import Ct, Flow, flow_match
+from .tables import (CT_COMMITTED_FORWARD, CT_COMMITTED_REPLY, CT_RPL, ETH_IPV4, HAIRPIN_MARK, MARK_ENDPOINT_MASK,
+                     PRIORITY_ACCOUNT, REG_ENDPOINT, Table, connection_mark, mark_fields)
+
+
+def endpoint_flows(dpid: int, route: ServiceRoute, endpoint: ServiceEndpoint, snat_zone: int | None) -> list[Flow]:
+    """The connections committed to the endpoint at this switch, per direction: counted, metered,
+    and (with a gateway, `snat_zone`) the hairpin ones sent through the hairpin zone."""
+    mark, meter = connection_mark(route.service_id, endpoint.slot), route.meter_id
+    flows = [
+        Flow(dpid, Table.SERVICE, PRIORITY_ACCOUNT, flow_match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=mark),
+             (), Table.STEER, route.cookie, meter),
+        Flow(dpid, Table.SERVICE, PRIORITY_ACCOUNT,
+             flow_match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_REPLY, ct_mark=(mark, MARK_ENDPOINT_MASK)),
+             (), Table.STEER, route.cookie, meter),
+    ]
+    if snat_zone is not None:
+        flows.append(Flow(dpid, Table.SERVICE, PRIORITY_ACCOUNT,
+                          flow_match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=mark | HAIRPIN_MARK),
+                          (("ct", Ct(snat_zone, Table.STEER)),), None, route.cookie, meter))
+    return flows
 
 
 @dataclass(frozen=True)
@@ -68,13 +87,13 @@ def service_traffic(route: ServiceRoute, flows: list[FlowCounter], meters: list[
     for flow in flows:
         if flow.cookie != route.cookie:
             continue
-        if flow.table == TABLE_ENDPOINT and REG_ENDPOINT in flow.match:
+        if flow.table == Table.ENDPOINT and REG_ENDPOINT in flow.match:
             traffic = by_slot.get(_value(flow.match[REG_ENDPOINT]))
             if traffic is not None:  # a connection's first packet
                 traffic.connections += flow.packets
                 traffic.tx_packets += flow.packets
                 traffic.tx_bytes += flow.bytes
-        elif flow.table == TABLE_SERVICE and flow.priority == PRIORITY_ACCOUNT and "ct_mark" in flow.match:
+        elif flow.table == Table.SERVICE and flow.priority == PRIORITY_ACCOUNT and "ct_mark" in flow.match:
             _, slot, _ = mark_fields(_value(flow.match["ct_mark"]))
             traffic = by_slot.get(slot)
             if traffic is None:

@@ -1,0 +1,57 @@
+"""`strata topo`: edge topologies: list them, describe or draw one, launch one in Mininet (root)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import EXIT_OK, BadInput, guarded, positive_int
+
+
+def add_parser(sub) -> None:
+    topo = sub.add_parser("topo", help="edge topologies: list, show, launch in Mininet")
+    topo.add_argument("action", choices=["list", "show", "launch"])
+    topo.add_argument("name", nargs="?", help="edge-tiered or zoo:NAME_OR_PATH")
+    topo.add_argument("--png", metavar="FILE", help="show: also draw the topology")
+    topo.add_argument("--pingall", action="store_true",
+                      help="launch: ping every pair of hosts, print the result, exit 1 if anything dropped")
+    topo.add_argument("--sample-pairs", type=int, default=0, metavar="N",
+                      help="launch: ping N random host pairs (and TCP between a few), print the result, exit 1 "
+                           "if anything dropped (for networks too big to ping every pair)")
+    topo.add_argument("--hosts-per-node", type=positive_int, metavar="N",
+                      help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
+                           "a server and a device). Fewer hosts launch faster")
+    topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
+    topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
+                      help="launch: gRPC address of the SDN daemon")
+    topo.set_defaults(func=guarded(cmd_topo))
+
+
+def load_spec(name: str, hosts_per_node: int | None):
+    """The named topology, or BadInput naming the choices."""
+    from topologies.catalog import load_topology
+
+    try:
+        return load_topology(name, hosts_per_node=hosts_per_node)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def cmd_topo(args: argparse.Namespace) -> int:
+    from topologies.catalog import describe, draw, topology_names
+
+    if args.action == "list":
+        print("\n".join(topology_names()))
+        return EXIT_OK
+    if not args.name:
+        raise BadInput("name a topology (see `strata topo list`)")
+    spec = load_spec(args.name, args.hosts_per_node)
+    if args.action == "show":
+        print(describe(spec))
+        if args.png:
+            draw(spec, args.png)
+            print(f"wrote {args.png}")
+        return EXIT_OK
+    from harness.up import launch
+
+    return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen,
+                  sample_pairs=args.sample_pairs)
