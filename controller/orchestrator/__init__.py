@@ -1,1 +1,1 @@
-"""The orchestrator: applications as services, read from Compose or Kubernetes manifests, and their images."""
+"""The container orchestrator: nodes, applications and their instances, kept running by controllers."""

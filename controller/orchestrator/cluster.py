@@ -1,5 +1,7 @@
-"""The orchestrator's one store, shared by its controllers: desired state (kept in SQLite) and observed
-state (rebuilt from heartbeats), under one lock, with in-process change notifications.
+"""The orchestrator's one store, shared by its API and its controllers.
+
+Desired state (kept in SQLite) and observed state (rebuilt from heartbeats), under one lock, with
+in-process change notifications.
 
 Desired: nodes, applications (with their images and VIPs once ready), instances (an instance whose
 `node` is "" is not placed yet). Observed: what each node last reported. Besides, what the

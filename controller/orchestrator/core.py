@@ -1,6 +1,7 @@
-"""The orchestrator: its API (what the servicer, the daemon and the metrics call) over one store, and
-the controllers that make what runs equal what is desired, as Kubernetes' API server and controller
-manager do.
+"""The orchestrator's API over one store, and the controllers it runs.
+
+What the servicer, the daemon and the metrics call; the controllers make what runs equal what is
+desired, as Kubernetes' API server and controller manager do.
 
 The API validates and records desired state, says what changed, and returns at once: Deploy
 stores the application with its instances pending (placed nowhere yet), Scale adds pending

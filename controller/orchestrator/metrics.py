@@ -1,5 +1,7 @@
-"""The orchestrator's state as Prometheus metrics, read at scrape time through its public views
-(list_nodes, deployments: each holds its lock briefly and does no I/O)."""
+"""The orchestrator's state as Prometheus metrics, read at scrape time.
+
+Read through its public views (list_nodes, deployments: each holds the store's lock briefly and
+does no I/O)."""
 
 from __future__ import annotations
 

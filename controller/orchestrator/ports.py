@@ -1,5 +1,7 @@
-"""What the orchestrator's controllers need from outside, as Protocols: placement, the SDN's switch graph,
-the mesh, the node agents, the image registry (gRPC and HTTP adapters implement them; tests use fakes)."""
+"""What the orchestrator needs from outside, as Protocols.
+
+Placement, the SDN's switch graph, the mesh, the node agents, the image registry: gRPC and HTTP
+adapters implement them, tests use fakes."""
 
 from __future__ import annotations
 

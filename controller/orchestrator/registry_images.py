@@ -1,6 +1,7 @@
-"""A service's image made real for the nodes (the Images port): resolved by the catalogue, built into
-the image cache if it is an application image, pushed to the registry (only missing blobs), its
-layers read back.
+"""The Images port: a service's image made real for the nodes.
+
+Resolved by the catalogue, built into the image cache if it is an application image, pushed to the
+registry (only missing blobs), its layers read back.
 
 Dataset images are the Docker Hub images themselves (every tag is the crawl's one version); any
 other image is its base image plus one application layer (docs/apps.md), stored in the registry

@@ -1,5 +1,4 @@
-"""The orchestrator's controllers: woken by what they watch, resynced, images prepared out of Deploy, no
-lock held across a call to another component."""
+"""The orchestrator's controllers: wake-ups, resync, images out of Deploy, no lock across calls."""
 
 from __future__ import annotations
 

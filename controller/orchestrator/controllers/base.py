@@ -1,5 +1,7 @@
-"""A controller's loop: one thread that runs its sync pass when a change it watches is notified, when
-the time it asked for comes, and at least once every resync period (the safety net)."""
+"""A controller's loop: one thread running its sync passes.
+
+A pass runs when a change it watches is notified, when the time it asked for comes, and at least
+once every resync period (the safety net)."""
 
 from __future__ import annotations
 

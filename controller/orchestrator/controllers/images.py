@@ -1,5 +1,7 @@
-"""The image controller: every deployed service's image resolved, built if it is an application image,
-and pushed to the registry, out of the Deploy request; its phase recorded for GetDeployment.
+"""The image controller: each deployed service's image made ready, out of the Deploy request.
+
+Resolved, built if it is an application image, pushed to the registry; its phase recorded for
+GetDeployment.
 
 Images are prepared one at a time, in deployment order, on this controller's thread. A registry
 that does not answer is tried again with back-off (2, 4 s) up to `attempts` times; any other
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 import logging
 
+from api.app import ServiceSpec
 from component_base.errors import DomainError, Unavailable
 
 from ..cluster import APPS, IMAGES, ClusterState, ImageStatus
 from ..ports import IMAGE_FAILED, IMAGE_PENDING, IMAGE_READY, Images
+from ..store import AppRecord
 
 log = logging.getLogger("strata.orchestrator")
 
@@ -45,13 +49,13 @@ class ImageController:
     def _status(self, app: str, service: str) -> ImageStatus:
         return self.state.images.setdefault((app, service), ImageStatus())
 
-    def _set(self, app, service: str, phase: str, message: str) -> None:
+    def _set(self, app: AppRecord, service: str, phase: str, message: str) -> None:
         with self.state.lock:
             if self.state.apps.get(app.spec.name) is app:  # not deleted meanwhile
                 status = self._status(app.spec.name, service)
                 status.phase, status.message = phase, message
 
-    def _prepare(self, app, spec) -> None:
+    def _prepare(self, app: AppRecord, spec: ServiceSpec) -> None:
         name = app.spec.name
         try:
             image = self.images.prepare(spec, lambda phase, message: self._set(app, spec.name, phase, message))

@@ -1,5 +1,7 @@
-"""The node sync controller: on every ready node, a placed instance that does not run there is started
-through its agent, and a container the orchestrator started that is no longer desired is removed.
+"""The node sync controller: what runs on each node made equal to what is placed there.
+
+On every ready node, a placed instance that does not run there is started through its agent, and a
+container the orchestrator started that is no longer desired is removed.
 
 Starts and removals run on a pool (a start pulls layers: minutes at worst); the pass only decides.
 An instance starts once its application's VIPs are allocated (its /etc/hosts names them). Its

@@ -1,6 +1,7 @@
-"""The scheduler: places pending instances on the ready nodes through the placement service, and moves
-the instances of lost nodes, layer-aware (a layer a node holds, or will hold for an instance already
-placed there, costs nothing there: the incremental form of eqs. 1-9, docs/placement.md).
+"""The scheduler: pending instances and lost nodes' instances placed through the placement service.
+
+Layer-aware: a layer a node holds, or will hold for an instance already placed there, costs nothing
+there (the incremental form of eqs. 1-9, docs/placement.md).
 
 An application's pending instances are placed together, in one Solve, once none of their images is
 still on its way (instances of a failed image stay pending). A lost node's instances get new names

@@ -1,5 +1,7 @@
-"""The SDN's switch graph as the controllers read it: asked at most every `max_age` seconds, never
-under a lock (two threads may both ask when it is stale; the later answer is kept)."""
+"""The SDN's switch graph as the orchestrator reads it, cached.
+
+Asked at most every `max_age` seconds, never under a lock (two threads may both ask when it is
+stale; the later answer is kept)."""
 
 from __future__ import annotations
 

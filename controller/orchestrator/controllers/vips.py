@@ -1,6 +1,7 @@
-"""The VIP controller: every service of every application gets a virtual IP from the service range
-(versions of a service share one; a VNF gets none), and the VIPs of deleted applications go back to
-the range. An exhausted range is reported on the deployment and retried when a VIP is freed."""
+"""The VIP controller: a virtual IP per service from the service range.
+
+Versions of a service share one; a VNF gets none. The VIPs of deleted applications go back to the
+range; an exhausted range is reported on the deployment and retried when a VIP is freed."""
 
 from __future__ import annotations
 
