@@ -282,3 +282,16 @@ def test_no_lock_is_held_while_another_component_is_called(tmp_path):
     c.o.delete("shop")
     c.settle()
     assert {"solve", "routes", "put_route", "remove_route", "run", "remove", "switch_graph"} <= set(calls)
+
+
+@pytest.mark.parametrize("image, named", [
+    ("Not An Image!", "invalid image reference"),
+    ("redis", "strata images build"),  # a dataset image the (empty) image cache lacks
+    ("gcr.io/google-samples/microservices-demo/frontend:v0.8.0", "strata images build"),  # its base is lacking
+])
+def test_what_deploy_can_tell_at_once_about_an_image_is_refused_at_once(tmp_path, image, named):
+    from controller.orchestrator.registry_images import RegistryImages
+
+    images = RegistryImages("http://127.0.0.1:9", tmp_path / "cache", log=lambda _: None)
+    with pytest.raises(InvalidArgument, match=named):
+        images.check(ServiceSpec("web", image))
