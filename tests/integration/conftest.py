@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
-from harness.daemons import DaemonProcess, poll, start_sdn_daemon, wait_switches_connected
+from harness.daemons import DaemonProcess, start_sdn_daemon, wait_for, wait_switches_connected  # noqa: F401  (the tests import wait_for from here)
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
@@ -30,14 +30,6 @@ OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine
 # The tests' loopback daemons listen below Linux's ephemeral range (32768-60999): a port in that
 # range can be held at that moment as the local end of some client connection, and the bind fails.
 SDN_ADDRESS = "127.0.0.1:20094"
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """predicate()'s first truthy value, or a test failure naming what never came."""
-    value = poll(predicate, timeout)
-    if not value:
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-    return value
 
 
 def pytest_collection_modifyitems(items):
