@@ -568,19 +568,6 @@ WHITEOUT_LAYER = tar_bytes(folder("etc"), file("etc/.wh.os-release"), folder("ap
                            file("app/.wh..wh..opq"), file("app/new.py", b"new"))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="overlayfs whiteouts are device nodes: root only")
-def test_oci_whiteouts_become_overlayfs_whiteouts(store):
-    layer = layer_of(WHITEOUT_LAYER)
-    store.ensure([layer], Registry(WHITEOUT_LAYER).fetch)
-
-    root = store.unpacked_dir(layer.digest)
-    hidden = (root / "etc/os-release").lstat()
-    assert stat.S_ISCHR(hidden.st_mode) and hidden.st_rdev == os.makedev(0, 0)
-    assert os.getxattr(root / "app", "trusted.overlay.opaque") == b"y"
-    assert (root / "app/new.py").read_bytes() == b"new"
-    assert not any(p.name.startswith(".wh.") for p in root.rglob("*"))
-
-
 def test_whiteouts_without_root_are_refused_clearly(store, monkeypatch):
     if os.geteuid() == 0:  # as root, make mknod/setxattr fail as they do for other users
         def refuse(*_args):

@@ -1,10 +1,9 @@
-"""runc containers on pods of a userspace OVS bridge, for real (root, runc and OVS; skipped otherwise)."""
+"""runc containers on pods of a userspace OVS bridge, for real (root, runc, Open vSwitch, nsenter, ethtool, iproute2)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,11 +17,6 @@ from dataplane.agent.podnet import NETNS_DIR, PodAddresses, PodNetwork, PodNetwo
 from dataplane.agent.runtime import Runc, process_alive
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = ("runc", "ovs-vsctl", "ovs-ofctl", "nsenter", "ethtool", "ip")
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(tool) is None for tool in TOOLS),
-    reason="needs root, runc, Open vSwitch, nsenter, ethtool and iproute2")
 
 # Everything created here starts with strt, so it cannot touch anyone else's bridges or namespaces.
 BRIDGE = "strt-br0"
