@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
-from harness.daemons import DaemonProcess, start_sdn_daemon, wait_for, wait_switches_connected  # noqa: F401  (the tests import wait_for from here)
+from harness.daemons import DaemonProcess, start_sdn_daemon, wait_for, wait_switches_connected
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
@@ -164,8 +164,7 @@ def launch(name: str, tmp_path_factory) -> Running:
         gateway = default_gateway(ipaddress.ip_network(f"{spec.hosts[0].ip}/{HOST_PREFIX_LEN}", strict=False))
         for host in network.net.hosts:  # inside the hosts' namespaces only
             host.cmd(f"ip route replace {SERVICE_RANGE} via {gateway}")
-        running.wait_connected()
-        time.sleep(0.5)
+        running.wait_connected()  # every switch connected and holding the rules it was sent
     except BaseException:
         running.stop()
         raise
@@ -203,6 +202,14 @@ for k in range(int(sys.argv[3])):
 """
 
 
+def wait_bound(host, port: int, protocol: str = "udp", timeout: float = 10) -> None:
+    """Until a socket in the Mininet host's namespace is bound to `port`: a sink or server started
+    there is ready."""
+    flags = "-Hlun" if protocol == "udp" else "-Hltn"
+    wait_for(lambda: host.cmd(f"ss {flags} 'sport = :{port}'").strip(), timeout,
+             f"{protocol} port {port} bound on {host.name}")
+
+
 def udp_delivered(sender, receiver, port: int, count: int) -> int:
     """Datagrams that reached receiver:port out of `count` sent by sender (Mininet hosts), from one
     socket (one flow)."""
@@ -210,6 +217,6 @@ def udp_delivered(sender, receiver, port: int, count: int) -> int:
     import sys
 
     sink = receiver.popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    wait_bound(receiver, port)
     sender.cmd(f"{sys.executable} -c {shlex.quote(UDP_SEND)} {receiver.IP()} {port} {count}")
     return int(sink.communicate(timeout=20)[0])
