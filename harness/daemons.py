@@ -160,3 +160,12 @@ def poll(predicate, timeout: float, interval: float = 0.25):
         if value or time.monotonic() >= deadline:
             return value or None
         time.sleep(interval)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
+    """predicate()'s first truthy value within `timeout` seconds; TimeoutError naming `what` if
+    none came. The tests' one way to wait for something (never a fixed sleep)."""
+    value = poll(predicate, timeout, interval)
+    if not value:
+        raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -10,13 +11,21 @@ import threading
 from pathlib import Path
 
 from component_base import diagnostics
-from controller.placement import servicer as placement_servicer
+from component_base.daemon import Component, run_daemon
 from component_base.errors import DomainError
-from controller.placement.model import ProblemError
 from component_base.metrics import start_metrics
 from component_base.rpc import DEFAULT_ADDRESSES, create_server
+from controller.mesh.daemon import MESH
+from controller.orchestrator.daemon import ORCHESTRATOR
+from controller.placement import servicer as placement_servicer
+from controller.placement.model import ProblemError
+from dataplane.agent.daemon import AGENT
+from mano.daemon import MANO
 
 EXIT_OK, EXIT_FAILED = 0, 1
+
+# The daemons that read a configuration file (strata up writes them); component_base.daemon runs them.
+CONFIGURED = {"agent": AGENT, "orchestrator": ORCHESTRATOR, "mesh": MESH, "mano": MANO}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -29,18 +38,24 @@ def serve(args: argparse.Namespace) -> int:
         from harness.daemons import exit_with_parent
 
         exit_with_parent()
-    if args.component == "agent":
-        return _serve_agent(args, stop)
-    if args.component == "orchestrator":
-        return _serve_orchestrator(args, stop)
-    if args.component == "mesh":
-        from controller.mesh.daemon import serve_mesh
+    if args.component in CONFIGURED:
+        return _serve_configured(CONFIGURED[args.component], args, stop)
+    return _serve_placement_sdn(args, stop)
 
-        return _serve_configured("mesh", "strata up writes it", serve_mesh, args, stop)
-    if args.component == "mano":
-        from mano.daemon import serve_mano
 
-        return _serve_configured("mano", "strata up writes it", serve_mano, args, stop)
+def _serve_configured(component: Component, args: argparse.Namespace, stop: threading.Event) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.config:
+        raise ProblemError(f"serve {component.name}: --config FILE is required ({component.origin})")
+    try:
+        return run_daemon(component, args.config, stop, metrics=args.metrics)
+    except (DomainError, OSError) as exc:
+        print(f"strata serve {component.name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _serve_placement_sdn(args: argparse.Namespace, stop: threading.Event) -> int:
+    """placement, sdn, or both in one process (all): configured by options, not a file."""
     address = args.listen or DEFAULT_ADDRESSES["sdn" if args.component == "all" else args.component]
     also_listen = [f"unix:{args.socket}"] if args.socket else []
     host = address.rsplit(":", 1)[0]
@@ -51,8 +66,6 @@ def serve(args: argparse.Namespace) -> int:
         if metrics_at:
             print(f"metrics on http://{metrics_at}/metrics", flush=True)
         if args.component in ("sdn", "all"):
-            import logging
-
             from controller.sdn import daemon as sdn_daemon
             from controller.sdn import metrics as sdn_metrics
 
@@ -94,32 +107,6 @@ def serve(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)  # os-ken's threads cannot be joined; everything durable is closed
     return EXIT_OK
-
-
-def _serve_agent(args: argparse.Namespace, stop: threading.Event) -> int:
-    from dataplane.agent.daemon import serve_agent
-
-    return _serve_configured("agent", "strata up writes one per edge server", serve_agent, args, stop)
-
-
-def _serve_orchestrator(args: argparse.Namespace, stop: threading.Event) -> int:
-    from controller.orchestrator.daemon import serve_orchestrator
-
-    return _serve_configured("orchestrator", "strata up writes it", serve_orchestrator, args, stop)
-
-
-def _serve_configured(component: str, origin: str, run, args: argparse.Namespace, stop: threading.Event) -> int:
-    """A daemon that reads a configuration file (the agents, the orchestrator): logs, then run(config, stop)."""
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not args.config:
-        raise ProblemError(f"serve {component}: --config FILE is required ({origin})")
-    try:
-        return run(args.config, stop, metrics=args.metrics)
-    except (DomainError, OSError) as exc:
-        print(f"strata serve {component}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
 
 
 def _host_port(text: str, option: str) -> tuple[str, int]:

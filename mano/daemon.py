@@ -15,53 +15,29 @@ metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000;
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
 
-from component_base.config import load_config
-from component_base.metrics import start_metrics
-from component_base.rpc import create_server
+from component_base.daemon import Component, Daemon, Loop
 
-REQUIRED = ("db", "orchestrator", "sdn", "listen", "socket")
 log = logging.getLogger("strata.mano")
 
 
-def serve_mano(config_path: str, stop: threading.Event, metrics: str | None = None) -> int:
+def build(config: dict) -> Daemon:
     from .adapters import OrchestratorApps, SdnChains
     from .core import VnfManager
     from .servicer import SERVICE_NAME, registrar
     from .store import ManoStore
 
-    config = load_config(config_path, REQUIRED, "mano")
-    metrics_at, stop_metrics = start_metrics(metrics if metrics is not None else config.get("metrics"),
-                                             config["listen"])
-    Path(config["db"]).parent.mkdir(parents=True, exist_ok=True)
     store = ManoStore(config["db"])
     manager = VnfManager(store, OrchestratorApps(config["orchestrator"]), SdnChains(config["sdn"]),
                          ready_timeout=float(config.get("ready_timeout", 120)))
-    socket = Path(config["socket"])
-    socket.unlink(missing_ok=True)
-    server, port = create_server(config["listen"], [(registrar(manager), SERVICE_NAME)],
-                                 also_listen=[f"unix:{socket}"], max_workers=16)
-    server.start()
-    tick = float(config.get("tick", 1.0))
+    return Daemon(
+        "VNF manager", [(registrar(manager), SERVICE_NAME)], max_workers=16, log=log,
+        # chains follow their VNFs' containers
+        loops=[Loop("mano-loop", float(config.get("tick", 1.0)), manager.sync_chains)],
+        closing=[store.close],
+        ready=lambda: (f"{len(manager.vnfds)} descriptor(s), {len(manager.instances)} instance(s), "
+                       f"{len(manager.chains)} chain(s) reloaded"),
+        stopped="VNF containers keep running")
 
-    def loop() -> None:  # chains follow their VNFs' containers
-        while not stop.wait(tick):
-            try:
-                manager.sync_chains()
-            except Exception:
-                log.exception("mano loop")
 
-    worker = threading.Thread(target=loop, name="mano-loop", daemon=True)
-    worker.start()
-    print(f"VNF manager listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
-          f"{len(manager.vnfds)} descriptor(s), {len(manager.instances)} instance(s), {len(manager.chains)} chain(s)"
-          " reloaded" + (f"; metrics on {metrics_at}" if metrics_at else ""), flush=True)
-    stop.wait()
-    server.stop(grace=2).wait()
-    worker.join(timeout=5)
-    stop_metrics()
-    store.close()
-    print("VNF manager stopped; VNF containers keep running", flush=True)
-    return 0
+MANO = Component("mano", ("db", "orchestrator", "sdn", "listen", "socket"), build)

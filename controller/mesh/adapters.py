@@ -30,6 +30,7 @@ class SdnRoutes(DomainClient):
                 for r in answer.routes}
 
     def put(self, route: SdnRoute, *, exists: bool) -> None:
+        """Install the route, or with `exists` update it (installing it if the SDN has none)."""
         from strata.v1 import common_pb2, sdn_pb2
 
         endpoints = [common_pb2.Endpoint(host=h, ip=ip, port=port, weight=w, subset=subset)
@@ -40,9 +41,10 @@ class SdnRoutes(DomainClient):
                 self._call(self.stub.UpdateServiceRoute, sdn_pb2.UpdateServiceRouteRequest(
                     service=route.name, endpoints=endpoints, policy=policy))
                 return
-            except NotFound as exc:
-                if "no service route" not in str(exc):
-                    raise  # an endpoint host it does not know
+            except NotFound:
+                # Not found: the route (gone from the SDN's store) or an endpoint's host. Ask which.
+                if route.name in self.routes():
+                    raise
         self._call(self.stub.InstallServiceRoute, sdn_pb2.InstallServiceRouteRequest(
             service=route.name, vip=route.vip, protocol=protocol_enum(route.protocol), port=route.port,
             endpoints=endpoints, policy=policy))

@@ -6,6 +6,11 @@ endpoints at weight 0. A request is checked, then sent to the SDN controller, th
 the SDN refuses (an endpoint it does not know) changes nothing; when it cannot be reached, the
 change is stored and the sync loop sends it later (the caller hears UNAVAILABLE). Imports no grpc:
 the SDN controller and the probes are ports passed in.
+
+Locking: the state lock is never held across a call to the SDN controller. A change computes what
+to send under it, sends without it, and records the answer under it again. Changes of one service
+take turns (a per-service lock, as a work queue handles one key at a time), so two changes of the
+same service cannot lose one another; reads, and changes of other services, never wait for the SDN.
 """
 
 from __future__ import annotations
@@ -118,7 +123,10 @@ def _check_endpoints(endpoints: Sequence[MeshEndpoint]) -> tuple[MeshEndpoint, .
 class MeshCore:
     def __init__(self, store: MeshStore, sdn: Sdn, *, probe: Probe | None = None,
                  clock: Callable[[], float] = time.monotonic):
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the state below; never held across a call to the SDN
+        self._turns: dict[str, threading.Lock] = {}  # service -> its changes' turn (held across the SDN call)
+        self._in_flight = 0  # calls to the SDN that change routes, now running
+        self._changes = 0    # such calls begun or ended so far: a read of every route overlapping one is stale
         self.store, self.sdn, self.probe, self.clock = store, sdn, probe, clock
         self.services: dict[str, Service] = {s.name: s for s in store.services()}
         self.owned: set[str] = store.owned()
@@ -139,7 +147,7 @@ class MeshCore:
         check_protocol(protocol)
         if not 1 <= port <= 65535:
             raise InvalidArgument(f"port {port} is not in 1-65535")
-        with self._lock:
+        with self._turn(name), self._lock:
             old = self.services.get(name)
             if old is not None:
                 if (old.vip, old.protocol, old.port) != (vip, protocol, port):
@@ -157,31 +165,32 @@ class MeshCore:
 
     def set_endpoints(self, name: str, endpoints: Sequence[MeshEndpoint]) -> ServiceStatus:
         endpoints = _check_endpoints(endpoints)
-        with self._lock:
-            service = dataclasses.replace(self._service(name), endpoints=endpoints)
-            return self._change(service)
+        return self._change(name, lambda old: dataclasses.replace(old, endpoints=endpoints))
 
     def set_policy(self, name: str, policy: TrafficPolicy) -> ServiceStatus:
-        with self._lock:
-            old = self._service(name)
+        def changed(old: Service) -> Service:
             if policy.outlier_detection is not None and old.protocol != TCP:
                 raise FailedPrecondition(f"service {name!r} is {old.protocol.upper()}: outlier detection probes "
                                          "connect over TCP")
-            return self._change(dataclasses.replace(old, policy=policy))
+            return dataclasses.replace(old, policy=policy)
+
+        return self._change(name, changed)
 
     def delete_policy(self, name: str) -> ServiceStatus:
         return self.set_policy(name, DEFAULT_POLICY)
 
     def deregister(self, name: str) -> None:
-        with self._lock:
-            self._service(name)
-            self.store.delete(name)
-            del self.services[name]
-            self.trackers.pop(name, None)
+        with self._turn(name):
+            with self._lock:
+                self._service(name)
+                self.store.delete(name)
+                del self.services[name]
+                self.trackers.pop(name, None)
             try:
                 self._send(name, None)
             except Unavailable:
-                self._unsynced.add(name)
+                with self._lock:
+                    self._unsynced.add(name)
                 raise Unavailable(f"service {name!r} deregistered; the SDN controller could not be told yet "
                                   "(the mesh retries)") from None
 
@@ -209,17 +218,22 @@ class MeshCore:
     def sync(self) -> None:
         """Make the SDN controller hold what the mesh wants, for every service not known to be in
         step (after a start, a failed send, or a deregistration it could not send)."""
-        with self._lock:
-            try:
-                if self._held is None:
-                    self._held = {n: r for n, r in self.sdn.routes().items() if n in self.services or n in self.owned}
-                    self._unsynced |= set(self.services) | self.owned
-                for name in sorted(self._unsynced):
-                    service = self.services.get(name)
-                    self._send(name, self._desired(service) if service else None)
-                    self._unsynced.discard(name)
-            except DomainError as exc:
-                log.warning("services not in step with the SDN controller yet: %s", exc)
+        try:
+            self._read_routes()
+            with self._lock:
+                names = sorted(self._unsynced)
+            for name in names:
+                with self._turn(name):
+                    with self._lock:
+                        if name not in self._unsynced:
+                            continue
+                        route = self._desired_of(name)
+                    self._send(name, route)
+                    with self._lock:
+                        if self._desired_of(name) == route:  # else it changed meanwhile: the next round sends
+                            self._unsynced.discard(name)
+        except DomainError as exc:
+            log.warning("services not in step with the SDN controller yet: %s", exc)
 
     def probe_round(self, pool: ThreadPoolExecutor | None = None) -> None:
         """Probe the endpoints that are due (in parallel, outside the lock), then eject and return."""
@@ -285,46 +299,91 @@ class MeshCore:
                               for w in weights.endpoints),
                         service.policy.locality, service.policy.rate_limit_mbps)
 
-    def _send(self, name: str, route: SdnRoute | None) -> None:
-        """Make the SDN's route `name` equal to `route` (None: absent)."""
-        if self._held is None:
-            self._held = {n: r for n, r in self.sdn.routes().items() if n in self.services or n in self.owned}
-        held = self._held.get(name)
-        if held == route:
-            return
-        if route is None:
-            self.sdn.remove(name)
-            self._held.pop(name, None)
-            self.store.own(name, False)
-            self.owned.discard(name)
-            return
-        self.store.own(name, True)  # before: a crash after the send must not leave it unowned
-        self.owned.add(name)
-        try:
-            self.sdn.put(route, exists=held is not None)
-        except Unavailable:
-            self._held = None  # what it holds is unknown now: read it again
-            raise
-        self._held[name] = route
+    def _desired_of(self, name: str) -> SdnRoute | None:
+        service = self.services.get(name)
+        return self._desired(service) if service is not None else None
 
-    def _change(self, service: Service) -> ServiceStatus:
-        """Send the service's new route, then keep the new state. Refused by the SDN controller:
-        nothing changes. The SDN unreachable: kept, sent later."""
-        old = self.services[service.name]
+    def _turn(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._turns.setdefault(name, threading.Lock())
+
+    def _read_routes(self) -> None:
+        """Learn what the SDN holds, if not known (at start, after it was unreachable). A read that
+        overlapped a change is thrown away: it may predate it (the next round reads again)."""
+        with self._lock:
+            if self._held is not None:
+                return
+            quiet, changes = self._in_flight == 0, self._changes
+        routes = self.sdn.routes()
+        with self._lock:
+            if self._held is None and quiet and self._changes == changes:
+                self._held = {n: r for n, r in routes.items() if n in self.services or n in self.owned}
+                self._unsynced |= set(self.services) | self.owned
+
+    def _send(self, name: str, route: SdnRoute | None) -> None:
+        """Make the SDN's route `name` equal to `route` (None: absent). Called in the service's
+        turn, without the state lock: that is taken only to read and record."""
+        self._read_routes()
+        with self._lock:
+            known = self._held is not None
+            held = self._held.get(name) if known else None
+            if known and held == route:
+                return
+            if route is not None:
+                self.store.own(name, True)  # before: a crash after the send must not leave it unowned
+                self.owned.add(name)
+            self._in_flight += 1
+            self._changes += 1
+        try:
+            if route is None:
+                self.sdn.remove(name)
+            else:  # not known whether it holds one: update, which installs if it has none
+                self.sdn.put(route, exists=held is not None or not known)
+        except Unavailable:
+            with self._lock:
+                self._held = None  # what it holds is unknown now: read it again
+            raise
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._changes += 1
+        with self._lock:
+            if self._held is not None:
+                if route is None:
+                    self._held.pop(name, None)
+                else:
+                    self._held[name] = route
+            if route is None:
+                self.store.own(name, False)
+                self.owned.discard(name)
+
+    def _change(self, name: str, changed: Callable[[Service], Service]) -> ServiceStatus:
+        """Send the service's new route (`changed` of the current one), then keep the new state.
+        Refused by the SDN controller: nothing changes. The SDN unreachable: kept, sent later."""
+        with self._turn(name):
+            with self._lock:
+                service = changed(self._service(name))
+                # the tracker follows only once kept: its hosts that the change removes are not in
+                # the route, and the hosts it adds are not ejected
+                route = self._desired(service)
+            try:
+                self._send(name, route)
+            except Unavailable as exc:
+                with self._lock:
+                    self._keep(service)
+                    self._unsynced.add(name)
+                raise Unavailable(f"recorded; the SDN controller could not be told yet (the mesh retries): {exc}"
+                                  ) from None
+            with self._lock:
+                self._keep(service)
+                if self._desired(service) != route:  # an ejection meanwhile: the sync loop sends it
+                    self._unsynced.add(name)
+                return self._status(service)
+
+    def _keep(self, service: Service) -> None:
         self.services[service.name] = service
         self._tracker(service, self.clock())
-        try:
-            self._send(service.name, self._desired(service))
-        except Unavailable as exc:
-            self.store.save(service)
-            self._unsynced.add(service.name)
-            raise Unavailable(f"recorded; the SDN controller could not be told yet (the mesh retries): {exc}") from None
-        except DomainError:
-            self.services[old.name] = old
-            self._tracker(old, self.clock())
-            raise
         self.store.save(service)
-        return self._status(service)
 
     def _status(self, service: Service) -> ServiceStatus:
         weights = self._weights(service)

@@ -19,21 +19,15 @@ metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000;
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-from component_base.config import load_config
-from component_base.metrics import start_metrics
-from component_base.rpc import create_server
+from component_base.daemon import Component, Daemon
 from images import IMAGE_SCALE
-
-REQUIRED = ("db", "placement", "sdn", "mesh", "registry", "registry_host", "service_range", "listen", "socket")
 
 log = logging.getLogger("strata.orchestrator")
 
 
-def serve_orchestrator(config_path: str, stop: threading.Event, metrics: str | None = None) -> int:
-    """`metrics`: the endpoint's address, "off", or None for the configuration's (or the default)."""
+def build(config: dict) -> Daemon:
     from . import metrics as orchestrator_metrics
     from .adapters import AgentClients, MeshClient, PlacementClient, SdnClient
     from .core import RESYNC, Orchestrator
@@ -41,11 +35,6 @@ def serve_orchestrator(config_path: str, stop: threading.Event, metrics: str | N
     from .servicer import SERVICE_NAME, register
     from .store import Store
 
-    config = load_config(config_path, REQUIRED, "orchestrator")
-    # First: a port in use stops us before anything else starts.
-    metrics_at, stop_metrics = start_metrics(metrics if metrics is not None else config.get("metrics"),
-                                             config["listen"])
-    Path(config["db"]).parent.mkdir(parents=True, exist_ok=True)
     store = Store(config["db"])
     orchestrator = Orchestrator(
         store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
@@ -57,21 +46,14 @@ def serve_orchestrator(config_path: str, stop: threading.Event, metrics: str | N
         size_unit=2**20 * float(config.get("image_scale", IMAGE_SCALE)),
         resync=float(config.get("resync_period", RESYNC)))
     orchestrator_metrics.register(orchestrator)
-    socket = Path(config["socket"])
-    socket.unlink(missing_ok=True)
-    server, port = create_server(config["listen"], [(register(orchestrator), SERVICE_NAME)],
-                                 also_listen=[f"unix:{socket}"], max_workers=16)
-    server.start()
-    orchestrator.start()
-    print(f"orchestrator listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
-          f"{len(orchestrator.apps)} application(s), {len(orchestrator.instances)} instance(s), "
-          f"{len(orchestrator.nodes)} node(s) reloaded; services from {config['service_range']}"
-          + (f"; metrics on {metrics_at}" if metrics_at else ""),
-          flush=True)
-    stop.wait()
-    server.stop(grace=2).wait()
-    orchestrator.stop()
-    stop_metrics()
-    store.close()
-    print("orchestrator stopped; the nodes keep their containers", flush=True)
-    return 0
+    return Daemon(
+        "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log,
+        started=[orchestrator.start],
+        closing=[orchestrator.stop, store.close],
+        ready=lambda: (f"{len(orchestrator.apps)} application(s), {len(orchestrator.instances)} instance(s), "
+                       f"{len(orchestrator.nodes)} node(s) reloaded; services from {config['service_range']}"),
+        stopped="the nodes keep their containers")
+
+
+ORCHESTRATOR = Component("orchestrator", ("db", "placement", "sdn", "mesh", "registry", "registry_host",
+                                          "service_range", "listen", "socket"), build)

@@ -24,17 +24,11 @@ Optional:
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-
-from component_base.config import load_config
-from component_base.metrics import start_metrics
-from component_base.rpc import DomainClient, create_server
+from component_base.daemon import Component, Daemon
+from component_base.rpc import DomainClient
 from images import IMAGE_SCALE
-
-REQUIRED = ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores", "storage_capacity_bytes",
-            "state_dir", "registry", "sdn", "listen", "socket", "root_netns_pid", "netns_prefix")
 
 log = logging.getLogger("strata.agent")
 
@@ -90,23 +84,15 @@ def build_node(config: dict):
                 state=AgentState(state_dir / "agent.db"))
 
 
-def serve_agent(config_path: str, stop: threading.Event, metrics: str | None = None) -> int:
-    """Run the agent until `stop` is set; its containers keep running after it exits. `metrics`:
-    the endpoint's address, "off", or None for the configuration's (or the default)."""
+def build(config: dict) -> Daemon:
+    """The agent's parts; it runs until stopped, and its containers keep running after it exits."""
     from . import metrics as agent_metrics
+    from .runtime import become_child_subreaper
     from .servicer import SERVICE_NAME, register
 
-    from .runtime import become_child_subreaper
-
-    config = load_config(config_path, REQUIRED, "agent")
-    # First: a port in use stops us before anything else starts.
-    metrics_at, stop_metrics = start_metrics(metrics if metrics is not None else config.get("metrics"),
-                                             config["listen"])
     become_child_subreaper()  # containers stay our children: their exit codes are known
     node = build_node(config)
     node.recover()
-    socket = Path(config["socket"])
-    socket.unlink(missing_ok=True)  # a stale socket of a killed agent
     blobs, blob_url = None, ""
     if config.get("blob_listen"):
         from .blobserver import BlobServer
@@ -116,29 +102,22 @@ def serve_agent(config_path: str, stop: threading.Event, metrics: str | None = N
         blobs.start()
         blob_url = f"http://{host}:{blobs.port}"
     agent_metrics.register(node, blobs)
-    server, port = create_server(config["listen"], [(register(node, blobs, blob_url), SERVICE_NAME)],
-                                 also_listen=[f"unix:{socket}"])
-    server.start()
-    node.start_supervisor()
-    link = None
+    started, stopping = [node.start_supervisor], []
     if config.get("orchestrator"):
         from .heartbeat import OrchestratorLink
 
-        link = OrchestratorLink(node, config["orchestrator"], agent_address=f"unix:{socket}", blob_address=blob_url,
-                                bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)))
-        link.start()
-    print(f"agent {config['node']} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
-          f"{len(node.containers())} container(s) recovered"
-          + (f"; metrics on {metrics_at}" if metrics_at else ""),
-          flush=True)
-    stop.wait()
-    if link is not None:
-        link.stop()
-    server.stop(grace=2).wait()
-    if blobs is not None:
-        blobs.stop()
-    node.close()
-    node.sdn.close()
-    stop_metrics()
-    print(f"agent {config['node']} stopped; its containers keep running", flush=True)
-    return 0
+        link = OrchestratorLink(node, config["orchestrator"], agent_address=f"unix:{config['socket']}",
+                                blob_address=blob_url, bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)))
+        started.append(link.start)
+        stopping.append(link.stop)
+    return Daemon(
+        f"agent {config['node']}", [(register(node, blobs, blob_url), SERVICE_NAME)], log=log,
+        started=started, stopping=stopping,
+        closing=[*([blobs.stop] if blobs is not None else []), node.close, node.sdn.close],
+        ready=lambda: f"{len(node.containers())} container(s) recovered",
+        stopped="its containers keep running")
+
+
+AGENT = Component("agent", ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores",
+                            "storage_capacity_bytes", "state_dir", "registry", "sdn", "listen", "socket",
+                            "root_netns_pid", "netns_prefix"), build, origin="strata up writes one per edge server")

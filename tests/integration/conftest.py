@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
-from harness.daemons import DaemonProcess, poll, start_sdn_daemon, wait_switches_connected
+from harness.daemons import DaemonProcess, start_sdn_daemon, wait_for, wait_switches_connected
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, ensure_ovs
@@ -30,14 +30,6 @@ OPENFLOW_PORT = 6693  # not the default, so a user's `strata up` on this machine
 # The tests' loopback daemons listen below Linux's ephemeral range (32768-60999): a port in that
 # range can be held at that moment as the local end of some client connection, and the bind fails.
 SDN_ADDRESS = "127.0.0.1:20094"
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """predicate()'s first truthy value, or a test failure naming what never came."""
-    value = poll(predicate, timeout)
-    if not value:
-        raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-    return value
 
 
 def pytest_collection_modifyitems(items):
@@ -172,8 +164,7 @@ def launch(name: str, tmp_path_factory) -> Running:
         gateway = default_gateway(ipaddress.ip_network(f"{spec.hosts[0].ip}/{HOST_PREFIX_LEN}", strict=False))
         for host in network.net.hosts:  # inside the hosts' namespaces only
             host.cmd(f"ip route replace {SERVICE_RANGE} via {gateway}")
-        running.wait_connected()
-        time.sleep(0.5)
+        running.wait_connected()  # every switch connected and holding the rules it was sent
     except BaseException:
         running.stop()
         raise
@@ -211,6 +202,14 @@ for k in range(int(sys.argv[3])):
 """
 
 
+def wait_bound(host, port: int, protocol: str = "udp", timeout: float = 10) -> None:
+    """Until a socket in the Mininet host's namespace is bound to `port`: a sink or server started
+    there is ready."""
+    flags = "-Hlun" if protocol == "udp" else "-Hltn"
+    wait_for(lambda: host.cmd(f"ss {flags} 'sport = :{port}'").strip(), timeout,
+             f"{protocol} port {port} bound on {host.name}")
+
+
 def udp_delivered(sender, receiver, port: int, count: int) -> int:
     """Datagrams that reached receiver:port out of `count` sent by sender (Mininet hosts), from one
     socket (one flow)."""
@@ -218,6 +217,6 @@ def udp_delivered(sender, receiver, port: int, count: int) -> int:
     import sys
 
     sink = receiver.popen([sys.executable, "-c", UDP_SINK, str(port), "1.5"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    wait_bound(receiver, port)
     sender.cmd(f"{sys.executable} -c {shlex.quote(UDP_SEND)} {receiver.IP()} {port} {count}")
     return int(sink.communicate(timeout=20)[0])

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -91,6 +90,12 @@ def vnfs(stack):
     return stack
 
 
+def counted(stack, name: str, passed: int) -> dict | None:
+    """The VNF's stats once it has counted `passed` packets (its counters trail the traffic a little)."""
+    stats = pod_stats(stack, name)
+    return stats if stats["packets"]["passed"] >= passed else None
+
+
 def test_a_chain_of_vnf_containers_filters_and_counts_both_ways(vnfs):
     stack = vnfs
     # placed on the served server's site (layer-aware among its nodes)
@@ -99,8 +104,7 @@ def test_a_chain_of_vnf_containers_filters_and_counts_both_ways(vnfs):
     before = pod_stats(stack, "mon1")
     assert udp(stack, 9998, 40) == 40
     assert udp(stack, 9999, 40) == 0  # the firewall's deny rule
-    time.sleep(0.5)
-    after = pod_stats(stack, "mon1")
+    after = wait_for(lambda: counted(stack, "mon1", before["packets"]["passed"] + 40), 10, "the monitor's count")
     assert after["packets"]["passed"] - before["packets"]["passed"] == 40  # exactly what passed the firewall
     assert pod_stats(stack, "fw1")["firewall"]["rules"][1]["hits"] >= 40
     assert before["directions"]["reverse"]["packets"] > 0  # the HTTP answers came back through it
@@ -128,8 +132,8 @@ def test_a_heal_replaces_the_containers_and_the_chain_follows(vnfs):
              == f"{new[0].node}/{new[0].name}", 10, "the chain on the new container")
     before = pod_stats(stack, "mon1")["packets"]["passed"]
     assert udp(stack, 9998, 30) == 30
-    time.sleep(0.5)
-    assert pod_stats(stack, "mon1")["packets"]["passed"] - before == 30
+    assert wait_for(lambda: counted(stack, "mon1", before + 30), 10, "the monitor's count")["packets"]["passed"] \
+        == before + 30
 
 
 def all_pod_stats(stack, name) -> list[dict]:
@@ -156,8 +160,12 @@ def test_scale_out_spreads_the_chains_flows_and_each_flow_stays_on_its_instance(
     before = [s["flows"]["total"] for s in all_pod_stats(stack, "mon1")]
     for _ in range(12):
         assert curl(stack) == "edge4"
-    time.sleep(0.5)
-    got = [s["flows"]["total"] - b for s, b in zip(all_pod_stats(stack, "mon1"), before)]
+
+    def new_flows():
+        got = [s["flows"]["total"] - b for s, b in zip(all_pod_stats(stack, "mon1"), before)]
+        return got if sum(got) >= 12 else None
+
+    got = wait_for(new_flows, 10, "the monitors' counts")
     # spread over both, and each connection seen by one monitor only (both ways: one flow)
     assert sum(got) == 12 and all(g > 0 for g in got), got
     done = strata(stack, "vnf", "scale", "mon1", "1")

@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from strata.v1 import mesh_pb2_grpc
 from strata.v1 import orchestrator_pb2 as opb
 from strata.v1 import orchestrator_pb2_grpc
 
-from conftest import wait_for
+from conftest import wait_bound, wait_for
 from api.app import ServiceSpec
 from api.app_messages import service_message
 from harness.stack import Stack, port_addresses
@@ -239,7 +238,8 @@ def test_a_rate_limit_caps_a_flood_of_one_service_and_not_another(stack):
     net = stack.network.net
     sinks = [net.get("edge3").popen([sys.executable, "-c", UDP_SINK, "9000", "1.5"], stdout=subprocess.PIPE, text=True),
              net.get("edge4").popen([sys.executable, "-c", UDP_SINK, "9001", "1.5"], stdout=subprocess.PIPE, text=True)]
-    time.sleep(0.5)
+    wait_bound(net.get("edge3"), 9000)
+    wait_bound(net.get("edge4"), 9001)
     floods = [net.get("dev1").popen([sys.executable, "-c", UDP_FLOOD, FLOOD_VIP, "9000", "20", "3"],
                                     stdout=subprocess.PIPE, text=True),
               net.get("dev2").popen([sys.executable, "-c", UDP_FLOOD, CALM_VIP, "9001", "8", "3"],

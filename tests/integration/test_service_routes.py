@@ -11,7 +11,7 @@ import grpc
 import pytest
 from strata.v1 import common_pb2, sdn_pb2
 
-from conftest import SDN_ADDRESS, launch
+from conftest import SDN_ADDRESS, launch, wait_for
 
 VIP = "10.0.100.1"
 ENDPOINTS = {"edge1": 3, "edge4": 1}  # different sites, so paths differ
@@ -29,7 +29,10 @@ def web(tmp_path_factory):
             host = running.host(name)
             servers.append(host.popen(["python3", "-m", "http.server", "8080", "--bind", host.IP(),
                                        "--directory", str(root)]))
-        time.sleep(1)
+        for name in ENDPOINTS:
+            host = running.host(name)
+            wait_for(lambda: host.cmd(f"curl -s --max-time 1 http://{host.IP()}:8080/whoami") == name, 10,
+                     f"the web server on {name}")
         route = running.stub.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
             service="web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=80,
             endpoints=[common_pb2.Endpoint(host=name, port=8080, weight=weight)
@@ -192,10 +195,8 @@ def test_restarted_daemon_restores_every_route_without_duplicates(web):
     web.sdn.kill()
     web.start_sdn()
     web.wait_connected(60)
-    time.sleep(1)
-    after = snapshot()
-    assert after == before
-    assert len(after) == len(set(after))
+    wait_for(lambda: snapshot() == before, 20, "the restarted daemon's rules to equal those before")
+    assert len(before) == len(set(before))
     routes = web.stub.ListServiceRoutes(sdn_pb2.ListServiceRoutesRequest(), timeout=10).routes
     assert [r.service for r in routes] == ["web"]
     assert curl(web.host("dev5")) in ENDPOINTS

@@ -4,9 +4,8 @@ launch reports its progress."""
 
 from __future__ import annotations
 
-import time
-
 from dataplane.network import LaunchProgress, shaping_batch, with_inactivity_probe
+from harness.daemons import wait_for
 from topologies.catalog import load_topology
 
 
@@ -34,16 +33,18 @@ def test_a_long_launch_says_how_far_it_is_and_a_short_one_says_nothing():
     spec = load_topology("zoo:Abilene")
     heard: list[str] = []
     progress = LaunchProgress(spec, heard.append, every=0.05)
+
+    def last_says(text: str) -> bool:
+        return bool(heard) and heard[-1].startswith(f"  network: {text} (")
+
     with progress:
         for _ in range(11):
             progress.step("switches")
         progress.step("hosts")
-        time.sleep(0.2)
-    assert heard and heard[-1].startswith("  network: created 11/11 switches, 1/22 hosts, 0/36 links (")
+        wait_for(lambda: last_says("created 11/11 switches, 1/22 hosts, 0/36 links"), 5, "the progress line", 0.01)
     progress.phase("starting 11 switches")
     with progress:  # a second phase of the same launch reports again
-        time.sleep(0.2)
-    assert heard[-1].startswith("  network: starting 11 switches (")
+        wait_for(lambda: last_says("starting 11 switches"), 5, "the second phase's line", 0.01)
     quiet: list[str] = []
     with LaunchProgress(spec, quiet.append, every=10):
         pass

@@ -4,6 +4,8 @@ in step (bad requests change nothing; an unreachable SDN controller is caught up
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from component_base.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -151,6 +153,25 @@ def test_consecutive_failures_eject_for_a_growing_time_and_the_endpoint_returns(
     assert t.health["a"].total_ejections == 3
 
 
+@pytest.mark.parametrize("endpoints, percent, allowed", [
+    (10, 30, 3),   # 3 of 10 is 30%: the third goes, the fourth would be 40%
+    (5, 20, 1),    # 1 of 5 is 20% exactly
+    (4, 50, 2),    # 2 of 4 is 50% exactly
+    (3, 66, 1),    # 2 of 3 is 66.7% > 66
+    (3, 67, 2),
+    (4, 10, 1),    # below one endpoint's share: one is always allowed
+    (2, 1, 1),
+])
+def test_max_ejection_percent_ejects_exactly_the_allowed_number(endpoints, percent, allowed):
+    config = OutlierDetection(consecutive_5xx=1, interval=1, max_ejection_percent=percent)
+    t = OutlierTracker()
+    hosts = [f"h{k}" for k in range(endpoints)]
+    t.sync(hosts, 0)
+    ejected = [h for h in hosts if t.record(h, False, 0, config)]
+    assert ejected == hosts[:allowed] and t.ejected() == set(hosts[:allowed])
+    assert not any(t.record(h, False, 1, config) for h in hosts[allowed:])  # and still not one more
+
+
 def test_max_ejection_percent_keeps_enough_endpoints_but_always_allows_one():
     config = OutlierDetection(consecutive_5xx=1, interval=1, max_ejection_percent=10)
     t = OutlierTracker()
@@ -271,3 +292,85 @@ def test_stats_per_endpoint_come_from_the_sdn(mesh):
     assert stats["idle"].endpoints == ()  # no route: zeros, and no call for it
     with pytest.raises(NotFound):
         core.stats(["nope"])
+
+
+# -- no lock across a call to the SDN -------------------------------------------------------------------
+class SlowSdn(FakeSdn):
+    """An SDN whose answers to the routes it is told to hold back wait until released."""
+
+    def __init__(self, slow=()):
+        super().__init__()
+        self.slow = set(slow)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def put(self, route, *, exists):
+        if route.name in self.slow:
+            self.entered.set()
+            assert self.release.wait(10), "never released"
+        super().put(route, exists=exists)
+
+
+@pytest.fixture
+def slow_mesh(tmp_path):
+    sdn = SlowSdn()
+    store = MeshStore(tmp_path / "mesh.db")
+    core = MeshCore(store, sdn)
+    core.sync()
+    core.register("web", "10.96.0.10", "tcp", 80)
+    core.register("api", "10.96.0.11", "tcp", 80)
+    sdn.slow.add("web")
+    yield core, sdn
+    sdn.release.set()
+    store.close()
+
+
+def in_thread(call):
+    result = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as exc:  # handed to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_slow_sdn_call_blocks_neither_reads_nor_other_services(slow_mesh):
+    core, sdn = slow_mesh
+    slow, _ = in_thread(lambda: core.set_endpoints("web", EPS))
+    assert sdn.entered.wait(5)
+    others, result = in_thread(lambda: (core.get("web"), core.list(), core.set_endpoints("api", EPS[:1]),
+                                        core.register("db", "10.96.0.12", "tcp", 5432), core.stats(["api"])))
+    others.join(5)
+    assert not others.is_alive(), "a call waited behind the slow SDN"
+    web, _, api, _, _ = result["value"]
+    assert web.service.endpoints == ()  # the slow change is not kept before its answer
+    assert api.routed and "api" in sdn.held
+    sdn.release.set()
+    slow.join(5)
+    assert core.get("web").routed and len(sdn.held["web"].endpoints) == 3
+
+
+def test_two_changes_of_one_service_take_turns_and_both_stay(slow_mesh):
+    core, sdn = slow_mesh
+    policy = checked_policy({"v1": 100}, False, 0, None)
+    first, first_result = in_thread(lambda: core.set_endpoints("web", EPS))
+    assert sdn.entered.wait(5)
+    second, second_result = in_thread(lambda: core.set_policy("web", policy))
+    second.join(0.3)
+    assert second.is_alive()  # its turn comes after the first's answer
+    sdn.release.set()
+    first.join(5)
+    second.join(5)
+    assert "error" not in first_result and "error" not in second_result
+    service = core.get("web").service
+    assert service.endpoints == tuple(sorted(EPS, key=lambda e: e.host)) and service.policy == policy
+    assert {h: w for h, _, _, w, _ in sdn.held["web"].endpoints} == {"a1": 100 * SPLIT_SCALE // 2,
+                                                                     "a2": 100 * SPLIT_SCALE // 2, "b1": 0}
+    assert core.get("web").routed
+    again = MeshCore(core.store, sdn)  # and both were stored
+    assert again.services["web"] == service

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from images.build import build_application_image, build_images
 from images.oci import Layout
@@ -69,7 +70,6 @@ def test_a_bad_base_url_is_refused():
 
 
 def test_registry_config_is_the_yaml_docker_registry_reads(tmp_path):
-    yaml = pytest.importorskip("yaml")
     storage = tmp_path / "odd 'name' \"x\"" / "storage"
     config = yaml.safe_load(registry_config(storage, "10.0.0.2:5000"))
     assert config["version"] == 0.1

@@ -116,6 +116,35 @@ def test_parse_fragments_have_no_ports():
     assert tiny.src_port is None and not tiny.fragment
 
 
+@pytest.mark.parametrize("proto", [6, 17])
+def test_exactly_four_transport_bytes_hold_the_ports(proto):
+    # an IPv4 total length of 20 + 4: the ports and nothing after them (the frame's padding is not
+    # the packet's); one byte fewer and the ports are unknown
+    four = packet(CLI, SRV, proto, struct.pack("!HH", 40000, 80))
+    assert (four.proto, four.src_port, four.dst_port, four.fragment, four.length) == (proto, 40000, 80, False, 60)
+    three = packet(CLI, SRV, proto, struct.pack("!HB", 40000, 0))
+    assert (three.src_port, three.dst_port) == (None, None)
+
+
+@pytest.mark.parametrize("proto, name", [(6, "tcp"), (17, "udp")])
+def test_firewall_and_monitor_act_on_the_ports_of_a_four_byte_transport_header(proto, name):
+    data = frame(CLI, SRV, proto, struct.pack("!HH", 40000, 80))
+    reply = frame(SRV, CLI, proto, struct.pack("!HH", 80, 40000))
+    allow_80 = firewall({"default": "deny", "rules": [{"protocol": name, "dst_port": 80, "action": "allow"}]})
+    fwd = Forwarder(allow_80, VNF_MAC, ip(VNF_IP))
+    assert fwd.handle(bytearray(data), len(data), vnf.PACKET_HOST, 1.0) is True  # the rule read port 80
+    assert fwd.handle(bytearray(reply), len(reply), vnf.PACKET_HOST, 1.1) is True  # its reply, by state
+    assert allow_80.rules[0].hits == 1 and allow_80.established_hits == 1 and allow_80.malformed == 0
+    deny_80 = firewall({"default": "allow", "rules": [{"protocol": name, "dst_port": 80, "action": "deny"}]})
+    assert Forwarder(deny_80, VNF_MAC, ip(VNF_IP)).handle(bytearray(data), len(data), vnf.PACKET_HOST, 1.0) is False
+    assert deny_80.rules[0].hits == 1 and deny_80.malformed == 0
+    monitor = Monitor(idle_timeout=5)
+    for now, frame_bytes in [(0, data), (0.1, reply), (0.2, data)]:
+        assert Forwarder(monitor, VNF_MAC, ip(VNF_IP)).handle(bytearray(frame_bytes), len(frame_bytes),
+                                                              vnf.PACKET_HOST, now) is True
+    assert monitor.flows.total == 1 and monitor.direction_packets == [2, 1] and monitor.malformed == 0
+
+
 @pytest.mark.parametrize("data", [
     ether(VNF_MAC, CLI_MAC, b"\x45\x00"),                                           # cut inside the header
     ether(VNF_MAC, CLI_MAC, ipv4(CLI, SRV, 17, udp(1, 2), version=6)),             # not version 4

@@ -1,28 +1,22 @@
-"""runc containers on pods of a userspace OVS bridge, for real (root, runc and OVS; skipped otherwise)."""
+"""runc containers on pods of a userspace OVS bridge, for real (root, runc, Open vSwitch, nsenter, ethtool, iproute2)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from harness.daemons import wait_for
 from dataplane.agent.bundle import cpu_shares, runtime_config
 from dataplane.agent.podnet import NETNS_DIR, PodAddresses, PodNetwork, PodNetworkError, pod_interface_names
 from dataplane.agent.runtime import Runc, process_alive
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = ("runc", "ovs-vsctl", "ovs-ofctl", "nsenter", "ethtool", "ip")
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or any(shutil.which(tool) is None for tool in TOOLS),
-    reason="needs root, runc, Open vSwitch, nsenter, ethtool and iproute2")
 
 # Everything created here starts with strt, so it cannot touch anyone else's bridges or namespaces.
 BRIDGE = "strt-br0"
@@ -122,24 +116,14 @@ def make_bundle(folder: Path, netns_path: str, args: list[str]) -> Path:
     return folder
 
 
-def fetch_from_pod(netns: str, url: str, attempts: int = 40) -> str:
+def fetch_from_pod(netns: str, url: str, timeout: float = 10) -> str:
     """The body at url, fetched from inside a pod's namespace (retried while the server starts)."""
-    for _ in range(attempts):
+    def fetch():
         result = subprocess.run(["nsenter", f"--net={NETNS_DIR / netns}", "curl", "-sf", "--max-time", "2", url],
                                 capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not reachable from {netns}: curl exit {result.returncode}")
+        return result.stdout if result.returncode == 0 else None
 
-
-def wait_dead(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while process_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_for(fetch, timeout, f"{url} from {netns}", 0.1)
 
 
 def test_pods_are_numbered_ports_of_the_switch(pods, pod_network, bridge):
@@ -192,7 +176,7 @@ def test_a_container_serves_another_pod_and_its_death_is_seen(pods, runc_root, t
         assert int(shares.read_text()) == cpu_shares(250)
 
     os.kill(pid, signal.SIGKILL)
-    assert wait_dead(pid)
+    wait_for(lambda: not process_alive(pid), 5, "the container's process to end", 0.05)
     assert runc_root.state(container_id)["status"] == "stopped"
     assert runc_root.stop(container_id, timeout=1) is None  # not our child: the exit code is unknown
     assert runc_root.state(container_id) is None
