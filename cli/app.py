@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
 
     actions.add_parser("nodes", parents=with_json,
                        help="the nodes the orchestrator knows: readiness, allocation, storage")
-    app.set_defaults(func=guarded(cmd_app, failed=(TimeoutError,)))
+    app.set_defaults(func=guarded(cmd_app, failed=(TimeoutError, DeploymentFailed)))
 
 
 def deployment_dict(d: pb.Deployment) -> dict:
@@ -101,8 +101,14 @@ def _print_deployment(d: pb.Deployment) -> None:
               f"{i.message}")
 
 
+class DeploymentFailed(Exception):
+    """The deployment cannot become ready by waiting: an image failed (exit 1)."""
+
+
 def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tuple[pb.Deployment, float]:
-    """Poll until every instance runs and every service's VIP has its endpoints; (deployment, seconds)."""
+    """Poll until every instance runs and every service's VIP has its endpoints; (deployment, seconds).
+    A failed image ends the wait at once (DeploymentFailed); at the time limit, TimeoutError names
+    what still holds the instances back (the orchestrator's reasons)."""
     started = time.monotonic()
     last = ""
     while True:
@@ -110,14 +116,23 @@ def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tup
         seconds = time.monotonic() - started
         if d.ready:
             return d, seconds
+        failed = [i for i in d.images if i.phase == pb.IMAGE_PHASE_FAILED]
+        if failed:
+            raise DeploymentFailed("; ".join(f"image of {i.service} failed: {i.message}" for i in failed)
+                                   + f" (`strata app rm {application}`, fix it, and deploy again)")
         running = sum(1 for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING)
         line = f"  {running}/{len(d.instances)} instances running"
+        if d.images:
+            ready = sum(1 for i in d.images if i.phase == pb.IMAGE_PHASE_READY)
+            line += f", {ready}/{len(d.images)} images ready"
         if line != last:
             progress(f"{line} ({seconds:.0f} s)")
             last = line
         if seconds > timeout:
+            reasons = sorted({i.message for i in d.instances if i.phase != pb.INSTANCE_PHASE_RUNNING and i.message})
             raise TimeoutError(f"{application} not ready after {timeout:g} s ({running}/{len(d.instances)} "
-                               "instances running); see `strata app get`")
+                               "instances running)" + (f": {'; '.join(reasons[:3])}" if reasons else "")
+                               + "; see `strata app get`")
         time.sleep(0.5)
 
 

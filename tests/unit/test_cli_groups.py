@@ -283,6 +283,27 @@ def test_app_wait_that_runs_out_fails(fakes, stack, capsys):
     assert "strata app scale: shop not ready" in capsys.readouterr().err
 
 
+def test_app_wait_ends_at_once_on_a_failed_image_and_names_it(fakes, stack, capsys):
+    fakes["orchestrator"].replies["GetDeployment"] = orchestrator_pb2.Deployment(
+        application="shop", instances=[orchestrator_pb2.Instance(name="web-1", service="web")],
+        images=[orchestrator_pb2.ServiceImageStatus(service="web", phase=orchestrator_pb2.IMAGE_PHASE_FAILED,
+                                                    message="no base image 'nope' in the image cache")])
+    fakes["orchestrator"].replies["Scale"] = orchestrator_pb2.Deployment(application="shop")
+    assert strata("app", "scale", "shop", "web", "2", "--wait", "60") == common.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "image of web failed: no base image 'nope'" in err
+
+
+def test_app_wait_that_runs_out_names_why_instances_are_pending(fakes, stack, capsys):
+    fakes["orchestrator"].replies["GetDeployment"] = orchestrator_pb2.Deployment(
+        application="shop", instances=[orchestrator_pb2.Instance(
+            name="web-1", service="web", phase=orchestrator_pb2.INSTANCE_PHASE_PENDING,
+            message="no placement fits the ready nodes")])
+    fakes["orchestrator"].replies["Scale"] = orchestrator_pb2.Deployment(application="shop")
+    assert strata("app", "scale", "shop", "web", "2", "--wait", "0.01") == common.EXIT_FAILED
+    assert "0/1 instances running): no placement fits the ready nodes" in capsys.readouterr().err
+
+
 def test_mesh_forms(fakes, stack, capsys):
     mesh = fakes["mesh"]
     mesh.replies["ListServices"] = mesh_pb2.ListServicesResponse(services=[mesh_pb2.MeshServiceInfo(
