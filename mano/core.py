@@ -81,6 +81,11 @@ class VnfManager:
         self.chains = {c.name: c for c in store.chains()}
         self._busy: set[str] = set()
         self._steered: dict[str, tuple] | None = None  # the SDN's chains, as last read or sent
+        # Chain changes and the chain sync take turns, across their calls to the SDN controller and
+        # the orchestrator; the state lock (_lock) is never held across a call, so lifecycle
+        # requests and reads do not wait behind a slow daemon.
+        self._chain_changes = threading.Lock()
+        self._creating: dict[str, ChainRecord] = {}  # chains being installed: their instances are in use
         self._recover()
 
     # -- the catalogue -----------------------------------------------------------------------------
@@ -202,63 +207,81 @@ class VnfManager:
 
     # -- chains ------------------------------------------------------------------------------------
     def create_chain(self, name: str, classifier: Classifier, instances: list[str], symmetric: bool) -> ChainRecord:
-
         check_service_name(name)
         c = checked_classifier(classifier)
         if symmetric and not c.dst_cidr:
             raise InvalidArgument("a symmetric chain needs a destination (dst_cidr)")
-        with self._lock:
-            if name in self.chains:
-                raise AlreadyExists(f"chain {name!r} exists")
-            if not instances:
-                raise InvalidArgument("a chain needs at least one VNF instance")
-            for k, instance in enumerate(instances):
-                record = self.instances.get(instance)
-                if record is None:
-                    raise NotFound(f"instances[{k}]: no VNF instance named {instance!r}")
-                if record.state.operational != lc.STARTED:
-                    raise FailedPrecondition(f"instances[{k}]: VNF instance {instance!r} is not instantiated and "
-                                             "started")
-            chain = ChainRecord(name, c.src_cidr, c.dst_cidr, c.protocol, c.dst_port, tuple(instances), symmetric)
-            hops = self._hops(chain)
-            if hops is None:
-                raise FailedPrecondition(f"a VNF instance of chain {name!r} has no running container yet")
-            self.sdn.install_chain(chain, hops)  # refused: nothing is stored
-            self.store.save_chain(chain)
-            self.chains[name] = chain
-            if self._steered is not None:
-                self._steered[name] = tuple(hops)
+        with self._chain_changes:
+            with self._lock:
+                if name in self.chains:
+                    raise AlreadyExists(f"chain {name!r} exists")
+                if not instances:
+                    raise InvalidArgument("a chain needs at least one VNF instance")
+                for k, instance in enumerate(instances):
+                    record = self.instances.get(instance)
+                    if record is None:
+                        raise NotFound(f"instances[{k}]: no VNF instance named {instance!r}")
+                    if record.state.operational != lc.STARTED:
+                        raise FailedPrecondition(f"instances[{k}]: VNF instance {instance!r} is not instantiated "
+                                                 "and started")
+                chain = ChainRecord(name, c.src_cidr, c.dst_cidr, c.protocol, c.dst_port, tuple(instances),
+                                    symmetric)
+                apps = self._apps_of(chain)
+                self._creating[name] = chain
+            try:
+                hops = self._hops(apps, self._pods(apps))
+                if hops is None:
+                    raise FailedPrecondition(f"a VNF instance of chain {name!r} has no running container yet")
+                self.sdn.install_chain(chain, hops)  # refused: nothing is stored
+                with self._lock:
+                    self.store.save_chain(chain)
+                    self.chains[name] = chain
+                    if self._steered is not None:
+                        self._steered[name] = tuple(hops)
+            finally:
+                with self._lock:
+                    self._creating.pop(name, None)
             return chain
 
     def delete_chain(self, name: str) -> None:
-        with self._lock:
-            if name not in self.chains:
-                raise NotFound(f"no chain named {name!r} (chains: {', '.join(sorted(self.chains)) or 'none'})")
+        with self._chain_changes:
+            with self._lock:
+                if name not in self.chains:
+                    raise NotFound(f"no chain named {name!r} (chains: {', '.join(sorted(self.chains)) or 'none'})")
             self.sdn.remove_chain(name)
-            self.store.delete_chain(name)
-            del self.chains[name]
-            if self._steered is not None:
-                self._steered.pop(name, None)
+            with self._lock:
+                self.store.delete_chain(name)
+                del self.chains[name]
+                if self._steered is not None:
+                    self._steered.pop(name, None)
 
     def sync_chains(self) -> None:
         """Send the SDN controller each chain's current pods where they changed; install chains it
         lost (a restarted controller keeps them, but a new one would not)."""
-        with self._lock:
+        with self._chain_changes:
+            with self._lock:
+                chains = list(self.chains.values())
+                steered = self._steered
+                apps = {chain.name: self._apps_of(chain) for chain in chains}
             try:
-                if self._steered is None:
-                    self._steered = dict(self.sdn.chains())
-                for chain in self.chains.values():
-                    hops = self._hops(chain)
-                    if hops is None or self._steered.get(chain.name) == tuple(hops):
+                if steered is None:
+                    steered = dict(self.sdn.chains())
+                pods = self._pods([app for chain_apps in apps.values() for app in chain_apps])
+                for chain in chains:
+                    hops = self._hops(apps[chain.name], pods)
+                    if hops is None or steered.get(chain.name) == tuple(hops):
                         continue
-                    if chain.name in self._steered:
+                    if chain.name in steered:
                         self.sdn.update_chain(chain.name, hops)
                     else:
                         self.sdn.install_chain(chain, hops)
                     log.info("chain %s now steers through %s", chain.name, " -> ".join("|".join(h) for h in hops))
-                    self._steered[chain.name] = tuple(hops)
+                    steered[chain.name] = tuple(hops)
+                with self._lock:
+                    self._steered = steered
             except DomainError as exc:
-                self._steered = None
+                with self._lock:
+                    self._steered = None
                 log.warning("chains not in step with the SDN controller yet: %s", exc)
 
     # -- reading -------------------------------------------------------------------------------------
@@ -292,7 +315,8 @@ class VnfManager:
     def hops_of(self, chain: ChainRecord) -> list[tuple[str, ...]]:
         """The containers the chain steers through now, per instance ([] while one has none)."""
         with self._lock:
-            return self._hops(chain) or []
+            apps = self._apps_of(chain)
+        return self._hops(apps, self._pods(apps)) or []
 
     # -- internals -----------------------------------------------------------------------------------
     def _vnfd(self, name: str) -> Vnfd:
@@ -313,7 +337,7 @@ class VnfManager:
             raise InvalidArgument(f"scale level {level} is not in 1-{MAX_SCALE}")
 
     def _check_unchained(self, name: str, doing: str) -> None:
-        users = sorted(c.name for c in self.chains.values() if name in c.instances)
+        users = sorted(c.name for c in (*self.chains.values(), *self._creating.values()) if name in c.instances)
         if users:
             raise FailedPrecondition(f"chain(s) {', '.join(users)} steer through {name!r}: delete them before "
                                      f"{doing} it")
@@ -323,17 +347,24 @@ class VnfManager:
         return ServiceSpec(name, vnfd.image, replicas=level, cpu_millicores=vnfd.cpu_millicores,
                            bandwidth_mbps=vnfd.bandwidth_mbps, vnf_kind=vnfd.kind, vnf_config=vnfd.config, near=near)
 
-    def _hops(self, chain: ChainRecord) -> list[tuple[str, ...]] | None:
+    def _apps_of(self, chain: ChainRecord) -> list[str | None]:
+        """Per instance of the chain, its application (None for an instance that is gone). Under _lock."""
+        return [self.instances[name].app if name in self.instances else None for name in chain.instances]
+
+    def _pods(self, apps: list[str | None]) -> dict[str, list[Pod]]:
+        """Each application's containers, asked of the orchestrator (no lock held)."""
+        return {app: self.orchestrator.pods(app) or [] for app in dict.fromkeys(apps) if app is not None}
+
+    @staticmethod
+    def _hops(apps: list[str | None], pods: dict[str, list[Pod]]) -> list[tuple[str, ...]] | None:
         """Per instance, its running containers (the SDN spreads flows over them), or None if one
         has none."""
         hops = []
-        for name in chain.instances:
-            instance = self.instances.get(name)
-            pods = sorted(p.endpoint for p in (self.orchestrator.pods(instance.app) or []) if p.running) \
-                if instance else []
-            if not pods:
+        for app in apps:
+            running = sorted(p.endpoint for p in pods.get(app, []) if p.running) if app is not None else []
+            if not running:
                 return None
-            hops.append(tuple(pods))
+            hops.append(tuple(running))
         return hops
 
     def _begin(self, instance: str, operation: str, detail: str) -> OpOccurrence:

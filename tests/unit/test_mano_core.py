@@ -191,3 +191,43 @@ def test_a_restarted_manager_keeps_everything_and_fails_what_was_running(mano, t
     assert again.instances["fw1"].state.operational == lc.STARTED and "guard" in again.chains
     assert [o.state for o in again.list_operations("fw1")] == [lc.COMPLETED]
     assert again.vnfds.keys() == {"edge-fw", "mon"}
+
+
+def test_a_slow_sdn_holds_back_only_other_chain_changes(mano):
+    """No lock is held across a call to the SDN controller: while a chain's install waits on it,
+    reads, descriptors and lifecycle requests answer; the VNFs it steers through are guarded."""
+    import threading
+
+    manager, orch, sdn, _ = mano
+    manager.instantiate("fw1", "edge-fw")
+    entered, release = threading.Event(), threading.Event()
+    install = sdn.install_chain
+
+    def slow_install(chain, hops):
+        entered.set()
+        assert release.wait(10)
+        install(chain, hops)
+
+    sdn.install_chain = slow_install
+    creating = threading.Thread(target=manager.create_chain, args=("c1", Classifier(dst_cidr="10.0.0.0/24"),
+                                                                    ["fw1"], False))
+    creating.start()
+    try:
+        assert entered.wait(5)
+        done = threading.Event()
+
+        def others() -> None:
+            manager.list_operations()
+            manager.list_instances()
+            manager.onboard(parse_vnfd(MONITOR.replace("name: mon", "name: mon2")))
+            manager.instantiate("mon1", "mon")
+            with pytest.raises(FailedPrecondition, match="c1"):  # a chain being installed uses fw1
+                manager.terminate("fw1")
+            done.set()
+
+        threading.Thread(target=others, daemon=True).start()
+        assert done.wait(5), "a request waited behind the SDN call"
+    finally:
+        release.set()
+        creating.join(10)
+    assert "c1" in manager.chains and sdn.held["c1"]
