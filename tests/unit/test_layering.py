@@ -54,3 +54,10 @@ def test_the_architecture_page_places_every_package_in_its_layer():
         packages = {name.strip() for name in layer.split("|")}
         cell = row.split("|")[2]
         assert {name.strip(" `") for name in cell.split(",")} == packages, row
+
+
+def test_test_modules_have_unique_names_across_the_suites():
+    """pytest imports test modules by their base name (no packages under tests/): two files of one
+    name in unit/ and integration/ stop `make test` at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

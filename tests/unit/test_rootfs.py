@@ -1,5 +1,5 @@
 """overlayfs root folders without mounting: the option string, reading mountinfo, refusals (real mounts:
-tests/integration/test_rootfs.py)."""
+tests/integration/test_rootfs_mounts.py)."""
 
 from __future__ import annotations
 
