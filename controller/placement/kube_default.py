@@ -6,9 +6,11 @@ NodeResourcesFit's filter) are filtered out. Every remaining node gets, from eac
 the default profile, a score normalised to 0..100, and the weighted sum of those is its score
 (pkg/scheduler/framework/runtime/framework.go, RunScorePlugins). The container goes to a node of
 the highest score, chosen at random among equals (seeded; kube-scheduler's selectHost samples
-uniformly among them). What it places counts for the containers after it: their resources, the
-images now on the node, the replicas now there. Every formula and the Kubernetes file and
-version it comes from are in docs/placement.md.
+uniformly among them). What it places counts for the containers after it, as the scheduler
+cache assumes a bound pod at once: its resources and its replica. Images do not: the scheduler
+learns them from the node's status (node.status.images, which the kubelet reports after
+pulling), so within one run a node has the images it held before. Every formula and the
+Kubernetes file it comes from are in docs/placement.md.
 """
 
 from __future__ import annotations
@@ -118,11 +120,13 @@ class Cluster:
         self.image = [normalized_image_name(c.image_name) for c in problem.containers]
         self.service = [c.service_name for c in problem.containers]
         self.zone = [s.zone for s in problem.servers]
-        # A node has an image it holds every layer of, or that a container bound there runs.
+        # A node has an image when it holds every layer of it (its reported node.status.images);
+        # binding a pod does not add the image (cache.go addNodeImageStates reads node status only).
         layers_of = {}
         for c, name in zip(problem.containers, self.image):
             layers_of.setdefault(name, set(c.layers))
-        self.images = [{name for name, layers in layers_of.items() if layers <= s.held} for s in problem.servers]
+        self.images = [frozenset(name for name, layers in layers_of.items() if layers <= s.held)
+                       for s in problem.servers]
         self.pods: list[Counter] = [Counter() for _ in problem.servers]  # node -> service -> replicas there
 
     def feasible(self, i: int) -> list[int]:
@@ -166,7 +170,6 @@ class Cluster:
 
     def bind(self, i: int, n: int) -> None:
         self.loads.place(i, n)
-        self.images[n].add(self.image[i])
         self.pods[n][self.service[i]] += 1
 
 

@@ -163,28 +163,38 @@ def test_the_weighted_sum_is_not_lexicographic():
 
 
 def test_a_service_s_replicas_are_spread_even_against_a_large_image():
-    # 800 MB image: once on one of three nodes it scores 800/3 = 266.7 -> 24 there, but the
-    # spread score there falls to 100 * (6 - 4) / 4 = 50 (raw 1 * log(5) + 2 = 3.6 -> 4 against 2),
-    # which at weight 2 costs 100.
-    servers = [(f"s{k}", 8000, 5000, 1000, (), "") for k in (1, 2, 3)]
+    # 800 MB image held on s1 of three nodes: 800/3 = 266.7 -> 24 there; web-1 goes there. Then
+    # the spread score there falls to 100 * (6 - 4) / 4 = 50 (raw 1 * log(5) + 2 = 3.6 -> 4
+    # against 2), which at weight 2 costs 100: the other replicas go elsewhere.
+    servers = [("s1", 8000, 5000, 1000, ("big",), ""), *((f"s{k}", 8000, 5000, 1000, (), "") for k in (2, 3))]
     p = problem(servers, [("big", 800)], [(f"web-{k}", 500, 50, ["big"], "web", "shop/web") for k in (1, 2, 3)])
     for seed in range(5):
         result = solve_kube_default(p, seed=seed)
         assert_valid(p, result)
+        assert result.placement["web-1"] == "s1"
         assert sorted(result.placement.values()) == ["s1", "s2", "s3"]
 
 
 def test_whole_images_by_name_not_shared_layers():
-    # alpha and beta share a 900 MB base; alpha runs on s1. beta is not on any node by name.
-    servers = [(f"s{k}", 4000, 5000, 1000, (), "") for k in (1, 2, 3)]
+    # alpha and beta share a 900 MB base; s1 has alpha (holds base and a). beta is on no node.
+    servers = [("s1", 4000, 5000, 1000, ("base", "a"), ""), *((f"s{k}", 4000, 5000, 1000, (), "") for k in (2, 3))]
     layers = [("base", 900), ("a", 50), ("b", 50)]
-    p = problem(servers, layers, [("x", 100, 10, ["base", "a"], "alpha", ""), ("y", 100, 10, ["base", "b"], "beta", ""),
-                                  ("z", 100, 10, ["base", "a"], "alpha", "")])
+    p = problem(servers, layers, [("x", 100, 10, ["base", "a"], "alpha", ""), ("y", 100, 10, ["base", "b"], "beta", "")])
     cluster = Cluster(p)
-    cluster.bind(0, 0)
+    # alpha: 950 * 1/3 = 316.7 -> 100 * (316.7 - 23) / 977 = 30 on s1
+    assert [s["ImageLocality"] for s in cluster.scores(0, [0, 1, 2])] == [30, 0, 0]
+    # beta: its 900 MB base on s1 counts for nothing (the layer-level variant would score it)
     assert [s["ImageLocality"] for s in cluster.scores(1, [0, 1, 2])] == [0, 0, 0]
-    # the same image by name does count: 950 * 1/3 = 316.7 -> 100 * 293.7 / 977 = 30 on s1
-    assert [s["ImageLocality"] for s in cluster.scores(2, [0, 1, 2])] == [30, 0, 0]
+
+
+def test_binding_a_pod_does_not_add_its_image_to_the_node():
+    # the scheduler learns images from node status, after the kubelet pulled them: within a run
+    # a node has only the images it held before. x goes to s2; y (same image) still scores 0 there.
+    servers = [(f"s{k}", 4000, 5000, 1000, (), "") for k in (1, 2)]
+    p = problem(servers, [("base", 900)], [("x", 100, 10, ["base"], "alpha", ""), ("y", 100, 10, ["base"], "alpha", "")])
+    cluster = Cluster(p)
+    cluster.bind(0, 1)
+    assert [s["ImageLocality"] for s in cluster.scores(1, [0, 1])] == [0, 0]
 
 
 def test_a_node_holding_every_layer_of_an_image_has_it_and_default_names_follow_layer_lists():
