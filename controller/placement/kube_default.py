@@ -117,13 +117,13 @@ class Cluster:
     def __init__(self, problem: Problem):
         self.inst = Instance(problem)
         self.loads = Loads(self.inst)
-        self.image = [normalized_image_name(c.image_name) for c in problem.containers]
+        self.image_names = [normalized_image_name(c.image_name) for c in problem.containers]
         self.service = [c.service_name for c in problem.containers]
         self.zone = [s.zone for s in problem.servers]
         # A node has an image when it holds every layer of it (its reported node.status.images);
         # binding a pod does not add the image (cache.go addNodeImageStates reads node status only).
         layers_of = {}
-        for c, name in zip(problem.containers, self.image):
+        for c, name in zip(problem.containers, self.image_names):
             layers_of.setdefault(name, set(c.layers))
         self.images = [frozenset(name for name, layers in layers_of.items() if layers <= s.held)
                        for s in problem.servers]
@@ -141,7 +141,7 @@ class Cluster:
         fit = [least_allocated(r, c) for r, c in zip(requested, capacity)]
         balanced = [balanced_allocation(r, c) for r, c in zip(requested, capacity)]
 
-        name, total_nodes = self.image[i], inst.n_servers
+        name, total_nodes = self.image_names[i], inst.n_servers
         having = sum(name in images for images in self.images)
         locality = [image_locality_score(scaled_image_score(inst.image[i], having, total_nodes)
                                          if name in self.images[n] else 0.0) for n in nodes]
