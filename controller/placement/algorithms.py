@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .first_fit import solve_first_fit
 from .ilp import solve_ilp
 from .image_locality import solve_image_locality
+from .kube_default import solve_kube_default
 from .model import Problem
 from .no_sharing import solve_no_sharing
 from .relax_round import solve_relax_round
@@ -20,6 +21,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "relax-round": solve_relax_round,
     "no-sharing": solve_no_sharing,
     "image-locality": solve_image_locality,
+    "kube-default": solve_kube_default,
     "first-fit": solve_first_fit,
     "strata": solve_strata,
 }
@@ -28,7 +30,8 @@ DESCRIPTIONS = {
     "ilp": "the paper's ILP (eqs. 1-9) solved by CBC or HiGHS",
     "relax-round": "the paper's Algorithm 1: LP relaxation + weighted random rounding",
     "no-sharing": "the paper's baseline: every container stores its whole image",
-    "image-locality": "kube-scheduler's ImageLocality score with LeastAllocated tie-break",
+    "image-locality": "ImageLocality applied per layer, LeastAllocated to break ties (layer-level variant)",
+    "kube-default": "kube-scheduler's default profile: filters, then weighted normalised plugin scores",
     "first-fit": "first-fit decreasing by image size",
     "strata": "ours: layer-affinity greedy + local search + warm-started exact finish",
 }

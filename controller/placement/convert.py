@@ -20,11 +20,11 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                        seed: int) -> placement_pb2.SolveRequest:
     return placement_pb2.SolveRequest(
         servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth,
-                                               held_layers=sorted(s.held))
+                                               held_layers=sorted(s.held), zone=s.zone)
                  for s in problem.servers],
         layers=[common_pb2.Layer(digest=l.digest, size=l.size) for l in problem.layers],
         containers=[placement_pb2.PlacementContainer(name=c.name, cpu=c.cpu, bandwidth=c.bandwidth,
-                                                     layers=list(c.layers), image=c.image)
+                                                     layers=list(c.layers), image=c.image, service=c.service)
                     for c in problem.containers],
         algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed)
 
@@ -33,11 +33,13 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
     """Validated exactly as a problem file is; raises ProblemError."""
     return problem_from_dict({
         "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
-                     **({"held": list(s.held_layers)} if s.held_layers else {})}
+                     **({"held": list(s.held_layers)} if s.held_layers else {}),
+                     **({"zone": s.zone} if s.zone else {})}
                     for s in request.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in request.layers],
         "containers": [{"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
-                        **({"image": c.image} if c.image else {})}
+                        **({"image": c.image} if c.image else {}),
+                        **({"service": c.service} if c.service else {})}
                        for c in request.containers],
     })
 

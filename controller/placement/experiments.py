@@ -20,7 +20,7 @@ SERVERS = 10  # the paper's setting
 FIG4_CONTAINERS = (4, 8, 12, 16, 20, 24)  # at 28, no-sharing has no placement on most paper instances
 FIG5_CONTAINERS = 20
 FIG5_MULTIPLIERS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-COMPARED = ("no-sharing", "ilp", "relax-round", "image-locality", "strata")
+COMPARED = ("no-sharing", "ilp", "relax-round", "image-locality", "kube-default", "strata")
 # Algorithms whose lower_bound bounds the layer-sharing optimum (no-sharing's answer bounds nothing).
 BOUNDING = ("ilp", "relax-round", "strata")
 FIELDS = ("experiment", "data", "x", "seed", "algorithm", "status", "objective", "lower_bound",
@@ -30,7 +30,8 @@ LABELS = {
     "no-sharing": "no sharing (paper's baseline)",
     "ilp": "ILP (paper's optimum, CBC)",
     "relax-round": "Algorithm 1 (LP relaxation + rounding)",
-    "image-locality": "kube ImageLocality",
+    "image-locality": "kube ImageLocality (per layer)",
+    "kube-default": "kube-scheduler default profile",
     "strata": "strata (ours)",
 }
 STYLE = {  # colour, marker, line style
@@ -38,6 +39,7 @@ STYLE = {  # colour, marker, line style
     "ilp": ("#1f77b4", "s", "--"),
     "relax-round": ("#d62728", "^", "-"),
     "image-locality": ("#ff7f0e", "D", "-"),
+    "kube-default": ("#9467bd", "P", "-"),
     "strata": ("#2ca02c", "o", "-"),
 }
 FAILURE_VERBS = {"relax-round": "gave up", "ilp": "no answer in time"}

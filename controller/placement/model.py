@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ class Server:
     storage: float  # S_n, storage free for layers it does not hold yet (same unit as layer sizes)
     bandwidth: float  # B_n, communication capacity
     held: frozenset[str] = frozenset()  # H_n, digests it already stores: free there, no new storage
+    zone: str = ""  # topology zone (kube-default's PodTopologySpread); "" = no zone
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,20 @@ class Container:
     cpu: float  # d_i
     bandwidth: float  # b_i
     layers: tuple[str, ...]  # the l with z_i^l = 1
-    image: str = ""  # informational: the image the layers come from
+    image: str = ""  # the image's name (kube-default's ImageLocality); "" = derived from the layers
+    service: str = ""  # the service it is a replica of (kube-default's spreading); "" = its own name
+
+    @property
+    def image_name(self) -> str:
+        """The image by name: `image`, or a name derived from the layer list, so that containers
+        with identical layer lists run one image."""
+        if self.image:
+            return self.image
+        return "layers@sha256:" + hashlib.sha256("\n".join(self.layers).encode()).hexdigest()[:16]
+
+    @property
+    def service_name(self) -> str:
+        return self.service or self.name
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,13 @@ def _number(value: Any, where: str, what: str, *, positive: bool) -> float:
 def _name(value: Any, where: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ProblemError(f"{where}: {what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _text(value: Any, where: str, what: str) -> str:
+    """An optional name: a string ("" means its default)."""
+    if not isinstance(value, str):
+        raise ProblemError(f"{where}: {what} must be a string, got {value!r}")
     return value
 
 
@@ -156,7 +178,7 @@ def problem_from_dict(data: Any) -> Problem:
     server_names: set[str] = set()
     for k, item in enumerate(_list(data, "servers")):
         where = f"servers[{k}]"
-        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held"})
+        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held", "zone"})
         name = _name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in server_names:
@@ -167,6 +189,7 @@ def problem_from_dict(data: Any) -> Problem:
             _number(item["cpu"], where, "cpu", positive=False),
             _number(item["storage"], where, "storage", positive=False),
             _number(item["bandwidth"], where, "bandwidth", positive=False),
+            zone=_text(item.get("zone", ""), where, "zone"),
         ))
         held_lists.append((where, item.get("held", [])))
     if not servers:
@@ -190,7 +213,7 @@ def problem_from_dict(data: Any) -> Problem:
     container_names: set[str] = set()
     for k, item in enumerate(_list(data, "containers")):
         where = f"containers[{k}]"
-        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image"})
+        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image", "service"})
         name = _name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in container_names:
@@ -207,15 +230,13 @@ def problem_from_dict(data: Any) -> Problem:
         if len(set(digests)) != len(digests):
             raise ProblemError(f"{where}: a layer is listed twice")
         _check_fits_somewhere(digests, sizes, servers, where)
-        image = item.get("image", "")
-        if not isinstance(image, str):
-            raise ProblemError(f"{where}: image must be a string")
         containers.append(Container(
             name,
             _number(item["cpu"], where, "cpu", positive=False),
             _number(item["bandwidth"], where, "bandwidth", positive=False),
             tuple(digests),
-            image,
+            _text(item.get("image", ""), where, "image"),
+            _text(item.get("service", ""), where, "service"),
         ))
     if not containers:
         raise ProblemError("containers: at least one container is needed")
@@ -245,12 +266,14 @@ def problem_to_dict(problem: Problem) -> dict:
     """The JSON form, inverse of problem_from_dict."""
     out: dict[str, Any] = {
         "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
-                     **({"held": sorted(s.held)} if s.held else {})}
+                     **({"held": sorted(s.held)} if s.held else {}),
+                     **({"zone": s.zone} if s.zone else {})}
                     for s in problem.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in problem.layers],
         "containers": [
             {"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
-             **({"image": c.image} if c.image else {})}
+             **({"image": c.image} if c.image else {}),
+             **({"service": c.service} if c.service else {})}
             for c in problem.containers
         ],
     }

@@ -13,7 +13,7 @@ from placement_cases import GENERATED, GENERATED_SLOW, PAPER_10x10, make_problem
 from solution_checker import OBJECTIVE_TOL, assert_unsolved, assert_valid, brute_force_optimum
 
 INSTANCES = [*GENERATED, *(pytest.param(name, marks=pytest.mark.slow) for name in GENERATED_SLOW)]
-BASELINES = ["no-sharing", "image-locality", "first-fit", "relax-round"]
+BASELINES = ["no-sharing", "image-locality", "kube-default", "first-fit", "relax-round"]
 SHARING_AWARE = ["ilp", "relax-round", "strata"]  # their lower bounds bound the layer-sharing optimum
 
 
@@ -120,7 +120,7 @@ def test_answers_on_tiny_instances_against_exhaustive_search(algorithm):
             assert_unsolved(problem, result)
             if algorithm in ("ilp", "strata") and best is None:  # both run the exact ILP here
                 assert result.status == "infeasible", f"seed {seed}"
-            assert best is None or algorithm in ("relax-round", "image-locality", "first-fit", "no-sharing"), \
+            assert best is None or algorithm in ("relax-round", "image-locality", "kube-default", "first-fit", "no-sharing"), \
                 f"seed {seed}: {algorithm} found no answer to a feasible instance"
             continue
         assert_valid(problem, result, sharing=algorithm != "no-sharing")

@@ -124,9 +124,9 @@ def test_server_keeps_serving_after_a_bad_request(stub):
     assert stub.Solve(tiny_request(), timeout=30).status == common_pb2.SOLVE_STATUS_OPTIMAL
 
 
-def test_list_algorithms_names_all_six(stub):
+def test_list_algorithms_names_all_seven(stub):
     names = {a.name for a in stub.ListAlgorithms(placement_pb2.ListAlgorithmsRequest(), timeout=10).algorithms}
-    assert names == {"ilp", "relax-round", "no-sharing", "image-locality", "first-fit", "strata"}
+    assert names == {"ilp", "relax-round", "no-sharing", "image-locality", "kube-default", "first-fit", "strata"}
 
 
 def test_health_reports_serving(address):

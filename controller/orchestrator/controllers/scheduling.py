@@ -68,8 +68,11 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
     containers = []
     for name, app, service in new:
         spec = app.spec.service(service)
+        # The image reference and the app's service: kube-default scores whole images by name and
+        # spreads a service's replicas.
         containers.append(Container(name, spec.cpu_millicores, spec.bandwidth_mbps,
-                                    tuple(d for d, _ in app.images[service].layers), spec.image))
+                                    tuple(d for d, _ in app.images[service].layers), spec.image,
+                                    f"{app.spec.name}/{service}"))
     layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
     return Problem(tuple(servers), layers, tuple(containers))
 
