@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controller.placement.algorithms import ALGORITHMS, run  # noqa: E402
 from controller.placement.generators import dockerhub_problem, paper_problem  # noqa: E402
 
-BASELINES = ("no-sharing", "image-locality", "first-fit", "relax-round")
+BASELINES = ("no-sharing", "kube-default", "image-locality", "first-fit", "relax-round")
 # (label, generator, servers, containers, seeds)
 SIZES = [
     ("paper 10x10", "paper", 10, 10, 5),

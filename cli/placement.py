@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
                             help="deploy: socialNetwork, online-boutique, or a Compose / Kubernetes file")
     experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
     experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
-                                                 "image-locality, first-fit, no-sharing)")
+                                                 "kube-default, image-locality, first-fit, no-sharing)")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",

@@ -21,7 +21,7 @@ BUNDLED_APPS = {
     "socialNetwork": ROOT / "examples" / "apps" / "deathstarbench-socialNetwork-docker-compose.yml",
     "online-boutique": ROOT / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml",
 }
-DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "image-locality", "first-fit", "no-sharing")
+DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
 READY_TIMEOUT = 600.0
 
 
