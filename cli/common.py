@@ -188,6 +188,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def image_scale(text: str) -> float:
+    """--image-scale: 0 < S <= 1 (1: the images' real sizes)."""
+    from images import checked_image_scale
+
+    try:
+        return checked_image_scale(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+IMAGE_SCALE_HELP = ("the images' scale, 0 < S <= 1: layers of S times their real size, node storage likewise "
+                    "(default 0.01; 1: real sizes, pulls take their real time on the links)")
+
+
 # -- finding and calling daemons
 
 

@@ -14,7 +14,10 @@ from controller.placement.model import Problem, ProblemError, load_problem, prob
 from controller.placement.report import format_comparison
 from controller.placement.result import PlacementResult
 
-from .common import EXIT_FAILED, EXIT_OK, BadInput, client, guarded, positive_float, positive_int
+from images import IMAGE_SCALE
+
+from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, client, guarded, image_scale, positive_float,
+                     positive_int)
 
 
 def add_parser(sub) -> None:
@@ -51,6 +54,8 @@ def add_parser(sub) -> None:
                                                  "kube-default, image-locality, first-fit, no-sharing)")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
+    experiment.add_argument("--image-scale", type=image_scale, default=None, metavar="S",
+                            help="deploy: " + IMAGE_SCALE_HELP)
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
                             help="deploy: layers from the nearest holder (on), the registry only (off), or both")
     experiment.set_defaults(func=guarded(cmd_experiment, bad_input=(ProblemError,)))
@@ -189,7 +194,8 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
     peers = {"on": [True], "off": [False], "both": [True, False]}[args.peers]
     try:
         csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out),
-                                                   replicas=args.replicas)
+                                                   replicas=args.replicas,
+                                                   image_scale=args.image_scale or IMAGE_SCALE)
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     print(f"wrote {csv_path}")

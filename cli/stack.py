@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import STACK_FILE, guarded, positive_int
+from .common import IMAGE_SCALE_HELP, STACK_FILE, guarded, image_scale, positive_int
 from .topo import load_spec
 
 
@@ -51,6 +51,8 @@ def add_parser(sub) -> None:
                     help="once up, ping N random host pairs (and TCP between a few); stop with exit 1 on any loss")
     up.add_argument("--image", action="append", metavar="NAME",
                     help="push only this image to the registry (repeatable; default: every image)")
+    up.add_argument("--image-scale", type=image_scale, default=None, metavar="S",
+                    help=IMAGE_SCALE_HELP + "; at another scale than the default, name the images with --image")
     up.set_defaults(func=guarded(cmd_up))
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
@@ -70,7 +72,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port,
               addresses=port_addresses(args.port_base), state_file=Path(args.state), nodes=not args.no_nodes,
-              images=args.image or None, sample_pairs=args.sample_pairs)
+              images=args.image or None, sample_pairs=args.sample_pairs, image_scale=args.image_scale)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

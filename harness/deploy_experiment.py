@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from images import IMAGE_SCALE
 from topologies.spec import TopologySpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ class DeployRun:
     planned_bytes: int     # what the placement said must be stored anew
     instances: int
     nodes_used: int
+    image_scale: float = IMAGE_SCALE  # layers were this share of their real size (1: real sizes)
 
 
 def app_file(name: str) -> Path:
@@ -80,7 +82,8 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
                                        ("stored_bytes", "stored on servers"))):
         left.bar([i + (k - 1) * width for i in x], [getattr(r, field) / 1e6 for r in runs], width, label=name)
     left.set_xticks(list(x), labels, fontsize=8)
-    left.set_ylabel("MB (emulation scale: real bytes x 0.01)")
+    scale = runs[0].image_scale if runs else IMAGE_SCALE
+    left.set_ylabel("MB (real sizes)" if scale == 1 else f"MB (image scale: real bytes x {scale:g})")
     left.legend(fontsize=8)
     left.set_title(title, fontsize=10)
     right.barh(list(x), [r.ready_seconds for r in runs], color="tab:gray")
@@ -127,8 +130,16 @@ def load_app(path: Path, replicas: int | None = None):
     return AppSpec(app.name, tuple(dataclasses.replace(s, replicas=replicas) for s in app.services))
 
 
+def dataset_images_of(app) -> list[str]:
+    """The dataset images an app's images stand on (what a run at another image scale must build)."""
+    from images.catalogue import resolve_image
+
+    return sorted({resolve_image(s.image, base_image=s.base_image).base for s in app.services})
+
+
 def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool, *, openflow_port: int,
-                port_base: int, progress: Callable[[str], None], replicas: int | None = None) -> DeployRun:
+                port_base: int, progress: Callable[[str], None], replicas: int | None = None,
+                image_scale: float = IMAGE_SCALE) -> DeployRun:
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
@@ -140,7 +151,8 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
 
     app = load_app(app_path, replicas)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
-               log=lambda _: None) as stack:
+               log=lambda _: None, image_scale=image_scale,
+               build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(app)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)
         stub = orchestrator_pb2_grpc.OrchestratorServiceStub(
@@ -177,7 +189,7 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
                 agent_pb2.GetNodeRequest(), timeout=10)
             served += status.served_bytes_total
         run = DeployRun(algorithm, peers, sent, served, stored_on_disk(stack.workdir), ready_seconds, uplink,
-                        d.planned_bytes, len(d.instances), len({i.node for i in d.instances}))
+                        d.planned_bytes, len(d.instances), len({i.node for i in d.instances}), image_scale)
     progress(f"  {algorithm:<15} peers {'on ' if peers else 'off'}: registry sent {run.pulled_bytes / 1e6:6.2f} MB, "
              f"peers {run.peer_bytes / 1e6:6.2f} MB, stored {run.stored_bytes / 1e6:6.2f} MB, uplink "
              f"{run.uplink_bytes / 1e6:6.2f} MB, {run.nodes_used} node(s), ready in {run.ready_seconds:.1f} s")
@@ -186,7 +198,8 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
 
 def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers: list[bool], out: Path, *,
                           replicas: int | None = None, openflow_port: int = 6663, port_base: int = 50200,
-                          progress: Callable[[str], None] = print) -> tuple[Path, Path]:
+                          progress: Callable[[str], None] = print,
+                          image_scale: float = IMAGE_SCALE) -> tuple[Path, Path]:
     from topologies.catalog import load_topology
 
     from .daemons import require_root
@@ -200,11 +213,12 @@ def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers:
     load_app(path, replicas)  # a bad file fails here, before any network is built
     shown = f"{path.name}{f' ({replicas} replicas per service)' if replicas else ''}"
     progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
-             f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network")
+             f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
+             f"images at scale {image_scale:g}" + (" (real sizes)" if image_scale == 1 else ""))
     runs = [measure_one(spec, path, algorithm, p, openflow_port=openflow_port, port_base=port_base,
-                        progress=progress, replicas=replicas)
+                        progress=progress, replicas=replicas, image_scale=image_scale)
             for p in peers for algorithm in algorithms]
     csv_path, png_path = out / "deploy.csv", out / "deploy.png"
     write_csv(runs, csv_path)
-    plot(runs, png_path, f"{shown} on {spec.name}")
+    plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
     return csv_path, png_path

@@ -24,7 +24,8 @@ from pathlib import Path
 from component_base.metrics import METRICS_PORT_OFFSET, derived_address
 from component_base.rpc import DEFAULT_ADDRESSES
 from controller.sdn.network import default_gateway
-from images import IMAGE_SCALE, scaled_bytes
+from images import IMAGE_SCALE, checked_image_scale, scaled_bytes
+from images.build import default_cache
 from dataplane.network import HOST_PREFIX_LEN, EdgeNetwork, interrupts_after
 from topologies.spec import TopologySpec
 
@@ -57,7 +58,8 @@ class Stack:
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
                  images: list[str] | None = None, state_file: Path | None = None, log=print,
-                 orchestrator_options: dict | None = None, fast_failover: bool = True):
+                 orchestrator_options: dict | None = None, fast_failover: bool = True,
+                 image_scale: float = IMAGE_SCALE, build_only: list[str] | None = None):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
@@ -67,6 +69,14 @@ class Stack:
         self.nodes = (nodes and {"sdn", "placement"} <= set(self.components)
                       and bool(spec.hosts_with_role("registry")))
         self.images = images
+        # The image scale of the whole run (images, node storage, placement's sizes). At the default
+        # scale every dataset image is built (it is small); at another, only the images named
+        # (`build_only`, else `images`): real sizes of all 158 would not fit a disk.
+        self.image_scale = checked_image_scale(image_scale)
+        self.build_only = build_only if build_only is not None else (images or None)
+        if self.nodes and self.image_scale != IMAGE_SCALE and not self.build_only:
+            raise ValueError(f"at image scale {self.image_scale:g} name the dataset images to build (--image NAME): "
+                             "at real sizes the whole dataset would not fit on a disk")
         self.state_file = state_file
         self.log = log
         self.orchestrator_options = dict(orchestrator_options or {})  # e.g. evict_after for tests
@@ -169,14 +179,19 @@ class Stack:
             wait_healthy(self.addresses[name], 30, daemon)
 
     def _build_images(self) -> None:
-        from images.build import build_images
+        from images.build import build_images, require_free_space
 
         started = time.monotonic()
-        build_images(progress=self.log)
+        report = build_images(default_cache(self.image_scale), progress=self.log, names=self.build_only,
+                              scale=self.image_scale)
         self.timings["images"] = time.monotonic() - started
+        # The registry holds a copy of every layer, each node at most its storage of them.
+        stores = sum(min(report.layer_bytes, scaled_bytes(host.storage_mib, self.image_scale))
+                     for host in self.spec.hosts_with_role("edge-server"))
+        require_free_space(self.workdir, report.layer_bytes + stores,
+                           f"the registry and the nodes' layer stores at image scale {self.image_scale:g}")
 
     def _start_registry(self) -> None:
-        from images.build import default_cache
         from dataplane.registry.server import RegistryServer
 
         host = self.spec.hosts_with_role("registry")[0]
@@ -197,7 +212,7 @@ class Stack:
             return
         started = time.monotonic()
         push = [*in_host(pid), sys.executable, "-m", "cli", "images", "push", self.registry_url,
-                "--cache", str(default_cache())]
+                "--cache", str(default_cache(self.image_scale))]
         for name in self.images or []:
             push += ["--image", name]
         result = subprocess.run(push, capture_output=True, text=True, timeout=900)
@@ -218,7 +233,8 @@ class Stack:
             config = {
                 "node": host.name, "ip": host.ip, "switch": host.switch, "pod_cidr": ranges[host.name],
                 "prefixlen": ipaddress.ip_network(subnet).prefixlen, "cpu_millicores": host.cpu_millicores,
-                "storage_capacity_bytes": scaled_bytes(host.storage_mib), "image_scale": IMAGE_SCALE,
+                "storage_capacity_bytes": scaled_bytes(host.storage_mib, self.image_scale),
+                "image_scale": self.image_scale,
                 "state_dir": str(self.workdir / "nodes" / host.name), "registry": self.registry_url,
                 "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
                 "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
@@ -258,6 +274,7 @@ class Stack:
                   "registry": self.registry_url, "registry_host": registry.name,
                   "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",
                   "socket": str(self.socket("orchestrator")),
+                  "image_scale": self.image_scale, "image_cache": str(default_cache(self.image_scale)),
                   "metrics": f"{registry.ip}:{ORCHESTRATOR_PORT + METRICS_PORT_OFFSET}", **self.orchestrator_options}
         self.metrics["orchestrator"] = config["metrics"]
         (self.workdir / "orchestrator.json").write_text(json.dumps(config, indent=1))

@@ -1,7 +1,7 @@
 """Building the image cache: every dataset image as a real OCI image (scaled synthetic layers), plus application images.
 
 The synthetic layers hold data, not programs: each is one incompressible file whose size is the
-real layer's size times IMAGE_SCALE. Every image's command is the stand-in
+real layer's size times the image scale. Every image's command is the stand-in
 `python3 -m http.server 80`, run from the host's /usr, /lib, /lib64 and /bin, which the node agent
 binds read-only into every container; the container then serves its own stacked root folder, and
 GET /layers/ lists one file per layer of its image, which shows the overlay stacking worked.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Mapping, Sequence
 
-from images import IMAGE_SCALE, scaled_bytes
+from images import IMAGE_SCALE, checked_image_scale, scaled_bytes
 from images.dataset import DATASET, DatasetImage, parse_dataset
 from images.oci import (OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, REF_NAME, Descriptor, Layout,
                         canonical_json, synthetic_layer, tar_archive)
@@ -78,18 +78,38 @@ class BuildReport:
     fingerprint: str
 
 
-def default_cache() -> Path:
-    """$STRATA_IMAGE_CACHE, else /var/cache/strata/images."""
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+def default_cache(scale: float = IMAGE_SCALE) -> Path:
+    """$STRATA_IMAGE_CACHE, else /var/cache/strata/images; a scale other than the default has a
+    cache of its own beside it (images-x<scale>), so switching scales never rebuilds the other."""
+    base = Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+    return base if scale == IMAGE_SCALE else base.with_name(f"{base.name}-x{scale:g}")
 
 
-def fingerprint(dataset_bytes: bytes, names: Collection[str] | None = None) -> str:
+def fingerprint(dataset_bytes: bytes, names: Collection[str] | None = None, scale: float = IMAGE_SCALE) -> str:
     """What the cache's content depends on: the dataset, the scale, the builder, the selection."""
     h = hashlib.sha256()
     h.update(hashlib.sha256(dataset_bytes).digest())
-    h.update(canonical_json({"scale": IMAGE_SCALE, "builder": BUILDER_VERSION,
+    h.update(canonical_json({"scale": scale, "builder": BUILDER_VERSION,
                              "names": sorted(names) if names is not None else None}))
     return h.hexdigest()
+
+
+def layer_bytes_of(images: Sequence[DatasetImage], scale: float = IMAGE_SCALE) -> int:
+    """Bytes of the distinct layer blobs of `images` at `scale` (what a build writes, near enough)."""
+    sizes = {layer.digest: layer.size_mib for image in images for layer in image.layers}
+    return sum(scaled_bytes(size, scale) for size in sizes.values())
+
+
+def require_free_space(folder: Path, need: int, what: str) -> None:
+    """OSError naming `what` if the file system of `folder` (or its nearest existing parent) has
+    less than `need` bytes free. A tmpfs counts too: its free space is memory."""
+    folder = Path(folder)
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OSError(f"not enough room for {what}: it needs about {need / 2**30:.2f} GiB on {folder}, "
+                      f"which has {free / 2**30:.2f} GiB free (use a smaller --image-scale, or free space)")
 
 
 def image_config(*, architecture: str, os_name: str, diff_ids: Sequence[str], created_by: Sequence[str],
@@ -121,8 +141,8 @@ def _put_image(layout: Layout, config: dict, layers: Sequence[Descriptor]) -> De
     return layout.put_blob(canonical_json(image_manifest(config_desc, layers)), OCI_MANIFEST)
 
 
-def write_dataset_images(layout: Layout, images: Sequence[DatasetImage], *,
-                         progress: Callable[[str], None] = print) -> tuple[list[dict], dict[str, Descriptor]]:
+def write_dataset_images(layout: Layout, images: Sequence[DatasetImage], *, progress: Callable[[str], None] = print,
+                         scale: float = IMAGE_SCALE) -> tuple[list[dict], dict[str, Descriptor]]:
     """Write the blobs of `images` into `layout`; returns (index entries, source digest -> layer blob)."""
     blobs: dict[str, Descriptor] = {}
     entries = []
@@ -130,7 +150,7 @@ def write_dataset_images(layout: Layout, images: Sequence[DatasetImage], *,
     for number, image in enumerate(images, 1):
         for layer in image.layers:
             if layer.digest not in blobs:
-                blobs[layer.digest] = layout.put_blob(synthetic_layer(layer.digest, scaled_bytes(layer.size_mib)),
+                blobs[layer.digest] = layout.put_blob(synthetic_layer(layer.digest, scaled_bytes(layer.size_mib, scale)),
                                                       OCI_LAYER_TAR)
                 written += blobs[layer.digest].size
         descriptors = [blobs[layer.digest] for layer in image.layers]
@@ -138,7 +158,7 @@ def write_dataset_images(layout: Layout, images: Sequence[DatasetImage], *,
             architecture=image.architecture, os_name=image.os,
             diff_ids=[d.digest for d in descriptors],  # uncompressed layers: diff_id = blob digest
             created_by=[layer.instruction for layer in image.layers],
-            labels={SOURCE_LABEL: image.name, SCALE_LABEL: repr(IMAGE_SCALE)}, cmd=STAND_IN_CMD)
+            labels={SOURCE_LABEL: image.name, SCALE_LABEL: repr(scale)}, cmd=STAND_IN_CMD)
         manifest = _put_image(layout, config, descriptors)
         entries.append(_index_entry(manifest, f"{image.name}:latest", image.architecture, image.os))
         if time.monotonic() >= next_report or number == len(images):
@@ -171,18 +191,21 @@ def read_build_record(cache: Path) -> dict | None:
 
 
 def build_images(cache: Path | None = None, *, progress: Callable[[str], None] = print,
-                 dataset: Path = DATASET, names: Collection[str] | None = None) -> BuildReport:
+                 dataset: Path = DATASET, names: Collection[str] | None = None,
+                 scale: float = IMAGE_SCALE) -> BuildReport:
     """Build (or confirm up to date) the OCI layout at `cache` from the dataset file.
 
     `names` restricts the build to those dataset images (unknown names raise ValueError). The
     build goes into a temporary folder beside the cache and replaces it by rename, so an
     interrupted build leaves the previous cache (or none), never half of one. Application images
-    added to the cache are dropped by a rebuild.
+    added to the cache are dropped by a rebuild. `scale`: the image scale (0 < scale <= 1); the
+    default cache is the scale's own (default_cache). The free space is checked before writing.
     """
     started = time.monotonic()
-    cache = _checked_cache(cache)
+    scale = checked_image_scale(scale)
+    cache = _checked_cache(cache if cache is not None else default_cache(scale))
     dataset_bytes = Path(dataset).read_bytes()
-    wanted = fingerprint(dataset_bytes, names)
+    wanted = fingerprint(dataset_bytes, names, scale)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with _cache_lock(cache):
         record = read_build_record(cache)
@@ -196,17 +219,19 @@ def build_images(cache: Path | None = None, *, progress: Callable[[str], None] =
                 raise ValueError(f"no image named {', '.join(sorted(unknown))} in the dataset {dataset}")
             images = [image for image in images if image.name in names]
             without_layers = [name for name in without_layers if name in names]
+        require_free_space(cache.parent, layer_bytes_of(images, scale) + 2**20 * (len(images) + 1),
+                           f"{len(images)} images at scale {scale:g} in {cache}")
         for stale in cache.parent.glob(f".{cache.name}.build-*"):  # left by an interrupted build
             shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}.build-"))
         try:
-            progress(f"building {len(images)} images into {cache} (scale {IMAGE_SCALE})")
+            progress(f"building {len(images)} images into {cache} (scale {scale:g})")
             layout = Layout(staging).create()
-            entries, blobs = write_dataset_images(layout, images, progress=progress)
+            entries, blobs = write_dataset_images(layout, images, progress=progress, scale=scale)
             layout.write_index(entries)
             layer_bytes = sum(d.size for d in blobs.values())
             (staging / BUILD_RECORD).write_text(json.dumps({
-                "fingerprint": wanted, "builder_version": BUILDER_VERSION, "scale": IMAGE_SCALE,
+                "fingerprint": wanted, "builder_version": BUILDER_VERSION, "scale": scale,
                 "dataset_sha256": hashlib.sha256(dataset_bytes).hexdigest(), "images": len(entries),
                 "distinct_layers": len(blobs), "layer_bytes": layer_bytes, "without_layers": without_layers,
                 "build_seconds": round(time.monotonic() - started, 2)}, indent=1) + "\n")

@@ -22,7 +22,8 @@ import logging
 from pathlib import Path
 
 from component_base.daemon import Component, Daemon
-from images import IMAGE_SCALE
+from component_base.errors import InvalidArgument
+from images import IMAGE_SCALE, checked_image_scale
 
 log = logging.getLogger("strata.orchestrator")
 
@@ -35,15 +36,19 @@ def build(config: dict) -> Daemon:
     from .servicer import SERVICE_NAME, register
     from .store import Store
 
+    try:
+        scale = checked_image_scale(float(config.get("image_scale", IMAGE_SCALE)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"orchestrator configuration: image_scale: {exc}") from None
     store = Store(config["db"])
     orchestrator = Orchestrator(
         store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
         sdn=SdnClient(config["sdn"]), mesh=MeshClient(config["mesh"]), agents=AgentClients(),
         images=RegistryImages(config["registry"], Path(config["image_cache"]) if config.get("image_cache") else None,
-                              log=log.info),
+                              log=log.info, scale=scale),
         service_range=config["service_range"], registry_host=config["registry_host"],
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
-        size_unit=2**20 * float(config.get("image_scale", IMAGE_SCALE)),
+        size_unit=2**20 * scale,
         resync=float(config.get("resync_period", RESYNC)))
     orchestrator_metrics.register(orchestrator)
     return Daemon(

@@ -17,6 +17,7 @@ from pathlib import Path
 from component_base.errors import InvalidArgument, Unavailable
 
 from api.app import AppError, ServiceSpec, parse_image_reference
+from images import IMAGE_SCALE, scaled_bytes
 from images.catalogue import resolve_image
 from .ports import IMAGE_BUILDING, IMAGE_PUSHING, ImageProgress
 from .store import ServiceImage
@@ -45,11 +46,12 @@ class RegistryImages:
     """The Images port over the image cache and the registry; thread-safe, each image pushed once per
     process (a second service of the same image gets it at once)."""
 
-    def __init__(self, registry_url: str, cache: Path | None = None, *, log=print):
+    def __init__(self, registry_url: str, cache: Path | None = None, *, log=print, scale: float = IMAGE_SCALE):
         from images.build import default_cache
 
         self.registry_url = registry_url
-        self.cache = cache or default_cache()
+        self.scale = scale  # application layers are built at the run's image scale
+        self.cache = cache or default_cache(scale)
         self.log = log
         self._lock = threading.Lock()  # guards _ready only: builds and pushes run unlocked
         self._ready: dict[str, ServiceImage] = {}
@@ -74,7 +76,6 @@ class RegistryImages:
                                   f"the image cache {self.cache}; build it with `strata images build`")
 
     def prepare(self, service: ServiceSpec, progress: ImageProgress) -> ServiceImage:
-        from images import scaled_bytes
         from images.build import build_application_image, find_image
         from images.registry import RegistryError, push_all
 
@@ -88,7 +89,7 @@ class RegistryImages:
             try:
                 build_application_image(f"{resolved.base}:latest", reference,
                                         application_payload(resolved.repository,
-                                                            scaled_bytes(resolved.app_layer_mib)),
+                                                            scaled_bytes(resolved.app_layer_mib, self.scale)),
                                         PROGRAM_CMD, cache=self.cache)
             except (OSError, KeyError, ValueError) as exc:
                 raise InvalidArgument(f"building {reference} on {resolved.base}: {exc}") from None
