@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from strata.v1 import orchestrator_pb2 as pb
 
 from component_base.errors import InvalidArgument
 from api.app import AppSpec, ServiceSpec
 from controller.orchestrator.controllers.scheduling import NO_MEMORY_LEFT, free_memory
-from controller.orchestrator.servicer import node_message
+from controller.orchestrator.servicer import OrchestratorServicer, node_message
 from controller.orchestrator.store import NodeRecord, Store
 
 from test_orchestrator_core import Cluster
@@ -88,3 +89,17 @@ def test_a_node_stored_before_memory_existed_loads_without_a_limit(tmp_path):
         store._db.execute("INSERT INTO nodes (name, record) VALUES (?, ?)", ("edge1", json.dumps(old)))
     [node] = store.nodes()
     assert node.memory_mib == 0
+
+
+def test_register_node_takes_the_agent_s_memory_and_defaults_to_none(tmp_path):
+    c = Cluster(tmp_path)
+    servicer = OrchestratorServicer(c.o)
+    request = pb.RegisterNodeRequest(name="edge4", agent_address="unix:/x/edge4.sock", ip="10.0.0.4", switch="s1",
+                                     blob_address="http://edge4:50061", cpu_millicores=1000, storage_bytes=10,
+                                     bandwidth_mbps=100, memory_mib=4096)
+    assert servicer.RegisterNode(pb.RegisterNodeRequest.FromString(request.SerializeToString()), None).memory_mib == 4096
+    assert c.o.state.nodes["edge4"].memory_mib == 4096
+    request.ClearField("memory_mib")  # an agent that does not know the field
+    request.name = "edge5"
+    assert servicer.RegisterNode(request, None).memory_mib == 0
+    assert Store(c.path).nodes()[-1].memory_mib == 0
