@@ -31,6 +31,8 @@ class ServiceSpec:
     replicas: int = 1  # >= 0 (0: scaled to zero)
     cpu_millicores: float = 100.0  # per replica, > 0
     bandwidth_mbps: float = 10.0  # per replica, >= 0
+    memory_mib: float = 0.0  # memory request per replica, MiB (2^20 bytes), >= 0; 0 = requests none
+    memory_limit_mib: float = 0.0  # memory limit per replica, MiB; 0 = no limit; else >= memory_mib
     port: int = 8080  # port of the service's virtual IP, 1-65535
     target_port: int = 8080  # port the container listens on, 1-65535
     dependencies: tuple[str, ...] = ()  # names of services of the same app it calls
@@ -161,6 +163,13 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("cpu_millicores", f"must be a positive finite number, got {service.cpu_millicores!r}"))
     if not _number(service.bandwidth_mbps) or not _finite(service.bandwidth_mbps) or service.bandwidth_mbps < 0:
         problems.append(("bandwidth_mbps", f"must be a finite number >= 0, got {service.bandwidth_mbps!r}"))
+    for field in ("memory_mib", "memory_limit_mib"):
+        value = getattr(service, field)
+        if not _number(value) or not _finite(value) or value < 0:
+            problems.append((field, f"must be a finite number of MiB >= 0, got {value!r}"))
+    if not problems and 0 < service.memory_limit_mib < service.memory_mib:
+        problems.append(("memory_mib", f"the request, {service.memory_mib:g} MiB, is above the limit, "
+                                       f"memory_limit_mib {service.memory_limit_mib:g} MiB"))
     for field in ("port", "target_port"):
         value = getattr(service, field)
         if not _whole(value) or not 1 <= value <= 65535:
@@ -228,7 +237,8 @@ def validate_app(app: AppSpec) -> AppSpec:
     return app
 
 
-SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port",
+SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
+                  "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 

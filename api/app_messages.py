@@ -9,7 +9,8 @@ from api.app import ServiceSpec
 
 def service_message(s: ServiceSpec) -> pb.ServiceSpec:
     return pb.ServiceSpec(name=s.name, image=s.image, replicas=s.replicas, cpu_millicores=s.cpu_millicores,
-                          bandwidth_mbps=s.bandwidth_mbps, port=s.port, target_port=s.target_port,
+                          bandwidth_mbps=s.bandwidth_mbps, memory_mib=s.memory_mib,
+                          memory_limit_mib=s.memory_limit_mib, port=s.port, target_port=s.target_port,
                           dependencies=list(s.dependencies), base_image=s.base_image,
                           mesh_service=s.mesh_service, version=s.version, vnf_kind=s.vnf_kind,
                           vnf_config=s.vnf_config, near=s.near)
@@ -18,7 +19,8 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
     """As sent; validate_app checks it (0 ports mean the defaults, as an unset proto3 field)."""
     return ServiceSpec(name=m.name, image=m.image, replicas=m.replicas, cpu_millicores=m.cpu_millicores,
-                       bandwidth_mbps=m.bandwidth_mbps, port=m.port or 8080, target_port=m.target_port or m.port or 8080,
+                       bandwidth_mbps=m.bandwidth_mbps, memory_mib=m.memory_mib, memory_limit_mib=m.memory_limit_mib,
+                       port=m.port or 8080, target_port=m.target_port or m.port or 8080,
                        dependencies=tuple(m.dependencies), base_image=m.base_image,
                        mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
                        vnf_config=m.vnf_config, near=m.near)

@@ -59,7 +59,8 @@ def deployment_dict(d: pb.Deployment) -> dict:
         "application": d.application, "ready": d.ready, "algorithm": d.placement_algorithm, "peers": d.peers,
         "planned_bytes": d.planned_bytes, "pulled_bytes": d.pulled_bytes, "peer_bytes": d.peer_bytes,
         "services": [{"name": s.name, "image": s.image, "replicas": s.replicas, "cpu_millicores": s.cpu_millicores,
-                      "bandwidth_mbps": s.bandwidth_mbps, "port": s.port, "target_port": s.target_port,
+                      "bandwidth_mbps": s.bandwidth_mbps, "memory_mib": s.memory_mib,
+                      "memory_limit_mib": s.memory_limit_mib, "port": s.port, "target_port": s.target_port,
                       "dependencies": list(s.dependencies)} for s in d.services],
         "addresses": [{"service": a.service, "vip": a.vip, "port": a.port, "endpoints": a.endpoints}
                       for a in d.addresses],
@@ -77,6 +78,7 @@ def node_dict(n: pb.Node) -> dict:
             "cpu_millicores": n.cpu_millicores, "cpu_allocated_millicores": n.cpu_allocated_millicores,
             "storage_bytes": n.storage_bytes, "storage_used_bytes": n.storage_used_bytes,
             "bandwidth_mbps": n.bandwidth_mbps, "bandwidth_allocated_mbps": n.bandwidth_allocated_mbps,
+            "memory_mib": n.memory_mib, "memory_allocated_mib": n.memory_allocated_mib,
             "layers": n.layers, "containers": n.containers, "last_heartbeat_unix": n.last_heartbeat_unix}
 
 
@@ -216,10 +218,14 @@ def _nodes(args, stub) -> int:
     if args.output == "json":
         print_json([node_dict(n) for n in nodes])
         return EXIT_OK
-    print(f"{'node':<10} {'ready':<6} {'cpu (m)':>15} {'storage':>21} {'layers':>6} {'containers':>10}")
+    print(f"{'node':<10} {'ready':<6} {'cpu (m)':>15} {'memory (MiB)':>15} {'storage':>21} {'layers':>6} "
+          f"{'containers':>10}")
     for n in nodes:
+        # A node whose agent reports no memory capacity has no memory limit: "-".
+        memory = f"{n.memory_allocated_mib:>7.0f}/{n.memory_mib:<7.0f}" if n.memory_mib else \
+            f"{n.memory_allocated_mib:>7.0f}/{'-':<7}"
         print(f"{n.name:<10} {'yes' if n.ready else 'no':<6} "
-              f"{n.cpu_allocated_millicores:>7.0f}/{n.cpu_millicores:<7.0f} "
+              f"{n.cpu_allocated_millicores:>7.0f}/{n.cpu_millicores:<7.0f} {memory} "
               f"{human_bytes(n.storage_used_bytes):>10}/{human_bytes(n.storage_bytes):<10} {n.layers:>6} "
               f"{n.containers:>10}")
     return EXIT_OK

@@ -9,6 +9,7 @@ import math
 import os
 import re
 from collections import Counter
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -281,21 +282,111 @@ def _mapping(value: Any, service: str, path: str) -> dict:
 
 
 def _service(name: str, image: str, *, replicas: int, cpu: float | None, bandwidth: float | None,
-             ports: tuple[int, int] | None, dependencies: list[str], base: str) -> ServiceSpec:
+             memory: tuple[float, float], ports: tuple[int, int] | None, dependencies: list[str],
+             base: str) -> ServiceSpec:
     defaults = ServiceSpec(name, image)
     port, target = ports or (defaults.port, defaults.target_port)
     return ServiceSpec(name, image, replicas=replicas,
                        cpu_millicores=defaults.cpu_millicores if cpu is None else cpu,
                        bandwidth_mbps=defaults.bandwidth_mbps if bandwidth is None else bandwidth,
+                       memory_mib=memory[0], memory_limit_mib=memory[1],
                        port=port, target_port=target,
                        dependencies=tuple(dict.fromkeys(d for d in dependencies if d != name)),
                        base_image=base)
 
 
+# ---------------------------------------------------------------- memory
+
+MIB = 1 << 20
+MAX_BYTES = (1 << 63) - 1  # the largest quantity Kubernetes and Compose hold (an int64 of bytes)
+# k8s.io/apimachinery/pkg/api/resource (quantity.go, suffix.go): a signed decimal number, then a
+# binary-SI suffix (Ki ... Ei, powers of 1024), a decimal-SI one (n u m "" k M G T P E, powers of
+# 1000) or a decimal exponent (e3, E-2). Case matters: "K" and "mi" are not suffixes.
+_QUANTITY = re.compile(r"(?P<sign>[+-]?)(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?"
+                       r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?")
+_BINARY_SI = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL_SI = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+# github.com/docker/go-units (size.go, RAMInBytes), as compose-go reads byte values: a decimal
+# number, an optional space, then nothing, "b", or k m g t p (powers of 1024) with an optional
+# "b" or "ib", in either case.
+_COMPOSE_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_COMPOSE_UNITS = {"": 0, "b": 0, **{f"{unit}{tail}": power for power, unit in enumerate("kmgtp", 1)
+                                   for tail in ("", "b", "ib")}}
+
+
+def kubernetes_quantity_bytes(value: Any) -> int | None:
+    """The bytes of a Kubernetes quantity ("128Mi", "1G", "1.5e9", 268435456), rounded up to a whole
+    byte as Quantity.Value() does; None if it is not a quantity. Negative quantities are returned
+    (the caller refuses them, as API validation does)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    text = value if isinstance(value, str) else str(value)  # a YAML number reads as its text
+    match = _QUANTITY.fullmatch(text)
+    if not text or match is None or (not match["int"] and not match["frac"] and match["suffix"]):
+        return None
+    digits = (match["int"] or "0") + (match["frac"] or "")
+    number = Fraction(int(digits), 10 ** len(match["frac"] or ""))
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY_SI:
+        number *= 1024 ** _BINARY_SI[suffix]
+    else:
+        exponent = _DECIMAL_SI[suffix] if suffix in _DECIMAL_SI else int(suffix[1:])
+        if exponent > 40:
+            return MAX_BYTES + 1 if number else 0  # too large; the caller refuses it
+        number *= Fraction(10) ** max(exponent, -40)  # below 1e-40 a byte rounds up all the same
+    whole = math.ceil(number)
+    return -whole if match["sign"] == "-" else whole
+
+
+def compose_bytes(value: Any) -> int | None:
+    """The bytes of a Compose byte value ("512m", "1gb", "2GiB", "1.5g", 1048576), truncated to a
+    whole byte as go-units does; None if it is not one (negative sizes included, as go-units says)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    split = max(value.rfind(c) for c in "0123456789. ")  # the number ends at its last digit or "."
+    if split < 0:
+        return None
+    number, unit = (value[:split], value[split + 1:]) if value[split] == " " else (value[:split + 1], value[split + 1:])
+    if not _COMPOSE_NUMBER.fullmatch(number) or unit.lower() not in _COMPOSE_UNITS:
+        return None
+    size = float(number)
+    if size < 0 or not math.isfinite(size):
+        return None
+    return int(size * 1024 ** _COMPOSE_UNITS[unit.lower()])
+
+
+def _memory_mib(request: tuple[str, Any], limit: tuple[str, Any], service: str,
+                parse: Callable[[Any], int | None], example: str) -> tuple[float, float]:
+    """(request, limit) in MiB from (path, value) pairs, a value None when absent; a limit alone
+    is the request too (Kubernetes' rule); a request above the limit is refused."""
+    mib = []
+    for path, value in (request, limit):
+        if value is None:
+            mib.append(None)
+            continue
+        number = parse(value)
+        if number is None or number < 0 or number > MAX_BYTES:
+            why = ("must not be negative" if number is not None and number < 0
+                   else "is too large" if number is not None else f"must be a memory quantity such as {example}")
+            raise _error(service, path, f"{why}, got {_shown(value)}" + _unset_hint(value))
+        mib.append(number / MIB)
+    wanted, cap = mib
+    if wanted is None:
+        wanted = cap or 0.0
+    if cap is not None and cap > 0 and wanted > cap:
+        raise _error(service, request[0], f"{_shown(request[1])} is above the limit, {limit[0]} {_shown(limit[1])}")
+    return wanted, cap or 0.0
+
+
 # ---------------------------------------------------------------- Docker Compose
 
 COMPOSE_TOP_LEVEL = frozenset({"services", "name", "version"})  # version: obsolete, informational
-COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "ports", "expose", "depends_on", "links",
+COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "mem_reservation", "mem_limit",
+                                    "ports", "expose", "depends_on", "links",
                                     "environment", "labels", "hostname", "container_name"})
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\})")
 
@@ -401,6 +492,19 @@ def _compose_cpu(body: dict, service: str) -> float | None:
     return None
 
 
+def _compose_memory(body: dict, service: str) -> tuple[float, float]:
+    """(request, limit) MiB: deploy.resources.reservations/limits.memory, or the older service-level
+    mem_reservation / mem_limit."""
+    resources = _mapping(_mapping(body.get("deploy"), service, "deploy").get("resources"), service,
+                         "deploy.resources")
+    pairs = []
+    for kind, legacy in (("reservations", "mem_reservation"), ("limits", "mem_limit")):
+        path = f"deploy.resources.{kind}.memory"
+        value = _mapping(resources.get(kind), service, f"deploy.resources.{kind}").get("memory")
+        pairs.append((path, value) if value is not None else (legacy, body.get(legacy)))
+    return _memory_mib(pairs[0], pairs[1], service, compose_bytes, '"512m" or "1gb"')
+
+
 def _compose_replicas(body: dict, service: str, ignored: _Ignored) -> int:
     deploy = _mapping(body.get("deploy"), service, "deploy")
     mode = deploy.get("mode", "replicated")
@@ -427,7 +531,7 @@ def _compose_ignored(body: dict, service: str, ignored: _Ignored) -> None:
             ignored.extra(resources, {"reservations", "limits"}, f"{service}.deploy.resources.")
             for kind in ("reservations", "limits"):
                 if isinstance(resources.get(kind), dict):
-                    ignored.extra(resources[kind], {"cpus"}, f"{service}.deploy.resources.{kind}.")
+                    ignored.extra(resources[kind], {"cpus", "memory"}, f"{service}.deploy.resources.{kind}.")
 
 
 def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) -> AppSpec:
@@ -536,8 +640,8 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
     labels = _compose_labels(body.get("labels"), service, "labels")
     bandwidth, base = _strata_settings(labels, service, "labels", ignored)
     spec = _service(service, image, replicas=_compose_replicas(body, service, ignored),
-                    cpu=_compose_cpu(body, service), bandwidth=bandwidth, ports=ports, dependencies=dependencies,
-                    base=base)
+                    cpu=_compose_cpu(body, service), bandwidth=bandwidth, memory=_compose_memory(body, service),
+                    ports=ports, dependencies=dependencies, base=base)
     return dataclasses.replace(spec, mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip())
 
@@ -694,6 +798,14 @@ def _k8s_cpu(container: dict, service: str, path: str) -> float | None:
     return None
 
 
+def _k8s_memory(container: dict, service: str, path: str) -> tuple[float, float]:
+    resources = _mapping(container.get("resources"), service, f"{path}.resources")
+    request, limit = ((f"{path}.resources.{kind}.memory",
+                       _mapping(resources.get(kind), service, f"{path}.resources.{kind}").get("memory"))
+                      for kind in ("requests", "limits"))
+    return _memory_mib(request, limit, service, kubernetes_quantity_bytes, '"128Mi" or "1G"')
+
+
 def _container_ports(containers: list, service: str) -> tuple[list[int], dict[str, int]]:
     """(containerPorts of the first container in order, port name -> number over all containers)."""
     numbers: list[int] = []
@@ -781,7 +893,7 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
     if isinstance(resources, dict):
         for kind, amounts in resources.items():
             if kind in ("requests", "limits") and isinstance(amounts, dict):
-                ignored.extra(amounts, {"cpu"}, f"{service}.container.resources.{kind}.")
+                ignored.extra(amounts, {"cpu", "memory"}, f"{service}.container.resources.{kind}.")
             else:
                 ignored.fields.append(f"{service}.container.resources.{kind}")
     ignored.fields.extend(f"{service}.container.env.{item.get('name')}.valueFrom" for item in env
@@ -791,7 +903,7 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
                       f"{service}.Service/{svc['metadata']['name']}.spec.")
 
     spec = _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
-                    bandwidth=bandwidth, ports=_k8s_ports(workload, service, containers, ignored),
+                    bandwidth=bandwidth, memory=_k8s_memory(container, service, path), ports=_k8s_ports(workload, service, containers, ignored),
                     dependencies=dependencies, base=base)
     return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version)
 

@@ -123,14 +123,16 @@ class ClusterState:
                 out.setdefault(instance.node, []).append(instance)
         return out
 
-    def allocated(self, node: str, instances: list[InstanceRecord] | None = None) -> tuple[float, float]:
-        """CPU and bandwidth of the instances placed on `node` (those given, or all of them)."""
-        cpu = bandwidth = 0.0
+    def allocated(self, node: str, instances: list[InstanceRecord] | None = None) -> tuple[float, float, float]:
+        """CPU, bandwidth and memory requested by the instances placed on `node` (those given, or
+        all of them): millicores, Mbit/s, MiB."""
+        cpu = bandwidth = memory = 0.0
         for instance in instances if instances is not None else self.by_node().get(node, []):
             spec = self.apps[instance.app].spec.service(instance.service)
             cpu += spec.cpu_millicores
             bandwidth += spec.bandwidth_mbps
-        return cpu, bandwidth
+            memory += spec.memory_mib
+        return cpu, bandwidth, memory
 
     def image_settled(self, app: str, service: str) -> bool:
         """Its image is ready or failed: nothing more will happen to it."""

@@ -81,6 +81,7 @@ class NodeView:
     ready: bool
     cpu_allocated: float
     bandwidth_allocated: float
+    memory_allocated: float = 0.0  # MiB requested by the containers placed there
 
 
 class Orchestrator:
@@ -126,7 +127,7 @@ class Orchestrator:
     def register_node(self, record: NodeRecord) -> NodeView:
         if not record.name or not record.agent_address:
             raise InvalidArgument("a node needs a name and an agent address")
-        for what in ("cpu_millicores", "storage_bytes", "bandwidth_mbps"):
+        for what in ("cpu_millicores", "storage_bytes", "bandwidth_mbps", "memory_mib"):
             value = getattr(record, what)
             if not value >= 0:  # also refuses NaN
                 raise InvalidArgument(f"node {record.name}: {what} must not be negative, got {value}")
@@ -162,9 +163,9 @@ class Orchestrator:
 
     def node_view(self, name: str) -> NodeView:
         with self.state.lock:
-            cpu, bandwidth = self.state.allocated(name)
+            cpu, bandwidth, memory = self.state.allocated(name)
             return NodeView(self.state.nodes[name], self.state.observed[name], self.state.ready(name), cpu,
-                            bandwidth)
+                            bandwidth, memory)
 
     def list_nodes(self) -> list[NodeView]:
         with self.state.lock:

@@ -29,7 +29,8 @@ def node_message(view: NodeView) -> pb.Node:
     return pb.Node(name=r.name, agent_address=r.agent_address, ip=r.ip, switch=r.switch, blob_address=r.blob_address,
                    cpu_millicores=r.cpu_millicores, cpu_allocated_millicores=view.cpu_allocated,
                    storage_bytes=r.storage_bytes, storage_used_bytes=o.storage_used, bandwidth_mbps=r.bandwidth_mbps,
-                   bandwidth_allocated_mbps=view.bandwidth_allocated, layers=len(o.layers),
+                   bandwidth_allocated_mbps=view.bandwidth_allocated, memory_mib=r.memory_mib,
+                   memory_allocated_mib=view.memory_allocated, layers=len(o.layers),
                    containers=sum(1 for c in o.containers.values() if c.running), ready=view.ready,
                    last_heartbeat_unix=o.last_heartbeat)
 
@@ -60,7 +61,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     @abort_on_domain_error
     def RegisterNode(self, request, context):
         record = NodeRecord(request.name, request.agent_address, request.ip, request.switch, request.blob_address,
-                            request.cpu_millicores, request.storage_bytes, request.bandwidth_mbps)
+                            request.cpu_millicores, request.storage_bytes, request.bandwidth_mbps,
+                            request.memory_mib)
         return node_message(self.orchestrator.register_node(record))
 
     @abort_on_domain_error

@@ -31,6 +31,7 @@ class NodeRecord:
     cpu_millicores: float
     storage_bytes: int
     bandwidth_mbps: float
+    memory_mib: float = 0.0  # memory for containers, MiB; 0 = unknown (an agent that does not say): no limit
 
 
 @dataclass

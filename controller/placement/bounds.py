@@ -31,9 +31,10 @@ def new_copies_minimum(inst: Instance) -> list[int]:
     """For each layer, the fewest servers not holding it that must store it anew.
 
     Every server hosting a container that needs layer l has l. Those servers together must
-    have the CPU and the bandwidth of all those containers, and, the containers being
-    indivisible, enough room for their number: server n hosts at most as many of them as its
-    CPU and bandwidth each admit when filled with the smallest ones. Servers already holding l
+    have the CPU, the bandwidth and the memory of all those containers, and, the containers
+    being indivisible, enough room for their number: server n hosts at most as many of them as
+    its CPU, bandwidth and memory each admit when filled with the smallest ones (a server
+    without a memory capacity, M_n infinite, admits any memory). Servers already holding l
     take at most their whole capacity of l's users at no cost; servers storing l anew must
     cover the rest, and so many of them are needed at least. With no layer held this is the
     fewest servers that can host all of l's users (at least 1).
@@ -43,13 +44,16 @@ def new_copies_minimum(inst: Instance) -> list[int]:
     for l, users in enumerate(inst.users):
         cpu = sorted(inst.d[i] for i in users)
         bw = sorted(inst.b[i] for i in users)
-        room = [min(_most_items(cpu, inst.P[n]), _most_items(bw, inst.B[n])) for n in servers]
+        mem = sorted(inst.m[i] for i in users)
+        room = [min(_most_items(cpu, inst.P[n]), _most_items(bw, inst.B[n]), _most_items(mem, inst.M[n]))
+                for n in servers]
         holders = [n for n in servers if l in inst.held[n]]
         others = [n for n in servers if l not in inst.held[n]]
         minimum.append(max(
             _servers_needed(demand, sorted((cap[n] for n in others), reverse=True),
                             covered=sum(cap[n] for n in holders))
-            for demand, cap in ((sum(cpu), inst.P), (sum(bw), inst.B), (len(users), room))))
+            for demand, cap in ((sum(cpu), inst.P), (sum(bw), inst.B), (sum(mem), inst.M),
+                                (len(users), room))))
     return minimum
 
 

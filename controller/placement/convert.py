@@ -20,11 +20,13 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                        seed: int) -> placement_pb2.SolveRequest:
     return placement_pb2.SolveRequest(
         servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth,
-                                               held_layers=sorted(s.held), zone=s.zone)
+                                               held_layers=sorted(s.held), zone=s.zone,
+                                               memory=s.memory)
                  for s in problem.servers],
         layers=[common_pb2.Layer(digest=l.digest, size=l.size) for l in problem.layers],
         containers=[placement_pb2.PlacementContainer(name=c.name, cpu=c.cpu, bandwidth=c.bandwidth,
-                                                     layers=list(c.layers), image=c.image, service=c.service)
+                                                     layers=list(c.layers), image=c.image, service=c.service,
+                                                     memory=c.memory)
                     for c in problem.containers],
         algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed)
 
@@ -34,12 +36,14 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
     return problem_from_dict({
         "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
                      **({"held": list(s.held_layers)} if s.held_layers else {}),
-                     **({"zone": s.zone} if s.zone else {})}
+                     **({"zone": s.zone} if s.zone else {}),
+                     **({"memory": s.memory} if s.memory else {})}
                     for s in request.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in request.layers],
         "containers": [{"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
                         **({"image": c.image} if c.image else {}),
-                        **({"service": c.service} if c.service else {})}
+                        **({"service": c.service} if c.service else {}),
+                        **({"memory": c.memory} if c.memory else {})}
                        for c in request.containers],
     })
 

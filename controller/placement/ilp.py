@@ -13,13 +13,21 @@ eq. (6) sum only over l not in H_n:
     minimise   sum_n sum_{l not in H_n} C_l y_n^l                       (9)
                sum_{l not in H_n} C_l y_n^l <= S_n     for every n      (6)
 
-and eqs. (4), (5), (7), (8) are unchanged. y_n^l for l in H_n stays a variable ("n has l"),
+and eqs. (4), (5), (7), (8) are unchanged.
+
+Memory, beyond the paper: a server n with a memory capacity M_n (Server.memory > 0) gets
+
+    sum_i m_i x_n^i <= M_n                                            (mem_memory_n{n})
+
+like eq. (7) for CPU; a server without one gets no such constraint (no memory limit), so a
+problem without memory is the paper's model. y_n^l for l in H_n stays a variable ("n has l"),
 free of cost, so eq. (4) and the cover cuts keep their form; no constraint is added. With
 every H_n empty this is the paper's model.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +79,8 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
         model += pulp.lpSum(inst.size[l] * yv[n, l] for l in new[n]) <= inst.S[n], f"eq6_storage_n{n}"
         model += pulp.lpSum(inst.d[i] * xv[i, n] for i in I) <= inst.P[n], f"eq7_cpu_n{n}"
         model += pulp.lpSum(inst.b[i] * xv[i, n] for i in I) <= inst.B[n], f"eq8_bandwidth_n{n}"
+        if math.isfinite(inst.M[n]):  # memory, beyond the paper: only on servers that give it
+            model += pulp.lpSum(inst.m[i] * xv[i, n] for i in I) <= inst.M[n], f"mem_memory_n{n}"
     if strengthen:
         # Each layer is newly stored on at least as many servers as it takes to host its users
         # beyond what the servers holding it can host.

@@ -13,7 +13,7 @@ The thresholds are read in the problem's size unit. Ties on that integer score a
 kube's NodeResourcesFit LeastAllocated score, int(mean over CPU and bandwidth of
 100 * (capacity - requested) / capacity) after placing i, and remaining ties at random
 (kube-scheduler also picks among equal nodes at random; here seeded). Nodes where i does not
-fit (CPU, bandwidth, or storage of the layers it would add) are filtered out first.
+fit (CPU, memory, bandwidth, or storage of the layers it would add) are filtered out first.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """`kube-default`: kube-scheduler's default profile, pod by pod in queue order: filter, score, pick.
 
 Each container is a pod of one container, taken in the problem's order (kube's queue: arrival
-order). Nodes where it does not fit (CPU, bandwidth, or storage of the layers it would add;
-NodeResourcesFit's filter) are filtered out. Every remaining node gets, from each score plugin of
+order). Nodes where it does not fit (CPU, memory, bandwidth, or storage of the layers it would
+add; NodeResourcesFit's filter) are filtered out. Every remaining node gets, from each score plugin of
 the default profile, a score normalised to 0..100, and the weighted sum of those is its score
 (pkg/scheduler/framework/runtime/framework.go, RunScorePlugins). The container goes to a node of
-the highest score, chosen at random among equals (seeded; kube-scheduler's selectHost samples
+the highest score (NodeResourcesFit and BalancedAllocation score CPU and memory, their default
+resources; bandwidth is a filter only), chosen at random among equals (seeded; kube-scheduler's selectHost samples
 uniformly among them). What it places counts for the containers after it, as the scheduler
 cache assumes a bound pod at once: its resources and its replica. Images do not: the scheduler
 learns them from the node's status (node.status.images, which the kubelet reports after
@@ -130,14 +131,17 @@ class Cluster:
         self.pods: list[Counter] = [Counter() for _ in problem.servers]  # node -> service -> replicas there
 
     def feasible(self, i: int) -> list[int]:
-        """The nodes passing the filters: NodeResourcesFit on CPU, bandwidth and storage."""
+        """The nodes passing the filters: NodeResourcesFit on CPU, memory, bandwidth and storage."""
         return [n for n in range(self.inst.n_servers) if self.loads.fits(i, n)]
 
     def scores(self, i: int, nodes: list[int]) -> list[dict[str, int]]:
         """Each plugin's normalised score (0..100) of each node in `nodes` for container i."""
         inst, loads = self.inst, self.loads
-        requested = [[loads.cpu[n] + inst.d[i], loads.bw[n] + inst.b[i]] for n in nodes]
-        capacity = [[inst.P[n], inst.B[n]] for n in nodes]
+        # Scored resources: CPU and memory, NodeResourcesFit's and BalancedAllocation's defaults
+        # (bandwidth is filtered only); a server without memory capacity has allocatable 0 for
+        # it, which both plugins leave out.
+        requested = [[loads.cpu[n] + inst.d[i], loads.mem[n] + inst.m[i]] for n in nodes]
+        capacity = [[inst.P[n], inst.M[n] if math.isfinite(inst.M[n]) else 0.0] for n in nodes]
         fit = [least_allocated(r, c) for r, c in zip(requested, capacity)]
         balanced = [balanced_allocation(r, c) for r, c in zip(requested, capacity)]
 

@@ -23,6 +23,12 @@ class Server:
     bandwidth: float  # B_n, communication capacity
     held: frozenset[str] = frozenset()  # H_n, digests it already stores: free there, no new storage
     zone: str = ""  # topology zone (kube-default's PodTopologySpread); "" = no zone
+    memory: float = 0.0  # M_n, memory capacity; 0 = not given: the server has no memory limit
+
+    @property
+    def memory_limit(self) -> float:
+        """M_n as a bound: the capacity, or infinity for a server whose memory is not given."""
+        return self.memory if self.memory > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Container:
     layers: tuple[str, ...]  # the l with z_i^l = 1
     image: str = ""  # the image's name (kube-default's ImageLocality); "" = derived from the layers
     service: str = ""  # the service it is a replica of (kube-default's spreading); "" = its own name
+    memory: float = 0.0  # m_i, memory request, in the unit of the servers' memory; 0 = requests none
 
     @property
     def image_name(self) -> str:
@@ -80,7 +87,8 @@ class Problem:
     def scaled(self, multiplier: float) -> "Problem":
         """The same problem with every server capacity multiplied (the paper's Fig. 5)."""
         servers = tuple(
-            replace(s, cpu=s.cpu * multiplier, storage=s.storage * multiplier, bandwidth=s.bandwidth * multiplier)
+            replace(s, cpu=s.cpu * multiplier, storage=s.storage * multiplier, bandwidth=s.bandwidth * multiplier,
+                    memory=s.memory * multiplier)
             for s in self.servers
         )
         meta = {**self.meta, "multiplier": self.meta.get("multiplier", 1.0) * multiplier}
@@ -178,7 +186,7 @@ def problem_from_dict(data: Any) -> Problem:
     server_names: set[str] = set()
     for k, item in enumerate(_list(data, "servers")):
         where = f"servers[{k}]"
-        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held", "zone"})
+        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held", "zone", "memory"})
         name = _name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in server_names:
@@ -190,6 +198,7 @@ def problem_from_dict(data: Any) -> Problem:
             _number(item["storage"], where, "storage", positive=False),
             _number(item["bandwidth"], where, "bandwidth", positive=False),
             zone=_text(item.get("zone", ""), where, "zone"),
+            memory=_number(item.get("memory", 0), where, "memory", positive=False),
         ))
         held_lists.append((where, item.get("held", [])))
     if not servers:
@@ -213,7 +222,7 @@ def problem_from_dict(data: Any) -> Problem:
     container_names: set[str] = set()
     for k, item in enumerate(_list(data, "containers")):
         where = f"containers[{k}]"
-        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image", "service"})
+        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image", "service", "memory"})
         name = _name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in container_names:
@@ -237,6 +246,7 @@ def problem_from_dict(data: Any) -> Problem:
             tuple(digests),
             _text(item.get("image", ""), where, "image"),
             _text(item.get("service", ""), where, "service"),
+            _number(item.get("memory", 0), where, "memory", positive=False),
         ))
     if not containers:
         raise ProblemError("containers: at least one container is needed")
@@ -267,13 +277,15 @@ def problem_to_dict(problem: Problem) -> dict:
     out: dict[str, Any] = {
         "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
                      **({"held": sorted(s.held)} if s.held else {}),
-                     **({"zone": s.zone} if s.zone else {})}
+                     **({"zone": s.zone} if s.zone else {}),
+                     **({"memory": s.memory} if s.memory else {})}
                     for s in problem.servers],
         "layers": [{"digest": l.digest, "size": l.size} for l in problem.layers],
         "containers": [
             {"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
              **({"image": c.image} if c.image else {}),
-             **({"service": c.service} if c.service else {})}
+             **({"service": c.service} if c.service else {}),
+             **({"memory": c.memory} if c.memory else {})}
             for c in problem.containers
         ],
     }

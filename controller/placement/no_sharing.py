@@ -13,6 +13,7 @@ algorithms are the ones that reuse what nodes hold.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -46,6 +47,8 @@ def build_feasibility_model(inst: Instance) -> tuple[pulp.LpProblem, dict[tuple[
         model += pulp.lpSum(inst.image[i] * x[i, n] for i in I) <= inst.S[n], f"storage_n{n}"
         model += pulp.lpSum(inst.d[i] * x[i, n] for i in I) <= inst.P[n], f"cpu_n{n}"
         model += pulp.lpSum(inst.b[i] * x[i, n] for i in I) <= inst.B[n], f"bandwidth_n{n}"
+        if math.isfinite(inst.M[n]):  # a server without a memory capacity has no memory limit
+            model += pulp.lpSum(inst.m[i] * x[i, n] for i in I) <= inst.M[n], f"memory_n{n}"
     return model, x
 
 

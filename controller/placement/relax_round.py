@@ -3,7 +3,8 @@
 As the paper gives it: solve the LP relaxation of eqs. (4)-(9) for fractional X and Y; then,
 until every constraint holds, draw for each container i one server j with probability
 w_j / sum(w), where w_j = X_j^i * (P_j / sum P + S_j / sum S + B_j / sum B); derive the stored
-layers y from the drawn placement and check storage, CPU and bandwidth. Each round redraws all
+layers y from the drawn placement and check storage, CPU and bandwidth (and memory, on servers
+that give one; the weights stay the paper's). Each round redraws all
 containers. After `max_rounds` failed rounds (or the time limit) it gives up and says so; it
 never borrows another algorithm's answer.
 """

@@ -18,11 +18,13 @@ class Instance:
         self.P = [s.cpu for s in problem.servers]
         self.S = [s.storage for s in problem.servers]
         self.B = [s.bandwidth for s in problem.servers]
+        self.M = [s.memory_limit for s in problem.servers]  # infinite where no memory is given
         self.digests = list(problem.used_layers)
         index = {d: k for k, d in enumerate(self.digests)}
         self.size = [problem.layer_size[d] for d in self.digests]
         self.d = [c.cpu for c in problem.containers]
         self.b = [c.bandwidth for c in problem.containers]
+        self.m = [c.memory for c in problem.containers]
         self.need = [tuple(index[d] for d in c.layers) for c in problem.containers]
         self.image = [sum(self.size[l] for l in need) for need in self.need]
         # Used layers each server already holds: free there, and they take none of S_n.
@@ -49,7 +51,7 @@ def within(used: float, capacity: float) -> bool:
 
 
 class Loads:
-    """Which container is where, and the CPU, bandwidth, layer counts and storage that follow.
+    """Which container is where, and the CPU, memory, bandwidth, layer counts and storage that follow.
 
     With sharing, a server stores each layer once however many of its containers need it, and
     none it already holds; without, every container stores its own copy of its whole image.
@@ -63,6 +65,7 @@ class Loads:
         self.where = [-1] * inst.n_containers
         self.cpu = [0.0] * n
         self.bw = [0.0] * n
+        self.mem = [0.0] * n
         self.sto = [0.0] * n
         self.count: list[dict[int, int]] = [{} for _ in range(n)]  # server -> layer -> users there
 
@@ -71,6 +74,7 @@ class Loads:
         other.inst, other.sharing = self.inst, self.sharing
         other.where = list(self.where)
         other.cpu, other.bw, other.sto = list(self.cpu), list(self.bw), list(self.sto)
+        other.mem = list(self.mem)
         other.count = [dict(c) for c in self.count]
         return other
 
@@ -95,6 +99,7 @@ class Loads:
             added = self.added_storage(i, n)
         return (within(self.cpu[n] + inst.d[i], inst.P[n])
                 and within(self.bw[n] + inst.b[i], inst.B[n])
+                and within(self.mem[n] + inst.m[i], inst.M[n])
                 and within(self.sto[n] + added, inst.S[n]))
 
     def place(self, i: int, n: int) -> None:
@@ -103,6 +108,7 @@ class Loads:
         self.where[i] = n
         self.cpu[n] += inst.d[i]
         self.bw[n] += inst.b[i]
+        self.mem[n] += inst.m[i]
         count = self.count[n]
         for l in inst.need[i]:
             count[l] = count.get(l, 0) + 1
@@ -113,6 +119,7 @@ class Loads:
         self.sto[n] -= self.freed_storage(i)
         self.cpu[n] -= inst.d[i]
         self.bw[n] -= inst.b[i]
+        self.mem[n] -= inst.m[i]
         count = self.count[n]
         for l in inst.need[i]:
             if count[l] == 1:

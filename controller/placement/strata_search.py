@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -63,7 +64,8 @@ def container_order(inst: Instance, rng: random.Random | None = None) -> list[in
 def _fullness(loads: Loads, n: int) -> float:
     inst = loads.inst
     parts = [used / cap for used, cap in ((loads.cpu[n], inst.P[n]), (loads.bw[n], inst.B[n]),
-                                          (loads.sto[n], inst.S[n])) if cap > 0]
+                                          (loads.mem[n], inst.M[n]),
+                                          (loads.sto[n], inst.S[n])) if 0 < cap < math.inf]
     return max(parts) if parts else 1.0
 
 

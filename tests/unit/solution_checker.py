@@ -27,6 +27,11 @@ def _within(used: float, capacity: float) -> bool:
     return used <= capacity + CAPACITY_TOL * max(1.0, abs(capacity))
 
 
+def _memory_capacity(server) -> float:
+    """The problem format: a server's memory of 0 (not given) means no memory limit."""
+    return server.memory if server.memory > 0 else float("inf")
+
+
 def expected_storage(problem, placement: dict[str, str], *, sharing: bool) -> dict[str, Counter]:
     """server -> Counter of newly stored digests: with sharing a set (counts 1) of the layers its
     containers need and it does not hold; without, every copy (held layers spare none)."""
@@ -97,9 +102,10 @@ def find_violations(problem, result: Any, *, sharing: bool = True) -> list[str]:
         mine = [containers[c] for c, where in placement.items() if where == name and c in containers]
         cpu = sum(c.cpu for c in mine)
         bandwidth = sum(c.bandwidth for c in mine)
+        memory = sum(c.memory for c in mine)
         storage = sum(size[d] * n for d, n in expected[name].items())
         for what, used, cap in (("cpu", cpu, s.cpu), ("bandwidth", bandwidth, s.bandwidth),
-                                ("storage", storage, s.storage)):
+                                ("memory", memory, _memory_capacity(s)), ("storage", storage, s.storage)):
             if not _within(used, cap):
                 out.append(f"capacity: {name} {what} {used:g} > {cap:g}")
 
@@ -147,12 +153,15 @@ def brute_force_optimum(problem) -> float | None:
     for choice in product(range(len(servers)), repeat=len(containers)):
         cpu = [0.0] * len(servers)
         bandwidth = [0.0] * len(servers)
+        memory = [0.0] * len(servers)
         stored: list[set[str]] = [set() for _ in servers]
         for c, n in zip(containers, choice):
             cpu[n] += c.cpu
             bandwidth[n] += c.bandwidth
+            memory[n] += c.memory
             stored[n].update(set(c.layers) - held[n])
         ok = all(_within(cpu[n], s.cpu) and _within(bandwidth[n], s.bandwidth)
+                 and _within(memory[n], _memory_capacity(s))
                  and _within(sum(size[d] for d in stored[n]), s.storage)
                  for n, s in enumerate(servers))
         if ok:

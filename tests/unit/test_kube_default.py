@@ -24,14 +24,17 @@ LN5 = 1.6094379124341003  # log(3 feasible nodes + 2): hostname weight with thre
 LN4 = 1.3862943611198906  # log(2 + 2)
 
 
-def problem(servers, layers, containers):
+def problem(servers, layers, containers, memory=None):
     """servers: (name, cpu, storage, bandwidth, held, zone); containers: (name, cpu, bandwidth,
-    layers, image, service)."""
+    layers, image, service); memory: server or container name -> its memory (others: none)."""
+    memory = memory or {}
     return problem_from_dict({
-        "servers": [{"name": n, "cpu": c, "storage": s, "bandwidth": b, "held": list(h), "zone": z}
+        "servers": [{"name": n, "cpu": c, "storage": s, "bandwidth": b, "held": list(h), "zone": z,
+                     "memory": memory.get(n, 0)}
                     for n, c, s, b, h, z in servers],
         "layers": [{"digest": d, "size": z} for d, z in layers],
-        "containers": [{"name": n, "cpu": c, "bandwidth": b, "layers": list(ls), "image": im, "service": sv}
+        "containers": [{"name": n, "cpu": c, "bandwidth": b, "layers": list(ls), "image": im, "service": sv,
+                        "memory": memory.get(n, 0)}
                        for n, c, b, ls, im, sv in containers],
     })
 
@@ -128,11 +131,13 @@ def test_weighted_combination():
 
 
 def test_scores_of_one_container_worked_by_hand():
-    # s1 holds both layers of image "web" (400 + 100 MB), s2 none; c: 1000 CPU, 500 bandwidth
+    # s1 holds both layers of image "web" (400 + 100 MB), s2 none; c: 1000 CPU, 2000 memory
+    # of 4000 on each node, 500 bandwidth (filtered, not scored)
     servers = [("s1", 4000, 1000, 1000, ("base", "app"), ""), ("s2", 4000, 1000, 1000, (), "")]
-    p = problem(servers, [("base", 400), ("app", 100)], [("c", 1000, 500, ["base", "app"], "web", "")])
+    p = problem(servers, [("base", 400), ("app", 100)], [("c", 1000, 500, ["base", "app"], "web", "")],
+                memory={"s1": 4000, "s2": 4000, "c": 2000})
     s1, s2 = Cluster(p).scores(0, [0, 1])
-    # fit: cpu 3000 * 100 / 4000 = 75, bandwidth 500 * 100 / 1000 = 50, (75 + 50) / 2 = 62
+    # fit: cpu 3000 * 100 / 4000 = 75, memory 2000 * 100 / 4000 = 50, (75 + 50) / 2 = 62
     # balanced: fractions 0.25 and 0.5, std 0.125, 87.5 -> 87
     # image: on 1 of 2 nodes, 500 * 1/2 = 250 -> 23 on s1, 0 on s2
     # spread: no replica anywhere, raw 2 and 2 -> 100 each; taints 100; node affinity 0
@@ -145,10 +150,12 @@ def test_scores_of_one_container_worked_by_hand():
 
 
 def test_the_weighted_sum_is_not_lexicographic():
-    # Image "api" (500 + 100 MB) held on s1; two replicas of one service, 1000 CPU and 200 bandwidth each.
+    # Image "api" (500 + 100 MB) held on s1; two replicas of one service, 1000 CPU and 200 memory
+    # each, of 4000 CPU and 1000 memory per node.
     servers = [("s1", 4000, 2000, 1000, ("base", "app"), ""), ("s2", 4000, 2000, 1000, (), "")]
     p = problem(servers, [("base", 500), ("app", 100)],
-                [(f"api-{k}", 1000, 200, ["base", "app"], "api", "shop/api") for k in (1, 2)])
+                [(f"api-{k}", 1000, 200, ["base", "app"], "api", "shop/api") for k in (1, 2)],
+                memory={"s1": 1000, "s2": 1000, "api-1": 200, "api-2": 200})
     # api-1: equal resources on both; ImageLocality 600 * 1/2 = 300 -> 28 on s1 -> s1.
     # api-2: s1: fit (50 + 60) / 2 = 55, balanced 0.5, 0.4 -> 95, image 28, spread raw
     #   1 * log(4) + 2 = 3.39 -> 3 against 2 on s2, normalised 100 * (5 - 3) / 3 = 66 and 100:
@@ -302,3 +309,32 @@ def test_other_algorithms_ignore_the_new_fields(algorithm, generated_problem):
                      containers=tuple(replace(c, image=f"img{k}", service="one") for k, c in enumerate(p.containers)))
     runs = [ALGORITHMS[algorithm](q, solver="highs", time_limit=10, seed=1) for q in (p, marked)]
     assert runs[0].placement == runs[1].placement
+
+
+def test_cpu_and_memory_are_scored_and_bandwidth_is_only_filtered():
+    # Equal CPU; s1 has 8000 memory, s2 2000; c asks 1000 CPU, 1000 memory, 900 of s2's 1000 bandwidth.
+    servers = [("s1", 4000, 1000, 1000, (), ""), ("s2", 4000, 1000, 1000, (), "")]
+    p = problem(servers, [("l", 100)], [("c", 1000, 900, ["l"], "", "")],
+                memory={"s1": 8000, "s2": 2000, "c": 1000})
+    s1, s2 = Cluster(p).scores(0, [0, 1])
+    # fit: s1 (75 + 7000 * 100 / 8000 = 87) / 2 = 81; s2 (75 + 50) / 2 = 62; bandwidth plays no part
+    assert (s1["NodeResourcesFit"], s2["NodeResourcesFit"]) == (81, 62)
+    # balanced: s1 fractions 0.25, 0.125, std 0.0625 -> 93; s2 0.25, 0.5 -> 87
+    assert (s1["NodeResourcesBalancedAllocation"], s2["NodeResourcesBalancedAllocation"]) == (93, 87)
+    assert solve_kube_default(p).placement == {"c": "s1"}
+
+
+def test_a_server_without_memory_scores_cpu_alone():
+    # No memory given: allocatable 0, which both plugins leave out (least_allocated.go, balanced_allocation.go).
+    p = problem([("s1", 4000, 1000, 1000, (), "")], [("l", 100)], [("c", 1000, 900, ["l"], "", "")],
+                memory={"c": 1000})
+    (s1,) = Cluster(p).scores(0, [0])
+    assert (s1["NodeResourcesFit"], s1["NodeResourcesBalancedAllocation"]) == (75, 100)
+
+
+def test_memory_is_a_filter():
+    # s1 has room for c's CPU but not its memory
+    servers = [("s1", 4000, 1000, 1000, (), ""), ("s2", 4000, 1000, 1000, (), "")]
+    p = problem(servers, [("l", 100)], [("c", 1000, 100, ["l"], "", "")], memory={"s1": 500, "s2": 4000, "c": 1000})
+    assert Cluster(p).feasible(0) == [1]
+    assert_valid(p, solve_kube_default(p))

@@ -208,7 +208,10 @@ def test_compose_realistic_file():
     assert app.service("db").replicas == 1
     assert app.front_ends() == ()  # web and api call each other
     [warning] = warnings
-    assert "web.build" in warning and "web.deploy.resources.limits.memory" in warning and "volumes" in warning
+    assert "web.build" in warning and "volumes" in warning and "memory" not in warning
+    # limits.memory 512M alone: Compose's M is 1024^2 bytes, and the request is the limit
+    assert (web.memory_mib, web.memory_limit_mib) == (512.0, 512.0)
+    assert (api.memory_mib, api.memory_limit_mib) == (0.0, 0.0)  # none given: none requested, no limit
 
 
 def test_compose_build_without_image_is_refused():
@@ -769,7 +772,8 @@ def test_app_error_is_an_invalid_argument():
 def test_app_dict_round_trip_and_defaults():
     d = app_to_dict(GOOD)
     assert d["services"][0] == {"name": "web", "image": "nginx", "replicas": 1, "cpu_millicores": 100.0,
-                                "bandwidth_mbps": 10.0, "port": 8080, "target_port": 8080,
+                                "bandwidth_mbps": 10.0, "memory_mib": 0.0, "memory_limit_mib": 0.0,
+                                "port": 8080, "target_port": 8080,
                                 "dependencies": ["api"], "base_image": "", "mesh_service": "", "version": "",
                                 "vnf_kind": "", "vnf_config": "", "near": ""}
     assert app_from_dict(d) == GOOD

@@ -118,7 +118,7 @@ def app(name="shop", web=2, api=1, db=1):
 
 
 class Cluster:
-    def __init__(self, tmp_path, nodes=("edge1", "edge2", "edge3"), cpu=2000, storage=500 * MB):
+    def __init__(self, tmp_path, nodes=("edge1", "edge2", "edge3"), cpu=2000, storage=500 * MB, memory=0.0):
         self.clock = Clock()
         self.placer, self.sdn, self.agents = FakePlacer(), FakeSdn(), FakeAgents()
         self.path = tmp_path / "orchestrator.db"
@@ -127,7 +127,7 @@ class Cluster:
         self.o = self.orchestrator()
         for name in nodes:
             self.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", "10.0.0.1", "s1",
-                                            f"http://{name}:50061", cpu, storage, 1000))
+                                            f"http://{name}:50061", cpu, storage, 1000, memory))
         self.beat()
 
     def orchestrator(self):

@@ -40,6 +40,19 @@ def container_name(service: str, number: int) -> str:
     return service[:CONTAINER_NAME_MAX - len(suffix)].rstrip("-") + suffix
 
 
+# MiB: what a node of known memory has left when its containers request all of it. The problem
+# format reads a memory of 0 as "no memory limit", so a full node must keep a tiny positive one.
+NO_MEMORY_LEFT = 1e-6
+
+
+def free_memory(capacity_mib: float, requested_mib: float) -> float:
+    """The node's memory in the placement problem, MiB: 0 (no limit) when the agent did not
+    report a capacity, else what the placed containers' requests leave, never 0."""
+    if capacity_mib <= 0:
+        return 0.0
+    return max(capacity_mib - requested_mib, NO_MEMORY_LEFT)
+
+
 def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -> Problem:
     """The ready nodes with what is left of them, and the new instances (call with the lock held).
     `size_unit`: bytes per unit of size in the problem."""
@@ -52,7 +65,7 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
         if not state.ready(name):
             continue
         node, observed, placed = state.nodes[name], state.observed[name], by_node.get(name, [])
-        cpu, bandwidth = state.allocated(name, placed)
+        cpu, bandwidth, memory = state.allocated(name, placed)
         coming: dict[str, int] = {}  # layers of placed instances not stored yet
         for instance in placed:
             image = state.apps[instance.app].images.get(instance.service)
@@ -62,7 +75,8 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
         held = (set(observed.layers) | set(coming)) & set(sizes)
         free = node.storage_bytes - observed.storage_used - sum(coming.values())
         servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / size_unit,
-                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held)))
+                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held),
+                              memory=free_memory(node.memory_mib, memory)))
     if not servers:
         raise FailedPrecondition("no node is ready (none has sent a heartbeat recently)")
     containers = []
@@ -72,7 +86,7 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
         # spreads a service's replicas.
         containers.append(Container(name, spec.cpu_millicores, spec.bandwidth_mbps,
                                     tuple(d for d, _ in app.images[service].layers), spec.image,
-                                    f"{app.spec.name}/{service}"))
+                                    f"{app.spec.name}/{service}", spec.memory_mib))
     layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
     return Problem(tuple(servers), layers, tuple(containers))
 
@@ -214,7 +228,9 @@ class Scheduler:
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
             raise FailedPrecondition(f"cannot place: {exc}") from None
         if not result.solved:
-            free = ", ".join(f"{s.name} {s.cpu:g} m CPU / {s.storage * self.size_unit / 1e6:.1f} MB free"
+            free = ", ".join(f"{s.name} {s.cpu:g} m CPU / "
+                             + (f"{s.memory:.0f} MiB memory / " if s.memory else "")
+                             + f"{s.storage * self.size_unit / 1e6:.1f} MB free"
                              for s in problem.servers)
             raise FailedPrecondition(f"no placement fits the ready nodes ({result.status}: "
                                      f"{result.message or 'infeasible'}); ready: {free}")

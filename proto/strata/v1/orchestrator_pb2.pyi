@@ -38,7 +38,7 @@ IMAGE_PHASE_READY: ImagePhase
 IMAGE_PHASE_FAILED: ImagePhase
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "storage_bytes", "bandwidth_mbps")
+    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "storage_bytes", "bandwidth_mbps", "memory_mib")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class RegisterNodeRequest(_message.Message):
     CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     agent_address: str
     ip: str
@@ -55,7 +56,8 @@ class RegisterNodeRequest(_message.Message):
     cpu_millicores: float
     storage_bytes: int
     bandwidth_mbps: float
-    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ...) -> None: ...
+    memory_mib: float
+    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., memory_mib: _Optional[float] = ...) -> None: ...
 
 class StoredLayer(_message.Message):
     __slots__ = ("digest", "size_bytes")
@@ -66,7 +68,7 @@ class StoredLayer(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "cpu_allocated_millicores", "storage_bytes", "storage_used_bytes", "bandwidth_mbps", "bandwidth_allocated_mbps", "layers", "containers", "ready", "last_heartbeat_unix")
+    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "cpu_allocated_millicores", "storage_bytes", "storage_used_bytes", "bandwidth_mbps", "bandwidth_allocated_mbps", "layers", "containers", "ready", "last_heartbeat_unix", "memory_mib", "memory_allocated_mib")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +84,8 @@ class Node(_message.Message):
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ALLOCATED_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     agent_address: str
     ip: str
@@ -97,7 +101,9 @@ class Node(_message.Message):
     containers: int
     ready: bool
     last_heartbeat_unix: float
-    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ...) -> None: ...
+    memory_mib: float
+    memory_allocated_mib: float
+    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ..., memory_mib: _Optional[float] = ..., memory_allocated_mib: _Optional[float] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
     __slots__ = ("name", "running", "ip", "restarts", "labels", "ready")
@@ -155,7 +161,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +176,8 @@ class ServiceSpec(_message.Message):
     VNF_KIND_FIELD_NUMBER: _ClassVar[int]
     VNF_CONFIG_FIELD_NUMBER: _ClassVar[int]
     NEAR_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -184,7 +192,9 @@ class ServiceSpec(_message.Message):
     vnf_kind: str
     vnf_config: str
     near: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ...) -> None: ...
+    memory_mib: float
+    memory_limit_mib: float
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("application", "services", "algorithm", "registry_only")

@@ -8,36 +8,40 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PlacementServer(_message.Message):
-    __slots__ = ("name", "cpu", "storage", "bandwidth", "held_layers", "zone")
+    __slots__ = ("name", "cpu", "storage", "bandwidth", "held_layers", "zone", "memory")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     HELD_LAYERS_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: float
     storage: float
     bandwidth: float
     held_layers: _containers.RepeatedScalarFieldContainer[str]
     zone: str
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ..., held_layers: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ...) -> None: ...
+    memory: float
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ..., held_layers: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
 
 class PlacementContainer(_message.Message):
-    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service")
+    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service", "memory")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: float
     bandwidth: float
     layers: _containers.RepeatedScalarFieldContainer[str]
     image: str
     service: str
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
+    memory: float
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
 
 class SolveRequest(_message.Message):
     __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed")
