@@ -222,6 +222,7 @@ class Stack:
         self.log(f"registry on {host.name} at {self.registry_url}: {result.stdout.strip().splitlines()[-1]}")
 
     def _start_agents(self) -> None:
+        from dataplane.agent.node import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_PARALLEL_STARTS
         from dataplane.agent.podnet import pod_ranges
 
         servers = self.spec.hosts_with_role("edge-server")
@@ -241,7 +242,9 @@ class Stack:
                 "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
                 "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps,
                 "service_range": self.service_range, "gateway": self.gateway,
-                "metrics": f"{host.ip}:{AGENT_PORT + METRICS_PORT_OFFSET}"}
+                "metrics": f"{host.ip}:{AGENT_PORT + METRICS_PORT_OFFSET}",
+                "max_concurrent_downloads": DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+                "max_parallel_starts": DEFAULT_MAX_PARALLEL_STARTS}
             self.agent_metrics[host.name] = config["metrics"]
             path = self.workdir / "agents" / f"{host.name}.json"
             path.write_text(json.dumps(config, indent=1))

@@ -19,6 +19,10 @@ Optional:
   service_range, gateway      every pod gets a route to the services' VIPs through the gateway
   metrics                     Prometheus endpoint HOST:PORT (default: listen's host, its port + 1000;
                               "off": none)
+  max_concurrent_downloads    layers one image pull downloads at once (default 3, containerd's
+                              max_concurrent_downloads; 1: one after the other)
+  max_parallel_starts         containers started at once, each with its pull (default 4; 1: one
+                              after the other, as the agent did before)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 from pathlib import Path
 
 from component_base.daemon import Component, Daemon
+from component_base.errors import InvalidArgument
 from component_base.rpc import DomainClient
 from images import IMAGE_SCALE
 
@@ -61,17 +66,23 @@ def build_node(config: dict):
     from images.registry import RegistryClient
 
     from .layers import LayerStore
-    from .node import Node, NodeConfig
+    from .node import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_PARALLEL_STARTS, Node, NodeConfig
     from .podnet import PodNetwork
     from .runtime import Runc
     from .state import AgentState
 
     state_dir = Path(config["state_dir"])
     state_dir.mkdir(parents=True, exist_ok=True)
-    node_config = NodeConfig(
-        name=config["node"], ip=config["ip"], switch=config["switch"], pod_cidr=config["pod_cidr"],
-        cpu_millicores=float(config["cpu_millicores"]), storage_capacity_bytes=int(config["storage_capacity_bytes"]),
-        state_dir=state_dir, registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)))
+    try:
+        node_config = NodeConfig(
+            name=config["node"], ip=config["ip"], switch=config["switch"], pod_cidr=config["pod_cidr"],
+            cpu_millicores=float(config["cpu_millicores"]),
+            storage_capacity_bytes=int(config["storage_capacity_bytes"]), state_dir=state_dir,
+            registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)),
+            max_concurrent_downloads=config.get("max_concurrent_downloads", DEFAULT_MAX_CONCURRENT_DOWNLOADS),
+            max_parallel_starts=config.get("max_parallel_starts", DEFAULT_MAX_PARALLEL_STARTS))
+    except ValueError as exc:  # a bound below 1, or not a number
+        raise InvalidArgument(f"agent configuration: {exc}") from None
     return Node(node_config,
                 store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"]),
                 registry=RegistryClient(config["registry"]),
@@ -115,7 +126,9 @@ def build(config: dict) -> Daemon:
         started=started, stopping=stopping,
         closing=[*([blobs.stop] if blobs is not None else []), node.close, node.sdn.close],
         ready=lambda: f"{len(node.containers())} container(s) recovered",
-        stopped="its containers keep running")
+        stopped="its containers keep running",
+        # starts waiting for their turn hold a worker each: reads (GetNode, readiness) keep some of their own
+        max_workers=node.config.max_parallel_starts + 8)
 
 
 AGENT = Component("agent", ("node", "ip", "switch", "pod_cidr", "prefixlen", "cpu_millicores",

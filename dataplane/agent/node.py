@@ -1,9 +1,13 @@
 """The node: pulls images, runs containers on the pod network, keeps them running, and recovers after a restart.
 
 Ties the layer store, the overlay root folders, runc, the pod network and the SDN together,
-the way a kubelet ties containerd and a CNI plugin. Operations that change containers are
-serialized on the node (as the kubelet serializes image pulls by default); reads never wait
-behind a pull. A supervisor thread restarts containers whose process died, with back-off.
+the way a kubelet ties containerd and a CNI plugin. Containers start in parallel, up to
+`max_parallel_starts` at once (each start pulls its image, `max_concurrent_downloads` layers at
+a time, as containerd's setting of that name, then mounts, plumbs and runs it); what must be
+serial on the node (the name, CPU and address reservations, the records) is done in short
+critical sections that never wait on I/O. Each container has a lock of its own, so stopping,
+starting or removing one never waits for another; reads never wait at all. A supervisor thread
+restarts containers whose process died, with back-off.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +53,10 @@ VNF_PROGRAM_PATH = "/opt/strata/vnf.py"  # the VNF programs (programs/vnf), boun
 DEFAULT_CPU_MILLICORES = 100.0
 QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
 MAX_BACKOFF_SECONDS = 30.0
+# Layers one image pull downloads at once: containerd's default max_concurrent_downloads.
+DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
+# Container starts (pull, root folder, pod network, SDN endpoint, runc) under way at once on a node.
+DEFAULT_MAX_PARALLEL_STARTS = 4
 
 
 def restart_delay(crash_streak: int) -> float:
@@ -80,6 +90,14 @@ class NodeConfig:
     state_dir: Path
     registry_url: str
     image_scale: float
+    max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers per image pull at once
+    max_parallel_starts: int = DEFAULT_MAX_PARALLEL_STARTS            # container starts at once
+
+    def __post_init__(self):
+        for key in ("max_concurrent_downloads", "max_parallel_starts"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
 
 
 @dataclass
@@ -130,9 +148,19 @@ class Node:
         self.sdn = sdn
         self.state = state
         self.clock = clock
-        self._lock = threading.RLock()     # guards self.records (short holds)
-        self._ops = threading.Lock()       # serializes operations that change containers
+        # Guards the records, the reservations, the addresses and the counters; held briefly,
+        # never across I/O (runc, the network, the registry, the SDN).
+        self._lock = threading.RLock()
         self.records: dict[str, ContainerRecord] = {r.name: r for r in state.containers()}
+        # One lock per container, held across an operation on it (run, stop, start, remove, a
+        # restart): made by run for a name being created, when first needed for a recorded one.
+        self._container_locks: dict[str, threading.Lock] = {}
+        self._reserved_cpu: dict[str, float] = {}  # containers being created -> their CPU request
+        self._starts = threading.BoundedSemaphore(config.max_parallel_starts)
+        # Layers of images being pulled or containers being created: a prune keeps them. Pinning
+        # and pruning take turns, so a layer found held by a pull is not deleted under it.
+        self._pins: Counter[str] = Counter()
+        self._prune_lock = threading.Lock()
         self.addresses = PodAddresses(config.pod_cidr, [r.ip for r in self.records.values()])
         self.pulled_bytes_total = 0  # from the registry
         self.peer_bytes_total = 0
@@ -162,6 +190,25 @@ class Node:
     def pull(self, reference: str, sources: Mapping[str, str] | None = None) -> tuple[ImageRecord, PullReport]:
         """`sources`: digest -> base URL of a peer that holds the layer (the orchestrator's choice);
         a peer that fails is not fatal: the layer then comes from the registry."""
+        pins: list[str] = []
+        try:
+            return self._pull(reference, sources, pins)
+        finally:
+            self._unpin(pins)
+
+    def _pin(self, digests: Sequence[str], pins: list[str]) -> None:
+        with self._prune_lock:
+            self._pins.update(digests)
+        pins.extend(digests)
+
+    def _unpin(self, pins: list[str]) -> None:
+        with self._prune_lock:
+            self._pins.subtract(pins)
+            self._pins += Counter()  # drops the digests no longer pinned
+
+    def _pull(self, reference: str, sources: Mapping[str, str] | None,
+              pins: list[str]) -> tuple[ImageRecord, PullReport]:
+        """pull, pinning the image's layers into `pins` (the caller unpins them)."""
         try:
             name, tag = parse_reference(reference)
         except ValueError as exc:
@@ -170,6 +217,7 @@ class Node:
         started = time.monotonic()
         try:
             manifest = self.registry.manifest(reference)
+            self._pin([layer.digest for layer in manifest.layers], pins)
             from_peers: set[str] = set()
 
             def fetch(digest: str, dest: Path) -> int:
@@ -183,11 +231,14 @@ class Node:
                         log.warning("layer %s from peer %s failed (%s); from the registry", digest[:19], peer, exc)
                 return self.registry.fetch_blob(name, digest, dest)
 
-            result = self.store.ensure(manifest.layers, fetch, label=reference)
+            result = self.store.ensure(manifest.layers, fetch, parallel=self.config.max_concurrent_downloads,
+                                       label=reference)
         except ImageNotFound as exc:
             raise NotFound(str(exc)) from None
         except RegistryUnavailable as exc:
             local = self.state.image(reference)
+            if local is not None:
+                self._pin(local.layers, pins)
             if local is not None and all(self.store.has(d) for d in local.layers):
                 # Cut off from the registry: run what the node holds (as the kubelet's IfNotPresent).
                 log.warning("registry unreachable (%s); using the image %s held locally", exc, reference)
@@ -201,8 +252,9 @@ class Node:
         sizes = {layer.digest: layer.size for layer in manifest.layers}
         peer_layers = [d for d in result.pulled if d in from_peers]
         peer_bytes = sum(sizes[d] for d in peer_layers)
-        self.pulled_bytes_total += result.pulled_bytes - peer_bytes
-        self.peer_bytes_total += peer_bytes
+        with self._lock:
+            self.pulled_bytes_total += result.pulled_bytes - peer_bytes
+            self.peer_bytes_total += peer_bytes
         config = manifest.config.get("config") or {}
         record = ImageRecord(reference, manifest.digest, [l.digest for l in manifest.layers],
                              [l.size for l in manifest.layers],
@@ -220,9 +272,19 @@ class Node:
     def _free_name(self, image: str) -> str:
         base = re.sub(r"[^a-z0-9-]", "-", image.split(":")[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
         k = 1
-        while f"{base}-{k}" in self.records:
+        while self._taken(f"{base}-{k}"):
             k += 1
         return f"{base}-{k}"
+
+    def _taken(self, name: str) -> bool:
+        """Whether a container of that name exists or is being created (call with the lock held)."""
+        return name in self.records or name in self._container_locks
+
+    def _lock_of(self, name: str) -> threading.Lock | None:
+        """The container's own lock (None if there is no such container); call with self._lock held."""
+        if name not in self._container_locks and name in self.records:
+            self._container_locks[name] = threading.Lock()
+        return self._container_locks.get(name)
 
     def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
@@ -241,40 +303,56 @@ class Node:
                 raise InvalidArgument(f"env[{k}]: expected KEY=value, got {item!r}")
         hosts = dict(hosts or {})
         check_hosts(hosts)
-        with self._ops:
-            with self._lock:
-                name = name or self._free_name(image)
-                if not NAME.match(name):
-                    raise InvalidArgument(f"container name {name!r}: use 1-40 lower-case letters, digits and '-', "
-                                          "starting and ending with a letter or digit")
-                if name in self.records:
-                    raise AlreadyExists(f"{self.config.name} already has a container named {name!r}")
-                requested = sum(r.cpu_millicores for r in self.records.values())
+        with self._lock:  # reserve the name and the CPU at once: a refusal never waits for a start
+            name = name or self._free_name(image)
+            if not NAME.match(name):
+                raise InvalidArgument(f"container name {name!r}: use 1-40 lower-case letters, digits and '-', "
+                                      "starting and ending with a letter or digit")
+            if self._taken(name):
+                raise AlreadyExists(f"{self.config.name} already has a container named {name!r}")
+            requested = (sum(r.cpu_millicores for r in self.records.values())
+                         + sum(self._reserved_cpu.values()))
             if requested + cpu > self.config.cpu_millicores + 1e-9:
                 raise FailedPrecondition(
                     f"{self.config.name}: {name} requests {cpu:g} millicores; {requested:g} of "
                     f"{self.config.cpu_millicores:g} are already requested")
-            image_record, report = self.pull(image, sources)
-            record = ContainerRecord(
-                name=name, image=image_record.reference, layers=image_record.layers, ip="", mac="",
-                netns="", host_veth="", ofport=0, cpu_millicores=cpu,
-                args=list(command) or image_record.args, env=image_record.env + list(env), cwd=image_record.cwd,
-                created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
-                capabilities=sorted(set(capabilities)), ready_port=ready_port)
-            if not record.args:
-                raise InvalidArgument(f"image {image_record.reference} has no command; give one")
-            try:
-                self._create(record)
-            except (RuncError, PodNetworkError, OSError) as exc:  # undone already: say why, plainly
-                raise FailedPrecondition(f"{self.config.name}: starting {name} failed: {exc}") from None
-            return record, report
+            self._reserved_cpu[name] = cpu
+            lock = self._container_locks[name] = threading.Lock()
+            lock.acquire()  # a new lock: never waits
+        pins: list[str] = []
+        created = False
+        try:
+            with self._starts:
+                image_record, report = self._pull(image, sources, pins)
+                record = ContainerRecord(
+                    name=name, image=image_record.reference, layers=image_record.layers, ip="", mac="",
+                    netns="", host_veth="", ofport=0, cpu_millicores=cpu,
+                    args=list(command) or image_record.args, env=image_record.env + list(env),
+                    cwd=image_record.cwd, created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
+                    capabilities=sorted(set(capabilities)), ready_port=ready_port)
+                if not record.args:
+                    raise InvalidArgument(f"image {image_record.reference} has no command; give one")
+                try:
+                    self._create(record)
+                except (RuncError, PodNetworkError, OSError) as exc:  # undone already: say why, plainly
+                    raise FailedPrecondition(f"{self.config.name}: starting {name} failed: {exc}") from None
+                created = True
+                return record, report
+        finally:
+            self._unpin(pins)  # once recorded, the container's own layers keep them from a prune
+            with self._lock:
+                self._reserved_cpu.pop(name, None)
+                if not created:
+                    del self._container_locks[name]
+            lock.release()
 
     def _create(self, record: ContainerRecord) -> None:
         """Root folder, pod network, SDN endpoint, process; on any failure undo it all."""
         undo: list[Callable[[], None]] = []
         try:
-            record.ip, record.mac = self.addresses.allocate()
-            undo.append(lambda: self.addresses.release(record.ip))
+            with self._lock:
+                record.ip, record.mac = self.addresses.allocate()
+            undo.append(lambda: self._release_address(record.ip))
             self._prepare_rootfs(record)
             undo.append(lambda: self._remove_rootfs(record.name))
             self._prepare_network(record)
@@ -284,9 +362,10 @@ class Node:
             undo.append(lambda: self._detach_quietly(record.name))
             self._start_process(record)
             undo.append(lambda: self.runc.delete(self._runc_id(record.name)))
-            with self._lock:
-                self.records[record.name] = record
             self.state.save_container(record)
+            with self._lock:  # its CPU now counts through the record, no longer the reservation
+                self.records[record.name] = record
+                self._reserved_cpu.pop(record.name, None)
         except BaseException:
             for step in reversed(undo):
                 try:
@@ -298,6 +377,10 @@ class Node:
             raise
         log.info("started %s (%s) at %s, pid %d", record.name, record.image, record.ip, record.pid)
         self._check_readiness(record)
+
+    def _release_address(self, ip: str) -> None:
+        with self._lock:
+            self.addresses.release(ip)
 
     def _pod_key(self, name: str) -> str:
         return f"{self.config.name}-{name}"
@@ -375,9 +458,33 @@ class Node:
             text = "\n".join(text.splitlines()[-tail_lines:]) + ("\n" if text.endswith("\n") else "")
         return text
 
+    @contextmanager
+    def _exclusive(self, name: str) -> Iterator[ContainerRecord]:
+        """The container, its lock held: waits for an operation on it under way (a start included)."""
+        while True:
+            with self._lock:
+                lock = self._lock_of(name)
+            if lock is None:
+                self._get(name)  # raises NotFound, naming the containers there are
+            lock.acquire()
+            with self._lock:
+                current = self._container_locks.get(name) is lock
+            if current:
+                break
+            lock.release()  # the start we waited for failed, or it was removed: look again
+        try:
+            yield self._get(name)
+        finally:
+            lock.release()
+
+    def _try_exclusive(self, name: str) -> threading.Lock | None:
+        """The container's lock, now held, if nothing else holds it; None otherwise."""
+        with self._lock:
+            lock = self._lock_of(name)
+            return lock if lock is not None and lock.acquire(blocking=False) else None
+
     def stop(self, name: str, timeout: float = 10.0) -> ContainerRecord:
-        with self._ops:
-            record = self._get(name)
+        with self._exclusive(name) as record:
             record.desired = STOPPED
             code = self.runc.stop(self._runc_id(name), timeout)
             if code is not None:
@@ -387,8 +494,7 @@ class Node:
             return record
 
     def start(self, name: str) -> ContainerRecord:
-        with self._ops:
-            record = self._get(name)
+        with self._exclusive(name) as record:
             if record.state == RUNNING and process_alive(record.pid):
                 return record
             record.desired = RUNNING
@@ -402,22 +508,24 @@ class Node:
             return record
 
     def remove(self, name: str) -> None:
-        with self._ops:
-            record = self._get(name)
+        with self._exclusive(name) as record:
             self.runc.stop(self._runc_id(name), 2.0)
             self._detach_quietly(name)
             self.podnet.delete(self._pod_key(name))
             self._remove_rootfs(name)
+            self.state.delete_container(name)
             with self._lock:
                 del self.records[name]
+                self._container_locks.pop(name, None)  # a caller waiting on it looks again: NotFound
                 self.addresses.release(record.ip)
+                self._unattached.discard(name)
             self._ready_pids.pop(name, None)
-            self.state.delete_container(name)
             log.info("removed %s", name)
 
     def prune(self) -> tuple[list[str], int]:
-        with self._ops:
-            in_use = {d for r in self.containers() for d in r.layers}
+        """Removes the layers no container uses, nor any pull or start under way."""
+        with self._prune_lock:
+            in_use = {d for r in self.containers() for d in r.layers} | set(self._pins)
             return self.store.prune(in_use)
 
     def layer_users(self) -> dict[str, int]:
@@ -434,7 +542,8 @@ class Node:
             self._prepare_rootfs(record)
         if not self.podnet.exists(self._pod_key(record.name)):
             self._prepare_network(record)
-            self._unattached.add(record.name)
+            with self._lock:
+                self._unattached.add(record.name)
 
     def ready(self, record: ContainerRecord) -> bool:
         """Its process runs and was found listening on its ready port, if it has one (by a supervisor pass)."""
@@ -453,12 +562,13 @@ class Node:
     def check_once(self) -> None:
         """One supervisor pass: notice dead processes, restart those whose back-off has passed,
         note the processes now ready, and retry SDN attachments the controller has not confirmed."""
-        if not self._ops.acquire(timeout=0.05):
-            return  # an operation is under way; look again next tick
-        try:
-            now = self.clock()
-            for record in self.containers():
-                if record.desired != RUNNING:
+        now = self.clock()
+        for record in self.containers():
+            lock = self._try_exclusive(record.name)
+            if lock is None:
+                continue  # being started, stopped or removed: look again next tick
+            try:
+                if record.desired != RUNNING or self.records.get(record.name) is not record:
                     continue
                 if record.state == RUNNING and not process_alive(record.pid):
                     self._died(record, now)
@@ -466,19 +576,24 @@ class Node:
                     self._restart(record)
                 if record.state == RUNNING:
                     self._check_readiness(record)
-            for name in sorted(self._unattached):
-                record = self.records.get(name)
-                if record is None:
+            finally:
+                lock.release()
+        with self._lock:
+            unattached = sorted(self._unattached)
+        for name in unattached:
+            lock = self._try_exclusive(name)
+            if lock is None:
+                continue
+            try:
+                record = self.records[name]
+                self.sdn.attach(name=endpoint_name(self.config.name, name), ip=record.ip, mac=record.mac,
+                                switch=self.config.switch, port=record.ofport, node=self.config.name)
+                with self._lock:
                     self._unattached.discard(name)
-                    continue
-                try:
-                    self.sdn.attach(name=endpoint_name(self.config.name, name), ip=record.ip, mac=record.mac,
-                                    switch=self.config.switch, port=record.ofport, node=self.config.name)
-                    self._unattached.discard(name)
-                except DomainError as exc:
-                    log.warning("endpoint %s not attached yet: %s", name, exc)
-        finally:
-            self._ops.release()
+            except DomainError as exc:
+                log.warning("endpoint %s not attached yet: %s", name, exc)
+            finally:
+                lock.release()
 
     def _died(self, record: ContainerRecord, now: float) -> None:
         code = reaped_exit_code(record.pid)
@@ -515,7 +630,8 @@ class Node:
                 log.warning("removing unrecorded runc container %s", entry.get("id"))
                 self.runc.delete(entry["id"])
         for record in self.containers():
-            self._unattached.add(record.name)
+            with self._lock:
+                self._unattached.add(record.name)
             if record.desired != RUNNING:
                 continue
             state = self.runc.state(self._runc_id(record.name))

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -127,6 +128,37 @@ def test_two_containers_on_one_server_each_reachable(stack, pair):
     status = node.GetNode(agent_pb2.GetNodeRequest(), timeout=10)
     assert status.storage_used_bytes == b.size_bytes
     assert all(layer.used_by == 2 for layer in status.layers)
+
+
+def test_parallel_starts_share_layers_and_a_failed_one_leaves_nothing(stack, pair):
+    a, b = pair
+    node = agent(stack, "edge5")
+    requests = [agent_pb2.RunContainerRequest(name=f"par{k}", image=(a, b)[k % 2].name, cpu_millicores=10)
+                for k in range(6)]
+    requests.append(agent_pb2.RunContainerRequest(name="broken", image=a.name, command=["/no/such/program"]))
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        calls = [pool.submit(node.RunContainer, request, timeout=180) for request in requests]
+        results = [call.exception() or call.result() for call in calls]
+    started = results[:6]
+    assert all(isinstance(r, agent_pb2.RunContainerResponse) for r in started), started
+    assert results[6].code() == grpc.StatusCode.FAILED_PRECONDITION
+    ips = [r.container.ip for r in started]
+    assert len(set(ips)) == 6
+    for ip in ips:
+        assert wait_for(lambda ip=ip: curl(stack, "dev1", f"http://{ip}/"), 15, f"HTTP to {ip}")
+    # Every layer came once, whichever start fetched it: the node holds and counted each once.
+    distinct = {l.digest: l.size for im in (a, b) for l in im.layers}
+    status = node.GetNode(agent_pb2.GetNodeRequest(), timeout=10)
+    assert status.pulled_bytes_total == status.storage_used_bytes == sum(distinct.values())
+    assert sum(r.pull.pulled_bytes for r in results[:6]) == sum(distinct.values())
+    # The failed start left no container, namespace, veth, mount or CPU behind.
+    assert sorted(c.name for c in status.containers) == [f"par{k}" for k in range(6)]
+    assert status.cpu_requested_millicores == 60
+    assert not (Path("/var/run/netns") / f"{stack.netns_prefix}edge5-broken").exists()
+    assert not (stack.workdir / "nodes" / "edge5" / "containers" / "broken").exists()
+    assert "/edge5/containers/broken/" not in Path("/proc/self/mountinfo").read_text()
+    for k in range(6):
+        node.RemoveContainer(agent_pb2.RemoveContainerRequest(name=f"par{k}"), timeout=60)
 
 
 def test_killed_container_is_restarted(stack):
