@@ -73,7 +73,9 @@ class Stack:
         # scale every dataset image is built (it is small); at another, only the images named
         # (`build_only`, else `images`): real sizes of all 158 would not fit a disk.
         self.image_scale = checked_image_scale(image_scale)
-        self.build_only = build_only if build_only is not None else (images or None)
+        self.build_only = build_only
+        if self.build_only is None and self.image_scale != IMAGE_SCALE:
+            self.build_only = images or None  # the default scale's cache stays whole: other runs share it
         if self.nodes and self.image_scale != IMAGE_SCALE and not self.build_only:
             raise ValueError(f"at image scale {self.image_scale:g} name the dataset images to build (--image NAME): "
                              "at real sizes the whole dataset would not fit on a disk")

@@ -99,3 +99,20 @@ def test_the_experiment_builds_only_the_bases_of_the_apps_images_and_records_its
     write_csv([run], tmp_path / "deploy.csv")
     assert read_csv(tmp_path / "deploy.csv")[0].image_scale == 1.0
     assert "image_scale" in (tmp_path / "deploy.csv").read_text().splitlines()[0]
+
+
+def test_at_the_default_scale_a_stack_builds_every_image_whatever_it_pushes():
+    """The default scale's cache is shared by every run: naming the images to push must not shrink it."""
+    from harness.stack import Stack
+    from topologies.catalog import load_topology
+
+    stack = Stack(load_topology("edge-tiered"), images=["redis"])
+    try:
+        assert stack.build_only is None
+    finally:
+        shutil.rmtree(stack.workdir, ignore_errors=True)
+    at_scale = Stack(load_topology("edge-tiered"), images=["redis"], image_scale=0.5)
+    try:
+        assert at_scale.build_only == ["redis"]
+    finally:
+        shutil.rmtree(at_scale.workdir, ignore_errors=True)
