@@ -60,6 +60,7 @@ class ContainerRecord:
     hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
     capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
     ready_port: int = 0       # ready once its process listens on this TCP port; 0 = once it runs
+    memory_limit_mib: float = 0.0  # cgroup memory limit, MiB; 0 = none
 
 
 class AgentState(LockedDatabase):
