@@ -64,7 +64,7 @@ def container_dict(c: agent_pb2.Container) -> dict:
     return {"name": c.name, "image": c.image, "state": STATE_NAMES.get(c.state, "unknown"), "ip": c.ip,
             "mac": c.mac, "switch_port": c.switch_port, "pid": c.pid, "restarts": c.restarts,
             "started_at": c.started_at, "last_exit_code": c.last_exit_code, "cpu_millicores": c.cpu_millicores,
-            "memory_limit_mib": c.memory_limit_mib,
+            "memory_limit_mib": c.memory_limit_mib, "last_termination_reason": c.last_termination_reason,
             "layers": list(c.layers), "message": c.message, "ready": c.ready, "ready_port": c.ready_port}
 
 
@@ -86,10 +86,11 @@ def pull_dict(p: agent_pb2.PullReport) -> dict:
 
 
 def _print_containers(containers) -> None:
-    print(f"{'NAME':<20} {'IMAGE':<22} {'STATE':<11} {'READY':<5} {'IP':<15} {'PID':>7} {'RESTARTS':>8}  MESSAGE")
+    print(f"{'NAME':<20} {'IMAGE':<22} {'STATE':<11} {'READY':<5} {'IP':<15} {'PID':>7} {'RESTARTS':>8} "
+          f"{'LAST END':<9}  MESSAGE")
     for c in containers:
         print(f"{c.name:<20} {c.image:<22} {STATE_NAMES.get(c.state, '?'):<11} {'yes' if c.ready else 'no':<5} "
-              f"{c.ip:<15} {c.pid or '-':>7} {c.restarts:>8}  {c.message}")
+              f"{c.ip:<15} {c.pid or '-':>7} {c.restarts:>8} {c.last_termination_reason or '-':<9}  {c.message}")
 
 
 def _print_pull(p: agent_pb2.PullReport) -> None:

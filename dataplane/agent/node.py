@@ -39,7 +39,7 @@ from .layers import LayerStore
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
 from .readiness import listens_on
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
-from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
+from .state import OOM_KILLED, RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
 
 log = logging.getLogger("strata.agent")
 
@@ -605,13 +605,17 @@ class Node:
         code = reaped_exit_code(record.pid)
         if code is not None:
             record.last_exit_code = code
+        oom = self.runc.oom_killed(self._runc_id(record.name))
+        record.last_termination_reason = OOM_KILLED if oom else ""
         quick = now - record.started_at < QUICK_DEATH_SECONDS
         record.crash_streak = record.crash_streak + 1 if quick else 1
         delay = restart_delay(record.crash_streak)
         record.state, record.pid, record.restart_at = RESTARTING, 0, now + delay
-        record.message = f"process died; restarting in {delay:g} s"
+        how = (f"process killed by the OOM killer (memory limit {record.memory_limit_mib:g} MiB)" if oom
+               else "process died")
+        record.message = f"{how}; restarting in {delay:g} s"
         self.state.save_container(record)
-        log.warning("%s: process died; restarting in %.0f s", record.name, delay)
+        log.warning("%s: %s; restarting in %.0f s", record.name, how, delay)
 
     def _restart(self, record: ContainerRecord) -> None:
         try:

@@ -21,7 +21,7 @@ def container_message(node: Node, record: ContainerRecord) -> agent_pb2.Containe
         name=record.name, image=record.image, state=STATES[record.state], ip=record.ip, mac=record.mac,
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
-        memory_limit_mib=record.memory_limit_mib,
+        memory_limit_mib=record.memory_limit_mib, last_termination_reason=record.last_termination_reason,
         layers=record.layers, message=record.message, labels=record.labels,
         ready=node.ready(record), ready_port=record.ready_port)
 
