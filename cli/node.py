@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     run.add_argument("image", help="image reference, e.g. nginx or nginx:latest (see `strata images ls`)")
     run.add_argument("--name", help="container name (default: derived from the image)")
     run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
+    run.add_argument("--memory", type=float, default=0.0, metavar="MIB",
+                     help="memory limit, MiB; beyond it the kernel kills the process (default: none)")
     run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
     run.add_argument("--ready-port", type=int, default=0, metavar="PORT",
                      help="ready once it listens on this TCP port (default: once it runs)")
@@ -62,6 +64,7 @@ def container_dict(c: agent_pb2.Container) -> dict:
     return {"name": c.name, "image": c.image, "state": STATE_NAMES.get(c.state, "unknown"), "ip": c.ip,
             "mac": c.mac, "switch_port": c.switch_port, "pid": c.pid, "restarts": c.restarts,
             "started_at": c.started_at, "last_exit_code": c.last_exit_code, "cpu_millicores": c.cpu_millicores,
+            "memory_limit_mib": c.memory_limit_mib, "last_termination_reason": c.last_termination_reason,
             "layers": list(c.layers), "message": c.message, "ready": c.ready, "ready_port": c.ready_port}
 
 
@@ -83,10 +86,11 @@ def pull_dict(p: agent_pb2.PullReport) -> dict:
 
 
 def _print_containers(containers) -> None:
-    print(f"{'NAME':<20} {'IMAGE':<22} {'STATE':<11} {'READY':<5} {'IP':<15} {'PID':>7} {'RESTARTS':>8}  MESSAGE")
+    print(f"{'NAME':<20} {'IMAGE':<22} {'STATE':<11} {'READY':<5} {'IP':<15} {'PID':>7} {'RESTARTS':>8} "
+          f"{'LAST END':<9}  MESSAGE")
     for c in containers:
         print(f"{c.name:<20} {c.image:<22} {STATE_NAMES.get(c.state, '?'):<11} {'yes' if c.ready else 'no':<5} "
-              f"{c.ip:<15} {c.pid or '-':>7} {c.restarts:>8}  {c.message}")
+              f"{c.ip:<15} {c.pid or '-':>7} {c.restarts:>8} {c.last_termination_reason or '-':<9}  {c.message}")
 
 
 def _print_pull(p: agent_pb2.PullReport) -> None:
@@ -128,7 +132,7 @@ def _ls(args, agents) -> int:
 def _run(args, agent) -> int:
     reply = agent.RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
-        command=args.argv, ready_port=args.ready_port), timeout=args.timeout)
+        command=args.argv, ready_port=args.ready_port, memory_limit_mib=args.memory), timeout=args.timeout)
     if args.output == "json":
         print_json({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)})
         return EXIT_OK

@@ -60,14 +60,20 @@ def _kernel_mounts() -> list[dict]:
     ]
 
 
+def memory_limit_bytes(mib: float) -> int:
+    """The cgroup memory limit, bytes, for a limit in MiB."""
+    return int(mib * 2**20)
+
+
 def runtime_config(*, args: list[str], env: list[str], cwd: str, hostname: str, netns_path: str,
-                   cpu_millicores: float, binds: Sequence[tuple[str, str]] = (),
+                   cpu_millicores: float, memory_limit_mib: float = 0.0, binds: Sequence[tuple[str, str]] = (),
                    files: Sequence[tuple[str, str]] = (), rootfs: str = "rootfs",
                    host_dirs: Sequence[str] | None = None, capabilities: Sequence[str] = ()) -> dict:
     """config.json (OCI runtime spec 1.0.2, as root) for a container that joins the existing
     network namespace at netns_path. binds are (host folder, container folder) and files
     (host file, container path), both read-only; host_dirs defaults to the host runtime
-    folders this machine has."""
+    folders this machine has. memory_limit_mib > 0 caps the container's memory (and memory plus
+    swap, so it cannot swap past it): the kernel OOM-kills it beyond; 0 = no limit."""
     if not args:
         raise ValueError("a container needs a command: args is empty")
     if host_dirs is None:
@@ -78,6 +84,13 @@ def runtime_config(*, args: list[str], env: list[str], cwd: str, hostname: str, 
     mounts += [_read_only_bind(path, path) for path in host_dirs]
     mounts += [_read_only_bind(source, destination) for source, destination in binds]
     mounts += [_read_only_bind(source, destination) for source, destination in files]
+    resources: dict = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        "cpu": {"shares": cpu_shares(cpu_millicores)},
+    }
+    if memory_limit_mib > 0:
+        limit = memory_limit_bytes(memory_limit_mib)
+        resources["memory"] = {"limit": limit, "swap": limit}
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -95,10 +108,7 @@ def runtime_config(*, args: list[str], env: list[str], cwd: str, hostname: str, 
         "hostname": hostname,
         "mounts": mounts,
         "linux": {
-            "resources": {
-                "devices": [{"allow": False, "access": "rwm"}],
-                "cpu": {"shares": cpu_shares(cpu_millicores)},
-            },
+            "resources": resources,
             "namespaces": [
                 {"type": "pid"},
                 {"type": "network", "path": netns_path},

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import re
 import shutil
 import threading
@@ -38,7 +39,7 @@ from .layers import LayerStore
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
 from .readiness import listens_on
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
-from .state import RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
+from .state import OOM_KILLED, RESTARTING, RUNNING, STOPPED, AgentState, ContainerRecord, ImageRecord
 
 log = logging.getLogger("strata.agent")
 
@@ -289,7 +290,8 @@ class Node:
     def run(self, name: str, image: str, *, cpu_millicores: float = 0.0, env: Sequence[str] = (),
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
-            capabilities: Sequence[str] = (), ready_port: int = 0) -> tuple[ContainerRecord, PullReport]:
+            capabilities: Sequence[str] = (), ready_port: int = 0,
+            memory_limit_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
             raise InvalidArgument(f"ready_port must be a TCP port 1-65535 (or 0 for none), got {ready_port}")
@@ -298,6 +300,9 @@ class Node:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
         if cpu < 0:
             raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
+        if not math.isfinite(memory_limit_mib) or memory_limit_mib < 0:
+            raise InvalidArgument(f"memory_limit_mib must be a finite number >= 0 (0 = no limit), "
+                                  f"got {memory_limit_mib:g}")
         for k, item in enumerate(env):
             if "=" not in item or item.startswith("="):
                 raise InvalidArgument(f"env[{k}]: expected KEY=value, got {item!r}")
@@ -329,7 +334,8 @@ class Node:
                     netns="", host_veth="", ofport=0, cpu_millicores=cpu,
                     args=list(command) or image_record.args, env=image_record.env + list(env),
                     cwd=image_record.cwd, created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
-                    capabilities=sorted(set(capabilities)), ready_port=ready_port)
+                    capabilities=sorted(set(capabilities)), ready_port=ready_port,
+                    memory_limit_mib=memory_limit_mib)
                 if not record.args:
                     raise InvalidArgument(f"image {image_record.reference} has no command; give one")
                 try:
@@ -420,7 +426,7 @@ class Node:
         config = runtime_config(
             args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
             netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
-            files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
+            memory_limit_mib=record.memory_limit_mib, files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
                    (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH),
                    (str(VNF_PROGRAM), VNF_PROGRAM_PATH)],
             capabilities=record.capabilities)
@@ -599,13 +605,17 @@ class Node:
         code = reaped_exit_code(record.pid)
         if code is not None:
             record.last_exit_code = code
+        oom = self.runc.oom_killed(self._runc_id(record.name))
+        record.last_termination_reason = OOM_KILLED if oom else ""
         quick = now - record.started_at < QUICK_DEATH_SECONDS
         record.crash_streak = record.crash_streak + 1 if quick else 1
         delay = restart_delay(record.crash_streak)
         record.state, record.pid, record.restart_at = RESTARTING, 0, now + delay
-        record.message = f"process died; restarting in {delay:g} s"
+        how = (f"process killed by the OOM killer (memory limit {record.memory_limit_mib:g} MiB)" if oom
+               else "process died")
+        record.message = f"{how}; restarting in {delay:g} s"
         self.state.save_container(record)
-        log.warning("%s: process died; restarting in %.0f s", record.name, delay)
+        log.warning("%s: %s; restarting in %.0f s", record.name, how, delay)
 
     def _restart(self, record: ContainerRecord) -> None:
         try:

@@ -16,6 +16,11 @@
 # - The container's process is PID 1 of its PID namespace, so signals it has no handler for
 #   are ignored: SIGTERM does not stop `sh` or `python3 -m http.server`; stop() then SIGKILLs
 #   it after the timeout (SIGKILL from outside the namespace always works).
+# - Without a cgroupsPath in config.json, runc makes each container's cgroups under its
+#   caller's own (memory: /sys/fs/cgroup/memory/<agent's cgroup>/<container id>) and keeps them
+#   until `runc delete`. A memory limit lands there as memory.limit_in_bytes; a process
+#   allocating past it is SIGKILLed by the kernel, and memory.oom_control's oom_kill counter
+#   counts it (memory.failcnt stayed 0 here: read oom_kill).
 
 from __future__ import annotations
 
@@ -79,6 +84,25 @@ def process_alive(pid: int) -> bool:
 def reaped_exit_code(pid: int) -> int | None:
     """The exit code of process pid if process_alive reaped it (our child); None otherwise."""
     return _exit_codes.get(pid)
+
+
+def own_memory_cgroup() -> Path:
+    """This process's memory cgroup folder (cgroup v1), where runc puts its containers' ones."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    return Path("/sys/fs/cgroup/memory")
+
+
+def oom_kills(cgroup: Path) -> int:
+    """How many processes the OOM killer killed in a memory cgroup; 0 when it has no such file."""
+    try:
+        text = (cgroup / "memory.oom_control").read_text()
+    except OSError:
+        return 0
+    counts = dict(line.split() for line in text.splitlines() if len(line.split()) == 2)
+    return int(counts.get("oom_kill", 0))
 
 
 class Runc:
@@ -146,6 +170,11 @@ class Runc:
         result = subprocess.run(self._command(*args), capture_output=True, text=True, timeout=30)
         if result.returncode != 0 and "does not exist" not in result.stderr:
             raise RuncError(f"runc {' '.join(args)} failed: {result.stderr.strip()}")
+
+    def oom_killed(self, container_id: str) -> bool:
+        """Whether the OOM killer killed a process of the container since it was last started
+        (its memory cgroup is made anew by each `runc run`)."""
+        return oom_kills(own_memory_cgroup() / container_id) > 0
 
     def list(self) -> list[dict]:
         """Every container runc knows under this state folder."""

@@ -21,6 +21,7 @@ def container_message(node: Node, record: ContainerRecord) -> agent_pb2.Containe
         name=record.name, image=record.image, state=STATES[record.state], ip=record.ip, mac=record.mac,
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
+        memory_limit_mib=record.memory_limit_mib, last_termination_reason=record.last_termination_reason,
         layers=record.layers, message=record.message, labels=record.labels,
         ready=node.ready(record), ready_port=record.ready_port)
 
@@ -68,7 +69,8 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
                                        env=list(request.env), command=list(request.command),
                                        labels=dict(request.labels), hosts=dict(request.hosts),
                                        sources=dict(request.layer_sources),
-                                       capabilities=list(request.capabilities), ready_port=request.ready_port)
+                                       capabilities=list(request.capabilities), ready_port=request.ready_port,
+                                       memory_limit_mib=request.memory_limit_mib)
         return agent_pb2.RunContainerResponse(container=container_message(self.node, record),
                                               pull=pull_message(report))
 

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS images (reference TEXT PRIMARY KEY, record TEXT NOT N
 """
 
 RUNNING, RESTARTING, STOPPED = "running", "restarting", "stopped"
+OOM_KILLED = "OOMKilled"  # a termination reason: the OOM killer killed it (Kubernetes' word)
 
 
 @dataclass
@@ -60,6 +61,8 @@ class ContainerRecord:
     hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
     capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
     ready_port: int = 0       # ready once its process listens on this TCP port; 0 = once it runs
+    memory_limit_mib: float = 0.0  # cgroup memory limit, MiB; 0 = none
+    last_termination_reason: str = ""  # why its last process ended: OOM_KILLED, or "" = not known
 
 
 class AgentState(LockedDatabase):

@@ -79,3 +79,14 @@ def test_default_host_dirs_are_the_ones_this_machine_has():
     destinations = {mount["destination"] for mount in runtime_config(
         args=["sh"], env=[], cwd="/", hostname="h", netns_path="/var/run/netns/x", cpu_millicores=100)["mounts"]}
     assert "/usr" in destinations
+
+
+def test_a_memory_limit_caps_memory_and_swap_in_bytes():
+    memory = make_config(memory_limit_mib=16)["linux"]["resources"]["memory"]
+    assert memory == {"limit": 16 * 2**20, "swap": 16 * 2**20}
+    assert make_config(memory_limit_mib=0.5)["linux"]["resources"]["memory"]["limit"] == 524288
+
+
+def test_no_memory_limit_leaves_memory_unset():
+    assert "memory" not in make_config()["linux"]["resources"]
+    assert "memory" not in make_config(memory_limit_mib=0)["linux"]["resources"]

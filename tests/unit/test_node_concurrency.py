@@ -1,7 +1,8 @@
-"""A node starting containers in parallel: shared layers fetched once, both bounds kept, exact accounting, clean failures."""
+"""A node starting containers: in parallel (shared layers fetched once, both bounds kept, exact accounting, clean failures) and with memory limits."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -350,3 +351,21 @@ def test_bounds_below_one_are_refused(tmp_path):
               "netns_prefix": "t-", "max_concurrent_downloads": 0}
     with pytest.raises(InvalidArgument, match="max_concurrent_downloads"):
         build_node(config)
+
+
+@pytest.mark.parametrize("limit", [-1.0, float("nan"), float("inf")])
+def test_a_memory_limit_that_is_not_a_finite_non_negative_number_is_refused(tmp_path, mounts, limit):
+    node = make_node(tmp_path, FakeRegistry({"web": ["web"]}))
+    with pytest.raises(InvalidArgument, match="memory_limit_mib"):
+        node.run("web", "web", memory_limit_mib=limit)
+    assert node.records == {}
+
+
+def test_the_memory_limit_is_kept_and_written_to_the_bundle(tmp_path, mounts):
+    node = make_node(tmp_path, FakeRegistry({"web": ["web"], "api": ["api"]}))
+    record, _ = node.run("web", "web", memory_limit_mib=16)
+    assert record.memory_limit_mib == 16
+    config = json.loads((node._dir("web") / "config.json").read_text())
+    assert config["linux"]["resources"]["memory"] == {"limit": 16 * 2**20, "swap": 16 * 2**20}
+    node.run("api", "api")
+    assert "memory" not in json.loads((node._dir("api") / "config.json").read_text())["linux"]["resources"]

@@ -103,3 +103,12 @@ def test_register_node_takes_the_agent_s_memory_and_defaults_to_none(tmp_path):
     request.name = "edge5"
     assert servicer.RegisterNode(request, None).memory_mib == 0
     assert Store(c.path).nodes()[-1].memory_mib == 0
+
+
+def test_the_memory_limit_is_sent_to_the_agent(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(AppSpec("shop", (
+        ServiceSpec("api", "api", cpu_millicores=100, memory_mib=32, memory_limit_mib=64),
+        ServiceSpec("web", "web", cpu_millicores=100))))
+    c.settle()
+    assert {r.image.split(":")[0]: r.memory_limit_mib for _, r in c.agents.requests} == {"api": 64, "web": 0}

@@ -1,4 +1,4 @@
-"""Readiness: a container counts as ready only once its process listens on its port."""
+"""Readiness and the supervisor: a container counts as ready only once its process listens on its port; an OOM kill is recorded as such."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from dataplane.agent.layers import LayerStore
 from dataplane.agent.node import Node, NodeConfig
 from dataplane.agent.readiness import listening_ports, listens_on
+from dataplane.agent.runtime import oom_kills
 from dataplane.agent.state import RESTARTING, RUNNING, AgentState, ContainerRecord
 from component_base.errors import InvalidArgument
 
@@ -76,10 +77,20 @@ def test_a_process_that_is_gone_is_not_listening():
 
 # -- the node's supervisor ----------------------------------------------------------------------
 
+class FakeRunc:
+    """Only what the supervisor asks of a dead container: whether the OOM killer killed it."""
+
+    def __init__(self):
+        self.oom = False
+
+    def oom_killed(self, container_id: str) -> bool:
+        return self.oom
+
+
 @pytest.fixture
 def node(tmp_path):
     config = NodeConfig("edge1", "10.0.0.3", "s1", "10.0.128.0/24", 1000, 10**7, tmp_path, "http://r:5000", 0.01)
-    n = Node(config, store=LayerStore(tmp_path / "layers", 10**7), registry=None, runc=None, podnet=None,
+    n = Node(config, store=LayerStore(tmp_path / "layers", 10**7), registry=None, runc=FakeRunc(), podnet=None,
              sdn=None, state=AgentState(tmp_path / "agent.db"))
     yield n
     n.close()
@@ -148,3 +159,25 @@ def test_a_new_process_of_the_same_container_starts_unready(node):
 def test_a_ready_port_out_of_range_is_refused(node, port):
     with pytest.raises(InvalidArgument, match="ready_port"):
         node.run("web", "app", ready_port=port)
+
+
+@pytest.mark.parametrize("oom", [True, False])
+def test_a_process_the_oom_killer_killed_is_restarted_with_the_reason_oomkilled(node, oom):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    record = adopt(node, "hog", proc.pid, 0)
+    record.memory_limit_mib = 16
+    node.check_once()
+    assert record.state == RUNNING and record.last_termination_reason == ""
+    node.runc.oom = oom
+    proc.kill()
+    proc.wait()
+    node.check_once()
+    assert record.state == RESTARTING
+    assert record.last_termination_reason == ("OOMKilled" if oom else "")
+    assert ("OOM killer (memory limit 16 MiB)" in record.message) == oom
+
+
+def test_oom_kills_are_read_from_memory_oom_control(tmp_path):
+    assert oom_kills(tmp_path / "absent") == 0
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert oom_kills(tmp_path) == 2

@@ -63,9 +63,10 @@ def run_request(state: ClusterState, app: AppRecord, instance: InstanceRecord,
         env = (f"STRATA_VNF_KIND={spec.vnf_kind}", f"STRATA_VNF_CONFIG={spec.vnf_config or '{}'}",
                f"STRATA_VNF_NAME={instance.name}", "STRATA_VNF_INTERFACE=eth0")
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(VNF_PROGRAM), labels,
-                          hosts, sources, ("CAP_NET_RAW",))
+                          hosts, sources, ("CAP_NET_RAW",),
+                          memory_limit_mib=spec.memory_limit_mib)
     return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM), labels, hosts,
-                      sources, ready_port=spec.target_port)
+                      sources, ready_port=spec.target_port, memory_limit_mib=spec.memory_limit_mib)
 
 
 class NodeSyncController:

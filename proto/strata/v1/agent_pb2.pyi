@@ -33,7 +33,7 @@ class HeldLayer(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., used_by: _Optional[int] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message", "labels", "ready", "ready_port")
+    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message", "labels", "ready", "ready_port", "memory_limit_mib", "last_termination_reason")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,8 @@ class Container(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     READY_PORT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
+    LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     state: ContainerState
@@ -73,7 +75,9 @@ class Container(_message.Message):
     labels: _containers.ScalarMap[str, str]
     ready: bool
     ready_port: int
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., ready_port: _Optional[int] = ...) -> None: ...
+    memory_limit_mib: float
+    last_termination_reason: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("name", "ip", "switch", "pod_cidr", "cpu_millicores", "cpu_requested_millicores", "storage_capacity_bytes", "storage_used_bytes", "layers", "containers", "registry", "image_scale", "pulled_bytes_total", "peer_bytes_total", "blob_address", "served_bytes_total")
@@ -155,7 +159,7 @@ class PullImageResponse(_message.Message):
     def __init__(self, pull: _Optional[_Union[PullReport, _Mapping]] = ...) -> None: ...
 
 class RunContainerRequest(_message.Message):
-    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port")
+    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port", "memory_limit_mib")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +191,7 @@ class RunContainerRequest(_message.Message):
     LAYER_SOURCES_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     READY_PORT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cpu_millicores: float
@@ -197,7 +202,8 @@ class RunContainerRequest(_message.Message):
     layer_sources: _containers.ScalarMap[str, str]
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     ready_port: int
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ...) -> None: ...
+    memory_limit_mib: float
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ...) -> None: ...
 
 class RunContainerResponse(_message.Message):
     __slots__ = ("container", "pull")
