@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import signal
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,20 @@ def run_demo() -> int:
             report.add("service rules read back from the switches", bool(flows.switches),
                        f"{sum(len(s.flows) for s in flows.switches)} flows and "
                        f"{sum(len(s.groups) for s in flows.switches)} groups on {len(flows.switches)} switches")
-    return _summary(report)
+    code = _summary(report)
+    _remove_run_folder(stack.workdir, report.ok)
+    return code
+
+
+def _remove_run_folder(workdir: Path, ok: bool) -> None:
+    """A passing demo leaves nothing behind; a failing one keeps its daemons' logs for a look
+    (a folder with anything still mounted below it is never deleted)."""
+    from dataplane.agent.rootfs import mounts_under
+
+    if ok and not mounts_under(workdir):
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"the daemons' logs are kept in {workdir}")
 
 
 def _canary(stack, report: DemoReport, d, client: str) -> None:
