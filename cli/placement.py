@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
                                                  "kube-default, image-locality, first-fit, no-sharing)")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
-    experiment.add_argument("--image-scale", type=image_scale, default=None, metavar="S",
+    experiment.add_argument("--image-scale", type=image_scale, default=IMAGE_SCALE, metavar="S",
                             help="deploy: " + IMAGE_SCALE_HELP)
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
                             help="deploy: layers from the nearest holder (on), the registry only (off), or both")
@@ -195,7 +195,7 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
     try:
         csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out),
                                                    replicas=args.replicas,
-                                                   image_scale=args.image_scale or IMAGE_SCALE)
+                                                   image_scale=args.image_scale)
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     print(f"wrote {csv_path}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from images import IMAGE_SCALE
+
 from .common import IMAGE_SCALE_HELP, STACK_FILE, guarded, image_scale, positive_int
 from .topo import load_spec
 
@@ -51,7 +53,7 @@ def add_parser(sub) -> None:
                     help="once up, ping N random host pairs (and TCP between a few); stop with exit 1 on any loss")
     up.add_argument("--image", action="append", metavar="NAME",
                     help="push only this image to the registry (repeatable; default: every image)")
-    up.add_argument("--image-scale", type=image_scale, default=None, metavar="S",
+    up.add_argument("--image-scale", type=image_scale, default=IMAGE_SCALE, metavar="S",
                     help=IMAGE_SCALE_HELP + "; at another scale than the default, name the images with --image")
     up.set_defaults(func=guarded(cmd_up))
 

@@ -48,11 +48,11 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
 
 def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: dict[str, str],
        state_file: Path, nodes: bool, images: list[str] | None, sample_pairs: int = 0,
-       image_scale: float | None = None) -> int:
+       image_scale: float = IMAGE_SCALE) -> int:
     interrupt_on_signals()
     _describe(spec)
     stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
-                  images=images, state_file=state_file, image_scale=image_scale or IMAGE_SCALE)
+                  images=images, state_file=state_file, image_scale=image_scale)
     print(f"run folder {stack.workdir} (logs, configurations)", flush=True)
     try:
         with stack:
