@@ -24,6 +24,20 @@ class AppError(InvalidArgument, ValueError):
     """Bad application input; the message names the service and the field."""
 
 
+# Spread domains of a service's replicas: one per node (Kubernetes' kubernetes.io/hostname) or
+# one per zone (topology.kubernetes.io/zone: a node's zone is its edge site).
+SPREAD_TOPOLOGIES = ("node", "zone")
+
+
+@dataclass(frozen=True)
+class SpreadSpec:
+    """A topology spread constraint over a service's replicas (Kubernetes' topologySpreadConstraints)."""
+
+    topology: str  # one of SPREAD_TOPOLOGIES
+    max_skew: int = 1  # >= 1: replicas in a domain at most this many more than in the domain with fewest
+    hard: bool = True  # True: DoNotSchedule (required); False: ScheduleAnyway (preferred)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str  # DNS-1035 label: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 characters
@@ -42,6 +56,10 @@ class ServiceSpec:
     vnf_kind: str = ""    # a VNF program's kind (programs/vnf: firewall, ratelimit, monitor) instead of
     vnf_config: str = ""  # the service program; its configuration (JSON). A VNF has no VIP: chains steer to it
     near: str = ""  # a topology host: its instances go on the ready nodes fewest hops from it that fit
+    max_per_node: int = 0  # required: at most this many replicas on one node (podAntiAffinity required
+    #                        on hostname: 1; Compose deploy.placement.max_replicas_per_node); 0 = no limit
+    spread: tuple[SpreadSpec, ...] = ()  # topologySpreadConstraints over its replicas
+    prefer_apart: bool = False  # preferred: replicas on different nodes (preferred podAntiAffinity, hostname)
 
     @property
     def group(self) -> str:
@@ -180,6 +198,23 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
     if not isinstance(service.near, str) or len(service.near) > 253 or any(c.isspace() for c in service.near):
         problems.append(("near", f"must be a host name, got {service.near!r}"))
+    if not _whole(service.max_per_node) or service.max_per_node < 0:
+        problems.append(("max_per_node", f"must be a whole number >= 0, got {service.max_per_node!r}"))
+    if not isinstance(service.prefer_apart, bool):
+        problems.append(("prefer_apart", f"must be true or false, got {service.prefer_apart!r}"))
+    if not isinstance(service.spread, tuple) or not all(isinstance(s, SpreadSpec) for s in service.spread):
+        problems.append(("spread", f"must be a tuple of SpreadSpec, got {service.spread!r}"))
+    else:
+        for k, spread in enumerate(service.spread):
+            if spread.topology not in SPREAD_TOPOLOGIES:
+                problems.append((f"spread[{k}].topology",
+                                 f"must be one of {', '.join(SPREAD_TOPOLOGIES)}, got {spread.topology!r}"))
+            if not _whole(spread.max_skew) or spread.max_skew < 1:
+                problems.append((f"spread[{k}].max_skew", f"must be a whole number >= 1, got {spread.max_skew!r}"))
+            if not isinstance(spread.hard, bool):
+                problems.append((f"spread[{k}].hard", f"must be true or false, got {spread.hard!r}"))
+        if len({s.topology for s in service.spread}) != len(service.spread):
+            problems.append(("spread", "has two constraints over the same topology"))
     if service.vnf_kind or service.vnf_config:
         from programs.vnf.program import KINDS, ConfigError, parse_vnf_config
 

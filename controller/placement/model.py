@@ -60,12 +60,51 @@ class Container:
         return self.service or self.name
 
 
+# Spread domains: one per server (Kubernetes' kubernetes.io/hostname) or one per zone
+# (topology.kubernetes.io/zone; servers without a zone are in no domain).
+TOPOLOGIES = ("server", "zone")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A topology spread constraint over a service's containers (Kubernetes' topologySpreadConstraints).
+
+    Hard (DoNotSchedule): in every domain, the service's containers number at most `max_skew`
+    more than in the domain that has fewest (domains with none count, as in Kubernetes), and a
+    hard zone spread keeps the service off servers without a zone. A domain that is already
+    past the skew with the containers placed before (`ServiceRule.placed`) may keep them but
+    gets no new one. Soft (ScheduleAnyway): preferred, not required.
+    """
+
+    topology: str  # one of TOPOLOGIES
+    max_skew: int  # >= 1
+    hard: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceRule:
+    """Placement rules of one service's containers (those whose `service_name` is `name`)."""
+
+    name: str
+    max_per_server: int = 0  # hard: at most this many on one server (podAntiAffinity required on
+    #                          hostname: 1; Compose max_replicas_per_node: k); 0 = no limit
+    spread: tuple[Spread, ...] = ()
+    prefer_apart: bool = False  # soft: preferably not two on one server (preferred podAntiAffinity)
+    placed: tuple[tuple[str, int], ...] = ()  # (server, count) of its replicas already running there,
+    #                                           which count toward max_per_server and the spread
+
+    @property
+    def placed_on(self) -> dict[str, int]:
+        return dict(self.placed)
+
+
 @dataclass(frozen=True)
 class Problem:
     servers: tuple[Server, ...]
     layers: tuple[Layer, ...]
     containers: tuple[Container, ...]
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    rules: tuple[ServiceRule, ...] = ()  # beyond the paper: spread and anti-affinity per service
 
     @cached_property
     def layer_size(self) -> dict[str, float]:
@@ -92,7 +131,16 @@ class Problem:
             for s in self.servers
         )
         meta = {**self.meta, "multiplier": self.meta.get("multiplier", 1.0) * multiplier}
-        return Problem(servers, self.layers, self.containers, meta)
+        return Problem(servers, self.layers, self.containers, meta, self.rules)
+
+    @cached_property
+    def rule_of(self) -> dict[str, ServiceRule]:
+        """Service name -> its rules (services without rules are absent)."""
+        return {rule.name: rule for rule in self.rules}
+
+    def members(self, service: str) -> tuple[Container, ...]:
+        """The problem's containers of a service."""
+        return tuple(c for c in self.containers if c.service_name == service)
 
 
 def _finite(value: Any) -> bool:
@@ -177,9 +225,66 @@ def _check_fits_somewhere(digests: list[str], sizes: dict[str, float], servers: 
         f'(closest: "{closest.name}" would store {need:g} of them and has {closest.storage:g} free)')
 
 
+def _whole(value: Any, where: str, what: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ProblemError(f"{where}: {what} must be a whole number >= {least}, got {value!r}")
+    return value
+
+
+def _spread(item: Any, where: str) -> Spread:
+    item = _record(item, where, {"topology", "max_skew"}, {"hard"})
+    if item["topology"] not in TOPOLOGIES:
+        raise ProblemError(f"{where}: topology must be one of {', '.join(TOPOLOGIES)}, got {item['topology']!r}")
+    hard = item.get("hard", True)
+    if not isinstance(hard, bool):
+        raise ProblemError(f"{where}: hard must be true or false, got {hard!r}")
+    return Spread(item["topology"], _whole(item["max_skew"], where, "max_skew", least=1), hard)
+
+
+def _rule(item: Any, where: str, services: set[str], server_names: set[str]) -> ServiceRule:
+    item = _record(item, where, {"name"}, {"max_per_server", "spread", "prefer_apart", "placed"})
+    name = _name(item["name"], where, "name")
+    where = f'{where} ("{name}")'
+    if name not in services:
+        raise ProblemError(f'{where}: no container is of service "{name}"')
+    spreads = item.get("spread", [])
+    if not isinstance(spreads, list):
+        raise ProblemError(f"{where}: spread must be a list, got {type(spreads).__name__}")
+    spread = tuple(_spread(s, f"{where}: spread[{k}]") for k, s in enumerate(spreads))
+    prefer_apart = item.get("prefer_apart", False)
+    if not isinstance(prefer_apart, bool):
+        raise ProblemError(f"{where}: prefer_apart must be true or false, got {prefer_apart!r}")
+    placed = item.get("placed", {})
+    if not isinstance(placed, dict):
+        raise ProblemError(f"{where}: placed must be an object of server name to count")
+    for server, count in placed.items():
+        if server not in server_names:
+            raise ProblemError(f'{where}: placed names "{server}", which is not a server')
+        _whole(count, f"{where}: placed", f'the count on "{server}"', least=0)
+    return ServiceRule(name, _whole(item.get("max_per_server", 0), where, "max_per_server", least=0), spread,
+                       prefer_apart, tuple(sorted((s, c) for s, c in placed.items() if c)))
+
+
+def check_rules(problem: Problem) -> None:
+    """Raise ProblemError when a service's hard rules cannot hold whatever the capacities:
+    more containers than max_per_server lets the servers take, or a hard zone spread
+    with no server in a zone."""
+    for rule in problem.rules:
+        where = f'rules ("{rule.name}")'
+        count = len(problem.members(rule.name))
+        if rule.max_per_server:
+            room = sum(max(rule.max_per_server - rule.placed_on.get(s.name, 0), 0) for s in problem.servers)
+            if count > room:
+                raise ProblemError(
+                    f"{where}: {count} container(s) at most {rule.max_per_server} per server need more "
+                    f"servers than the {len(problem.servers)} there are (room for {room})")
+        if any(s.hard and s.topology == "zone" for s in rule.spread) and not any(s.zone for s in problem.servers):
+            raise ProblemError(f"{where}: a hard zone spread needs servers with a zone; none has one")
+
+
 def problem_from_dict(data: Any) -> Problem:
     """Validate DESIGN.md's problem format and build a Problem; raises ProblemError."""
-    data = _record(data, "problem", {"servers", "layers", "containers"}, {"meta"})
+    data = _record(data, "problem", {"servers", "layers", "containers"}, {"meta", "rules"})
 
     servers: list[Server] = []
     held_lists: list[tuple[str, Any]] = []  # (where, raw "held"), checked once the layers are known
@@ -251,10 +356,23 @@ def problem_from_dict(data: Any) -> Problem:
     if not containers:
         raise ProblemError("containers: at least one container is needed")
 
+    rules: list[ServiceRule] = []
+    services = {c.service_name for c in containers}
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise ProblemError(f"rules: expected a list, got {type(raw_rules).__name__}")
+    for k, item in enumerate(raw_rules):
+        rule = _rule(item, f"rules[{k}]", services, server_names)
+        if any(r.name == rule.name for r in rules):
+            raise ProblemError(f'rules[{k}] ("{rule.name}"): a second rule for service "{rule.name}"')
+        rules.append(rule)
+
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise ProblemError("meta: expected an object")
-    return Problem(tuple(servers), tuple(layers), tuple(containers), meta)
+    problem = Problem(tuple(servers), tuple(layers), tuple(containers), meta, tuple(rules))
+    check_rules(problem)
+    return problem
 
 
 def load_problem(path: str | Path) -> Problem:
@@ -289,6 +407,16 @@ def problem_to_dict(problem: Problem) -> dict:
             for c in problem.containers
         ],
     }
+    if problem.rules:
+        out["rules"] = [
+            {"name": r.name,
+             **({"max_per_server": r.max_per_server} if r.max_per_server else {}),
+             **({"spread": [{"topology": s.topology, "max_skew": s.max_skew, "hard": s.hard} for s in r.spread]}
+                if r.spread else {}),
+             **({"prefer_apart": True} if r.prefer_apart else {}),
+             **({"placed": dict(r.placed)} if r.placed else {})}
+            for r in problem.rules
+        ]
     if problem.meta:
         out["meta"] = problem.meta
     return out
