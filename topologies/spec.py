@@ -18,6 +18,7 @@ class HostSpec:
     cpu_millicores: float = 0.0   # capacities, for edge servers (and the cloud)
     storage_mib: float = 0.0
     bandwidth_mbps: float = 0.0
+    memory_mib: float = 0.0       # memory for containers' requests; 0 = not given (no memory limit)
     access_mbps: float = 0.0      # bandwidth of its link to the switch; 0 = unlimited
 
 
