@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_APPS = {
     "socialNetwork": ROOT / "examples" / "apps" / "deathstarbench-socialNetwork-docker-compose.yml",
     "online-boutique": ROOT / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml",
+    "teastore": ROOT / "examples" / "apps" / "teastore-kubernetes-clusterip.yaml",
 }
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
 READY_TIMEOUT = 600.0

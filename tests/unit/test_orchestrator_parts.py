@@ -45,6 +45,6 @@ def test_deploy_records_round_trip_through_csv(tmp_path):
 
 
 def test_experiment_apps_are_bundled_names_or_files(tmp_path):
-    assert app_file("socialNetwork").is_file() and app_file("online-boutique").is_file()
+    assert all(app_file(name).is_file() for name in ("socialNetwork", "online-boutique", "teastore"))
     with pytest.raises(ValueError):
         app_file(str(tmp_path / "missing.yml"))
