@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -166,7 +167,7 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     scale = runs[0].image_scale if runs else IMAGE_SCALE
     left.set_ylabel("MB (real sizes)" if scale == 1 else f"MB (image scale: real bytes x {scale:g})")
     left.legend(fontsize=8)
-    left.set_title(title, fontsize=10)
+    left.set_title(textwrap.fill(title, 80, break_on_hyphens=False), fontsize=9)
     right.barh(list(x), [r.ready_seconds for r in runs], color="tab:gray")
     right.set_yticks(list(x), labels, fontsize=7)
     right.invert_yaxis()
@@ -364,10 +365,11 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
     out.mkdir(parents=True, exist_ok=True)
     settings = (f"{replicas} replicas per service, " if replicas else "") + f"spread {'on' if spread else 'off'}, " \
         f"profile {profile}"
-    shown = f"{' + '.join(app.name for app in specs)} ({settings})"
+    shown = f"{' + '.join(Path(name).stem if name not in BUNDLED_APPS else name for name in apps)} ({settings})"
     progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
              f"images at scale {image_scale:g}" + (" (real sizes)" if image_scale == 1 else ""))
+    csv_path, apps_path, png_path = out / "deploy.csv", out / "deploy-apps.csv", out / "deploy.png"
     runs, rows = [], []
     for p in peers:
         for algorithm in algorithms:
@@ -376,8 +378,7 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
                                         image_scale=image_scale)
             runs.append(run)
             rows += app_runs
-    csv_path, apps_path, png_path = out / "deploy.csv", out / "deploy-apps.csv", out / "deploy.png"
-    write_csv(runs, csv_path)
-    write_app_csv(rows, apps_path)
+            write_csv(runs, csv_path)  # after every run: a later run that fails keeps the ones before it
+            write_app_csv(rows, apps_path)
     plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
     return csv_path, apps_path, png_path
