@@ -312,7 +312,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
             now = time.monotonic() - started
             for app in apps:
                 d = latest[app.name]
-                if app.name not in app_ready and d.ready and d.addresses and all(
+                if app.name not in app_ready and d.ready and all(
                         (app.name, a.service) in first_answers for a in d.addresses):
                     app_ready[app.name] = now
             if now > READY_TIMEOUT:
