@@ -59,6 +59,9 @@ def add_parser(sub) -> None:
                             help="deploy: on: every service of several replicas is spread over nodes (hard, at most "
                                  "one replica more on any node than on another); off: as the manifests say")
     add_profile_option(experiment, "deploy: ")
+    experiment.add_argument("--ready-timeout", type=positive_float, default=600.0, metavar="S",
+                            help="deploy: seconds a run waits for every service to answer; a run that takes longer "
+                                 "is reported and left out of the results (default: 600)")
     experiment.add_argument("--image-scale", type=image_scale, default=IMAGE_SCALE, metavar="S",
                             help="deploy: " + IMAGE_SCALE_HELP)
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
@@ -190,7 +193,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def _deploy_experiment(args: argparse.Namespace) -> int:
     from api.app import AppError
-    from harness.deploy_experiment import DEFAULT_ALGORITHMS, DEFAULT_APP, run_deploy_experiment
+    from harness.deploy_experiment import DEFAULT_ALGORITHMS, DEFAULT_APP, NotReady, run_deploy_experiment
 
     algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
     unknown = [a for a in algorithms if a not in ALGORITHMS]
@@ -200,9 +203,12 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
     try:
         written = run_deploy_experiment(args.app or [DEFAULT_APP], args.topo, algorithms, peers, Path(args.out),
                                         replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
-                                        image_scale=args.image_scale)
+                                        image_scale=args.image_scale, ready_timeout=args.ready_timeout)
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
+    except NotReady as exc:
+        print(f"strata experiment deploy: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK

@@ -266,11 +266,26 @@ def answered(output: str, services: Sequence[str]) -> set[int]:
     return done
 
 
+class NotReady(Exception):
+    """A run whose apps did not all answer in time (the message says what was still waiting)."""
+
+
+def waiting_instances(instances: Sequence, shown: int = 4) -> str:
+    """What the instances not running are waiting for, from GetDeployment's instances (name, node,
+    phase, message): "web-1 (not placed: no server has room), ... and N more"."""
+    running = 2  # INSTANCE_PHASE_RUNNING
+    waiting = [f"{i.name} ({i.message or (f'on {i.node}, not running yet' if i.node else 'not placed')})"
+               for i in instances if i.phase != running]
+    more = f", ... and {len(waiting) - shown} more" if len(waiting) > shown else ""
+    return ", ".join(waiting[:shown]) + more if waiting else "every instance runs; a VIP did not answer"
+
+
 def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool, *, openflow_port: int,
                 port_base: int, progress: Callable[[str], None], replicas: int | None = None,
-                spread: bool = False, profile: str = DEFAULT_PROFILE,
-                image_scale: float = IMAGE_SCALE) -> tuple[DeployRun, list[AppRun]]:
-    """Deploy every app, in order, with `algorithm` on a fresh network and measure until all answer."""
+                spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
+                ready_timeout: float = READY_TIMEOUT) -> tuple[DeployRun, list[AppRun]]:
+    """Deploy every app, in order, with `algorithm` on a fresh network and measure until all answer;
+    NotReady if they do not within `ready_timeout` seconds."""
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
@@ -315,9 +330,10 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                 if app.name not in app_ready and d.ready and all(
                         (app.name, a.service) in first_answers for a in d.addresses):
                     app_ready[app.name] = now
-            if now > READY_TIMEOUT:
-                waiting = ", ".join(app.name for app in apps if app.name not in app_ready)
-                raise TimeoutError(f"{algorithm}: {waiting} not answering after {READY_TIMEOUT:g} s")
+            if now > ready_timeout:
+                waiting = "; ".join(f"{app.name}: {waiting_instances(latest[app.name].instances)}"
+                                    for app in apps if app.name not in app_ready)
+                raise NotReady(f"{algorithm}: not every service answered after {ready_timeout:g} s; waiting: {waiting}")
             time.sleep(0.2)
         sent = stack.registry_sent_bytes() - sent_before
         uplink = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks) - uplink_before
@@ -347,10 +363,12 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
 def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[str], peers: list[bool], out: Path,
                           *, replicas: int | None = None, spread: bool = False, profile: str = DEFAULT_PROFILE,
                           openflow_port: int = 6663, port_base: int = 50200,
-                          progress: Callable[[str], None] = print,
-                          image_scale: float = IMAGE_SCALE) -> tuple[Path, Path, Path]:
+                          progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
+                          ready_timeout: float = READY_TIMEOUT) -> tuple[Path, Path, Path]:
     """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
-    Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app) and deploy.png."""
+    Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app) and deploy.png.
+    A run whose apps do not all answer in time is reported and left out; NotReady at the end names
+    those runs, after the others are written."""
     from topologies.catalog import load_topology
 
     from .daemons import require_root
@@ -370,15 +388,24 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
              f"images at scale {image_scale:g}" + (" (real sizes)" if image_scale == 1 else ""))
     csv_path, apps_path, png_path = out / "deploy.csv", out / "deploy-apps.csv", out / "deploy.png"
-    runs, rows = [], []
+    runs, rows, failed = [], [], []
     for p in peers:
         for algorithm in algorithms:
-            run, app_runs = measure_run(spec, specs, algorithm, p, openflow_port=openflow_port, port_base=port_base,
-                                        progress=progress, replicas=replicas, spread=spread, profile=profile,
-                                        image_scale=image_scale)
+            try:
+                run, app_runs = measure_run(spec, specs, algorithm, p, openflow_port=openflow_port,
+                                            port_base=port_base, progress=progress, replicas=replicas, spread=spread,
+                                            profile=profile, image_scale=image_scale, ready_timeout=ready_timeout)
+            except NotReady as exc:
+                progress(f"  {exc}")
+                failed.append(f"{algorithm} (peers {'on' if p else 'off'})")
+                continue
             runs.append(run)
             rows += app_runs
             write_csv(runs, csv_path)  # after every run: a later run that fails keeps the ones before it
             write_app_csv(rows, apps_path)
-    plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
+    if runs:
+        plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
+    if failed:
+        raise NotReady(f"not ready within {ready_timeout:g} s: {', '.join(failed)}"
+                       + (f"; the other runs are in {csv_path} and {apps_path}" if runs else ""))
     return csv_path, apps_path, png_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +11,7 @@ from api.app import AppSpec, ServiceSpec, SpreadSpec
 from cli import EXIT_BAD_INPUT, build_parser, main
 from harness.deploy_experiment import (BUNDLED_APPS, AppRun, DeployRun, answered, app_rows, dataset_images_of,
                                        load_app, load_apps, percentile, probe_command, read_app_csv, read_csv,
-                                       whole_run, with_settings, write_app_csv, write_csv)
+                                       waiting_instances, whole_run, with_settings, write_app_csv, write_csv)
 
 NODE_SPREAD = SpreadSpec("node", 1, True)
 
@@ -125,10 +126,11 @@ def test_cli_takes_several_apps_and_the_run_settings():
                                                                     "edge-small")
     defaults = parser.parse_args(["experiment", "deploy", "--out", "x"])
     assert (defaults.app, defaults.replicas, defaults.spread, defaults.profile) == (None, None, "off", "roomy")
+    assert defaults.ready_timeout == 600.0
 
 
 @pytest.mark.parametrize("option, value", [("--replicas", "0"), ("--replicas", "-1"), ("--replicas", "two"),
-                                           ("--spread", "yes"), ("--profile", "huge")])
+                                           ("--spread", "yes"), ("--profile", "huge"), ("--ready-timeout", "0")])
 def test_cli_refuses_bad_settings(option, value, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["experiment", "deploy", "--out", "x", option, value])
@@ -142,3 +144,15 @@ def test_cli_refuses_bad_apps_before_building_anything(apps, tmp_path, capsys):
         argv += ["--app", app]
     assert main(argv) == EXIT_BAD_INPUT
     assert "--app" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_run_that_is_not_ready_says_what_its_instances_wait_for():
+    def instance(name, node="", phase=1, message=""):
+        return SimpleNamespace(name=name, node=node, phase=phase, message=message)
+
+    instances = [instance("web-1", "edge1", 2), instance("web-2", message="no server has room for it"),
+                 instance("db-1", "edge2"), instance("db-2")]
+    assert waiting_instances(instances) == ("web-2 (no server has room for it), db-1 (on edge2, not running yet), "
+                                            "db-2 (not placed)")
+    assert waiting_instances(instances * 3, shown=2).endswith(", ... and 7 more")
+    assert waiting_instances([instance("web-1", "edge1", 2)]) == "every instance runs; a VIP did not answer"
