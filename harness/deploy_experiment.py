@@ -270,14 +270,20 @@ class NotReady(Exception):
     """A run whose apps did not all answer in time (the message says what was still waiting)."""
 
 
-def waiting_instances(instances: Sequence, shown: int = 4) -> str:
-    """What the instances not running are waiting for, from GetDeployment's instances (name, node,
-    phase, message): "web-1 (not placed: no server has room), ... and N more"."""
+def waiting_instances(instances: Sequence, shown: int = 3) -> str:
+    """What the instances not running wait for, from GetDeployment's instances (name, node, phase,
+    message), grouped by reason: "2 instance(s) (web-1, web-2): no server has room; 1 (db-1): on edge2,
+    not running yet"."""
     running = 2  # INSTANCE_PHASE_RUNNING
-    waiting = [f"{i.name} ({i.message or (f'on {i.node}, not running yet' if i.node else 'not placed')})"
-               for i in instances if i.phase != running]
-    more = f", ... and {len(waiting) - shown} more" if len(waiting) > shown else ""
-    return ", ".join(waiting[:shown]) + more if waiting else "every instance runs; a VIP did not answer"
+    by_reason: dict[str, list[str]] = {}
+    for i in instances:
+        if i.phase != running:
+            reason = i.message or (f"on {i.node}, not running yet" if i.node else "not placed")
+            by_reason.setdefault(reason, []).append(i.name)
+    if not by_reason:
+        return "every instance runs; a VIP did not answer"
+    return "; ".join(f"{len(names)} instance(s) ({', '.join(names[:shown])}{', ...' if len(names) > shown else ''}): "
+                     f"{reason}" for reason, names in by_reason.items())
 
 
 def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool, *, openflow_port: int,
