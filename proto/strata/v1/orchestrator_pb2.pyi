@@ -161,7 +161,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,9 @@ class ServiceSpec(_message.Message):
     NEAR_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    PREFER_APART_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -194,7 +197,20 @@ class ServiceSpec(_message.Message):
     near: str
     memory_mib: float
     memory_limit_mib: float
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ...) -> None: ...
+    max_per_node: int
+    spread: _containers.RepeatedCompositeFieldContainer[ServiceSpread]
+    prefer_apart: bool
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ...) -> None: ...
+
+class ServiceSpread(_message.Message):
+    __slots__ = ("topology", "max_skew", "soft")
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SKEW_FIELD_NUMBER: _ClassVar[int]
+    SOFT_FIELD_NUMBER: _ClassVar[int]
+    topology: str
+    max_skew: int
+    soft: bool
+    def __init__(self, topology: _Optional[str] = ..., max_skew: _Optional[int] = ..., soft: _Optional[bool] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("application", "services", "algorithm", "registry_only")
