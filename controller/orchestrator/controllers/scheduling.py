@@ -9,21 +9,28 @@ and are placed again; only once placed do they replace the old ones (until then 
 where they are, and come back if their node does). What does not fit is said on the deployment and
 tried again when nodes or applications change. All placement happens on this controller's thread,
 so two decisions never see the same free capacity; no lock is held while the placer is asked.
+
+A service's spread and anti-affinity rules go into the problem as its rules (named app/service, as
+its containers' service), with the replicas it already runs on ready nodes; each node's zone is its
+edge site, the switch it hangs off. What no capacity can fix (more replicas than max_per_node lets
+the nodes take) is refused at Deploy and Scale by check_rules, before anything is recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
+from api.app import ServiceSpec, describe_rules
 from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
-from controller.placement.model import Container, Layer, Problem, ProblemError, Server
+from controller.placement.model import Container, Layer, Problem, ProblemError, Server, ServiceRule, Spread
 from controller.placement.result import PlacementResult
 
 from ..cluster import APPS, IMAGES, INSTANCES, NODES, ClusterState
 from ..ports import Placer
 from ..sources import SwitchGraph
-from ..store import AppRecord, InstanceRecord
+from ..store import AppRecord, InstanceRecord, NodeRecord
 from .switch_graph import SwitchGraphCache
 
 log = logging.getLogger("strata.orchestrator")
@@ -53,9 +60,42 @@ def free_memory(capacity_mib: float, requested_mib: float) -> float:
     return max(capacity_mib - requested_mib, NO_MEMORY_LEFT)
 
 
+def zone_of(node: NodeRecord) -> str:
+    """A node's zone (Kubernetes' topology.kubernetes.io/zone): its edge site, the switch it hangs off."""
+    return node.switch
+
+
+TOPOLOGY = {"node": "server", "zone": "zone"}  # the app model's spread topology -> the problem's
+
+
+def check_rules(app: str, service: ServiceSpec, replicas: int, nodes: list[NodeRecord]) -> None:
+    """FailedPrecondition when the service's hard rules cannot hold on `nodes` whatever their
+    capacities: `replicas` more than max_per_node lets them take, or a required zone spread and
+    no node in a zone."""
+    where = f'{app}: service "{service.name}"'
+    if service.max_per_node and replicas > service.max_per_node * len(nodes):
+        raise FailedPrecondition(
+            f"{where}: at most {service.max_per_node} replica(s) per node (max_per_node): {replicas} replicas need "
+            f"{math.ceil(replicas / service.max_per_node)} nodes, and there are {len(nodes)}"
+            f"{': ' + ', '.join(n.name for n in nodes) if nodes else ''}")
+    if any(s.hard and s.topology == "zone" for s in service.spread) and not any(zone_of(n) for n in nodes):
+        raise FailedPrecondition(f"{where}: a required spread over zones needs nodes in zones, and none of the "
+                                 f"{len(nodes)} nodes has one")
+
+
+def service_rule(name: str, spec: ServiceSpec, placed: dict[str, int]) -> ServiceRule | None:
+    """The problem's rule of a service (None when it has no rules): `name` is app/service,
+    `placed` its replicas already on each ready node."""
+    if not (spec.max_per_node or spec.spread or spec.prefer_apart):
+        return None
+    return ServiceRule(name, spec.max_per_node, tuple(Spread(TOPOLOGY[s.topology], s.max_skew, s.hard)
+                                                      for s in spec.spread),
+                       spec.prefer_apart, tuple(sorted(placed.items())))
+
+
 def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -> Problem:
-    """The ready nodes with what is left of them, and the new instances (call with the lock held).
-    `size_unit`: bytes per unit of size in the problem."""
+    """The ready nodes with what is left of them, and the new instances with their services'
+    rules (call with the lock held). `size_unit`: bytes per unit of size in the problem."""
     servers, sizes = [], {}
     for app in {id(a): a for _, a, _ in new}.values():
         for image in app.images.values():
@@ -75,7 +115,7 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
         held = (set(observed.layers) | set(coming)) & set(sizes)
         free = node.storage_bytes - observed.storage_used - sum(coming.values())
         servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / size_unit,
-                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held),
+                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held), zone_of(node),
                               memory=free_memory(node.memory_mib, memory)))
     if not servers:
         raise FailedPrecondition("no node is ready (none has sent a heartbeat recently)")
@@ -88,19 +128,39 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
                                     tuple(d for d, _ in app.images[service].layers), spec.image,
                                     f"{app.spec.name}/{service}", spec.memory_mib))
     layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
-    return Problem(tuple(servers), layers, tuple(containers))
+    rules = []
+    ready = {s.name for s in servers}
+    for app, service in {(app.spec.name, service): (app, service) for _, app, service in new}.values():
+        placed: dict[str, int] = {}
+        for instance in state.instances.values():
+            if instance.app == app.spec.name and instance.service == service and instance.node in ready:
+                placed[instance.node] = placed.get(instance.node, 0) + 1
+        rule = service_rule(f"{app.spec.name}/{service}", app.spec.service(service), placed)
+        if rule is not None:
+            rules.append(rule)
+    return Problem(tuple(servers), layers, tuple(containers), rules=tuple(rules))
 
 
 def near_rings(problem: Problem, near: str, graph: SwitchGraph) -> list[Problem]:
     """The problem over the nodes nearest the host `near` first, then one hop farther each time,
-    and last over every node: placement tries them in turn (layer-aware within each)."""
+    and last over every node: placement tries them in turn (layer-aware within each). A required
+    spread is over every node, so a problem with one is not cut into rings."""
     if near not in graph.host_switch:
         raise InvalidArgument(f"near: {near!r} is not a host of the network")
+    if any(s.hard for rule in problem.rules for s in rule.spread):
+        return [problem]
     reach = graph.reach(graph.host_switch[near])  # switch -> (hops to near's switch, bottleneck)
     far = 1 << 20
     distance = {s.name: reach.get(graph.host_switch.get(s.name, ""), (far,))[0] for s in problem.servers}
-    return [dataclasses.replace(problem, servers=tuple(s for s in problem.servers if distance[s.name] <= limit))
+    return [_within(problem, {s.name for s in problem.servers if distance[s.name] <= limit})
             for limit in sorted(set(distance.values()))]
+
+
+def _within(problem: Problem, names: set[str]) -> Problem:
+    """The problem over the servers named, the rules' replicas placed elsewhere left out."""
+    rules = tuple(dataclasses.replace(r, placed=tuple((s, n) for s, n in r.placed if s in names))
+                  for r in problem.rules)
+    return dataclasses.replace(problem, servers=tuple(s for s in problem.servers if s.name in names), rules=rules)
 
 
 class Scheduler:
@@ -199,7 +259,9 @@ class Scheduler:
             with self.state.lock:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
-            result = self._place(rings, app.algorithm)
+            rules = "; ".join(f'service "{service}": {words}' for service in dict.fromkeys(s for _, _, s in new)
+                              if (words := describe_rules(app.spec.service(service))))
+            result = self._place(rings, app.algorithm, rules)
         except DomainError as exc:
             if moving:
                 log.warning("%s: %s", moving, exc)
@@ -214,8 +276,11 @@ class Scheduler:
                 self.state.unplaced.pop(app_name, None)
         return result
 
-    def _place(self, rings: list[Problem], algorithm: str) -> PlacementResult:
+    def _place(self, rings: list[Problem], algorithm: str, rules: str = "") -> PlacementResult:
+        """The first ring's solved placement; FailedPrecondition with the reason (and the services'
+        rules in words, `rules`) when none fits."""
         problem = rings[-1]
+        with_rules = f" under the rules ({rules})" if rules else ""
         try:
             for ring in rings[:-1]:
                 try:
@@ -226,12 +291,12 @@ class Scheduler:
                     return result
             result = self.placer.solve(problem, algorithm)
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
-            raise FailedPrecondition(f"cannot place: {exc}") from None
+            raise FailedPrecondition(f"cannot place{with_rules}: {exc}") from None
         if not result.solved:
             free = ", ".join(f"{s.name} {s.cpu:g} m CPU / "
                              + (f"{s.memory:.0f} MiB memory / " if s.memory else "")
                              + f"{s.storage * self.size_unit / 1e6:.1f} MB free"
                              for s in problem.servers)
-            raise FailedPrecondition(f"no placement fits the ready nodes ({result.status}: "
+            raise FailedPrecondition(f"no placement fits the ready nodes{with_rules} ({result.status}: "
                                      f"{result.message or 'infeasible'}); ready: {free}")
         return result
