@@ -164,3 +164,38 @@ def test_near_rings_keep_the_replicas_placed_within_each_ring_and_a_hard_spread_
     hard = problem.__class__(problem.servers, problem.layers, problem.containers,
                              rules=(ServiceRule("shop/web", spread=(Spread("server", 1, True),)),))
     assert near_rings(hard, "edge3", FakeSdn().switch_graph()) == [hard]
+
+
+# ---------------------------------------------------------------- with the placement algorithms' rules
+
+@pytest.mark.parametrize("algorithm", ["strata", "kube-default", "ilp"])
+def test_replicas_one_per_node_land_on_different_nodes_and_a_scale_keeps_them_apart(tmp_path, algorithm):
+    c = zoned(Cluster(tmp_path))
+    spec = shop(web=2, max_per_node=1)
+    c.o.deploy(spec, algorithm=algorithm)
+    c.settle()
+    assert placed(c) == {placed_node: 1 for placed_node in placed(c)} and len(placed(c)) == 2
+    c.o.scale("shop", "web", 3)
+    c.settle()
+    assert placed(c) == {"edge1": 1, "edge2": 1, "edge3": 1} and c.o.deployment("shop").ready
+
+
+def test_a_hard_zone_spread_puts_replicas_in_both_zones(tmp_path):
+    c = zoned(Cluster(tmp_path))
+    c.o.deploy(shop(web=2, spread=(SpreadSpec("zone", 1, True),)))
+    c.settle()
+    assert sorted(ZONES[node] for node in placed(c)) == ["s1", "s3"]
+
+
+def test_what_only_the_capacities_break_stays_pending_naming_the_service_and_its_rule(tmp_path):
+    c = zoned(Cluster(tmp_path, cpu=1000))
+    c.o.deploy(AppSpec("big", (ServiceSpec("hog", "db", cpu_millicores=950),)))  # one node nearly full
+    c.settle()
+    c.o.deploy(shop(web=3, max_per_node=1))
+    c.settle()
+    pending = [i for i in c.o.deployment("shop").instances if i.phase == "pending"]
+    assert pending and all(not i.record.node for i in pending)
+    assert all('service "web": at most 1 per node' in i.message for i in pending)
+    c.o.delete("big")  # room again: placed, one per node
+    c.settle()
+    assert placed(c) == {"edge1": 1, "edge2": 1, "edge3": 1}
