@@ -94,6 +94,9 @@ def _print_deployment(d: pb.Deployment) -> None:
           f"placed by {d.placement_algorithm}; layers {'from the nearest holder' if d.peers else 'from the registry'}")
     print(f"  planned to store anew {human_bytes(d.planned_bytes)}; pulled {human_bytes(d.pulled_bytes)} from the "
           f"registry, {human_bytes(d.peer_bytes)} from peers")
+    for s in d.services:
+        if words := describe_rules(service_spec(s)):
+            print(f"  rules of {s.name}: {words}")
     vips = {a.service: a for a in d.addresses}
     images = {i.service: i for i in d.images}
     print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image [its phase]")
@@ -103,11 +106,6 @@ def _print_deployment(d: pb.Deployment) -> None:
         detail = f": {i.message}" if i and i.message else ""
         print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a and a.vip else '-':<22} "
               f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image} [{phase}{detail}]")
-    rules = [(s.name, words) for s in d.services if (words := describe_rules(service_spec(s)))]
-    if rules:
-        print("  placement rules:")
-        for name, words in rules:
-            print(f"    {name}: {words}")
     print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8}  message")
     for i in d.instances:
         print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "

@@ -35,7 +35,8 @@ from .controllers.images import ImageController
 from .controllers.node_sync import NodeSyncController
 from .controllers.nodes import NodeLifecycleController
 from .controllers.routes import RouteController, route_name
-from .controllers.scheduling import Scheduler, check_rules, container_name
+from .controllers.scheduling import Scheduler, container_name
+from .controllers.service_rules import check_rules
 from .controllers.switch_graph import SwitchGraphCache
 from .controllers.vips import VipController
 from .ports import IMAGE_FAILED, IMAGE_READY, Agents, Images, Mesh, Placer, Sdn

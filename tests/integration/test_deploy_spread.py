@@ -143,4 +143,4 @@ def test_more_replicas_than_nodes_one_per_node_is_refused_and_the_running_app_is
     listed = subprocess.run([*base, "ls", "-o", "json"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert [d["application"] for d in json.loads(listed.stdout)] == ["shop"]
     shown = subprocess.run([*base, "get", "shop"], capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
-    assert "web: at most 1 per node, spread over nodes (max skew 1, required)" in shown
+    assert "rules of web: at most 1 per node, spread over nodes (max skew 1, required)" in shown

@@ -136,7 +136,8 @@ def test_a_deploy_that_fits_nowhere_says_which_rules_it_was_placed_under(tmp_pat
     messages = {i.message for i in c.o.deployment("shop").instances}
     assert len(messages) == 1
     [message] = messages
-    assert 'no placement fits the ready nodes under the rules (service "web": at most 1 per node)' in message
+    assert message.startswith("not placed: no placement fits the ready nodes")
+    assert message.endswith('; under the rules: service "web": at most 1 per node')
 
 
 def test_the_rules_survive_a_restart(tmp_path):

@@ -12,26 +12,25 @@ so two decisions never see the same free capacity; no lock is held while the pla
 
 A service's spread and anti-affinity rules go into the problem as its rules (named app/service, as
 its containers' service), with the replicas it already runs on ready nodes; each node's zone is its
-edge site, the switch it hangs off. What no capacity can fix (more replicas than max_per_node lets
-the nodes take) is refused at Deploy and Scale by check_rules, before anything is recorded.
+edge site, the switch it hangs off (service_rules.py). A placement that fails says the rules it
+was tried under.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 
-from api.app import ServiceSpec, describe_rules
 from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
-from controller.placement.model import Container, Layer, Problem, ProblemError, Server, ServiceRule, Spread
+from controller.placement.model import Container, Layer, Problem, ProblemError, Server
 from controller.placement.result import PlacementResult
 
 from ..cluster import APPS, IMAGES, INSTANCES, NODES, ClusterState
 from ..ports import Placer
 from ..sources import SwitchGraph
-from ..store import AppRecord, InstanceRecord, NodeRecord
+from ..store import AppRecord, InstanceRecord
 from .switch_graph import SwitchGraphCache
+from .service_rules import rules_note, service_rule, zone_of
 
 log = logging.getLogger("strata.orchestrator")
 
@@ -58,39 +57,6 @@ def free_memory(capacity_mib: float, requested_mib: float) -> float:
     if capacity_mib <= 0:
         return 0.0
     return max(capacity_mib - requested_mib, NO_MEMORY_LEFT)
-
-
-def zone_of(node: NodeRecord) -> str:
-    """A node's zone (Kubernetes' topology.kubernetes.io/zone): its edge site, the switch it hangs off."""
-    return node.switch
-
-
-TOPOLOGY = {"node": "server", "zone": "zone"}  # the app model's spread topology -> the problem's
-
-
-def check_rules(app: str, service: ServiceSpec, replicas: int, nodes: list[NodeRecord]) -> None:
-    """FailedPrecondition when the service's hard rules cannot hold on `nodes` whatever their
-    capacities: `replicas` more than max_per_node lets them take, or a required zone spread and
-    no node in a zone."""
-    where = f'{app}: service "{service.name}"'
-    if service.max_per_node and replicas > service.max_per_node * len(nodes):
-        raise FailedPrecondition(
-            f"{where}: at most {service.max_per_node} replica(s) per node (max_per_node): {replicas} replicas need "
-            f"{math.ceil(replicas / service.max_per_node)} nodes, and there are {len(nodes)}"
-            f"{': ' + ', '.join(n.name for n in nodes) if nodes else ''}")
-    if any(s.hard and s.topology == "zone" for s in service.spread) and not any(zone_of(n) for n in nodes):
-        raise FailedPrecondition(f"{where}: a required spread over zones needs nodes in zones, and none of the "
-                                 f"{len(nodes)} nodes has one")
-
-
-def service_rule(name: str, spec: ServiceSpec, placed: dict[str, int]) -> ServiceRule | None:
-    """The problem's rule of a service (None when it has no rules): `name` is app/service,
-    `placed` its replicas already on each ready node."""
-    if not (spec.max_per_node or spec.spread or spec.prefer_apart):
-        return None
-    return ServiceRule(name, spec.max_per_node, tuple(Spread(TOPOLOGY[s.topology], s.max_skew, s.hard)
-                                                      for s in spec.spread),
-                       spec.prefer_apart, tuple(sorted(placed.items())))
 
 
 def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -> Problem:
@@ -259,28 +225,24 @@ class Scheduler:
             with self.state.lock:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
-            rules = "; ".join(f'service "{service}": {words}' for service in dict.fromkeys(s for _, _, s in new)
-                              if (words := describe_rules(app.spec.service(service))))
-            result = self._place(rings, app.algorithm, rules)
+            result = self._place(rings, app.algorithm)
         except DomainError as exc:
+            reason = f"{exc}{rules_note(app.spec, (service for _, _, service in new))}"
             if moving:
-                log.warning("%s: %s", moving, exc)
+                log.warning("%s: %s", moving, reason)
             else:
                 with self.state.lock:
                     if self.state.apps.get(app_name) is app:
-                        self.state.unplaced[app_name] = str(exc)
-                log.warning("%s: %d instance(s) not placed: %s", app_name, len(new), exc)
+                        self.state.unplaced[app_name] = reason
+                log.warning("%s: %d instance(s) not placed: %s", app_name, len(new), reason)
             return None
         if not moving:
             with self.state.lock:
                 self.state.unplaced.pop(app_name, None)
         return result
 
-    def _place(self, rings: list[Problem], algorithm: str, rules: str = "") -> PlacementResult:
-        """The first ring's solved placement; FailedPrecondition with the reason (and the services'
-        rules in words, `rules`) when none fits."""
+    def _place(self, rings: list[Problem], algorithm: str) -> PlacementResult:
         problem = rings[-1]
-        with_rules = f" under the rules ({rules})" if rules else ""
         try:
             for ring in rings[:-1]:
                 try:
@@ -291,12 +253,12 @@ class Scheduler:
                     return result
             result = self.placer.solve(problem, algorithm)
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
-            raise FailedPrecondition(f"cannot place{with_rules}: {exc}") from None
+            raise FailedPrecondition(f"cannot place: {exc}") from None
         if not result.solved:
             free = ", ".join(f"{s.name} {s.cpu:g} m CPU / "
                              + (f"{s.memory:.0f} MiB memory / " if s.memory else "")
                              + f"{s.storage * self.size_unit / 1e6:.1f} MB free"
                              for s in problem.servers)
-            raise FailedPrecondition(f"no placement fits the ready nodes{with_rules} ({result.status}: "
+            raise FailedPrecondition(f"no placement fits the ready nodes ({result.status}: "
                                      f"{result.message or 'infeasible'}); ready: {free}")
         return result
