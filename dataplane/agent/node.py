@@ -4,7 +4,7 @@ Ties the layer store, the overlay root folders, runc, the pod network and the SD
 the way a kubelet ties containerd and a CNI plugin. Containers start in parallel, up to
 `max_parallel_starts` at once (each start pulls its image, `max_concurrent_downloads` layers at
 a time, as containerd's setting of that name, then mounts, plumbs and runs it); what must be
-serial on the node (the name, CPU and address reservations, the records) is done in short
+serial on the node (the name, CPU, memory and address reservations, the records) is done in short
 critical sections that never wait on I/O. Each container has a lock of its own, so stopping,
 starting or removing one never waits for another; reads never wait at all. A supervisor thread
 restarts containers whose process died, with back-off.
