@@ -69,7 +69,8 @@ def deployment_dict(d: pb.Deployment) -> dict:
                       for a in d.addresses],
         "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,
                        "phase": PHASES.get(i.phase, "unknown"), "restarts": i.restarts, "message": i.message,
-                       "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes} for i in d.instances],
+                       "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes,
+                       "last_termination_reason": i.last_termination_reason} for i in d.instances],
         "images": [{"service": i.service, "phase": pb.ImagePhase.Name(i.phase).removeprefix("IMAGE_PHASE_").lower(),
                     "message": i.message, "reference": i.reference, "layers": i.layers, "size_bytes": i.size_bytes}
                    for i in d.images],
@@ -106,10 +107,10 @@ def _print_deployment(d: pb.Deployment) -> None:
         detail = f": {i.message}" if i and i.message else ""
         print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a and a.vip else '-':<22} "
               f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image} [{phase}{detail}]")
-    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8}  message")
+    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8} {'last end':<9}  message")
     for i in d.instances:
-        print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "
-              f"{i.message}")
+        print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8} "
+              f"{i.last_termination_reason or '-':<9}  {i.message}")
 
 
 class DeploymentFailed(Exception):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
-from .cluster import APPS, INSTANCES, NODES, ClusterState, ContainerView, ImageStatus, Observed
+from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
 from .controllers.images import ImageController
 from .controllers.node_sync import NodeSyncController
@@ -55,6 +55,7 @@ class InstanceView:
     ip: str
     restarts: int
     message: str
+    last_termination_reason: str = ""  # why its last process ended, as its node reports ("OOMKilled"); "" = not known
 
 
 @dataclass
@@ -316,13 +317,15 @@ class Orchestrator:
             if not message and not state.has_vips(app):
                 message = f"waiting for its VIPs: {state.no_vip.get(app.spec.name, 'being allocated')}"
             return InstanceView(instance, phase, instance.ip, 0, message)
+        spec, reason = app.spec.service(instance.service), seen.last_termination_reason
         if seen.ready:  # the agent reports ready only a running process
-            return InstanceView(instance, "running", seen.ip, seen.restarts, "")
+            return InstanceView(instance, "running", seen.ip, seen.restarts, "", reason)
         if seen.running:
-            port = app.spec.service(instance.service).target_port
             return InstanceView(instance, "starting", seen.ip, seen.restarts,
-                                f"its process runs but does not listen on port {port} yet")
-        return InstanceView(instance, "failed", seen.ip, seen.restarts, "its process died; its node restarts it")
+                                f"its process runs but does not listen on port {spec.target_port} yet", reason)
+        death = (f"its process went over its memory limit ({spec.memory_limit_mib:g} MiB) and was killed"
+                 if reason == OOM_KILLED else "its process died")
+        return InstanceView(instance, "failed", seen.ip, seen.restarts, f"{death}; its node restarts it", reason)
 
     def _pending_reason(self, app: AppRecord, service: str) -> str:
         """Why an instance is not placed yet (call with the lock held)."""

@@ -106,7 +106,7 @@ class Node(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ..., memory_mib: _Optional[float] = ..., memory_allocated_mib: _Optional[float] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("name", "running", "ip", "restarts", "labels", "ready")
+    __slots__ = ("name", "running", "ip", "restarts", "labels", "ready", "last_termination_reason")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -120,13 +120,15 @@ class ContainerStatus(_message.Message):
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
+    LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     running: bool
     ip: str
     restarts: int
     labels: _containers.ScalarMap[str, str]
     ready: bool
-    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ...) -> None: ...
+    last_termination_reason: str
+    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("node", "containers", "layers", "storage_used_bytes", "pulled_bytes_total", "peer_bytes_total")
@@ -235,7 +237,7 @@ class ScaleRequest(_message.Message):
     def __init__(self, application: _Optional[str] = ..., service: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class Instance(_message.Message):
-    __slots__ = ("name", "service", "node", "ip", "phase", "restarts", "message", "pulled_bytes", "peer_bytes")
+    __slots__ = ("name", "service", "node", "ip", "phase", "restarts", "message", "pulled_bytes", "peer_bytes", "last_termination_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +247,7 @@ class Instance(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PULLED_BYTES_FIELD_NUMBER: _ClassVar[int]
     PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     service: str
     node: str
@@ -254,7 +257,8 @@ class Instance(_message.Message):
     message: str
     pulled_bytes: int
     peer_bytes: int
-    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ...) -> None: ...
+    last_termination_reason: str
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
 
 class ServiceAddress(_message.Message):
     __slots__ = ("service", "vip", "port", "endpoints", "mesh_service")
