@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.v1 import common_pb2, placement_pb2
 
-from .model import Problem, problem_from_dict
+from .model import Problem, ServiceRule, problem_from_dict
 from .result import PlacementResult
 
 STATUS_TO_PROTO = {
@@ -28,7 +28,26 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                                                      layers=list(c.layers), image=c.image, service=c.service,
                                                      memory=c.memory)
                     for c in problem.containers],
-        algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed)
+        algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed,
+        rules=[rule_to_proto(r) for r in problem.rules])
+
+
+def rule_to_proto(rule: ServiceRule) -> placement_pb2.PlacementRule:
+    return placement_pb2.PlacementRule(
+        name=rule.name, max_per_server=rule.max_per_server, prefer_apart=rule.prefer_apart,
+        spread=[placement_pb2.PlacementSpread(topology=s.topology, max_skew=s.max_skew, hard=s.hard)
+                for s in rule.spread],
+        placed=dict(rule.placed))
+
+
+def rule_to_dict(rule: placement_pb2.PlacementRule) -> dict:
+    """A rule message in the problem file's form, for the loader to validate."""
+    return {"name": rule.name,
+            **({"max_per_server": rule.max_per_server} if rule.max_per_server else {}),
+            **({"spread": [{"topology": s.topology, "max_skew": s.max_skew, "hard": s.hard} for s in rule.spread]}
+               if rule.spread else {}),
+            **({"prefer_apart": True} if rule.prefer_apart else {}),
+            **({"placed": dict(rule.placed)} if rule.placed else {})}
 
 
 def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
@@ -45,6 +64,7 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
                         **({"service": c.service} if c.service else {}),
                         **({"memory": c.memory} if c.memory else {})}
                        for c in request.containers],
+        **({"rules": [rule_to_dict(r) for r in request.rules]} if request.rules else {}),
     })
 
 
