@@ -47,10 +47,10 @@ sizes (the largest power of ten, from 1 down to 1e-6, of which every size is a m
 stored totals that differ differ by at least q) and E an upper bound on sum(e)
 (rules.soft_cost_ceiling). The soft term is then worth less than q / 2 in all: a placement
 storing fewer bytes always wins, and among those storing the same the one keeping more soft
-rules does; the bound the solver proves, less w * E, is a bound on the bytes. With soft rules
-the solver stops at an absolute gap of q / 2 (PlacementModel.abs_gap): the bytes are then
-proven optimal (they are within q of the bound, so equal to it), whatever is left of the soft
-term unproven.
+rules does; the bound the solver proves, less w * E, is a bound on the bytes. The `ilp`
+algorithm solves this to the solver's tolerance; strata's exact finish lets the solver stop at an
+absolute gap of q / 2 (PlacementModel.abs_gap): the bytes are then proven optimal (within q of
+the bound, so equal to it), whatever is left of the soft term unproven.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0
     del seed  # the solvers run deterministically
     start = clock()
     built = build_model(problem)
-    outcome = mip.solve(built.model, solver=solver, time_limit=time_limit, abs_gap=built.abs_gap)
+    outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)  # bytes, then the soft term
     seconds = clock() - start
     if outcome.status in ("infeasible", "error"):
         from .diagnose import no_placement  # diagnose builds on this module
