@@ -296,7 +296,8 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
         built = build_model(problem, strengthen=True)
         if best is not None:
             set_start(built, problem, inst.named(best.where))
-        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None)
+        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None,
+                            abs_gap=built.abs_gap)
         if outcome.status == "infeasible":
             return no_placement(problem, "strata", "the solver proved the problem infeasible",
                                 status="infeasible", seconds=clock() - start)
