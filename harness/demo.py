@@ -1,11 +1,17 @@
 """`strata demo`: the main job end to end on the default edge network, with a summary of what was measured.
 
-1. Launch edge-tiered in Mininet with the placement and SDN daemons, the OCI registry, the
-   orchestrator at the cloud site and a node agent on every edge server; every host pings every host.
-2. Deploy a real application (Google's online-boutique, its Kubernetes manifests) through the
-   orchestrator: layer-aware placement (Strata's algorithm, with what every node already holds),
-   a VIP per service. The agents pull only the layers their node lacks; the bytes the registry
-   sends are counted on its interface and compared with pulling every container's image whole.
+1. Launch edge-tiered in Mininet on the constrained server profile (`edge-small`: 4 cores, 4 GiB of
+   memory, 1 GiB of disk per edge server, at the image scale) with the placement and SDN daemons,
+   the OCI registry, the orchestrator at the cloud site and a node agent on every edge server;
+   every host pings every host.
+2. Deploy a real application (Google's online-boutique, its Kubernetes manifests) with two
+   replicas of every service, spread over nodes (a hard topology spread, maxSkew 1), twice on the
+   same empty nodes: first as kube-scheduler's default profile would place it (`kube-default`),
+   measured and removed with its layers, then with Strata's layer-aware algorithm, which the rest
+   of the demo uses. For both: bytes the registry sent (counted on its interface), bytes over
+   the cloud site's uplinks, bytes stored on the servers' disks, and the seconds until every
+   service answers on its VIP, from the moment its images are in the registry. The agents pull
+   only the layers their node lacks, from the nearest holder.
 3. From a device, every service answers on its VIP, and a request at the front end walks the whole
    call graph: every service calls its dependencies by name, through the SDN's service routes.
 4. Scale the front end out; new connections spread over its replicas.
@@ -45,6 +51,7 @@ from programs.service.program import tree_services
 from topologies.catalog import load_topology
 
 from .daemons import poll
+from .deploy_experiment import stored_on_disk, uplink_interfaces, uplink_sent_bytes, with_settings
 from .signals import interrupt_on_signals
 from .stack import Stack
 
@@ -53,6 +60,10 @@ APP = "boutique"
 CANARY = "currencyservice"  # the service a second version of is deployed with the app
 CANARY_SHARE = 10           # percent of new connections the canary gets
 CANARY_CONNECTIONS = 400     # 5 points is 3.3 sigma of a 10% binomial at 400 (1 run in 1,000 off)
+PROFILE = "edge-small"      # the paper's regime: small edge servers the apps do not all fit on
+REPLICAS = 2                # of every service, spread over nodes
+BASELINE = "kube-default"   # kube-scheduler's default profile, deployed first for comparison
+READY_SECONDS = 180
 
 
 def with_canary(app: AppSpec, service: str) -> AppSpec:
@@ -100,9 +111,10 @@ def print_tree(tree: dict, depth: int = 1) -> None:
 
 
 def run_demo() -> int:
-    spec = load_topology("edge-tiered")
+    spec = load_topology("edge-tiered", profile=PROFILE)
     report = DemoReport()
-    print(f"strata demo: {spec.name}, {len(spec.switches)} switches, {len(spec.hosts)} hosts", flush=True)
+    print(f"strata demo: {spec.name} on the {PROFILE} server profile, {len(spec.switches)} switches, "
+          f"{len(spec.hosts)} hosts", flush=True)
     interrupt_on_signals()
     with Stack(spec, images=[]) as stack:
         net = stack.network.net
@@ -120,28 +132,34 @@ def run_demo() -> int:
             report.add("every node agent registered with the orchestrator", bool(nodes),
                        f"{len(nodes or [])} edge servers heartbeating")
 
-            print(f"2. deploy online-boutique ({APP_FILE.name})", flush=True)
-            app = with_canary(load_manifest(APP_FILE, name=APP, warn=lambda _: None), CANARY)
+            print(f"2. deploy online-boutique ({APP_FILE.name}), {REPLICAS} replicas of every service spread "
+                  f"over nodes: {BASELINE} first, then strata", flush=True)
+            app = with_canary(with_settings(load_manifest(APP_FILE, name=APP, warn=lambda _: None), REPLICAS,
+                                            spread=True), CANARY)
             group = {s.name: s.group for s in app.services}  # a version's name -> its service's
-            sent_before = stack.registry_sent_bytes()
-            started = time.monotonic()
-            orchestrator.Deploy(pb.DeployRequest(application=APP, services=[service_message(s) for s in app.services]),
-                                timeout=300)
-            d = poll(lambda: (lambda d: d if d.ready else None)(
-                orchestrator.GetDeployment(pb.GetDeploymentRequest(application=APP), timeout=10)), 180)
-            seconds = time.monotonic() - started
-            if d is None:
-                report.add("the app runs", False, "not ready after 180 s (see strata app get)")
+            uplinks = uplink_interfaces(stack)
+            baseline, _ = _measured_deploy(stack, orchestrator, app, f"{APP}-kube", BASELINE, uplinks)
+            report.add(f"{BASELINE}'s plan deployed, measured and removed with its layers", baseline is not None,
+                       baseline.line() if baseline else f"not ready after {READY_SECONDS} s")
+            ours, d = _measured_deploy(stack, orchestrator, app, APP, "strata", uplinks, remove=False)
+            if ours is None:
+                report.add("the app runs", False, f"not ready after {READY_SECONDS} s (see strata app get)")
                 return _summary(report)
-            sent = stack.registry_sent_bytes() - sent_before
             whole = sum(sum(status_layer_sizes(stack, i).values()) for i in d.instances)
             report.add("every container of the app runs where placement put it",
                        all(i.phase == pb.INSTANCE_PHASE_RUNNING for i in d.instances),
                        f"{len(d.services)} services, {len(d.instances)} containers on "
-                       f"{len({i.node for i in d.instances})} server(s), ready in {seconds:.1f} s")
-            report.add("layers pulled once per server (counted on the registry's interface)", sent < whole,
-                       f"{sent / 1e6:.2f} MB sent by the registry vs {whole / 1e6:.2f} MB for every container's "
-                       f"image whole ({100 * (1 - sent / whole):.0f}% saved; sizes x{IMAGE_SCALE:g})")
+                       f"{len({i.node for i in d.instances})} server(s), ready in {ours.ready_seconds:.1f} s")
+            report.add("layers pulled once per server (counted on the registry's interface)", ours.sent < whole,
+                       f"{ours.sent / 1e6:.2f} MB sent by the registry vs {whole / 1e6:.2f} MB for every container's "
+                       f"image whole ({100 * (1 - ours.sent / whole):.0f}% saved; sizes x{IMAGE_SCALE:g})")
+            if baseline is not None:
+                _print_comparison(baseline, ours)
+                report.add(f"layer-aware placement stores no more than {BASELINE}'s under the same spread",
+                           ours.stored <= baseline.stored,
+                           f"{ours.stored / 1e6:.2f} MB against {baseline.stored / 1e6:.2f} MB on the servers' disks "
+                           f"({_ratio(ours.stored, baseline.stored)}); ready in {ours.ready_seconds:.1f} s against "
+                           f"{baseline.ready_seconds:.1f} s")
 
             print("3. services on their VIPs, and the call graph", flush=True)
             answered = [a.service for a in d.addresses if group.get((get_json(
@@ -206,6 +224,84 @@ def run_demo() -> int:
     code = _summary(report)
     _remove_run_folder(stack.workdir, report.ok)
     return code
+
+
+@dataclass
+class DeployFigures:
+    algorithm: str
+    sent: int            # bytes the registry sent, counted on its interface
+    uplink: int          # bytes that left the cloud site's switch towards the edge
+    stored: int          # layer bytes on the servers' disks once the app runs
+    ready_seconds: float  # its images in the registry to every service answering on its VIP
+    containers: int
+    servers: int
+
+    def line(self) -> str:
+        return (f"{self.containers} containers on {self.servers} servers, registry sent {self.sent / 1e6:.2f} MB, "
+                f"uplink {self.uplink / 1e6:.2f} MB, stored {self.stored / 1e6:.2f} MB, ready in "
+                f"{self.ready_seconds:.1f} s")
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{100 * (1 - ours / theirs):.0f}% less" if theirs and ours <= theirs else \
+        f"{ours / theirs:.2f}x" if theirs else "n/a"
+
+
+def _measured_deploy(stack, orchestrator, app: AppSpec, name: str, algorithm: str, uplinks: list[str], *,
+                     remove: bool = True):
+    """Deploy `app` as `name` with `algorithm` on the nodes as they are; measure it until every service
+    answers on its VIP from a device. With `remove`, delete it afterwards and prune every node's
+    layers, waiting until the orchestrator sees the nodes empty again, so the next deploy starts as
+    this one did. (figures or None if not ready in time, the deployment)."""
+    net = stack.network.net
+    device = net.get(stack.spec.hosts_with_role("device")[0].name)
+    group = {s.name: s.group for s in app.services}
+    sent_before, uplink_before = stack.registry_sent_bytes(), uplink_sent_bytes(uplinks)
+    stored_before = stored_on_disk(stack.workdir)
+    orchestrator.Deploy(pb.DeployRequest(application=name, algorithm=algorithm,
+                                         services=[service_message(s) for s in app.services]), timeout=300)
+    # Timed from its images being in the registry: the first deploy also builds and pushes them,
+    # the next finds them there; placement, pulls and starts are what the algorithms change.
+    poll(lambda: (lambda images: images and all(i.phase == pb.IMAGE_PHASE_READY for i in images))(
+        orchestrator.GetDeployment(pb.GetDeploymentRequest(application=name), timeout=10).images),
+        READY_SECONDS, interval=0.1)
+    started = time.monotonic()
+
+    def answering():
+        d = orchestrator.GetDeployment(pb.GetDeploymentRequest(application=name), timeout=10)
+        if not d.ready:
+            return None
+        ok = all(group.get((get_json(device, f"http://{a.vip}:{a.port}/", timeout=2) or {}).get("service"))
+                 == group[a.service] for a in d.addresses)
+        return d if ok else None
+
+    d = poll(answering, READY_SECONDS)
+    figures = None
+    if d is not None:
+        figures = DeployFigures(algorithm, stack.registry_sent_bytes() - sent_before,
+                                uplink_sent_bytes(uplinks) - uplink_before,
+                                stored_on_disk(stack.workdir) - stored_before, time.monotonic() - started,
+                                len(d.instances), len({i.node for i in d.instances}))
+    if remove:
+        orchestrator.DeleteDeployment(pb.DeleteDeploymentRequest(application=name), timeout=60)
+        agents = {node: agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{sock}"))
+                  for node, sock in stack.agent_sockets.items()}
+        poll(lambda: all(not a.ListContainers(agent_pb2.ListContainersRequest(), timeout=10).containers
+                         for a in agents.values()), 60)
+        for agent in agents.values():
+            agent.PruneLayers(agent_pb2.PruneLayersRequest(), timeout=60)
+        poll(lambda: all(n.layers == 0 for n in orchestrator.ListNodes(pb.ListNodesRequest(), timeout=10).nodes), 30)
+    return figures, d
+
+
+def _print_comparison(baseline: DeployFigures, ours: DeployFigures) -> None:
+    print(f"      {'placement':<14}{'registry sent':>15}{'uplink':>12}{'stored':>12}{'ready':>9}{'servers':>9}")
+    for f in (baseline, ours):
+        print(f"      {f.algorithm:<14}{f.sent / 1e6:>12.2f} MB{f.uplink / 1e6:>9.2f} MB{f.stored / 1e6:>9.2f} MB"
+              f"{f.ready_seconds:>7.1f} s{f.servers:>9}", flush=True)
+    print(f"      strata against {BASELINE}: registry {_ratio(ours.sent, baseline.sent)}, uplink "
+          f"{_ratio(ours.uplink, baseline.uplink)}, stored {_ratio(ours.stored, baseline.stored)}, ready "
+          f"{ours.ready_seconds / baseline.ready_seconds:.2f}x the time (sizes x{IMAGE_SCALE:g})", flush=True)
 
 
 def _remove_run_folder(workdir: Path, ok: bool) -> None:

@@ -195,6 +195,11 @@ def uplink_interfaces(stack) -> list[str]:
     return names
 
 
+def uplink_sent_bytes(interfaces: list[str]) -> int:
+    """Bytes sent so far on the given interfaces (uplink_interfaces'), by their counters."""
+    return sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in interfaces)
+
+
 def stored_on_disk(workdir: Path) -> int:
     return sum(p.stat().st_size for p in workdir.glob("nodes/*/layers/blobs/sha256/*") if p.is_file())
 
@@ -309,7 +314,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
         stub = orchestrator_pb2_grpc.OrchestratorServiceStub(
             grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
         sent_before = stack.registry_sent_bytes()
-        uplink_before = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks)
+        uplink_before = uplink_sent_bytes(uplinks)
         started = time.monotonic()
         for app in apps:  # one after the other, each placed knowing where the ones before it went
             stub.Deploy(pb.DeployRequest(application=app.name, services=[service_message(s) for s in app.services],
@@ -342,7 +347,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                 raise NotReady(f"{algorithm}: not every service answered after {ready_timeout:g} s; waiting: {waiting}")
             time.sleep(0.2)
         sent = stack.registry_sent_bytes() - sent_before
-        uplink = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks) - uplink_before
+        uplink = uplink_sent_bytes(uplinks) - uplink_before
         served = 0
         for socket in stack.agent_sockets.values():
             status = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{socket}")).GetNode(
