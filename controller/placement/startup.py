@@ -1,0 +1,285 @@
+"""The start-up estimate: seconds until a placement's containers are all ready, from the network (pure logic).
+
+The model, after what the orchestrator and the node agents really do (controller/orchestrator/
+sources.py, controllers/node_sync.py, dataplane/agent/node.py), with peers on (the default):
+
+1. **Sources.** Each server fetches the layers its new containers need and it does not hold. A
+   layer some server already holds comes from the nearest holder, in switch hops from the
+   holder's switch to the requester's (ties: the widest bottleneck, then the name), or from the
+   registry when it is strictly fewer hops away. A layer nobody holds is pulled from the
+   registry by one of the servers that need it, the *seed* (the one nearest the registry); the
+   others wait for the seed's pull to finish, as node-sync makes them, and then fetch it from the
+   nearest of the seed and the registry (the registry only when strictly nearer).
+2. **Paths.** Bytes follow one path: fewest switch hops, ties to the widest bottleneck, then to
+   names; a path crosses the source's access link upwards, switch links in the direction of the
+   bytes, and the requester's access link downwards. Links are full duplex: each direction is a
+   resource of its own, of the link's rate.
+3. **Sharing.** All that a server fetches from one source in one wave (at once, or after one
+   seed) is one *pull*. Pulls share every resource they cross max-min fairly, weighted by their
+   TCP connections: min(layers in the pull, parallel_downloads x parallel_starts), since the
+   agent fetches up to `parallel_downloads` layers per image and starts up to `parallel_starts`
+   containers at once. Rates are recomputed whenever a pull ends or a waiting one begins (a
+   fluid simulation), so a link shared by two equal pulls takes twice as long, and once one ends
+   the other speeds up.
+4. **Starts.** A container can start once every layer it needs is on its server; it takes
+   `start_seconds`, and a server runs at most `parallel_starts` starts at once (list scheduling in
+   the order the containers become startable, then by name). A server is ready when its last
+   container is; the placement is ready when its last server is.
+
+Simplifications: a pull ends all its layers together (a container waits for its whole pull, not
+just its own layers); TCP's ramp-up, protocol overheads, disk and CPU speed are not modelled
+(the start cost measured on a node includes what it spends on them at small sizes); the
+registry serves at its link's rate; the tie between two holders equally near goes by name,
+where the orchestrator balances the bytes it assigns them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from .model import Network, Problem
+
+REGISTRY = -1  # the registry as a source, beside server indexes 0..N-1
+BITS_PER_BYTE = 8
+
+
+@dataclass(frozen=True)
+class Route:
+    hops: int  # switch-to-switch links crossed
+    width: float  # narrowest switch link, Mbit/s (inf on one switch)
+    resources: tuple[int, ...]  # the directed link and access resources crossed
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float  # until the last container is ready
+    server_seconds: dict[str, float]  # server -> until its last new container is ready (servers with one)
+    registry_bytes: float  # bytes pulled from the registry, in bytes (not in layer size units)
+
+
+class StartupModel:
+    """A problem's network made ready for estimates: resources and routes are computed once, so
+    estimating many placements of one problem (a search) costs only the simulation."""
+
+    def __init__(self, problem: Problem):
+        if problem.network is None:
+            raise ValueError("the start-up estimate needs the problem's network section")
+        self.problem = problem
+        network: Network = problem.network
+        self.network = network
+        self.names = [s.name for s in problem.servers]
+        index = {c.name: i for i, c in enumerate(problem.containers)}
+        self.container_index = index
+        self.layer_bytes = {d: size * network.size_bytes for d, size in problem.layer_size.items()}
+        self.held = [s.held for s in problem.servers]
+        self.connections_cap = network.parallel_downloads * network.parallel_starts
+
+        self.capacity: list[float] = []  # resource -> bytes/s
+        resource_of: dict[tuple, int] = {}
+
+        def resource(key: tuple, mbps: float) -> int:
+            resource_of[key] = len(self.capacity)
+            self.capacity.append(mbps * 1e6 / BITS_PER_BYTE)
+            return resource_of[key]
+
+        outgoing: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+        for link in network.links:
+            for a, b in ((link.a, link.b), (link.b, link.a)):
+                outgoing[a].append((b, link.mbps, resource(("link", a, b), link.mbps)))
+        for a in outgoing:
+            outgoing[a].sort()
+        attachment = network.attachment
+        hosts = {REGISTRY: network.registry, **{n: attachment[name] for n, name in enumerate(self.names)}}
+        self.switch = {host: at.switch for host, at in hosts.items()}
+        self.up = {host: (resource(("up", host), at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
+        self.down = {host: (resource(("down", host), at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
+        self._trees = {switch: _widest_shortest_tree(outgoing, switch) for switch in set(self.switch.values())}
+        self._routes: dict[tuple[int, int], Route | None] = {}
+
+    def route(self, source: int, target: int) -> Route | None:
+        """The path of bytes from host `source` (REGISTRY or a server) to server `target`; None if cut."""
+        key = (source, target)
+        if key not in self._routes:
+            tree = self._trees[self.switch[source]]
+            at = self.switch[target]
+            if at not in tree:
+                self._routes[key] = None
+            else:
+                hops, width, _ = tree[at]
+                links: list[int] = []
+                while tree[at][2] is not None:
+                    at, resource_id = tree[at][2]
+                    links.append(resource_id)
+                self._routes[key] = Route(hops, width, self.up[source] + tuple(reversed(links)) + self.down[target])
+        return self._routes[key]
+
+    def _nearest(self, target: int, holders: list[int]) -> int:
+        """The source of a layer for `target`: the nearest holder, or the registry when strictly nearer."""
+        best_key, best = None, REGISTRY
+        for holder in holders:
+            route = self.route(holder, target) if holder != target else None
+            if route is None:
+                continue
+            key = (route.hops, -route.width, self.names[holder])
+            if best_key is None or key < best_key:
+                best_key, best = key, holder
+        registry = self.route(REGISTRY, target)
+        if best_key is None or (registry is not None and registry.hops < best_key[0]):
+            return REGISTRY
+        return best
+
+    def estimate(self, where: list[int]) -> Estimate:
+        """`where[i]`: the server index of container i (every container of the problem)."""
+        problem = self.problem
+        n_servers = len(self.names)
+        on: list[list[int]] = [[] for _ in range(n_servers)]
+        needers: dict[str, list[int]] = defaultdict(list)  # layer -> servers that must fetch it
+        for i, n in enumerate(where):
+            on[n].append(i)
+        for n in range(n_servers):
+            wanted = {d for i in on[n] for d in problem.containers[i].layers if d not in self.held[n]}
+            for digest in wanted:
+                needers[digest].append(n)
+
+        # pulls: (target, source, seed it waits for or None) -> layers
+        pulls: dict[tuple[int, int, int | None], list[str]] = defaultdict(list)
+        for digest in sorted(needers):
+            servers = needers[digest]
+            holders = [h for h in range(n_servers) if digest in self.held[h]]
+            if holders:
+                for n in servers:
+                    pulls[(n, self._nearest(n, holders), None)].append(digest)
+                continue
+            seed = min(servers, key=lambda n: self._registry_key(n))
+            pulls[(seed, REGISTRY, None)].append(digest)
+            for n in servers:
+                if n != seed:
+                    pulls[(n, self._nearest(n, [seed]), seed)].append(digest)
+
+        finish = self._simulate(pulls)
+        arrived: list[dict[str, float]] = [{} for _ in range(n_servers)]
+        registry_bytes = 0.0
+        for key, digests in pulls.items():
+            target, source, _ = key
+            for digest in digests:
+                arrived[target][digest] = finish[key]
+                if source == REGISTRY:
+                    registry_bytes += self.layer_bytes[digest]
+
+        server_seconds: dict[str, float] = {}
+        starts, cost = self.network.parallel_starts, self.network.start_seconds
+        for n in range(n_servers):
+            if not on[n]:
+                continue
+            startable = sorted((max((arrived[n].get(d, 0.0) for d in problem.containers[i].layers), default=0.0),
+                                problem.containers[i].name) for i in on[n])
+            slots = [0.0] * starts  # when each start slot is free
+            done = 0.0
+            for ready_at, _ in startable:
+                k = min(range(starts), key=slots.__getitem__)
+                slots[k] = max(slots[k], ready_at) + cost
+                done = max(done, slots[k])
+            server_seconds[self.names[n]] = done
+        return Estimate(max(server_seconds.values(), default=0.0), server_seconds, registry_bytes)
+
+    def _registry_key(self, n: int) -> tuple:
+        route = self.route(REGISTRY, n)
+        return (route.hops, -route.width, self.names[n]) if route else (math.inf, 0.0, self.names[n])
+
+    def _simulate(self, pulls: dict[tuple[int, int, int | None], list[str]]) -> dict[tuple, float]:
+        """When each pull ends, s: a fluid simulation with weighted max-min fair rates."""
+        left = {key: sum(self.layer_bytes[d] for d in digests) for key, digests in pulls.items()}
+        weight = {key: float(min(len(digests), self.connections_cap)) for key, digests in pulls.items()}
+        crosses = {}
+        for key in pulls:
+            route = self.route(key[1], key[0])
+            if route is None:
+                raise ValueError(f"no path to {self.names[key[0]]} from its layers' source")
+            crosses[key] = route.resources
+        seeded = {(target, REGISTRY, None) for target, _, seed in pulls if seed is None}
+        waiting: dict[int, list[tuple]] = defaultdict(list)  # seed -> pulls that start when its registry pull ends
+        active: set[tuple] = set()
+        for key in pulls:
+            if key[2] is None:
+                active.add(key)
+            else:
+                waiting[key[2]].append(key)
+        finish: dict[tuple, float] = {}
+        now = 0.0
+        while active:
+            rate = self._rates(active, weight, crosses)
+            time_left = {k: 0.0 if rate[k] == math.inf else left[k] / rate[k] for k in active}
+            step = min(time_left.values())
+            now += step
+            ended = []
+            for k in active:
+                if time_left[k] <= step * (1 + 1e-9):
+                    ended.append(k)
+                else:
+                    left[k] -= rate[k] * step
+            for k in ended:
+                active.discard(k)
+                finish[k] = now
+                if k in seeded:
+                    active.update(waiting.pop(k[0], ()))
+        return finish
+
+    def _rates(self, active: set[tuple], weight: dict, crosses: dict) -> dict[tuple, float]:
+        """Weighted max-min fair rates (bytes/s) by progressive filling; inf for a pull crossing nothing."""
+        remaining = list(self.capacity)
+        load = defaultdict(float)  # resource -> weight of the unfrozen pulls crossing it
+        users = defaultdict(list)
+        rate: dict[tuple, float] = {}
+        for k in active:
+            if not crosses[k]:
+                rate[k] = math.inf
+            for r in crosses[k]:
+                load[r] += weight[k]
+                users[r].append(k)
+        while len(rate) < len(active):
+            bottleneck = min((r for r in load if load[r] > 1e-12), key=lambda r: (remaining[r] / load[r], r))
+            share = max(remaining[bottleneck], 0.0) / load[bottleneck]
+            for k in users[bottleneck]:
+                if k in rate:
+                    continue
+                rate[k] = weight[k] * share
+                for r in crosses[k]:
+                    remaining[r] -= rate[k]
+                    load[r] -= weight[k]
+        return rate
+
+
+def _widest_shortest_tree(outgoing: dict[str, list[tuple[str, float, int]]],
+                          start: str) -> dict[str, tuple[int, float, tuple[str, int] | None]]:
+    """Breadth first from `start`: every switch reached -> (hops, bottleneck Mbit/s, (previous switch,
+    resource of the link from it) or None at the start), the widest among the shortest paths,
+    ties to the first met (links are visited in name order)."""
+    best: dict[str, tuple[int, float, tuple[str, int] | None]] = {start: (0, math.inf, None)}
+    queue = deque([start])
+    while queue:
+        here = queue.popleft()
+        hops, width, _ = best[here]
+        for there, mbps, resource_id in outgoing.get(here, ()):
+            through = min(width, mbps)
+            known = best.get(there)
+            if known is None:
+                best[there] = (hops + 1, through, (here, resource_id))
+                queue.append(there)
+            elif known[0] == hops + 1 and through > known[1]:
+                best[there] = (hops + 1, through, (here, resource_id))
+    return best
+
+
+def estimate(problem: Problem, placement: dict[str, str]) -> Estimate:
+    """The start-up estimate of a placement (container -> server) of every container of the problem."""
+    model = StartupModel(problem)
+    server_index = {name: n for n, name in enumerate(model.names)}
+    where = [server_index[placement[c.name]] for c in problem.containers]
+    return model.estimate(where)
+
+
+def ready_seconds(problem: Problem, placement: dict[str, str]) -> float:
+    """Seconds until every container of the placement is ready, by the model above."""
+    return estimate(problem, placement).seconds

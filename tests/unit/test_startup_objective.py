@@ -1,0 +1,99 @@
+"""strata's start-up objective: it trades bytes for time to ready and never breaks a constraint."""
+
+import random
+
+import pytest
+
+from controller.placement.algorithms import run
+from controller.placement.model import problem_from_dict, problem_to_dict
+from controller.placement.startup import ready_seconds
+
+from solution_checker import find_violations
+
+
+def base_and_two_apps(**network_extra):
+    """e1 and e2 each behind an 8 Mbit/s access link (1 MB/s); x and y share a 2 MB base layer
+    and have 10 MB of their own: packed, one server pulls 22 MB (22 s); spread, one pulls 12 MB
+    (12 s) while the other pulls its 10 MB, then fetches the base from the first (2 s more)."""
+    return problem_from_dict({
+        "servers": [{"name": n, "cpu": 100, "storage": 100, "bandwidth": 100} for n in ("e1", "e2")],
+        "layers": [{"digest": "base", "size": 2}, {"digest": "x-app", "size": 10}, {"digest": "y-app", "size": 10}],
+        "containers": [{"name": "x", "cpu": 1, "bandwidth": 1, "layers": ["base", "x-app"]},
+                       {"name": "y", "cpu": 1, "bandwidth": 1, "layers": ["base", "y-app"]}],
+        "network": {"registry": {"switch": "core", "mbps": 800},
+                    "servers": {"e1": {"switch": "site", "mbps": 8}, "e2": {"switch": "site", "mbps": 8}},
+                    "links": [{"between": ["core", "site"], "mbps": 800}], "start_seconds": 0, **network_extra},
+    })
+
+
+def test_bytes_alone_packs_and_the_startup_objective_spreads_the_pulls():
+    problem = base_and_two_apps()
+    by_bytes = run("strata", problem)
+    assert len(set(by_bytes.placement.values())) == 1 and by_bytes.objective == pytest.approx(22)
+    assert ready_seconds(problem, by_bytes.placement) == pytest.approx(22.0)
+
+    by_startup = run("strata", problem, startup_weight=1.0)
+    assert set(by_startup.placement.values()) == {"e1", "e2"}
+    assert by_startup.objective == pytest.approx(24)  # the base layer is stored twice
+    assert by_startup.details["ready_seconds"] == pytest.approx(14.0)
+    assert by_startup.details["ready_seconds_bytes_first"] == pytest.approx(22.0)
+    assert not find_violations(problem, by_startup)
+
+
+def test_a_small_weight_keeps_the_bytes_best_placement():
+    # Spread costs 24/22 of the bytes for 14/22 of the time: at w = 0.05 that is not worth it.
+    problem = base_and_two_apps()
+    result = run("strata", problem, startup_weight=0.05)
+    assert len(set(result.placement.values())) == 1
+
+
+def test_the_objective_needs_the_network_and_strata():
+    problem = base_and_two_apps()
+    without = problem_from_dict({k: v for k, v in problem_to_dict(problem).items() if k != "network"})
+    with pytest.raises(ValueError, match="network"):
+        run("strata", without, startup_weight=0.5)
+    with pytest.raises(ValueError, match="strata"):
+        run("first-fit", problem, startup_weight=0.5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="startup_weight"):
+            run("strata", problem, startup_weight=bad)
+
+
+def random_problem(seed: int):
+    """Tight servers on three sites behind slow access links; images sharing bases; services of
+    replicas at most one per server."""
+    rng = random.Random(seed)
+    servers = [f"e{k}" for k in range(6)]
+    bases = [(f"base{k}", rng.randint(20, 60)) for k in range(2)]
+    layers = dict(bases)
+    containers = []
+    for s in range(5):
+        base = rng.choice(bases)[0]
+        own = f"app{s}"
+        layers[own] = rng.randint(5, 40)
+        for r in range(2):
+            containers.append({"name": f"svc{s}-{r}", "cpu": rng.randint(10, 40), "bandwidth": 5,
+                               "memory": rng.randint(100, 400), "layers": [base, own], "service": f"svc{s}"})
+    return problem_from_dict({
+        "servers": [{"name": n, "cpu": 100, "storage": 150, "bandwidth": 20, "memory": 1000} for n in servers],
+        "layers": [{"digest": d, "size": z} for d, z in layers.items()],
+        "containers": containers,
+        "rules": [{"name": f"svc{s}", "max_per_server": 1} for s in range(5)],
+        "network": {"registry": {"switch": "core", "mbps": 100},
+                    "servers": {n: {"switch": f"site{k // 2}", "mbps": 20} for k, n in enumerate(servers)},
+                    "links": [{"between": ["core", f"site{k}"], "mbps": 50} for k in range(3)],
+                    "start_seconds": 0.4},
+    })
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_the_startup_objective_keeps_every_constraint_and_never_slows_the_estimate(seed, weight):
+    problem = random_problem(seed)
+    by_bytes = run("strata", problem, seed=seed)
+    result = run("strata", problem, seed=seed, startup_weight=weight)
+    assert result.solved
+    assert not find_violations(problem, result)  # capacities, and the rules as the checker knows them
+    assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
+    if weight == 1.0:
+        assert result.details["ready_seconds"] == pytest.approx(ready_seconds(problem, result.placement))
