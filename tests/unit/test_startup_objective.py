@@ -1,10 +1,17 @@
 """strata's start-up objective: it trades bytes for time to ready and never breaks a constraint."""
 
+import json
 import random
 
+import grpc
 import pytest
+from strata.v1 import placement_pb2_grpc
 
+from cli import main
+from component_base.rpc import create_server
+from controller.placement import servicer
 from controller.placement.algorithms import run
+from controller.placement.convert import problem_from_request, problem_to_request
 from controller.placement.model import problem_from_dict, problem_to_dict
 from controller.placement.startup import ready_seconds
 
@@ -97,3 +104,39 @@ def test_the_startup_objective_keeps_every_constraint_and_never_slows_the_estima
     assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
     if weight == 1.0:
         assert result.details["ready_seconds"] == pytest.approx(ready_seconds(problem, result.placement))
+
+
+def test_strata_place_takes_the_weight_and_prints_the_estimate(tmp_path, capsys):
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(problem_to_dict(base_and_two_apps())))
+    assert main(["place", str(path), "--startup-weight", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["placement"].values()) == {"e1", "e2"}
+    assert main(["place", str(path)]) == 0
+    assert "ready in     22.0 s" in capsys.readouterr().out
+    assert main(["place", str(path), "--startup-weight", "0.5", "--algorithm", "first-fit"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["place", str(path), "--startup-weight", "2"])
+    assert usage.value.code == 2
+    without = tmp_path / "without.json"
+    without.write_text(json.dumps({k: v for k, v in problem_to_dict(base_and_two_apps()).items() if k != "network"}))
+    assert main(["place", str(without), "--startup-weight", "0.5"]) == 2
+
+
+def test_the_placement_service_carries_the_network_and_the_weight():
+    problem = base_and_two_apps(start_seconds=0.25, parallel_starts=2)
+    request = problem_to_request(problem, algorithm="strata", solver=None, time_limit=10, seed=0, startup_weight=1.0)
+    assert problem_from_request(request).network == problem.network
+    server, port = create_server("127.0.0.1:0", [(servicer.register, servicer.SERVICE_NAME)])
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = placement_pb2_grpc.PlacementServiceStub(channel)
+            response = stub.Solve(request, timeout=60)
+            assert set(response.placement.values()) == {"e1", "e2"}
+            request.algorithm = "first-fit"
+            with pytest.raises(grpc.RpcError) as error:
+                stub.Solve(request, timeout=60)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        server.stop(grace=None)
