@@ -3,34 +3,37 @@
 The model, after what the orchestrator and the node agents really do (controller/orchestrator/
 sources.py, controllers/node_sync.py, dataplane/agent/node.py), with peers on (the default):
 
-1. **Sources.** Each server fetches the layers its new containers need and it does not hold. A
-   layer some server already holds comes from the nearest holder, in switch hops from the
-   holder's switch to the requester's (ties: the widest bottleneck, then the name), or from the
-   registry when it is strictly fewer hops away. A layer nobody holds is pulled from the
-   registry by one of the servers that need it, the *seed* (the one nearest the registry); the
-   others wait for the seed's pull to finish, as node-sync makes them, and then fetch it from the
-   nearest of the seed and the registry (the registry only when strictly nearer).
+1. **Sources.** Each server fetches the layers its new containers need and it does not hold,
+   as node-sync starts them (containers by server, then by name). A container one of whose
+   missing layers another server is bringing in (and nobody holds yet) waits until that layer is
+   there; one that starts claims the missing layers nobody is bringing in yet. A layer comes from
+   the nearest server holding it (held before, or brought in by the one a waiting container
+   waited for), in switch hops from the holder's switch to the requester's (ties: the widest
+   bottleneck, then the name), or from the registry when it is strictly fewer hops away or
+   nobody holds it.
 2. **Paths.** Bytes follow one path: fewest switch hops, ties to the widest bottleneck, then to
    names; a path crosses the source's access link upwards, switch links in the direction of the
    bytes, and the requester's access link downwards. Links are full duplex: each direction is a
    resource of its own, of the link's rate.
-3. **Sharing.** All that a server fetches from one source in one wave (at once, or after one
-   seed) is one *pull*. Pulls share every resource they cross max-min fairly, weighted by their
-   TCP connections: min(layers in the pull, parallel_downloads x parallel_starts), since the
-   agent fetches up to `parallel_downloads` layers per image and starts up to `parallel_starts`
+3. **Sharing.** All that a server fetches from one source at once (or once the same layers
+   have arrived) is one *pull*; a layer others wait for is a pull of its own, so its arrival is
+   known. Pulls share every resource they cross max-min fairly, weighted by their TCP
+   connections: min(layers in the pull, parallel_downloads x parallel_starts), since the agent
+   fetches up to `parallel_downloads` layers per image and starts up to `parallel_starts`
    containers at once. Rates are recomputed whenever a pull ends or a waiting one begins (a
-   fluid simulation), so a link shared by two equal pulls takes twice as long, and once one ends
-   the other speeds up.
+   fluid simulation), so a link shared by two equal pulls takes twice as long, and once one
+   ends the other speeds up.
 4. **Starts.** A container can start once every layer it needs is on its server; it takes
    `start_seconds`, and a server runs at most `parallel_starts` starts at once (list scheduling in
    the order the containers become startable, then by name). A server is ready when its last
    container is; the placement is ready when its last server is.
 
 Simplifications: a pull ends all its layers together (a container waits for its whole pull, not
-just its own layers); TCP's ramp-up, protocol overheads, disk and CPU speed are not modelled
-(the start cost measured on a node includes what it spends on them at small sizes); the
-registry serves at its link's rate; the tie between two holders equally near goes by name,
-where the orchestrator balances the bytes it assigns them.
+just its own layers); node-sync's later passes (a waiting container, once started, claims
+layers for others) are folded into the first; TCP's ramp-up, protocol overheads, disk and CPU
+speed are not modelled (the start cost measured on a node includes what it spends on them at
+small sizes); the registry serves at its link's rate; the tie between two holders equally near
+goes by name, where the orchestrator balances the bytes it assigns them.
 """
 
 from __future__ import annotations
@@ -134,47 +137,53 @@ class StartupModel:
         """`where[i]`: the server index of container i (every container of the problem)."""
         problem = self.problem
         n_servers = len(self.names)
-        on: list[list[int]] = [[] for _ in range(n_servers)]
-        needers: dict[str, list[int]] = defaultdict(list)  # layer -> servers that must fetch it
-        for i, n in enumerate(where):
-            on[n].append(i)
-        for n in range(n_servers):
-            wanted = {d for i in on[n] for d in problem.containers[i].layers if d not in self.held[n]}
-            for digest in wanted:
-                needers[digest].append(n)
-
-        # pulls: (target, source, seed it waits for or None) -> layers
-        pulls: dict[tuple[int, int, int | None], list[str]] = defaultdict(list)
-        for digest in sorted(needers):
-            servers = needers[digest]
-            holders = [h for h in range(n_servers) if digest in self.held[h]]
-            if holders:
-                for n in servers:
-                    pulls[(n, self._nearest(n, holders), None)].append(digest)
+        held_anywhere = {d for held in self.held for d in held}
+        # Node-sync's pass: containers by server, then name; one whose missing layers include one
+        # arriving at another server (held nowhere yet) waits; one that starts claims the missing
+        # layers nobody is bringing yet, and its server pulls them.
+        order = sorted(range(len(where)), key=lambda i: (where[i], problem.containers[i].name))
+        claimed: dict[str, int] = {}  # layer -> the server bringing it in, among those held nowhere
+        coming: list[dict[str, tuple]] = [{} for _ in range(n_servers)]  # server -> layer -> its pull
+        pulls: dict[tuple, list[str]] = defaultdict(list)  # (server, source, layers waited for) -> layers
+        deferred: list[tuple[int, list[str], frozenset[str]]] = []
+        for i in order:
+            n = where[i]
+            missing = [d for d in problem.containers[i].layers if d not in self.held[n]]
+            blocked = frozenset(d for d in missing if claimed.get(d, n) != n and d not in held_anywhere)
+            if blocked:
+                deferred.append((n, missing, blocked))
                 continue
-            seed = min(servers, key=lambda n: self._registry_key(n))
-            pulls[(seed, REGISTRY, None)].append(digest)
-            for n in servers:
-                if n != seed:
-                    pulls[(n, self._nearest(n, [seed]), seed)].append(digest)
+            for d in missing:
+                if d not in coming[n]:
+                    claimed.setdefault(d, n)
+                    coming[n][d] = self._pull_key(n, d, (), pulls)
+        waited = {d for _, _, blocked in deferred for d in blocked}
+        for n, missing, blocked in deferred:
+            for d in missing:
+                if d not in coming[n]:
+                    extra = [claimed[d]] if d in claimed else []
+                    coming[n][d] = self._pull_key(n, d, tuple(sorted(blocked)), pulls, extra)
+        # A layer others wait for travels to its claimer in a pull of its own, so that its arrival is known.
+        for d in sorted(waited):
+            n = claimed[d]
+            key = coming[n][d]
+            pulls[key].remove(d)
+            if not pulls[key]:
+                del pulls[key]
+            coming[n][d] = ("first", n, d)
+            pulls[coming[n][d]] = [d]
 
-        finish = self._simulate(pulls)
-        arrived: list[dict[str, float]] = [{} for _ in range(n_servers)]
-        registry_bytes = 0.0
-        for key, digests in pulls.items():
-            target, source, _ = key
-            for digest in digests:
-                arrived[target][digest] = finish[key]
-                if source == REGISTRY:
-                    registry_bytes += self.layer_bytes[digest]
-
+        finish = self._simulate(pulls, {d: coming[claimed[d]][d] for d in waited})
+        registry_bytes = sum(self.layer_bytes[d] for key, digests in pulls.items()
+                             if self._source(key) == REGISTRY for d in digests)
         server_seconds: dict[str, float] = {}
         starts, cost = self.network.parallel_starts, self.network.start_seconds
         for n in range(n_servers):
-            if not on[n]:
+            mine = [i for i in order if where[i] == n]
+            if not mine:
                 continue
-            startable = sorted((max((arrived[n].get(d, 0.0) for d in problem.containers[i].layers), default=0.0),
-                                problem.containers[i].name) for i in on[n])
+            startable = sorted((max((finish[coming[n][d]] for d in problem.containers[i].layers if d in coming[n]),
+                                    default=0.0), problem.containers[i].name) for i in mine)
             slots = [0.0] * starts  # when each start slot is free
             done = 0.0
             for ready_at, _ in startable:
@@ -184,28 +193,32 @@ class StartupModel:
             server_seconds[self.names[n]] = done
         return Estimate(max(server_seconds.values(), default=0.0), server_seconds, registry_bytes)
 
-    def _registry_key(self, n: int) -> tuple:
-        route = self.route(REGISTRY, n)
-        return (route.hops, -route.width, self.names[n]) if route else (math.inf, 0.0, self.names[n])
+    def _pull_key(self, n: int, digest: str, after: tuple[str, ...], pulls: dict, extra: list[int] = ()) -> tuple:
+        """Add `digest` to server n's pull from its source, among those starting after the layers
+        `after` have arrived where they were claimed; `extra`: holders by then beside those of before."""
+        holders = [h for h in range(len(self.names)) if digest in self.held[h]] + list(extra)
+        key = (n, self._nearest(n, holders), after)
+        pulls[key].append(digest)
+        return key
 
-    def _simulate(self, pulls: dict[tuple[int, int, int | None], list[str]]) -> dict[tuple, float]:
-        """When each pull ends, s: a fluid simulation with weighted max-min fair rates."""
+    @staticmethod
+    def _source(key: tuple) -> int:
+        return REGISTRY if key[0] == "first" else key[1]
+
+    def _simulate(self, pulls: dict[tuple, list[str]], first_of: dict[str, tuple]) -> dict[tuple, float]:
+        """When each pull ends, s: a fluid simulation with weighted max-min fair rates. A pull
+        waiting for layers starts when the pulls bringing them (`first_of`) have all ended."""
         left = {key: sum(self.layer_bytes[d] for d in digests) for key, digests in pulls.items()}
         weight = {key: float(min(len(digests), self.connections_cap)) for key, digests in pulls.items()}
         crosses = {}
         for key in pulls:
-            route = self.route(key[1], key[0])
+            target, source = (key[1], REGISTRY) if key[0] == "first" else (key[0], key[1])
+            route = self.route(source, target)
             if route is None:
-                raise ValueError(f"no path to {self.names[key[0]]} from its layers' source")
+                raise ValueError(f"no path to {self.names[target]} from its layers' source")
             crosses[key] = route.resources
-        seeded = {(target, REGISTRY, None) for target, _, seed in pulls if seed is None}
-        waiting: dict[int, list[tuple]] = defaultdict(list)  # seed -> pulls that start when its registry pull ends
-        active: set[tuple] = set()
-        for key in pulls:
-            if key[2] is None:
-                active.add(key)
-            else:
-                waiting[key[2]].append(key)
+        waiting = {key: {first_of[d] for d in key[2]} for key in pulls if key[0] != "first" and key[2]}
+        active = {key for key in pulls if key not in waiting}
         finish: dict[tuple, float] = {}
         now = 0.0
         while active:
@@ -222,8 +235,10 @@ class StartupModel:
             for k in ended:
                 active.discard(k)
                 finish[k] = now
-                if k in seeded:
-                    active.update(waiting.pop(k[0], ()))
+            for key, needs in list(waiting.items()):
+                if needs.issubset(finish):
+                    del waiting[key]
+                    active.add(key)
         return finish
 
     def _rates(self, active: set[tuple], weight: dict, crosses: dict) -> dict[tuple, float]:

@@ -11,10 +11,10 @@ not run); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost
 smaller sum of the servers' ready times (which lets the search leave a plateau where two
 servers are equally late), then to fewer bytes.
 
-The search moves one container off a server that is last to be ready to any server where it
-fits (`Loads.fits`: every capacity and placement rule holds, so the result keeps every
-constraint the bytes search kept), or swaps it with a container of another server, taking the
-best improving change each step; it stops when no change improves, after a number of steps
+The search moves one container to any server where it fits (`Loads.fits`: every capacity and
+placement rule holds, so the result keeps every constraint the bytes search kept), or, when no
+move improves, swaps a container of a server that is last to be ready with one of another
+server, taking the best improving change each step; it stops when no change improves, after a number of steps
 counted, not timed (a seed gives one answer), or at the deadline.
 """
 
@@ -53,34 +53,24 @@ def refine_for_startup(loads: Loads, weight: float, deadline: float,
     best = loads.copy()
     cost = startup_cost(best, model, weight, stored_0, ready_0)
     steps = 0
-    n_servers = best.inst.n_servers
     while steps < STEPS_PER_CONTAINER * best.inst.n_containers and clock() < deadline:
         late = set(_late_servers(best, model))
-        movable = [i for i, n in enumerate(best.where) if n in late]
-        change, change_cost = None, cost
-        for i in movable:
-            a = best.where[i]
-            best.remove(i)
-            for n in range(n_servers):
-                if n != a and best.fits(i, n):
-                    best.place(i, n)
-                    trial = startup_cost(best, model, weight, stored_0, ready_0)
-                    best.remove(i)
-                    if trial < change_cost:
-                        change, change_cost = (i, n, None), trial
-            best.place(i, a)
-            if clock() >= deadline:
-                break
+        change, change_cost = _best_move(best, model, weight, stored_0, ready_0, _groups(best, late), cost,
+                                         deadline, clock)
         if change is None:
+            movable = [i for i, n in enumerate(best.where) if n in late]
             change, change_cost = _best_swap(best, model, weight, stored_0, ready_0, movable, cost, deadline, clock)
         if change is None:
             break
-        i, n, j = change
-        a = best.remove(i)
+        group, n, j = change
+        a = best.where[group[0]]
+        for i in group:
+            best.remove(i)
         if j is not None:
             best.remove(j)
             best.place(j, a)
-        best.place(i, n)
+        for i in group:
+            best.place(i, n)
         cost = change_cost
         steps += 1
     final = model.estimate(best.where)
@@ -88,9 +78,51 @@ def refine_for_startup(loads: Loads, weight: float, deadline: float,
                   "stored_bytes_first": stored_0, "startup_steps": steps}
 
 
+def _groups(loads: Loads, late: set[int]) -> list[tuple[int, ...]]:
+    """What may move at once: every container alone, and the containers of one image on one server
+    together (moving a single replica leaves its image's pull where it was). Late servers' first:
+    theirs, and those whose pulls the late ones share links with or wait for, may all help."""
+    alike: dict[tuple, list[int]] = {}
+    for i, n in enumerate(loads.where):
+        alike.setdefault((n, loads.inst.need[i]), []).append(i)
+    groups = [(i,) for i in range(loads.inst.n_containers)] + [tuple(g) for g in alike.values() if len(g) > 1]
+    return sorted(groups, key=lambda g: (loads.where[g[0]] not in late, g))
+
+
+def _best_move(loads: Loads, model: StartupModel, weight: float, stored_0: float, ready_0: float,
+               groups: list[tuple[int, ...]], cost: tuple, deadline: float, clock: Callable[[], float]):
+    """The best improving move of a group to another server, as ((group, server, None), cost), or (None, cost)."""
+    change, change_cost = None, cost
+    for group in groups:
+        a = loads.where[group[0]]
+        for i in group:
+            loads.remove(i)
+        for n in range(loads.inst.n_servers):
+            if n == a:
+                continue
+            placed = []
+            for i in group:
+                if not loads.fits(i, n):
+                    break
+                loads.place(i, n)
+                placed.append(i)
+            if len(placed) == len(group):
+                trial = startup_cost(loads, model, weight, stored_0, ready_0)
+                if trial < change_cost:
+                    change, change_cost = (group, n, None), trial
+            for i in placed:
+                loads.remove(i)
+        for i in group:
+            loads.place(i, a)
+        if clock() >= deadline:
+            break
+    return change, change_cost
+
+
 def _best_swap(loads: Loads, model: StartupModel, weight: float, stored_0: float, ready_0: float,
                movable: list[int], cost: tuple, deadline: float, clock: Callable[[], float]):
-    """The best improving swap of a container of a late server with one of another server, or (None, cost)."""
+    """The best improving swap of a container of a late server with one of another server, as
+    (((i,), its new server, j), cost), or (None, cost)."""
     change, change_cost = None, cost
     for i in movable:
         a = loads.where[i]
@@ -105,7 +137,7 @@ def _best_swap(loads: Loads, model: StartupModel, weight: float, stored_0: float
                     loads.place(j, a)
                     trial = startup_cost(loads, model, weight, stored_0, ready_0)
                     if trial < change_cost:
-                        change, change_cost = (i, n, j), trial
+                        change, change_cost = ((i,), n, j), trial
                     loads.remove(j)
                 loads.remove(i)
             loads.place(i, a)

@@ -132,3 +132,14 @@ def test_bad_network_sections_are_refused(change):
     change(network)
     with pytest.raises(ProblemError, match="network"):
         problem(network=network)
+
+
+def test_a_container_waits_for_a_layer_another_server_brings_in():
+    # x on e1 claims a and b; y on e2 needs b too: it waits until b is on e1 (b has a pull of its
+    # own, sharing e1's access link with a), then fetches b from e1 and c from the registry.
+    p = problem(layers={"a": 10, "b": 2, "c": 4}, containers={"x": ["a", "b"], "y": ["b", "c"]},
+                network=star(access=8.0, uplink=800.0))
+    result = estimate(p, {"x": "e1", "y": "e2"})
+    # b: 2 MB at 0.5 MB/s = 4 s; then on e2 b (2 MB) and c (4 MB) share 1 MB/s: b at 8 s, c at 10 s.
+    assert result.server_seconds == {"e1": pytest.approx(12.0), "e2": pytest.approx(10.0)}
+    assert result.registry_bytes == pytest.approx(16e6)  # a, b once, c
