@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from test_orchestrator_core import MB, Cluster, FakePlacer, app
 
+from component_base.errors import InvalidArgument
 from controller.orchestrator.controllers.startup_network import network_section, with_network
 from controller.orchestrator.core import Orchestrator
+from controller.orchestrator.daemon import build
 from controller.orchestrator.sources import SwitchGraph
 from controller.orchestrator.store import NodeRecord, Store
 from controller.placement.algorithms import run
@@ -84,3 +86,9 @@ def test_the_scheduler_asks_for_the_startup_objective_with_the_network(tmp_path,
         assert network.registry.switch == "s2" and network.attachment["edge3"].switch == "s3"
     assert all(i.record.node for i in c.o.deployment("shop").instances)
 
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5, "0.5", True, float("nan")])
+def test_the_daemon_refuses_a_startup_weight_out_of_range(weight):
+    with pytest.raises(InvalidArgument, match="startup_weight"):
+        build({"startup_weight": weight})
