@@ -41,11 +41,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .model import Network, Problem
 
 REGISTRY = -1  # the registry as a source, beside server indexes 0..N-1
 BITS_PER_BYTE = 8
+
+
+class Pull(NamedTuple):
+    """What a server fetches from one source in one go."""
+
+    target: int  # the server fetching
+    source: int  # REGISTRY or the server it fetches from
+    after: tuple[str, ...] = ()  # layers it waits for (to be where they were claimed) before it starts
+    alone: str = ""  # a layer others wait for, in a pull of its own so that its arrival is known
 
 
 @dataclass(frozen=True)
@@ -73,31 +83,27 @@ class StartupModel:
         network: Network = problem.network
         self.network = network
         self.names = [s.name for s in problem.servers]
-        index = {c.name: i for i, c in enumerate(problem.containers)}
-        self.container_index = index
         self.layer_bytes = {d: size * network.size_bytes for d, size in problem.layer_size.items()}
         self.held = [s.held for s in problem.servers]
         self.connections_cap = network.parallel_downloads * network.parallel_starts
 
-        self.capacity: list[float] = []  # resource -> bytes/s
-        resource_of: dict[tuple, int] = {}
+        self.capacity: list[float] = []  # resource (a direction of a link or access link) -> bytes/s
 
-        def resource(key: tuple, mbps: float) -> int:
-            resource_of[key] = len(self.capacity)
+        def resource(mbps: float) -> int:
             self.capacity.append(mbps * 1e6 / BITS_PER_BYTE)
-            return resource_of[key]
+            return len(self.capacity) - 1
 
         outgoing: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
         for link in network.links:
             for a, b in ((link.a, link.b), (link.b, link.a)):
-                outgoing[a].append((b, link.mbps, resource(("link", a, b), link.mbps)))
+                outgoing[a].append((b, link.mbps, resource(link.mbps)))
         for a in outgoing:
             outgoing[a].sort()
         attachment = network.attachment
         hosts = {REGISTRY: network.registry, **{n: attachment[name] for n, name in enumerate(self.names)}}
         self.switch = {host: at.switch for host, at in hosts.items()}
-        self.up = {host: (resource(("up", host), at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
-        self.down = {host: (resource(("down", host), at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
+        self.up = {host: (resource(at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
+        self.down = {host: (resource(at.mbps),) if at.mbps > 0 else () for host, at in hosts.items()}
         self._trees = {switch: _widest_shortest_tree(outgoing, switch) for switch in set(self.switch.values())}
         self._routes: dict[tuple[int, int], Route | None] = {}
 
@@ -143,8 +149,8 @@ class StartupModel:
         # layers nobody is bringing yet, and its server pulls them.
         order = sorted(range(len(where)), key=lambda i: (where[i], problem.containers[i].name))
         claimed: dict[str, int] = {}  # layer -> the server bringing it in, among those held nowhere
-        coming: list[dict[str, tuple]] = [{} for _ in range(n_servers)]  # server -> layer -> its pull
-        pulls: dict[tuple, list[str]] = defaultdict(list)  # (server, source, layers waited for) -> layers
+        coming: list[dict[str, Pull]] = [{} for _ in range(n_servers)]  # server -> layer -> its pull
+        pulls: dict[Pull, list[str]] = defaultdict(list)  # pull -> its layers
         deferred: list[tuple[int, list[str], frozenset[str]]] = []
         for i in order:
             n = where[i]
@@ -156,13 +162,13 @@ class StartupModel:
             for d in missing:
                 if d not in coming[n]:
                     claimed.setdefault(d, n)
-                    coming[n][d] = self._pull_key(n, d, (), pulls)
+                    coming[n][d] = self._add(n, d, (), pulls)
         waited = {d for _, _, blocked in deferred for d in blocked}
         for n, missing, blocked in deferred:
             for d in missing:
                 if d not in coming[n]:
                     extra = [claimed[d]] if d in claimed else []
-                    coming[n][d] = self._pull_key(n, d, tuple(sorted(blocked)), pulls, extra)
+                    coming[n][d] = self._add(n, d, tuple(sorted(blocked)), pulls, extra)
         # A layer others wait for travels to its claimer in a pull of its own, so that its arrival is known.
         for d in sorted(waited):
             n = claimed[d]
@@ -170,12 +176,12 @@ class StartupModel:
             pulls[key].remove(d)
             if not pulls[key]:
                 del pulls[key]
-            coming[n][d] = ("first", n, d)
+            coming[n][d] = Pull(n, REGISTRY, alone=d)  # held nowhere: from the registry
             pulls[coming[n][d]] = [d]
 
         finish = self._simulate(pulls, {d: coming[claimed[d]][d] for d in waited})
-        registry_bytes = sum(self.layer_bytes[d] for key, digests in pulls.items()
-                             if self._source(key) == REGISTRY for d in digests)
+        registry_bytes = sum(self.layer_bytes[d] for pull, digests in pulls.items()
+                             if pull.source == REGISTRY for d in digests)
         server_seconds: dict[str, float] = {}
         starts, cost = self.network.parallel_starts, self.network.start_seconds
         for n in range(n_servers):
@@ -193,33 +199,29 @@ class StartupModel:
             server_seconds[self.names[n]] = done
         return Estimate(max(server_seconds.values(), default=0.0), server_seconds, registry_bytes)
 
-    def _pull_key(self, n: int, digest: str, after: tuple[str, ...], pulls: dict, extra: list[int] = ()) -> tuple:
+    def _add(self, n: int, digest: str, after: tuple[str, ...], pulls: dict[Pull, list[str]],
+             extra: list[int] = ()) -> Pull:
         """Add `digest` to server n's pull from its source, among those starting after the layers
         `after` have arrived where they were claimed; `extra`: holders by then beside those of before."""
         holders = [h for h in range(len(self.names)) if digest in self.held[h]] + list(extra)
-        key = (n, self._nearest(n, holders), after)
-        pulls[key].append(digest)
-        return key
+        pull = Pull(n, self._nearest(n, holders), after)
+        pulls[pull].append(digest)
+        return pull
 
-    @staticmethod
-    def _source(key: tuple) -> int:
-        return REGISTRY if key[0] == "first" else key[1]
-
-    def _simulate(self, pulls: dict[tuple, list[str]], first_of: dict[str, tuple]) -> dict[tuple, float]:
+    def _simulate(self, pulls: dict[Pull, list[str]], first_of: dict[str, Pull]) -> dict[Pull, float]:
         """When each pull ends, s: a fluid simulation with weighted max-min fair rates. A pull
         waiting for layers starts when the pulls bringing them (`first_of`) have all ended."""
-        left = {key: sum(self.layer_bytes[d] for d in digests) for key, digests in pulls.items()}
-        weight = {key: float(min(len(digests), self.connections_cap)) for key, digests in pulls.items()}
+        left = {pull: sum(self.layer_bytes[d] for d in digests) for pull, digests in pulls.items()}
+        weight = {pull: float(min(len(digests), self.connections_cap)) for pull, digests in pulls.items()}
         crosses = {}
-        for key in pulls:
-            target, source = (key[1], REGISTRY) if key[0] == "first" else (key[0], key[1])
-            route = self.route(source, target)
+        for pull in pulls:
+            route = self.route(pull.source, pull.target)
             if route is None:
-                raise ValueError(f"no path to {self.names[target]} from its layers' source")
-            crosses[key] = route.resources
-        waiting = {key: {first_of[d] for d in key[2]} for key in pulls if key[0] != "first" and key[2]}
-        active = {key for key in pulls if key not in waiting}
-        finish: dict[tuple, float] = {}
+                raise ValueError(f"no path to {self.names[pull.target]} from its layers' source")
+            crosses[pull] = route.resources
+        waiting = {pull: {first_of[d] for d in pull.after} for pull in pulls if pull.after}
+        active = {pull for pull in pulls if pull not in waiting}
+        finish: dict[Pull, float] = {}
         now = 0.0
         while active:
             rate = self._rates(active, weight, crosses)
@@ -241,12 +243,12 @@ class StartupModel:
                     active.add(key)
         return finish
 
-    def _rates(self, active: set[tuple], weight: dict, crosses: dict) -> dict[tuple, float]:
+    def _rates(self, active: set[Pull], weight: dict, crosses: dict) -> dict[Pull, float]:
         """Weighted max-min fair rates (bytes/s) by progressive filling; inf for a pull crossing nothing."""
         remaining = list(self.capacity)
         load = defaultdict(float)  # resource -> weight of the unfrozen pulls crossing it
         users = defaultdict(list)
-        rate: dict[tuple, float] = {}
+        rate: dict[Pull, float] = {}
         for k in active:
             if not crosses[k]:
                 rate[k] = math.inf
