@@ -42,6 +42,7 @@ ROUNDS_PER_CONTAINER = 20
 # instances, where rounds are cheap.
 STALE_ROUNDS_PER_SERVER = 10
 STALE_ROUNDS_SMALL = 30000  # divided by the number of servers
+STARTUP_SHARE = 0.25  # of the time limit kept for the start-up refinement when it is asked for
 
 
 def max_rounds(inst: Instance) -> int:
@@ -206,7 +207,10 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
     if startup_weight and problem.network is None:
         raise ValueError("startup_weight > 0 needs the problem's network section (the start-up estimate's input)")
     start = clock()
-    result = _solve_bytes(problem, solver=solver, time_limit=time_limit, seed=seed, clock=clock)
+    # With the start-up objective, a quarter of the time is kept for the refinement: the exact
+    # finish may otherwise use all of it on an instance it cannot prove.
+    bytes_limit = time_limit * (1 - STARTUP_SHARE) if startup_weight else time_limit
+    result = _solve_bytes(problem, solver=solver, time_limit=bytes_limit, seed=seed, clock=clock)
     if not startup_weight or not result.solved:
         return result
     inst = Instance(problem)
