@@ -141,3 +141,10 @@ def test_the_placement_service_carries_the_network_and_the_weight():
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         server.stop(grace=None)
+
+
+def test_a_seed_gives_one_answer():
+    problem = random_problem(4)
+    first = run("strata", problem, seed=4, startup_weight=0.5)
+    assert first.details["startup_steps"] > 0  # the search did move things here
+    assert run("strata", problem, seed=4, startup_weight=0.5).placement == first.placement
