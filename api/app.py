@@ -274,15 +274,48 @@ def validate_app(app: AppSpec) -> AppSpec:
 
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
-                  "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near")
+                  "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
+                  "max_per_node", "spread", "prefer_apart")
+SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+def describe_rules(service: ServiceSpec) -> str:
+    """A service's placement rules in words ("" when it has none), e.g. "at most 1 per node,
+    spread over zones (max skew 1, required)"."""
+    words = [f"at most {service.max_per_node} per node"] if service.max_per_node else []
+    words += [f"spread over {s.topology}s (max skew {s.max_skew}, {'required' if s.hard else 'preferred'})"
+              for s in service.spread]
+    if service.prefer_apart:
+        words.append("preferably one per node")
+    return ", ".join(words)
+
+
+def _field_to_json(service: ServiceSpec, field: str) -> Any:
+    value = getattr(service, field)
+    if field == "dependencies":
+        return list(value)
+    if field == "spread":
+        return [{name: getattr(s, name) for name in SPREAD_FIELDS} for s in value]
+    return value
 
 
 def app_to_dict(app: AppSpec) -> dict:
     """The JSON form: {"name", "services": [{name, image, replicas, cpu_millicores, ...}]}."""
     return {"name": app.name,
-            "services": [{field: (list(getattr(s, field)) if field == "dependencies" else getattr(s, field))
-                          for field in SERVICE_FIELDS} for s in app.services]}
+            "services": [{field: _field_to_json(s, field) for field in SERVICE_FIELDS} for s in app.services]}
+
+
+def _spread_from_json(items: Any, label: str) -> tuple[SpreadSpec, ...]:
+    if not isinstance(items, (list, tuple)):
+        raise AppError(f"{label}: spread: must be a list of {{topology, max_skew, hard}}, got {items!r}")
+    spread = []
+    for k, item in enumerate(items):
+        if not isinstance(item, dict) or "topology" not in item or set(item) - set(SPREAD_FIELDS):
+            raise AppError(f"{label}: spread[{k}]: must be an object with topology and optionally max_skew "
+                           f"and hard, got {item!r}")
+        spread.append(SpreadSpec(**item))
+    return tuple(spread)
 
 
 def _service_from_dict(d: Any, index: int) -> ServiceSpec:
@@ -296,7 +329,7 @@ def _service_from_dict(d: Any, index: int) -> ServiceSpec:
         if required not in d:
             raise AppError(f"{label}: {required}: missing")
     kwargs = dict(d)
-    for field in ("replicas", "port", "target_port"):  # JSON from other languages may write 2.0
+    for field in ("replicas", "port", "target_port", "max_per_node"):  # JSON from other languages may write 2.0
         value = kwargs.get(field)
         if isinstance(value, float) and value.is_integer():
             kwargs[field] = int(value)
@@ -304,6 +337,7 @@ def _service_from_dict(d: Any, index: int) -> ServiceSpec:
     if not isinstance(deps, (list, tuple)) or not all(isinstance(x, str) for x in deps):
         raise AppError(f"{label}: dependencies: must be a list of service names, got {deps!r}")
     kwargs["dependencies"] = tuple(deps)
+    kwargs["spread"] = _spread_from_json(kwargs.get("spread", []), label)
     service = ServiceSpec(**kwargs)
     for field, why in _service_problems(service):
         raise AppError(f"{label}: {field}: {why}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.v1 import orchestrator_pb2 as pb
 
-from api.app import ServiceSpec
+from api.app import ServiceSpec, SpreadSpec
 
 
 def service_message(s: ServiceSpec) -> pb.ServiceSpec:
@@ -13,7 +13,10 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
                           memory_limit_mib=s.memory_limit_mib, port=s.port, target_port=s.target_port,
                           dependencies=list(s.dependencies), base_image=s.base_image,
                           mesh_service=s.mesh_service, version=s.version, vnf_kind=s.vnf_kind,
-                          vnf_config=s.vnf_config, near=s.near)
+                          vnf_config=s.vnf_config, near=s.near, max_per_node=s.max_per_node,
+                          spread=[pb.ServiceSpread(topology=x.topology, max_skew=x.max_skew, soft=not x.hard)
+                                  for x in s.spread],
+                          prefer_apart=s.prefer_apart)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -23,4 +26,6 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
                        port=m.port or 8080, target_port=m.target_port or m.port or 8080,
                        dependencies=tuple(m.dependencies), base_image=m.base_image,
                        mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
-                       vnf_config=m.vnf_config, near=m.near)
+                       vnf_config=m.vnf_config, near=m.near, max_per_node=m.max_per_node,
+                       spread=tuple(SpreadSpec(x.topology, x.max_skew, not x.soft) for x in m.spread),
+                       prefer_apart=m.prefer_apart)

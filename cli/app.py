@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
     rm.add_argument("application")
 
     actions.add_parser("nodes", parents=with_json,
-                       help="the nodes the orchestrator knows: readiness, allocation, storage")
+                       help="the nodes the orchestrator knows: zone (the switch a node hangs off), readiness, "
+                            "allocation, storage")
     app.set_defaults(func=guarded(cmd_app, failed=(TimeoutError, DeploymentFailed)))
 
 
@@ -61,12 +62,15 @@ def deployment_dict(d: pb.Deployment) -> dict:
         "services": [{"name": s.name, "image": s.image, "replicas": s.replicas, "cpu_millicores": s.cpu_millicores,
                       "bandwidth_mbps": s.bandwidth_mbps, "memory_mib": s.memory_mib,
                       "memory_limit_mib": s.memory_limit_mib, "port": s.port, "target_port": s.target_port,
-                      "dependencies": list(s.dependencies)} for s in d.services],
+                      "dependencies": list(s.dependencies), "max_per_node": s.max_per_node,
+                      "spread": [{"topology": x.topology, "max_skew": x.max_skew, "hard": not x.soft} for x in s.spread],
+                      "prefer_apart": s.prefer_apart} for s in d.services],
         "addresses": [{"service": a.service, "vip": a.vip, "port": a.port, "endpoints": a.endpoints}
                       for a in d.addresses],
         "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,
                        "phase": PHASES.get(i.phase, "unknown"), "restarts": i.restarts, "message": i.message,
-                       "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes} for i in d.instances],
+                       "pulled_bytes": i.pulled_bytes, "peer_bytes": i.peer_bytes,
+                       "last_termination_reason": i.last_termination_reason} for i in d.instances],
         "images": [{"service": i.service, "phase": pb.ImagePhase.Name(i.phase).removeprefix("IMAGE_PHASE_").lower(),
                     "message": i.message, "reference": i.reference, "layers": i.layers, "size_bytes": i.size_bytes}
                    for i in d.images],
@@ -83,11 +87,17 @@ def node_dict(n: pb.Node) -> dict:
 
 
 def _print_deployment(d: pb.Deployment) -> None:
+    from api.app import describe_rules
+    from api.app_messages import service_spec
+
     running = sum(1 for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING)
     print(f"{d.application}: {'ready' if d.ready else 'not ready'}, {running}/{len(d.instances)} instances running; "
           f"placed by {d.placement_algorithm}; layers {'from the nearest holder' if d.peers else 'from the registry'}")
     print(f"  planned to store anew {human_bytes(d.planned_bytes)}; pulled {human_bytes(d.pulled_bytes)} from the "
           f"registry, {human_bytes(d.peer_bytes)} from peers")
+    for s in d.services:
+        if words := describe_rules(service_spec(s)):
+            print(f"  rules of {s.name}: {words}")
     vips = {a.service: a for a in d.addresses}
     images = {i.service: i for i in d.images}
     print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image [its phase]")
@@ -97,10 +107,10 @@ def _print_deployment(d: pb.Deployment) -> None:
         detail = f": {i.message}" if i and i.message else ""
         print(f"  {s.name:<28} {(a.vip + ':' + str(a.port)) if a and a.vip else '-':<22} "
               f"{(a.endpoints if a else 0)}/{s.replicas:<3}  {s.image} [{phase}{detail}]")
-    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8}  message")
+    print(f"  {'instance':<32} {'node':<10} {'ip':<15} {'phase':<9} {'restarts':>8} {'last end':<9}  message")
     for i in d.instances:
-        print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8}  "
-              f"{i.message}")
+        print(f"  {i.name:<32} {i.node or '-':<10} {i.ip or '-':<15} {PHASES.get(i.phase, '?'):<9} {i.restarts:>8} "
+              f"{i.last_termination_reason or '-':<9}  {i.message}")
 
 
 class DeploymentFailed(Exception):
@@ -127,6 +137,10 @@ def wait_ready(stub, application: str, timeout: float, *, progress=print) -> tup
         if d.images:
             ready = sum(1 for i in d.images if i.phase == pb.IMAGE_PHASE_READY)
             line += f", {ready}/{len(d.images)} images ready"
+        unplaced = next((i.message for i in d.instances if i.phase == pb.INSTANCE_PHASE_PENDING and not i.node
+                         and i.message.startswith("not placed: ")), "")
+        if unplaced:  # the scheduler's reason (a rule or the capacities): it waits for nodes or a change
+            line += f"; {unplaced}"
         if line != last:
             progress(f"{line} ({seconds:.0f} s)")
             last = line
@@ -218,13 +232,13 @@ def _nodes(args, stub) -> int:
     if args.output == "json":
         print_json([node_dict(n) for n in nodes])
         return EXIT_OK
-    print(f"{'node':<10} {'ready':<6} {'cpu (m)':>15} {'memory (MiB)':>15} {'storage':>21} {'layers':>6} "
+    print(f"{'node':<10} {'zone':<8} {'ready':<6} {'cpu (m)':>15} {'memory (MiB)':>15} {'storage':>21} {'layers':>6} "
           f"{'containers':>10}")
     for n in nodes:
         # A node whose agent reports no memory capacity has no memory limit: "-".
         memory = f"{n.memory_allocated_mib:>7.0f}/{n.memory_mib:<7.0f}" if n.memory_mib else \
             f"{n.memory_allocated_mib:>7.0f}/{'-':<7}"
-        print(f"{n.name:<10} {'yes' if n.ready else 'no':<6} "
+        print(f"{n.name:<10} {n.switch or '-':<8} {'yes' if n.ready else 'no':<6} "
               f"{n.cpu_allocated_millicores:>7.0f}/{n.cpu_millicores:<7.0f} {memory} "
               f"{human_bytes(n.storage_used_bytes):>10}/{human_bytes(n.storage_bytes):<10} {n.layers:>6} "
               f"{n.containers:>10}")

@@ -30,7 +30,11 @@ def add_parser(sub) -> None:
     run.add_argument("--name", help="container name (default: derived from the image)")
     run.add_argument("--cpu", type=float, default=0.0, metavar="MILLICORES", help="CPU request (default: 100)")
     run.add_argument("--memory", type=float, default=0.0, metavar="MIB",
-                     help="memory limit, MiB; beyond it the kernel kills the process (default: none)")
+                     help="memory limit, MiB; beyond it the kernel kills the process (default: none); also its "
+                          "request unless --memory-request says otherwise (Kubernetes' rule)")
+    run.add_argument("--memory-request", type=float, default=None, metavar="MIB",
+                     help="memory the node sets aside for it, MiB: refused if the node's other containers leave "
+                          "less (default: --memory's value, or none)")
     run.add_argument("--env", action="append", metavar="KEY=VALUE", help="extra environment (repeatable)")
     run.add_argument("--ready-port", type=int, default=0, metavar="PORT",
                      help="ready once it listens on this TCP port (default: once it runs)")
@@ -64,13 +68,15 @@ def container_dict(c: agent_pb2.Container) -> dict:
     return {"name": c.name, "image": c.image, "state": STATE_NAMES.get(c.state, "unknown"), "ip": c.ip,
             "mac": c.mac, "switch_port": c.switch_port, "pid": c.pid, "restarts": c.restarts,
             "started_at": c.started_at, "last_exit_code": c.last_exit_code, "cpu_millicores": c.cpu_millicores,
-            "memory_limit_mib": c.memory_limit_mib, "last_termination_reason": c.last_termination_reason,
+            "memory_limit_mib": c.memory_limit_mib, "memory_request_mib": c.memory_request_mib,
+            "last_termination_reason": c.last_termination_reason,
             "layers": list(c.layers), "message": c.message, "ready": c.ready, "ready_port": c.ready_port}
 
 
 def node_dict(n: agent_pb2.NodeStatus) -> dict:
     return {"name": n.name, "ip": n.ip, "switch": n.switch, "pod_cidr": n.pod_cidr,
             "cpu_millicores": n.cpu_millicores, "cpu_requested_millicores": n.cpu_requested_millicores,
+            "memory_mib": n.memory_mib, "memory_requested_mib": n.memory_requested_mib,
             "storage_used_bytes": n.storage_used_bytes, "storage_capacity_bytes": n.storage_capacity_bytes,
             "layers": [layer.digest for layer in n.layers],
             "layer_sizes": {layer.digest: layer.size_bytes for layer in n.layers},
@@ -117,12 +123,14 @@ def _ls(args, agents) -> int:
     if args.output == "json":
         print_json([node_dict(n) for n in nodes])
         return EXIT_OK
-    print(f"{'NODE':<10} {'SWITCH':<10} {'POD RANGE':<16} {'CPU REQ/CAP':>15} {'STORAGE USED/CAP':>22} "
-          f"{'LAYERS':>6} {'PULLED':>10}  CONTAINERS")
+    print(f"{'NODE':<10} {'SWITCH':<10} {'POD RANGE':<16} {'CPU REQ/CAP':>15} {'MEM REQ/CAP MiB':>15} "
+          f"{'STORAGE USED/CAP':>22} {'LAYERS':>6} {'PULLED':>10}  CONTAINERS")
     for n in nodes:
         cpu = f"{n.cpu_requested_millicores:g}/{n.cpu_millicores:g}"
+        # a node not given a memory capacity admits by CPU and storage only: "-"
+        memory = f"{n.memory_requested_mib:g}/{n.memory_mib:g}" if n.memory_mib else f"{n.memory_requested_mib:g}/-"
         storage = f"{human_bytes(n.storage_used_bytes)}/{human_bytes(n.storage_capacity_bytes)}"
-        print(f"{n.name:<10} {n.switch:<10} {n.pod_cidr:<16} {cpu:>15} {storage:>22} {len(n.layers):>6} "
+        print(f"{n.name:<10} {n.switch:<10} {n.pod_cidr:<16} {cpu:>15} {memory:>15} {storage:>22} {len(n.layers):>6} "
               f"{human_bytes(n.pulled_bytes_total):>10}  {', '.join(c.name for c in n.containers) or '-'}")
     if nodes:
         print(f"(sizes are the emulation's: real image sizes x {nodes[0].image_scale:g})")
@@ -132,7 +140,8 @@ def _ls(args, agents) -> int:
 def _run(args, agent) -> int:
     reply = agent.RunContainer(agent_pb2.RunContainerRequest(
         name=args.name or "", image=args.image, cpu_millicores=args.cpu, env=args.env or [],
-        command=args.argv, ready_port=args.ready_port, memory_limit_mib=args.memory), timeout=args.timeout)
+        command=args.argv, ready_port=args.ready_port, memory_limit_mib=args.memory,
+        memory_request_mib=args.memory if args.memory_request is None else args.memory_request), timeout=args.timeout)
     if args.output == "json":
         print_json({"node": args.node, **container_dict(reply.container), **pull_dict(reply.pull)})
         return EXIT_OK

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from api.names import DNS_LABEL, MAX_LABEL, dns_label_problem
-from api.app import (AppError, AppSpec, ServiceSpec,
+from api.app import (AppError, AppSpec, ServiceSpec, SpreadSpec,
                      parse_image_reference, validate_app)
 
 BANDWIDTH_KEY = "strata.io/bandwidth-mbps"
@@ -521,11 +521,22 @@ def _compose_replicas(body: dict, service: str, ignored: _Ignored) -> int:
     return next((n for n in (replicas, scale) if n is not None), 1)
 
 
+def _compose_max_per_node(body: dict, service: str) -> int:
+    """deploy.placement.max_replicas_per_node: at most this many replicas on one node (0: no limit,
+    as Docker reads it)."""
+    placement = _mapping(_mapping(body.get("deploy"), service, "deploy").get("placement"), service,
+                         "deploy.placement")
+    value = placement.get("max_replicas_per_node")
+    return 0 if value is None else _whole(value, service, "deploy.placement.max_replicas_per_node")
+
+
 def _compose_ignored(body: dict, service: str, ignored: _Ignored) -> None:
     ignored.extra(body, COMPOSE_SERVICE_FIELDS, f"{service}.")
     deploy = body.get("deploy")
     if isinstance(deploy, dict):
-        ignored.extra(deploy, {"replicas", "mode", "resources"}, f"{service}.deploy.")
+        ignored.extra(deploy, {"replicas", "mode", "resources", "placement"}, f"{service}.deploy.")
+        if isinstance(deploy.get("placement"), dict):
+            ignored.extra(deploy["placement"], {"max_replicas_per_node"}, f"{service}.deploy.placement.")
         resources = deploy.get("resources")
         if isinstance(resources, dict):
             ignored.extra(resources, {"reservations", "limits"}, f"{service}.deploy.resources.")
@@ -643,7 +654,8 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
                     cpu=_compose_cpu(body, service), bandwidth=bandwidth, memory=_compose_memory(body, service),
                     ports=ports, dependencies=dependencies, base=base)
     return dataclasses.replace(spec, mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
-                               version=str(labels.get(VERSION_KEY, "")).strip())
+                               version=str(labels.get(VERSION_KEY, "")).strip(),
+                               max_per_node=_compose_max_per_node(body, service))
 
 
 # ---------------------------------------------------------------- Kubernetes
@@ -778,7 +790,9 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
         namespaces = {w.namespace for w in workloads} | {ns for _, ns, _ in services}
         common = next(iter(namespaces)) if len(namespaces) == 1 else None
         app_name = to_dns_label(common, prefix="app") if common else _stem_name(source)
-    specs = tuple(_kubernetes_service(w, aliases, ignored) for w in workloads)
+    specs = tuple(_kubernetes_service(w, aliases, ignored,
+                                      [o.pod_labels for o in workloads if o is not w and o.namespace == w.namespace])
+                  for w in workloads)
     return validate_app(AppSpec(app_name, specs))
 
 
@@ -847,7 +861,9 @@ def _k8s_ports(workload: _Workload, service: str, containers: list, ignored: _Ig
     return port, _port_number(target, service, f"Service/{sname} spec.ports[0].targetPort")
 
 
-def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]], ignored: _Ignored) -> ServiceSpec:
+def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]], ignored: _Ignored,
+                        others: list[dict]) -> ServiceSpec:
+    """The service of one workload; `others`: the pod labels of the other workloads in its namespace."""
     service, obj = workload.service_name, workload.obj
     spec = _mapping(obj.get("spec"), service, "spec")
     template = _mapping(spec.get("template"), service, "spec.template")
@@ -886,7 +902,7 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
     ignored.extra(obj, {"apiVersion", "kind", "metadata", "spec"}, f"{service}.")
     ignored.extra(spec, {"replicas", "selector", "template"}, f"{service}.spec.")
     ignored.extra(template, {"metadata", "spec"}, f"{service}.spec.template.")
-    ignored.extra(pod, {"containers"}, f"{service}.pod.")
+    ignored.extra(pod, {"containers", "affinity", "topologySpreadConstraints"}, f"{service}.pod.")
     ignored.fields.extend(f"{service}.pod.containers[{i}]" for i in range(1, len(containers)))
     ignored.extra(container, {"name", "image", "ports", "env", "resources"}, f"{service}.container.")
     resources = container.get("resources")
@@ -905,7 +921,160 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
     spec = _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
                     bandwidth=bandwidth, memory=_k8s_memory(container, service, path), ports=_k8s_ports(workload, service, containers, ignored),
                     dependencies=dependencies, base=base)
-    return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version)
+    pods = _Pods(workload.pod_labels, others)
+    max_per_node, prefer_apart = _k8s_anti_affinity(pod, pods, service, ignored)
+    return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version,
+                               max_per_node=max_per_node, spread=_k8s_spread(pod, pods, service, ignored),
+                               prefer_apart=prefer_apart)
+
+
+# ---------------------------------------------------------------- Kubernetes spread and anti-affinity
+
+HOSTNAME_KEY = "kubernetes.io/hostname"
+ZONE_KEYS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")  # the second: deprecated
+WHEN_UNSATISFIABLE = {"DoNotSchedule": True, "ScheduleAnyway": False}  # -> hard
+SPREAD_PATH = "spec.template.spec.topologySpreadConstraints"
+AFFINITY_PATH = "spec.template.spec.affinity"
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass(frozen=True)
+class _Pods:
+    own: dict  # the workload's pod labels
+    others: list  # the pod labels of the other workloads in its namespace
+
+
+def _matches(selector: dict, labels: dict, service: str, path: str) -> bool:
+    """Whether a LabelSelector (matchLabels and matchExpressions, ANDed) selects pods with `labels`."""
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise _error(service, f"{path}.matchExpressions", f"must be a list, got {_shown(expressions)}")
+    matched = all(labels.get(k) == v for k, v in
+                  _mapping(selector.get("matchLabels"), service, f"{path}.matchLabels").items())
+    for k, expression in enumerate(expressions):
+        where = f"{path}.matchExpressions[{k}]"
+        expression = _mapping(expression, service, where)
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if not isinstance(key, str) or not key:
+            raise _error(service, f"{where}.key", f"must be a label key, got {_shown(key)}")
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise _error(service, f"{where}.operator",
+                         f'must be "In", "NotIn", "Exists" or "DoesNotExist", got {_shown(operator)}')
+        if not isinstance(values, list) or (operator in ("In", "NotIn")) != bool(values):
+            raise _error(service, f"{where}.values", f"must be a non-empty list for In and NotIn and absent for "
+                                                     f"Exists and DoesNotExist, got {_shown(values)}")
+        present = key in labels
+        matched &= {"In": present and labels.get(key) in values, "NotIn": labels.get(key) not in values,
+                    "Exists": present, "DoesNotExist": not present}[operator]
+    return matched
+
+
+def _selector_problem(selector: Any, pods: _Pods, service: str, path: str) -> str:
+    """Why a term's labelSelector is not "the workload's own replicas" ("" when it is): Strata's
+    spread and anti-affinity rules are over one service's replicas."""
+    if selector is None:
+        return "no labelSelector: it selects no pods"
+    selector = _mapping(selector, service, path)
+    if not _matches(selector, pods.own, service, path):
+        return "its labelSelector does not select the workload's own pods"
+    if any(_matches(selector, labels, service, path) for labels in pods.others):
+        return "its labelSelector selects other workloads' pods too; Strata's rules are over one service's replicas"
+    return ""
+
+
+def _k8s_spread(pod: dict, pods: _Pods, service: str, ignored: _Ignored) -> tuple[SpreadSpec, ...]:
+    """topologySpreadConstraints over hostname and zone that select the workload's own pods."""
+    items = pod.get("topologySpreadConstraints")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _error(service, SPREAD_PATH, f"must be a list, got {_shown(items)}")
+    found: dict[str, tuple[SpreadSpec, str]] = {}  # topology -> (spread, short path)
+    for k, item in enumerate(items):
+        where, short = f"{SPREAD_PATH}[{k}]", f"{service}.pod.topologySpreadConstraints[{k}]"
+        item = _mapping(item, service, where)
+        for key in ("maxSkew", "topologyKey", "whenUnsatisfiable"):
+            if key not in item:
+                raise _error(service, f"{where}.{key}", "missing")
+        skew, key, when = item["maxSkew"], item["topologyKey"], item["whenUnsatisfiable"]
+        if isinstance(skew, bool) or not isinstance(skew, int) or skew < 1:
+            raise _error(service, f"{where}.maxSkew", f"must be a whole number >= 1, got {_shown(skew)}")
+        if not isinstance(key, str) or not key:
+            raise _error(service, f"{where}.topologyKey",
+                         f"must be a node label key such as {HOSTNAME_KEY}, got {_shown(key)}")
+        if when not in WHEN_UNSATISFIABLE:
+            raise _error(service, f"{where}.whenUnsatisfiable",
+                         f'must be "DoNotSchedule" or "ScheduleAnyway", got {_shown(when)}')
+        topology = "node" if key == HOSTNAME_KEY else "zone" if key in ZONE_KEYS else ""
+        why = (f"topologyKey {key}: Strata spreads over {HOSTNAME_KEY} and {ZONE_KEYS[0]}" if not topology
+               else _selector_problem(item.get("labelSelector"), pods, service, f"{where}.labelSelector"))
+        if why:
+            ignored.fields.append(f"{short} ({why})")
+            continue
+        ignored.extra(item, {"maxSkew", "topologyKey", "whenUnsatisfiable", "labelSelector"}, f"{short}.")
+        spread = SpreadSpec(topology, skew, WHEN_UNSATISFIABLE[when])
+        if topology in found:
+            earlier, earlier_short = found[topology]
+            if earlier.hard == spread.hard:  # Kubernetes refuses these too
+                raise _error(service, where, f"a second constraint over {key} with whenUnsatisfiable {when}")
+            # Strata holds one spread per topology: the required one
+            kept, dropped = (earlier, short) if earlier.hard else (spread, earlier_short)
+            ignored.fields.append(f"{dropped} (a preferred spread beside a required one over the same topology)")
+            found[topology] = (kept, earlier_short if kept is earlier else short)
+            continue
+        found[topology] = (spread, short)
+    return tuple(spread for spread, _ in found.values())
+
+
+def _apart_term(term: Any, pods: _Pods, service: str, where: str, short: str, ignored: _Ignored) -> bool:
+    """Whether a pod affinity term of podAntiAffinity keeps the workload's own replicas on
+    different nodes (topologyKey hostname, a selector of its own pods); reports other terms."""
+    term = _mapping(term, service, where)
+    key = term.get("topologyKey")
+    if not isinstance(key, str) or not key:
+        raise _error(service, f"{where}.topologyKey",
+                     f"must be a node label key such as {HOSTNAME_KEY}, got {_shown(key)}")
+    why = (f"topologyKey {key}: Strata keeps replicas apart per node, {HOSTNAME_KEY}" if key != HOSTNAME_KEY
+           else _selector_problem(term.get("labelSelector"), pods, service, f"{where}.labelSelector"))
+    if why:
+        ignored.fields.append(f"{short} ({why})")
+        return False
+    ignored.extra(term, {"topologyKey", "labelSelector"}, f"{short}.")
+    return True
+
+
+def _k8s_anti_affinity(pod: dict, pods: _Pods, service: str, ignored: _Ignored) -> tuple[int, bool]:
+    """(max_per_node, prefer_apart) of affinity.podAntiAffinity: a required term over hostname
+    selecting the workload's own pods allows one replica per node; a preferred one prefers it."""
+    affinity = _mapping(pod.get("affinity"), service, AFFINITY_PATH)
+    ignored.extra(affinity, {"podAntiAffinity"}, f"{service}.pod.affinity.")
+    path, short = f"{AFFINITY_PATH}.podAntiAffinity", f"{service}.pod.affinity.podAntiAffinity"
+    anti = _mapping(affinity.get("podAntiAffinity"), service, path)
+    ignored.extra(anti, {REQUIRED, PREFERRED}, f"{short}.")
+    terms = {}
+    for kind in (REQUIRED, PREFERRED):
+        terms[kind] = anti.get(kind) or []
+        if not isinstance(terms[kind], list):
+            raise _error(service, f"{path}.{kind}", f"must be a list, got {_shown(terms[kind])}")
+    max_per_node = 0
+    for k, term in enumerate(terms[REQUIRED]):
+        if _apart_term(term, pods, service, f"{path}.{REQUIRED}[{k}]", f"{short}.{REQUIRED}[{k}]", ignored):
+            max_per_node = 1
+    prefer_apart = False
+    for k, item in enumerate(terms[PREFERRED]):
+        where, item_short = f"{path}.{PREFERRED}[{k}]", f"{short}.{PREFERRED}[{k}]"
+        item = _mapping(item, service, where)
+        weight = item.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+            raise _error(service, f"{where}.weight", f"must be a whole number 1-100, got {_shown(weight)}")
+        if "podAffinityTerm" not in item:
+            raise _error(service, f"{where}.podAffinityTerm", "missing")
+        ignored.extra(item, {"weight", "podAffinityTerm"}, f"{item_short}.")
+        if _apart_term(item["podAffinityTerm"], pods, service, f"{where}.podAffinityTerm",
+                       f"{item_short}.podAffinityTerm", ignored):
+            prefer_apart = True
+    return max_per_node, prefer_apart
 
 
 # ---------------------------------------------------------------- entry points

@@ -242,7 +242,7 @@ class Stack:
                 "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
                 "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
                 "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
-                "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps,
+                "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps, "memory_mib": host.memory_mib,
                 "service_range": self.service_range, "gateway": self.gateway,
                 "metrics": f"{host.ip}:{AGENT_PORT + METRICS_PORT_OFFSET}",
                 "max_concurrent_downloads": DEFAULT_MAX_CONCURRENT_DOWNLOADS,

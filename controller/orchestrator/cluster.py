@@ -51,6 +51,9 @@ class Changes:
             wake()
 
 
+OOM_KILLED = "OOMKilled"  # an agent's termination reason: killed past its memory limit (Kubernetes' word)
+
+
 @dataclass
 class ContainerView:
     name: str
@@ -59,6 +62,7 @@ class ContainerView:
     restarts: int
     labels: dict
     ready: bool  # running and listening on its ready port: only then a service endpoint
+    last_termination_reason: str = ""  # why its last process ended, as the agent says ("OOMKilled"); "" = not known
 
 
 @dataclass

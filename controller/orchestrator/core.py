@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
-from .cluster import APPS, INSTANCES, NODES, ClusterState, ContainerView, ImageStatus, Observed
+from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
 from .controllers.images import ImageController
 from .controllers.node_sync import NodeSyncController
 from .controllers.nodes import NodeLifecycleController
 from .controllers.routes import RouteController, route_name
 from .controllers.scheduling import Scheduler, container_name
+from .controllers.service_rules import check_rules
 from .controllers.switch_graph import SwitchGraphCache
 from .controllers.vips import VipController
 from .ports import IMAGE_FAILED, IMAGE_READY, Agents, Images, Mesh, Placer, Sdn
@@ -54,6 +55,7 @@ class InstanceView:
     ip: str
     restarts: int
     message: str
+    last_termination_reason: str = ""  # why its last process ended, as its node reports ("OOMKilled"); "" = not known
 
 
 @dataclass
@@ -176,7 +178,8 @@ class Orchestrator:
     def deploy(self, spec: AppSpec, *, algorithm: str = "", peers: bool = True) -> DeploymentView:
         """Records the application with its instances pending and returns: its images are built, its
         VIPs allocated and its instances placed and started by the controllers. Refuses at once what
-        can be told at once: a bad spec or image reference, a `near` host the network lacks."""
+        can be told at once: a bad spec or image reference, a `near` host the network lacks, a hard
+        rule no capacity can satisfy (check_rules)."""
         try:
             spec = validate_app(spec)
         except AppError as exc:
@@ -193,6 +196,8 @@ class Orchestrator:
         with state.lock:
             if spec.name in state.apps:
                 raise AlreadyExists(f"application {spec.name!r} exists; delete it first or scale it")
+            for service in spec.services:
+                check_rules(spec.name, service, service.replicas, self._usable_nodes())
             record = AppRecord(spec, algorithm or DEFAULT_ALGORITHM, peers, self.clock(), {}, {})
             instances = self._new_instances(record, {s.name: s.replicas for s in spec.services})
             self.store.save_app(record, instances)
@@ -213,8 +218,14 @@ class Orchestrator:
                                "", self.clock())
                 for service, count in counts.items() for _ in range(count)]
 
+    def _usable_nodes(self) -> list[NodeRecord]:
+        """The nodes placement may use, now or once they heartbeat again: those not lost (call with
+        the lock held)."""
+        return [node for name, node in sorted(self.state.nodes.items()) if name not in self.state.lost]
+
     def scale(self, app_name: str, service: str, replicas: int) -> DeploymentView:
-        """New replicas are pending (the scheduler places them); removed ones are the newest."""
+        """New replicas are pending (the scheduler places them); removed ones are the newest. More
+        replicas than the service's hard rules allow on the nodes are refused (check_rules)."""
         if replicas < 0:
             raise InvalidArgument(f"replicas must not be negative, got {replicas}")
         state = self.state
@@ -225,6 +236,8 @@ class Orchestrator:
                                f"(services: {', '.join(s.name for s in app.spec.services)})")
             current = sorted((i for i in state.instances.values() if i.app == app_name and i.service == service),
                              key=lambda i: (i.created, i.name))
+            if replicas > len(current):
+                check_rules(app_name, app.spec.service(service), replicas, self._usable_nodes())
             new = self._new_instances(app, {service: replicas - len(current)}) if replicas > len(current) else []
             removed = [i.name for i in current[replicas:]]
             app.spec = AppSpec(app.spec.name, tuple(
@@ -305,13 +318,15 @@ class Orchestrator:
             if not message and not state.has_vips(app):
                 message = f"waiting for its VIPs: {state.no_vip.get(app.spec.name, 'being allocated')}"
             return InstanceView(instance, phase, instance.ip, 0, message)
+        spec, reason = app.spec.service(instance.service), seen.last_termination_reason
         if seen.ready:  # the agent reports ready only a running process
-            return InstanceView(instance, "running", seen.ip, seen.restarts, "")
+            return InstanceView(instance, "running", seen.ip, seen.restarts, "", reason)
         if seen.running:
-            port = app.spec.service(instance.service).target_port
             return InstanceView(instance, "starting", seen.ip, seen.restarts,
-                                f"its process runs but does not listen on port {port} yet")
-        return InstanceView(instance, "failed", seen.ip, seen.restarts, "its process died; its node restarts it")
+                                f"its process runs but does not listen on port {spec.target_port} yet", reason)
+        death = (f"its process went over its memory limit ({spec.memory_limit_mib:g} MiB) and was killed"
+                 if reason == OOM_KILLED else "its process died")
+        return InstanceView(instance, "failed", seen.ip, seen.restarts, f"{death}; its node restarts it", reason)
 
     def _pending_reason(self, app: AppRecord, service: str) -> str:
         """Why an instance is not placed yet (call with the lock held)."""

@@ -41,7 +41,8 @@ def deployment_message(view: DeploymentView) -> pb.Deployment:
         application=app.spec.name, services=[service_message(s) for s in app.spec.services],
         instances=[pb.Instance(name=i.record.name, service=i.record.service, node=i.record.node, ip=i.ip,
                                phase=PHASES[i.phase], restarts=i.restarts, message=i.message,
-                               pulled_bytes=i.record.pulled_bytes, peer_bytes=i.record.peer_bytes)
+                               pulled_bytes=i.record.pulled_bytes, peer_bytes=i.record.peer_bytes,
+                               last_termination_reason=i.last_termination_reason)
                    for i in view.instances],
         addresses=[pb.ServiceAddress(service=s.name, vip=app.vips.get(s.group, ""), port=s.port,
                                      endpoints=view.endpoints.get(s.name, 0),
@@ -67,8 +68,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     @abort_on_domain_error
     def Heartbeat(self, request, context):
-        containers = [ContainerView(c.name, c.running, c.ip, c.restarts, dict(c.labels), c.ready)
-                      for c in request.containers]
+        containers = [ContainerView(c.name, c.running, c.ip, c.restarts, dict(c.labels), c.ready,
+                                    c.last_termination_reason) for c in request.containers]
         interval = self.orchestrator.heartbeat(
             request.node, containers=containers, layers={l.digest: l.size_bytes for l in request.layers},
             storage_used=request.storage_used_bytes, pulled_bytes_total=request.pulled_bytes_total,

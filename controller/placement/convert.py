@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.v1 import common_pb2, placement_pb2
 
-from .model import Network, Problem, problem_from_dict
+from .model import Network, Problem, ServiceRule, problem_from_dict
 from .result import PlacementResult
 
 STATUS_TO_PROTO = {
@@ -54,10 +54,28 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                                                      memory=c.memory)
                     for c in problem.containers],
         algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed,
-        startup_weight=startup_weight)
+        rules=[rule_to_proto(r) for r in problem.rules], startup_weight=startup_weight)
     if problem.network is not None:
         request.network.CopyFrom(network_to_message(problem.network))
     return request
+
+
+def rule_to_proto(rule: ServiceRule) -> placement_pb2.PlacementRule:
+    return placement_pb2.PlacementRule(
+        name=rule.name, max_per_server=rule.max_per_server, prefer_apart=rule.prefer_apart,
+        spread=[placement_pb2.PlacementSpread(topology=s.topology, max_skew=s.max_skew, hard=s.hard)
+                for s in rule.spread],
+        placed=dict(rule.placed))
+
+
+def rule_to_dict(rule: placement_pb2.PlacementRule) -> dict:
+    """A rule message in the problem file's form, for the loader to validate."""
+    return {"name": rule.name,
+            **({"max_per_server": rule.max_per_server} if rule.max_per_server else {}),
+            **({"spread": [{"topology": s.topology, "max_skew": s.max_skew, "hard": s.hard} for s in rule.spread]}
+               if rule.spread else {}),
+            **({"prefer_apart": True} if rule.prefer_apart else {}),
+            **({"placed": dict(rule.placed)} if rule.placed else {})}
 
 
 def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
@@ -74,6 +92,7 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
                         **({"service": c.service} if c.service else {}),
                         **({"memory": c.memory} if c.memory else {})}
                        for c in request.containers],
+        **({"rules": [rule_to_dict(r) for r in request.rules]} if request.rules else {}),
         **({"network": network_from_message(request.network)} if request.HasField("network") else {}),
     })
 

@@ -23,6 +23,31 @@ like eq. (7) for CPU; a server without one gets no such constraint (no memory li
 problem without memory is the paper's model. y_n^l for l in H_n stays a variable ("n has l"),
 free of cost, so eq. (4) and the cover cuts keep their form; no constraint is added. With
 every H_n empty this is the paper's model.
+
+Spread and anti-affinity, beyond the paper (Problem.rules; docs/placement.md). For service k with
+members I_k, p_k(n) of its replicas already running on server n, and new_k(n) = sum_{i in I_k} x_n^i:
+
+    new_k(n) + p_k(n) <= max_per_server_k                      (rule_max_s{k}_n{n})
+    new_k(n) = 0   on a server closed to k                      (rule_closed_s{k}_n{n})
+
+(closed: outside a hard spread's domains, i.e. without a zone for a zone spread; in a domain
+already past the skew with its running replicas; or full with them). Each hard spread h of k,
+with count(d) = sum_{n in d} (p_k(n) + new_k(n)) and a continuous variable mn_h:
+
+    mn_h <= count(d)                  for every domain d        (rule_spread_min_s{k}_h{h}_d{d})
+    count(d) <= mn_h + max_skew       for every domain d open   (rule_spread_skew_s{k}_h{h}_d{d})
+
+so every open domain holds at most max_skew more than the domain with fewest (mn_h can be at most
+that fewest count; domains with none count). Soft rules add to the objective, never to the
+constraints: a prefer_apart service the excess e_k(n) >= p_k(n) + new_k(n) - 1 on each server
+(soft_apart_s{k}_n{n}), a soft spread the excess e_h(d) >= count(d) - mn_h - max_skew
+(soft_skew_s{k}_h{h}_d{d}, with soft_min_s{k}_h{h}_d{d} for mn_h), all e >= 0, and the
+objective becomes eq. (9) + w * sum(e) with w = q / (E + 1): q the resolution of the layer
+sizes (the largest power of ten, from 1 down to 1e-6, of which every size is a multiple, so two
+stored totals that differ differ by at least q) and E an upper bound on sum(e)
+(rules.soft_cost_ceiling). The soft term is then worth less than q in all: a placement storing
+fewer bytes always wins, and among those storing the same the one keeping more soft rules
+does; the bound the solver proves, less w * E, is a bound on the bytes.
 """
 
 from __future__ import annotations
@@ -36,9 +61,12 @@ import pulp
 
 from . import mip
 from .model import Problem
-from .result import PlacementResult, failed, finished
+from .result import PlacementResult, finished
 from .bounds import new_copies_minimum
+from .rules import soft_cost_ceiling
 from .state import Instance
+
+MIN_RESOLUTION = 1e-6
 
 
 @dataclass
@@ -48,6 +76,63 @@ class PlacementModel:
     model: pulp.LpProblem
     x: dict[tuple[str, str], pulp.LpVariable]  # (container, server) -> x_n^i
     y: dict[tuple[str, str], pulp.LpVariable]  # (server, layer digest) -> y_n^l
+    soft_slack: float = 0.0  # w * E: the most the soft term adds to the objective (0 without soft rules)
+    resolution: float = 1.0  # q: every stored total is a multiple of it
+
+    def bytes_bound(self, bound: float | None) -> float | None:
+        """A bound on eq. (9) alone from a bound on the model's objective: less the soft term at
+        its largest, rounded up to the resolution of the sizes (stored totals are multiples of it)."""
+        if bound is None or not self.soft_slack:
+            return bound
+        q = self.resolution
+        return max(0.0, math.ceil((bound - self.soft_slack) / q) * q)
+
+
+def size_resolution(sizes: list[float]) -> float:
+    """The largest power of ten from 1 down to MIN_RESOLUTION of which every size is a multiple."""
+    q = 1.0
+    while q > MIN_RESOLUTION * 1.5:
+        if all(abs(size / q - round(size / q)) <= 1e-6 for size in sizes):
+            return q
+        q /= 10
+    return MIN_RESOLUTION
+
+
+def add_rules(model: pulp.LpProblem, inst: Instance, x: dict[tuple[int, int], pulp.LpVariable],
+              services: list[int] | None = None) -> list:
+    """The hard rules of the `services` (rule indices; default all) as named constraints on x
+    (keyed (container, server) by index); returns the excess variables of their soft rules,
+    whose sum is the soft cost (module docstring)."""
+    N = range(inst.n_servers)
+    soft = []
+    for k in range(len(inst.rules)) if services is None else services:
+        members, placed = inst.members[k], inst.placed[k]
+        new = {n: pulp.lpSum(x[i, n] for i in members) for n in N}
+        for n in N:
+            if n in inst.closed[k]:
+                model += new[n] == 0, f"rule_closed_s{k}_n{n}"
+            elif math.isfinite(inst.max_per_server[k]):
+                model += new[n] <= inst.max_per_server[k] - placed[n], f"rule_max_s{k}_n{n}"
+        for h in inst.spreads_of[k]:
+            spread = inst.spreads[h]
+            low = model.add_variable(f"spread_min_s{k}_h{h}", 0, None, pulp.LpContinuous)
+            for d, already in enumerate(spread.placed):
+                count = already + pulp.lpSum(new[n] for n in N if spread.domain_of[n] == d)
+                if spread.hard:
+                    model += low - count <= 0, f"rule_spread_min_s{k}_h{h}_d{d}"
+                    if d not in spread.past:
+                        model += count - low <= spread.max_skew, f"rule_spread_skew_s{k}_h{h}_d{d}"
+                else:
+                    model += low - count <= 0, f"soft_min_s{k}_h{h}_d{d}"
+                    excess = model.add_variable(f"excess_s{k}_h{h}_d{d}", 0, None, pulp.LpContinuous)
+                    model += excess - count + low >= -spread.max_skew, f"soft_skew_s{k}_h{h}_d{d}"
+                    soft.append(excess)
+        if inst.rules[k].prefer_apart:
+            for n in N:
+                excess = model.add_variable(f"together_s{k}_n{n}", 0, None, pulp.LpContinuous)
+                model += excess - new[n] >= placed[n] - 1, f"soft_apart_s{k}_n{n}"
+                soft.append(excess)
+    return soft
 
 
 def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = False) -> PlacementModel:
@@ -66,8 +151,12 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     yv = {(n, l): model.add_variable(f"y_n{n}_l{l}", 0, 1, cat) for n in N for l in L}
 
     new = {n: [l for l in L if l not in inst.held[n]] for n in N}  # layers n would store anew
-    # (9) minimise the total size of the layers newly stored on all servers
-    model += pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in new[n]), "eq9_stored_size"
+    soft = add_rules(model, inst, xv)
+    resolution = size_resolution(inst.size)
+    weight = resolution / (soft_cost_ceiling(problem) + 1) if soft else 0.0
+    # (9) minimise the total size of the layers newly stored on all servers (+ the soft rules' term)
+    model += (pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in new[n])
+              + weight * pulp.lpSum(soft)), "eq9_stored_size"
     for i in I:  # (5) each container on exactly one server
         model += pulp.lpSum(xv[i, n] for n in N) == 1, f"eq5_assign_i{i}"
     for i in I:  # (4), corrected: a container's layers are stored where it runs
@@ -90,7 +179,7 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
 
     x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
     y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}
-    return PlacementModel(model, x, y)
+    return PlacementModel(model, x, y, weight * soft_cost_ceiling(problem), resolution)
 
 
 def set_start(built: PlacementModel, problem: Problem, placement: dict[str, str]) -> None:
@@ -120,7 +209,10 @@ def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0
     outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)
     seconds = clock() - start
     if outcome.status in ("infeasible", "error"):
-        return failed("ilp", outcome.status, outcome.message, seconds=seconds, lower_bound=outcome.bound)
+        from .diagnose import no_placement  # diagnose builds on this module
+
+        return no_placement(problem, "ilp", outcome.message, status=outcome.status, seconds=seconds,
+                            lower_bound=built.bytes_bound(outcome.bound))
     return finished(problem, "ilp", read_placement(built), status=outcome.status,
-                    lower_bound=outcome.bound, seconds=seconds, message=outcome.message,
+                    lower_bound=built.bytes_bound(outcome.bound), seconds=seconds, message=outcome.message,
                     details={"solver": solver})

@@ -13,7 +13,10 @@ The thresholds are read in the problem's size unit. Ties on that integer score a
 kube's NodeResourcesFit LeastAllocated score, int(mean over CPU and bandwidth of
 100 * (capacity - requested) / capacity) after placing i, and remaining ties at random
 (kube-scheduler also picks among equal nodes at random; here seeded). Nodes where i does not
-fit (CPU, memory, bandwidth, or storage of the layers it would add) are filtered out first.
+fit (CPU, memory, bandwidth, or storage of the layers it would add) or where its hard spread
+and anti-affinity rules forbid it (state.Loads.fits) are filtered out first. Soft rules break
+ties on the ImageLocality score before LeastAllocated does: among nodes of equal locality, those
+where the container breaks fewer soft rules win.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import random
 import time
 from collections.abc import Callable
 
+from .diagnose import no_placement
 from .model import Problem
-from .result import PlacementResult, failed, finished
+from .result import PlacementResult, finished
 from .state import Instance, Loads
 
 MIN_THRESHOLD = 23.0
@@ -59,7 +63,7 @@ def solve_image_locality(problem: Problem, *, solver: str = "cbc", time_limit: f
             present, held = loads.count[n], inst.held[n]
             total = sum(inst.size[l] * holders[l] / n_nodes for l in inst.need[i]
                         if l in present or l in held)
-            key = (image_locality_score(total),
+            key = (image_locality_score(total), -loads.soft_delta(i, n),
                    least_allocated_score([loads.cpu[n] + inst.d[i], loads.bw[n] + inst.b[i]],
                                          [inst.P[n], inst.B[n]]))
             if best_key is None or key > best_key:
@@ -67,9 +71,9 @@ def solve_image_locality(problem: Problem, *, solver: str = "cbc", time_limit: f
             elif key == best_key:
                 best.append(n)
         if not best:
-            return failed("image-locality", "error",
-                          f'no node passes the filters for container "{inst.container_names[i]}"',
-                          seconds=clock() - start)
+            return no_placement(problem, "image-locality",
+                                f'no node passes the filters for container "{inst.container_names[i]}"',
+                                seconds=clock() - start)
         n = rng.choice(best)
         for l in inst.need[i]:
             if l not in loads.count[n] and l not in inst.held[n]:

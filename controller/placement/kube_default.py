@@ -12,6 +12,15 @@ cache assumes a bound pod at once: its resources and its replica. Images do not:
 learns them from the node's status (node.status.images, which the kubelet reports after
 pulling), so within one run a node has the images it held before. Every formula and the
 Kubernetes file it comes from are in docs/placement.md.
+
+Spread and anti-affinity rules (Problem.rules) act as a pod's own terms would: hard spreads as
+topologySpreadConstraints with DoNotSchedule and max_per_server as required podAntiAffinity on
+the hostname are filters (state.Loads.fits: count + 1 - fewest <= maxSkew, and fewer than
+max_per_server replicas on the node); soft spreads are ScheduleAnyway constraints, which replace
+the system defaults in PodTopologySpread's score for a service that declares any spread (a
+service with only hard spreads gets no PodTopologySpread score, as the plugin skips it);
+prefer_apart is a preferred podAntiAffinity term on the hostname, scored by InterPodAffinity.
+Replicas already running (ServiceRule.placed) count as pods on their nodes.
 """
 
 from __future__ import annotations
@@ -23,8 +32,9 @@ from collections import Counter
 from collections.abc import Callable
 
 from .image_locality import MAX_NODE_SCORE, image_locality_score
+from .diagnose import no_placement
 from .model import Problem
-from .result import PlacementResult, failed, finished
+from .result import PlacementResult, finished
 from .state import Instance, Loads
 
 # pkg/scheduler/apis/config/v1/default_plugins.go: the default profile's score plugins, weights.
@@ -40,6 +50,10 @@ WEIGHTS = {
 # podtopologyspread/plugin.go, systemDefaultConstraints (both ScheduleAnyway: scored, not filtered).
 HOSTNAME_MAX_SKEW = 3
 ZONE_MAX_SKEW = 5
+# The weight of a prefer_apart service's preferred podAntiAffinity term (1..100 in Kubernetes); with
+# one term per pod InterPodAffinity's min-max normalisation divides it out, so its value does not
+# change a score.
+PREFERRED_WEIGHT = 100
 
 
 def least_allocated(requested: list[float], capacity: list[float]) -> int:
@@ -98,6 +112,31 @@ def normalize_spread(scores: list[int]) -> list[int]:
     return [MAX_NODE_SCORE * (high + low - s) // high for s in scores]
 
 
+def constraint_score(count: int, max_skew: int, weight: float) -> float:
+    """PodTopologySpread's scoreForCount: one constraint's part of a node's raw score."""
+    return count * weight + (max_skew - 1)
+
+
+def normalize_explicit_spread(scores: list[int | None]) -> list[int]:
+    """PodTopologySpread's NormalizeScore with the pod's own constraints: a node missing a
+    constraint's topology (None) is ignored and gets 0; the others as normalize_spread, with max
+    and min over the nodes not ignored."""
+    kept = [s for s in scores if s is not None]
+    if not kept:
+        return [0] * len(scores)
+    normal = iter(normalize_spread(kept))
+    return [0 if s is None else next(normal) for s in scores]
+
+
+def normalize_affinity(scores: list[int]) -> list[int]:
+    """InterPodAffinity's NormalizeScore: int(100 * (s - min) / (max - min)), 0 everywhere when
+    all are equal."""
+    low, high = min(scores), max(scores)
+    if high == low:
+        return [0] * len(scores)
+    return [int(MAX_NODE_SCORE * ((s - low) / (high - low))) for s in scores]
+
+
 def default_normalize(scores: list[int], *, reverse: bool) -> list[int]:
     """helper.DefaultNormalizeScore: scale to 0..100 by the highest score, reversed if asked."""
     high = max(scores)
@@ -129,9 +168,15 @@ class Cluster:
         self.images = [frozenset(name for name, layers in layers_of.items() if layers <= s.held)
                        for s in problem.servers]
         self.pods: list[Counter] = [Counter() for _ in problem.servers]  # node -> service -> replicas there
+        for rule in problem.rules:  # replicas already running are pods on their nodes
+            for n, server in enumerate(problem.servers):
+                self.pods[n][rule.name] += rule.placed_on.get(server.name, 0)
+        self.rule = {rule.name: rule for rule in problem.rules}
 
     def feasible(self, i: int) -> list[int]:
-        """The nodes passing the filters: NodeResourcesFit on CPU, memory, bandwidth and storage."""
+        """The nodes passing the filters: NodeResourcesFit on CPU, memory, bandwidth and storage;
+        PodTopologySpread's DoNotSchedule constraints and InterPodAffinity's required
+        anti-affinity (the service's hard rules, state.Loads.allowed)."""
         return [n for n in range(self.inst.n_servers) if self.loads.fits(i, n)]
 
     def scores(self, i: int, nodes: list[int]) -> list[dict[str, int]]:
@@ -151,6 +196,31 @@ class Cluster:
                                          if name in self.images[n] else 0.0) for n in nodes]
 
         service = self.service[i]
+        rule = self.rule.get(service)
+        if rule is not None and rule.spread:
+            spread = self.explicit_spread_scores(service, [s for s in rule.spread if not s.hard], nodes)
+        else:
+            spread = self.default_spread_scores(service, nodes)
+        # A prefer_apart service's preferred anti-affinity term, and its replicas' same term,
+        # each count -weight on a node per replica there (processExistingPod, both directions).
+        # PreScore skips the plugin while no replica runs anywhere (no key in the scores then).
+        pod_affinity = None
+        if rule is not None and rule.prefer_apart and any(pods[service] for pods in self.pods):
+            pod_affinity = normalize_affinity([-2 * PREFERRED_WEIGHT * self.pods[n][service] for n in nodes])
+
+        # The problem has no taints, tolerations or node affinity: TaintToleration counts 0
+        # intolerable taints everywhere, which its reversed normalisation makes 100; NodeAffinity's
+        # 0 stays 0.
+        taint = default_normalize([0] * len(nodes), reverse=True)
+        affinity = default_normalize([0] * len(nodes), reverse=False)
+        return [{"NodeResourcesFit": fit[k], "NodeResourcesBalancedAllocation": balanced[k],
+                 "ImageLocality": locality[k], "PodTopologySpread": spread[k],
+                 **({"InterPodAffinity": pod_affinity[k]} if pod_affinity else {}),
+                 "TaintToleration": taint[k], "NodeAffinity": affinity[k]}
+                for k in range(len(nodes))]
+
+    def default_spread_scores(self, service: str, nodes: list[int]) -> list[int]:
+        """PodTopologySpread under the system default constraints (a pod that declares none)."""
         hostname_weight = math.log(len(nodes) + 2)
         domains = {self.zone[n] for n in nodes}  # "" counts as a value here, as kube's PreScore does
         zone_weight = math.log(len(domains) + 2)
@@ -158,19 +228,33 @@ class Cluster:
         for m, pods in enumerate(self.pods):
             if self.zone[m] in domains:
                 in_zone[self.zone[m]] += pods[service]
-        spread = normalize_spread([
+        return normalize_spread([
             spread_score(self.pods[n][service], in_zone[self.zone[n]] if self.zone[n] else None,
                          hostname_weight, zone_weight) for n in nodes])
 
-        # The problem has no taints, tolerations, node affinity or pod affinity: TaintToleration
-        # counts 0 intolerable taints everywhere, which its reversed normalisation makes 100;
-        # NodeAffinity's 0 stays 0; InterPodAffinity skips a pod without affinity terms.
-        taint = default_normalize([0] * len(nodes), reverse=True)
-        affinity = default_normalize([0] * len(nodes), reverse=False)
-        return [{"NodeResourcesFit": fit[k], "NodeResourcesBalancedAllocation": balanced[k],
-                 "ImageLocality": locality[k], "PodTopologySpread": spread[k],
-                 "TaintToleration": taint[k], "NodeAffinity": affinity[k]}
-                for k in range(len(nodes))]
+    def explicit_spread_scores(self, service: str, soft: list, nodes: list[int]) -> list[int]:
+        """PodTopologySpread with the pod's own constraints: only the ScheduleAnyway ones (`soft`)
+        are scored, none means the plugin is skipped (0 everywhere). Every topology is required:
+        a node without a zone is ignored when a constraint is on zones (initPreScoreState)."""
+        if not soft:
+            return [0] * len(nodes)
+        needs_zone = any(s.topology == "zone" for s in soft)
+        kept = [n for n in nodes if self.zone[n] or not needs_zone]
+        zones = {self.zone[n] for n in kept}
+        in_zone = Counter()
+        for m, pods in enumerate(self.pods):  # every node having the zone, passing or not
+            if self.zone[m] in zones:
+                in_zone[self.zone[m]] += pods[service]
+        weight = {"server": math.log(len(kept) + 2), "zone": math.log(len(zones) + 2)}
+        raw = []
+        for n in nodes:
+            if n not in kept:
+                raw.append(None)
+                continue
+            score = sum(constraint_score(self.pods[n][service] if s.topology == "server" else in_zone[self.zone[n]],
+                                         s.max_skew, weight[s.topology]) for s in soft)
+            raw.append(math.floor(score + 0.5))  # Go's math.Round on a non-negative number
+        return normalize_explicit_spread(raw)
 
     def bind(self, i: int, n: int) -> None:
         self.loads.place(i, n)
@@ -187,9 +271,9 @@ def solve_kube_default(problem: Problem, *, solver: str = "cbc", time_limit: flo
     for i in range(inst.n_containers):  # kube's queue: arrival order
         nodes = cluster.feasible(i)
         if not nodes:
-            return failed("kube-default", "error",
-                          f'no node passes the filters for container "{inst.container_names[i]}"',
-                          seconds=clock() - start)
+            return no_placement(problem, "kube-default",
+                                f'no node passes the filters for container "{inst.container_names[i]}"',
+                                seconds=clock() - start)
         totals = [weighted_total(scores) for scores in cluster.scores(i, nodes)]
         best = max(totals)
         cluster.bind(i, rng.choice([n for n, total in zip(nodes, totals) if total == best]))

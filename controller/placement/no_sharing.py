@@ -9,6 +9,11 @@ Layers a server already holds (Server.held) do not help here: each container sti
 whole image in the server's free storage S_n, and the objective counts every copy. That is the
 baseline's point, the cost of placement that knows nothing of layers; the layer-aware
 algorithms are the ones that reuse what nodes hold.
+
+Hard rules filter servers in first-fit decreasing (state.Loads.fits) and are constraints of
+the feasibility ILP (ilp.add_rules). Soft rules never cost bytes here, the total being fixed:
+first-fit takes the first server that keeps them if there is one, and the ILP minimises their
+excess.
 """
 
 from __future__ import annotations
@@ -20,15 +25,18 @@ from collections.abc import Callable
 import pulp
 
 from . import mip
+from .diagnose import no_placement
+from .first_fit import first_fitting
+from .ilp import add_rules
 from .model import Problem
-from .result import PlacementResult, failed, finished
+from .result import PlacementResult, finished
 from .state import Instance, Loads
 
 
 def _first_fit_decreasing(inst: Instance) -> list[int] | None:
     loads = Loads(inst, sharing=False)
     for i in sorted(range(inst.n_containers), key=lambda i: -inst.image[i]):
-        target = next((n for n in range(inst.n_servers) if loads.fits(i, n)), None)
+        target = first_fitting(loads, i)
         if target is None:
             return None
         loads.place(i, target)
@@ -36,11 +44,14 @@ def _first_fit_decreasing(inst: Instance) -> list[int] | None:
 
 
 def build_feasibility_model(inst: Instance) -> tuple[pulp.LpProblem, dict[tuple[int, int], pulp.LpVariable]]:
-    """Assignment with full-image storage; the objective is constant, so any feasible point is optimal."""
+    """Assignment with full-image storage and the hard rules; the stored size is the same for every
+    feasible point, so the objective adds the soft rules' excess, which then costs no bytes."""
     N, I = range(inst.n_servers), range(inst.n_containers)
     model = pulp.LpProblem("no_sharing_placement", pulp.LpMinimize)
     x = {(i, n): model.add_variable(f"x_i{i}_n{n}", 0, 1, pulp.LpBinary) for i in I for n in N}
-    model += pulp.lpSum(inst.image[i] * x[i, n] for i in I for n in N), "stored_copies_size"
+    soft = add_rules(model, inst, x)
+    model += (pulp.lpSum(inst.image[i] * x[i, n] for i in I for n in N)
+              + pulp.lpSum(soft)), "stored_copies_size_and_soft_excess"
     for i in I:
         model += pulp.lpSum(x[i, n] for n in N) == 1, f"assign_i{i}"
     for n in N:
@@ -64,7 +75,8 @@ def solve_no_sharing(problem: Problem, *, solver: str = "cbc", time_limit: float
         if outcome.status in ("infeasible", "error"):
             message = ("no assignment fits when every container stores its whole image"
                        if outcome.status == "infeasible" else outcome.message)
-            return failed("no-sharing", outcome.status, message, seconds=clock() - start)
+            return no_placement(problem, "no-sharing", message, status=outcome.status,
+                                seconds=clock() - start)
         where = [next(n for n in range(inst.n_servers) if (x[i, n].varValue or 0) > 0.5)
                  for i in range(inst.n_containers)]
     # Optimal for the no-sharing problem; its total is no bound on the layer-sharing optimum.

@@ -4,8 +4,9 @@ As the paper gives it: solve the LP relaxation of eqs. (4)-(9) for fractional X 
 until every constraint holds, draw for each container i one server j with probability
 w_j / sum(w), where w_j = X_j^i * (P_j / sum P + S_j / sum S + B_j / sum B); derive the stored
 layers y from the drawn placement and check storage, CPU and bandwidth (and memory, on servers
-that give one; the weights stay the paper's). Each round redraws all
-containers. After `max_rounds` failed rounds (or the time limit) it gives up and says so; it
+that give one; the weights stay the paper's), and the hard spread and anti-affinity rules, which
+the LP relaxation carries too (ilp.add_rules; its soft term is in the LP's objective, the
+rounding draws by X alone). Each round redraws all containers. After `max_rounds` failed rounds (or the time limit) it gives up and says so; it
 never borrows another algorithm's answer.
 """
 
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from . import mip
+from .diagnose import no_placement
 from .ilp import build_model
 from .model import Problem
 from .result import PlacementResult, failed, finished
@@ -32,12 +34,13 @@ def rounding_weights(inst: Instance, X: list[list[float]]) -> list[list[float]]:
 
 
 def feasible(inst: Instance, where: list[int]) -> bool:
+    """Every capacity holds, and every hard rule on the whole drawn placement."""
     loads = Loads(inst)
     for i, n in enumerate(where):
-        if not loads.fits(i, n):
+        if not loads.fits_resources(i, n):
             return False
         loads.place(i, n)
-    return True
+    return loads.rules_hold()
 
 
 def solve_relax_round(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
@@ -48,12 +51,12 @@ def solve_relax_round(problem: Problem, *, solver: str = "cbc", time_limit: floa
     built = build_model(problem, relax=True)
     outcome = mip.solve(built.model, solver=solver, time_limit=time_limit, mip=False)
     if outcome.status == "infeasible":
-        return failed("relax-round", "infeasible",
-                      "the LP relaxation is infeasible, so the problem is", seconds=clock() - start)
+        return no_placement(problem, "relax-round", "the LP relaxation is infeasible, so the problem is",
+                            status="infeasible", seconds=clock() - start)
     if outcome.status != "optimal":
         return failed("relax-round", "error", f"the LP relaxation was not solved: {outcome.message}",
                       seconds=clock() - start)
-    lp_bound = outcome.objective
+    lp_bound = built.bytes_bound(outcome.objective)
     X = [[built.x[c, s].varValue or 0.0 for s in inst.server_names] for c in inst.container_names]
     weights = rounding_weights(inst, X)
     servers = range(inst.n_servers)
@@ -67,7 +70,7 @@ def solve_relax_round(problem: Problem, *, solver: str = "cbc", time_limit: floa
                             details={"rounds": round_number, "lp_bound": lp_bound})
         if clock() > deadline:
             break
-    return failed("relax-round", "error",
-                  f"gave up: no feasible rounding in {round_number} rounds "
-                  f"({'time limit' if round_number < max_rounds else 'round limit'} reached)",
-                  seconds=clock() - start, lower_bound=lp_bound, details={"rounds": round_number})
+    return no_placement(problem, "relax-round",
+                        f"gave up: no feasible rounding in {round_number} rounds "
+                        f"({'time limit' if round_number < max_rounds else 'round limit'} reached)",
+                        seconds=clock() - start, lower_bound=lp_bound, details={"rounds": round_number})

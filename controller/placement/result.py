@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import Problem
+from .rules import violations
 
 STATUSES = ("optimal", "feasible", "infeasible", "error")
 
@@ -68,7 +69,14 @@ def stored_layers(problem: Problem, placement: dict[str, str], *, sharing: bool 
 def finished(problem: Problem, algorithm: str, placement: dict[str, str], *, status: str,
              lower_bound: float | None, seconds: float, sharing: bool = True,
              message: str = "", details: dict | None = None) -> PlacementResult:
-    """Build the result of a complete placement, deriving stored layers and the objective from it."""
+    """Build the result of a complete placement, deriving stored layers and the objective from it.
+
+    A placement that breaks a hard spread or anti-affinity rule is refused: the result is an
+    error naming the rule, so no algorithm can return one."""
+    broken = violations(problem, placement)
+    if broken:
+        return failed(algorithm, "error", "placement breaks a hard rule: " + "; ".join(broken[:3]),
+                      seconds=seconds, details=details)
     layers = stored_layers(problem, placement, sharing=sharing)
     objective = float(sum(problem.layer_size[d] for digests in layers.values() for d in digests))
     if lower_bound is not None and lower_bound >= objective - 1e-6 * max(1.0, objective):

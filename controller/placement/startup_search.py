@@ -7,14 +7,16 @@ value (so the weight reads as an exchange rate between relative bytes and relati
 
 where `stored` is eq. (9)'s total of newly stored layers and `ready` the estimated seconds
 until every container is ready (startup.py). w = 0 is the bytes objective alone (the search is
-not run); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost go to the
-smaller sum of the servers' ready times (which lets the search leave a plateau where two
-servers are equally late), then to fewer bytes.
+not run); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost go to fewer
+soft rules broken (prefer apart, soft spreads), then to the smaller sum of the servers' ready
+times (which lets the search leave a plateau where two servers are equally late), then to
+fewer bytes.
 
 The search moves one container, or a server's containers of one image together, to another
-server where they fit (`Loads.fits`: every capacity and placement rule holds, so the result
-keeps every constraint the bytes search kept), or, when no move improves, swaps a container of
-a server that is last to be ready with one of another server. It takes the first improving
+server where they fit (`Loads.fits`, and `Loads.rules_hold` over their services afterwards:
+every capacity and hard placement rule holds, so the result keeps every constraint the bytes
+search kept), or, when no move improves, swaps a container of a server that is last to be
+ready with one of another server. It takes the first improving
 change, trying the late servers' containers first and the servers ready soonest first as
 targets; it stops when no change improves, or after a number of estimates counted, not timed
 (a seed gives one answer); the deadline is only a safety net.
@@ -42,14 +44,15 @@ class _Search:
     def out_of_budget(self) -> bool:
         return self.estimates >= MAX_ESTIMATES or self.clock() >= self.deadline
 
-    def cost(self, loads: Loads) -> tuple[tuple[float, float, float], Estimate]:
-        """((mixed cost, sum of the servers' ready seconds, stored size), the estimate) of a complete placement."""
+    def cost(self, loads: Loads) -> tuple[tuple[float, int, float, float], Estimate]:
+        """((mixed cost, soft rules broken, sum of the servers' ready seconds, stored size), the
+        estimate) of a complete placement."""
         self.estimates += 1
         estimate = self.model.estimate(loads.where)
         stored = loads.objective()
         mixed = ((1 - self.weight) * (stored / self.stored_0 if self.stored_0 > 0 else stored)
                  + self.weight * (estimate.seconds / self.ready_0 if self.ready_0 > 0 else estimate.seconds))
-        return (round(mixed, 12), round(sum(estimate.server_seconds.values()), 9), stored), estimate
+        return (round(mixed, 12), loads.soft_total(), round(sum(estimate.server_seconds.values()), 9), stored), estimate
 
     def first_move(self, loads: Loads, cost: tuple, groups: list[tuple[int, ...]], targets: list[int]):
         """The first move of a group to another server that lowers the cost: ((group, server), cost) or None."""
@@ -67,7 +70,7 @@ class _Search:
                         break
                     loads.place(i, n)
                     placed.append(i)
-                if len(placed) == len(group):
+                if len(placed) == len(group) and rules_hold(loads, group):
                     trial, _ = self.cost(loads)
                     if trial < cost:
                         found = ((group, n), trial)
@@ -96,7 +99,8 @@ class _Search:
                     loads.place(i, n)
                     if loads.fits(j, a):
                         loads.place(j, a)
-                        trial, _ = self.cost(loads)
+                        if rules_hold(loads, (i, j)):
+                            trial, _ = self.cost(loads)
                         loads.remove(j)
                     loads.remove(i)
                 loads.place(i, a)
@@ -106,6 +110,12 @@ class _Search:
                 if self.out_of_budget():
                     return None
         return None
+
+
+def rules_hold(loads: Loads, moved: tuple[int, ...]) -> bool:
+    """Every hard rule of the moved containers' services holds: `fits` judged each step from a
+    state where one replica was away, which can leave another domain past the skew."""
+    return all(loads.rules_hold(k) for k in {loads.inst.rule_of[i] for i in moved} if k >= 0)
 
 
 def groups_of(loads: Loads, late: set[int]) -> list[tuple[int, ...]]:

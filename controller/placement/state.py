@@ -1,11 +1,29 @@
-"""Incremental bookkeeping of a (partial) placement, by index: loads, layer counts, newly stored size."""
+"""Incremental bookkeeping of a (partial) placement, by index: loads, layer counts, newly stored size,
+and each ruled service's replicas per server and per spread domain (state.Loads.fits honours the
+hard rules, so every heuristic that asks it does)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+from . import rules as R
 from .model import Problem
 
 # Capacity comparisons allow for float rounding in sums of demands.
 REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class SpreadIndex:
+    """One spread of one ruled service, by index."""
+
+    rule: int  # index into Instance.rules
+    max_skew: int
+    hard: bool
+    domain_of: tuple[int, ...]  # server -> domain, -1 for none
+    placed: tuple[int, ...]  # domain -> replicas already running there
+    past: frozenset[int]  # hard: domains past the skew with `placed` alone, closed to new replicas
 
 
 class Instance:
@@ -33,6 +51,29 @@ class Instance:
         for i, need in enumerate(self.need):
             for l in need:
                 self.users[l].append(i)
+        # Rules: rule_of[i] is the index of container i's service rule, -1 for none.
+        self.rules = list(problem.rules)
+        rule_index = {rule.name: k for k, rule in enumerate(self.rules)}
+        self.rule_of = [rule_index.get(c.service_name, -1) for c in problem.containers]
+        self.members = [[i for i, k in enumerate(self.rule_of) if k == r] for r in range(len(self.rules))]
+        self.placed = [[rule.placed_on.get(name, 0) for name in self.server_names] for rule in self.rules]
+        self.max_per_server = [rule.max_per_server or math.inf for rule in self.rules]
+        self.spreads: list[SpreadIndex] = []
+        self.spreads_of: list[list[int]] = [[] for _ in self.rules]
+        # Servers where a service may get no new replica whatever else is placed: outside a hard
+        # spread's domains (no zone), in a domain past the skew, or full with replicas running.
+        self.closed: list[set[int]] = [set() for _ in self.rules]
+        for k, rule in enumerate(self.rules):
+            self.closed[k].update(n for n in range(self.n_servers) if self.placed[k][n] >= self.max_per_server[k])
+            for spread in rule.spread:
+                domain_of, names = R.domains(problem, spread.topology)
+                placed = R.domain_counts(domain_of, len(names), self.placed[k])
+                past = R.past_domains(placed, spread.max_skew) if spread.hard else frozenset()
+                self.spreads_of[k].append(len(self.spreads))
+                self.spreads.append(SpreadIndex(k, spread.max_skew, spread.hard, tuple(domain_of),
+                                                tuple(placed), past))
+                if spread.hard:
+                    self.closed[k].update(n for n, d in enumerate(domain_of) if d < 0 or d in past)
 
     @property
     def n_servers(self) -> int:
@@ -44,6 +85,10 @@ class Instance:
 
     def named(self, where: list[int]) -> dict[str, str]:
         return {self.container_names[i]: self.server_names[n] for i, n in enumerate(where)}
+
+    @property
+    def has_soft_rules(self) -> bool:
+        return any(rule.prefer_apart for rule in self.rules) or any(not h.hard for h in self.spreads)
 
 
 def within(used: float, capacity: float) -> bool:
@@ -68,6 +113,8 @@ class Loads:
         self.mem = [0.0] * n
         self.sto = [0.0] * n
         self.count: list[dict[int, int]] = [{} for _ in range(n)]  # server -> layer -> users there
+        self.svc = [list(placed) for placed in inst.placed]  # rule -> server -> replicas (running + placed)
+        self.dom = [list(h.placed) for h in inst.spreads]  # spread -> domain -> replicas
 
     def copy(self) -> "Loads":
         other = Loads.__new__(Loads)
@@ -76,6 +123,8 @@ class Loads:
         other.cpu, other.bw, other.sto = list(self.cpu), list(self.bw), list(self.sto)
         other.mem = list(self.mem)
         other.count = [dict(c) for c in self.count]
+        other.svc = [list(row) for row in self.svc]
+        other.dom = [list(row) for row in self.dom]
         return other
 
     def added_storage(self, i: int, n: int) -> float:
@@ -94,6 +143,10 @@ class Loads:
         return sum(size[l] for l in self.inst.need[i] if count[l] == 1 and l not in held)
 
     def fits(self, i: int, n: int, added: float | None = None) -> bool:
+        """Container i, unplaced, may go on server n: its resources fit and its hard rules allow it."""
+        return self.fits_resources(i, n, added) and self.allowed(i, n)
+
+    def fits_resources(self, i: int, n: int, added: float | None = None) -> bool:
         inst = self.inst
         if added is None:
             added = self.added_storage(i, n)
@@ -101,6 +154,105 @@ class Loads:
                 and within(self.bw[n] + inst.b[i], inst.B[n])
                 and within(self.mem[n] + inst.m[i], inst.M[n])
                 and within(self.sto[n] + added, inst.S[n]))
+
+    def allowed(self, i: int, n: int) -> bool:
+        """The hard rules let one more replica of i's service onto n, as kube-scheduler's filters
+        decide it: below max_per_server there, and for each hard spread, n's domain open and its
+        count after adding at most the fewest of any domain (after adding) + max_skew. From a
+        state where every spread holds, the state after holds too."""
+        inst = self.inst
+        k = inst.rule_of[i]
+        if k < 0:
+            return True
+        if n in inst.closed[k] or self.svc[k][n] + 1 > inst.max_per_server[k]:
+            return False
+        for h in inst.spreads_of[k]:
+            spread = inst.spreads[h]
+            if spread.hard:
+                counts, d = self.dom[h], spread.domain_of[n]
+                low = min(c + (e == d) for e, c in enumerate(counts))
+                if counts[d] + 1 > low + spread.max_skew:
+                    return False
+        return True
+
+    def movable(self, i: int, n: int, added: float | None = None) -> bool:
+        """Container i may move from its server to server n: n has room for it, and with it moved
+        every hard rule of its service holds (checked over the whole service, as leaving a
+        domain can make another one past the skew)."""
+        if not self.fits_resources(i, n, added):
+            return False
+        inst = self.inst
+        k = inst.rule_of[i]
+        if k < 0:
+            return True
+        if n in inst.closed[k] or self.svc[k][n] + 1 > inst.max_per_server[k]:
+            return False
+        a = self.where[i]
+        for h in inst.spreads_of[k]:
+            spread = inst.spreads[h]
+            da, dn = spread.domain_of[a], spread.domain_of[n]
+            if spread.hard and da != dn:
+                counts = list(self.dom[h])
+                counts[da] -= 1
+                counts[dn] += 1
+                if R.skew_excess(counts, spread.max_skew, spread.past):
+                    return False
+        return True
+
+    def rules_hold(self, k: int | None = None) -> bool:
+        """Every hard rule of service rule k (default: of every service) holds in this state."""
+        inst = self.inst
+        for r in range(len(inst.rules)) if k is None else (k,):
+            svc, placed = self.svc[r], inst.placed[r]
+            if any(svc[n] > inst.max_per_server[r] or (svc[n] > placed[n] and n in inst.closed[r])
+                   for n in range(inst.n_servers)):
+                return False
+            for h in inst.spreads_of[r]:
+                spread = inst.spreads[h]
+                if spread.hard and R.skew_excess(self.dom[h], spread.max_skew, spread.past):
+                    return False
+        return True
+
+    def soft(self, k: int) -> int:
+        """Service rule k's soft cost in this state (rules.soft_cost, for one service)."""
+        inst = self.inst
+        cost = sum(max(0, c - 1) for c in self.svc[k]) if inst.rules[k].prefer_apart else 0
+        for h in inst.spreads_of[k]:
+            spread = inst.spreads[h]
+            if not spread.hard:
+                cost += R.skew_excess(self.dom[h], spread.max_skew)
+        return cost
+
+    def soft_delta(self, i: int, n: int) -> int:
+        """Change of the soft cost if container i went to server n (from its server, if placed)."""
+        k = self.inst.rule_of[i]
+        if k < 0 or not (self.inst.rules[k].prefer_apart or any(
+                not self.inst.spreads[h].hard for h in self.inst.spreads_of[k])):
+            return 0
+        a = self.where[i]
+        before = self.soft(k)
+        if a >= 0:
+            self._count_rules(i, a, -1)
+        self._count_rules(i, n, +1)
+        after = self.soft(k)
+        self._count_rules(i, n, -1)
+        if a >= 0:
+            self._count_rules(i, a, +1)
+        return after - before
+
+    def soft_total(self) -> int:
+        return sum(self.soft(k) for k in range(len(self.inst.rules)))
+
+    def _count_rules(self, i: int, n: int, step: int) -> None:
+        inst = self.inst
+        k = inst.rule_of[i]
+        if k < 0:
+            return
+        self.svc[k][n] += step
+        for h in inst.spreads_of[k]:
+            d = inst.spreads[h].domain_of[n]
+            if d >= 0:
+                self.dom[h][d] += step
 
     def place(self, i: int, n: int) -> None:
         inst = self.inst
@@ -112,6 +264,7 @@ class Loads:
         count = self.count[n]
         for l in inst.need[i]:
             count[l] = count.get(l, 0) + 1
+        self._count_rules(i, n, +1)
 
     def remove(self, i: int) -> int:
         """Take container i off its server; returns that server."""
@@ -126,6 +279,7 @@ class Loads:
                 del count[l]
             else:
                 count[l] -= 1
+        self._count_rules(i, n, -1)
         self.where[i] = -1
         return n
 

@@ -17,6 +17,14 @@
 5. Start-up objective (`startup_weight` > 0, beyond the paper): the bytes-best answer is refined
    against a mix of bytes and the estimated time until every container is ready
    (startup_search.py); the bound stays the bytes bound.
+
+Hard spread and anti-affinity rules: the greedy only puts a container where state.Loads.fits
+allows (kube-scheduler's filter semantics, which keep every spread holding), a move is made only
+when the whole service's rules hold after it (Loads.movable), a swap or a ruin-and-recreate
+round is kept only when they hold (Loads.rules_hold), and the exact finish is the ILP with the
+rules. Soft rules never cost a byte: they break ties in the greedy (equal added storage, fewer
+soft rules broken), a last pass moves replicas to servers where they add no storage and break
+fewer soft rules, and the exact finish minimises bytes then the soft excess (ilp.py).
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ from collections.abc import Callable
 
 from . import mip
 from .bounds import cover_bound
+from .diagnose import no_placement
 from .ilp import build_model, read_placement, set_start
 from .model import Problem
-from .result import PlacementResult, failed, finished
+from .result import PlacementResult, finished
 from .startup_search import refine_for_startup
 from .state import Instance, Loads
 
@@ -84,7 +93,7 @@ def insert_greedily(loads: Loads, containers: list[int], rng: random.Random | No
             if not loads.fits(i, n, added):
                 continue
             jitter = 1 + noise * rng.random() if rng and noise else 1.0
-            key = (added * jitter, -_fullness(loads, n))
+            key = (added * jitter, loads.soft_delta(i, n), -_fullness(loads, n))
             if best_key is None or key < best_key:
                 best_key, best_n = key, n
         if best_n < 0:
@@ -105,7 +114,7 @@ def _try_move(loads: Loads, i: int) -> bool:
             continue
         added = loads.added_storage(i, n)
         delta = added - freed
-        if delta < best_delta and loads.fits(i, n, added):
+        if delta < best_delta and loads.movable(i, n, added):
             best_delta, best_n = delta, n
     if best_n < 0:
         return False
@@ -134,7 +143,8 @@ def _try_swap(loads: Loads, i: int, on_server: list[set[int]]) -> bool:
                 ok = loads.fits(j, a)
                 if ok:
                     loads.place(j, a)
-                    if loads.sto[a] + loads.sto[n] < old - EPS * max(1.0, old):
+                    if (loads.sto[a] + loads.sto[n] < old - EPS * max(1.0, old)
+                            and _rules_hold_for(loads, i, j)):
                         on_server[a].discard(i)
                         on_server[n].discard(j)
                         on_server[n].add(i)
@@ -145,6 +155,34 @@ def _try_swap(loads: Loads, i: int, on_server: list[set[int]]) -> bool:
             loads.place(i, a)
             loads.place(j, n)
     return False
+
+
+def _rules_hold_for(loads: Loads, *containers: int) -> bool:
+    """The hard rules of these containers' services hold (containers without rules: True)."""
+    return all(loads.rules_hold(k) for k in {loads.inst.rule_of[i] for i in containers} if k >= 0)
+
+
+def improve_soft(loads: Loads) -> None:
+    """Move replicas of services with soft rules to servers where they add no more storage than
+    they free and break fewer soft rules, until no such move is left (each lowers the soft cost,
+    so it ends)."""
+    inst = loads.inst
+    ruled = [i for i in range(inst.n_containers) if inst.rule_of[i] >= 0]
+    changed = True
+    while changed:
+        changed = False
+        for i in ruled:
+            freed, a = loads.freed_storage(i), loads.where[i]
+            for n in range(inst.n_servers):
+                if n == a:
+                    continue
+                added = loads.added_storage(i, n)
+                if added <= freed + EPS * max(1.0, freed) and loads.soft_delta(i, n) < 0 \
+                        and loads.movable(i, n, added):
+                    loads.remove(i)
+                    loads.place(i, n)
+                    changed = True
+                    break
 
 
 def improve(loads: Loads, rng: random.Random, deadline: float, clock: Callable[[], float],
@@ -192,9 +230,25 @@ def ruin_and_recreate(loads: Loads, rng: random.Random) -> list[int]:
         loads.remove(i)
     rng.shuffle(removed)
     removed.sort(key=lambda i: -inst.image[i] * (0.7 + 0.6 * rng.random()))
-    if not insert_greedily(loads, removed, rng, noise=0.3):
+    if not insert_greedily(loads, removed, rng, noise=0.3) or not loads.rules_hold():
         loads.where[:] = [-1] * inst.n_containers  # mark as failed; caller restores the best
     return removed
+
+
+def loads_of(inst: Instance, placement: dict[str, str]) -> Loads:
+    """The bookkeeping of a complete placement given by names."""
+    server = {name: n for n, name in enumerate(inst.server_names)}
+    loads = Loads(inst)
+    for i, name in enumerate(inst.container_names):
+        loads.place(i, server[placement[name]])
+    return loads
+
+
+def _better(a: Loads, b: Loads) -> bool:
+    """a stores fewer bytes than b, or as many and breaks fewer soft rules."""
+    tol = 1e-6 * max(1.0, b.objective())
+    return a.objective() < b.objective() - tol or (a.objective() <= b.objective() + tol
+                                                   and a.soft_total() < b.soft_total())
 
 
 def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float = 60.0, seed: int = 0,
@@ -214,10 +268,7 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
     if not startup_weight or not result.solved:
         return result
     inst = Instance(problem)
-    loads, server_index = Loads(inst), {name: n for n, name in enumerate(inst.server_names)}
-    for i, name in enumerate(inst.container_names):
-        loads.place(i, server_index[result.placement[name]])
-    refined, figures = refine_for_startup(loads, startup_weight, start + time_limit, clock)
+    refined, figures = refine_for_startup(loads_of(inst, result.placement), startup_weight, start + time_limit, clock)
     return finished(problem, "strata", inst.named(refined.where), status="feasible", lower_bound=result.lower_bound,
                     seconds=clock() - start, details={**result.details, **figures})
 
@@ -256,6 +307,9 @@ def _solve_bytes(problem: Problem, *, solver: str, time_limit: float, seed: int,
                 best, stale = trial, 0
             else:
                 stale += 1
+        if inst.has_soft_rules:
+            improve_soft(best)
+            details["soft_cost"] = best.soft_total()
         details["heuristic"] = best.objective()
         details["rounds"] = rounds
 
@@ -272,28 +326,30 @@ def _solve_bytes(problem: Problem, *, solver: str, time_limit: float, seed: int,
             set_start(built, problem, inst.named(best.where))
         outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None)
         if outcome.status == "infeasible":
-            return failed("strata", "infeasible", "the solver proved the problem infeasible",
-                          seconds=clock() - start)
+            return no_placement(problem, "strata", "the solver proved the problem infeasible",
+                                status="infeasible", seconds=clock() - start)
         if outcome.bound is not None:
-            bound = max(bound, outcome.bound)
-        if outcome.status in ("optimal", "feasible") and (
-                best is None or outcome.objective < best.objective() * (1 - 1e-6)):
-            placement = read_placement(built)
-            details["exact"] = outcome.status
-            return finished(problem, "strata", placement, status=outcome.status, lower_bound=bound,
-                            seconds=clock() - start, details=details)
+            bound = max(bound, built.bytes_bound(outcome.bound))
+        if outcome.status in ("optimal", "feasible"):
+            exact = loads_of(inst, read_placement(built))
+            if best is None or _better(exact, best):
+                details["exact"] = outcome.status
+                if inst.has_soft_rules:
+                    details["soft_cost"] = exact.soft_total()
+                return finished(problem, "strata", inst.named(exact.where), status=outcome.status,
+                                lower_bound=bound, seconds=clock() - start, details=details)
         if outcome.status == "optimal":
             status = "optimal"
     elif has_time and pairs <= LP_BOUND_MAX_PAIRS:
         built = build_model(problem, relax=True, strengthen=True)
         outcome = mip.solve(built.model, solver=solver, time_limit=remaining, mip=False)
         if outcome.status == "infeasible":
-            return failed("strata", "infeasible", "the LP relaxation is infeasible, so the problem is",
-                          seconds=clock() - start)
+            return no_placement(problem, "strata", "the LP relaxation is infeasible, so the problem is",
+                                status="infeasible", seconds=clock() - start)
         if outcome.status == "optimal":
-            bound = max(bound, outcome.objective)
+            bound = max(bound, built.bytes_bound(outcome.objective))
     if best is None:
-        return failed("strata", "error", "no feasible placement found within the time limit",
-                      seconds=clock() - start, lower_bound=bound)
+        return no_placement(problem, "strata", "no feasible placement found within the time limit",
+                            seconds=clock() - start, lower_bound=bound)
     return finished(problem, "strata", inst.named(best.where), status=status, lower_bound=bound,
                     seconds=clock() - start, details=details)

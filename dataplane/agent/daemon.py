@@ -16,6 +16,9 @@ Optional:
   blob_listen                 HOST:PORT where it serves the blobs it holds to peers (OCI blob API)
   orchestrator                the orchestrator's address: register and heartbeat there
   bandwidth_mbps              the server's access link capacity, reported to the orchestrator
+  memory_mib                  memory for containers' requests, MiB: a container whose request does not fit in
+                              what the others' leave is refused, and the orchestrator is told (default 0: not
+                              given, no admission by memory)
   service_range, gateway      every pod gets a route to the services' VIPs through the gateway
   metrics                     Prometheus endpoint HOST:PORT (default: listen's host, its port + 1000;
                               "off": none)
@@ -80,8 +83,9 @@ def build_node(config: dict):
             storage_capacity_bytes=int(config["storage_capacity_bytes"]), state_dir=state_dir,
             registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)),
             max_concurrent_downloads=config.get("max_concurrent_downloads", DEFAULT_MAX_CONCURRENT_DOWNLOADS),
-            max_parallel_starts=config.get("max_parallel_starts", DEFAULT_MAX_PARALLEL_STARTS))
-    except ValueError as exc:  # a bound below 1, or not a number
+            max_parallel_starts=config.get("max_parallel_starts", DEFAULT_MAX_PARALLEL_STARTS),
+            memory_mib=float(config.get("memory_mib", 0.0)))
+    except ValueError as exc:  # a bound below 1, a negative memory, or not a number
         raise InvalidArgument(f"agent configuration: {exc}") from None
     return Node(node_config,
                 store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"]),

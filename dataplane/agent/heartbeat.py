@@ -46,7 +46,8 @@ class OrchestratorLink:
         return orchestrator_pb2.RegisterNodeRequest(
             name=config.name, agent_address=self.agent_address, ip=config.ip, switch=config.switch,
             blob_address=self.blob_address, cpu_millicores=config.cpu_millicores,
-            storage_bytes=self.node.store.capacity_bytes, bandwidth_mbps=self.bandwidth_mbps)
+            storage_bytes=self.node.store.capacity_bytes, bandwidth_mbps=self.bandwidth_mbps,
+            memory_mib=config.memory_mib)
 
     def heartbeat_request(self):
         from strata.v1 import orchestrator_pb2
@@ -54,7 +55,8 @@ class OrchestratorLink:
         node = self.node
         containers = [orchestrator_pb2.ContainerStatus(
             name=r.name, running=r.state == RUNNING and process_alive(r.pid), ip=r.ip, restarts=r.restarts,
-            labels=r.labels, ready=node.ready(r)) for r in node.containers()]
+            labels=r.labels, ready=node.ready(r), last_termination_reason=r.last_termination_reason)
+            for r in node.containers()]
         layers = [orchestrator_pb2.StoredLayer(digest=d, size_bytes=held.size)
                   for d, held in sorted(node.store.held().items())]
         return orchestrator_pb2.HeartbeatRequest(

@@ -4,7 +4,7 @@ Ties the layer store, the overlay root folders, runc, the pod network and the SD
 the way a kubelet ties containerd and a CNI plugin. Containers start in parallel, up to
 `max_parallel_starts` at once (each start pulls its image, `max_concurrent_downloads` layers at
 a time, as containerd's setting of that name, then mounts, plumbs and runs it); what must be
-serial on the node (the name, CPU and address reservations, the records) is done in short
+serial on the node (the name, CPU, memory and address reservations, the records) is done in short
 critical sections that never wait on I/O. Each container has a lock of its own, so stopping,
 starting or removing one never waits for another; reads never wait at all. A supervisor thread
 restarts containers whose process died, with back-off.
@@ -93,12 +93,15 @@ class NodeConfig:
     image_scale: float
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers per image pull at once
     max_parallel_starts: int = DEFAULT_MAX_PARALLEL_STARTS            # container starts at once
+    memory_mib: float = 0.0  # memory for containers' requests, MiB; 0 = not given: no admission by memory
 
     def __post_init__(self):
         for key in ("max_concurrent_downloads", "max_parallel_starts"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+        if not math.isfinite(self.memory_mib) or self.memory_mib < 0:
+            raise ValueError(f"memory_mib must be a finite number >= 0 (0 = not given), got {self.memory_mib!r}")
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Node:
         # restart): made by run for a name being created, when first needed for a recorded one.
         self._container_locks: dict[str, threading.Lock] = {}
         self._reserved_cpu: dict[str, float] = {}  # containers being created -> their CPU request
+        self._reserved_memory: dict[str, float] = {}  # containers being created -> their memory request, MiB
         self._starts = threading.BoundedSemaphore(config.max_parallel_starts)
         # Layers of images being pulled or containers being created: a prune keeps them. Pinning
         # and pruning take turns, so a layer found held by a pull is not deleted under it.
@@ -291,7 +295,7 @@ class Node:
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
             capabilities: Sequence[str] = (), ready_port: int = 0,
-            memory_limit_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
+            memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
             raise InvalidArgument(f"ready_port must be a TCP port 1-65535 (or 0 for none), got {ready_port}")
@@ -303,12 +307,18 @@ class Node:
         if not math.isfinite(memory_limit_mib) or memory_limit_mib < 0:
             raise InvalidArgument(f"memory_limit_mib must be a finite number >= 0 (0 = no limit), "
                                   f"got {memory_limit_mib:g}")
+        if not math.isfinite(memory_request_mib) or memory_request_mib < 0:
+            raise InvalidArgument(f"memory_request_mib must be a finite number >= 0 (0 = none), "
+                                  f"got {memory_request_mib:g}")
+        if memory_limit_mib and memory_request_mib > memory_limit_mib:
+            raise InvalidArgument(f"memory_request_mib ({memory_request_mib:g}) must not exceed "
+                                  f"memory_limit_mib ({memory_limit_mib:g})")
         for k, item in enumerate(env):
             if "=" not in item or item.startswith("="):
                 raise InvalidArgument(f"env[{k}]: expected KEY=value, got {item!r}")
         hosts = dict(hosts or {})
         check_hosts(hosts)
-        with self._lock:  # reserve the name and the CPU at once: a refusal never waits for a start
+        with self._lock:  # reserve the name, the CPU and the memory at once: a refusal never waits for a start
             name = name or self._free_name(image)
             if not NAME.match(name):
                 raise InvalidArgument(f"container name {name!r}: use 1-40 lower-case letters, digits and '-', "
@@ -321,7 +331,14 @@ class Node:
                 raise FailedPrecondition(
                     f"{self.config.name}: {name} requests {cpu:g} millicores; {requested:g} of "
                     f"{self.config.cpu_millicores:g} are already requested")
+            memory_left = self.memory_left()
+            if memory_left is not None and memory_request_mib > memory_left + 1e-9:
+                raise FailedPrecondition(
+                    f"{self.config.name}: {name} requests {memory_request_mib:g} MiB of memory; the node's other "
+                    f"containers request {self.config.memory_mib - memory_left:g} of its {self.config.memory_mib:g} "
+                    f"MiB, leaving {memory_left:g} MiB")
             self._reserved_cpu[name] = cpu
+            self._reserved_memory[name] = memory_request_mib
             lock = self._container_locks[name] = threading.Lock()
             lock.acquire()  # a new lock: never waits
         pins: list[str] = []
@@ -335,7 +352,7 @@ class Node:
                     args=list(command) or image_record.args, env=image_record.env + list(env),
                     cwd=image_record.cwd, created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
                     capabilities=sorted(set(capabilities)), ready_port=ready_port,
-                    memory_limit_mib=memory_limit_mib)
+                    memory_limit_mib=memory_limit_mib, memory_request_mib=memory_request_mib)
                 if not record.args:
                     raise InvalidArgument(f"image {image_record.reference} has no command; give one")
                 try:
@@ -348,6 +365,7 @@ class Node:
             self._unpin(pins)  # once recorded, the container's own layers keep them from a prune
             with self._lock:
                 self._reserved_cpu.pop(name, None)
+                self._reserved_memory.pop(name, None)
                 if not created:
                     del self._container_locks[name]
             lock.release()
@@ -369,9 +387,10 @@ class Node:
             self._start_process(record)
             undo.append(lambda: self.runc.delete(self._runc_id(record.name)))
             self.state.save_container(record)
-            with self._lock:  # its CPU now counts through the record, no longer the reservation
+            with self._lock:  # its CPU and memory now count through the record, no longer the reservation
                 self.records[record.name] = record
                 self._reserved_cpu.pop(record.name, None)
+                self._reserved_memory.pop(record.name, None)
         except BaseException:
             for step in reversed(undo):
                 try:
@@ -383,6 +402,19 @@ class Node:
             raise
         log.info("started %s (%s) at %s, pid %d", record.name, record.image, record.ip, record.pid)
         self._check_readiness(record)
+
+    def memory_requested(self) -> float:
+        """MiB requested by the node's containers and the starts under way (stopped ones keep theirs,
+        as their CPU: they may be started again)."""
+        with self._lock:
+            return (sum(r.memory_request_mib for r in self.records.values())
+                    + sum(self._reserved_memory.values()))
+
+    def memory_left(self) -> float | None:
+        """MiB of the node's memory no container requests; None when the node's memory is not given."""
+        if not self.config.memory_mib:
+            return None
+        return max(self.config.memory_mib - self.memory_requested(), 0.0)
 
     def _release_address(self, ip: str) -> None:
         with self._lock:

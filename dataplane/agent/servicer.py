@@ -22,6 +22,7 @@ def container_message(node: Node, record: ContainerRecord) -> agent_pb2.Containe
         switch_port=record.ofport, pid=record.pid if running else 0, restarts=record.restarts,
         started_at=record.started_at, last_exit_code=record.last_exit_code, cpu_millicores=record.cpu_millicores,
         memory_limit_mib=record.memory_limit_mib, last_termination_reason=record.last_termination_reason,
+        memory_request_mib=record.memory_request_mib,
         layers=record.layers, message=record.message, labels=record.labels,
         ready=node.ready(record), ready_port=record.ready_port)
 
@@ -56,7 +57,8 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
             image_scale=config.image_scale, pulled_bytes_total=node.pulled_bytes_total,
             peer_bytes_total=node.peer_bytes_total,
             blob_address=self.blob_url,
-            served_bytes_total=self.blobs.served_bytes if self.blobs is not None else 0)
+            served_bytes_total=self.blobs.served_bytes if self.blobs is not None else 0,
+            memory_mib=config.memory_mib, memory_requested_mib=node.memory_requested())
 
     @abort_on_domain_error
     def PullImage(self, request, context):
@@ -70,7 +72,8 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
                                        labels=dict(request.labels), hosts=dict(request.hosts),
                                        sources=dict(request.layer_sources),
                                        capabilities=list(request.capabilities), ready_port=request.ready_port,
-                                       memory_limit_mib=request.memory_limit_mib)
+                                       memory_limit_mib=request.memory_limit_mib,
+                                       memory_request_mib=request.memory_request_mib)
         return agent_pb2.RunContainerResponse(container=container_message(self.node, record),
                                               pull=pull_message(report))
 

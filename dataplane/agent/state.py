@@ -63,6 +63,7 @@ class ContainerRecord:
     ready_port: int = 0       # ready once its process listens on this TCP port; 0 = once it runs
     memory_limit_mib: float = 0.0  # cgroup memory limit, MiB; 0 = none
     last_termination_reason: str = ""  # why its last process ended: OOM_KILLED, or "" = not known
+    memory_request_mib: float = 0.0  # MiB set aside for it on the node; 0 = none
 
 
 class AgentState(LockedDatabase):

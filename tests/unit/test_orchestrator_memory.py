@@ -112,3 +112,31 @@ def test_the_memory_limit_is_sent_to_the_agent(tmp_path):
         ServiceSpec("web", "web", cpu_millicores=100))))
     c.settle()
     assert {r.image.split(":")[0]: r.memory_limit_mib for _, r in c.agents.requests} == {"api": 64, "web": 0}
+    # the request goes too: the agent admits by it against its node's memory
+    assert {r.image.split(":")[0]: r.memory_request_mib for _, r in c.agents.requests} == {"api": 32, "web": 0}
+
+
+def test_an_oom_kill_a_heartbeat_reports_reaches_the_deployment(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(AppSpec("shop", (ServiceSpec("api", "api", replicas=2, cpu_millicores=100, memory_mib=32,
+                                            memory_limit_mib=64),)))
+    c.settle()
+    [hog, other] = c.o.deployment("shop").instances
+    servicer = OrchestratorServicer(c.o)
+
+    def beat(running):
+        containers = [pb.ContainerStatus(name=name, running=running or name != hog.record.name, ip=view.ip,
+                                         restarts=3 if name == hog.record.name else 0, labels=view.labels,
+                                         ready=running or name != hog.record.name,
+                                         last_termination_reason="OOMKilled" if name == hog.record.name else "")
+                      for name, view in c.agents.containers[hog.record.node].items()]
+        servicer.Heartbeat(pb.HeartbeatRequest(node=hog.record.node, containers=containers), None)
+        return {i.name: i for i in servicer.GetDeployment(pb.GetDeploymentRequest(application="shop"), None).instances}
+
+    dead = beat(running=False)[hog.record.name]  # killed, its node restarting it after a back-off
+    assert (dead.phase, dead.restarts, dead.last_termination_reason) == (pb.INSTANCE_PHASE_FAILED, 3, "OOMKilled")
+    assert "memory limit (64 MiB)" in dead.message
+    instances = beat(running=True)  # restarted: running again, the reason of its last end kept
+    again = instances[hog.record.name]
+    assert (again.phase, again.restarts, again.last_termination_reason) == (pb.INSTANCE_PHASE_RUNNING, 3, "OOMKilled")
+    assert instances[other.record.name].last_termination_reason == ""

@@ -68,8 +68,8 @@ def test_the_objective_needs_the_network_and_strata():
 
 
 def random_problem(seed: int):
-    """Tight servers on three sites behind slow access links; images sharing bases; services of
-    replicas at most one per server."""
+    """Tight servers on three sites (zones) behind slow access links; images sharing bases;
+    services of two replicas, at most one per server, every other one spread over the zones."""
     rng = random.Random(seed)
     servers = [f"e{k}" for k in range(6)]
     bases = [(f"base{k}", rng.randint(20, 60)) for k in range(2)]
@@ -83,10 +83,13 @@ def random_problem(seed: int):
             containers.append({"name": f"svc{s}-{r}", "cpu": rng.randint(10, 40), "bandwidth": 5,
                                "memory": rng.randint(100, 400), "layers": [base, own], "service": f"svc{s}"})
     return problem_from_dict({
-        "servers": [{"name": n, "cpu": 100, "storage": 150, "bandwidth": 20, "memory": 1000} for n in servers],
+        "servers": [{"name": n, "cpu": 100, "storage": 150, "bandwidth": 20, "memory": 1000, "zone": f"site{k // 2}"}
+                    for k, n in enumerate(servers)],
         "layers": [{"digest": d, "size": z} for d, z in layers.items()],
         "containers": containers,
-        "rules": [{"name": f"svc{s}", "max_per_server": 1} for s in range(5)],
+        "rules": [{"name": f"svc{s}", "max_per_server": 1,
+                   **({"spread": [{"topology": "zone", "max_skew": 1}]} if s % 2 else {"prefer_apart": True})}
+                  for s in range(5)],
         "network": {"registry": {"switch": "core", "mbps": 100},
                     "servers": {n: {"switch": f"site{k // 2}", "mbps": 20} for k, n in enumerate(servers)},
                     "links": [{"between": ["core", f"site{k}"], "mbps": 50} for k in range(3)],
@@ -101,7 +104,14 @@ def test_the_startup_objective_keeps_every_constraint_and_never_slows_the_estima
     by_bytes = run("strata", problem, seed=seed)
     result = run("strata", problem, seed=seed, startup_weight=weight)
     assert result.solved
-    assert not find_violations(problem, result)  # capacities, and the rules as the checker knows them
+    assert not find_violations(problem, result)
+    zone = {s.name: s.zone for s in problem.servers}
+    for rule in problem.rules:
+        servers = [result.placement[c.name] for c in problem.containers if c.service == rule.name]
+        assert len(servers) == len(set(servers))  # max_per_server 1
+        if rule.spread:  # hard zone spread, max skew 1, over every zone
+            counts = [sum(zone[s] == z for s in servers) for z in sorted(set(zone.values()))]
+            assert max(counts) - min(counts) <= 1
     assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
     if weight == 1.0:
         assert result.details["ready_seconds"] == pytest.approx(ready_seconds(problem, result.placement))

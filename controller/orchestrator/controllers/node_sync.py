@@ -64,9 +64,10 @@ def run_request(state: ClusterState, app: AppRecord, instance: InstanceRecord,
                f"STRATA_VNF_NAME={instance.name}", "STRATA_VNF_INTERFACE=eth0")
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(VNF_PROGRAM), labels,
                           hosts, sources, ("CAP_NET_RAW",),
-                          memory_limit_mib=spec.memory_limit_mib)
+                          memory_limit_mib=spec.memory_limit_mib, memory_request_mib=spec.memory_mib)
     return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM), labels, hosts,
-                      sources, ready_port=spec.target_port, memory_limit_mib=spec.memory_limit_mib)
+                      sources, ready_port=spec.target_port, memory_limit_mib=spec.memory_limit_mib,
+                      memory_request_mib=spec.memory_mib)
 
 
 class NodeSyncController:

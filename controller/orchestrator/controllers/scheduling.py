@@ -9,6 +9,11 @@ and are placed again; only once placed do they replace the old ones (until then 
 where they are, and come back if their node does). What does not fit is said on the deployment and
 tried again when nodes or applications change. All placement happens on this controller's thread,
 so two decisions never see the same free capacity; no lock is held while the placer is asked.
+
+A service's spread and anti-affinity rules go into the problem as its rules (named app/service, as
+its containers' service), with the replicas it already runs on ready nodes; each node's zone is its
+edge site, the switch it hangs off (service_rules.py). A placement that fails says the rules it
+was tried under.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..sources import SwitchGraph
 from ..store import AppRecord, InstanceRecord
 from .startup_network import with_network
 from .switch_graph import SwitchGraphCache
+from .service_rules import rules_note, service_rule, zone_of
 
 log = logging.getLogger("strata.orchestrator")
 
@@ -56,8 +62,8 @@ def free_memory(capacity_mib: float, requested_mib: float) -> float:
 
 
 def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -> Problem:
-    """The ready nodes with what is left of them, and the new instances (call with the lock held).
-    `size_unit`: bytes per unit of size in the problem."""
+    """The ready nodes with what is left of them, and the new instances with their services'
+    rules (call with the lock held). `size_unit`: bytes per unit of size in the problem."""
     servers, sizes = [], {}
     for app in {id(a): a for _, a, _ in new}.values():
         for image in app.images.values():
@@ -77,7 +83,7 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
         held = (set(observed.layers) | set(coming)) & set(sizes)
         free = node.storage_bytes - observed.storage_used - sum(coming.values())
         servers.append(Server(name, max(node.cpu_millicores - cpu, 0.0), max(free, 0) / size_unit,
-                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held),
+                              max(node.bandwidth_mbps - bandwidth, 0.0), frozenset(held), zone_of(node),
                               memory=free_memory(node.memory_mib, memory)))
     if not servers:
         raise FailedPrecondition("no node is ready (none has sent a heartbeat recently)")
@@ -90,19 +96,39 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
                                     tuple(d for d, _ in app.images[service].layers), spec.image,
                                     f"{app.spec.name}/{service}", spec.memory_mib))
     layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
-    return Problem(tuple(servers), layers, tuple(containers))
+    rules = []
+    ready = {s.name for s in servers}
+    for app, service in {(app.spec.name, service): (app, service) for _, app, service in new}.values():
+        placed: dict[str, int] = {}
+        for instance in state.instances.values():
+            if instance.app == app.spec.name and instance.service == service and instance.node in ready:
+                placed[instance.node] = placed.get(instance.node, 0) + 1
+        rule = service_rule(f"{app.spec.name}/{service}", app.spec.service(service), placed)
+        if rule is not None:
+            rules.append(rule)
+    return Problem(tuple(servers), layers, tuple(containers), rules=tuple(rules))
 
 
 def near_rings(problem: Problem, near: str, graph: SwitchGraph) -> list[Problem]:
     """The problem over the nodes nearest the host `near` first, then one hop farther each time,
-    and last over every node: placement tries them in turn (layer-aware within each)."""
+    and last over every node: placement tries them in turn (layer-aware within each). A required
+    spread is over every node, so a problem with one is not cut into rings."""
     if near not in graph.host_switch:
         raise InvalidArgument(f"near: {near!r} is not a host of the network")
+    if any(s.hard for rule in problem.rules for s in rule.spread):
+        return [problem]
     reach = graph.reach(graph.host_switch[near])  # switch -> (hops to near's switch, bottleneck)
     far = 1 << 20
     distance = {s.name: reach.get(graph.host_switch.get(s.name, ""), (far,))[0] for s in problem.servers}
-    return [dataclasses.replace(problem, servers=tuple(s for s in problem.servers if distance[s.name] <= limit))
+    return [_within(problem, {s.name for s in problem.servers if distance[s.name] <= limit})
             for limit in sorted(set(distance.values()))]
+
+
+def _within(problem: Problem, names: set[str]) -> Problem:
+    """The problem over the servers named, the rules' replicas placed elsewhere left out."""
+    rules = tuple(dataclasses.replace(r, placed=tuple((s, n) for s, n in r.placed if s in names))
+                  for r in problem.rules)
+    return dataclasses.replace(problem, servers=tuple(s for s in problem.servers if s.name in names), rules=rules)
 
 
 class Scheduler:
@@ -211,13 +237,14 @@ class Scheduler:
                 rings = self._with_network(rings, graph)
             result = self._place(rings, app.algorithm, weight)
         except DomainError as exc:
+            reason = f"{exc}{rules_note(app.spec, (service for _, _, service in new))}"
             if moving:
-                log.warning("%s: %s", moving, exc)
+                log.warning("%s: %s", moving, reason)
             else:
                 with self.state.lock:
                     if self.state.apps.get(app_name) is app:
-                        self.state.unplaced[app_name] = str(exc)
-                log.warning("%s: %d instance(s) not placed: %s", app_name, len(new), exc)
+                        self.state.unplaced[app_name] = reason
+                log.warning("%s: %d instance(s) not placed: %s", app_name, len(new), reason)
             return None
         if not moving:
             with self.state.lock:

@@ -33,7 +33,7 @@ class HeldLayer(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., used_by: _Optional[int] = ...) -> None: ...
 
 class Container(_message.Message):
-    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message", "labels", "ready", "ready_port", "memory_limit_mib", "last_termination_reason")
+    __slots__ = ("name", "image", "state", "ip", "mac", "switch_port", "pid", "restarts", "started_at", "last_exit_code", "cpu_millicores", "layers", "message", "labels", "ready", "ready_port", "memory_limit_mib", "last_termination_reason", "memory_request_mib")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class Container(_message.Message):
     READY_PORT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
     LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REQUEST_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     state: ContainerState
@@ -77,10 +78,11 @@ class Container(_message.Message):
     ready_port: int
     memory_limit_mib: float
     last_termination_reason: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
+    memory_request_mib: float
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., state: _Optional[_Union[ContainerState, str]] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch_port: _Optional[int] = ..., pid: _Optional[int] = ..., restarts: _Optional[int] = ..., started_at: _Optional[float] = ..., last_exit_code: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., last_termination_reason: _Optional[str] = ..., memory_request_mib: _Optional[float] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("name", "ip", "switch", "pod_cidr", "cpu_millicores", "cpu_requested_millicores", "storage_capacity_bytes", "storage_used_bytes", "layers", "containers", "registry", "image_scale", "pulled_bytes_total", "peer_bytes_total", "blob_address", "served_bytes_total")
+    __slots__ = ("name", "ip", "switch", "pod_cidr", "cpu_millicores", "cpu_requested_millicores", "storage_capacity_bytes", "storage_used_bytes", "layers", "containers", "registry", "image_scale", "pulled_bytes_total", "peer_bytes_total", "blob_address", "served_bytes_total", "memory_mib", "memory_requested_mib")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     SWITCH_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +99,8 @@ class NodeStatus(_message.Message):
     PEER_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     BLOB_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     SERVED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REQUESTED_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     ip: str
     switch: str
@@ -113,7 +117,9 @@ class NodeStatus(_message.Message):
     peer_bytes_total: int
     blob_address: str
     served_bytes_total: int
-    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_requested_millicores: _Optional[float] = ..., storage_capacity_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[HeldLayer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ..., registry: _Optional[str] = ..., image_scale: _Optional[float] = ..., pulled_bytes_total: _Optional[int] = ..., peer_bytes_total: _Optional[int] = ..., blob_address: _Optional[str] = ..., served_bytes_total: _Optional[int] = ...) -> None: ...
+    memory_mib: float
+    memory_requested_mib: float
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_requested_millicores: _Optional[float] = ..., storage_capacity_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[HeldLayer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[Container, _Mapping]]] = ..., registry: _Optional[str] = ..., image_scale: _Optional[float] = ..., pulled_bytes_total: _Optional[int] = ..., peer_bytes_total: _Optional[int] = ..., blob_address: _Optional[str] = ..., served_bytes_total: _Optional[int] = ..., memory_mib: _Optional[float] = ..., memory_requested_mib: _Optional[float] = ...) -> None: ...
 
 class PullImageRequest(_message.Message):
     __slots__ = ("image", "layer_sources")
@@ -159,7 +165,7 @@ class PullImageResponse(_message.Message):
     def __init__(self, pull: _Optional[_Union[PullReport, _Mapping]] = ...) -> None: ...
 
 class RunContainerRequest(_message.Message):
-    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port", "memory_limit_mib")
+    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port", "memory_limit_mib", "memory_request_mib")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +198,7 @@ class RunContainerRequest(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     READY_PORT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REQUEST_MIB_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cpu_millicores: float
@@ -203,7 +210,8 @@ class RunContainerRequest(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     ready_port: int
     memory_limit_mib: float
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ...) -> None: ...
+    memory_request_mib: float
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., memory_request_mib: _Optional[float] = ...) -> None: ...
 
 class RunContainerResponse(_message.Message):
     __slots__ = ("container", "pull")

@@ -109,8 +109,10 @@ class NodeAgentServicer:
 
     def RunContainer(self, request, context):
         """Pulls the image if needed, stacks its root folder, creates the pod network and starts
-        the container. ALREADY_EXISTS: the name is taken; otherwise as PullImage. A failure
-        leaves nothing behind.
+        the container. ALREADY_EXISTS: the name is taken; FAILED_PRECONDITION: its CPU request,
+        or its memory request on a node of known memory (NodeStatus.memory_mib > 0), does not fit
+        in what the node's other containers' requests leave (as the kubelet's admission; checked
+        before anything is pulled); otherwise as PullImage. A failure leaves nothing behind.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

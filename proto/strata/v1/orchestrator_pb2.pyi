@@ -106,7 +106,7 @@ class Node(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ..., memory_mib: _Optional[float] = ..., memory_allocated_mib: _Optional[float] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
-    __slots__ = ("name", "running", "ip", "restarts", "labels", "ready")
+    __slots__ = ("name", "running", "ip", "restarts", "labels", "ready", "last_termination_reason")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -120,13 +120,15 @@ class ContainerStatus(_message.Message):
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
+    LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     running: bool
     ip: str
     restarts: int
     labels: _containers.ScalarMap[str, str]
     ready: bool
-    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ...) -> None: ...
+    last_termination_reason: str
+    def __init__(self, name: _Optional[str] = ..., running: _Optional[bool] = ..., ip: _Optional[str] = ..., restarts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., ready: _Optional[bool] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("node", "containers", "layers", "storage_used_bytes", "pulled_bytes_total", "peer_bytes_total")
@@ -161,7 +163,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +180,9 @@ class ServiceSpec(_message.Message):
     NEAR_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    PREFER_APART_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -194,7 +199,20 @@ class ServiceSpec(_message.Message):
     near: str
     memory_mib: float
     memory_limit_mib: float
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ...) -> None: ...
+    max_per_node: int
+    spread: _containers.RepeatedCompositeFieldContainer[ServiceSpread]
+    prefer_apart: bool
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ...) -> None: ...
+
+class ServiceSpread(_message.Message):
+    __slots__ = ("topology", "max_skew", "soft")
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SKEW_FIELD_NUMBER: _ClassVar[int]
+    SOFT_FIELD_NUMBER: _ClassVar[int]
+    topology: str
+    max_skew: int
+    soft: bool
+    def __init__(self, topology: _Optional[str] = ..., max_skew: _Optional[int] = ..., soft: _Optional[bool] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("application", "services", "algorithm", "registry_only")
@@ -219,7 +237,7 @@ class ScaleRequest(_message.Message):
     def __init__(self, application: _Optional[str] = ..., service: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class Instance(_message.Message):
-    __slots__ = ("name", "service", "node", "ip", "phase", "restarts", "message", "pulled_bytes", "peer_bytes")
+    __slots__ = ("name", "service", "node", "ip", "phase", "restarts", "message", "pulled_bytes", "peer_bytes", "last_termination_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +247,7 @@ class Instance(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PULLED_BYTES_FIELD_NUMBER: _ClassVar[int]
     PEER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_TERMINATION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     service: str
     node: str
@@ -238,7 +257,8 @@ class Instance(_message.Message):
     message: str
     pulled_bytes: int
     peer_bytes: int
-    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ...) -> None: ...
+    last_termination_reason: str
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., node: _Optional[str] = ..., ip: _Optional[str] = ..., phase: _Optional[_Union[InstancePhase, str]] = ..., restarts: _Optional[int] = ..., message: _Optional[str] = ..., pulled_bytes: _Optional[int] = ..., peer_bytes: _Optional[int] = ..., last_termination_reason: _Optional[str] = ...) -> None: ...
 
 class ServiceAddress(_message.Message):
     __slots__ = ("service", "vip", "port", "endpoints", "mesh_service")

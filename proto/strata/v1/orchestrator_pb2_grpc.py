@@ -111,7 +111,11 @@ class OrchestratorServiceServicer:
         `ready`. What cannot be done later is reported on the deployment (a failed image, instances
         that fit nowhere: pending, with the reason). INVALID_ARGUMENT: bad spec, image reference
         unknown to the catalogue or missing from the image cache, `near` host not in the network;
-        ALREADY_EXISTS: the application exists; UNAVAILABLE: the SDN did not answer (`near` only).
+        ALREADY_EXISTS: the application exists; UNAVAILABLE: the SDN did not answer (`near` only);
+        FAILED_PRECONDITION: a service's hard rule cannot hold on the nodes whatever their capacities
+        (more replicas than max_per_node lets the nodes take, a required zone spread and no node in
+        a zone): nothing is recorded. A hard rule only capacities break leaves the instances pending
+        with the reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,7 +125,8 @@ class OrchestratorServiceServicer:
         """Changes one service's number of replicas and returns at once: new replicas are pending until
         the orchestrator places them like a deploy's (those that fit nowhere stay pending, with the
         reason); removed ones are the newest. NOT_FOUND: unknown application or service;
-        INVALID_ARGUMENT: negative replicas.
+        INVALID_ARGUMENT: negative replicas; FAILED_PRECONDITION: more replicas than the service's
+        max_per_node lets the nodes take (nothing changes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

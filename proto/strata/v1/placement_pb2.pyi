@@ -43,8 +43,39 @@ class PlacementContainer(_message.Message):
     memory: float
     def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
 
+class PlacementSpread(_message.Message):
+    __slots__ = ("topology", "max_skew", "hard")
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SKEW_FIELD_NUMBER: _ClassVar[int]
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    topology: str
+    max_skew: int
+    hard: bool
+    def __init__(self, topology: _Optional[str] = ..., max_skew: _Optional[int] = ..., hard: _Optional[bool] = ...) -> None: ...
+
+class PlacementRule(_message.Message):
+    __slots__ = ("name", "max_per_server", "spread", "prefer_apart", "placed")
+    class PlacedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_SERVER_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    PREFER_APART_FIELD_NUMBER: _ClassVar[int]
+    PLACED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_per_server: int
+    spread: _containers.RepeatedCompositeFieldContainer[PlacementSpread]
+    prefer_apart: bool
+    placed: _containers.ScalarMap[str, int]
+    def __init__(self, name: _Optional[str] = ..., max_per_server: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[PlacementSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., placed: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
 class SolveRequest(_message.Message):
-    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "network", "startup_weight")
+    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "rules", "network", "startup_weight")
     SERVERS_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +83,7 @@ class SolveRequest(_message.Message):
     SOLVER_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     STARTUP_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[PlacementServer]
@@ -61,9 +93,10 @@ class SolveRequest(_message.Message):
     solver: str
     time_limit_seconds: float
     seed: int
+    rules: _containers.RepeatedCompositeFieldContainer[PlacementRule]
     network: PlacementNetwork
     startup_weight: float
-    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., network: _Optional[_Union[PlacementNetwork, _Mapping]] = ..., startup_weight: _Optional[float] = ...) -> None: ...
+    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[PlacementRule, _Mapping]]] = ..., network: _Optional[_Union[PlacementNetwork, _Mapping]] = ..., startup_weight: _Optional[float] = ...) -> None: ...
 
 class PlacementAttachment(_message.Message):
     __slots__ = ("switch", "mbps")

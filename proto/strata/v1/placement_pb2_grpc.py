@@ -53,8 +53,9 @@ class PlacementServiceServicer:
         """Places every container on one server, minimising the total size of newly stored layers
         (layers a server already holds cost nothing there).
         INVALID_ARGUMENT: bad problem (unknown layer, unknown or repeated held layer, duplicate
-        name, non-positive size, a container larger than every server's free storage, unknown
-        algorithm or solver).
+        name, non-positive size, a container larger than every server's free storage, a bad rule
+        or one for a service no container is of, more replicas than max_per_server lets the servers
+        take, a hard zone spread with no server in a zone, unknown algorithm or solver).
         An infeasible problem is not an error: the response says SOLVE_STATUS_INFEASIBLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
