@@ -2,9 +2,11 @@
 
 On the default network (`edge-tiered`: the registry on the core switch behind 100 Mbit/s, three
 edge sites on 50 Mbit/s uplinks, six edge servers behind 20 Mbit/s access links, the servers'
-capacities as the topology declares them), each problem is an app of services with replicas
-running real Docker Hub images at their real sizes (MiB; drawn by pull count, as the dockerhub
-generator does; a service's replicas run its image). Each is placed by
+capacities as the topology declares them, each server's zone its site, as the orchestrator
+gives them), each problem is an app of services with replicas running real Docker Hub images at
+their real sizes (MiB; drawn by pull count, as the dockerhub generator does; a service's
+replicas run its image); with --spread, each service has a hard spread over servers (max skew
+1), as `strata experiment deploy --spread on` gives it. Each is placed by
 
 - strata with the bytes objective (startup_weight 0, the default),
 - strata with startup_weight 0.5 and 1 (docs/placement.md, "Start-up-aware placement"),
@@ -16,7 +18,7 @@ startup.py, the agent's defaults and the measured start cost), with ratios again
 plan of the same problem, in this run; the last lines give the geometric mean of each ratio.
 No emulation: these are the estimate's figures, not measurements.
 
-    .venv/bin/python bench/startup_tradeoff.py [--seeds 5] [--services 8] [--replicas 3] [--time-limit 20]
+    .venv/bin/python bench/startup_tradeoff.py [--seeds 5] [--services 8] [--replicas 3] [--spread] [--time-limit 20]
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.placement.algorithms import run  # noqa: E402
 from controller.placement.generators import dockerhub_images  # noqa: E402
-from controller.placement.model import (Container, Layer, Problem, Server,  # noqa: E402
-                                        network_from_dict)
+from controller.placement.model import (Container, Layer, Problem, Server, ServiceRule,  # noqa: E402
+                                        Spread, network_from_dict)
 from controller.placement.startup import estimate  # noqa: E402
 from topologies.tiered import edge_tiered  # noqa: E402
 
@@ -54,9 +56,9 @@ def network_section(spec) -> dict:
             "size_bytes": MIB}
 
 
-def app_problem(spec, services: int, replicas: int, seed: int) -> Problem:
+def app_problem(spec, services: int, replicas: int, seed: int, spread: bool = False) -> Problem:
     rng = random.Random(seed)
-    servers = tuple(Server(h.name, h.cpu_millicores, h.storage_mib, h.bandwidth_mbps)
+    servers = tuple(Server(h.name, h.cpu_millicores, h.storage_mib, h.bandwidth_mbps, zone=h.switch)
                     for h in spec.hosts if h.role == "edge-server")
     catalogue = list(dockerhub_images())
     images = []
@@ -72,8 +74,9 @@ def app_problem(spec, services: int, replicas: int, seed: int) -> Problem:
             containers.append(Container(f"{image['name']}-{r}", cpu, bandwidth, tuple(d for d, _ in image["layers"]),
                                         image["name"], image["name"]))
     network = network_from_dict(network_section(spec), [s.name for s in servers])
+    rules = tuple(ServiceRule(image["name"], spread=(Spread("server", 1),)) for image in images) if spread else ()
     return Problem(servers, tuple(Layer(d, s) for d, s in sizes.items()), tuple(containers),
-                   {"seed": seed}, network=network)
+                   {"seed": seed}, rules, network)
 
 
 def main() -> int:
@@ -81,6 +84,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--services", type=int, default=8)
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--spread", action="store_true", help="a hard spread over servers for every service")
     parser.add_argument("--time-limit", type=float, default=20.0)
     args = parser.parse_args()
 
@@ -88,11 +92,12 @@ def main() -> int:
     ratios: dict[str, dict[str, list[float]]] = {label: {"stored": [], "registry": [], "ready": []}
                                                  for label, _, _ in PLANS}
     print(f"edge-tiered, {args.services} services x {args.replicas} replicas of real Docker Hub images "
-          f"(MiB, real sizes); ratios against kube-default in the same problem")
+          f"(MiB, real sizes){', spread over servers' if args.spread else ''}; ratios against kube-default "
+          f"in the same problem")
     print(f"{'seed':>4}  {'plan':<20} {'stored MiB':>10} {'registry MiB':>12} {'ready s':>8}  "
           f"{'stored/kd':>9} {'registry/kd':>11} {'ready/kd':>8}  {'solve s':>7}")
     for seed in range(args.seeds):
-        problem = app_problem(spec, args.services, args.replicas, seed)
+        problem = app_problem(spec, args.services, args.replicas, seed, args.spread)
         rows = []
         for label, algorithm, weight in PLANS:
             result = run(algorithm, problem, time_limit=args.time_limit, seed=seed, startup_weight=weight)
