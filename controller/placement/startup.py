@@ -29,11 +29,14 @@ sources.py, controllers/node_sync.py, dataplane/agent/node.py), with peers on (t
    container is; the placement is ready when its last server is.
 
 Simplifications: a pull ends all its layers together (a container waits for its whole pull, not
-just its own layers); node-sync's later passes (a waiting container, once started, claims
-layers for others) are folded into the first; TCP's ramp-up, protocol overheads, disk and CPU
-speed are not modelled (the start cost measured on a node includes what it spends on them at
-small sizes); the registry serves at its link's rate; the tie between two holders equally near
-goes by name, where the orchestrator balances the bytes it assigns them.
+just its own layers); a server's pulls all begin at once, where the agent pulls each
+container's image inside one of its `parallel_starts` start slots (the links carry the same
+bytes, but starts then cannot overlap later pulls); node-sync's later passes (a waiting
+container, once started, claims layers for others) are folded into the first; TCP's ramp-up,
+protocol overheads, disk and CPU speed are not modelled (the start cost measured on a node
+includes what it spends on them at small sizes); the registry serves at its link's rate; the
+tie between two holders equally near goes by name, where the orchestrator balances the bytes it
+assigns them.
 """
 
 from __future__ import annotations
