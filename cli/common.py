@@ -198,6 +198,15 @@ def image_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_profile_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--profile NAME: the edge servers' capacities (topologies/profiles.py)."""
+    from topologies.profiles import DEFAULT_PROFILE, PROFILES
+
+    parser.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE, metavar="NAME",
+                        help=prefix + "edge servers' capacities: " + "; ".join(
+                            f"{p.name}: {p.summary}" for p in PROFILES.values()) + f" (default: {DEFAULT_PROFILE})")
+
+
 IMAGE_SCALE_HELP = ("the images' scale, 0 < S <= 1: layers of S times their real size, node storage likewise "
                     "(default 0.01; 1: real sizes, pulls take their real time on the links)")
 

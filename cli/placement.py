@@ -17,8 +17,8 @@ from controller.placement.startup import ready_seconds
 
 from images import IMAGE_SCALE
 
-from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, client, guarded, image_scale, positive_float,
-                     positive_int)
+from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, add_profile_option, client, guarded,
+                     image_scale, positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -52,13 +52,21 @@ def add_parser(sub) -> None:
     experiment.add_argument("--seeds", type=positive_int, default=5, help="instances per point (default: 5)")
     experiment.add_argument("--time-limit", type=positive_float, default=20.0, metavar="S",
                             help="seconds per algorithm run (default: 20)")
-    experiment.add_argument("--app", default="online-boutique",
-                            help="deploy: socialNetwork, online-boutique, or a Compose / Kubernetes file")
+    experiment.add_argument("--app", action="append", metavar="APP",
+                            help="deploy: socialNetwork, online-boutique, teastore, or a Compose / Kubernetes file; "
+                                 "repeat it to deploy several apps together, in that order (default: online-boutique)")
     experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
     experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
                                                  "kube-default, image-locality, first-fit, no-sharing)")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
+    experiment.add_argument("--spread", choices=["on", "off"], default="off",
+                            help="deploy: on: every service of several replicas is spread over nodes (hard, at most "
+                                 "one replica more on any node than on another); off: as the manifests say")
+    add_profile_option(experiment, "deploy: ")
+    experiment.add_argument("--ready-timeout", type=positive_float, default=600.0, metavar="S",
+                            help="deploy: seconds a run waits for every service to answer; a run that takes longer "
+                                 "is reported and left out of the results (default: 600)")
     experiment.add_argument("--image-scale", type=image_scale, default=IMAGE_SCALE, metavar="S",
                             help="deploy: " + IMAGE_SCALE_HELP)
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
@@ -207,7 +215,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def _deploy_experiment(args: argparse.Namespace) -> int:
     from api.app import AppError
-    from harness.deploy_experiment import DEFAULT_ALGORITHMS, run_deploy_experiment
+    from harness.deploy_experiment import DEFAULT_ALGORITHMS, DEFAULT_APP, NotReady, run_deploy_experiment
 
     algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
     unknown = [a for a in algorithms if a not in ALGORITHMS]
@@ -215,13 +223,16 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
         raise BadInput(f"unknown algorithm(s) {', '.join(unknown)}; choose from {', '.join(ALGORITHMS)}")
     peers = {"on": [True], "off": [False], "both": [True, False]}[args.peers]
     try:
-        csv_path, png_path = run_deploy_experiment(args.app, args.topo, algorithms, peers, Path(args.out),
-                                                   replicas=args.replicas,
-                                                   image_scale=args.image_scale)
+        written = run_deploy_experiment(args.app or [DEFAULT_APP], args.topo, algorithms, peers, Path(args.out),
+                                        replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
+                                        image_scale=args.image_scale, ready_timeout=args.ready_timeout)
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
-    print(f"wrote {csv_path}")
-    print(f"wrote {png_path}")
+    except NotReady as exc:
+        print(f"strata experiment deploy: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in written:
+        print(f"wrote {path}")
     return EXIT_OK
 
 

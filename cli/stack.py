@@ -7,7 +7,7 @@ from pathlib import Path
 
 from images import IMAGE_SCALE
 
-from .common import IMAGE_SCALE_HELP, STACK_FILE, guarded, image_scale, positive_int
+from .common import IMAGE_SCALE_HELP, STACK_FILE, add_profile_option, guarded, image_scale, positive_int
 from .topo import load_spec
 
 
@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
     up.add_argument("--hosts-per-node", type=positive_int, metavar="N",
                     help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
                          "a server and a device). Fewer hosts launch faster")
+    add_profile_option(up)
     up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
     up.add_argument("--openflow-port", type=int, default=6653)
     up.add_argument("--port-base", type=int, default=50050, metavar="PORT",
@@ -68,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    spec = load_spec(args.topo, args.hosts_per_node)
+    spec = load_spec(args.topo, args.hosts_per_node, args.profile)
     from harness.stack import port_addresses
     from harness.up import up
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, BadInput, guarded, positive_int
+from .common import EXIT_OK, BadInput, add_profile_option, guarded, positive_int
 
 
 def add_parser(sub) -> None:
@@ -20,18 +20,19 @@ def add_parser(sub) -> None:
     topo.add_argument("--hosts-per-node", type=positive_int, metavar="N",
                       help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
                            "a server and a device). Fewer hosts launch faster")
+    add_profile_option(topo, "show, launch: ")
     topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
     topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=guarded(cmd_topo))
 
 
-def load_spec(name: str, hosts_per_node: int | None):
-    """The named topology, or BadInput naming the choices."""
+def load_spec(name: str, hosts_per_node: int | None, profile: str):
+    """The named topology with the server profile, or BadInput naming the choices."""
     from topologies.catalog import load_topology
 
     try:
-        return load_topology(name, hosts_per_node=hosts_per_node)
+        return load_topology(name, hosts_per_node=hosts_per_node, profile=profile)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
@@ -44,7 +45,7 @@ def cmd_topo(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name:
         raise BadInput("name a topology (see `strata topo list`)")
-    spec = load_spec(args.name, args.hosts_per_node)
+    spec = load_spec(args.name, args.hosts_per_node, args.profile)
     if args.action == "show":
         print(describe(spec))
         if args.png:

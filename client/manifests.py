@@ -851,6 +851,8 @@ def _k8s_ports(workload: _Workload, service: str, containers: list, ignored: _Ig
         raise _error(service, f"Service/{sname} spec.ports", "at least one port is needed")
     ignored.fields.extend(f"{service}.Service/{sname}.spec.ports[{i}]" for i in range(1, len(entries)))
     first = entries[0]
+    # nodePort publishes the Service on every node's address: Strata exposes it on its VIP only
+    ignored.extra(first, {"port", "targetPort", "protocol", "name"}, f"{service}.Service/{sname}.spec.ports[0].")
     port = _port_number(first.get("port"), service, f"Service/{sname} spec.ports[0].port")
     target = first.get("targetPort", port)
     if isinstance(target, str) and not target.strip().isdigit():

@@ -1,44 +1,74 @@
-"""`strata experiment deploy`: the paper's claim measured live. A real app is deployed with each
-placement algorithm in turn, each on a fresh network, and what happened is measured, not computed:
-bytes the registry sent (its interface's counter), bytes nodes sent each other (their blob servers),
-bytes stored on the servers (their layer stores on disk), bytes that crossed the cloud site's
-uplinks, and the seconds until every service answers on its VIP from a device.
+"""`strata experiment deploy`: the paper's claim measured live. One or more real apps are deployed
+together with each placement algorithm in turn, each run on a fresh network, and what happened is
+measured, not computed: bytes the registry sent (its interface's counter), bytes nodes sent each
+other (their blob servers), bytes stored on the servers (their layer stores on disk), bytes that
+crossed the cloud site's uplinks, the seconds until every service of every app answers on its VIP
+from a device, per app and in all, and each service's first answer (its p50 and p90).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from images import IMAGE_SCALE
+from topologies.profiles import DEFAULT_PROFILE
 from topologies.spec import TopologySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_APPS = {
     "socialNetwork": ROOT / "examples" / "apps" / "deathstarbench-socialNetwork-docker-compose.yml",
     "online-boutique": ROOT / "examples" / "apps" / "online-boutique-kubernetes-manifests.yaml",
+    "teastore": ROOT / "examples" / "apps" / "teastore-kubernetes-clusterip.yaml",
 }
+DEFAULT_APP = "online-boutique"
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
 READY_TIMEOUT = 600.0
+PROBE_SECONDS = 1  # a VIP that has not accepted the connection by then is asked again on the next round
 
 
 @dataclass
 class DeployRun:
+    """One run (an algorithm, peers on or off): every app of the run, measured together."""
     algorithm: str
     peers: bool
     pulled_bytes: int      # sent by the registry, counted on its interface
     peer_bytes: int        # sent by nodes' blob servers to other nodes
     stored_bytes: int      # layer blobs on the servers' disks
-    ready_seconds: float   # Deploy call to every service answering on its VIP
+    ready_seconds: float   # first Deploy call to every service of every app answering on its VIP
     uplink_bytes: int      # left the registry's switch towards the edge
-    planned_bytes: int     # what the placement said must be stored anew
+    planned_bytes: int     # what the placement said must be stored anew (summed over the apps)
     instances: int
     nodes_used: int
     image_scale: float = IMAGE_SCALE  # layers were this share of their real size (1: real sizes)
+    # The settings of the run (older CSVs without these columns read as the defaults).
+    apps: str = ""         # the apps deployed, in order, joined by "+"
+    replicas: int = 0      # every service's replicas set to this (0: as the manifests say)
+    spread: bool = False   # services of several replicas spread over nodes (hard, max skew 1)
+    profile: str = DEFAULT_PROFILE  # the edge servers' profile
+    service_p50_seconds: float = 0.0  # median of the services' first answers on their VIPs, from the first Deploy
+    service_p90_seconds: float = 0.0  # 90th percentile of the same
+
+
+@dataclass
+class AppRun:
+    """One app of a run: when it and its services were ready, where it ran."""
+    algorithm: str
+    peers: bool
+    app: str
+    ready_seconds: float   # first Deploy call of the run to every service of this app answering
+    service_p50_seconds: float
+    service_p90_seconds: float
+    planned_bytes: int
+    instances: int
+    nodes_used: int
 
 
 def app_file(name: str) -> Path:
@@ -51,20 +81,72 @@ def app_file(name: str) -> Path:
     return path
 
 
-def write_csv(runs: list[DeployRun], path: Path) -> None:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 < q <= 100) by the nearest-rank rule: a value that was measured; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q / 100 * len(ordered)), 1) - 1]
+
+
+def app_rows(algorithm: str, peers: bool, apps: Sequence[str], app_ready: dict[str, float],
+             first_answers: dict[tuple[str, str], float], deployments: dict[str, tuple[int, int, set[str]]]
+             ) -> list[AppRun]:
+    """The per-app records of a run: `first_answers` (app, service) -> seconds, `deployments` app ->
+    (planned bytes, instances, nodes)."""
+    rows = []
+    for app in apps:
+        answers = [t for (owner, _), t in first_answers.items() if owner == app]
+        planned, instances, nodes = deployments[app]
+        rows.append(AppRun(algorithm, peers, app, app_ready[app], percentile(answers, 50), percentile(answers, 90),
+                           planned, instances, len(nodes)))
+    return rows
+
+
+def whole_run(algorithm: str, peers: bool, rows: Sequence[AppRun], first_answers: dict[tuple[str, str], float],
+              deployments: dict[str, tuple[int, int, set[str]]], *, pulled: int, peer: int, stored: int,
+              uplink: int, image_scale: float, replicas: int | None, spread: bool, profile: str) -> DeployRun:
+    """The run's record: bytes as counted for all apps together, readiness of the last app, instances
+    and planned bytes summed, nodes used by any app."""
+    answers = list(first_answers.values())
+    return DeployRun(algorithm, peers, pulled, peer, stored, max(r.ready_seconds for r in rows), uplink,
+                     sum(r.planned_bytes for r in rows), sum(r.instances for r in rows),
+                     len(set().union(*(nodes for _, _, nodes in deployments.values()))), image_scale,
+                     "+".join(r.app for r in rows), replicas or 0, spread, profile,
+                     percentile(answers, 50), percentile(answers, 90))
+
+
+def _write(rows: Sequence, kind: type, path: Path) -> None:
     with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(DeployRun)])
+        writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(kind)])
         writer.writeheader()
-        for run in runs:
-            writer.writerow({k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(run).items()})
+        for row in rows:
+            writer.writerow({k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(row).items()})
+
+
+def _read(path: Path, kind: type) -> list:
+    with path.open() as source:
+        rows = list(csv.DictReader(source))
+    kinds = {f.name: f.type for f in fields(kind)}
+    convert = {"str": str, "bool": lambda v: v == "True", "int": int, "float": float}
+    return [kind(**{k: convert[kinds[k]](v) for k, v in row.items()}) for row in rows]
+
+
+def write_csv(runs: list[DeployRun], path: Path) -> None:
+    _write(runs, DeployRun, path)
 
 
 def read_csv(path: Path) -> list[DeployRun]:
-    with path.open() as source:
-        rows = list(csv.DictReader(source))
-    kinds = {f.name: f.type for f in fields(DeployRun)}
-    convert = {"str": str, "bool": lambda v: v == "True", "int": int, "float": float}
-    return [DeployRun(**{k: convert[kinds[k]](v) for k, v in row.items()}) for row in rows]
+    """The runs of a deploy.csv; one written before the run settings were recorded reads with their defaults."""
+    return _read(path, DeployRun)
+
+
+def write_app_csv(rows: list[AppRun], path: Path) -> None:
+    _write(rows, AppRun, path)
+
+
+def read_app_csv(path: Path) -> list[AppRun]:
+    return _read(path, AppRun)
 
 
 def plot(runs: list[DeployRun], path: Path, title: str) -> None:
@@ -85,7 +167,7 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     scale = runs[0].image_scale if runs else IMAGE_SCALE
     left.set_ylabel("MB (real sizes)" if scale == 1 else f"MB (image scale: real bytes x {scale:g})")
     left.legend(fontsize=8)
-    left.set_title(title, fontsize=10)
+    left.set_title(textwrap.fill(title, 80, break_on_hyphens=False), fontsize=9)
     right.barh(list(x), [r.ready_seconds for r in runs], color="tab:gray")
     right.set_yticks(list(x), labels, fontsize=7)
     right.invert_yaxis()
@@ -117,29 +199,99 @@ def stored_on_disk(workdir: Path) -> int:
     return sum(p.stat().st_size for p in workdir.glob("nodes/*/layers/blobs/sha256/*") if p.is_file())
 
 
-def load_app(path: Path, replicas: int | None = None):
-    """The app of a manifest; `replicas` (when given) replaces every service's replica count."""
-    import dataclasses
+def with_settings(app, replicas: int | None = None, spread: bool = False):
+    """The app with every service's replicas set to `replicas` (when given) and, with `spread`, a hard
+    spread over nodes (at most one replica more on any node than on any other) on every service of
+    more than one replica that has none over nodes yet."""
+    from api.app import AppSpec, SpreadSpec, validate_app
 
-    from api.app import AppSpec
+    services = []
+    for service in app.services:
+        if replicas is not None:
+            service = dataclasses.replace(service, replicas=replicas)
+        if spread and service.replicas > 1 and not any(s.topology == "node" for s in service.spread):
+            service = dataclasses.replace(service, spread=(*service.spread, SpreadSpec("node", 1, True)))
+        services.append(service)
+    changed = AppSpec(app.name, tuple(services))
+    validate_app(changed)
+    return changed
+
+
+def load_app(path: Path, replicas: int | None = None, spread: bool = False):
+    """The app of a manifest, with_settings() applied."""
     from client.manifests import load_manifest
 
-    app = load_manifest(path, warn=lambda _: None)
-    if replicas is None:
-        return app
-    return AppSpec(app.name, tuple(dataclasses.replace(s, replicas=replicas) for s in app.services))
+    return with_settings(load_manifest(path, warn=lambda _: None), replicas, spread)
 
 
-def dataset_images_of(app) -> list[str]:
-    """The dataset images an app's images stand on (what a run at another image scale must build)."""
+def load_apps(names: Sequence[str], replicas: int | None = None, spread: bool = False) -> list:
+    """The apps of a run, in order: bundled names or files; ValueError for a bad one or two of one name."""
+    apps = [load_app(app_file(name), replicas, spread) for name in names]
+    seen: dict[str, str] = {}
+    for name, app in zip(names, apps):
+        if app.name in seen:
+            raise ValueError(f"--app {name}: its app is named {app.name!r}, like --app {seen[app.name]}'s; "
+                             "the apps of a run need different names")
+        seen[app.name] = name
+    return apps
+
+
+def dataset_images_of(*apps) -> list[str]:
+    """The dataset images the apps' images stand on (what a run at another image scale must build)."""
     from images.catalogue import resolve_image
 
-    return sorted({resolve_image(s.image, base_image=s.base_image).base for s in app.services})
+    return sorted({resolve_image(s.image, base_image=s.base_image).base for app in apps for s in app.services})
 
 
-def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool, *, openflow_port: int,
+def probe_command(targets: Sequence[tuple[str, int]]) -> str:
+    """A shell command asking every (vip, port) at once; it prints one line per target: its index,
+    a space, the answer on one line (empty if none came)."""
+    asks = [f'(echo "{k} $(curl -s --connect-timeout {PROBE_SECONDS} --max-time {2 * PROBE_SECONDS} '
+            f'http://{vip}:{port}/ | head -c 4096 | tr -d \'\\n\')") &' for k, (vip, port) in enumerate(targets)]
+    return "( " + " ".join(asks) + " wait )"  # a subshell: no job-control notices in an interactive shell
+
+
+def answered(output: str, services: Sequence[str]) -> set[int]:
+    """Indexes of the targets whose answer names their service (the service program's JSON)."""
+    done = set()
+    for line in output.splitlines():
+        index, _, text = line.strip().partition(" ")
+        if not index.isdigit() or int(index) >= len(services):
+            continue
+        try:
+            if json.loads(text).get("service") == services[int(index)]:
+                done.add(int(index))
+        except (ValueError, AttributeError):
+            pass
+    return done
+
+
+class NotReady(Exception):
+    """A run whose apps did not all answer in time (the message says what was still waiting)."""
+
+
+def waiting_instances(instances: Sequence, shown: int = 3) -> str:
+    """What the instances not running wait for, from GetDeployment's instances (name, node, phase,
+    message), grouped by reason: "2 instance(s) (web-1, web-2): no server has room; 1 (db-1): on edge2,
+    not running yet"."""
+    running = 2  # INSTANCE_PHASE_RUNNING
+    by_reason: dict[str, list[str]] = {}
+    for i in instances:
+        if i.phase != running:
+            reason = i.message or (f"on {i.node}, not running yet" if i.node else "not placed")
+            by_reason.setdefault(reason, []).append(i.name)
+    if not by_reason:
+        return "every instance runs; a VIP did not answer"
+    return "; ".join(f"{len(names)} instance(s) ({', '.join(names[:shown])}{', ...' if len(names) > shown else ''}): "
+                     f"{reason}" for reason, names in by_reason.items())
+
+
+def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool, *, openflow_port: int,
                 port_base: int, progress: Callable[[str], None], replicas: int | None = None,
-                image_scale: float = IMAGE_SCALE) -> DeployRun:
+                spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
+                ready_timeout: float = READY_TIMEOUT) -> tuple[DeployRun, list[AppRun]]:
+    """Deploy every app, in order, with `algorithm` on a fresh network and measure until all answer;
+    NotReady if they do not within `ready_timeout` seconds."""
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
@@ -149,10 +301,9 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
 
     from .stack import Stack, port_addresses
 
-    app = load_app(app_path, replicas)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None, image_scale=image_scale,
-               build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(app)) as stack:
+               build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(*apps)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)
         stub = orchestrator_pb2_grpc.OrchestratorServiceStub(
@@ -160,27 +311,36 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
         sent_before = stack.registry_sent_bytes()
         uplink_before = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks)
         started = time.monotonic()
-        stub.Deploy(pb.DeployRequest(application=app.name, services=[service_message(s) for s in app.services],
-                                     algorithm=algorithm, registry_only=not peers), timeout=READY_TIMEOUT)
-        answered: set[str] = set()
-        while True:
-            d = stub.GetDeployment(pb.GetDeploymentRequest(application=app.name), timeout=10)
-            if d.ready:
-                for address in d.addresses:
-                    if address.service in answered:
-                        continue
-                    out = device.cmd(f"curl -s --max-time 3 http://{address.vip}:{address.port}/").strip()
-                    try:
-                        if json.loads(out).get("service") == address.service:
-                            answered.add(address.service)
-                    except ValueError:
-                        pass
-                if len(answered) == len(d.addresses):
-                    break
-            if time.monotonic() - started > READY_TIMEOUT:
-                raise TimeoutError(f"{algorithm}: {app.name} not answering after {READY_TIMEOUT:g} s")
+        for app in apps:  # one after the other, each placed knowing where the ones before it went
+            stub.Deploy(pb.DeployRequest(application=app.name, services=[service_message(s) for s in app.services],
+                                         algorithm=algorithm, registry_only=not peers), timeout=READY_TIMEOUT)
+        first_answers: dict[tuple[str, str], float] = {}
+        app_ready: dict[str, float] = {}
+        latest = {}
+        while len(app_ready) < len(apps):
+            targets = []
+            for app in apps:
+                if app.name in app_ready:
+                    continue
+                latest[app.name] = d = stub.GetDeployment(pb.GetDeploymentRequest(application=app.name), timeout=10)
+                targets += [(app.name, a) for a in d.addresses
+                            if (app.name, a.service) not in first_answers and a.vip and a.endpoints]
+            if targets:
+                output = device.cmd(probe_command([(a.vip, a.port) for _, a in targets]))
+                now = time.monotonic() - started
+                for k in answered(output, [a.service for _, a in targets]):
+                    first_answers[(targets[k][0], targets[k][1].service)] = now
+            now = time.monotonic() - started
+            for app in apps:
+                d = latest[app.name]
+                if app.name not in app_ready and d.ready and all(
+                        (app.name, a.service) in first_answers for a in d.addresses):
+                    app_ready[app.name] = now
+            if now > ready_timeout:
+                waiting = "; ".join(f"{app.name}: {waiting_instances(latest[app.name].instances)}"
+                                    for app in apps if app.name not in app_ready)
+                raise NotReady(f"{algorithm}: not every service answered after {ready_timeout:g} s; waiting: {waiting}")
             time.sleep(0.2)
-        ready_seconds = time.monotonic() - started
         sent = stack.registry_sent_bytes() - sent_before
         uplink = sum(_counter(f"/sys/class/net/{i}/statistics/tx_bytes") for i in uplinks) - uplink_before
         served = 0
@@ -188,37 +348,70 @@ def measure_one(spec: TopologySpec, app_path: Path, algorithm: str, peers: bool,
             status = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{socket}")).GetNode(
                 agent_pb2.GetNodeRequest(), timeout=10)
             served += status.served_bytes_total
-        run = DeployRun(algorithm, peers, sent, served, stored_on_disk(stack.workdir), ready_seconds, uplink,
-                        d.planned_bytes, len(d.instances), len({i.node for i in d.instances}), image_scale)
+        deployments = {name: (d.planned_bytes, len(d.instances), {i.node for i in d.instances})
+                       for name, d in latest.items()}
+        rows = app_rows(algorithm, peers, [app.name for app in apps], app_ready, first_answers, deployments)
+        run = whole_run(algorithm, peers, rows, first_answers, deployments, pulled=sent, peer=served,
+                        stored=stored_on_disk(stack.workdir), uplink=uplink, image_scale=image_scale,
+                        replicas=replicas, spread=spread, profile=profile)
     progress(f"  {algorithm:<15} peers {'on ' if peers else 'off'}: registry sent {run.pulled_bytes / 1e6:6.2f} MB, "
              f"peers {run.peer_bytes / 1e6:6.2f} MB, stored {run.stored_bytes / 1e6:6.2f} MB, uplink "
-             f"{run.uplink_bytes / 1e6:6.2f} MB, {run.nodes_used} node(s), ready in {run.ready_seconds:.1f} s")
-    return run
+             f"{run.uplink_bytes / 1e6:6.2f} MB, {run.nodes_used} node(s), ready in {run.ready_seconds:.1f} s "
+             f"(services p50 {run.service_p50_seconds:.1f} s, p90 {run.service_p90_seconds:.1f} s)")
+    if len(rows) > 1:
+        for row in rows:
+            progress(f"    {row.app:<40} ready in {row.ready_seconds:.1f} s (services p50 "
+                     f"{row.service_p50_seconds:.1f} s, p90 {row.service_p90_seconds:.1f} s), "
+                     f"{row.instances} instance(s) on {row.nodes_used} node(s)")
+    return run, rows
 
 
-def run_deploy_experiment(app: str, topology: str, algorithms: list[str], peers: list[bool], out: Path, *,
-                          replicas: int | None = None, openflow_port: int = 6663, port_base: int = 50200,
-                          progress: Callable[[str], None] = print,
-                          image_scale: float = IMAGE_SCALE) -> tuple[Path, Path]:
+def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[str], peers: list[bool], out: Path,
+                          *, replicas: int | None = None, spread: bool = False, profile: str = DEFAULT_PROFILE,
+                          openflow_port: int = 6663, port_base: int = 50200,
+                          progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
+                          ready_timeout: float = READY_TIMEOUT) -> tuple[Path, Path, Path]:
+    """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
+    Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app) and deploy.png.
+    A run whose apps do not all answer in time is reported and left out; NotReady at the end names
+    those runs, after the others are written."""
     from topologies.catalog import load_topology
 
     from .daemons import require_root
     from .signals import interrupt_on_signals
 
+    if replicas is not None and replicas < 1:
+        raise ValueError(f"--replicas must be at least 1, got {replicas}")
+    specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
+    spec = load_topology(topology, profile=profile)
     require_root("the deploy experiment")
     interrupt_on_signals()  # Ctrl-C or SIGTERM: the network of the run under way is torn down
-    path = app_file(app)
-    spec = load_topology(topology)
     out.mkdir(parents=True, exist_ok=True)
-    load_app(path, replicas)  # a bad file fails here, before any network is built
-    shown = f"{path.name}{f' ({replicas} replicas per service)' if replicas else ''}"
+    settings = (f"{replicas} replicas per service, " if replicas else "") + f"spread {'on' if spread else 'off'}, " \
+        f"profile {profile}"
+    shown = f"{' + '.join(Path(name).stem if name not in BUNDLED_APPS else name for name in apps)} ({settings})"
     progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
              f"images at scale {image_scale:g}" + (" (real sizes)" if image_scale == 1 else ""))
-    runs = [measure_one(spec, path, algorithm, p, openflow_port=openflow_port, port_base=port_base,
-                        progress=progress, replicas=replicas, image_scale=image_scale)
-            for p in peers for algorithm in algorithms]
-    csv_path, png_path = out / "deploy.csv", out / "deploy.png"
-    write_csv(runs, csv_path)
-    plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
-    return csv_path, png_path
+    csv_path, apps_path, png_path = out / "deploy.csv", out / "deploy-apps.csv", out / "deploy.png"
+    runs, rows, failed = [], [], []
+    for p in peers:
+        for algorithm in algorithms:
+            try:
+                run, app_runs = measure_run(spec, specs, algorithm, p, openflow_port=openflow_port,
+                                            port_base=port_base, progress=progress, replicas=replicas, spread=spread,
+                                            profile=profile, image_scale=image_scale, ready_timeout=ready_timeout)
+            except NotReady as exc:
+                progress(f"  {exc}")
+                failed.append(f"{algorithm} (peers {'on' if p else 'off'})")
+                continue
+            runs.append(run)
+            rows += app_runs
+            write_csv(runs, csv_path)  # after every run: a later run that fails keeps the ones before it
+            write_app_csv(rows, apps_path)
+    if runs:
+        plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
+    if failed:
+        raise NotReady(f"not ready within {ready_timeout:g} s: {', '.join(failed)}"
+                       + (f"; the other runs are in {csv_path} and {apps_path}" if runs else ""))
+    return csv_path, apps_path, png_path

@@ -280,10 +280,13 @@ def _image_info(layout: Layout, entry: dict) -> ImageInfo:
 
 
 def build_application_image(base: str, name: str, files: Mapping[str, bytes], cmd: Sequence[str], *,
-                            cache: Path | None = None) -> ImageInfo:
+                            cache: Path | None = None,
+                            base_layers: Sequence[tuple[str, Mapping[str, bytes]]] = ()) -> ImageInfo:
     """Add to the layout an image made of the `base` image's layers plus one layer holding `files`
     (path in the image -> content; parent folders are created, files are mode 0644, so `cmd`
     should name an interpreter, e.g. ["python3", "/app/server.py"]), with `cmd` as its command.
+    `base_layers` (instruction, files) go between the two: a shared intermediate base's layers,
+    the same blobs in every image given the same ones.
 
     `base` and `name` are references ("python" means "python:latest"). An image already named
     `name` is replaced. The same inputs always give the same manifest digest.
@@ -302,13 +305,16 @@ def build_application_image(base: str, name: str, files: Mapping[str, bytes], cm
         base_entry = layout.find(f"{base_name}:{base_tag}")
         base_manifest = layout.read_json(base_entry["digest"])
         base_config = layout.read_json(base_manifest["config"]["digest"])
+        shared = [layout.put_blob(tar_archive(layer_files), OCI_LAYER_TAR) for _, layer_files in base_layers]
         app_layer = layout.put_blob(tar_archive(files), OCI_LAYER_TAR)
-        layers = [Descriptor(l["mediaType"], l["digest"], l["size"]) for l in base_manifest["layers"]] + [app_layer]
+        layers = [Descriptor(l["mediaType"], l["digest"], l["size"]) for l in base_manifest["layers"]] \
+            + shared + [app_layer]
         paths = ", ".join(sorted("/" + path.lstrip("/") for path in files))
         config = image_config(
             architecture=base_config["architecture"], os_name=base_config["os"],
-            diff_ids=[*base_config["rootfs"]["diff_ids"], app_layer.digest],
-            created_by=[*(h.get("created_by", "") for h in base_config.get("history", [])), f"COPY {paths}"],
+            diff_ids=[*base_config["rootfs"]["diff_ids"], *(layer.digest for layer in shared), app_layer.digest],
+            created_by=[*(h.get("created_by", "") for h in base_config.get("history", [])),
+                        *(instruction for instruction, _ in base_layers), f"COPY {paths}"],
             labels={**base_config["config"].get("Labels", {}), APPLICATION_LABEL: f"{app_name}:{app_tag}"},
             cmd=cmd, env=base_config["config"].get("Env", DEFAULT_ENV))
         manifest = _put_image(layout, config, layers)

@@ -1,4 +1,4 @@
-"""The image catalogue: an image -> its layers, from the Docker Hub dataset or a dataset base plus one app layer."""
+"""The image catalogue: an image -> its layers, from the Docker Hub dataset or a dataset base (and shared base) plus one app layer."""
 
 from __future__ import annotations
 
@@ -19,13 +19,23 @@ ASSUMED_SOURCE = "assumed"
 
 
 @dataclass(frozen=True)
+class BaseLayer:
+    """One layer of a shared intermediate base image, as its Dockerfile makes it."""
+    digest: str
+    size_mib: float  # estimated compressed size
+    instruction: str  # the Dockerfile instruction that makes it
+
+
+@dataclass(frozen=True)
 class ResolvedImage:
     reference: str  # as written in the manifest
     repository: str  # familiar form, no tag: "redis", "yg397/media-frontend", "gcr.io/x/y"
-    source: str  # "dataset": the crawled layers; "assumed": a dataset base plus one application layer
+    source: str  # "dataset": the crawled layers; "assumed": a dataset base (+ shared base) plus one application layer
     base: str  # dataset image the layers start with (a dataset image is its own base)
     layers: tuple[tuple[str, float], ...]  # (digest, size in MiB), bottom first
     app_layer_mib: float  # size of the application layer; 0 for a dataset image
+    shared_base: str = ""  # the app's own base image between the dataset base and the app layer ("" none)
+    shared_layers: tuple[BaseLayer, ...] = ()  # its layers, bottom first (also in `layers`)
 
     @property
     def size_mib(self) -> float:
@@ -37,11 +47,25 @@ class AppImageEntry:
     base: str  # dataset image
     app_layer_mib: float
     basis: str  # how the size was estimated
+    shared_base: str = ""  # a key of the table's shared_bases the image is built FROM ("" none)
+
+
+@dataclass(frozen=True)
+class SharedBase:
+    """An app's own base image (its services' Dockerfiles are FROM it): a dataset base plus its layers."""
+    name: str
+    base: str  # dataset image it is FROM
+    layers: tuple[BaseLayer, ...]
 
 
 def app_layer_digest(repository: str) -> str:
     """The assumed application layer of `repository`: the same for every tag, distinct per repository."""
     return "sha256:" + hashlib.sha256(f"strata-app-layer:{repository}".encode()).hexdigest()
+
+
+def base_layer_digest(shared_base: str, position: int) -> str:
+    """Layer `position` (from 0) of a shared base: the same in every image built on it."""
+    return "sha256:" + hashlib.sha256(f"strata-base-layer:{shared_base}:{position}".encode()).hexdigest()
 
 
 def table_keys(ref: ImageReference) -> tuple[str, ...]:
@@ -57,9 +81,10 @@ class Catalogue:
 
     def __init__(self, dataset: Sequence[DatasetImage], table: dict[str, Any]):
         self.dataset = {image.name: image for image in dataset if image.layers}
-        self.default_base, self.default_app_layer_mib, self.entries = self._checked_table(table)
+        self.default_base, self.default_app_layer_mib, self.shared_bases, self.entries = self._checked_table(table)
 
-    def _checked_table(self, table: dict[str, Any]) -> tuple[str, float, dict[str, AppImageEntry]]:
+    def _checked_table(self, table: dict[str, Any]) -> tuple[str, float, dict[str, SharedBase],
+                                                              dict[str, AppImageEntry]]:
         def size(value: Any, where: str) -> float:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"app image table: {where}: must be a positive number of MiB, got {value!r}")
@@ -70,16 +95,35 @@ class Catalogue:
                 raise ValueError(f"app image table: {where}: {value!r} is not a dataset image with layers")
             return value
 
+        def documented(entry: Any, where: str, needs: str) -> dict:
+            if not isinstance(entry, dict) or not isinstance(entry.get("basis"), str) or not entry["basis"]:
+                raise ValueError(f"app image table: {where}: needs {needs}")
+            return entry
+
         default_base = base(table.get("default_base"), "default_base")
         default_size = size(table.get("default_app_layer_mib"), "default_app_layer_mib")
+        shared = {}
+        for name, entry in (table.get("shared_bases") or {}).items():
+            where = f"shared_bases.{name}"
+            entry = documented(entry, where, "base, layers and basis")
+            layers = entry.get("layers")
+            if not isinstance(layers, list) or not layers:
+                raise ValueError(f"app image table: {where}.layers: must be a non-empty list")
+            shared[name] = SharedBase(name, base(entry.get("base"), f"{where}.base"), tuple(
+                BaseLayer(base_layer_digest(name, k), size(layer.get("size_mib"), f"{where}.layers[{k}].size_mib"),
+                          layer.get("instruction") or "")
+                for k, layer in enumerate(documented(layer, f"{where}.layers[{k}]", "instruction, size_mib and basis")
+                                          for k, layer in enumerate(layers))))
         entries = {}
         for key, entry in (table.get("images") or {}).items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("basis"), str) or not entry["basis"]:
-                raise ValueError(f"app image table: images.{key}: needs base, app_layer_mib and basis")
-            entries[key] = AppImageEntry(base(entry.get("base"), f"images.{key}.base"),
-                                         size(entry.get("app_layer_mib"), f"images.{key}.app_layer_mib"),
-                                         entry["basis"])
-        return default_base, default_size, entries
+            entry = documented(entry, f"images.{key}", "base, app_layer_mib and basis")
+            app_layer = size(entry.get("app_layer_mib"), f"images.{key}.app_layer_mib")
+            if entry.get("base") in shared:
+                on = shared[entry["base"]]
+                entries[key] = AppImageEntry(on.base, app_layer, entry["basis"], on.name)
+            else:
+                entries[key] = AppImageEntry(base(entry.get("base"), f"images.{key}.base"), app_layer, entry["basis"])
+        return default_base, default_size, shared, entries
 
     def _dataset_base(self, base_image: str, reference: str) -> str:
         try:
@@ -100,7 +144,8 @@ class Catalogue:
     def resolve(self, reference: str, *, base_image: str = "") -> ResolvedImage:
         """The layers of `reference`. A dataset image (Docker Hub official, any tag) has its crawled
         layers; any other image is its base plus one application layer (table entry, else the declared
-        `base_image`, else the default). A declared base overrides the table's; it must be a dataset image."""
+        `base_image`, else the default), with a table entry's shared base's layers between the two.
+        A declared base overrides the table's (shared base included); it must be a dataset image."""
         ref = parse_image_reference(reference)
         declared = self._dataset_base(base_image, reference) if base_image else ""
         repository = ref.repository
@@ -110,9 +155,13 @@ class Catalogue:
         entry = self.entry(reference)
         base = declared or (entry.base if entry else self.default_base)
         app_layer = entry.app_layer_mib if entry else self.default_app_layer_mib
-        layers = tuple((layer.digest, layer.size_mib) for layer in self.dataset[base].layers)
+        shared = self.shared_bases[entry.shared_base] if entry and entry.shared_base and not declared else None
+        shared_layers = shared.layers if shared else ()
+        layers = tuple((layer.digest, layer.size_mib) for layer in self.dataset[base].layers) \
+            + tuple((layer.digest, layer.size_mib) for layer in shared_layers)
         return ResolvedImage(reference, repository, ASSUMED_SOURCE, base,
-                             layers + ((app_layer_digest(repository), app_layer),), app_layer)
+                             layers + ((app_layer_digest(repository), app_layer),), app_layer,
+                             shared.name if shared else "", shared_layers)
 
     def app_images(self, app: AppSpec) -> dict[str, ResolvedImage]:
         """Image reference -> its resolution, for every distinct image of `app`, in service order."""

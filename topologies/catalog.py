@@ -1,7 +1,8 @@
-"""Topologies by name: `edge-tiered` (the default) and `zoo:NAME_OR_PATH`."""
+"""Topologies by name: `edge-tiered` (the default) and `zoo:NAME_OR_PATH`, with a server profile."""
 
 from __future__ import annotations
 
+from .profiles import DEFAULT_PROFILE, apply_profile
 from .spec import TopologySpec
 from .tiered import edge_tiered
 from .zoo import load_zoo, zoo_names
@@ -13,18 +14,20 @@ def topology_names() -> list[str]:
     return [DEFAULT, *(f"zoo:{name}" for name in zoo_names())]
 
 
-def load_topology(name: str, *, hosts_per_node: int | None = None) -> TopologySpec:
-    """Raises ValueError (unknown name, bad file, bad option) with a message naming the choices.
-    `hosts_per_node` applies to Topology Zoo networks only (None: their default)."""
+def load_topology(name: str, *, hosts_per_node: int | None = None, profile: str = DEFAULT_PROFILE) -> TopologySpec:
+    """Raises ValueError (unknown name, bad file, bad option, unknown profile) with a message naming the
+    choices. `hosts_per_node` applies to Topology Zoo networks only (None: their default); `profile`
+    names the edge servers' capacities (topologies/profiles.py)."""
     if hosts_per_node is not None and not name.startswith("zoo:"):
         raise ValueError(f"hosts per node applies to zoo: networks, not {name!r} (its sites have their own hosts)")
     if name == DEFAULT:
-        return edge_tiered()
+        return apply_profile(edge_tiered(), profile)
     if name.startswith("zoo:"):
         try:
-            return load_zoo(name[4:], **({} if hosts_per_node is None else {"hosts_per_node": hosts_per_node}))
+            spec = load_zoo(name[4:], **({} if hosts_per_node is None else {"hosts_per_node": hosts_per_node}))
         except FileNotFoundError as exc:
             raise ValueError(str(exc)) from exc
+        return apply_profile(spec, profile)
     raise ValueError(f"unknown topology {name!r}; choose edge-tiered or zoo:NAME_OR_PATH "
                      f"(bundled: {', '.join(zoo_names())})")
 
@@ -36,11 +39,11 @@ def describe(spec: TopologySpec) -> str:
     for note in spec.notes:
         lines.append(f"  note: {note}")
     lines.append("")
-    lines.append(f"{'host':<10} {'role':<12} {'switch':<8} {'ip':<12} {'cpu m':>7} {'stor MiB':>9} "
+    lines.append(f"{'host':<10} {'role':<12} {'switch':<8} {'ip':<12} {'cpu m':>7} {'mem MiB':>8} {'stor MiB':>9} "
                  f"{'bw Mb/s':>8} {'access':>7}")
     for h in spec.hosts:
         lines.append(f"{h.name:<10} {h.role:<12} {h.switch:<8} {h.ip:<12} {h.cpu_millicores:>7g} "
-                     f"{h.storage_mib:>9g} {h.bandwidth_mbps:>8g} {h.access_mbps:>7g}")
+                     f"{h.memory_mib:>8g} {h.storage_mib:>9g} {h.bandwidth_mbps:>8g} {h.access_mbps:>7g}")
     lines.append("")
     lines.append(f"{'link':<20} {'Mbit/s':>8}  source")
     for link in spec.links:

@@ -4,7 +4,7 @@ Resolved by the catalogue, built into the image cache if it is an application im
 registry (only missing blobs), its layers read back.
 
 Dataset images are the Docker Hub images themselves (every tag is the crawl's one version); any
-other image is its base image plus one application layer (docs/apps.md), stored in the registry
+other image is its base image (and shared base's layers) plus one application layer (docs/apps.md), stored in the registry
 under `apps/<repository>:<tag>` so a manifest's registry host never reaches the cluster's registry.
 """
 
@@ -40,6 +40,16 @@ def application_payload(repository: str, size_bytes: int) -> dict[str, bytes]:
     always gives the same layer; two images never share it)."""
     seed = f"strata-app-layer:{repository}".encode()
     return {f"/app/{repository.rsplit('/', 1)[-1]}.bin": hashlib.shake_256(seed).digest(max(size_bytes, 1))}
+
+
+def shared_base_payloads(resolved, scale: float) -> list[tuple[str, dict[str, bytes]]]:
+    """The shared base's layers of an image (none for most): (instruction, content), each the catalogue
+    digest's deterministic bytes, so every image on the same base gets the same layer blobs."""
+    name = resolved.shared_base.rsplit("/", 1)[-1]
+    return [(layer.instruction,
+             {f"/opt/{name}/layer-{k}.bin": hashlib.shake_256(layer.digest.encode()).digest(
+                 max(scaled_bytes(layer.size_mib, scale), 1))})
+            for k, layer in enumerate(resolved.shared_layers)]
 
 
 class RegistryImages:
@@ -90,7 +100,8 @@ class RegistryImages:
                 build_application_image(f"{resolved.base}:latest", reference,
                                         application_payload(resolved.repository,
                                                             scaled_bytes(resolved.app_layer_mib, self.scale)),
-                                        PROGRAM_CMD, cache=self.cache)
+                                        PROGRAM_CMD, cache=self.cache,
+                                        base_layers=shared_base_payloads(resolved, self.scale))
             except (OSError, KeyError, ValueError) as exc:
                 raise InvalidArgument(f"building {reference} on {resolved.base}: {exc}") from None
         info = find_image(reference, self.cache)

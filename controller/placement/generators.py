@@ -13,17 +13,24 @@ with probability proportional to their pull count. Real images are small next to
 servers (pull-weighted mean 143 MiB), so layer sizes are multiplied by `size_scale` (default 3.5,
 bringing the mean image to about a fifth of a server's storage) for storage to bind; images
 then larger than the smallest server's storage are left out.
+
+Replicas and rules (beyond the paper, `replicas` > 1): each drawn image is a service of that many
+replicas, and the services take turns among three kinds of rule (RULE_KINDS): at most one
+replica per server (required anti-affinity), a hard spread over servers and, with `zones`, over
+zones (max_skew 1 each), and the soft kind (prefer apart, and a soft zone spread with `zones`).
+`zones` > 0 puts server k in zone k mod zones.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from functools import lru_cache
 
 from images.dataset import DATASET
 
-from .model import Container, Layer, Problem, Server
+from .model import Container, Layer, Problem, Server, ServiceRule, Spread
 
 DATA = DATASET
 
@@ -84,31 +91,57 @@ def dockerhub_images() -> tuple[dict, ...]:
     return tuple(images)
 
 
+RULE_KINDS = ("anti-affinity", "hard-spread", "soft")
+
+
+def service_rule(name: str, kind: str, zones: int) -> ServiceRule:
+    """The rule of the given kind (RULE_KINDS) for a service."""
+    if kind == "anti-affinity":
+        return ServiceRule(name, max_per_server=1)
+    if kind == "hard-spread":
+        return ServiceRule(name, spread=(Spread("server", 1), *((Spread("zone", 1),) if zones else ())))
+    return ServiceRule(name, spread=(Spread("zone", 1, hard=False),) if zones else (), prefer_apart=True)
+
+
 def dockerhub_problem(n_servers: int, n_containers: int, *, seed: int, size_scale: float = 3.5,
-                      multiplier: float | None = None) -> Problem:
+                      multiplier: float | None = None, replicas: int = 1, zones: int = 0) -> Problem:
     """An edge cluster of paper-like servers running containers of real Docker Hub images.
 
     `multiplier` scales every server capacity; by default it grows with containers per server
     beyond the paper's ten-on-ten, so that large instances stay feasible with capacities binding.
+    `replicas` and `zones`: services of several replicas with rules (module docstring).
     """
     rng = random.Random(seed)
     if multiplier is None:
         multiplier = max(1.0, n_containers / n_servers / 2.2)
     servers = paper_servers(rng, n_servers, multiplier)
+    if zones:
+        servers = [replace(s, zone=f"zone{k % zones + 1}") for k, s in enumerate(servers)]
     smallest = min(s.storage for s in servers)
     catalogue = [im for im in dockerhub_images()
                  if sum(size for _, size in im["layers"]) * size_scale <= smallest]
     weights = [im["pulls"] for im in catalogue]
-    chosen = rng.choices(catalogue, weights=weights, k=n_containers)
+    if replicas > 1:
+        services = rng.choices(catalogue, weights=weights, k=-(-n_containers // replicas))
+        chosen = [image for image in services for _ in range(replicas)][:n_containers]
+    else:
+        chosen = rng.choices(catalogue, weights=weights, k=n_containers)
     sizes: dict[str, float] = {}
     containers = []
     for k, image in enumerate(chosen):
         for digest, size in image["layers"]:
             sizes[digest] = round(size * size_scale, 3)
         cpu, bandwidth = _demands(rng)
+        service = f"svc{k // replicas + 1}" if replicas > 1 else ""
         containers.append(Container(f"{image['name']}-{k + 1}", cpu, bandwidth,
-                                    tuple(d for d, _ in image["layers"]), image["name"]))
+                                    tuple(d for d, _ in image["layers"]), image["name"], service))
+    rules = ()
+    if replicas > 1:
+        names = sorted({c.service for c in containers}, key=lambda s: int(s[3:]))
+        rules = tuple(service_rule(name, RULE_KINDS[k % len(RULE_KINDS)], zones)
+                      for k, name in enumerate(names) if sum(c.service == name for c in containers) > 1)
     layers = tuple(Layer(d, s) for d, s in sizes.items())
     return Problem(tuple(servers), layers, tuple(containers),
                    {"generator": "dockerhub", "seed": seed, "size_scale": size_scale,
-                    "multiplier": multiplier})
+                    "multiplier": multiplier, **({"replicas": replicas, "zones": zones} if replicas > 1 else {})},
+                   rules)

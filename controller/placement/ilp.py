@@ -42,12 +42,15 @@ that fewest count; domains with none count). Soft rules add to the objective, ne
 constraints: a prefer_apart service the excess e_k(n) >= p_k(n) + new_k(n) - 1 on each server
 (soft_apart_s{k}_n{n}), a soft spread the excess e_h(d) >= count(d) - mn_h - max_skew
 (soft_skew_s{k}_h{h}_d{d}, with soft_min_s{k}_h{h}_d{d} for mn_h), all e >= 0, and the
-objective becomes eq. (9) + w * sum(e) with w = q / (E + 1): q the resolution of the layer
+objective becomes eq. (9) + w * sum(e) with w = q / (2 (E + 1)): q the resolution of the layer
 sizes (the largest power of ten, from 1 down to 1e-6, of which every size is a multiple, so two
 stored totals that differ differ by at least q) and E an upper bound on sum(e)
-(rules.soft_cost_ceiling). The soft term is then worth less than q in all: a placement storing
-fewer bytes always wins, and among those storing the same the one keeping more soft rules
-does; the bound the solver proves, less w * E, is a bound on the bytes.
+(rules.soft_cost_ceiling). The soft term is then worth less than q / 2 in all: a placement
+storing fewer bytes always wins, and among those storing the same the one keeping more soft
+rules does; the bound the solver proves, less w * E, is a bound on the bytes. The `ilp`
+algorithm solves this to the solver's tolerance; strata's exact finish lets the solver stop at an
+absolute gap of q / 2 (PlacementModel.abs_gap): the bytes are then proven optimal (within q of
+the bound, so equal to it), whatever is left of the soft term unproven.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ import pulp
 from . import mip
 from .model import Problem
 from .result import PlacementResult, finished
-from .bounds import new_copies_minimum
+from .bounds import new_copies_minimum, rule_caps
 from .rules import soft_cost_ceiling
 from .state import Instance
 
@@ -78,6 +81,12 @@ class PlacementModel:
     y: dict[tuple[str, str], pulp.LpVariable]  # (server, layer digest) -> y_n^l
     soft_slack: float = 0.0  # w * E: the most the soft term adds to the objective (0 without soft rules)
     resolution: float = 1.0  # q: every stored total is a multiple of it
+
+    @property
+    def abs_gap(self) -> float | None:
+        """The solver's absolute gap: q / 2 with a soft term (the bytes are proven at that gap), else
+        the solver's default."""
+        return self.resolution / 2 if self.soft_slack else None
 
     def bytes_bound(self, bound: float | None) -> float | None:
         """A bound on eq. (9) alone from a bound on the model's objective: less the soft term at
@@ -141,7 +150,9 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     `strengthen` adds valid inequalities that cut off fractional points but no integer
     solution: layer l is newly stored on at least as many servers not holding it as hosting
     all its users takes (bounds.new_copies_minimum), which lifts the LP bound to at least the
-    cover bound.
+    cover bound; and, for a service whose hard rules let server n take at most c of its new
+    replicas (bounds.rule_caps), its replicas needing layer l number at most c * y_n^l on n,
+    which is eq. (4) summed and much tighter when c is small (c = 1: anti-affinity).
     """
     inst = Instance(problem)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
@@ -153,7 +164,7 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
     new = {n: [l for l in L if l not in inst.held[n]] for n in N}  # layers n would store anew
     soft = add_rules(model, inst, xv)
     resolution = size_resolution(inst.size)
-    weight = resolution / (soft_cost_ceiling(problem) + 1) if soft else 0.0
+    weight = resolution / (2 * (soft_cost_ceiling(problem) + 1)) if soft else 0.0
     # (9) minimise the total size of the layers newly stored on all servers (+ the soft rules' term)
     model += (pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in new[n])
               + weight * pulp.lpSum(soft)), "eq9_stored_size"
@@ -176,6 +187,13 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
         for l, k in enumerate(new_copies_minimum(inst)):
             if k > 0:
                 model += pulp.lpSum(yv[n, l] for n in N if l not in inst.held[n]) >= k, f"cut_layer_cover_l{l}"
+        for k, caps in enumerate(rule_caps(inst)):
+            for l in {l for i in inst.members[k] for l in inst.need[i]}:
+                users = [i for i in inst.members[k] if l in inst.need[i]]
+                for n in N:
+                    if 0 < caps[n] < len(users):
+                        model += (pulp.lpSum(xv[i, n] for i in users) - caps[n] * yv[n, l] <= 0,
+                                  f"cut_rule_layer_s{k}_l{l}_n{n}")
 
     x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
     y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}
@@ -206,7 +224,7 @@ def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0
     del seed  # the solvers run deterministically
     start = clock()
     built = build_model(problem)
-    outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)
+    outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)  # bytes, then the soft term
     seconds = clock() - start
     if outcome.status in ("infeasible", "error"):
         from .diagnose import no_placement  # diagnose builds on this module

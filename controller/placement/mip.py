@@ -23,13 +23,15 @@ class SolveOutcome:
 
 
 def solve(model: pulp.LpProblem, *, solver: str = "cbc", time_limit: float = 60.0,
-          warm_start: bool = False, mip: bool = True) -> SolveOutcome:
-    """Solve in place (variable values are left on the model's variables)."""
+          warm_start: bool = False, mip: bool = True, abs_gap: float | None = None) -> SolveOutcome:
+    """Solve in place (variable values are left on the model's variables). `abs_gap`: stop, and
+    call the answer optimal, once it is within that much of the proven bound (default: the
+    solver's own tolerance)."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     if solver == "cbc":
-        return _solve_cbc(model, time_limit, warm_start, mip)
-    return _solve_highs(model, time_limit, mip, warm_start)
+        return _solve_cbc(model, time_limit, warm_start, mip, abs_gap)
+    return _solve_highs(model, time_limit, mip, warm_start, abs_gap)
 
 
 def _number_after(label: str, log: str) -> float | None:
@@ -37,13 +39,13 @@ def _number_after(label: str, log: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _solve_cbc(model, time_limit, warm_start, mip) -> SolveOutcome:
+def _solve_cbc(model, time_limit, warm_start, mip, abs_gap) -> SolveOutcome:
     # A private directory: `mn -c` deletes /tmp/*.log, which would take a log from under CBC.
     with tempfile.TemporaryDirectory(prefix="strata-cbc-") as workdir:
         log_path = os.path.join(workdir, "cbc.txt")
         try:
             cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, math.ceil(time_limit)),
-                                    warmStart=warm_start, mip=mip, logPath=log_path)
+                                    warmStart=warm_start, mip=mip, logPath=log_path, gapAbs=abs_gap)
             model.solve(cmd)
             with open(log_path, errors="replace") as f:
                 log = f.read()
@@ -90,10 +92,10 @@ class _HighsWithStart(pulp.HiGHS):
         super().callSolver(lp)
 
 
-def _solve_highs(model, time_limit, mip, warm_start) -> SolveOutcome:
+def _solve_highs(model, time_limit, mip, warm_start, abs_gap) -> SolveOutcome:
     # A zero relative gap: HiGHS's default (1e-4) would call near-optimal answers optimal.
     highs_class = _HighsWithStart if warm_start else pulp.HiGHS
-    cmd = highs_class(msg=False, timeLimit=float(time_limit), mip=mip, gapRel=1e-9)
+    cmd = highs_class(msg=False, timeLimit=float(time_limit), mip=mip, gapRel=1e-9, gapAbs=abs_gap)
     try:
         with _stdout_silenced():
             model.solve(cmd)

@@ -324,7 +324,8 @@ def _solve_bytes(problem: Problem, *, solver: str, time_limit: float, seed: int,
         built = build_model(problem, strengthen=True)
         if best is not None:
             set_start(built, problem, inst.named(best.where))
-        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None)
+        outcome = mip.solve(built.model, solver=solver, time_limit=remaining, warm_start=best is not None,
+                            abs_gap=built.abs_gap)
         if outcome.status == "infeasible":
             return no_placement(problem, "strata", "the solver proved the problem infeasible",
                                 status="infeasible", seconds=clock() - start)

@@ -47,6 +47,36 @@ def expected_storage(problem, placement: dict[str, str], *, sharing: bool) -> di
     return stored
 
 
+def rule_violations(problem, placement: dict[str, str]) -> list[str]:
+    """The hard spread and anti-affinity rules the placement breaks, from the problem format's
+    definitions (model.Spread, model.ServiceRule)."""
+    out = []
+    for rule in problem.rules:
+        members = {c.name for c in problem.containers if (c.service or c.name) == rule.name}
+        placed = dict(rule.placed)
+        new = Counter(server for name, server in placement.items() if name in members)
+        total = {s.name: placed.get(s.name, 0) + new[s.name] for s in problem.servers}
+        if rule.max_per_server:
+            out += [f"rule: {rule.name} has {n} on {server}" for server, n in total.items()
+                    if n > rule.max_per_server]
+        for spread in rule.spread:
+            if not spread.hard:
+                continue
+            domain = {s.name: (s.name if spread.topology == "server" else s.zone) for s in problem.servers}
+            out += [f"rule: {rule.name} on {server}, which has no zone" for server, n in new.items()
+                    if not domain[server]]
+            names = {d for d in domain.values() if d}
+            before = {d: sum(placed.get(s, 0) for s in domain if domain[s] == d) for d in names}
+            after = {d: sum(total[s] for s in domain if domain[s] == d) for d in names}
+            closed = {d for d in names if before[d] > min(before.values()) + spread.max_skew}
+            out += [f"rule: {rule.name} gets new replicas in {d}, past the skew" for d in closed
+                    if after[d] > before[d]]
+            low = min(after.values())
+            out += [f"rule: {rule.name} has {after[d]} in {d}, fewest {low}" for d in names - closed
+                    if after[d] > low + spread.max_skew]
+    return out
+
+
 def find_violations(problem, result: Any, *, sharing: bool = True) -> list[str]:
     """Everything wrong with `result` (an object or its JSON dict); each entry starts with its kind."""
     out: list[str] = []
@@ -109,6 +139,8 @@ def find_violations(problem, result: Any, *, sharing: bool = True) -> list[str]:
             if not _within(used, cap):
                 out.append(f"capacity: {name} {what} {used:g} > {cap:g}")
 
+    out += rule_violations(problem, placement)
+
     # Objective, bound and status.
     total = sum(size[d] * n for stored in expected.values() for d, n in stored.items())
     if objective is None or not _close(objective, total):
@@ -163,7 +195,8 @@ def brute_force_optimum(problem) -> float | None:
         ok = all(_within(cpu[n], s.cpu) and _within(bandwidth[n], s.bandwidth)
                  and _within(memory[n], _memory_capacity(s))
                  and _within(sum(size[d] for d in stored[n]), s.storage)
-                 for n, s in enumerate(servers))
+                 for n, s in enumerate(servers)) and not rule_violations(
+                     problem, {c.name: servers[n].name for c, n in zip(containers, choice)})
         if ok:
             total = sum(size[d] for st in stored for d in st)
             if best is None or total < best:

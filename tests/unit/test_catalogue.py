@@ -10,7 +10,7 @@ import pytest
 
 from api.app import AppError, AppSpec, ServiceSpec
 from images.catalogue import (APP_IMAGES, ASSUMED_SOURCE, DATASET_SOURCE, Catalogue, app_images,
-                              app_layer_digest, default_catalogue, load_catalogue, resolve_image)
+                              app_layer_digest, base_layer_digest, default_catalogue, load_catalogue, resolve_image)
 from client.manifests import load_manifest
 from images.dataset import load_dataset
 
@@ -18,6 +18,9 @@ APPS = Path(__file__).resolve().parents[2] / "examples" / "apps"
 SOCIAL = APPS / "deathstarbench-socialNetwork-docker-compose.yml"
 BOUTIQUE = APPS / "online-boutique-kubernetes-manifests.yaml"
 BOUTIQUE_IMAGE = "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/{}:v0.10.6"
+TEASTORE = APPS / "teastore-kubernetes-clusterip.yaml"
+TEASTORE_BASE = "descartesresearch/teastore-base"
+TEASTORE_JAVA = ("registry", "persistence", "auth", "image", "recommender", "webui")
 BOUTIQUE_SERVICES = ("frontend", "cartservice", "productcatalogservice", "currencyservice", "paymentservice",
                      "shippingservice", "emailservice", "checkoutservice", "recommendationservice", "adservice",
                      "loadgenerator")
@@ -157,7 +160,7 @@ def test_invalid_references(reference, fragment):
 
 def test_bundled_apps_resolve_every_image_without_the_default(table):
     default = table["default_base"], table["default_app_layer_mib"]
-    for path, distinct in ((SOCIAL, 7), (BOUTIQUE, 12)):
+    for path, distinct in ((SOCIAL, 7), (BOUTIQUE, 12), (TEASTORE, 7)):
         app = load_manifest(path, warn=lambda message: None)
         images = app_images(app)
         assert len(images) == distinct
@@ -186,8 +189,14 @@ def test_app_images_names_the_service_of_a_bad_base():
 def test_the_table_is_honest_and_complete(table, dataset):
     assert "estimate" in table["assumption"].lower() and "one version per repository" in table["assumption"]
     for key, entry in table["images"].items():
-        assert entry["base"] in dataset and dataset[entry["base"]].layers, key
+        base = table["shared_bases"][entry["base"]]["base"] if entry["base"] in table["shared_bases"] else entry["base"]
+        assert base in dataset and dataset[base].layers, key
         assert entry["app_layer_mib"] > 0 and "estimate" in entry["basis"].lower(), key
+    for name, shared in table["shared_bases"].items():
+        assert shared["base"] in dataset and shared["dockerfile_base"], name
+        for layer in shared["layers"]:
+            assert layer["size_mib"] > 0 and layer["instruction"] and "estimate" in layer["basis"].lower(), name
+    assert {f"descartesresearch/teastore-{s}" for s in (*TEASTORE_JAVA, "db")} <= set(table["images"])
     assert {f"microservices-demo/{s}" for s in BOUTIQUE_SERVICES} <= set(table["images"])
     assert {"deathstarbench/social-network-microservices", "yg397/openresty-thrift", "yg397/media-frontend",
             "jaegertracing/all-in-one"} <= set(table["images"])
@@ -199,12 +208,16 @@ def test_the_table_is_honest_and_complete(table, dataset):
     (lambda t: t["images"]["yg397/media-frontend"].update(base="centos7"), "images.yg397/media-frontend.base"),
     (lambda t: t["images"]["yg397/media-frontend"].update(app_layer_mib=float("nan")), "app_layer_mib"),
     (lambda t: t["images"]["yg397/media-frontend"].pop("basis"), "basis"),
+    (lambda t: t["shared_bases"][TEASTORE_BASE].update(base="tomcat9"), "shared_bases.descartesresearch/teastore-base.base"),
+    (lambda t: t["shared_bases"][TEASTORE_BASE].update(layers=[]), "layers"),
+    (lambda t: t["shared_bases"][TEASTORE_BASE]["layers"][3].update(size_mib=-1), r"layers[3].size_mib"),
+    (lambda t: t["shared_bases"][TEASTORE_BASE]["layers"][0].pop("basis"), r"layers[0]"),
 ])
 def test_a_broken_table_is_refused(edit, fragment, table):
     images, _ = load_dataset()
     broken = json.loads(json.dumps(table))
     edit(broken)
-    with pytest.raises(ValueError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=fragment.replace(".", r"\.").replace("[", r"\[")):
         Catalogue(images, broken)
 
 
@@ -215,3 +228,42 @@ def test_catalogue_from_files(tmp_path, table):
     catalogue = load_catalogue(table=path)
     assert catalogue.resolve("acme/x").base == "alpine" and catalogue.resolve("acme/x").app_layer_mib == 5
     assert default_catalogue() is default_catalogue()
+
+
+def test_every_teastore_service_image_is_tomcat_plus_the_shared_base_plus_its_war(dataset, table):
+    app = load_manifest(TEASTORE, warn=lambda message: None)
+    images = {ref.rsplit("-", 1)[-1]: image for ref, image in app_images(app).items()}
+    shared = table["shared_bases"][TEASTORE_BASE]
+    base_layers = tuple((base_layer_digest(TEASTORE_BASE, k), layer["size_mib"])
+                        for k, layer in enumerate(shared["layers"]))
+    for name in TEASTORE_JAVA:
+        image = images[name]
+        assert (image.source, image.base, image.shared_base) == (ASSUMED_SOURCE, "tomcat", TEASTORE_BASE)
+        assert image.layers == _layers(dataset["tomcat"]) + base_layers + (
+            (app_layer_digest(f"descartesresearch/teastore-{name}"), image.app_layer_mib),)
+        assert [layer.instruction for layer in image.shared_layers] == [l["instruction"] for l in shared["layers"]]
+    # Two services differ only in their application layer.
+    auth, webui = images["auth"].layers, images["webui"].layers
+    assert auth[:-1] == webui[:-1] and auth[-1] != webui[-1]
+    # The database is MariaDB's image plus its own small layer, not on the shared base.
+    assert (images["db"].base, images["db"].shared_base, len(images["db"].layers)) == (
+        "mariadb", "", len(dataset["mariadb"].layers) + 1)
+
+
+def test_shared_base_digests_are_deterministic_and_distinct():
+    digests = [base_layer_digest(TEASTORE_BASE, k) for k in range(16)]
+    assert digests == [base_layer_digest(TEASTORE_BASE, k) for k in range(16)] and len(set(digests)) == 16
+    assert digests[0] == "sha256:" + hashlib.sha256(f"strata-base-layer:{TEASTORE_BASE}:0".encode()).hexdigest()
+    assert base_layer_digest("acme/base", 0) not in digests
+
+
+def test_a_declared_base_replaces_the_shared_base():
+    image = resolve_image("descartesresearch/teastore-auth", base_image="openjdk")
+    assert (image.base, image.shared_base, image.shared_layers) == ("openjdk", "", ())
+    assert len(image.layers) == len(resolve_image("openjdk").layers) + 1
+
+
+def test_the_existing_apps_images_have_no_shared_base():
+    for path in (SOCIAL, BOUTIQUE):
+        for image in app_images(load_manifest(path, warn=lambda message: None)).values():
+            assert image.shared_base == "" and image.shared_layers == ()

@@ -238,6 +238,24 @@ def test_application_image_is_the_base_layers_plus_one_layer_of_files(built):
     assert refs.count("shop/web:v1") == 1 and built.find("shop/web:v1")["digest"] != app.manifest_digest
 
 
+def test_images_on_one_shared_base_share_its_layer_blobs_and_differ_in_the_app_layer(built):
+    shared = [("COPY lib.jar /opt/lib.jar", {"/opt/lib.jar": b"jar" * 100}), ("RUN mkdir /logs", {"/logs/.keep": b""})]
+    one = build_application_image("alpine", "shop/a:v1", {"/app/a.bin": b"a"}, ["true"], cache=built.root,
+                                  base_layers=shared)
+    two = build_application_image("alpine", "shop/b:v1", {"/app/b.bin": b"b"}, ["true"], cache=built.root,
+                                  base_layers=shared)
+    base = manifest_of(built, "alpine:latest")["layers"]
+    first, second = manifest_of(built, "shop/a:v1"), manifest_of(built, "shop/b:v1")
+    assert len(one.layers) == len(base) + 3 and first["layers"][:len(base)] == base
+    assert first["layers"][:-1] == second["layers"][:-1] and first["layers"][-1] != second["layers"][-1]
+    config = built.read_json(first["config"]["digest"])
+    assert config["rootfs"]["diff_ids"] == [layer["digest"] for layer in first["layers"]]
+    assert [h["created_by"] for h in config["history"]][len(base):-1] == [c for c, _ in shared]
+    with tarfile.open(fileobj=io.BytesIO(built.read_blob(first["layers"][len(base)]["digest"]))) as archive:
+        assert archive.extractfile("opt/lib.jar").read() == b"jar" * 100
+    assert two.manifest_digest != one.manifest_digest
+
+
 def test_application_image_rejects_bad_input(built):
     with pytest.raises(KeyError, match="nosuch"):
         build_application_image("nosuch", "app", {"a": b""}, ["true"], cache=built.root)

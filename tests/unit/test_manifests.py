@@ -17,6 +17,7 @@ from client.manifests import load_manifest, load_manifest_text, referenced_hosts
 APPS = Path(__file__).resolve().parents[2] / "examples" / "apps"
 SOCIAL = APPS / "deathstarbench-socialNetwork-docker-compose.yml"
 BOUTIQUE = APPS / "online-boutique-kubernetes-manifests.yaml"
+TEASTORE = APPS / "teastore-kubernetes-clusterip.yaml"
 
 
 def load(text: str, source: str = "app.yml", **kwargs):
@@ -137,8 +138,50 @@ def test_online_boutique_warning_skips_other_kinds(boutique):
 
 
 def test_bundled_apps_round_trip_through_json(social, boutique):
-    for app, _ in (social, boutique):
+    for app in (social[0], boutique[0], load_manifest(TEASTORE, warn=lambda _: None)):
         assert app_from_dict(json.loads(json.dumps(app_to_dict(app)))) == app
+
+
+def test_teastore_as_published():
+    warnings: list[str] = []
+    app = load_manifest(TEASTORE, warn=warnings.append)
+    assert [s.name for s in app.services] == ["teastore-db", "teastore-registry", "teastore-persistence",
+                                              "teastore-auth", "teastore-image", "teastore-recommender",
+                                              "teastore-webui"]
+    assert (app.service("teastore-db").port, app.service("teastore-db").target_port) == (3306, 3306)
+    assert {(s.port, s.target_port) for s in app.services[1:]} == {(8080, 8080)}
+    # Every service finds the registry through REGISTRY_HOST; persistence reaches the database by DB_HOST.
+    assert app.service("teastore-persistence").dependencies == ("teastore-registry", "teastore-db")
+    assert all(s.dependencies == ("teastore-registry",)
+               for s in app.services if s.name not in ("teastore-db", "teastore-registry", "teastore-persistence"))
+    # The webui's NodePort is reported, not silently dropped: Strata exposes services on their VIPs.
+    assert warnings == [f"{TEASTORE}: ignored 1 field(s) Strata does not use: "
+                        "teastore-webui.Service/teastore-webui.spec.ports[0].nodePort"]
+
+
+def test_a_service_port_field_strata_does_not_use_is_reported():
+    text = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 8080, targetPort: 80, protocol: TCP, nodePort: 30080, appProtocol: http}]
+"""
+    app, [warning] = load(text, "web.yaml")
+    assert (app.service("web").port, app.service("web").target_port) == (8080, 80)
+    assert "web.Service/web.spec.ports[0].nodePort" in warning and "spec.ports[0].appProtocol" in warning
+    assert "ports[0].name" not in warning and "ports[0].protocol" not in warning
 
 
 # ---------------------------------------------------------------- Docker Compose

@@ -45,6 +45,23 @@ def test_deploy_records_round_trip_through_csv(tmp_path):
 
 
 def test_experiment_apps_are_bundled_names_or_files(tmp_path):
-    assert app_file("socialNetwork").is_file() and app_file("online-boutique").is_file()
+    assert all(app_file(name).is_file() for name in ("socialNetwork", "online-boutique", "teastore"))
     with pytest.raises(ValueError):
         app_file(str(tmp_path / "missing.yml"))
+
+
+def test_images_on_a_shared_base_are_built_with_the_same_shared_layers():
+    from controller.orchestrator.registry_images import shared_base_payloads
+    from images import scaled_bytes
+    from images.catalogue import resolve_image
+
+    auth, webui = resolve_image("descartesresearch/teastore-auth"), resolve_image("descartesresearch/teastore-webui")
+    layers = shared_base_payloads(auth, 0.01)
+    assert layers == shared_base_payloads(webui, 0.01) and len(layers) == 16
+    assert [instruction for instruction, _ in layers] == [layer.instruction for layer in auth.shared_layers]
+    jar = next(files for instruction, files in layers if "kieker-2.0.0-aspectj.jar" in instruction)
+    [(path, content)] = jar.items()
+    assert path.startswith("/opt/teastore-base/") and len(content) == scaled_bytes(3.85, 0.01)
+    assert all(len(content) >= 1 for _, files in layers for content in files.values())
+    assert shared_base_payloads(resolve_image("redis"), 0.01) == []
+    assert shared_base_payloads(resolve_image("gcr.io/google-samples/microservices-demo/frontend"), 0.01) == []
