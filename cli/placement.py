@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from controller.placement import generators
-from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, run
+from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, STARTUP_AWARE, run
 from controller.placement.mip import SOLVERS
 from controller.placement.model import Problem, ProblemError, load_problem, problem_to_dict
 from controller.placement.report import format_comparison
 from controller.placement.result import PlacementResult
+from controller.placement.startup import ready_seconds
 
 from images import IMAGE_SCALE
 
@@ -26,6 +27,10 @@ def add_parser(sub) -> None:
     place.add_argument("--algorithm", choices=list(ALGORITHMS), default="strata",
                        help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     _solver_options(place, 60.0)
+    place.add_argument("--startup-weight", type=unit_interval, default=0.0, metavar="W",
+                       help="strata: how much the estimated time until every container is ready counts beside "
+                            "stored bytes, 0 (bytes alone, the default) to 1 (time alone); needs the problem's "
+                            "network section (docs/placement.md)")
     place.add_argument("--json", action="store_true", help="print the result as JSON")
     place.add_argument("--remote", metavar="ADDR",
                        help="solve through the placement service at host:port instead of in-process")
@@ -85,6 +90,16 @@ def _solver_options(parser: argparse.ArgumentParser, time_limit: float) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
 
 
+def unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
 def _print_result(problem: Problem, result: PlacementResult) -> None:
     print(f"algorithm    {result.algorithm}")
     print(f"status       {result.status}" + (f"  ({result.message})" if result.message else ""))
@@ -98,6 +113,8 @@ def _print_result(problem: Problem, result: PlacementResult) -> None:
     print(f"seconds      {result.seconds:.2f}")
     if not result.placement:
         return
+    if problem.network is not None:
+        print(f"ready in     {ready_seconds(problem, result.placement):.1f} s  (estimated from the network)")
     by_server: dict[str, list[str]] = {}
     for container, server in result.placement.items():
         by_server.setdefault(server, []).append(container)
@@ -119,7 +136,7 @@ def solve_remote(address: str, problem: Problem, args: argparse.Namespace) -> Pl
     from controller.placement.convert import problem_to_request, result_from_response
 
     request = problem_to_request(problem, algorithm=args.algorithm, solver=args.solver,
-                                 time_limit=args.time_limit, seed=args.seed)
+                                 time_limit=args.time_limit, seed=args.seed, startup_weight=args.startup_weight)
     service = client(placement_pb2_grpc.PlacementServiceStub, address, "the placement service")
     response = service.Solve(request, timeout=args.time_limit + 60)
     return result_from_response(response)
@@ -127,10 +144,15 @@ def solve_remote(address: str, problem: Problem, args: argparse.Namespace) -> Pl
 
 def cmd_place(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
+    if args.startup_weight and args.algorithm not in STARTUP_AWARE:
+        raise BadInput(f"--startup-weight: only {', '.join(STARTUP_AWARE)} has a start-up objective")
+    if args.startup_weight and problem.network is None:
+        raise BadInput(f"--startup-weight: {args.problem} has no network section (the start-up estimate's input)")
     if args.remote:
         result = solve_remote(args.remote, problem, args)
     else:
-        result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed)
+        result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                     startup_weight=args.startup_weight)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -90,7 +90,7 @@ class Orchestrator:
     def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, mesh: Mesh, agents: Agents, images: Images,
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
-                 workers: int = 8, size_unit: float = 1.0, resync: float = RESYNC):
+                 workers: int = 8, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0):
         self.state = ClusterState(store, service_range=service_range, clock=clock, node_timeout=node_timeout,
                                   evict_after=evict_after)
         self.store = store
@@ -103,7 +103,8 @@ class Orchestrator:
         # in the order one pass of each takes a deploy forward (reconcile_once)
         self.controllers = [ImageController(self.state, images), VipController(self.state),
                             NodeLifecycleController(self.state),
-                            Scheduler(self.state, placer, self.graph, size_unit=size_unit),
+                            Scheduler(self.state, placer, self.graph, size_unit=size_unit,
+                                      startup_weight=startup_weight, registry_host=registry_host),
                             self.node_sync, RouteController(self.state, mesh)]
         self.resync = resync
         self._loops: list[ControllerLoop] = []

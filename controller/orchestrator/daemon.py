@@ -13,6 +13,8 @@ the node agents over their management Unix sockets. The configuration file (JSON
 Optional: node_timeout (s, 4), evict_after (s, 10), placement_time_limit (s, 20), image_cache,
 resync_period (s, 5: how often each controller runs when nothing it watches changes),
 image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)),
+startup_weight (0 to 1, 0: strata's apps placed by stored bytes alone; above, the estimated time
+until the app is ready counts too, docs/placement.md "Start-up-aware placement"),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
 """
 
@@ -40,6 +42,9 @@ def build(config: dict) -> Daemon:
         scale = checked_image_scale(float(config.get("image_scale", IMAGE_SCALE)))
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"orchestrator configuration: image_scale: {exc}") from None
+    weight = config.get("startup_weight", 0.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise InvalidArgument(f"orchestrator configuration: startup_weight must be from 0 to 1, got {weight!r}")
     store = Store(config["db"])
     orchestrator = Orchestrator(
         store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
@@ -49,7 +54,7 @@ def build(config: dict) -> Daemon:
         service_range=config["service_range"], registry_host=config["registry_host"],
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
         size_unit=2**20 * scale,
-        resync=float(config.get("resync_period", RESYNC)))
+        resync=float(config.get("resync_period", RESYNC)), startup_weight=float(weight))
     orchestrator_metrics.register(orchestrator)
     return Daemon(
         "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log,

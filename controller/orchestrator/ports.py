@@ -18,7 +18,7 @@ from .store import NodeRecord, ServiceImage
 
 
 class Placer(Protocol):
-    def solve(self, problem: Problem, algorithm: str) -> PlacementResult: ...
+    def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0) -> PlacementResult: ...
 
 
 class Sdn(Protocol):

@@ -38,6 +38,7 @@ class SwitchGraph:
 
     switch_links: list[SwitchLink] = field(default_factory=list)
     host_switch: dict[str, str] = field(default_factory=dict)
+    host_access: dict[str, float] = field(default_factory=dict)  # host -> its access link, Mbit/s (0: not known)
 
     @classmethod
     def from_topology(cls, topology) -> "SwitchGraph":
@@ -45,7 +46,8 @@ class SwitchGraph:
         links = [(link.src_switch, link.dst_switch, link.capacity_mbps, link.reserved_mbps, link.up)
                  for link in topology.links]
         hosts = {host.name: host.switch for host in topology.hosts if host.switch}
-        return cls(switch_links=links, host_switch=hosts)
+        access = {host.name: host.access_mbps for host in topology.hosts if host.switch}
+        return cls(switch_links=links, host_switch=hosts, host_access=access)
 
     def reach(self, target_switch: str) -> dict[str, tuple[int, float]]:
         """For every switch with a path of up links to target_switch: (hops, bottleneck free Mbit/s),

@@ -41,10 +41,21 @@ DESCRIPTIONS = {
 DEFAULT_SOLVER = {"strata": "highs"}
 
 
+# Algorithms with the start-up objective (a weight on the estimated time to ready, beside bytes).
+STARTUP_AWARE = ("strata",)
+
+
 def run(name: str, problem: Problem, *, solver: str | None = None, time_limit: float = 60.0,
-        seed: int = 0) -> PlacementResult:
-    """Run one algorithm; `solver` None means the algorithm's default (CBC, HiGHS for strata)."""
+        seed: int = 0, startup_weight: float = 0.0) -> PlacementResult:
+    """Run one algorithm; `solver` None means the algorithm's default (CBC, HiGHS for strata).
+    `startup_weight` (0 to 1, strata only): how much the estimated time to ready counts beside
+    bytes (docs/placement.md, "Start-up-aware placement"); ValueError when it cannot apply."""
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
     solver = solver or DEFAULT_SOLVER.get(name, "cbc")
+    if startup_weight:
+        if name not in STARTUP_AWARE:
+            raise ValueError(f"only {', '.join(STARTUP_AWARE)} has a start-up objective, not {name}")
+        return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed,
+                                startup_weight=startup_weight)
     return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed)

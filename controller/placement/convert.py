@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from strata.v1 import common_pb2, placement_pb2
 
-from .model import Problem, ServiceRule, problem_from_dict
+from .model import Network, Problem, ServiceRule, problem_from_dict
 from .result import PlacementResult
 
 STATUS_TO_PROTO = {
@@ -16,9 +16,34 @@ STATUS_TO_PROTO = {
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 
 
+def network_to_message(network: Network) -> placement_pb2.PlacementNetwork:
+    return placement_pb2.PlacementNetwork(
+        registry=placement_pb2.PlacementAttachment(switch=network.registry.switch, mbps=network.registry.mbps),
+        servers={name: placement_pb2.PlacementAttachment(switch=at.switch, mbps=at.mbps) for name, at in network.servers},
+        links=[placement_pb2.PlacementLink(a=link.a, b=link.b, mbps=link.mbps) for link in network.links],
+        size_bytes=network.size_bytes, start_seconds=network.start_seconds,
+        parallel_starts=network.parallel_starts, parallel_downloads=network.parallel_downloads)
+
+
+def network_from_message(message: placement_pb2.PlacementNetwork) -> dict:
+    """The problem format's "network" section; 0 (or absent) fields take their defaults."""
+    out = {"registry": {"switch": message.registry.switch, "mbps": message.registry.mbps},
+           "servers": {name: {"switch": at.switch, "mbps": at.mbps} for name, at in message.servers.items()},
+           "links": [{"between": [link.a, link.b], "mbps": link.mbps} for link in message.links]}
+    if message.size_bytes:
+        out["size_bytes"] = message.size_bytes
+    if message.HasField("start_seconds"):
+        out["start_seconds"] = message.start_seconds
+    if message.parallel_starts:
+        out["parallel_starts"] = message.parallel_starts
+    if message.parallel_downloads:
+        out["parallel_downloads"] = message.parallel_downloads
+    return out
+
+
 def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, time_limit: float,
-                       seed: int) -> placement_pb2.SolveRequest:
-    return placement_pb2.SolveRequest(
+                       seed: int, startup_weight: float = 0.0) -> placement_pb2.SolveRequest:
+    request = placement_pb2.SolveRequest(
         servers=[placement_pb2.PlacementServer(name=s.name, cpu=s.cpu, storage=s.storage, bandwidth=s.bandwidth,
                                                held_layers=sorted(s.held), zone=s.zone,
                                                memory=s.memory)
@@ -29,7 +54,10 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                                                      memory=c.memory)
                     for c in problem.containers],
         algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed,
-        rules=[rule_to_proto(r) for r in problem.rules])
+        rules=[rule_to_proto(r) for r in problem.rules], startup_weight=startup_weight)
+    if problem.network is not None:
+        request.network.CopyFrom(network_to_message(problem.network))
+    return request
 
 
 def rule_to_proto(rule: ServiceRule) -> placement_pb2.PlacementRule:
@@ -65,6 +93,7 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
                         **({"memory": c.memory} if c.memory else {})}
                        for c in request.containers],
         **({"rules": [rule_to_dict(r) for r in request.rules]} if request.rules else {}),
+        **({"network": network_from_message(request.network)} if request.HasField("network") else {}),
     })
 
 

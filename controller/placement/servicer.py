@@ -9,7 +9,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 from strata.v1 import placement_pb2, placement_pb2_grpc
 
-from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, run
+from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, STARTUP_AWARE, run
 from .convert import problem_from_request, result_to_response
 from .mip import SOLVERS
 from .model import ProblemError
@@ -44,10 +44,17 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
             problem = problem_from_request(request)
         except ProblemError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        weight = request.startup_weight
+        if weight and (not 0 <= weight <= 1 or algorithm not in STARTUP_AWARE or problem.network is None):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"startup_weight must be from 0 to 1 and, above 0, needs the network and an algorithm "
+                          f"with a start-up objective ({', '.join(STARTUP_AWARE)}); got {weight:g} for "
+                          f"{algorithm}{' without a network' if problem.network is None else ''}")
         started, status = time.perf_counter(), "error"  # an exception out of run() is an error too
         try:
             result = run(algorithm, problem, solver=request.solver or None,
-                         time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed)
+                         time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed,
+                         startup_weight=weight)
             status = result.status
         finally:
             SOLVES.labels(algorithm, status).inc()

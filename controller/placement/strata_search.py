@@ -14,6 +14,9 @@
 4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP (HiGHS by default),
    strengthened with valid inequalities and warm-started from the best answer, either proves it
    optimal or improves it; on mid-sized ones the strengthened LP relaxation tightens the bound.
+5. Start-up objective (`startup_weight` > 0, beyond the paper): the bytes-best answer is refined
+   against a mix of bytes and the estimated time until every container is ready
+   (startup_search.py); the bound stays the bytes bound.
 
 Hard spread and anti-affinity rules: the greedy only puts a container where state.Loads.fits
 allows (kube-scheduler's filter semantics, which keep every spread holding), a move is made only
@@ -37,6 +40,7 @@ from .diagnose import no_placement
 from .ilp import build_model, read_placement, set_start
 from .model import Problem
 from .result import PlacementResult, finished
+from .startup_search import refine_for_startup
 from .state import Instance, Loads
 
 EPS = 1e-9
@@ -47,6 +51,7 @@ ROUNDS_PER_CONTAINER = 20
 # instances, where rounds are cheap.
 STALE_ROUNDS_PER_SERVER = 10
 STALE_ROUNDS_SMALL = 30000  # divided by the number of servers
+STARTUP_SHARE = 0.25  # of the time limit kept for the start-up refinement when it is asked for
 
 
 def max_rounds(inst: Instance) -> int:
@@ -247,7 +252,30 @@ def _better(a: Loads, b: Loads) -> bool:
 
 
 def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float = 60.0, seed: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> PlacementResult:
+                 clock: Callable[[], float] = time.monotonic, startup_weight: float = 0.0) -> PlacementResult:
+    """`startup_weight` w in [0, 1]: 0 minimises stored bytes (eq. 9) alone; above, the answer is
+    refined against (1 - w) x bytes + w x estimated time to ready, both relative to the bytes-best
+    answer (startup_search.py); it needs the problem's network section."""
+    if not 0.0 <= startup_weight <= 1.0:  # also refuses NaN
+        raise ValueError(f"startup_weight must be from 0 to 1, got {startup_weight!r}")
+    if startup_weight and problem.network is None:
+        raise ValueError("startup_weight > 0 needs the problem's network section (the start-up estimate's input)")
+    start = clock()
+    # With the start-up objective, a quarter of the time is kept for the refinement: the exact
+    # finish may otherwise use all of it on an instance it cannot prove.
+    bytes_limit = time_limit * (1 - STARTUP_SHARE) if startup_weight else time_limit
+    result = _solve_bytes(problem, solver=solver, time_limit=bytes_limit, seed=seed, clock=clock)
+    if not startup_weight or not result.solved:
+        return result
+    inst = Instance(problem)
+    refined, figures = refine_for_startup(loads_of(inst, result.placement), startup_weight, start + time_limit, clock)
+    return finished(problem, "strata", inst.named(refined.where), status="feasible", lower_bound=result.lower_bound,
+                    seconds=clock() - start, details={**result.details, **figures})
+
+
+def _solve_bytes(problem: Problem, *, solver: str, time_limit: float, seed: int,
+                 clock: Callable[[], float]) -> PlacementResult:
+    """Steps 1-4: the placement of least stored bytes."""
     start = clock()
     inst = Instance(problem)
     rng = random.Random(seed)

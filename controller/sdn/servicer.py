@@ -107,7 +107,8 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
                                   capacity_mbps=l.capacity_mbps, reserved_mbps=l.reserved_mbps, up=l.up)
                      for l in sorted(view.links.values(), key=lambda l: l.key)]
             hosts = [sdn_pb2.Host(name=h.name, ip=h.ip, mac=h.mac, switch=view.switch_name(h.dpid), port=h.port,
-                                  role=h.role, seen=h.seen) for h in sorted(view.hosts.values(), key=lambda h: h.name)]
+                                  role=h.role, seen=h.seen, access_mbps=h.access_mbps)
+                     for h in sorted(view.hosts.values(), key=lambda h: h.name)]
         return sdn_pb2.Topology(switches=switches, links=links, hosts=hosts)
 
     @abort_on_domain_error

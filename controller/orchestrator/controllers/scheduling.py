@@ -22,6 +22,7 @@ import dataclasses
 import logging
 
 from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
+from controller.placement.algorithms import STARTUP_AWARE
 from controller.placement.model import Container, Layer, Problem, ProblemError, Server
 from controller.placement.result import PlacementResult
 
@@ -29,6 +30,7 @@ from ..cluster import APPS, IMAGES, INSTANCES, NODES, ClusterState
 from ..ports import Placer
 from ..sources import SwitchGraph
 from ..store import AppRecord, InstanceRecord
+from .startup_network import with_network
 from .switch_graph import SwitchGraphCache
 from .service_rules import rules_note, service_rule, zone_of
 
@@ -133,10 +135,15 @@ class Scheduler:
     name = "scheduler"
     watches = (APPS, IMAGES, NODES)
 
-    def __init__(self, state: ClusterState, placer: Placer, graph: SwitchGraphCache, *, size_unit: float = 1.0):
+    def __init__(self, state: ClusterState, placer: Placer, graph: SwitchGraphCache, *, size_unit: float = 1.0,
+                 startup_weight: float = 0.0, registry_host: str = ""):
         self.state = state
         self.placer = placer
         self.graph = graph
+        # How much the estimated time to ready counts beside bytes, for the apps placed by an
+        # algorithm that has the start-up objective (docs/placement.md); 0 = bytes alone.
+        self.startup_weight = startup_weight
+        self.registry_host = registry_host
         # Bytes per unit of size in placement problems: the daemon uses one real MiB at the
         # emulation's image scale, so size thresholds (kube's ImageLocality 23-1000 MB) keep
         # their meaning.
@@ -225,7 +232,10 @@ class Scheduler:
             with self.state.lock:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
-            result = self._place(rings, app.algorithm)
+            weight = self.startup_weight if app.algorithm in STARTUP_AWARE else 0.0
+            if weight:
+                rings = self._with_network(rings, graph)
+            result = self._place(rings, app.algorithm, weight)
         except DomainError as exc:
             reason = f"{exc}{rules_note(app.spec, (service for _, _, service in new))}"
             if moving:
@@ -241,17 +251,31 @@ class Scheduler:
                 self.state.unplaced.pop(app_name, None)
         return result
 
-    def _place(self, rings: list[Problem], algorithm: str) -> PlacementResult:
+    def _with_network(self, rings: list[Problem], graph: SwitchGraph | None) -> list[Problem]:
+        """Each ring with the network section the start-up estimate needs; unchanged without the graph."""
+        try:
+            graph = graph or self.graph.get()
+        except DomainError as exc:  # the SDN does not answer: bytes alone this time
+            log.warning("placing without the start-up estimate: %s", exc)
+            return rings
+        return [with_network(ring, graph, self.registry_host, self.size_unit) for ring in rings]
+
+    def _solve_one(self, problem: Problem, algorithm: str, weight: float) -> PlacementResult:
+        if weight and problem.network is not None:
+            return self.placer.solve(problem, algorithm, startup_weight=weight)
+        return self.placer.solve(problem, algorithm)
+
+    def _place(self, rings: list[Problem], algorithm: str, weight: float = 0.0) -> PlacementResult:
         problem = rings[-1]
         try:
             for ring in rings[:-1]:
                 try:
-                    result = self.placer.solve(ring, algorithm)
+                    result = self._solve_one(ring, algorithm, weight)
                 except ProblemError:  # nothing fits there (a node too small for an image): farther
                     continue
                 if result.solved:
                     return result
-            result = self.placer.solve(problem, algorithm)
+            result = self._solve_one(problem, algorithm, weight)
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
             raise FailedPrecondition(f"cannot place: {exc}") from None
         if not result.solved:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19strata/v1/placement.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x83\x01\n\x0fPlacementServer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x63pu\x18\x02 \x01(\x01\x12\x0f\n\x07storage\x18\x03 \x01(\x01\x12\x11\n\tbandwidth\x18\x04 \x01(\x01\x12\x13\n\x0bheld_layers\x18\x05 \x03(\t\x12\x0c\n\x04zone\x18\x06 \x01(\t\x12\x0e\n\x06memory\x18\x07 \x01(\x01\"\x82\x01\n\x12PlacementContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x63pu\x18\x02 \x01(\x01\x12\x11\n\tbandwidth\x18\x03 \x01(\x01\x12\x0e\n\x06layers\x18\x04 \x03(\t\x12\r\n\x05image\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x0e\n\x06memory\x18\x07 \x01(\x01\"C\n\x0fPlacementSpread\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x10\n\x08max_skew\x18\x02 \x01(\x05\x12\x0c\n\x04hard\x18\x03 \x01(\x08\"\xdc\x01\n\rPlacementRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0emax_per_server\x18\x02 \x01(\x05\x12*\n\x06spread\x18\x03 \x03(\x0b\x32\x1a.strata.v1.PlacementSpread\x12\x14\n\x0cprefer_apart\x18\x04 \x01(\x08\x12\x34\n\x06placed\x18\x05 \x03(\x0b\x32$.strata.v1.PlacementRule.PlacedEntry\x1a-\n\x0bPlacedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x86\x02\n\x0cSolveRequest\x12+\n\x07servers\x18\x01 \x03(\x0b\x32\x1a.strata.v1.PlacementServer\x12 \n\x06layers\x18\x02 \x03(\x0b\x32\x10.strata.v1.Layer\x12\x31\n\ncontainers\x18\x03 \x03(\x0b\x32\x1d.strata.v1.PlacementContainer\x12\x11\n\talgorithm\x18\x04 \x01(\t\x12\x0e\n\x06solver\x18\x05 \x01(\t\x12\x1a\n\x12time_limit_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x12\'\n\x05rules\x18\x08 \x03(\x0b\x32\x18.strata.v1.PlacementRule\"\x1f\n\x0cStoredLayers\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t\"\x95\x03\n\rSolveResponse\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.strata.v1.SolveStatus\x12\x11\n\tobjective\x18\x03 \x01(\x01\x12\x18\n\x0blower_bound\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12:\n\tplacement\x18\x05 \x03(\x0b\x32\'.strata.v1.SolveResponse.PlacementEntry\x12\x34\n\x06layers\x18\x06 \x03(\x0b\x32$.strata.v1.SolveResponse.LayersEntry\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x1a\x30\n\x0ePlacementEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x46\n\x0bLayersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.strata.v1.StoredLayers:\x02\x38\x01\x42\x0e\n\x0c_lower_bound\"\x17\n\x15ListAlgorithmsRequest\"J\n\rAlgorithmInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_solver\x18\x03 \x01(\t\"F\n\x16ListAlgorithmsResponse\x12,\n\nalgorithms\x18\x01 \x03(\x0b\x32\x18.strata.v1.AlgorithmInfo2\xa5\x01\n\x10PlacementService\x12:\n\x05Solve\x12\x17.strata.v1.SolveRequest\x1a\x18.strata.v1.SolveResponse\x12U\n\x0eListAlgorithms\x12 .strata.v1.ListAlgorithmsRequest\x1a!.strata.v1.ListAlgorithmsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19strata/v1/placement.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x83\x01\n\x0fPlacementServer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x63pu\x18\x02 \x01(\x01\x12\x0f\n\x07storage\x18\x03 \x01(\x01\x12\x11\n\tbandwidth\x18\x04 \x01(\x01\x12\x13\n\x0bheld_layers\x18\x05 \x03(\t\x12\x0c\n\x04zone\x18\x06 \x01(\t\x12\x0e\n\x06memory\x18\x07 \x01(\x01\"\x82\x01\n\x12PlacementContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x63pu\x18\x02 \x01(\x01\x12\x11\n\tbandwidth\x18\x03 \x01(\x01\x12\x0e\n\x06layers\x18\x04 \x03(\t\x12\r\n\x05image\x18\x05 \x01(\t\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x0e\n\x06memory\x18\x07 \x01(\x01\"C\n\x0fPlacementSpread\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x10\n\x08max_skew\x18\x02 \x01(\x05\x12\x0c\n\x04hard\x18\x03 \x01(\x08\"\xdc\x01\n\rPlacementRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0emax_per_server\x18\x02 \x01(\x05\x12*\n\x06spread\x18\x03 \x03(\x0b\x32\x1a.strata.v1.PlacementSpread\x12\x14\n\x0cprefer_apart\x18\x04 \x01(\x08\x12\x34\n\x06placed\x18\x05 \x03(\x0b\x32$.strata.v1.PlacementRule.PlacedEntry\x1a-\n\x0bPlacedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xcc\x02\n\x0cSolveRequest\x12+\n\x07servers\x18\x01 \x03(\x0b\x32\x1a.strata.v1.PlacementServer\x12 \n\x06layers\x18\x02 \x03(\x0b\x32\x10.strata.v1.Layer\x12\x31\n\ncontainers\x18\x03 \x03(\x0b\x32\x1d.strata.v1.PlacementContainer\x12\x11\n\talgorithm\x18\x04 \x01(\t\x12\x0e\n\x06solver\x18\x05 \x01(\t\x12\x1a\n\x12time_limit_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x12\'\n\x05rules\x18\x08 \x03(\x0b\x32\x18.strata.v1.PlacementRule\x12,\n\x07network\x18\x14 \x01(\x0b\x32\x1b.strata.v1.PlacementNetwork\x12\x16\n\x0estartup_weight\x18\x15 \x01(\x01\"3\n\x13PlacementAttachment\x12\x0e\n\x06switch\x18\x01 \x01(\t\x12\x0c\n\x04mbps\x18\x02 \x01(\x01\"3\n\rPlacementLink\x12\t\n\x01\x61\x18\x01 \x01(\t\x12\t\n\x01\x62\x18\x02 \x01(\t\x12\x0c\n\x04mbps\x18\x03 \x01(\x01\"\xef\x02\n\x10PlacementNetwork\x12\x30\n\x08registry\x18\x01 \x01(\x0b\x32\x1e.strata.v1.PlacementAttachment\x12\x39\n\x07servers\x18\x02 \x03(\x0b\x32(.strata.v1.PlacementNetwork.ServersEntry\x12\'\n\x05links\x18\x03 \x03(\x0b\x32\x18.strata.v1.PlacementLink\x12\x12\n\nsize_bytes\x18\x04 \x01(\x01\x12\x1a\n\rstart_seconds\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\x0fparallel_starts\x18\x06 \x01(\r\x12\x1a\n\x12parallel_downloads\x18\x07 \x01(\r\x1aN\n\x0cServersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12-\n\x05value\x18\x02 \x01(\x0b\x32\x1e.strata.v1.PlacementAttachment:\x02\x38\x01\x42\x10\n\x0e_start_seconds\"\x1f\n\x0cStoredLayers\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t\"\x95\x03\n\rSolveResponse\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.strata.v1.SolveStatus\x12\x11\n\tobjective\x18\x03 \x01(\x01\x12\x18\n\x0blower_bound\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12:\n\tplacement\x18\x05 \x03(\x0b\x32\'.strata.v1.SolveResponse.PlacementEntry\x12\x34\n\x06layers\x18\x06 \x03(\x0b\x32$.strata.v1.SolveResponse.LayersEntry\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x1a\x30\n\x0ePlacementEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x46\n\x0bLayersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.strata.v1.StoredLayers:\x02\x38\x01\x42\x0e\n\x0c_lower_bound\"\x17\n\x15ListAlgorithmsRequest\"J\n\rAlgorithmInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_solver\x18\x03 \x01(\t\"F\n\x16ListAlgorithmsResponse\x12,\n\nalgorithms\x18\x01 \x03(\x0b\x32\x18.strata.v1.AlgorithmInfo2\xa5\x01\n\x10PlacementService\x12:\n\x05Solve\x12\x17.strata.v1.SolveRequest\x1a\x18.strata.v1.SolveResponse\x12U\n\x0eListAlgorithms\x12 .strata.v1.ListAlgorithmsRequest\x1a!.strata.v1.ListAlgorithmsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PLACEMENTRULE_PLACEDENTRY']._loaded_options = None
   _globals['_PLACEMENTRULE_PLACEDENTRY']._serialized_options = b'8\001'
+  _globals['_PLACEMENTNETWORK_SERVERSENTRY']._loaded_options = None
+  _globals['_PLACEMENTNETWORK_SERVERSENTRY']._serialized_options = b'8\001'
   _globals['_SOLVERESPONSE_PLACEMENTENTRY']._loaded_options = None
   _globals['_SOLVERESPONSE_PLACEMENTENTRY']._serialized_options = b'8\001'
   _globals['_SOLVERESPONSE_LAYERSENTRY']._loaded_options = None
@@ -49,21 +51,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLACEMENTRULE_PLACEDENTRY']._serialized_start=576
   _globals['_PLACEMENTRULE_PLACEDENTRY']._serialized_end=621
   _globals['_SOLVEREQUEST']._serialized_start=624
-  _globals['_SOLVEREQUEST']._serialized_end=886
-  _globals['_STOREDLAYERS']._serialized_start=888
-  _globals['_STOREDLAYERS']._serialized_end=919
-  _globals['_SOLVERESPONSE']._serialized_start=922
-  _globals['_SOLVERESPONSE']._serialized_end=1327
-  _globals['_SOLVERESPONSE_PLACEMENTENTRY']._serialized_start=1191
-  _globals['_SOLVERESPONSE_PLACEMENTENTRY']._serialized_end=1239
-  _globals['_SOLVERESPONSE_LAYERSENTRY']._serialized_start=1241
-  _globals['_SOLVERESPONSE_LAYERSENTRY']._serialized_end=1311
-  _globals['_LISTALGORITHMSREQUEST']._serialized_start=1329
-  _globals['_LISTALGORITHMSREQUEST']._serialized_end=1352
-  _globals['_ALGORITHMINFO']._serialized_start=1354
-  _globals['_ALGORITHMINFO']._serialized_end=1428
-  _globals['_LISTALGORITHMSRESPONSE']._serialized_start=1430
-  _globals['_LISTALGORITHMSRESPONSE']._serialized_end=1500
-  _globals['_PLACEMENTSERVICE']._serialized_start=1503
-  _globals['_PLACEMENTSERVICE']._serialized_end=1668
+  _globals['_SOLVEREQUEST']._serialized_end=956
+  _globals['_PLACEMENTATTACHMENT']._serialized_start=958
+  _globals['_PLACEMENTATTACHMENT']._serialized_end=1009
+  _globals['_PLACEMENTLINK']._serialized_start=1011
+  _globals['_PLACEMENTLINK']._serialized_end=1062
+  _globals['_PLACEMENTNETWORK']._serialized_start=1065
+  _globals['_PLACEMENTNETWORK']._serialized_end=1432
+  _globals['_PLACEMENTNETWORK_SERVERSENTRY']._serialized_start=1336
+  _globals['_PLACEMENTNETWORK_SERVERSENTRY']._serialized_end=1414
+  _globals['_STOREDLAYERS']._serialized_start=1434
+  _globals['_STOREDLAYERS']._serialized_end=1465
+  _globals['_SOLVERESPONSE']._serialized_start=1468
+  _globals['_SOLVERESPONSE']._serialized_end=1873
+  _globals['_SOLVERESPONSE_PLACEMENTENTRY']._serialized_start=1737
+  _globals['_SOLVERESPONSE_PLACEMENTENTRY']._serialized_end=1785
+  _globals['_SOLVERESPONSE_LAYERSENTRY']._serialized_start=1787
+  _globals['_SOLVERESPONSE_LAYERSENTRY']._serialized_end=1857
+  _globals['_LISTALGORITHMSREQUEST']._serialized_start=1875
+  _globals['_LISTALGORITHMSREQUEST']._serialized_end=1898
+  _globals['_ALGORITHMINFO']._serialized_start=1900
+  _globals['_ALGORITHMINFO']._serialized_end=1974
+  _globals['_LISTALGORITHMSRESPONSE']._serialized_start=1976
+  _globals['_LISTALGORITHMSRESPONSE']._serialized_end=2046
+  _globals['_PLACEMENTSERVICE']._serialized_start=2049
+  _globals['_PLACEMENTSERVICE']._serialized_end=2214
 # @@protoc_insertion_point(module_scope)

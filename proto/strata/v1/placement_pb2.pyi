@@ -75,7 +75,7 @@ class PlacementRule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., max_per_server: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[PlacementSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., placed: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class SolveRequest(_message.Message):
-    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "rules")
+    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "rules", "network", "startup_weight")
     SERVERS_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,8 @@ class SolveRequest(_message.Message):
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    STARTUP_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[PlacementServer]
     layers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Layer]
     containers: _containers.RepeatedCompositeFieldContainer[PlacementContainer]
@@ -92,7 +94,52 @@ class SolveRequest(_message.Message):
     time_limit_seconds: float
     seed: int
     rules: _containers.RepeatedCompositeFieldContainer[PlacementRule]
-    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[PlacementRule, _Mapping]]] = ...) -> None: ...
+    network: PlacementNetwork
+    startup_weight: float
+    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[PlacementRule, _Mapping]]] = ..., network: _Optional[_Union[PlacementNetwork, _Mapping]] = ..., startup_weight: _Optional[float] = ...) -> None: ...
+
+class PlacementAttachment(_message.Message):
+    __slots__ = ("switch", "mbps")
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    MBPS_FIELD_NUMBER: _ClassVar[int]
+    switch: str
+    mbps: float
+    def __init__(self, switch: _Optional[str] = ..., mbps: _Optional[float] = ...) -> None: ...
+
+class PlacementLink(_message.Message):
+    __slots__ = ("a", "b", "mbps")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    MBPS_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    mbps: float
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., mbps: _Optional[float] = ...) -> None: ...
+
+class PlacementNetwork(_message.Message):
+    __slots__ = ("registry", "servers", "links", "size_bytes", "start_seconds", "parallel_starts", "parallel_downloads")
+    class ServersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: PlacementAttachment
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[PlacementAttachment, _Mapping]] = ...) -> None: ...
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_STARTS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_DOWNLOADS_FIELD_NUMBER: _ClassVar[int]
+    registry: PlacementAttachment
+    servers: _containers.MessageMap[str, PlacementAttachment]
+    links: _containers.RepeatedCompositeFieldContainer[PlacementLink]
+    size_bytes: float
+    start_seconds: float
+    parallel_starts: int
+    parallel_downloads: int
+    def __init__(self, registry: _Optional[_Union[PlacementAttachment, _Mapping]] = ..., servers: _Optional[_Mapping[str, PlacementAttachment]] = ..., links: _Optional[_Iterable[_Union[PlacementLink, _Mapping]]] = ..., size_bytes: _Optional[float] = ..., start_seconds: _Optional[float] = ..., parallel_starts: _Optional[int] = ..., parallel_downloads: _Optional[int] = ...) -> None: ...
 
 class StoredLayers(_message.Message):
     __slots__ = ("digests",)

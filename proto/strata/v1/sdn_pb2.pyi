@@ -54,7 +54,7 @@ class Link(_message.Message):
     def __init__(self, src_switch: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_switch: _Optional[str] = ..., dst_port: _Optional[int] = ..., capacity_mbps: _Optional[float] = ..., reserved_mbps: _Optional[float] = ..., up: _Optional[bool] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("name", "ip", "mac", "switch", "port", "role", "seen")
+    __slots__ = ("name", "ip", "mac", "switch", "port", "role", "seen", "access_mbps")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class Host(_message.Message):
     PORT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SEEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_MBPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     ip: str
     mac: str
@@ -69,7 +70,8 @@ class Host(_message.Message):
     port: int
     role: str
     seen: bool
-    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., role: _Optional[str] = ..., seen: _Optional[bool] = ...) -> None: ...
+    access_mbps: float
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., role: _Optional[str] = ..., seen: _Optional[bool] = ..., access_mbps: _Optional[float] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("switches", "links", "hosts")
