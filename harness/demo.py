@@ -202,7 +202,9 @@ def run_demo() -> int:
             killed = time.monotonic()
             healed = poll(lambda: (lambda t: t if t and t.get("ok") else None)(
                 get_json(net.get(devices[0]), f"http://{front_vip.vip}:{front_vip.port}/call", timeout=5)), 30)
-            restarts = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).restarts
+            # With replicas the call graph may answer through another one before the restart: wait for it.
+            restarts = poll(lambda: agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name),
+                                                       timeout=10).restarts, 30) or 0
             report.add("a killed container is restarted by its node", bool(healed) and restarts >= 1,
                        f"{victim.name} on {victim.node}: whole call graph answering again "
                        f"{time.monotonic() - killed:.1f} s after the kill")
