@@ -1,6 +1,7 @@
-"""Spread for real on the default edge network: a service's replicas on different nodes, another's
-in different zones (edge sites), each answering on its VIP; a deploy or scale asking more replicas
-than max_per_node lets the nodes take refused, the running app untouched."""
+"""Spread for real on the default edge network, its servers on the constrained profile (edge-small):
+a service's replicas on different nodes, another's in different zones (edge sites), each answering
+on its VIP; a deploy or scale asking more replicas than max_per_node lets the nodes take refused,
+the running app untouched."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ SHOP = workload("web", 3, apart("web")) + "---\n" + workload("cache", 3, zones("
 
 @pytest.fixture(scope="module")
 def stack():
-    with Stack(load_topology("edge-tiered"), openflow_port=6689, addresses=port_addresses(21100), images=[],
+    with Stack(load_topology("edge-tiered", profile="edge-small"), openflow_port=6689, addresses=port_addresses(21100), images=[],
                log=lambda *_: None) as running:
         yield running
 
