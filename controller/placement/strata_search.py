@@ -46,6 +46,7 @@ from .state import Instance, Loads
 EPS = 1e-9
 EXACT_MAX_PAIRS = 1500  # containers x servers up to which the warm-started ILP runs
 LP_BOUND_MAX_PAIRS = 4000  # ... and up to which the strengthened LP relaxation tightens the bound
+RULED_PAIRS_PER_SECOND = 150  # with rules, the safety cap: containers x servers / this, in seconds
 ROUNDS_PER_CONTAINER = 20
 # Fruitless ruin-and-recreate rounds before stopping: 10 per server, and more on small
 # instances, where rounds are cheap.
@@ -60,8 +61,13 @@ def max_rounds(inst: Instance) -> int:
 
 
 def search_budget(inst: Instance, time_limit: float) -> float:
-    """A safety cap in seconds on the heuristic phase; the round count normally ends it first."""
-    return min(time_limit, max(2.0, inst.n_containers * inst.n_servers / 2500))
+    """A safety cap in seconds on the heuristic phase; the round count normally ends it first.
+    With rules a round costs more (their checks, and recreates the rules turn down), so the cap
+    is larger there, at most half the time limit, the rest being the exact finish's or the LP's."""
+    pairs = inst.n_containers * inst.n_servers
+    if inst.rules:
+        return min(time_limit / 2, max(2.0, pairs / RULED_PAIRS_PER_SECOND))
+    return min(time_limit, max(2.0, pairs / 2500))
 
 
 def container_order(inst: Instance, rng: random.Random | None = None) -> list[int]:

@@ -184,3 +184,20 @@ def test_cli_remote_unreachable_says_so(tmp_path, capsys):
         port = probe.getsockname()[1]
     assert cli.main(["place", str(path), "--remote", f"127.0.0.1:{port}", "--time-limit", "2"]) == cli.EXIT_UNREACHABLE
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_rules_travel_over_grpc_and_bind_the_answer(stub):
+    # Without the rule both containers of service "web" share edge1 (50 + 10 stored once); with
+    # at most one per server edge2 stores its own copy of the base.
+    request = tiny_request()
+    for container in request.containers:
+        container.service = "web"
+    request.rules.append(placement_pb2.PlacementRule(name="web", max_per_server=1))
+    response = stub.Solve(request)
+    assert response.status == common_pb2.SOLVE_STATUS_OPTIMAL
+    assert sorted(response.placement.values()) == ["edge1", "edge2"]
+    assert response.objective == 110
+    request.rules[0].name = "nobody"
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Solve(request)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "nobody" in error.value.details()
