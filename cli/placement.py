@@ -57,7 +57,8 @@ def add_parser(sub) -> None:
                                  "repeat it to deploy several apps together, in that order (default: online-boutique)")
     experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
     experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
-                                                 "kube-default, image-locality, first-fit, no-sharing)")
+                                                 "kube-default, image-locality, first-fit, no-sharing); "
+                                                 "strata@W: strata with its start-up objective at weight W")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
     experiment.add_argument("--spread", choices=["on", "off"], default="off",
@@ -215,10 +216,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def _deploy_experiment(args: argparse.Namespace) -> int:
     from api.app import AppError
-    from harness.deploy_experiment import DEFAULT_ALGORITHMS, DEFAULT_APP, NotReady, run_deploy_experiment
+    from harness.deploy_experiment import (DEFAULT_ALGORITHMS, DEFAULT_APP, NotReady, run_deploy_experiment,
+                                           split_algorithm)
 
     algorithms = [a.strip() for a in args.algorithms.split(",")] if args.algorithms else list(DEFAULT_ALGORITHMS)
-    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    try:
+        unknown = [a for a in algorithms if split_algorithm(a)[0] not in ALGORITHMS]
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     if unknown:
         raise BadInput(f"unknown algorithm(s) {', '.join(unknown)}; choose from {', '.join(ALGORITHMS)}")
     peers = {"on": [True], "off": [False], "both": [True, False]}[args.peers]

@@ -30,6 +30,25 @@ BUNDLED_APPS = {
 }
 DEFAULT_APP = "online-boutique"
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
+
+
+def split_algorithm(name: str) -> tuple[str, float]:
+    """A run's algorithm as given: "NAME", or "strata@W" for strata with its start-up objective at
+    weight W (the orchestrator's startup_weight, 0 < W <= 1); (algorithm, weight). ValueError
+    naming the entry when it is malformed (unknown algorithms are the caller's check)."""
+    from controller.placement.algorithms import STARTUP_AWARE
+
+    base, at, weight = name.partition("@")
+    if not at:
+        return name, 0.0
+    try:
+        value = float(weight)
+    except ValueError:
+        value = -1.0
+    if base not in STARTUP_AWARE or not 0 < value <= 1:
+        raise ValueError(f"--algorithms {name}: NAME@W is for {', '.join(sorted(STARTUP_AWARE))} with a start-up "
+                         f"weight 0 < W <= 1 (docs/placement.md), e.g. strata@0.5")
+    return base, value
 READY_TIMEOUT = 600.0
 PROBE_SECONDS = 1  # a VIP that has not accepted the connection by then is asked again on the next round
 
@@ -295,8 +314,8 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                 port_base: int, progress: Callable[[str], None], replicas: int | None = None,
                 spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
                 ready_timeout: float = READY_TIMEOUT) -> tuple[DeployRun, list[AppRun]]:
-    """Deploy every app, in order, with `algorithm` on a fresh network and measure until all answer;
-    NotReady if they do not within `ready_timeout` seconds."""
+    """Deploy every app, in order, with `algorithm` (a name, or strata@W: split_algorithm) on a
+    fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds."""
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
@@ -306,8 +325,10 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
 
     from .stack import Stack, port_addresses
 
+    solver, startup_weight = split_algorithm(algorithm)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None, image_scale=image_scale,
+               orchestrator_options={"startup_weight": startup_weight} if startup_weight else None,
                build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(*apps)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)
@@ -318,7 +339,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
         started = time.monotonic()
         for app in apps:  # one after the other, each placed knowing where the ones before it went
             stub.Deploy(pb.DeployRequest(application=app.name, services=[service_message(s) for s in app.services],
-                                         algorithm=algorithm, registry_only=not peers), timeout=READY_TIMEOUT)
+                                         algorithm=solver, registry_only=not peers), timeout=READY_TIMEOUT)
         first_answers: dict[tuple[str, str], float] = {}
         app_ready: dict[str, float] = {}
         latest = {}
@@ -387,6 +408,8 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
 
     if replicas is not None and replicas < 1:
         raise ValueError(f"--replicas must be at least 1, got {replicas}")
+    for algorithm in algorithms:
+        split_algorithm(algorithm)  # a malformed strata@W fails here, before any network is built
     specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
     spec = load_topology(topology, profile=profile)
     require_root("the deploy experiment")

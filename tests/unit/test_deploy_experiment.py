@@ -10,7 +10,7 @@ import pytest
 from api.app import AppSpec, ServiceSpec, SpreadSpec
 from cli import EXIT_BAD_INPUT, build_parser, main
 from harness.deploy_experiment import (BUNDLED_APPS, AppRun, DeployRun, answered, app_rows, dataset_images_of,
-                                       load_app, load_apps, percentile, probe_command, read_app_csv, read_csv,
+                                       load_app, load_apps, percentile, probe_command, read_app_csv, read_csv, split_algorithm,
                                        waiting_instances, whole_run, with_settings, write_app_csv, write_csv)
 
 NODE_SPREAD = SpreadSpec("node", 1, True)
@@ -144,6 +144,21 @@ def test_cli_refuses_bad_apps_before_building_anything(apps, tmp_path, capsys):
         argv += ["--app", app]
     assert main(argv) == EXIT_BAD_INPUT
     assert "--app" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_strata_at_a_weight_runs_strata_with_its_start_up_objective():
+    assert split_algorithm("kube-default") == ("kube-default", 0.0)
+    assert split_algorithm("strata@0.5") == ("strata", 0.5)
+    assert split_algorithm("strata@1") == ("strata", 1.0)
+    for bad in ("strata@0", "strata@1.5", "strata@x", "strata@", "kube-default@0.5"):
+        with pytest.raises(ValueError, match="strata@0.5"):
+            split_algorithm(bad)
+
+
+@pytest.mark.parametrize("algorithms", ["strata,nosuch", "strata@2", "ilp@0.5"])
+def test_cli_refuses_bad_algorithms_before_building_anything(algorithms, tmp_path, capsys):
+    assert main(["experiment", "deploy", "--out", str(tmp_path / "out"), "--algorithms", algorithms]) == EXIT_BAD_INPUT
+    assert algorithms.split(",")[-1] in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_a_run_that_is_not_ready_says_what_its_instances_wait_for():
