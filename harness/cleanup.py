@@ -49,3 +49,16 @@ def remove_containers(nodes_dir: Path, netns_prefix: str) -> None:
             _run(["umount", "-l", str(mount)])
     for name in pod_namespaces(netns_prefix):
         _run(["ip", "netns", "del", name])
+
+
+def remove_run_folder(workdir: Path, keep: bool) -> bool:
+    """Delete a stopped run's folder (its daemons' logs, stores and registry: gigabytes at real image
+    sizes) unless `keep`, or unless anything is still mounted below it; True if it was deleted."""
+    import shutil
+
+    from dataplane.agent.rootfs import mounts_under
+
+    if keep or mounts_under(workdir):
+        return False
+    shutil.rmtree(workdir, ignore_errors=True)
+    return True

@@ -33,7 +33,6 @@ import dataclasses
 import json
 import os
 import signal
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from images import IMAGE_SCALE
 from programs.service.program import tree_services
 from topologies.catalog import load_topology
 
+from .cleanup import remove_run_folder
 from .daemons import poll
 from .deploy_experiment import stored_on_disk, uplink_interfaces, uplink_sent_bytes, with_settings
 from .signals import interrupt_on_signals
@@ -307,13 +307,8 @@ def _print_comparison(baseline: DeployFigures, ours: DeployFigures) -> None:
 
 
 def _remove_run_folder(workdir: Path, ok: bool) -> None:
-    """A passing demo leaves nothing behind; a failing one keeps its daemons' logs for a look
-    (a folder with anything still mounted below it is never deleted)."""
-    from dataplane.agent.rootfs import mounts_under
-
-    if ok and not mounts_under(workdir):
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
+    """A passing demo leaves nothing behind; a failing one keeps its daemons' logs for a look."""
+    if not remove_run_folder(workdir, keep=not ok):
         print(f"the daemons' logs are kept in {workdir}")
 
 

@@ -323,6 +323,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
 
     from api.app_messages import service_message
 
+    from .cleanup import remove_run_folder
     from .stack import Stack, port_addresses
 
     solver, startup_weight = split_algorithm(algorithm)
@@ -365,7 +366,8 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
             if now > ready_timeout:
                 waiting = "; ".join(f"{app.name}: {waiting_instances(latest[app.name].instances)}"
                                     for app in apps if app.name not in app_ready)
-                raise NotReady(f"{algorithm}: not every service answered after {ready_timeout:g} s; waiting: {waiting}")
+                raise NotReady(f"{algorithm}: not every service answered after {ready_timeout:g} s; waiting: {waiting} "
+                               f"(the daemons' logs are in {stack.workdir})")
             time.sleep(0.2)
         sent = stack.registry_sent_bytes() - sent_before
         uplink = uplink_sent_bytes(uplinks) - uplink_before
@@ -380,6 +382,9 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
         run = whole_run(algorithm, peers, rows, first_answers, deployments, pulled=sent, peer=served,
                         stored=stored_on_disk(stack.workdir), uplink=uplink, image_scale=image_scale,
                         replicas=replicas, spread=spread, profile=profile)
+    # Measured: the run's folder goes (gigabytes at real image sizes). A run not ready raised above
+    # and keeps its folder, whose daemons' logs say why.
+    remove_run_folder(stack.workdir, keep=False)
     progress(f"  {algorithm:<15} peers {'on ' if peers else 'off'}: registry sent {run.pulled_bytes / 1e6:6.2f} MB, "
              f"peers {run.peer_bytes / 1e6:6.2f} MB, stored {run.stored_bytes / 1e6:6.2f} MB, uplink "
              f"{run.uplink_bytes / 1e6:6.2f} MB, {run.nodes_used} node(s), ready in {run.ready_seconds:.1f} s "
