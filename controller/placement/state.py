@@ -164,7 +164,7 @@ class Loads:
         k = inst.rule_of[i]
         if k < 0:
             return True
-        if n in inst.closed[k] or self.svc[k][n] + 1 > inst.max_per_server[k]:
+        if not self._room_on(k, n):
             return False
         for h in inst.spreads_of[k]:
             spread = inst.spreads[h]
@@ -174,6 +174,11 @@ class Loads:
                 if counts[d] + 1 > low + spread.max_skew:
                     return False
         return True
+
+    def _room_on(self, k: int, n: int) -> bool:
+        """Service k's rules let n take one more of its replicas: n not closed to it, and below
+        its max_per_server there."""
+        return n not in self.inst.closed[k] and self.svc[k][n] + 1 <= self.inst.max_per_server[k]
 
     def movable(self, i: int, n: int, added: float | None = None) -> bool:
         """Container i may move from its server to server n: n has room for it, and with it moved
@@ -185,7 +190,7 @@ class Loads:
         k = inst.rule_of[i]
         if k < 0:
             return True
-        if n in inst.closed[k] or self.svc[k][n] + 1 > inst.max_per_server[k]:
+        if not self._room_on(k, n):
             return False
         a = self.where[i]
         for h in inst.spreads_of[k]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 
 from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
 from controller.placement.algorithms import STARTUP_AWARE
@@ -98,11 +99,9 @@ def problem_for(state: ClusterState, new: list[NewInstance], size_unit: float) -
     layers = tuple(Layer(d, s / size_unit) for d, s in sizes.items())
     rules = []
     ready = {s.name for s in servers}
+    running = Counter((i.app, i.service, i.node) for i in state.instances.values() if i.node in ready)
     for app, service in {(app.spec.name, service): (app, service) for _, app, service in new}.values():
-        placed: dict[str, int] = {}
-        for instance in state.instances.values():
-            if instance.app == app.spec.name and instance.service == service and instance.node in ready:
-                placed[instance.node] = placed.get(instance.node, 0) + 1
+        placed = {node: count for (a, s, node), count in running.items() if (a, s) == (app.spec.name, service)}
         rule = service_rule(f"{app.spec.name}/{service}", app.spec.service(service), placed)
         if rule is not None:
             rules.append(rule)
