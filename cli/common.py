@@ -207,6 +207,14 @@ def add_profile_option(parser: argparse.ArgumentParser, prefix: str = "") -> Non
                             f"{p.name}: {p.summary}" for p in PROFILES.values()) + f" (default: {DEFAULT_PROFILE})")
 
 
+def add_delays_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--delays on|off: the topology's link delays and losses as declared (on) or all 0 (off)."""
+    parser.add_argument("--delays", choices=["on", "off"], default="on",
+                        help=prefix + "on: links and access links get the delay and loss the topology declares "
+                                      "(edge-tiered's tiers, Topology Zoo distances); off: none, every delay and "
+                                      "loss 0 (default: on)")
+
+
 IMAGE_SCALE_HELP = ("the images' scale, 0 < S <= 1: layers of S times their real size, node storage likewise "
                     "(default 0.01; 1: real sizes, pulls take their real time on the links)")
 

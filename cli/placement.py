@@ -17,8 +17,8 @@ from controller.placement.startup import ready_seconds
 
 from images import IMAGE_SCALE
 
-from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, add_profile_option, client, guarded,
-                     image_scale, positive_float, positive_int)
+from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, add_delays_option, add_profile_option, client,
+                     guarded, image_scale, positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -65,6 +65,7 @@ def add_parser(sub) -> None:
                             help="deploy: on: every service of several replicas is spread over nodes (hard, at most "
                                  "one replica more on any node than on another); off: as the manifests say")
     add_profile_option(experiment, "deploy: ")
+    add_delays_option(experiment, "deploy: ")
     experiment.add_argument("--ready-timeout", type=positive_float, default=600.0, metavar="S",
                             help="deploy: seconds a run waits for every service to answer; a run that takes longer "
                                  "is reported and left out of the results (default: 600)")
@@ -230,7 +231,8 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
     try:
         written = run_deploy_experiment(args.app or [DEFAULT_APP], args.topo, algorithms, peers, Path(args.out),
                                         replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
-                                        image_scale=args.image_scale, ready_timeout=args.ready_timeout)
+                                        image_scale=args.image_scale, ready_timeout=args.ready_timeout,
+                                        delays=args.delays == "on")
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     except NotReady as exc:

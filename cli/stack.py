@@ -7,7 +7,8 @@ from pathlib import Path
 
 from images import IMAGE_SCALE
 
-from .common import IMAGE_SCALE_HELP, STACK_FILE, add_profile_option, guarded, image_scale, positive_int
+from .common import (IMAGE_SCALE_HELP, STACK_FILE, add_delays_option, add_profile_option, guarded, image_scale,
+                     positive_int)
 from .topo import load_spec
 
 
@@ -43,6 +44,7 @@ def add_parser(sub) -> None:
                     help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
                          "a server and a device). Fewer hosts launch faster")
     add_profile_option(up)
+    add_delays_option(up)
     up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
     up.add_argument("--openflow-port", type=int, default=6653)
     up.add_argument("--port-base", type=int, default=50050, metavar="PORT",
@@ -59,6 +61,7 @@ def add_parser(sub) -> None:
     up.set_defaults(func=guarded(cmd_up))
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
+    add_delays_option(demo)
     demo.set_defaults(func=guarded(cmd_demo))
 
 
@@ -69,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    spec = load_spec(args.topo, args.hosts_per_node, args.profile)
+    spec = load_spec(args.topo, args.hosts_per_node, args.profile, args.delays)
     from harness.stack import port_addresses
     from harness.up import up
 
@@ -81,4 +84,4 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
-    return run_demo()
+    return run_demo(delays=args.delays == "on")

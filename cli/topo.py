@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, BadInput, add_profile_option, guarded, positive_int
+from .common import EXIT_OK, OUTPUT, BadInput, add_delays_option, add_profile_option, guarded, positive_int, print_json
 
 
 def add_parser(sub) -> None:
@@ -21,32 +21,42 @@ def add_parser(sub) -> None:
                       help="zoo networks: hosts on each node, an edge server then devices (1-16; default 2: "
                            "a server and a device). Fewer hosts launch faster")
     add_profile_option(topo, "show, launch: ")
+    add_delays_option(topo, "show, launch: ")
+    OUTPUT.add(topo, after_action=False)
+    topo.set_defaults(json_output=True)  # show prints JSON; list and launch refuse -o json themselves
     topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
     topo.add_argument("--sdn-listen", default="127.0.0.1:50054", metavar="ADDR",
                       help="launch: gRPC address of the SDN daemon")
     topo.set_defaults(func=guarded(cmd_topo))
 
 
-def load_spec(name: str, hosts_per_node: int | None, profile: str):
-    """The named topology with the server profile, or BadInput naming the choices."""
+def load_spec(name: str, hosts_per_node: int | None, profile: str, delays: str = "on"):
+    """The named topology with the server profile and delays "on" or "off", or BadInput naming the choices."""
     from topologies.catalog import load_topology
 
     try:
-        return load_topology(name, hosts_per_node=hosts_per_node, profile=profile)
+        return load_topology(name, hosts_per_node=hosts_per_node, profile=profile, delays=delays == "on")
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
 
 def cmd_topo(args: argparse.Namespace) -> int:
-    from topologies.catalog import describe, draw, topology_names
+    from topologies.catalog import as_dict, describe, draw, topology_names
 
+    if args.output == "json" and args.action != "show":
+        raise BadInput("-o json: only show prints JSON")
     if args.action == "list":
         print("\n".join(topology_names()))
         return EXIT_OK
     if not args.name:
         raise BadInput("name a topology (see `strata topo list`)")
-    spec = load_spec(args.name, args.hosts_per_node, args.profile)
+    spec = load_spec(args.name, args.hosts_per_node, args.profile, args.delays)
     if args.action == "show":
+        if args.output == "json":
+            if args.png:
+                draw(spec, args.png)  # the JSON alone on stdout
+            print_json(as_dict(spec))
+            return EXIT_OK
         print(describe(spec))
         if args.png:
             draw(spec, args.png)

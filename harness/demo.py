@@ -1,6 +1,6 @@
 """`strata demo`: the main job end to end on the default edge network, with a summary of what was measured.
 
-1. Launch edge-tiered in Mininet on the constrained server profile (`edge-small`: 4 cores, 4 GiB of
+1. Launch edge-tiered (with its declared link delays unless `--delays off`) in Mininet on the constrained server profile (`edge-small`: 4 cores, 4 GiB of
    memory, 1 GiB of disk per edge server, at the image scale) with the placement and SDN daemons,
    the OCI registry, the orchestrator at the cloud site and a node agent on every edge server;
    every host pings every host.
@@ -110,11 +110,12 @@ def print_tree(tree: dict, depth: int = 1) -> None:
         print_tree(call, depth + 1)
 
 
-def run_demo() -> int:
-    spec = load_topology("edge-tiered", profile=PROFILE)
+def run_demo(*, delays: bool = True) -> int:
+    """The demo on edge-tiered with its declared link delays (`delays` False: every delay 0)."""
+    spec = load_topology("edge-tiered", profile=PROFILE, delays=delays)
     report = DemoReport()
     print(f"strata demo: {spec.name} on the {PROFILE} server profile, {len(spec.switches)} switches, "
-          f"{len(spec.hosts)} hosts", flush=True)
+          f"{len(spec.hosts)} hosts, delays {'on' if delays else 'off'}", flush=True)
     interrupt_on_signals()
     with Stack(spec, images=[]) as stack:
         net = stack.network.net

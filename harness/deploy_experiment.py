@@ -74,6 +74,7 @@ class DeployRun:
     profile: str = DEFAULT_PROFILE  # the edge servers' profile
     service_p50_seconds: float = 0.0  # median of the services' first answers on their VIPs, from the first Deploy
     service_p90_seconds: float = 0.0  # 90th percentile of the same
+    delays: bool = False   # the topology's link delays and losses applied (older CSVs: none were)
 
 
 @dataclass
@@ -124,7 +125,8 @@ def app_rows(algorithm: str, peers: bool, apps: Sequence[str], app_ready: dict[s
 
 def whole_run(algorithm: str, peers: bool, rows: Sequence[AppRun], first_answers: dict[tuple[str, str], float],
               deployments: dict[str, tuple[int, int, set[str]]], *, pulled: int, peer: int, stored: int,
-              uplink: int, image_scale: float, replicas: int | None, spread: bool, profile: str) -> DeployRun:
+              uplink: int, image_scale: float, replicas: int | None, spread: bool, profile: str,
+              delays: bool) -> DeployRun:
     """The run's record: bytes as counted for all apps together, readiness of the last app, instances
     and planned bytes summed, nodes used by any app."""
     answers = list(first_answers.values())
@@ -132,7 +134,7 @@ def whole_run(algorithm: str, peers: bool, rows: Sequence[AppRun], first_answers
                      sum(r.planned_bytes for r in rows), sum(r.instances for r in rows),
                      len(set().union(*(nodes for _, _, nodes in deployments.values()))), image_scale,
                      "+".join(r.app for r in rows), replicas or 0, spread, profile,
-                     percentile(answers, 50), percentile(answers, 90))
+                     percentile(answers, 50), percentile(answers, 90), delays)
 
 
 def _write(rows: Sequence, kind: type, path: Path) -> None:
@@ -313,7 +315,7 @@ def waiting_instances(instances: Sequence, shown: int = 3) -> str:
 def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool, *, openflow_port: int,
                 port_base: int, progress: Callable[[str], None], replicas: int | None = None,
                 spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
-                ready_timeout: float = READY_TIMEOUT) -> tuple[DeployRun, list[AppRun]]:
+                ready_timeout: float = READY_TIMEOUT, delays: bool = True) -> tuple[DeployRun, list[AppRun]]:
     """Deploy every app, in order, with `algorithm` (a name, or strata@W: split_algorithm) on a
     fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds."""
     import grpc
@@ -381,7 +383,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
         rows = app_rows(algorithm, peers, [app.name for app in apps], app_ready, first_answers, deployments)
         run = whole_run(algorithm, peers, rows, first_answers, deployments, pulled=sent, peer=served,
                         stored=stored_on_disk(stack.workdir), uplink=uplink, image_scale=image_scale,
-                        replicas=replicas, spread=spread, profile=profile)
+                        replicas=replicas, spread=spread, profile=profile, delays=delays)
     # Measured: the run's folder goes (gigabytes at real image sizes). A run not ready raised above
     # and keeps its folder, whose daemons' logs say why.
     remove_run_folder(stack.workdir, keep=False)
@@ -401,7 +403,7 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
                           *, replicas: int | None = None, spread: bool = False, profile: str = DEFAULT_PROFILE,
                           openflow_port: int = 6663, port_base: int = 50200,
                           progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
-                          ready_timeout: float = READY_TIMEOUT) -> tuple[Path, Path, Path]:
+                          ready_timeout: float = READY_TIMEOUT, delays: bool = True) -> tuple[Path, Path, Path]:
     """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
     Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app) and deploy.png.
     A run whose apps do not all answer in time is reported and left out; NotReady at the end names
@@ -416,12 +418,12 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
     for algorithm in algorithms:
         split_algorithm(algorithm)  # a malformed strata@W fails here, before any network is built
     specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
-    spec = load_topology(topology, profile=profile)
+    spec = load_topology(topology, profile=profile, delays=delays)
     require_root("the deploy experiment")
     interrupt_on_signals()  # Ctrl-C or SIGTERM: the network of the run under way is torn down
     out.mkdir(parents=True, exist_ok=True)
     settings = (f"{replicas} replicas per service, " if replicas else "") + f"spread {'on' if spread else 'off'}, " \
-        f"profile {profile}"
+        f"profile {profile}, delays {'on' if delays else 'off'}"
     shown = f"{' + '.join(Path(name).stem if name not in BUNDLED_APPS else name for name in apps)} ({settings})"
     progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
@@ -433,7 +435,8 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
             try:
                 run, app_runs = measure_run(spec, specs, algorithm, p, openflow_port=openflow_port,
                                             port_base=port_base, progress=progress, replicas=replicas, spread=spread,
-                                            profile=profile, image_scale=image_scale, ready_timeout=ready_timeout)
+                                            profile=profile, image_scale=image_scale, ready_timeout=ready_timeout,
+                                            delays=delays)
             except NotReady as exc:
                 progress(f"  {exc}")
                 failed.append(f"{algorithm} (peers {'on' if p else 'off'})")

@@ -1,11 +1,14 @@
-"""The declared topology: switches, hosts (with roles and capacities) and links, as plain data."""
+"""The declared topology: switches, hosts (with roles and capacities) and links with their delays, as plain data."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 from dataclasses import dataclass, field
 
 ROLES = ("edge-server", "device", "registry", "cloud")
+DELAYS_OFF = "delays off"  # a link's delay_source once TopologySpec.without_delays cleared it
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class HostSpec:
     bandwidth_mbps: float = 0.0
     memory_mib: float = 0.0       # memory for containers' requests; 0 = not given (no memory limit)
     access_mbps: float = 0.0      # bandwidth of its link to the switch; 0 = unlimited
+    access_delay_ms: float = 0.0  # one-way delay of its link to the switch, each direction
+    access_loss_percent: float = 0.0  # share of frames dropped on that link, in percent, each direction
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,10 @@ class LinkSpec:
     a: str                  # switch name
     b: str                  # switch name
     bandwidth_mbps: float   # emulated capacity (Mininet TCLink bw)
-    delay_ms: float = 0.0   # declared; applied only where the kernel has netem
-    loss_percent: float = 0.0
-    source: str = ""        # where the figure came from (e.g. "LinkSpeedRaw", "default")
+    delay_ms: float = 0.0   # one-way delay, each direction (the emulated network applies it)
+    loss_percent: float = 0.0  # share of frames dropped, in percent, each direction
+    source: str = ""        # where the bandwidth came from (e.g. "LinkSpeedRaw", "default")
+    delay_source: str = ""  # where the delay came from (e.g. "great circle", "no coordinates")
 
 
 @dataclass
@@ -68,6 +74,7 @@ class TopologySpec:
                 raise ValueError(f"{self.name}: host {h.name} hangs off unknown switch {h.switch!r}")
             if h.role not in ROLES:
                 raise ValueError(f"{self.name}: host {h.name} has unknown role {h.role!r}")
+            _check_delay(f"{self.name}: host {h.name}'s access link", h.access_delay_ms, h.access_loss_percent)
         ips = [h.ip for h in self.hosts]
         if len(set(ips)) != len(ips):
             raise ValueError(f"{self.name}: duplicate host IP addresses")
@@ -76,6 +83,23 @@ class TopologySpec:
                 raise ValueError(f"{self.name}: link {link.a}-{link.b} names an unknown switch")
             if link.bandwidth_mbps <= 0:
                 raise ValueError(f"{self.name}: link {link.a}-{link.b} has no bandwidth")
+            _check_delay(f"{self.name}: link {link.a}-{link.b}", link.delay_ms, link.loss_percent)
+
+    def without_delays(self) -> TopologySpec:
+        """The same network with every link's and access link's delay and loss at 0."""
+        hosts = [dataclasses.replace(h, access_delay_ms=0.0, access_loss_percent=0.0) for h in self.hosts]
+        links = [dataclasses.replace(link, delay_ms=0.0, loss_percent=0.0, delay_source=DELAYS_OFF)
+                 for link in self.links]
+        return dataclasses.replace(self, hosts=hosts, links=links,
+                                   notes=[*self.notes, "delays off: every delay and loss is 0"])
+
+
+def _check_delay(what: str, delay_ms: float, loss_percent: float) -> None:
+    """ValueError naming `what` unless the delay is a finite number >= 0 and the loss in [0, 100)."""
+    if not (math.isfinite(delay_ms) and delay_ms >= 0):
+        raise ValueError(f"{what} has delay {delay_ms!r} ms: it must be a finite number of milliseconds, 0 or more")
+    if not 0 <= loss_percent < 100:  # NaN fails this too
+        raise ValueError(f"{what} has loss {loss_percent!r}%: it must be at least 0 and under 100")
 
 
 class Addresses:

@@ -7,6 +7,10 @@ What the importer decides, and records in TopologySpec.notes:
   the emulator carries, and clamped to [MIN_MBPS, MAX_MBPS];
 - parallel edges between two nodes become one link with the sum of their rates;
 - self-loops are dropped;
+- link delay: the propagation delay of the great-circle distance between the link's two nodes
+  (their Latitude/Longitude), at two thirds of the speed of light (about 5 us per km); a link
+  with a node lacking coordinates gets no delay (0, delay_source "no coordinates"), and the
+  notes say how many; hosts' access links have none (they stand at the node's point of presence);
 - nodes without coordinates are drawn beside their neighbours (only drawings use positions);
 - several components are joined into one: largest first, each further component is linked
   to what has been joined so far by the geographically nearest node pair (or the first
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from .delays import GREAT_CIRCLE, NO_COORDINATES, great_circle_km, propagation_delay_ms
 from .spec import Addresses, HostSpec, LinkSpec, TopologySpec
 from .tiered import SERVER_BANDWIDTH, SERVER_CPU, SERVER_STORAGE
 
@@ -81,11 +86,21 @@ def emulated_mbps(bps: float) -> float:
 
 
 def _coordinates(data: dict) -> tuple[float, float] | None:
-    """(longitude, latitude), or None when missing or not numbers."""
+    """(longitude, latitude), or None when missing or not finite numbers."""
     try:
-        return float(data["Longitude"]), float(data["Latitude"])
+        lon, lat = float(data["Longitude"]), float(data["Latitude"])
     except (KeyError, TypeError, ValueError):
         return None
+    return (lon, lat) if math.isfinite(lon) and math.isfinite(lat) else None
+
+
+def link_delay(a: dict, b: dict) -> tuple[float, str]:
+    """The one-way propagation delay (ms, to the microsecond) between two Zoo nodes and its
+    delay_source: over their great-circle distance, or (0, NO_COORDINATES) when one lacks coordinates."""
+    pa, pb = _coordinates(a), _coordinates(b)
+    if pa is None or pb is None:
+        return 0.0, NO_COORDINATES
+    return round(propagation_delay_ms(great_circle_km(pa[1], pa[0], pb[1], pb[0])), 3), GREAT_CIRCLE
 
 
 def _distance(a: dict, b: dict) -> float:
@@ -163,7 +178,9 @@ def load_zoo(name_or_path: str, *, seed: int = 0, hosts_per_node: int = HOSTS_PE
         missing += len(found) - len(known)
         bps = sum(known) + DEFAULT_LINK_BPS * (len(found) - len(known))
         source = found[0][1] if len(known) == len(found) else ("default" if not known else "mixed")
-        links.append(LinkSpec(switch_of[u], switch_of[v], emulated_mbps(bps), source=source))
+        delay_ms, delay_source = link_delay(graph.nodes[u], graph.nodes[v])
+        links.append(LinkSpec(switch_of[u], switch_of[v], emulated_mbps(bps), delay_ms, source=source,
+                              delay_source=delay_source))
     if missing:
         notes.append(f"{missing} of {sum(map(len, rates.values()))} edge(s) give no rate: "
                      f"{DEFAULT_LINK_BPS / 1e9:g} Gbit/s assumed")
@@ -179,10 +196,15 @@ def load_zoo(name_or_path: str, *, seed: int = 0, hosts_per_node: int = HOSTS_PE
         for comp in components[1:]:
             u, v = min(((a, b) for a in comp for b in main),
                        key=lambda p: (_distance(graph.nodes[p[0]], graph.nodes[p[1]]), p))
-            links.append(LinkSpec(switch_of[u], switch_of[v], emulated_mbps(DEFAULT_LINK_BPS),
-                                  source="joins components"))
+            delay_ms, delay_source = link_delay(graph.nodes[u], graph.nodes[v])
+            links.append(LinkSpec(switch_of[u], switch_of[v], emulated_mbps(DEFAULT_LINK_BPS), delay_ms,
+                                  source="joins components", delay_source=delay_source))
             main = main | comp
         notes.append(f"{len(components)} components joined into one by {len(components) - 1} added link(s)")
+
+    without = sum(1 for link in links if link.delay_source == NO_COORDINATES)
+    notes.append("link delays: great-circle propagation between the nodes at 2/3 of the speed of light"
+                 + (f"; {without} of {len(links)} link(s) have an end without coordinates: no delay" if without else ""))
 
     positions = place_nodes(graph, undirected, nodes, switch_of, seed)
     missing_coords = sum(1 for n in nodes if _coordinates(graph.nodes[n]) is None)

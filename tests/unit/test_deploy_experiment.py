@@ -63,7 +63,7 @@ def _records():
     deployments = {"shop": (100, 4, {"edge1", "edge2"}), "blog": (50, 3, {"edge2", "edge3"})}
     rows = app_rows("strata", True, ["shop", "blog"], {"shop": 4.5, "blog": 9.5}, answers, deployments)
     run = whole_run("strata", True, rows, answers, deployments, pulled=1000, peer=10, stored=900, uplink=800,
-                    image_scale=0.01, replicas=2, spread=True, profile="edge-small")
+                    image_scale=0.01, replicas=2, spread=True, profile="edge-small", delays=True)
     return rows, run
 
 
@@ -73,11 +73,13 @@ def test_per_app_and_whole_run_records():
                     AppRun("strata", True, "blog", 9.5, 6.0, 9.0, 50, 3, 2)]
     assert (run.ready_seconds, run.planned_bytes, run.instances, run.nodes_used) == (9.5, 150, 7, 3)
     assert (run.pulled_bytes, run.peer_bytes, run.stored_bytes, run.uplink_bytes) == (1000, 10, 900, 800)
-    assert (run.apps, run.replicas, run.spread, run.profile) == ("shop+blog", 2, True, "edge-small")
+    assert (run.apps, run.replicas, run.spread, run.profile, run.delays) == ("shop+blog", 2, True, "edge-small", True)
     assert (run.service_p50_seconds, run.service_p90_seconds) == (4.0, 9.0)
     unset = whole_run("strata", True, rows, {}, {"shop": (0, 0, set()), "blog": (0, 0, set())}, pulled=0, peer=0,
-                      stored=0, uplink=0, image_scale=0.01, replicas=None, spread=False, profile="roomy")
+                      stored=0, uplink=0, image_scale=0.01, replicas=None, spread=False, profile="roomy",
+                      delays=False)
     assert unset.replicas == 0  # as the manifests say
+    assert not unset.delays
 
 
 def test_records_round_trip_through_csv_with_their_settings(tmp_path):
@@ -86,7 +88,8 @@ def test_records_round_trip_through_csv_with_their_settings(tmp_path):
     write_app_csv(rows, tmp_path / "deploy-apps.csv")
     header = (tmp_path / "deploy.csv").read_text().splitlines()[0].split(",")
     assert header[:6] == ["algorithm", "peers", "pulled_bytes", "peer_bytes", "stored_bytes", "ready_seconds"]
-    assert {"apps", "replicas", "spread", "profile", "service_p50_seconds", "service_p90_seconds"} <= set(header)
+    assert {"apps", "replicas", "spread", "profile", "service_p50_seconds", "service_p90_seconds",
+            "delays"} <= set(header)
     assert read_csv(tmp_path / "deploy.csv") == [run]
     assert read_app_csv(tmp_path / "deploy-apps.csv") == rows
 
@@ -102,6 +105,7 @@ def test_a_csv_from_before_the_settings_reads_with_their_defaults(tmp_path):
     [run] = read_csv(path)
     assert run == DeployRun("strata", True, 100, 5, 90, 1.23, 80, 90, 12, 1, 0.01)
     assert (run.apps, run.replicas, run.spread, run.profile) == ("", 0, False, "roomy")
+    assert not run.delays  # no delay was applied before the setting was recorded
 
 
 def test_a_probe_asks_every_vip_at_once_and_counts_answers_that_name_their_service():
