@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     topo.set_defaults(func=guarded(cmd_topo))
 
 
-def load_spec(name: str, hosts_per_node: int | None, profile: str, delays: str = "on"):
+def load_spec(name: str, hosts_per_node: int | None, profile: str, delays: str):
     """The named topology with the server profile and delays "on" or "off", or BadInput naming the choices."""
     from topologies.catalog import load_topology
 
