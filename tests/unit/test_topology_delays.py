@@ -216,7 +216,7 @@ def test_every_abilene_link_has_a_delay_and_hosts_none():
     summary = delay_summary(spec)
     assert summary.links_without_coordinates == 0
     assert summary.device_to_cloud_ms is None  # no cloud host in a Zoo network
-    # New York-Washington DC is Abilene's shortest span (about 330 km)
+    # Chicago-Indianapolis is Abilene's shortest span (about 263 km)
     assert 1.2 < summary.link_min_ms < 1.4 and summary.link_max_ms == max(l.delay_ms for l in spec.links)
 
 
