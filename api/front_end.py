@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from api.app import AppError, AppSpec
 
 
+def _first_version(app: AppSpec, group: str) -> str:
+    """The name calls to a VIP use: the service of that name, else the first version serving it."""
+    return next(s.name for s in app.services if s.name == group or s.group == group)
+
+
 @dataclass(frozen=True)
 class FrontEnd:
     """The service users call (its VIP's name: a service with versions is called by its mesh service's)."""
@@ -17,9 +22,9 @@ class FrontEnd:
 
 
 def call_tree(app: AppSpec, service: str) -> set[str]:
-    """The services a GET /call on `service` reaches through the call graph, `service` included
-    (cycles are walked once, as the service program does)."""
-    reached, todo = set(), [service]
+    """The services a GET /call on `service` (a service, or a mesh service: its first version) reaches
+    through the call graph, itself included (cycles are walked once, as the service program does)."""
+    reached, todo = set(), [_first_version(app, service)]
     while todo:
         name = todo.pop()
         if name not in reached:
@@ -31,18 +36,13 @@ def call_tree(app: AppSpec, service: str) -> set[str]:
 WEB_PORTS = frozenset({80, 443, 8080, 8443})  # HTTP's ports: where a published web front end usually listens
 
 
-def _first_version(app: AppSpec, group: str) -> str:
-    """The name calls to a VIP use: the service of that name, else the first version serving it."""
-    return next(s.name for s in app.services if s.name == group or s.group == group)
-
-
 def _likeliest(app: AppSpec, groups: list[str], called: set[str], web_ports: bool) -> str:
     """Of `groups`: one no other service calls, then (with `web_ports`) one on an HTTP port, then
     the one whose call tree reaches the most services, then the first in the app's order."""
     def rank(group: str) -> tuple:
         service = app.service(_first_version(app, group))
         return (group not in called, web_ports and service.port in WEB_PORTS,
-                len(call_tree(app, service.name)), -groups.index(group))
+                len(call_tree(app, group)), -groups.index(group))
     return max(groups, key=rank)
 
 

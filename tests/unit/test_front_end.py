@@ -115,7 +115,7 @@ def test_versions_are_called_by_their_mesh_service_and_vnfs_never_are_front_ends
     app = AppSpec("shop", (svc("fw", vnf_kind="firewall", vnf_config='{"default": "allow"}'),
                            svc("web-v1", "db", mesh_service="web", version="v1"),
                            svc("web-v2", "db", mesh_service="web", version="v2", exposed=True), svc("db")))
-    assert front_end(app).service == "web"
+    assert front_end(app).service == "web" and call_tree(app, "web") == {"web-v1", "db"}
     with pytest.raises(AppError, match="no such service"):
         front_end(app, "fw")
 

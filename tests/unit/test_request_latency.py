@@ -145,3 +145,17 @@ def test_cli_takes_the_number_of_requests_and_front_ends():
 def test_cli_refuses_a_bad_front_end_before_building_anything(tmp_path, capsys):
     assert main(["experiment", "deploy", "--out", str(tmp_path / "out"), "--front-end", "nosuch"]) == EXIT_BAD_INPUT
     assert "--front-end nosuch" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_the_demo_passes_its_latency_check_only_when_nearly_every_request_was_answered(capsys):
+    from harness.demo import DeployFigures, DemoReport, _latency_check
+
+    def plan(name: str, failed: int) -> DeployFigures:
+        return DeployFigures(name, 0, 0, 0, 1.0, 1, 1, LatencySummary(150, failed, 3.0, 5.0, 9.0))
+
+    report = DemoReport()
+    _latency_check(report, [plan("kube-default", 0), plan("strata", 1)], "frontend")
+    _latency_check(report, [plan("kube-default", 0), plan("strata", 2)], "frontend")
+    _latency_check(report, [DeployFigures("strata", 0, 0, 0, 1.0, 1, 1)], "frontend")  # nothing measured
+    assert [c.ok for c in report.checks] == [True, False, False]
+    assert "strata p50 3.0 ms, p90 5.0 ms, p99 9.0 ms, 1/150 failed" in report.checks[0].detail
