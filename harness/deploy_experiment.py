@@ -224,8 +224,10 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     labels = [f"{r.algorithm}\n{'peers' if r.peers else 'registry'}" for r in runs]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 4), 4.5),
-                                      gridspec_kw={"width_ratios": [3, 1.4]})
+    timed = any(r.requests for r in runs)  # request latency measured: a third panel
+    fig, (left, right, *latency) = plt.subplots(1, 3 if timed else 2,
+                                                figsize=(max(8.0, 1.3 * len(runs) + 4) + 3 * timed, 4.5),
+                                                gridspec_kw={"width_ratios": [3, 1.4, 1.4] if timed else [3, 1.4]})
     x = range(len(runs))
     width = 0.27
     for k, (field, name) in enumerate((("pulled_bytes", "from the registry"), ("peer_bytes", "from peers"),
@@ -240,6 +242,13 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     right.set_yticks(list(x), labels, fontsize=7)
     right.invert_yaxis()
     right.set_xlabel("seconds until every VIP answers")
+    for panel in latency:
+        panel.barh([i - 0.2 for i in x], [r.request_p50_ms for r in runs], 0.4, color="tab:blue", label="p50")
+        panel.barh([i + 0.2 for i in x], [r.request_p99_ms for r in runs], 0.4, color="tab:orange", label="p99")
+        panel.set_yticks(list(x), labels, fontsize=7)
+        panel.invert_yaxis()
+        panel.set_xlabel("request latency, ms")
+        panel.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
