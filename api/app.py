@@ -60,6 +60,8 @@ class ServiceSpec:
     #                        on hostname: 1; Compose deploy.placement.max_replicas_per_node); 0 = no limit
     spread: tuple[SpreadSpec, ...] = ()  # topologySpreadConstraints over its replicas
     prefer_apart: bool = False  # preferred: replicas on different nodes (preferred podAntiAffinity, hostname)
+    exposed: bool = False  # published for users outside the app (a Kubernetes Service of type LoadBalancer or
+    #                        NodePort, Compose `ports:`): where its users come in (api.front_end)
 
     @property
     def group(self) -> str:
@@ -200,8 +202,9 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("near", f"must be a host name, got {service.near!r}"))
     if not _whole(service.max_per_node) or service.max_per_node < 0:
         problems.append(("max_per_node", f"must be a whole number >= 0, got {service.max_per_node!r}"))
-    if not isinstance(service.prefer_apart, bool):
-        problems.append(("prefer_apart", f"must be true or false, got {service.prefer_apart!r}"))
+    for field in ("prefer_apart", "exposed"):
+        if not isinstance(getattr(service, field), bool):
+            problems.append((field, f"must be true or false, got {getattr(service, field)!r}"))
     if not isinstance(service.spread, tuple) or not all(isinstance(s, SpreadSpec) for s in service.spread):
         problems.append(("spread", f"must be a tuple of SpreadSpec, got {service.spread!r}"))
     else:
@@ -275,7 +278,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
-                  "max_per_node", "spread", "prefer_apart")
+                  "max_per_node", "spread", "prefer_apart", "exposed")
 SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 

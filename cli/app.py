@@ -64,7 +64,7 @@ def deployment_dict(d: pb.Deployment) -> dict:
                       "memory_limit_mib": s.memory_limit_mib, "port": s.port, "target_port": s.target_port,
                       "dependencies": list(s.dependencies), "max_per_node": s.max_per_node,
                       "spread": [{"topology": x.topology, "max_skew": x.max_skew, "hard": not x.soft} for x in s.spread],
-                      "prefer_apart": s.prefer_apart} for s in d.services],
+                      "prefer_apart": s.prefer_apart, "exposed": s.exposed} for s in d.services],
         "addresses": [{"service": a.service, "vip": a.vip, "port": a.port, "endpoints": a.endpoints}
                       for a in d.addresses],
         "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,

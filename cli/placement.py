@@ -15,10 +15,11 @@ from controller.placement.report import format_comparison
 from controller.placement.result import PlacementResult
 from controller.placement.startup import ready_seconds
 
+from harness.request_latency import DEFAULT_REQUESTS
 from images import IMAGE_SCALE
 
 from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, add_delays_option, add_profile_option, client,
-                     guarded, image_scale, positive_float, positive_int)
+                     guarded, image_scale, non_negative_int, positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -73,6 +74,13 @@ def add_parser(sub) -> None:
                             help="deploy: " + IMAGE_SCALE_HELP)
     experiment.add_argument("--peers", choices=["on", "off", "both"], default="on",
                             help="deploy: layers from the nearest holder (on), the registry only (off), or both")
+    experiment.add_argument("--requests", type=non_negative_int, default=DEFAULT_REQUESTS, metavar="N",
+                            help="deploy: once the apps run, N requests (GET /call, one after the other) from one "
+                                 "device per site to each app's front end, timed; 0: none "
+                                 f"(default: {DEFAULT_REQUESTS})")
+    experiment.add_argument("--front-end", action="append", metavar="SERVICE|APP=SERVICE",
+                            help="deploy: the service the requests go to, for every app that has it or for APP "
+                                 "(default: the service the manifests publish for users, docs/experiments.md)")
     experiment.set_defaults(func=guarded(cmd_experiment, bad_input=(ProblemError,)))
 
     generate = sub.add_parser("generate", help="write a problem file")
@@ -232,7 +240,8 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
         written = run_deploy_experiment(args.app or [DEFAULT_APP], args.topo, algorithms, peers, Path(args.out),
                                         replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
                                         image_scale=args.image_scale, ready_timeout=args.ready_timeout,
-                                        delays=args.delays == "on")
+                                        delays=args.delays == "on", requests=args.requests,
+                                        front_ends=args.front_end or [])
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     except NotReady as exc:

@@ -27,6 +27,7 @@ VERSION_KEY = "strata.io/version"            # Compose: its version (the mesh su
 STRATA_PREFIX = "strata.io/"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
+PUBLISHING_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})  # reachable from outside the cluster
 MAX_LISTED = 12  # entries of the ignored-fields warning before "... and N more"
 EXPECTED = ('expected a Docker Compose file (a mapping with "services") or Kubernetes manifests '
             '(YAML documents with "kind", e.g. Deployment and Service, possibly in a "kind: List")')
@@ -655,7 +656,8 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
                     ports=ports, dependencies=dependencies, base=base)
     return dataclasses.replace(spec, mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip(),
-                               max_per_node=_compose_max_per_node(body, service))
+                               max_per_node=_compose_max_per_node(body, service),
+                               exposed=bool(body.get("ports")))  # `ports:` publishes, `expose:` does not
 
 
 # ---------------------------------------------------------------- Kubernetes
@@ -927,7 +929,8 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
     max_per_node, prefer_apart = _k8s_anti_affinity(pod, pods, service, ignored)
     return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version,
                                max_per_node=max_per_node, spread=_k8s_spread(pod, pods, service, ignored),
-                               prefer_apart=prefer_apart)
+                               prefer_apart=prefer_apart,
+                               exposed=any(_service_type(s) in PUBLISHING_SERVICE_TYPES for s in workload.services))
 
 
 # ---------------------------------------------------------------- Kubernetes spread and anti-affinity

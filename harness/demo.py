@@ -9,11 +9,12 @@
    same empty nodes: first as kube-scheduler's default profile would place it (`kube-default`),
    measured and removed with its layers, then with Strata's layer-aware algorithm, which the rest
    of the demo uses. For both: bytes the registry sent (counted on its interface), bytes over
-   the cloud site's uplinks, bytes stored on the servers' disks, and the seconds until every
-   service answers on its VIP, from the moment its images are in the registry. The agents pull
-   only the layers their node lacks, from the nearest holder.
-3. From a device, every service answers on its VIP, and a request at the front end walks the whole
-   call graph: every service calls its dependencies by name, through the SDN's service routes.
+   the cloud site's uplinks, bytes stored on the servers' disks, the seconds until every
+   service answers on its VIP, from the moment its images are in the registry, and the latency
+   of requests from one device per site to the app's front end through its call graph (p50, p90,
+   p99). The agents pull only the layers their node lacks, from the nearest holder.
+3. From a device, every service answers on its VIP, and a request at the front end walks its whole
+   call tree: every service calls its dependencies by name, through the SDN's service routes.
 4. Scale the front end out; new connections spread over its replicas.
 5. The service mesh: a second version of a service (its canary, deployed with the app) gets 10%
    of new connections through a policy the switches enforce; the switches' counters give the
@@ -43,6 +44,7 @@ from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
 from api.app import AppSpec
+from api.front_end import call_tree, front_end
 from client.manifests import load_manifest
 from api.app_messages import service_message
 from images import IMAGE_SCALE
@@ -52,6 +54,7 @@ from topologies.catalog import load_topology
 from .cleanup import remove_run_folder
 from .daemons import poll
 from .deploy_experiment import stored_on_disk, uplink_interfaces, uplink_sent_bytes, with_settings
+from .request_latency import LatencySummary, front_end_address, measure_request_latency, sampled_devices, summarize
 from .signals import interrupt_on_signals
 from .stack import Stack
 
@@ -64,6 +67,8 @@ PROFILE = "edge-small"      # the paper's regime: small edge servers the apps do
 REPLICAS = 2                # of every service, spread over nodes
 BASELINE = "kube-default"   # kube-scheduler's default profile, deployed first for comparison
 READY_SECONDS = 180
+REQUESTS = 50               # per device, one device per site: the request stream to the front end, per plan
+ANSWERED_SHARE = 0.99       # of those requests, at least this share answered by the whole call tree
 
 
 def with_canary(app: AppSpec, service: str) -> AppSpec:
@@ -161,20 +166,21 @@ def run_demo(*, delays: bool = True) -> int:
                            f"{ours.stored / 1e6:.2f} MB against {baseline.stored / 1e6:.2f} MB on the servers' disks "
                            f"({_ratio(ours.stored, baseline.stored)}); ready in {ours.ready_seconds:.1f} s against "
                            f"{baseline.ready_seconds:.1f} s")
+            _latency_check(report, [f for f in (baseline, ours) if f is not None], front_end(app).service)
 
             print("3. services on their VIPs, and the call graph", flush=True)
             answered = [a.service for a in d.addresses if group.get((get_json(
                 net.get(devices[0]), f"http://{a.vip}:{a.port}/") or {}).get("service")) == group[a.service]]
             report.add("every service answers on its VIP from a device", len(answered) == len(d.addresses),
                        f"{len(answered)}/{len(d.addresses)} services (VIPs from {stack.service_range})")
-            front = app.front_ends()[0]
-            front_vip = next(a for a in d.addresses if a.service == front)
+            front = front_end(app).service
+            front_vip = next(a for a in d.addresses if group[a.service] == front)
             tree = get_json(net.get(devices[-1]), f"http://{front_vip.vip}:{front_vip.port}/call", timeout=15) or {}
             if tree:
                 print_tree(tree)
             covered = {group.get(name) for name in tree_services(tree)} if tree else set()
-            services = set(group.values())
-            report.add(f"a request at the front end ({front}) walks the whole call graph",
+            services = {group[name] for name in call_tree(app, front)}
+            report.add(f"a request at the front end ({front}) walks its whole call tree",
                        bool(tree.get("ok")) and covered == services,
                        f"{len(covered)}/{len(services)} services answered, every call through a VIP")
 
@@ -238,11 +244,26 @@ class DeployFigures:
     ready_seconds: float  # its images in the registry to every service answering on its VIP
     containers: int
     servers: int
+    latency: LatencySummary = field(default_factory=LatencySummary)  # devices' requests to the front end, once ready
 
     def line(self) -> str:
         return (f"{self.containers} containers on {self.servers} servers, registry sent {self.sent / 1e6:.2f} MB, "
                 f"uplink {self.uplink / 1e6:.2f} MB, stored {self.stored / 1e6:.2f} MB, ready in "
-                f"{self.ready_seconds:.1f} s")
+                f"{self.ready_seconds:.1f} s; requests {self.latency.words()}")
+
+
+def _request_latency(stack, app: AppSpec, d) -> LatencySummary:
+    """REQUESTS from one device per site to the app's front end, each through its whole call tree."""
+    vip, port = front_end_address(app, d.addresses, front_end(app))
+    return summarize(measure_request_latency(stack.network.net, sampled_devices(stack.spec), vip, port, REQUESTS))
+
+
+def _latency_check(report: DemoReport, plans: list[DeployFigures], front: str) -> None:
+    answered = all(f.latency.requests and f.latency.failed <= (1 - ANSWERED_SHARE) * f.latency.requests
+                   for f in plans)
+    report.add(f"requests from the devices to the front end ({front}) answered through its call tree", answered,
+               "; ".join(f"{f.algorithm} {f.latency.words()}" for f in plans)
+               + f" ({REQUESTS} per device, one device per site)")
 
 
 def _ratio(ours: float, theirs: float) -> str:
@@ -285,6 +306,7 @@ def _measured_deploy(stack, orchestrator, app: AppSpec, name: str, algorithm: st
                                 uplink_sent_bytes(uplinks) - uplink_before,
                                 stored_on_disk(stack.workdir) - stored_before, time.monotonic() - started,
                                 len(d.instances), len({i.node for i in d.instances}))
+        figures.latency = _request_latency(stack, app, d)  # counted bytes first: the requests add none to them
     if remove:
         orchestrator.DeleteDeployment(pb.DeleteDeploymentRequest(application=name), timeout=60)
         agents = {node: agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{sock}"))
@@ -298,13 +320,20 @@ def _measured_deploy(stack, orchestrator, app: AppSpec, name: str, algorithm: st
 
 
 def _print_comparison(baseline: DeployFigures, ours: DeployFigures) -> None:
-    print(f"      {'placement':<14}{'registry sent':>15}{'uplink':>12}{'stored':>12}{'ready':>9}{'servers':>9}")
+    print(f"      {'placement':<14}{'registry sent':>15}{'uplink':>12}{'stored':>12}{'ready':>9}{'servers':>9}"
+          f"{'requests p50 / p90 / p99 ms':>31}")
     for f in (baseline, ours):
         print(f"      {f.algorithm:<14}{f.sent / 1e6:>12.2f} MB{f.uplink / 1e6:>9.2f} MB{f.stored / 1e6:>9.2f} MB"
-              f"{f.ready_seconds:>7.1f} s{f.servers:>9}", flush=True)
+              f"{f.ready_seconds:>7.1f} s{f.servers:>9}"
+              f"{f.latency.p50_ms:>12.1f} /{f.latency.p90_ms:>6.1f} /{f.latency.p99_ms:>6.1f} ms", flush=True)
     print(f"      strata against {BASELINE}: registry {_ratio(ours.sent, baseline.sent)}, uplink "
           f"{_ratio(ours.uplink, baseline.uplink)}, stored {_ratio(ours.stored, baseline.stored)}, ready "
-          f"{ours.ready_seconds / baseline.ready_seconds:.2f}x the time (sizes x{IMAGE_SCALE:g})", flush=True)
+          f"{ours.ready_seconds / baseline.ready_seconds:.2f}x the time, request p50 "
+          f"{_times(ours.latency.p50_ms, baseline.latency.p50_ms)} (sizes x{IMAGE_SCALE:g})", flush=True)
+
+
+def _times(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
 def _remove_run_folder(workdir: Path, ok: bool) -> None:

@@ -3,7 +3,8 @@ together with each placement algorithm in turn, each run on a fresh network, and
 measured, not computed: bytes the registry sent (its interface's counter), bytes nodes sent each
 other (their blob servers), bytes stored on the servers (their layer stores on disk), bytes that
 crossed the cloud site's uplinks, the seconds until every service of every app answers on its VIP
-from a device, per app and in all, and each service's first answer (its p50 and p90).
+from a device, per app and in all, each service's first answer (its p50 and p90), and, once every
+app runs, the latency of requests from devices to each app's front end through its call graph.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +21,9 @@ from pathlib import Path
 from images import IMAGE_SCALE
 from topologies.profiles import DEFAULT_PROFILE
 from topologies.spec import TopologySpec
+
+from .request_latency import (DEFAULT_REQUESTS, DeviceStream, LatencySummary, by_site, front_end_address,
+                              front_end_choices, measure_request_latency, percentile, sampled_devices, summarize)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_APPS = {
@@ -75,6 +78,12 @@ class DeployRun:
     service_p50_seconds: float = 0.0  # median of the services' first answers on their VIPs, from the first Deploy
     service_p90_seconds: float = 0.0  # 90th percentile of the same
     delays: bool = False   # the topology's link delays and losses applied (older CSVs: none were)
+    # Requests from devices to the apps' front ends once all run (request_latency; 0: not measured).
+    requests: int = 0           # GET /call asked, every device and app together
+    requests_failed: int = 0    # of them not answered 200 (the whole call tree) in time, or not sent
+    request_p50_ms: float = 0.0  # latency of the answered ones (connection included), every app pooled
+    request_p90_ms: float = 0.0
+    request_p99_ms: float = 0.0
 
 
 @dataclass
@@ -89,6 +98,45 @@ class AppRun:
     planned_bytes: int
     instances: int
     nodes_used: int
+    front_end: str = ""         # the service its requests were sent to ("": not measured)
+    requests: int = 0           # as DeployRun's, for this app's front end
+    requests_failed: int = 0
+    request_p50_ms: float = 0.0
+    request_p90_ms: float = 0.0
+    request_p99_ms: float = 0.0
+
+
+@dataclass
+class SiteRun:
+    """One app's requests from one site's device in a run."""
+    algorithm: str
+    peers: bool
+    app: str
+    site: str                   # the switch the device hangs off
+    device: str
+    requests: int
+    requests_failed: int
+    request_p50_ms: float
+    request_p90_ms: float
+    request_p99_ms: float
+
+
+def with_request_latency(record, summary: LatencySummary):
+    """A DeployRun or AppRun with the request latency of `summary`."""
+    return dataclasses.replace(record, requests=summary.requests, requests_failed=summary.failed,
+                               request_p50_ms=summary.p50_ms, request_p90_ms=summary.p90_ms,
+                               request_p99_ms=summary.p99_ms)
+
+
+def site_rows(algorithm: str, peers: bool, streams: dict[str, list[DeviceStream]]) -> list[SiteRun]:
+    """The per-site records of a run's request streams (app -> its devices' streams)."""
+    rows = []
+    for app, app_streams in streams.items():
+        for stream in app_streams:
+            s = summarize([stream])
+            rows.append(SiteRun(algorithm, peers, app, stream.site, stream.device, s.requests, s.failed,
+                                s.p50_ms, s.p90_ms, s.p99_ms))
+    return rows
 
 
 def app_file(name: str) -> Path:
@@ -99,14 +147,6 @@ def app_file(name: str) -> Path:
     if not path.is_file():
         raise ValueError(f"--app {name}: neither a bundled app ({', '.join(BUNDLED_APPS)}) nor a file")
     return path
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0 < q <= 100) by the nearest-rank rule: a value that was measured; 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(math.ceil(q / 100 * len(ordered)), 1) - 1]
 
 
 def app_rows(algorithm: str, peers: bool, apps: Sequence[str], app_ready: dict[str, float],
@@ -167,7 +207,16 @@ def write_app_csv(rows: list[AppRun], path: Path) -> None:
 
 
 def read_app_csv(path: Path) -> list[AppRun]:
+    """The rows of a deploy-apps.csv; one written before request latency was measured reads with 0s."""
     return _read(path, AppRun)
+
+
+def write_site_csv(rows: list[SiteRun], path: Path) -> None:
+    _write(rows, SiteRun, path)
+
+
+def read_site_csv(path: Path) -> list[SiteRun]:
+    return _read(path, SiteRun)
 
 
 def plot(runs: list[DeployRun], path: Path, title: str) -> None:
@@ -177,8 +226,10 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     labels = [f"{r.algorithm}\n{'peers' if r.peers else 'registry'}" for r in runs]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 4), 4.5),
-                                      gridspec_kw={"width_ratios": [3, 1.4]})
+    timed = any(r.requests for r in runs)  # request latency measured: a third panel
+    fig, (left, right, *latency) = plt.subplots(1, 3 if timed else 2,
+                                                figsize=(max(8.0, 1.3 * len(runs) + 4) + 3 * timed, 4.5),
+                                                gridspec_kw={"width_ratios": [3, 1.4, 1.4] if timed else [3, 1.4]})
     x = range(len(runs))
     width = 0.27
     for k, (field, name) in enumerate((("pulled_bytes", "from the registry"), ("peer_bytes", "from peers"),
@@ -193,6 +244,13 @@ def plot(runs: list[DeployRun], path: Path, title: str) -> None:
     right.set_yticks(list(x), labels, fontsize=7)
     right.invert_yaxis()
     right.set_xlabel("seconds until every VIP answers")
+    for panel in latency:
+        panel.barh([i - 0.2 for i in x], [r.request_p50_ms for r in runs], 0.4, color="tab:blue", label="p50")
+        panel.barh([i + 0.2 for i in x], [r.request_p99_ms for r in runs], 0.4, color="tab:orange", label="p99")
+        panel.set_yticks(list(x), labels, fontsize=7)
+        panel.invert_yaxis()
+        panel.set_xlabel("request latency, ms")
+        panel.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -312,12 +370,34 @@ def waiting_instances(instances: Sequence, shown: int = 3) -> str:
                      f"{reason}" for reason, names in by_reason.items())
 
 
+def request_streams(stack, apps: Sequence, deployments: dict, front_ends: dict, requests: int
+                    ) -> dict[str, list[DeviceStream]]:
+    """App name -> the request streams from one device per site to the app's front end (`front_ends`:
+    app name -> FrontEnd; `deployments`: app name -> its GetDeployment answer), app after app."""
+    devices = sampled_devices(stack.spec)
+    streams = {}
+    for app in apps:
+        vip, port = front_end_address(app, deployments[app.name].addresses, front_ends[app.name])
+        streams[app.name] = measure_request_latency(stack.network.net, devices, vip, port, requests)
+    return streams
+
+
+def latency_words(summary: LatencySummary, streams: Sequence[DeviceStream]) -> str:
+    """"requests p50 ... (site1 p50 ..., site2 ...)" for a progress line."""
+    sites = by_site(streams)
+    per_site = ", ".join(f"{site} {s.p50_ms:.1f}" for site, s in sites.items())
+    return f"requests {summary.words()}" + (f" (p50 by site, ms: {per_site})" if len(sites) > 1 else "")
+
+
 def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool, *, openflow_port: int,
                 port_base: int, progress: Callable[[str], None], replicas: int | None = None,
                 spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
-                ready_timeout: float = READY_TIMEOUT, delays: bool = True) -> tuple[DeployRun, list[AppRun]]:
+                ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
+                front_ends: dict | None = None) -> tuple[DeployRun, list[AppRun], list[SiteRun]]:
     """Deploy every app, in order, with `algorithm` (a name, or strata@W: split_algorithm) on a
-    fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds."""
+    fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds.
+    Then, with `requests`, that many requests from one device per site to each app's front end
+    (`front_ends`: app name -> FrontEnd; default: front_end's choice)."""
     import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
@@ -329,6 +409,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
     from .stack import Stack, port_addresses
 
     solver, startup_weight = split_algorithm(algorithm)
+    front_ends = front_ends or front_end_choices([], apps)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None, image_scale=image_scale,
                orchestrator_options={"startup_weight": startup_weight} if startup_weight else None,
@@ -378,34 +459,47 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
             status = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{socket}")).GetNode(
                 agent_pb2.GetNodeRequest(), timeout=10)
             served += status.served_bytes_total
+        # Once every app runs and its bytes are counted: the users' requests load nothing else.
+        streams = request_streams(stack, apps, latest, front_ends, requests) if requests else {}
         deployments = {name: (d.planned_bytes, len(d.instances), {i.node for i in d.instances})
                        for name, d in latest.items()}
         rows = app_rows(algorithm, peers, [app.name for app in apps], app_ready, first_answers, deployments)
         run = whole_run(algorithm, peers, rows, first_answers, deployments, pulled=sent, peer=served,
                         stored=stored_on_disk(stack.workdir), uplink=uplink, image_scale=image_scale,
                         replicas=replicas, spread=spread, profile=profile, delays=delays)
+        if streams:
+            rows = [dataclasses.replace(with_request_latency(r, summarize(streams[r.app])),
+                                        front_end=front_ends[r.app].service) for r in rows]
+            run = with_request_latency(run, summarize([s for app in streams.values() for s in app]))
     # Measured: the run's folder goes (gigabytes at real image sizes). A run not ready raised above
     # and keeps its folder, whose daemons' logs say why.
     remove_run_folder(stack.workdir, keep=False)
+    every = [s for app_streams in streams.values() for s in app_streams]
     progress(f"  {algorithm:<15} peers {'on ' if peers else 'off'}: registry sent {run.pulled_bytes / 1e6:6.2f} MB, "
              f"peers {run.peer_bytes / 1e6:6.2f} MB, stored {run.stored_bytes / 1e6:6.2f} MB, uplink "
              f"{run.uplink_bytes / 1e6:6.2f} MB, {run.nodes_used} node(s), ready in {run.ready_seconds:.1f} s "
-             f"(services p50 {run.service_p50_seconds:.1f} s, p90 {run.service_p90_seconds:.1f} s)")
+             f"(services p50 {run.service_p50_seconds:.1f} s, p90 {run.service_p90_seconds:.1f} s)"
+             + (f"; {latency_words(summarize(every), every)}" if every else ""))
     if len(rows) > 1:
         for row in rows:
             progress(f"    {row.app:<40} ready in {row.ready_seconds:.1f} s (services p50 "
                      f"{row.service_p50_seconds:.1f} s, p90 {row.service_p90_seconds:.1f} s), "
-                     f"{row.instances} instance(s) on {row.nodes_used} node(s)")
-    return run, rows
+                     f"{row.instances} instance(s) on {row.nodes_used} node(s)"
+                     + (f"; {latency_words(summarize(streams[row.app]), streams[row.app])} at {row.front_end}"
+                        if streams else ""))
+    return run, rows, site_rows(algorithm, peers, streams)
 
 
 def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[str], peers: list[bool], out: Path,
                           *, replicas: int | None = None, spread: bool = False, profile: str = DEFAULT_PROFILE,
                           openflow_port: int = 6663, port_base: int = 50200,
                           progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
-                          ready_timeout: float = READY_TIMEOUT, delays: bool = True) -> tuple[Path, Path, Path]:
+                          ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
+                          front_ends: Sequence[str] = ()) -> tuple[Path, ...]:
     """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
-    Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app) and deploy.png.
+    Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app), with `requests`
+    deploy-sites.csv (one row per run, app and site: request latency) and deploy.png. `requests`:
+    per device and app, to its front end (`front_ends`: --front-end values, front_end_choices).
     A run whose apps do not all answer in time is reported and left out; NotReady at the end names
     those runs, after the others are written."""
     from topologies.catalog import load_topology
@@ -417,7 +511,10 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
         raise ValueError(f"--replicas must be at least 1, got {replicas}")
     for algorithm in algorithms:
         split_algorithm(algorithm)  # a malformed strata@W fails here, before any network is built
+    if requests < 0:
+        raise ValueError(f"--requests must be 0 (no requests) or more, got {requests}")
     specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
+    chosen = front_end_choices(front_ends, specs, apps)  # and a bad --front-end
     spec = load_topology(topology, profile=profile, delays=delays)
     require_root("the deploy experiment")
     interrupt_on_signals()  # Ctrl-C or SIGTERM: the network of the run under way is torn down
@@ -428,15 +525,20 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
     progress(f"deploying {shown} on {spec.name} with {', '.join(algorithms)} "
              f"(peers {'/'.join('on' if p else 'off' for p in peers)}), each on a fresh network, "
              f"images at scale {image_scale:g}" + (" (real sizes)" if image_scale == 1 else ""))
+    if requests:
+        progress(f"then {requests} requests per device from one device per site to each app's front end: "
+                 + "; ".join(f"{app}: {f.service}" + (f" ({f.reason})" if f.guessed else "")
+                             for app, f in chosen.items()))
     csv_path, apps_path, png_path = out / "deploy.csv", out / "deploy-apps.csv", out / "deploy.png"
-    runs, rows, failed = [], [], []
+    sites_path = out / "deploy-sites.csv"
+    runs, rows, sites, failed = [], [], [], []
     for p in peers:
         for algorithm in algorithms:
             try:
-                run, app_runs = measure_run(spec, specs, algorithm, p, openflow_port=openflow_port,
-                                            port_base=port_base, progress=progress, replicas=replicas, spread=spread,
-                                            profile=profile, image_scale=image_scale, ready_timeout=ready_timeout,
-                                            delays=delays)
+                run, app_runs, site_runs = measure_run(
+                    spec, specs, algorithm, p, openflow_port=openflow_port, port_base=port_base, progress=progress,
+                    replicas=replicas, spread=spread, profile=profile, image_scale=image_scale,
+                    ready_timeout=ready_timeout, delays=delays, requests=requests, front_ends=chosen)
             except NotReady as exc:
                 progress(f"  {exc}")
                 failed.append(f"{algorithm} (peers {'on' if p else 'off'})")
@@ -445,9 +547,12 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
             rows += app_runs
             write_csv(runs, csv_path)  # after every run: a later run that fails keeps the ones before it
             write_app_csv(rows, apps_path)
+            if requests:
+                sites += site_runs
+                write_site_csv(sites, sites_path)
     if runs:
         plot(runs, png_path, f"{shown} on {spec.name}, image scale {image_scale:g}")
     if failed:
         raise NotReady(f"not ready within {ready_timeout:g} s: {', '.join(failed)}"
                        + (f"; the other runs are in {csv_path} and {apps_path}" if runs else ""))
-    return csv_path, apps_path, png_path
+    return (csv_path, apps_path, *((sites_path,) if requests and runs else ()), png_path)

@@ -18,10 +18,12 @@ from strata.v1 import orchestrator_pb2_grpc
 
 from client.manifests import load_manifest
 from api.app_messages import service_message
+from api.front_end import front_end
 from programs.service.program import tree_services
 from harness.stack import Stack, port_addresses
 from conftest import wait_for
 from harness.daemons import poll
+from harness.request_latency import front_end_address, measure_request_latency, sampled_devices, summarize
 from topologies.catalog import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +118,18 @@ def test_every_service_answers_on_its_vip_and_the_front_end_covers_the_call_grap
     tree = http(stack, "dev3", f"http://{vip.vip}:{vip.port}/call", timeout=15)
     assert tree and tree["ok"], tree
     assert tree_services(tree) == {s.name for s in spec.services}
+
+
+def test_requests_from_a_device_per_site_reach_the_published_front_end_through_its_call_tree(stack, boutique):
+    d, spec = boutique["deployment"], boutique["spec"]
+    front = front_end(spec)
+    assert (front.service, front.guessed) == ("frontend", False)  # frontend-external, not the load generator
+    vip, port = front_end_address(spec, d.addresses, front)
+    streams = measure_request_latency(stack.network.net, sampled_devices(stack.spec), vip, port, 20)
+    assert [s.site for s in streams] == ["site1", "site2", "site3"]
+    assert all(s.failed == 0 for s in streams), streams  # each answered 200: its whole call tree answered
+    summary = summarize(streams)
+    assert summary.requests == 60 and 0 < summary.p50_ms <= summary.p90_ms <= summary.p99_ms < 5000
 
 
 def test_bytes_pulled_are_the_layers_each_node_lacked(stack, boutique):
