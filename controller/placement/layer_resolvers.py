@@ -38,14 +38,19 @@ class RegistryLayerResolver:
         client = self.registries.get(ref.registry or "docker.io", self.default)
         if client is None:
             return None
-        in_registry = f"{ref.path}@{ref.digest}" if ref.digest else f"{ref.path}:{ref.tag or 'latest'}"
-        try:
-            image = client.image_layers(in_registry, platform=platform)
-        except ImageNotFound:
-            return None
-        except (RegistryError, ValueError) as exc:
-            raise LookupFailed(f"{reference} ({platform}): {exc}") from None
-        return tuple(Layer(layer.digest, layer.size) for layer in image.layers)
+        # A Docker Hub official image is "library/NAME" in a pull-through cache of Docker Hub, and
+        # plain "NAME" in a registry Strata filled (strata images push): the first found wins.
+        paths = (ref.path, ref.repository) if ref.official else (ref.path,)
+        for path in paths:
+            in_registry = f"{path}@{ref.digest}" if ref.digest else f"{path}:{ref.tag or 'latest'}"
+            try:
+                image = client.image_layers(in_registry, platform=platform)
+            except ImageNotFound:
+                continue
+            except (RegistryError, ValueError) as exc:
+                raise LookupFailed(f"{reference} ({platform}): {exc}") from None
+            return tuple(Layer(layer.digest, layer.size) for layer in image.layers)
+        return None
 
 
 class CatalogueLayerResolver:

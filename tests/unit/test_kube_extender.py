@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -18,8 +19,10 @@ from controller.placement.kube_extender import (MAX_EXTENDER_PRIORITY, ExtenderR
                                                 parse_quantity, prioritize, read_args)
 from controller.placement.layer_resolvers import (CachedResolver, CachePolicy, CatalogueLayerResolver,
                                                   LookupFailed, RegistryLayerResolver, first_known)
+from dataplane.registry.server import REGISTRY_BINARY, RegistryServer
+from images.build import build_images
 from images.catalogue import default_catalogue
-from images.registry import ImageLayers, ImageNotFound, LayerRef, RegistryUnavailable
+from images.registry import ImageLayers, ImageNotFound, LayerRef, RegistryClient, RegistryUnavailable, push_all
 
 DATA = Path(__file__).resolve().parent / "data" / "extender"
 ROOT = Path(__file__).resolve().parents[2]
@@ -369,6 +372,7 @@ def test_the_registry_resolver_asks_each_image_of_its_hosts_registry_by_reposito
     assert example.asked == [("shop/web:2.1", "linux/arm64")]
     assert resolve("docker.io/library/nginx:latest", "linux/amd64") == (Layer(digest, 9),)
     assert resolve("docker.io/library/redis:7", "linux/amd64") is None  # not in the mirror
+    assert mirror.asked[-2:] == [("library/redis:7", "linux/amd64"), ("redis:7", "linux/amd64")]  # both forms
     assert RegistryLayerResolver({"registry.example.com": example})("quay.io/x/y:1", "linux/amd64") is None
     with pytest.raises(LookupFailed, match="connection refused"):
         RegistryLayerResolver({}, FakeClient("down", {}, fail=True))("docker.io/library/nginx:1", "linux/amd64")
@@ -407,7 +411,7 @@ def test_with_the_catalogue_a_node_holding_the_pods_image_scores_10():
 def server(resolver):
     servers = []
 
-    def start(**options):
+    def start(resolver=resolver, **options):
         extender = Extender(resolver, log=lambda line: None)
         http_server, port = create_server(("127.0.0.1", 0), extender, **options)
         threading.Thread(target=http_server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -488,6 +492,35 @@ def test_the_http_server_refuses_bad_and_oversized_requests(server):
         assert conn.getresponse().status == 411
     finally:
         conn.close()
+
+
+def test_over_http_with_layers_from_a_real_registry(server, tmp_path):
+    """A docker-registry holding alpine and traefik (built on alpine's layer): a node holding traefik
+    holds all of alpine, though not by name (ImageLocality would score it 0); a node holding busybox,
+    none of it."""
+    if not Path(REGISTRY_BINARY).exists():
+        pytest.skip(f"{REGISTRY_BINARY} is not installed (apt-get install docker-registry)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    cache = tmp_path / "images"
+    build_images(cache, names=("alpine", "traefik", "busybox"), progress=lambda line: None)
+    registry = RegistryServer(tmp_path / "storage", address).start()
+    try:
+        push_all(cache, registry.url, progress=lambda line: None)
+        document = load("args-nodes.json")
+        document["Pod"]["spec"].pop("initContainers")
+        document["Pod"]["spec"]["containers"] = [{"name": "shell", "image": "alpine:latest"}]
+        document["Nodes"]["items"][0]["status"]["images"].append(
+            {"names": ["docker.io/library/busybox:latest"], "sizeBytes": 4_261_574})
+        document["Nodes"]["items"][1]["status"]["images"].append(
+            {"names": ["docker.io/library/traefik:latest"], "sizeBytes": 145_104_937})
+        resolver = CachedResolver(RegistryLayerResolver({}, RegistryClient(registry.url)))
+        port = server(resolver=resolver)
+        status, answer = post(port, "/prioritize", json.dumps(document).encode())
+    finally:
+        registry.stop()
+    assert (status, scores(answer)) == (200, {"edge-a": 0, "edge-b": 10, "edge-c": 0})
 
 
 def test_strata_extender_serve_answers_the_scheduler(tmp_path):
