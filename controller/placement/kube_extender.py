@@ -127,8 +127,8 @@ def parse_quantity(text: Any, where: str) -> int:
 
 
 def _field(document: dict, name: str) -> Any:
-    """A top-level ExtenderArgs field: Go's decoder, which the API's own servers use, matches field
-    names regardless of case, so "Pod" and "pod" are the same field."""
+    """A top-level ExtenderArgs field, its name matched as Go's encoding/json matches it (what an
+    extender written in Go decodes with): exactly, else regardless of case, so "pod" is "Pod"."""
     if name in document:
         return document[name]
     return next((value for key, value in document.items() if key.lower() == name.lower()), None)

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.placement.extender_server import Extender, NodeCache, create_server, verb_path
 from controller.placement.kube_extender import (MAX_EXTENDER_PRIORITY, ExtenderRequestError, Layer,
@@ -564,3 +565,18 @@ def test_the_pods_images_are_read_with_their_requests():
     init = document["Pod"]["spec"]["initContainers"][0]
     init["resources"] = {"requests": {"ephemeral-storage": "1Gi"}}  # larger than the containers' sum: it counts
     assert read_args(document).pod.storage_request == 2**30
+
+
+def test_the_sample_scheduler_configuration_names_what_the_extender_serves_by_default():
+    from cli.extender import DEFAULT_LISTEN
+
+    config = yaml.safe_load((ROOT / "examples" / "kube-scheduler" / "scheduler-config.yaml").read_text())
+    assert (config["apiVersion"], config["kind"]) == ("kubescheduler.config.k8s.io/v1", "KubeSchedulerConfiguration")
+    [extender] = config["extenders"]
+    assert extender["urlPrefix"] == f"http://{DEFAULT_LISTEN}"
+    assert (extender["filterVerb"], extender["prioritizeVerb"]) == ("filter", "prioritize")
+    assert isinstance(extender["weight"], int) and extender["weight"] > 0  # required with a prioritizeVerb
+    assert extender["nodeCacheCapable"] is False and "bindVerb" not in extender and "preemptVerb" not in extender
+    assert set(extender) <= {"urlPrefix", "filterVerb", "preemptVerb", "prioritizeVerb", "weight", "bindVerb",
+                             "enableHTTPS", "tlsConfig", "httpTimeout", "nodeCacheCapable", "managedResources",
+                             "ignorable"}  # the fields of kube-scheduler's config/v1 Extender
