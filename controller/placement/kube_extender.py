@@ -288,8 +288,9 @@ class PodOnNode:
     total: int  # bytes of the pod's images: its layers (distinct), plus whole images the resolver does not know
     present: int  # of which the node already holds
     missing_layers: int  # layers it would pull
-    missing_bytes: int  # bytes of those layers
-    unknown: tuple[str, ...]  # pod images neither resolved nor reported by the node: their size is not known
+    missing_images: int  # whole images (the resolver does not know them) it would pull, of known size
+    missing_bytes: int  # bytes of those layers and images
+    unknown: tuple[str, ...]  # pod images it lacks whose size nothing tells (no resolver, no candidate node)
 
 
 def pod_on_node(pod: PodView, node: NodeView, held: NodeLayers, resolver: LayerResolver,
@@ -308,11 +309,12 @@ def pod_on_node(pod: PodView, node: NodeView, held: NodeLayers, resolver: LayerR
         else:
             wanted.update((layer.digest, layer.size) for layer in found)
     missing = {digest: size for digest, size in wanted.items() if digest not in held.layers}
+    lacked = [image for image in unresolved if image not in held.unresolved]
+    sized = [image for image in lacked if image_sizes.get(image, 0) > 0]
+    missing_bytes = sum(missing.values()) + sum(image_sizes[image] for image in sized)
     total = sum(wanted.values()) + sum(image_sizes.get(image, 0) for image in unresolved)
-    present = sum(wanted.values()) - sum(missing.values()) \
-        + sum(image_sizes.get(image, 0) for image in unresolved if image in held.unresolved)
-    unknown = tuple(image for image in unresolved if image not in held.unresolved)
-    return PodOnNode(total, present, len(missing), sum(missing.values()), unknown)
+    unknown = tuple(image for image in lacked if image not in sized)
+    return PodOnNode(total, total - missing_bytes, len(missing), len(sized), missing_bytes, unknown)
 
 
 def _image_sizes(pod: PodView, nodes: Sequence[NodeView]) -> dict[str, int]:
@@ -357,9 +359,10 @@ def storage_failure(pod: PodView, node: NodeView, seen: PodOnNode, held: NodeLay
     if needed <= free:
         return None
     request = f" plus its ephemeral-storage request of {pod.storage_request} bytes" if pod.storage_request else ""
+    whole = f" and {seen.missing_images} whole images at their size on other nodes" if seen.missing_images else ""
     unknown = f"; not counted, size unknown: {', '.join(seen.unknown)}" if seen.unknown else ""
     return (f"strata layer-sharing: pod {pod.name} needs {needed} bytes of ephemeral storage: the {seen.missing_layers} "
-            f"image layers it lacks ({seen.missing_bytes} bytes){request}; the node has {max(free, 0)} free: "
+            f"image layers{whole} it lacks ({seen.missing_bytes} bytes){request}; the node has {max(free, 0)} free: "
             f"allocatable {node.allocatable_storage} less {held.held_bytes} of the images it holds{unknown}")
 
 

@@ -183,6 +183,21 @@ def test_layers_already_on_the_node_are_not_needed_again(resolver):
     assert filter_nodes(read_args(document), resolver)["FailedAndUnresolvableNodes"].keys() == {"edge-c"}
 
 
+def test_images_no_resolver_knows_are_counted_at_their_size_elsewhere_or_named_as_not_counted(resolver):
+    document = load("args-unknown-images.json")
+    exporter = 22_741_003  # edge-a's sizeBytes of the exporter image, which edge-b lacks
+    edge_b = document["Nodes"]["items"][1]
+    fits = (DEBIAN + PAUSE) + (WEB_DEPS + WEB_21 + exporter)  # what edge-b holds + what it lacks
+    edge_b["status"]["allocatable"]["ephemeral-storage"] = str(fits)
+    assert filter_nodes(read_args(document), resolver)["FailedAndUnresolvableNodes"] == {}
+    edge_b["status"]["allocatable"]["ephemeral-storage"] = str(fits - 1)
+    why = filter_nodes(read_args(document), resolver)["FailedAndUnresolvableNodes"]["edge-b"]
+    assert str(WEB_DEPS + WEB_21 + exporter) in why and "1 whole images" in why
+    document["Pod"]["spec"]["containers"].append({"name": "extra", "image": "ghcr.io/example/unseen:1"})
+    why = filter_nodes(read_args(document), resolver)["FailedAndUnresolvableNodes"]["edge-b"]
+    assert why.endswith("not counted, size unknown: ghcr.io/example/unseen:1")
+
+
 # -- NodeNames (nodeCacheCapable) and the node cache
 
 
