@@ -14,6 +14,7 @@ from .kube_extender import (ExtenderRequestError, LayerResolver, NodeView, error
                             read_args, read_node)
 
 DEFAULT_MAX_BODY = 64 * 2**20  # bytes: a NodeList of a few thousand nodes with their image lists
+REQUEST_TIMEOUT = 30.0  # seconds a connection may stay silent in the middle of a request
 
 
 class NodeCache:
@@ -77,18 +78,22 @@ class Extender:
         return args
 
     def filter(self, body: bytes) -> tuple[int, object]:
-        try:
-            return 200, filter_nodes(self._args(body), self.resolver)
-        except ExtenderRequestError as exc:
-            self.log(f"filter: bad request: {exc}")
-            return 400, error_result(f"strata extender: bad filter request: {exc}")
+        return self._answer("filter", lambda: filter_nodes(self._args(body), self.resolver), error_result)
 
     def prioritize(self, body: bytes) -> tuple[int, object]:
+        return self._answer("prioritize", lambda: prioritize(self._args(body), self.resolver),
+                            lambda message: {"Error": message})
+
+    def _answer(self, verb: str, compute: Callable[[], object],
+                error: Callable[[str], object]) -> tuple[int, object]:
         try:
-            return 200, prioritize(self._args(body), self.resolver)
+            return 200, compute()
         except ExtenderRequestError as exc:
-            self.log(f"prioritize: bad request: {exc}")
-            return 400, {"Error": f"strata extender: bad prioritize request: {exc}"}
+            self.log(f"{verb}: bad request: {exc}")
+            return 400, error(f"strata extender: bad {verb} request: {exc}")
+        except Exception as exc:  # a fault of the extender: the scheduler gets an answer, not a cut connection
+            self.log(f"{verb}: failed: {type(exc).__name__}: {exc}")
+            return 500, error(f"strata extender: {verb} failed: {type(exc).__name__}: {exc}")
 
 
 def verb_path(prefix: str, verb: str) -> str:
@@ -105,12 +110,15 @@ def create_server(address: tuple[str, int], extender: Extender, *, prefix: str =
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # the scheduler's client keeps connections open
+        timeout = REQUEST_TIMEOUT
 
         def _answer(self, status: int, value: object) -> None:
             body = json.dumps(value).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
@@ -141,7 +149,15 @@ def create_server(address: tuple[str, int], extender: Extender, *, prefix: str =
                                   "(serve with a larger --max-body, or configure the extender nodeCacheCapable)",
                              close=True)
                 return
-            self._answer(*verb(self.rfile.read(size)))
+            try:
+                body = self.rfile.read(size)
+            except OSError:  # the client stopped sending (REQUEST_TIMEOUT) or went away
+                self.close_connection = True
+                return
+            if len(body) < size:  # closed before the whole body came
+                self.close_connection = True
+                return
+            self._answer(*verb(body))
 
         def do_GET(self) -> None:
             if self.path == "/healthz":

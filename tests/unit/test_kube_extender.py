@@ -295,6 +295,19 @@ def test_bad_requests_get_400_with_the_error_in_the_filter_result(resolver, why)
     assert len(logged) == 2
 
 
+def test_a_fault_of_the_extender_is_answered_500_with_the_error():
+    def broken(reference, platform):
+        raise RuntimeError("resolver bug")
+
+    logged = []
+    extender = Extender(broken, log=logged.append)
+    status, result = extender.filter((DATA / "args-nodes.json").read_bytes())
+    assert status == 500 and "resolver bug" in result["Error"] and result["Nodes"] is None
+    status, answer = extender.prioritize((DATA / "args-nodes.json").read_bytes())
+    assert status == 500 and "resolver bug" in answer["Error"]
+    assert len(logged) == 2
+
+
 def test_field_names_match_regardless_of_case_as_gos_decoder_does(resolver):
     document = load("args-nodes.json")
     lower = {"pod": document["Pod"], "nodes": document["Nodes"]}
