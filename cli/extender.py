@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from api.app import DOCKER_HUB_HOSTS
 from component_base.metrics import split_address
 from controller.placement.extender_server import (DEFAULT_MAX_BODY, Extender, NodeCache, create_server, serve,
                                                   verb_path)
@@ -58,6 +59,7 @@ def registries(values: list[str], timeout: float) -> tuple[dict[str, RegistryCli
     default = None
     for value in values:
         host, equals, url = value.partition("=")
+        host = "docker.io" if host.lower() in DOCKER_HUB_HOSTS else host  # as image references name Docker Hub
         if not equals:
             if default is not None:
                 raise ValueError(f"--registry {value}: a second registry for every image; give HOST=URL")

@@ -583,6 +583,18 @@ def test_bad_serve_options_exit_2(argv, capsys):
     assert capsys.readouterr().err.startswith("strata extender serve: ")
 
 
+def test_registry_options_name_docker_hub_by_any_of_its_hosts():
+    from cli.extender import registries
+
+    by_host, default = registries(["index.docker.io=http://hub-mirror:5000", "registry.example.com=https://r.example.com",
+                                   "http://mirror:5000"], timeout=2)
+    assert {host: client.base_url for host, client in by_host.items()} == {
+        "docker.io": "http://hub-mirror:5000", "registry.example.com": "https://r.example.com"}
+    assert default.base_url == "http://mirror:5000" and default.timeout == 2
+    with pytest.raises(ValueError, match="twice"):
+        registries(["docker.io=http://a:5000", "registry-1.docker.io=http://b:5000"], timeout=2)
+
+
 def test_the_pods_images_are_read_with_their_requests():
     args = read_args(load("args-nodes.json"))
     assert args.pod.name == "shop/web-7d9f8b6c5d-x2kqp"
