@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from api.app import AppError, parse_image_reference
@@ -94,6 +95,7 @@ class NodeLayers:
 # -- references and quantities
 
 
+@lru_cache(maxsize=1 << 16)  # nodes report the same images: each name is parsed once
 def normalise_reference(text: str) -> str:
     """An image reference as containerd and the kubelet name it: registry host (docker.io for Docker
     Hub), "library/" for official images, ":latest" when no tag; by digest when it has one
@@ -200,6 +202,28 @@ def read_pod(value: Any) -> PodView:
     return PodView(name, tuple(images), request)
 
 
+def _node_image(entry: Any, node: str, k: int) -> NodeImage:
+    """One entry of Node.status.images. The field paths of messages are built only on a failure:
+    a big cluster's request holds tens of thousands of entries."""
+    names = entry.get("names") if isinstance(entry, dict) else None
+    size = entry.get("sizeBytes", 0) if isinstance(entry, dict) else None
+    if not isinstance(names, (list, type(None))) or not all(isinstance(raw, str) and raw for raw in names or ()) \
+            or isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        where = f"{node}.status.images[{k}]"  # a failure: say which field, as _object and the others would
+        entry = _object(entry, where)
+        for j, raw in enumerate(_list(entry.get("names"), f"{where}.names")):
+            _string(raw, f"{where}.names[{j}]")
+        raise ExtenderRequestError(f"{where}.sizeBytes: expected a whole number of bytes of at least 0, "
+                                   f"got {size!r}")
+    normalised = []
+    for raw in names or ():
+        try:
+            normalised.append(normalise_reference(raw))
+        except ValueError:
+            continue  # runtimes report names such as "<none>@<none>": not an image one can ask for
+    return NodeImage(tuple(dict.fromkeys(normalised)), size)
+
+
 def read_node(value: Any, where: str) -> NodeView:
     """A core/v1 Node: its name, Node.status.images, allocatable ephemeral storage and platform labels."""
     node = _object(value, where)
@@ -207,21 +231,8 @@ def read_node(value: Any, where: str) -> NodeView:
     name = _string(metadata.get("name"), f"{where}.metadata.name")
     labels = _object(metadata.get("labels"), f"{where}.metadata.labels", required=False)
     status = _object(node.get("status"), f"{where}.status", required=False)
-    images = []
-    for k, entry in enumerate(_list(status.get("images"), f"{where}.status.images")):
-        entry = _object(entry, f"{where}.status.images[{k}]")
-        names = []
-        for j, raw in enumerate(_list(entry.get("names"), f"{where}.status.images[{k}].names")):
-            _string(raw, f"{where}.status.images[{k}].names[{j}]")
-            try:
-                names.append(normalise_reference(raw))
-            except ValueError:
-                continue  # runtimes report names such as "<none>@<none>": not an image one can ask for
-        size = entry.get("sizeBytes", 0)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ExtenderRequestError(f"{where}.status.images[{k}].sizeBytes: expected a whole number of bytes "
-                                       f"of at least 0, got {size!r}")
-        images.append(NodeImage(tuple(dict.fromkeys(names)), size))
+    images = [_node_image(entry, where, k)
+              for k, entry in enumerate(_list(status.get("images"), f"{where}.status.images"))]
     allocatable = _object(status.get("allocatable"), f"{where}.status.allocatable", required=False)
     storage = allocatable.get(EPHEMERAL_STORAGE)
     storage = None if storage is None else parse_quantity(storage, f"{where}.status.allocatable.{EPHEMERAL_STORAGE}")
@@ -253,16 +264,28 @@ def read_args(document: Any, cached: Callable[[str], NodeView | None] = lambda n
 # -- layers
 
 
-def _resolve(resolver: LayerResolver, names: Iterable[str], platform: str) -> Sequence[Layer] | None:
-    """The layers of the first of an image's names the resolver knows."""
-    for name in names:
-        layers = resolver(name, platform)
-        if layers is not None:
-            return layers
-    return None
+class RequestLayers:
+    """The resolver's answers within one request, as digest -> bytes per image: candidate nodes
+    report the same images over and over, so each (names, platform) is asked once."""
+
+    def __init__(self, resolver: LayerResolver):
+        self.resolver = resolver
+        self._found: dict[tuple[tuple[str, ...], str], dict[str, int] | None] = {}
+
+    def of(self, names: tuple[str, ...], platform: str) -> dict[str, int] | None:
+        """The layers of the first of an image's names the resolver knows; None if it knows none."""
+        key = (names, platform)
+        if key not in self._found:
+            self._found[key] = None
+            for name in names:
+                layers = self.resolver(name, platform)
+                if layers is not None:
+                    self._found[key] = {layer.digest: layer.size for layer in layers}
+                    break
+        return self._found[key]
 
 
-def node_layers(node: NodeView, resolver: LayerResolver) -> NodeLayers:
+def node_layers(node: NodeView, resolved: RequestLayers) -> NodeLayers:
     """The node's images as layers. An image is tried by its digest names first (they name one
     manifest for good), then by its tags."""
     layers: dict[str, int] = {}
@@ -272,12 +295,12 @@ def node_layers(node: NodeView, resolver: LayerResolver) -> NodeLayers:
     for image in node.images or ():
         names = tuple(sorted(image.names, key=lambda name: "@" not in name))
         aliases.update((name, names) for name in names)
-        found = _resolve(resolver, names, node.platform)
+        found = resolved.of(names, node.platform)
         if found is None:
             unresolved.update((name, max(image.size_bytes, unresolved.get(name, 0))) for name in image.names)
             unresolved_bytes += image.size_bytes
         else:
-            layers.update((layer.digest, layer.size) for layer in found)
+            layers.update(found)
     return NodeLayers(layers, unresolved, unresolved_bytes, aliases)
 
 
@@ -293,7 +316,7 @@ class PodOnNode:
     unknown: tuple[str, ...]  # pod images it lacks whose size nothing tells (no resolver, no candidate node)
 
 
-def pod_on_node(pod: PodView, node: NodeView, held: NodeLayers, resolver: LayerResolver,
+def pod_on_node(pod: PodView, node: NodeView, held: NodeLayers, resolved: RequestLayers,
                 image_sizes: Mapping[str, int]) -> PodOnNode:
     """The pod's bytes against what the node holds. Layers the resolver gives count per layer; a pod
     image it does not know counts whole, by name, as ImageLocality does: present on a node that
@@ -303,11 +326,11 @@ def pod_on_node(pod: PodView, node: NodeView, held: NodeLayers, resolver: LayerR
     wanted: dict[str, int] = {}
     unresolved: list[str] = []
     for image in pod.images:
-        found = _resolve(resolver, dict.fromkeys([image, *held.aliases.get(image, ())]), node.platform)
+        found = resolved.of(tuple(dict.fromkeys([image, *held.aliases.get(image, ())])), node.platform)
         if found is None:
             unresolved.append(image)
         else:
-            wanted.update((layer.digest, layer.size) for layer in found)
+            wanted.update(found)
     missing = {digest: size for digest, size in wanted.items() if digest not in held.layers}
     lacked = [image for image in unresolved if image not in held.unresolved]
     sized = [image for image in lacked if image_sizes.get(image, 0) > 0]
@@ -342,9 +365,10 @@ def layer_sharing_score(present: int, total: int) -> int:
 def prioritize(args: ExtenderArgs, resolver: LayerResolver) -> list[dict]:
     """HostPriorityList: every candidate node with its layer-sharing score, in the request's order."""
     sizes = _image_sizes(args.pod, args.nodes)
+    resolved = RequestLayers(resolver)
     scores = []
     for node in args.nodes:
-        seen = pod_on_node(args.pod, node, node_layers(node, resolver), resolver, sizes)
+        seen = pod_on_node(args.pod, node, node_layers(node, resolved), resolved, sizes)
         scores.append({"Host": node.name, "Score": layer_sharing_score(seen.present, seen.total)})
     return scores
 
@@ -371,11 +395,12 @@ def filter_nodes(args: ExtenderArgs, resolver: LayerResolver) -> dict:
     request) fit in the node's free ephemeral storage, in the form the request came in. A node that
     fails goes to FailedAndUnresolvableNodes: preempting pods frees no image storage."""
     sizes = _image_sizes(args.pod, args.nodes)
+    resolved = RequestLayers(resolver)
     passed: list[int] = []
     failed: dict[str, str] = {}
     for k, node in enumerate(args.nodes):
-        held = node_layers(node, resolver)
-        why = storage_failure(args.pod, node, pod_on_node(args.pod, node, held, resolver, sizes), held)
+        held = node_layers(node, resolved)
+        why = storage_failure(args.pod, node, pod_on_node(args.pod, node, held, resolved, sizes), held)
         if why is None:
             passed.append(k)
         else:
