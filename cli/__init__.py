@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import app, images, mesh, node, placement, sdn, stack, topo, vnf
+from . import app, extender, images, mesh, node, placement, sdn, stack, topo, vnf
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, label
 
 __all__ = ["build_parser", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_UNREACHABLE"]
 
 # in the order `strata --help` lists them
-GROUPS = (placement, stack, topo, sdn, images, node, app, mesh, vnf)
+GROUPS = (placement, stack, topo, sdn, images, node, app, mesh, vnf, extender)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strata", description="Strata's command line: placement, experiments, daemons, topologies, the "
-                                   "running stack's components (node, app, mesh, vnf, chain, sdn), up and demo.")
+                                   "running stack's components (node, app, mesh, vnf, chain, sdn), up and demo, "
+                                   "and a kube-scheduler extender.")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_parser(sub)

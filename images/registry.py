@@ -21,6 +21,7 @@ from images.oci import OCI_INDEX, OCI_MANIFEST, REF_NAME, Layout
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
+INDEX_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {MANIFEST_ACCEPT}"
 CHUNK = 1 << 20  # bytes per read and write when streaming a blob
 MAX_REDIRECTS = 5
 USER_AGENT = "strata-registry-client/1"
@@ -61,6 +62,16 @@ class ImageManifest:
     digest: str  # of the manifest bytes
     config_digest: str
     config: dict  # the image configuration (Env, Cmd, rootfs.diff_ids, ...)
+    layers: tuple[LayerRef, ...]  # bottom first
+
+
+@dataclass(frozen=True)
+class ImageLayers:
+    """What an image is made of for one platform, read from its manifest."""
+
+    reference: str  # "name:tag" or "name@sha256:..." as asked
+    manifest_digest: str  # of the platform's own manifest (not of the index that led to it)
+    platform: str  # "linux/amd64"
     layers: tuple[LayerRef, ...]  # bottom first
 
 
@@ -198,13 +209,10 @@ class RegistryClient:
             return False
         return response.status == 200
 
-    def manifest(self, reference: str) -> ImageManifest:
-        """The image manifest and its configuration, both checked against their digests."""
-        name, ref = parse_reference(reference)
-        by_digest = ref.startswith("sha256:")
-        shown = f"{name}@{ref}" if by_digest else f"{name}:{ref}"
-        conn, response = self._open("GET", f"/v2/{name}/manifests/{ref}",
-                                    headers={"Accept": MANIFEST_ACCEPT})
+    def _manifest_document(self, name: str, ref: str, shown: str, accept: str) -> tuple[dict, str, str]:
+        """GET a manifest (or index): (its JSON, the digest of its bytes, its media type), the digest
+        checked against the one the registry announces (or the one asked for)."""
+        conn, response = self._open("GET", f"/v2/{name}/manifests/{ref}", headers={"Accept": accept})
         body = self._read(conn, response)
         if response.status == 404:
             raise ImageNotFound(f"image {shown} not found in registry {self.base_url}")
@@ -212,12 +220,23 @@ class RegistryClient:
             raise RegistryError(f"registry {self.base_url}: manifest of {shown}: {response.status} "
                                 f"{response.reason} ({_registry_message(body)})")
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        announced = response.getheader("Docker-Content-Digest") or (ref if by_digest else None)
+        announced = response.getheader("Docker-Content-Digest") or (ref if ref.startswith("sha256:") else None)
         if announced and announced != digest:
             raise DigestMismatch(f"manifest of {shown} from {self.base_url}: expected {announced}, "
                                  f"its bytes hash to {digest}")
-        manifest = json.loads(body)
-        media_type = manifest.get("mediaType") or response.getheader("Content-Type", "")
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise RegistryError(f"registry {self.base_url}: manifest of {shown} is not JSON") from None
+        if not isinstance(document, dict):
+            raise RegistryError(f"registry {self.base_url}: manifest of {shown} is not a JSON object")
+        return document, digest, document.get("mediaType") or response.getheader("Content-Type", "")
+
+    def manifest(self, reference: str) -> ImageManifest:
+        """The image manifest and its configuration, both checked against their digests."""
+        name, ref = parse_reference(reference)
+        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        manifest, digest, media_type = self._manifest_document(name, ref, shown, MANIFEST_ACCEPT)
         if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in manifest:
             raise RegistryError(f"image {shown} in {self.base_url} is a multi-platform index; "
                                 "only single-platform images are supported")
@@ -225,6 +244,27 @@ class RegistryClient:
         config = json.loads(self._small_blob(name, config_digest))
         layers = tuple(LayerRef(l["digest"], int(l["size"]), l["mediaType"]) for l in manifest["layers"])
         return ImageManifest(shown, digest, config_digest, config, layers)
+
+    def image_layers(self, reference: str, *, platform: str = "linux/amd64") -> ImageLayers:
+        """The layers of an image for one platform ("OS/ARCHITECTURE"), from its manifest alone (no
+        configuration read). A multi-platform index (OCI index or Docker manifest list) is followed
+        to the platform's manifest; RegistryError naming the platforms it has when there is none."""
+        name, ref = parse_reference(reference)
+        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        document, digest, media_type = self._manifest_document(name, ref, shown, INDEX_ACCEPT)
+        if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in document:
+            entry = _platform_entry(document, platform, f"image {shown} in {self.base_url}")
+            digest = entry["digest"]
+            _check_digest(digest)
+            document, _, media_type = self._manifest_document(name, digest, f"{name}@{digest}", MANIFEST_ACCEPT)
+            if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in document:
+                raise RegistryError(f"image {shown} in {self.base_url}: its {platform} entry is another "
+                                    "index; nested indexes are not followed")
+        try:
+            layers = tuple(LayerRef(l["digest"], int(l["size"]), l["mediaType"]) for l in document["layers"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(f"registry {self.base_url}: manifest of {shown} has no valid layer list") from None
+        return ImageLayers(shown, digest, platform, layers)
 
     def _small_blob(self, name: str, digest: str) -> bytes:
         """A blob read into memory (configs), checked against its digest."""
@@ -389,6 +429,23 @@ def _unique_blobs(manifest: dict) -> list[dict]:
             seen.add(blob["digest"])
             blobs.append(blob)
     return blobs
+
+
+def _platform_entry(index: dict, platform: str, what: str) -> dict:
+    """The first manifest of an index made for `platform` ("OS/ARCHITECTURE"; attestation entries,
+    whose platform is unknown/unknown, never match)."""
+    entries = index.get("manifests")
+    if not isinstance(entries, list):
+        raise RegistryError(f"{what}: an index without a manifest list")
+    platforms = []
+    for entry in entries:
+        declared = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(declared, dict):
+            continue
+        platforms.append(f"{declared.get('os')}/{declared.get('architecture')}")
+        if platforms[-1] == platform and isinstance(entry.get("digest"), str):
+            return entry
+    raise RegistryError(f"{what} has no {platform} manifest (it has: {', '.join(platforms) or 'none'})")
 
 
 def _next_link(link: str | None) -> str | None:

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from images.build import build_application_image, build_images
-from images.oci import Layout
-from images.registry import (DigestMismatch, ImageNotFound, RegistryClient, RegistryError,
-                             RegistryUnavailable, parse_reference, push_all)
+from images.oci import OCI_INDEX, OCI_MANIFEST, Layout, canonical_json
+from images.registry import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DigestMismatch, ImageNotFound, RegistryClient,
+                             RegistryError, RegistryUnavailable, parse_reference, push_all)
 from dataplane.registry.server import REGISTRY_BINARY, RegistryServer, registry_config
 
 IMAGES = ("alpine", "traefik", "busybox")  # traefik is built on alpine's layer
@@ -154,6 +154,41 @@ def test_push_all_uploads_each_shared_blob_once(registry, layout):
         assert all(client.has_blob(name, layer.digest) for layer in client.manifest(reference).layers)
     again = push_all(layout.root, registry.url, progress=lambda line: None)
     assert (again.blobs_pushed, again.bytes_pushed, again.blobs_mounted) == (0, 0, 0)
+
+
+def test_image_layers_follow_a_multi_platform_index_to_the_asked_platform(registry, layout):
+    client = RegistryClient(registry.url)
+    client.push_image(layout.root, "traefik:latest")
+    amd64_digest = layout.find("traefik:latest")["digest"]
+    amd64_bytes = layout.read_blob(amd64_digest)
+    # alpine's manifest, pushed into traefik's repository, stands for traefik's arm64 build
+    arm64_bytes = layout.read_blob(layout.find("alpine:latest")["digest"])
+    arm64 = json.loads(arm64_bytes)
+    client.push_blob("traefik", arm64["config"]["digest"], layout.blob_path(arm64["config"]["digest"]))
+    arm64_digest = client.push_manifest("traefik", "arm64-build", arm64_bytes, OCI_MANIFEST)
+    index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": arm64_digest, "size": len(arm64_bytes),
+         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+        {"mediaType": OCI_MANIFEST, "digest": amd64_digest, "size": len(amd64_bytes),
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": OCI_MANIFEST, "digest": amd64_digest, "size": len(amd64_bytes),  # as an attestation
+         "platform": {"architecture": "unknown", "os": "unknown"}}]})
+    index_digest = client.push_manifest("traefik", "multi", index, OCI_INDEX)
+
+    amd64 = client.image_layers("traefik:multi")
+    assert (amd64.manifest_digest, amd64.platform) == (amd64_digest, "linux/amd64")
+    assert [(l.digest, l.size) for l in amd64.layers] == \
+        [(l["digest"], l["size"]) for l in json.loads(amd64_bytes)["layers"]]
+    by_digest = client.image_layers(f"traefik@{index_digest}", platform="linux/arm64")
+    assert by_digest.manifest_digest == arm64_digest
+    assert [l.digest for l in by_digest.layers] == [l["digest"] for l in arm64["layers"]]
+    with pytest.raises(RegistryError, match="no linux/s390x manifest .*linux/arm64, linux/amd64"):
+        client.image_layers("traefik:multi", platform="linux/s390x")
+    with pytest.raises(RegistryError):  # what the node agent pulls stays single-platform: manifest() does
+        client.manifest("traefik:multi")  # not accept an index, and the registry answers 404 without one
+    assert client.image_layers("traefik").layers == client.manifest("traefik").layers  # a plain manifest
+    with pytest.raises(ImageNotFound):
+        client.image_layers("traefik:nope")
 
 
 def test_unknown_images_raise_image_not_found_naming_image_and_registry(registry, layout):
@@ -298,6 +333,28 @@ def test_a_server_error_raises_unavailable(fake):
     server = fake({"/v2/x/manifests/latest": (503, {}, b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}')})
     with pytest.raises(RegistryUnavailable, match="503"):
         RegistryClient(server.url).manifest("x")
+
+
+def test_image_layers_follow_a_docker_manifest_list_and_refuse_a_nested_index(fake):
+    layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": digest_of(b"l"), "size": 42}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": {"digest": digest_of(b"c")},
+                           "layers": [layer]}).encode()
+    nested = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST, "manifests": []}).encode()
+
+    def listing(digest):
+        return json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST, "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "digest": digest, "size": 1,
+             "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+
+    server = fake({"/v2/x/manifests/latest": (200, {}, listing(digest_of(manifest))),
+                   f"/v2/x/manifests/{digest_of(manifest)}": (200, {}, manifest),
+                   "/v2/x/manifests/nested": (200, {}, listing(digest_of(nested))),
+                   f"/v2/x/manifests/{digest_of(nested)}": (200, {}, nested)})
+    client = RegistryClient(server.url)
+    found = client.image_layers("x")
+    assert [(l.digest, l.size) for l in found.layers] == [(layer["digest"], 42)]
+    with pytest.raises(RegistryError, match="nested"):
+        client.image_layers("x:nested")
 
 
 def test_nothing_listening_raises_unavailable_naming_the_registry():
