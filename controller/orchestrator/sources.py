@@ -86,6 +86,44 @@ def _widest_shortest(neighbours: Mapping[str, list[tuple[str, float]]], start: s
     return best
 
 
+class Hops:
+    """Switch hops from a source host to a requester over up links, both ways up (None: cut or not
+    placed), memoised per requester: one pass over many layers asks the same few questions."""
+
+    def __init__(self, graph: SwitchGraph):
+        self.graph = graph
+        self._reach: dict[str, tuple[dict[str, tuple[int, float]], set[str]]] = {}
+
+    def __call__(self, source: str, requester: str) -> int | None:
+        switch = self.graph.host_switch.get(requester)
+        if switch is None:
+            return None
+        if switch not in self._reach:
+            self._reach[switch] = (self.graph.reach(switch), self.graph.reachable_from(switch))
+        reach, back = self._reach[switch]
+        at = self.graph.host_switch.get(source)
+        return reach[at][0] if at in reach and at in back else None
+
+
+def worth_waiting_for(hops: Hops | None, requester: str, puller: str, registry_host: str,
+                      holders: Collection[str] = ()) -> bool:
+    """Whether `requester` should wait for a layer `puller` is pulling now rather than fetch it at
+    once (from the registry or a node already holding it, `holders`): only when `puller` will be a
+    strictly nearer source than all of those, as a node at the requester's own site is. So a layer
+    crosses into each site once and is shared inside it, while sites do not queue behind one
+    another's access links (a node one site over is no nearer than the registry, and its access
+    link would serve every site waiting on it). Without a graph (`hops` None) nothing is known of
+    distances: wait when no node holds it yet, so that the first pull seeds the cluster."""
+    if hops is None:
+        return not holders
+    near = hops(puller, requester)
+    if near is None:
+        return False
+    others = [h for h in (hops(registry_host, requester), *(hops(n, requester) for n in holders if n != requester))
+              if h is not None]
+    return all(near < h for h in others)
+
+
 def plan_sources(graph: SwitchGraph, requester: str, layers: Sequence[tuple[str, int]],
                  holders: Mapping[str, Collection[str]], registry_host: str, *,
                  peers: bool = True) -> dict[str, Source]:

@@ -5,8 +5,9 @@ sources.py, controllers/node_sync.py, dataplane/agent/node.py), with peers on (t
 
 1. **Sources.** Each server fetches the layers its new containers need and it does not hold,
    as node-sync starts them (containers by server, then by name). A container one of whose
-   missing layers another server is bringing in (and nobody holds yet) waits until that layer is
-   there; one that starts claims the missing layers nobody is bringing in yet. A layer comes from
+   missing layers another server is bringing in, from where it is strictly fewer hops away than
+   the registry and every holder (a server at its own site), waits until that layer is there;
+   one that starts claims its missing layers (several servers may bring one in). A layer comes from
    the nearest server holding it (held before, or brought in by the one a waiting container
    waited for), in switch hops from the holder's switch to the requester's (ties: the widest
    bottleneck, then the name), or from the registry when it is strictly fewer hops away or
@@ -57,7 +58,7 @@ class Pull(NamedTuple):
 
     target: int  # the server fetching
     source: int  # REGISTRY or the server it fetches from
-    after: tuple[str, ...] = ()  # layers it waits for (to be where they were claimed) before it starts
+    after: tuple[tuple[str, int], ...] = ()  # (layer, server) it waits for: the layer there, before it starts
     alone: str = ""  # a layer others wait for, in a pull of its own so that its arrival is known
 
 
@@ -146,43 +147,41 @@ class StartupModel:
         """`where[i]`: the server index of container i (every container of the problem)."""
         problem = self.problem
         n_servers = len(self.names)
-        held_anywhere = {d for held in self.held for d in held}
         # Node-sync's pass: containers by server, then name; one whose missing layers include one
-        # arriving at another server (held nowhere yet) waits; one that starts claims the missing
-        # layers nobody is bringing yet, and its server pulls them.
+        # another server is bringing in, from where it is strictly nearer than the registry and
+        # every holder (a server at its own site), waits; one that starts claims its missing layers.
         order = sorted(range(len(where)), key=lambda i: (where[i], problem.containers[i].name))
-        claimed: dict[str, int] = {}  # layer -> the server bringing it in, among those held nowhere
+        claimed: dict[str, list[int]] = defaultdict(list)  # layer -> the servers bringing it in
         coming: list[dict[str, Pull]] = [{} for _ in range(n_servers)]  # server -> layer -> its pull
         pulls: dict[Pull, list[str]] = defaultdict(list)  # pull -> its layers
-        deferred: list[tuple[int, list[str], frozenset[str]]] = []
+        deferred: list[tuple[int, list[str], dict[str, int]]] = []
         for i in order:
             n = where[i]
             missing = [d for d in problem.containers[i].layers if d not in self.held[n]]
-            blocked = frozenset(d for d in missing if claimed.get(d, n) != n and d not in held_anywhere)
+            blocked = {d: c for d in missing for c in [self._worth_waiting(n, d, claimed[d])] if c is not None}
             if blocked:
                 deferred.append((n, missing, blocked))
                 continue
             for d in missing:
                 if d not in coming[n]:
-                    claimed.setdefault(d, n)
+                    claimed[d].append(n)
                     coming[n][d] = self._add(n, d, (), pulls)
-        waited = {d for _, _, blocked in deferred for d in blocked}
+        waited = {(d, c) for _, _, blocked in deferred for d, c in blocked.items()}
         for n, missing, blocked in deferred:
+            after = tuple(sorted(blocked.items()))
             for d in missing:
                 if d not in coming[n]:
-                    extra = [claimed[d]] if d in claimed else []
-                    coming[n][d] = self._add(n, d, tuple(sorted(blocked)), pulls, extra)
+                    coming[n][d] = self._add(n, d, after, pulls, [blocked[d]] if d in blocked else claimed[d])
         # A layer others wait for travels to its claimer in a pull of its own, so that its arrival is known.
-        for d in sorted(waited):
-            n = claimed[d]
-            key = coming[n][d]
+        for d, c in sorted(waited):
+            key = coming[c][d]
             pulls[key].remove(d)
             if not pulls[key]:
                 del pulls[key]
-            coming[n][d] = Pull(n, REGISTRY, alone=d)  # held nowhere: from the registry
-            pulls[coming[n][d]] = [d]
+            coming[c][d] = Pull(c, key.source, alone=d)
+            pulls[coming[c][d]] = [d]
 
-        finish = self._simulate(pulls, {d: coming[claimed[d]][d] for d in waited})
+        finish = self._simulate(pulls, {(d, c): coming[c][d] for d, c in waited})
         registry_bytes = sum(self.layer_bytes[d] for pull, digests in pulls.items()
                              if pull.source == REGISTRY for d in digests)
         server_seconds: dict[str, float] = {}
@@ -202,7 +201,19 @@ class StartupModel:
             server_seconds[self.names[n]] = done
         return Estimate(max(server_seconds.values(), default=0.0), server_seconds, registry_bytes)
 
-    def _add(self, n: int, digest: str, after: tuple[str, ...], pulls: dict[Pull, list[str]],
+    def _worth_waiting(self, n: int, digest: str, claimers: list[int]) -> int | None:
+        """The server bringing `digest` in that server n waits for (the nearest), as node-sync does:
+        one strictly nearer to n than the registry and every server holding it; else None."""
+        holders = [h for h in range(len(self.names)) if digest in self.held[h]]
+        others = [r.hops for r in (self.route(h, n) for h in [REGISTRY, *holders] if h != n) if r is not None]
+        best = None
+        for c in claimers:
+            route = self.route(c, n) if c != n else None
+            if route is not None and all(route.hops < h for h in others) and (best is None or route.hops < best[0]):
+                best = (route.hops, c)
+        return best[1] if best else None
+
+    def _add(self, n: int, digest: str, after: tuple[tuple[str, int], ...], pulls: dict[Pull, list[str]],
              extra: list[int] = ()) -> Pull:
         """Add `digest` to server n's pull from its source, among those starting after the layers
         `after` have arrived where they were claimed; `extra`: holders by then beside those of before."""
@@ -211,9 +222,9 @@ class StartupModel:
         pulls[pull].append(digest)
         return pull
 
-    def _simulate(self, pulls: dict[Pull, list[str]], first_of: dict[str, Pull]) -> dict[Pull, float]:
+    def _simulate(self, pulls: dict[Pull, list[str]], first_of: dict[tuple[str, int], Pull]) -> dict[Pull, float]:
         """When each pull ends, s: a fluid simulation with weighted max-min fair rates. A pull
-        waiting for layers starts when the pulls bringing them (`first_of`) have all ended."""
+        waiting for layers starts when the pulls bringing them ((layer, server) -> pull: `first_of`) have all ended."""
         left = {pull: sum(self.layer_bytes[d] for d in digests) for pull, digests in pulls.items()}
         weight = {pull: float(min(len(digests), self.connections_cap)) for pull, digests in pulls.items()}
         crosses = {}
@@ -222,7 +233,7 @@ class StartupModel:
             if route is None:
                 raise ValueError(f"no path to {self.names[pull.target]} from its layers' source")
             crosses[pull] = route.resources
-        waiting = {pull: {first_of[d] for d in pull.after} for pull in pulls if pull.after}
+        waiting = {pull: {first_of[key] for key in pull.after} for pull in pulls if pull.after}
         active = {pull for pull in pulls if pull not in waiting}
         finish: dict[Pull, float] = {}
         now = 0.0

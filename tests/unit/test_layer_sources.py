@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from component_base.errors import InvalidArgument
-from controller.orchestrator.sources import UNKNOWN_HOPS, SwitchGraph, Source, plan_sources
+from controller.orchestrator.sources import UNKNOWN_HOPS, Hops, SwitchGraph, Source, plan_sources, worth_waiting_for
 from strata.v1 import sdn_pb2
 
 
@@ -231,3 +231,36 @@ def test_from_topology_reads_the_sdn_answer():
     # edge2 cannot be reached from edge1 (s2 -> s3 is down): edge1 pulls from the registry
     assert plan(view, "edge1", [(A, 10)], {A: ["edge2"]}) == {A: Source("registry", "registry", 1)}
     assert plan(view, "edge2", [(A, 10)], {A: ["edge1"]}) == {A: Source("registry", "registry", UNKNOWN_HOPS)}
+
+
+# Waiting for a layer another node is pulling now, or fetching it at once.
+
+def test_a_node_waits_for_a_layer_arriving_at_its_own_site():
+    hops = Hops(tiered())
+    assert worth_waiting_for(hops, "edge2", "edge1", "registry")  # same access switch: 0 hops against 2
+
+
+def test_a_node_does_not_wait_for_a_pull_no_nearer_than_the_registry():
+    hops = Hops(tiered())
+    # edge3 (e2) is two hops from edge1 (e1), as is the registry: waiting would only queue edge1
+    # behind edge3's access link
+    assert not worth_waiting_for(hops, "edge1", "edge3", "registry")
+    assert not worth_waiting_for(hops, "edge1", "edge5", "registry")  # another aggregation: 4 hops
+
+
+def test_a_node_does_not_wait_when_a_holder_is_as_near_as_the_puller():
+    hops = Hops(tiered())
+    assert worth_waiting_for(hops, "edge2", "edge1", "registry", holders=["edge3"])
+    assert not worth_waiting_for(hops, "edge2", "edge1", "registry", holders=["edge2", "edge1"])
+
+
+def test_a_node_does_not_wait_for_a_puller_cut_off_from_it():
+    view = tiered()
+    set_link(view, "e1", "a1", up=False)
+    set_link(view, "a1", "e1", up=False)
+    assert not worth_waiting_for(Hops(view), "edge3", "edge1", "registry")
+
+
+def test_without_a_graph_a_node_waits_only_when_nobody_holds_the_layer():
+    assert worth_waiting_for(None, "edge2", "edge1", "registry")
+    assert not worth_waiting_for(None, "edge2", "edge1", "registry", holders=["edge5"])

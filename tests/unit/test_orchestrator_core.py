@@ -445,6 +445,15 @@ def test_with_peers_the_first_pull_seeds_the_second_node(tmp_path):
     assert set(second.layer_sources.values()) == {f"http://{first_node}:50061"}
 
 
+def test_with_peers_a_node_does_not_queue_behind_one_no_nearer_than_the_registry(tmp_path):
+    c = Cluster(tmp_path, nodes=("edge1", "edge3"))  # two hops apart, the registry one hop from each
+    _spread(c, peers=True)
+    c.o.reconcile_once()
+    c.drain()
+    assert len(c.agents.requests) == 2  # both pull at once
+    assert all(not r.layer_sources for _, r in c.agents.requests)
+
+
 def test_without_peers_every_node_pulls_from_the_registry_at_once(tmp_path):
     c = Cluster(tmp_path)
     _spread(c, peers=False)

@@ -91,6 +91,18 @@ def test_a_layer_nobody_holds_is_seeded_once_then_fetched_from_the_seed():
     assert sorted(result.server_seconds.values()) == [pytest.approx(10.0), pytest.approx(11.0)]
 
 
+def test_servers_no_nearer_to_each_other_than_the_registry_both_pull_at_once():
+    # e1 and e2 on two sites, each site one hop from the registry's core and two from the other:
+    # neither waits for the other; both pull a from the registry, sharing its 8 Mbit/s link.
+    network = {"registry": {"switch": "core", "mbps": 8.0},
+               "servers": {"e1": {"switch": "s1", "mbps": 80.0}, "e2": {"switch": "s2", "mbps": 80.0}},
+               "links": [{"between": ["core", "s1"], "mbps": 800.0}, {"between": ["core", "s2"], "mbps": 800.0}]}
+    p = problem(containers={"x": ["a"], "y": ["a"]}, network=network)
+    result = estimate(p, {"x": "e1", "y": "e2"})
+    assert result.registry_bytes == pytest.approx(20e6)
+    assert result.server_seconds == {"e1": pytest.approx(20.0), "e2": pytest.approx(20.0)}
+
+
 def test_held_layers_are_not_fetched():
     p = problem(containers={"x": ["a"]}, held={"e1": ["a"]}, network=star(start_seconds=0.5))
     assert estimate(p, {"x": "e1"}) == estimate(p, {"x": "e1"})

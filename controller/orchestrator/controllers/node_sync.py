@@ -6,7 +6,9 @@ container the orchestrator started that is no longer desired is removed.
 Starts and removals run on a pool (a start pulls layers: minutes at worst); the pass only decides.
 An instance starts once its application's VIPs are allocated (its /etc/hosts names them). Its
 missing layers come from the nearest holder when the app asks for peers; a layer another node is
-pulling right now is waited for, then fetched from there (the first pull seeds the cluster). A
+pulling right now is waited for, then fetched from there, when that node will be a nearer source
+than the registry (a peer at the same site: each layer crosses into a site once); otherwise it is
+pulled at once (a site does not queue behind another site's access link). A
 start that fails is reported on the instance and tried again with back-off (2, 4 ... 30 s).
 """
 
@@ -19,7 +21,7 @@ from component_base.errors import AlreadyExists, DomainError, NotFound
 
 from ..cluster import INSTANCES, NODES, VIPS, ClusterState, ContainerView
 from ..ports import Agents, RunRequest
-from ..sources import SwitchGraph, plan_sources
+from ..sources import Hops, SwitchGraph, plan_sources, worth_waiting_for
 from ..store import AppRecord, InstanceRecord, NodeRecord
 from .switch_graph import SwitchGraphCache
 
@@ -92,13 +94,22 @@ class NodeSyncController:
     def sync(self) -> float | None:
         state = self.state
         starts, removals, retries = [], [], []
+        graph = self._graph()  # asked before taking the lock (the SDN may be slow)
+        hops = Hops(graph) if graph is not None else None
         with state.lock:
             now = state.clock()
             # Layers on their way to some node: with peers, another node needing one waits for that
-            # pull to finish and then fetches it from there (the first pull seeds the cluster).
-            arriving = {d: state.instances[n].node for n in self._inflight if n in state.instances
-                        for d in self._missing_layers(state.instances[n])}
-            held_somewhere = {d for name, o in state.observed.items() if state.ready(name) for d in o.layers}
+            # pull to finish and then fetches it from there, if that node is nearer than the registry.
+            arriving: dict[str, set[str]] = {}  # digest -> the nodes pulling it now
+            for n in self._inflight:
+                if n in state.instances:
+                    for d in self._missing_layers(state.instances[n]):
+                        arriving.setdefault(d, set()).add(state.instances[n].node)
+            holders: dict[str, list[str]] = {}  # digest -> the ready nodes holding it
+            for holder, observed in state.observed.items():
+                if state.ready(holder):
+                    for d in observed.layers:
+                        holders.setdefault(d, []).append(holder)
             by_node = state.by_node()
             for name, node in state.nodes.items():
                 if not state.ready(name):
@@ -115,9 +126,13 @@ class NodeSyncController:
                     if instance_name in self._inflight or not state.has_vips(app):
                         continue
                     missing = self._missing_layers(instance)
-                    if app.peers and any(arriving.get(d, name) != name and d not in held_somewhere for d in missing):
-                        continue  # a peer will hold it shortly
-                    arriving.update({d: name for d in missing})
+                    if app.peers and any(any(
+                            puller != name and worth_waiting_for(hops, name, puller, self.registry_host,
+                                                                 holders.get(d, ()))
+                            for puller in arriving.get(d, ())) for d in missing):
+                        continue  # a nearer peer will hold it shortly
+                    for d in missing:
+                        arriving.setdefault(d, set()).add(name)
                     self._inflight.add(instance_name)
                     starts.append(instance)
                 for container in seen.values():
@@ -134,6 +149,13 @@ class NodeSyncController:
         for node, name in removals:
             self.pool.submit(self._remove, node, name)
         return min(retries) if retries else None
+
+    def _graph(self) -> SwitchGraph | None:
+        """The switch graph (cached), or None when the SDN does not answer."""
+        try:
+            return self.graph.get()
+        except DomainError:
+            return None
 
     def _start(self, instance: InstanceRecord) -> None:
         state = self.state
