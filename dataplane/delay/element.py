@@ -5,6 +5,13 @@ One process serves every delayed link of a network. It runs in a network namespa
 it, the peers of the link's two ends, and when the process ends, however it ends, the namespace
 goes and the kernel deletes those interfaces with their peers. Nothing is left behind.
 
+Timing: each frame is stamped by the kernel when it reaches the element's interface
+(SO_TIMESTAMPNS), so a late read does not lengthen its delay; the loop sleeps in select() on
+the epoll of every socket (microsecond timeouts; epoll's own are whole milliseconds) until the
+next frame is due. It asks for real-time scheduling (SCHED_FIFO, lowest priority): a link's
+delay is then not stretched by whatever else the machine runs, as netem's would not be in the
+kernel. Without the privilege it runs at normal priority and says so.
+
 Control: JSON lines on stdin, one answer line on stdout each. End of stdin (the launcher closed
 it, or died) ends the process.
   {"links": [{"a": IF, "b": IF, "delay_ms": D, "loss_percent": P, "rate_mbps": R, "seed": S}, ...]}
@@ -12,9 +19,10 @@ it, or died) ends the process.
       lost with probability P/100 in each direction; each direction's queue bounded from R
       (Mbit/s, 0 = unshaped) and D; seed optional (a reproducible loss pattern).
       -> {"ok": number of links served}
-  {"stats": true} -> {"links": [{"a", "b", "a_to_b": counters, "b_to_a": counters}]}
+  {"stats": true} -> {"links": [{"a", "b", "a_to_b": counters, "b_to_a": counters}],
+      "send_errors": frames the kernel refused, "lateness_ms": {"<bound": departures}}
   anything else -> {"error": message}
-At start it prints {"ready": true, "pid": PID} once its namespace exists.
+At start it prints {"ready": true, "pid": PID, "realtime": bool} once its namespace exists.
 """
 
 from __future__ import annotations
@@ -38,20 +46,23 @@ from dataplane.delay.queue import Departures, DelayLine, queue_bound
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
-PACKET_IGNORE_OUTGOING = 23   # frames this socket (or anyone) sends on the interface are not read back
+PACKET_IGNORE_OUTGOING = 23   # frames sent on the interface (by this socket too) are not read back
 SO_RCVBUFFORCE = 33
-SO_TIMESTAMPNS = 35
+SO_TIMESTAMPNS = 35           # each frame's arrival time (CLOCK_REALTIME) as ancillary data
 TIMESPEC = struct.Struct("qq")
+ANCILLARY_BUFFER = 64
 SOCKET_BUFFER = 4 * 1024 * 1024
 FRAME_BUFFER = 65536          # offloads are off, so frames are at most the MTU; room for a stray big one
-LATENESS_BOUNDS_MS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, float("inf"))  # upper bounds of the lateness histogram
 BATCH = 64                    # frames read from one socket before the departures are looked at again
+REALTIME_PRIORITY = 1         # SCHED_FIFO's lowest: above every normal process, below the kernel's threads
+LATENESS_BOUNDS_MS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, float("inf"))  # the lateness histogram's upper bounds
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 SIOCETHTOOL = 0x8946
 IFF_UP, IFF_PROMISC = 0x1, 0x100
 # ethtool's legacy set commands: tx/rx checksum, segmentation and receive offloads. TCP through
-# the userspace datapath needs the checksums off; off, the segmentation offloads keep frames MTU-sized.
+# the userspace datapath needs the checksums off; with the others off, frames stay MTU-sized.
 ETHTOOL_OFFLOADS_OFF = (0x17, 0x15, 0x1f, 0x24, 0x2c)  # STXCSUM, SRXCSUM, STSO, SGSO, SGRO
+NO_IPV6 = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6")
 
 
 class ElementError(Exception):
@@ -59,31 +70,48 @@ class ElementError(Exception):
 
 
 def unshare_network() -> None:
-    """Move this process into a new, unnamed network namespace."""
+    """Move this process into a new, unnamed network namespace whose interfaces send nothing of
+    their own: no IPv6 (router solicitations, duplicate address detection) would leak into the links."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"unshare(CLONE_NEWNET): {os.strerror(code)}")
+    for path in NO_IPV6:
+        try:
+            with open(path, "w") as f:
+                f.write("1\n")
+        except FileNotFoundError:  # a kernel without IPv6
+            pass
+
+
+def realtime() -> bool:
+    """Ask for SCHED_FIFO; False when not allowed."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except OSError:
+        return False
+    return True
 
 
 def prepare_interface(control: socket.socket, name: str) -> None:
     """Offloads off, then up and promiscuous (it forwards frames addressed to anyone)."""
     for command in ETHTOOL_OFFLOADS_OFF:
         value = ctypes.create_string_buffer(struct.pack("II", command, 0))
-        request = struct.pack("16sP", name.encode(), ctypes.addressof(value))
         try:
-            fcntl.ioctl(control, SIOCETHTOOL, request)
+            fcntl.ioctl(control, SIOCETHTOOL, struct.pack("16sP", name.encode(), ctypes.addressof(value)))
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 raise ElementError(f"no interface {name!r} in the delay element's namespace") from None
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # an offload this driver lacks
                 raise
-    flags = struct.unpack_from("H", fcntl.ioctl(control, SIOCGIFFLAGS, struct.pack("16sH", name.encode(), 0)), 16)[0]
+    request = struct.pack("16sH", name.encode(), 0)
+    flags = struct.unpack_from("H", fcntl.ioctl(control, SIOCGIFFLAGS, request), 16)[0]
     fcntl.ioctl(control, SIOCSIFFLAGS, struct.pack("16sH", name.encode(), flags | IFF_UP | IFF_PROMISC))
 
 
 def open_socket(name: str) -> socket.socket:
-    """A non-blocking raw socket reading every frame that arrives on `name`, never those sent on it."""
+    """A non-blocking raw socket reading every frame that arrives on `name`, stamped with its
+    arrival time, never those sent on it."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
@@ -109,42 +137,39 @@ class Link:
 
 
 class Element:
-    """The event loop: readiness of every socket and of the control channel through one epoll,
-    waited on with select() (microsecond timeouts; epoll's own are whole milliseconds) until the
-    next frame is due."""
+    """The event loop over every link's two sockets and the control channel."""
 
-    def __init__(self, control_in, control_out, clock=time.monotonic):
-        self.control_in, self.control_out, self.clock = control_in, control_out, clock
+    def __init__(self, control_in: int, control_out):
+        self.control_in, self.control_out = control_in, control_out
         self.departures = Departures()
         self.links: list[Link] = []
-        self.readers: dict[int, tuple[socket.socket, int]] = {}   # fd -> (socket, line its frames join)
-        self.senders: dict[int, socket.socket] = {}               # line -> socket its frames leave by
+        self.readers: dict[int, tuple[socket.socket, int]] = {}   # fd -> (its socket, the line its frames join)
+        self.senders: dict[int, socket.socket] = {}               # line -> the socket its frames leave by
         self.send_errors = 0
-        self.lateness = [0] * len(LATENESS_BOUNDS_MS)   # wake-ups by how late the first frame due left
+        self.lateness = [0] * len(LATENESS_BOUNDS_MS)   # departures by how late the first frame due left
         self.poller = select.epoll()
-        self.poller.register(control_in.fileno(), select.EPOLLIN)
+        self.poller.register(control_in, select.EPOLLIN)
         self.ioctl_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.pending = b""
 
     def add_links(self, specs: list[dict]) -> int:
+        """Serve these links; the number served in all."""
         for spec in specs:
-            delay = float(spec.get("delay_ms", 0.0)) / 1e3
-            loss = float(spec.get("loss_percent", 0.0)) / 100
-            bound = queue_bound(float(spec.get("rate_mbps", 0.0)), delay * 1e3)
             a, b = str(spec["a"]), str(spec["b"])
+            delay_ms = float(spec.get("delay_ms", 0.0))
+            loss = float(spec.get("loss_percent", 0.0)) / 100
+            bound = queue_bound(float(spec.get("rate_mbps", 0.0)), delay_ms)
+            seed = spec.get("seed")
+            key = 2 * len(self.links)
+            lines = [DelayLine(delay_ms / 1e3, loss, bound, random.Random(None if seed is None else f"{seed}/{k}"))
+                     for k in range(2)]   # raises ValueError on a bad delay or loss, before any change
             for name in (a, b):
                 prepare_interface(self.ioctl_socket, name)
             sock_a, sock_b = open_socket(a), open_socket(b)
-            seed = spec.get("seed")
-            key = 2 * len(self.links)
-            for line, sock_in, sock_out in ((key, sock_a, sock_b), (key + 1, sock_b, sock_a)):
-                rng = random.Random(None if seed is None else f"{seed}/{line}")
-                try:
-                    self.departures.add(line, DelayLine(delay, loss, bound, rng))
-                except ValueError as exc:
-                    raise ElementError(str(exc)) from None
-                self.readers[sock_in.fileno()] = (sock_in, line)
-                self.senders[line] = sock_out
+            for k, (sock_in, sock_out) in enumerate(((sock_a, sock_b), (sock_b, sock_a))):
+                self.departures.add(key + k, lines[k])
+                self.readers[sock_in.fileno()] = (sock_in, key + k)
+                self.senders[key + k] = sock_out
                 self.poller.register(sock_in.fileno(), select.EPOLLIN)
             self.links.append(Link(a, b, sock_a, sock_b))
         return len(self.links)
@@ -170,60 +195,66 @@ class Element:
 
     def control(self) -> bool:
         """Answer every complete request line; False at end of input."""
-        data = os.read(self.control_in.fileno(), 1 << 16)
+        data = os.read(self.control_in, 1 << 16)
         if not data:
             return False
-        self.pending += data
-        *lines, self.pending = self.pending.split(b"\n")
+        *lines, self.pending = (self.pending + data).split(b"\n")
         for line in lines:
             if line.strip():
                 try:
                     reply = self.answer(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    reply = {"error": f"not JSON: {exc}"}
+                except (json.JSONDecodeError, AttributeError) as exc:   # not JSON, or not an object
+                    reply = {"error": f"not a JSON object: {exc}"}
                 self.control_out.write(json.dumps(reply) + "\n")
                 self.control_out.flush()
         return True
 
+    def receive(self, sock: socket.socket, line: int) -> None:
+        """Up to BATCH frames waiting on `sock` onto `line`, each stamped with its arrival."""
+        enqueue, now = self.departures.enqueue, time.monotonic()
+        offset = time.time_ns() - time.monotonic_ns()   # realtime stamps to the monotonic clock
+        for _ in range(BATCH):
+            try:
+                frame, ancillary, _, _ = sock.recvmsg(FRAME_BUFFER, ANCILLARY_BUFFER)
+            except BlockingIOError:
+                return
+            arrived = now
+            for _, kind, data in ancillary:
+                if kind == SO_TIMESTAMPNS:
+                    sec, nsec = TIMESPEC.unpack_from(data)
+                    arrived = min(now, (sec * 1_000_000_000 + nsec - offset) / 1e9)
+            enqueue(line, frame, arrived)
+
+    def send_due(self) -> None:
+        """Send every frame due by now, and note how late the first one is."""
+        now = time.monotonic()
+        due = self.departures.next_due()
+        if due is None or due > now:
+            return
+        late_ms = (now - due) * 1e3
+        self.lateness[next(k for k, bound in enumerate(LATENESS_BOUNDS_MS) if late_ms < bound)] += 1
+        for line, frames in self.departures.pop_due(now):
+            send = self.senders[line].send
+            for frame in frames:
+                try:
+                    send(frame)
+                except OSError:   # the peer's queue is full (ENOBUFS), or it went away
+                    self.send_errors += 1
+
     def run(self) -> None:
-        departures, readers, senders = self.departures, self.readers, self.senders
-        clock, poll, wait = self.clock, self.poller.poll, select.select
+        """Until the control channel ends."""
+        departures, readers, poll = self.departures, self.readers, self.poller.poll
         epoll_fd = [self.poller.fileno()]
-        control_fd = self.control_in.fileno()
         while True:
             due = departures.next_due()
-            timeout = None if due is None else max(0.0, due - clock())
-            if wait(epoll_fd, (), (), timeout)[0]:
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            if select.select(epoll_fd, (), (), timeout)[0]:
                 for fd, _ in poll(0):
-                    if fd == control_fd:
-                        if not self.control():
-                            return
-                        continue
-                    sock, line = readers[fd]
-                    offset = time.time_ns() - time.monotonic_ns()
-                    for _ in range(BATCH):
-                        try:
-                            frame, ancillary, _, _ = sock.recvmsg(FRAME_BUFFER, 64)
-                        except BlockingIOError:
-                            break
-                        stamp = clock()
-                        for level, kind, data in ancillary:
-                            if kind == SO_TIMESTAMPNS:
-                                sec, nsec = TIMESPEC.unpack_from(data)
-                                stamp = min(stamp, (sec * 1_000_000_000 + nsec - offset) / 1e9)
-                        departures.enqueue(line, frame, stamp)
-            now = clock()
-            due = departures.next_due()
-            if due is not None and due <= now:
-                late_ms = (now - due) * 1e3
-                self.lateness[next(k for k, bound in enumerate(LATENESS_BOUNDS_MS) if late_ms < bound)] += 1
-            for line, frames in departures.pop_due(now):
-                send = senders[line].send
-                for frame in frames:
-                    try:
-                        send(frame)
-                    except OSError:   # the peer's queue is full (ENOBUFS) or it went away
-                        self.send_errors += 1
+                    if fd != self.control_in:
+                        self.receive(*readers[fd])
+                    elif not self.control():
+                        return
+            self.send_due()
 
 
 def main() -> int:
@@ -233,8 +264,8 @@ def main() -> int:
     except OSError as exc:
         sys.stderr.write(f"strata delay element: cannot start: {exc} (root needed)\n")
         return 1
-    element = Element(sys.stdin, sys.stdout)
-    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    element = Element(sys.stdin.fileno(), sys.stdout)
+    sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid(), "realtime": realtime()}) + "\n")
     sys.stdout.flush()
     element.run()
     return 0

@@ -8,15 +8,16 @@ from collections import deque
 from dataclasses import dataclass
 
 HEADROOM = 2.0                 # a line holds twice what its rate carries in one delay
+STALL_MS = 20.0                # and what it carries while the element is held up this long (a busy machine)
 MIN_BOUND_BYTES = 64 * 1024    # and never less: a burst of a few dozen full frames fits
 UNSHAPED_RATE_MBPS = 1000.0    # the rate an unshaped link's bound is sized for
 
 
 def queue_bound(rate_mbps: float, delay_ms: float) -> int:
-    """Bytes a delay line may hold: rate x delay with headroom (an unshaped link, rate 0, is sized
-    for UNSHAPED_RATE_MBPS), at least MIN_BOUND_BYTES."""
+    """Bytes a delay line may hold: what the link's rate carries in HEADROOM delays plus STALL_MS
+    (an unshaped link, rate 0, is sized for UNSHAPED_RATE_MBPS), at least MIN_BOUND_BYTES."""
     rate = rate_mbps if rate_mbps > 0 else UNSHAPED_RATE_MBPS
-    return max(MIN_BOUND_BYTES, int(HEADROOM * rate * 1e6 / 8 * delay_ms / 1e3))
+    return max(MIN_BOUND_BYTES, int(rate * 1e6 / 8 * (HEADROOM * delay_ms + STALL_MS) / 1e3))
 
 
 @dataclass
