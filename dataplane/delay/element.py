@@ -153,26 +153,30 @@ class Element:
         self.pending = b""
 
     def add_links(self, specs: list[dict]) -> int:
-        """Serve these links; the number served in all."""
+        """Serve these links (the control request's entries); the number served in all."""
         for spec in specs:
             a, b = str(spec["a"]), str(spec["b"])
             delay_ms = float(spec.get("delay_ms", 0.0))
             loss = float(spec.get("loss_percent", 0.0)) / 100
             bound = queue_bound(float(spec.get("rate_mbps", 0.0)), delay_ms)
             seed = spec.get("seed")
-            key = 2 * len(self.links)
             lines = [DelayLine(delay_ms / 1e3, loss, bound, random.Random(None if seed is None else f"{seed}/{k}"))
                      for k in range(2)]   # raises ValueError on a bad delay or loss, before any change
             for name in (a, b):
                 prepare_interface(self.ioctl_socket, name)
-            sock_a, sock_b = open_socket(a), open_socket(b)
-            for k, (sock_in, sock_out) in enumerate(((sock_a, sock_b), (sock_b, sock_a))):
-                self.departures.add(key + k, lines[k])
-                self.readers[sock_in.fileno()] = (sock_in, key + k)
-                self.senders[key + k] = sock_out
-                self.poller.register(sock_in.fileno(), select.EPOLLIN)
-            self.links.append(Link(a, b, sock_a, sock_b))
+            self.attach(Link(a, b, open_socket(a), open_socket(b)), lines)
         return len(self.links)
+
+    def attach(self, link: Link, lines: list[DelayLine]) -> None:
+        """Serve a link whose sockets are open: frames read on sock_a join lines[0] and leave by
+        sock_b, those read on sock_b join lines[1] and leave by sock_a."""
+        key = 2 * len(self.links)
+        for k, (sock_in, sock_out) in enumerate(((link.sock_a, link.sock_b), (link.sock_b, link.sock_a))):
+            self.departures.add(key + k, lines[k])
+            self.readers[sock_in.fileno()] = (sock_in, key + k)
+            self.senders[key + k] = sock_out
+            self.poller.register(sock_in.fileno(), select.EPOLLIN)
+        self.links.append(link)
 
     def stats(self) -> dict:
         lines = self.departures.lines
