@@ -19,7 +19,9 @@ it, or died) ends the process.
       lost with probability P/100 in each direction; each direction's queue bounded from R
       (Mbit/s, 0 = unshaped) and D; seed optional (a reproducible loss pattern).
       -> {"ok": number of links served}
-  {"stats": true} -> {"links": [{"a", "b", "a_to_b": counters, "b_to_a": counters}],
+  {"stats": true} -> {"links": [{"a", "b", "a_to_b": counters, "b_to_a": counters}], where counters
+      are frames accepted, sent, lost (at random), overflowed (queue full) and socket_drops
+      (dropped by the kernel before the element read them),
       "send_errors": frames the kernel refused, "lateness_ms": {"<bound": departures}}
   anything else -> {"error": message}
 At start it prints {"ready": true, "pid": PID, "realtime": bool} once its namespace exists.
@@ -47,6 +49,8 @@ CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23   # frames sent on the interface (by this socket too) are not read back
+PACKET_STATISTICS = 6         # struct tpacket_stats {packets, drops}
+PACKET_STATS = struct.Struct("II")
 SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = 35           # each frame's arrival time (CLOCK_REALTIME) as ancillary data
 TIMESPEC = struct.Struct("qq")
@@ -134,6 +138,16 @@ class Link:
     b: str
     sock_a: socket.socket
     sock_b: socket.socket
+    socket_drops: list[int] = dataclasses.field(default_factory=lambda: [0, 0])  # frames the kernel dropped
+    # before the element read them (its receive buffer full), on sock_a and on sock_b
+
+    def count_drops(self) -> list[int]:
+        """Add what the kernel dropped since the last call (PACKET_STATISTICS resets when read)."""
+        for k, sock in enumerate((self.sock_a, self.sock_b)):
+            if sock.family == socket.AF_PACKET:
+                self.socket_drops[k] += PACKET_STATS.unpack(sock.getsockopt(SOL_PACKET, PACKET_STATISTICS,
+                                                                            PACKET_STATS.size))[1]
+        return self.socket_drops
 
 
 class Element:
@@ -181,9 +195,9 @@ class Element:
     def stats(self) -> dict:
         lines = self.departures.lines
         return {"links": [{"a": link.a, "b": link.b,
-                           "a_to_b": dataclasses.asdict(lines[2 * k].counters),
-                           "b_to_a": dataclasses.asdict(lines[2 * k + 1].counters)}
-                          for k, link in enumerate(self.links)],
+                           "a_to_b": {**dataclasses.asdict(lines[2 * k].counters), "socket_drops": drops[0]},
+                           "b_to_a": {**dataclasses.asdict(lines[2 * k + 1].counters), "socket_drops": drops[1]}}
+                          for k, link in enumerate(self.links) for drops in [link.count_drops()]],
                 "send_errors": self.send_errors,
                 "lateness_ms": {f"<{bound:g}": count for bound, count in zip(LATENESS_BOUNDS_MS, self.lateness)}}
 
