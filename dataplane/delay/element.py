@@ -36,6 +36,7 @@ import fcntl
 import json
 import os
 import random
+import resource
 import select
 import signal
 import socket
@@ -64,7 +65,8 @@ SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 SIOCETHTOOL = 0x8946
 IFF_UP, IFF_PROMISC = 0x1, 0x100
 # ethtool's legacy set commands: tx/rx checksum, segmentation and receive offloads. TCP through
-# the userspace datapath needs the checksums off; with the others off, frames stay MTU-sized.
+# the userspace datapath needs the checksums off; with receive offload (GRO) off, frames read stay
+# MTU-sized (what the element sends on a raw socket is never segmented anyway).
 ETHTOOL_OFFLOADS_OFF = (0x17, 0x15, 0x1f, 0x24, 0x2c)  # STXCSUM, SRXCSUM, STSO, SGSO, SGRO
 NO_IPV6 = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6")
 
@@ -86,6 +88,13 @@ def unshare_network() -> None:
                 f.write("1\n")
         except FileNotFoundError:  # a kernel without IPv6
             pass
+
+
+def open_files_limit() -> None:
+    """Raise this process's open files limit to its hard limit: two sockets per link (a big
+    network's links pass the usual soft limit of 1,024)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def realtime() -> bool:
@@ -116,7 +125,9 @@ def prepare_interface(control: socket.socket, name: str) -> None:
 def open_socket(name: str) -> socket.socket:
     """A non-blocking raw socket reading every frame that arrives on `name`, stamped with its
     arrival time, never those sent on it."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    # protocol 0 at creation, ETH_P_ALL at bind: a socket created with a protocol already listens on
+    # every interface, and binding it to one then waits for an RCU grace period (about 20 ms a socket)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER)
@@ -282,6 +293,7 @@ def main() -> int:
     except OSError as exc:
         sys.stderr.write(f"strata delay element: cannot start: {exc} (root needed)\n")
         return 1
+    open_files_limit()
     element = Element(sys.stdin.fileno(), sys.stdout)
     sys.stdout.write(json.dumps({"ready": True, "pid": os.getpid(), "realtime": realtime()}) + "\n")
     sys.stdout.flush()
