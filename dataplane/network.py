@@ -644,6 +644,7 @@ class EdgeNetwork:
         try:
             if delayed_link_count(spec):  # its namespace must exist before the links are spliced into it
                 self.delay_element = DelayElement().start()
+
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
@@ -730,11 +731,13 @@ class EdgeNetwork:
             setLogLevel("error")
 
     def stop(self) -> None:
-        """Tear down what build() and start() created: the nodes' shells (killed with their process
-        groups; host namespaces go with them), the bridges, the link interfaces. Never talks to a
-        shell; every external call has a timeout; interrupts wait until it is done. Idempotent."""
-        if self.delay_element is not None:  # its namespace goes, and the spliced links' interfaces with it
-            self.delay_element.stop()
+        """Tear down what build() and start() created: the delay element (its namespace takes the
+        spliced links' interfaces with it), the nodes' shells (killed with their process groups; host
+        namespaces go with them), the bridges, the link interfaces. Never talks to a shell; every
+        external call has a timeout; interrupts wait until it is done. Idempotent."""
+        if self.delay_element is not None:
+            with interrupts_after(None):
+                self.delay_element.stop()
             self.delay_element = None
         if self.net is None:
             return
