@@ -1,13 +1,13 @@
 """Link delay benchmark: the delay element on real links between network namespaces, against plain links.
 
 Each scenario joins pairs of network namespaces by links built with the network's own link class
-(dataplane.network.spliced_link_class), shaped with HTB on both ends as the network shapes them:
-delayed links go through one delay element process, the baseline's are plain veth pairs.
+(dataplane.network.spliced_link_class), shaped with HTB on both ends: delayed links go through
+one delay element process, the baseline's are plain veth pairs.
 
   one link, D ms each way, R Mbit/s: ping every 10 ms on the idle link (RTT - 2D at p50/p99),
-      then again while iperf3 pushes TCP at full rate (throughput; RTT, which includes the HTB
-      queue's own delay, as the plain link's does), then iperf3 UDP at 0.95 R (datagrams lost
-      and out of order); the element's own lateness in each;
+      then again while iperf3 pushes TCP at full rate (throughput; RTT - 2D), then iperf3 UDP at
+      0.95 R (datagrams lost and out of order); the element's own lateness in each. Pings have
+      an HTB class of their own, served first: they measure the link's delay, not TCP's queue;
   N links of r Mbit/s, TCP on all at once: the element's CPU per link and per Mbit/s.
 
 The element's CPU comes from /proc/PID/stat (user + system time) over each traffic run. Every
@@ -32,11 +32,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataplane.delay.launcher import DelayElement  # noqa: E402
-from dataplane.network import shaping_batch, spliced_link_class  # noqa: E402
+from dataplane.network import spliced_link_class  # noqa: E402
 
 PREFIX = f"sdb{os.getpid() % 10000}"   # namespaces of this run: <PREFIX>a0, <PREFIX>b0, ...
 IPERF_PORT = 5201
 PING_INTERVAL = 0.01                    # s
+
+
+def shaping(interface: str, mbps: float) -> str:
+    """`tc -batch` input: HTB at `mbps` on the interface, as the network shapes links, with ICMP in
+    a class of its own served first, so that pings measure the link's delay, not the queue TCP
+    builds in front of them (both share the rate)."""
+    return (f"qdisc add dev {interface} root handle 5:0 htb default 20\n"
+            f"class add dev {interface} parent 5:0 classid 5:1 htb rate {mbps:f}Mbit burst 15k\n"
+            f"class add dev {interface} parent 5:1 classid 5:10 htb rate 1Mbit ceil {mbps:f}Mbit prio 0 burst 15k\n"
+            f"class add dev {interface} parent 5:1 classid 5:20 htb rate {mbps - 1:f}Mbit ceil {mbps:f}Mbit"
+            f" prio 1 burst 15k\n"
+            f"filter add dev {interface} parent 5:0 protocol ip prio 1 u32 match ip protocol 1 0xff flowid 5:10\n")
 
 
 class NamespaceNode:
@@ -91,15 +103,16 @@ class Scenario:
                 delayed.append(link.delayed)
             for node, address, intf in ((a, f"10.77.{k}.1", link.intf1), (b, f"10.77.{k}.2", link.intf2)):
                 node.cmd(f"ip addr add {address}/24 dev {intf.name}; ethtool -K {intf.name} tx off rx off >/dev/null;"
-                         f" tc -batch - <<'EOF'\n{shaping_batch([(intf.name, rate)])}EOF")
+                         f" tc -batch - <<'EOF'\n{shaping(intf.name, rate)}EOF")
         if self.element is not None:
             self.element.add_links(delayed)
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self) -> tuple[float, float]:
+        """The element's user and system CPU time so far (s)."""
         if self.element is None:
-            return 0.0
+            return 0.0, 0.0
         fields = Path(f"/proc/{self.element.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime, stime
+        return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         if self.element is not None:
@@ -130,11 +143,13 @@ def tcp_run(scenario: Scenario, seconds: float, ping_link: int | None = 0) -> di
         count = int((seconds - 2) / PING_INTERVAL)
         ping = scenario.pairs[ping_link][0].popen(f"ping -i {PING_INTERVAL} -c {count} 10.77.{ping_link}.2")
     outputs = [c.communicate()[0] for c in clients]
-    cpu, wall = scenario.cpu_seconds() - cpu0, time.monotonic() - wall0
+    cpu1, wall = scenario.cpu_seconds(), time.monotonic() - wall0
     for s in servers:
         s.wait(10)
     mbps = [json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6 for out in outputs]
-    return {"mbps": mbps, "rtts": rtts(ping.communicate()[0]) if ping else [], "cpu": cpu / wall}
+    user, system = ((after - before) / wall for before, after in zip(cpu0, cpu1))
+    return {"mbps": mbps, "rtts": rtts(ping.communicate()[0]) if ping else [], "cpu": user + system,
+            "user": user, "system": system}
 
 
 def udp_run(scenario: Scenario, seconds: float) -> dict:
@@ -206,11 +221,13 @@ def main() -> int:
     cpu = e["tcp"]["cpu"]
     mbps = e["tcp"]["mbps"][0]
     print(f"  element CPU               {100 * cpu:.1f}% of a core at {mbps:.1f} Mbit/s:"
-          f" {100 * cpu / mbps:.3f}% per Mbit/s")
+          f" {100 * cpu / mbps:.3f}% per Mbit/s (user {100 * e['tcp']['user']:.1f}%,"
+          f" system {100 * e['tcp']['system']:.1f}%)")
     for run in ("idle", "tcp"):
         print(f"  element lateness, {run:4s}    departures by how late (ms) the first frame due left:"
               f" {e['lateness'][run]}")
-    print(f"  element counters: {json.dumps(e['stats'].get('links'))}")
+    print(f"  element counters: {json.dumps(e['stats'].get('links'))}, frames the kernel refused to send:"
+          f" {e['stats'].get('send_errors')}")
 
     many = {}
     for name, delay in (("element", d), ("plain", 0.0)):
