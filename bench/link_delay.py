@@ -160,8 +160,11 @@ def udp_run(scenario: Scenario, seconds: float) -> dict:
     server.wait(10)
     end = json.loads(out)["end"]["sum"]
     server_end = json.loads(out).get("server_output_json", {}).get("end", {}).get("sum", {})
+    counters = b.cmd("nstat -az UdpRcvbufErrors")   # the namespace's own counter, since it was made
+    overflowed = re.search(r"UdpRcvbufErrors\s+(\d+)", counters)
     return {"packets": end.get("packets", 0), "lost": end.get("lost_packets", 0),
-            "out_of_order": server_end.get("out_of_order", end.get("out_of_order", 0))}
+            "out_of_order": server_end.get("out_of_order", end.get("out_of_order", 0)),
+            "receiver_overflow": int(overflowed.group(1)) if overflowed else None}
 
 
 def idle_ping(scenario: Scenario, count: int) -> list[float]:
@@ -216,7 +219,8 @@ def main() -> int:
               f" p99 {quantile(pr, .99):6.3f} ms")
     for name in ("element", "plain"):
         u = results[name]["udp"]
-        print(f"  UDP at {args.rate * 0.95:g} Mbit/s {name:8s} {u['packets']} datagrams, {u['lost']} lost,"
+        print(f"  UDP at {args.rate * 0.95:g} Mbit/s {name:8s} {u['packets']} datagrams, {u['lost']} lost"
+              f" ({u['receiver_overflow']} of them by the receiving iperf3's full socket buffer),"
               f" {u['out_of_order']} out of order")
     cpu = e["tcp"]["cpu"]
     mbps = e["tcp"]["mbps"][0]
