@@ -119,8 +119,10 @@ def test_rtt_is_twice_the_paths_delay_plus_the_datapaths_own(delayed, plain):
 
 
 def test_loss_is_applied_at_its_rate_in_each_direction(delayed):
+    h1, target = delayed.host("h1"), delayed.host("h4").IP()
+    h1.cmd(f"ping -c 5 -i 0.2 {target}")   # ARP resolved first: then every ping is one draw each way
     stats_before = delayed.network.delay_stats()
-    out = delayed.host("h1").cmd(f"ping -c {PINGS} -i {INTERVAL} -W 1 {delayed.host('h4').IP()}")
+    out = h1.cmd(f"ping -c {PINGS} -i {INTERVAL} -W 1 {target}")
     received = int(re.search(r"(\d+) received", out).group(1))
     survive = (1 - LOSS_PERCENT / 100) ** 2         # the request and the reply each cross the lossy link
     lo, hi = binomial_range(PINGS, survive, FAILURE_PROBABILITY)
@@ -130,7 +132,7 @@ def test_loss_is_applied_at_its_rate_in_each_direction(delayed):
         now, then = lossy[direction], old[direction]
         offered = now["accepted"] + now["lost"] - then["accepted"] - then["lost"]
         lost = now["lost"] - then["lost"]
-        assert offered >= PINGS
+        assert offered >= PINGS * 0.8    # s1 -> s4 carries every request, s4 -> s1 the replies to those that arrived
         lo, hi = binomial_range(offered, LOSS_PERCENT / 100, FAILURE_PROBABILITY)
         assert lo <= lost <= hi, (direction, lost, offered)
 
