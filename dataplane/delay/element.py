@@ -240,18 +240,18 @@ class Element:
 
     def receive(self, sock: socket.socket, line: int) -> None:
         """Up to BATCH frames waiting on `sock` onto `line`, each stamped with its arrival."""
-        enqueue, now = self.departures.enqueue, time.monotonic()
+        enqueue, clock = self.departures.enqueue, time.monotonic
         offset = time.time_ns() - time.monotonic_ns()   # realtime stamps to the monotonic clock
         for _ in range(BATCH):
             try:
                 frame, ancillary, _, _ = sock.recvmsg(FRAME_BUFFER, ANCILLARY_BUFFER)
             except BlockingIOError:
                 return
-            arrived = now
+            arrived = read = clock()
             for _, kind, data in ancillary:
-                if kind == SO_TIMESTAMPNS:
+                if kind == SO_TIMESTAMPNS:   # never later than the read (the two clocks' offset may drift)
                     sec, nsec = TIMESPEC.unpack_from(data)
-                    arrived = min(now, (sec * 1_000_000_000 + nsec - offset) / 1e9)
+                    arrived = min(read, (sec * 1_000_000_000 + nsec - offset) / 1e9)
             enqueue(line, frame, arrived)
 
     def send_due(self) -> None:
