@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import subprocess
@@ -11,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+log = logging.getLogger("strata.delay")
 REPO = Path(__file__).resolve().parents[2]
 ANSWER_TIMEOUT = 30.0   # s for the element to start or to answer a request
 STOP_TIMEOUT = 5.0      # s for it to end once its input is closed, before it is killed
@@ -40,6 +42,7 @@ class DelayElement:
         self.python = python
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
+        self.realtime = False   # it got SCHED_FIFO
 
     def start(self) -> "DelayElement":
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -47,10 +50,13 @@ class DelayElement:
         self.proc = subprocess.Popen([self.python, "-m", "dataplane.delay"], stdin=subprocess.PIPE, cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
         try:
-            self.pid = self._answer()["pid"]
+            ready = self._answer()
         except BaseException:
             self.stop()
             raise
+        self.pid, self.realtime = ready["pid"], ready["realtime"]
+        if not self.realtime:
+            log.warning("the delay element runs without real-time scheduling: a busy machine will stretch delays")
         return self
 
     def add_links(self, links: list[DelayedLink]) -> None:
