@@ -14,10 +14,10 @@ kernel. Without the privilege it runs at normal priority and says so.
 
 Control: JSON lines on stdin, one answer line on stdout each. End of stdin (the launcher closed
 it, or died) ends the process.
-  {"links": [{"a": IF, "b": IF, "delay_ms": D, "loss_percent": P, "rate_mbps": R, "seed": S}, ...]}
+  {"links": [{"a": IF, "b": IF, "delay_ms": D, "loss_percent": P, "rate_mbps": R}, ...]}
       serve these pairs: frames read on a leave on b after D ms, and the other way; each frame
       lost with probability P/100 in each direction; each direction's queue bounded from R
-      (Mbit/s, 0 = unshaped) and D; seed optional (a reproducible loss pattern).
+      (Mbit/s, 0 = unshaped) and D.
       -> {"ok": number of links served}
   {"stats": true} -> {"links": [{"a", "b", "a_to_b": counters, "b_to_a": counters}], where counters
       are frames accepted, sent, lost (at random), overflowed (queue full) and socket_drops
@@ -35,7 +35,6 @@ import errno
 import fcntl
 import json
 import os
-import random
 import resource
 import select
 import signal
@@ -184,9 +183,8 @@ class Element:
             delay_ms = float(spec.get("delay_ms", 0.0))
             loss = float(spec.get("loss_percent", 0.0)) / 100
             bound = queue_bound(float(spec.get("rate_mbps", 0.0)), delay_ms)
-            seed = spec.get("seed")
-            lines = [DelayLine(delay_ms / 1e3, loss, bound, random.Random(None if seed is None else f"{seed}/{k}"))
-                     for k in range(2)]   # raises ValueError on a bad delay or loss, before any change
+            lines = [DelayLine(delay_ms / 1e3, loss, bound)
+                     for _ in range(2)]   # raises ValueError on a bad delay or loss, before any change
             for name in (a, b):
                 prepare_interface(self.ioctl_socket, name)
             self.attach(Link(a, b, open_socket(a), open_socket(b)), lines)

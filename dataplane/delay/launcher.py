@@ -21,15 +21,14 @@ STOP_TIMEOUT = 5.0      # s for it to end once its input is closed, before it is
 @dataclass(frozen=True)
 class DelayedLink:
     """One link through the element: its two interfaces in the element's namespace, the one-way
-    delay (ms), the loss in each direction (%), the link's rate (Mbit/s; 0 = unshaped) the queues
-    are sized from, and an optional seed for a reproducible loss pattern."""
+    delay (ms), the loss in each direction (%), and the link's rate (Mbit/s; 0 = unshaped) the
+    queues are sized from."""
 
     a: str
     b: str
     delay_ms: float
     loss_percent: float = 0.0
     rate_mbps: float = 0.0
-    seed: int | None = None
 
 
 class DelayElement:
@@ -62,7 +61,7 @@ class DelayElement:
     def add_links(self, links: list[DelayedLink]) -> None:
         """Serve these links (their interfaces must exist in the element's namespace)."""
         if links:
-            self._request({"links": [{k: v for k, v in asdict(link).items() if v is not None} for link in links]})
+            self._request({"links": [asdict(link) for link in links]})
 
     def stats(self) -> dict:
         """Counters per link and direction: accepted, sent, lost, overflowed frames."""
