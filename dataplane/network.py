@@ -5,6 +5,9 @@ shell that died): it kills the shells' process groups, deletes the spec's bridge
 transaction (split only if the command line gets long) and the link interfaces left in the root
 namespace in one `ip -batch`, every call with a timeout. What to run is computed by pure
 functions from the spec and what is found on the machine.
+
+Links with a delay or a loss are spliced through the delay element (dataplane/delay), one process
+for the network, started with it and stopped first; the others stay plain veth pairs.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
+from dataplane.delay.launcher import DelayedLink, DelayElement
 from topologies.spec import TopologySpec
 
 log = logging.getLogger("strata.network")
@@ -120,12 +124,32 @@ def spec_topo(spec: TopologySpec):
                 self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
             for h in spec.hosts:
                 self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
-            for link in spec.links:  # delay and loss need netem, which this kernel lacks
-                self.addLink(link.a, link.b, bw=link.bandwidth_mbps)
+            for link in spec.links:
+                self.addLink(link.a, link.b, bw=link.bandwidth_mbps, **delay_params(link.delay_ms, link.loss_percent))
             for h in spec.hosts:
-                self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}))
+                self.addLink(h.name, h.switch, **({"bw": h.access_mbps} if h.access_mbps else {}),
+                             **delay_params(*access_delay(h)))
 
     return SpecTopo()
+
+
+def access_delay(host) -> tuple[float, float]:
+    """A host's access link's one-way delay (ms) and loss (%): 0, 0 for a spec without them."""
+    return getattr(host, "access_delay_ms", 0.0), getattr(host, "access_loss_percent", 0.0)
+
+
+def delay_params(delay_ms: float, loss_percent: float) -> dict:
+    """A link's parameters for the delay element: none for a link with neither delay nor loss, which
+    stays a plain veth pair."""
+    if delay_ms < 0 or not 0 <= loss_percent <= 100:
+        raise ValueError(f"a link's delay ({delay_ms} ms) or loss ({loss_percent} %) is out of range")
+    return {"delay_ms": delay_ms, "loss_percent": loss_percent} if delay_ms > 0 or loss_percent > 0 else {}
+
+
+def delayed_link_count(spec: TopologySpec) -> int:
+    """How many of the spec's links (switch links and hosts' access links) go through the delay element."""
+    return (sum(1 for link in spec.links if delay_params(link.delay_ms, link.loss_percent))
+            + sum(1 for h in spec.hosts if delay_params(*access_delay(h))))
 
 
 def runtime_topology(net, spec: TopologySpec) -> dict:
@@ -511,6 +535,39 @@ class LaunchProgress:
             self.out(f"  network: {self.line()} ({time.monotonic() - self.started:.0f} s)")
 
 
+def spliced_link_class(element: DelayElement | None):
+    """Mininet's link class for a network whose delayed links go through `element`: a link given
+    delay_ms or loss_percent (delay_params) becomes two veth pairs, node1's end <-> a peer of the
+    same name in the element's namespace, and likewise for node2; other links stay one veth pair.
+    The nodes' interfaces are named and configured as Mininet's; the element serves the pairs
+    once given them (EdgeNetwork.build)."""
+    from mininet.link import Link
+
+    class SplicedLink(Link):
+        def __init__(self, node1, node2, *args, delay_ms: float = 0.0, loss_percent: float = 0.0, **params):
+            self.delayed: DelayedLink | None = None
+            if delay_ms > 0 or loss_percent > 0:
+                if element is None:
+                    raise RuntimeError("a delayed link needs the delay element")
+                self.delayed = DelayedLink("", "", delay_ms, loss_percent, params.get("bw") or 0.0)
+            super().__init__(node1, node2, *args, **params)
+            if self.delayed is not None:
+                self.delayed = replace(self.delayed, a=self.intf1.name, b=self.intf2.name)
+
+        def makeIntfPair(self, intfname1, intfname2, addr1=None, addr2=None, node1=None, node2=None,  # noqa: N802
+                         deleteIntfs=True):  # noqa: N803  (Mininet's names)
+            if self.delayed is None:
+                return super().makeIntfPair(intfname1, intfname2, addr1, addr2, node1, node2, deleteIntfs)
+            for node, name, addr in ((node1, intfname1, addr1), (node2, intfname2, addr2)):
+                address = f"address {addr} " if addr else ""
+                out = node.cmd(f"ip link add name {name} {address}type veth peer name {name} netns {element.pid}")
+                if out.strip():
+                    raise RuntimeError(f"cannot splice {name} to the delay element: {out.strip()}")
+            return None
+
+    return SplicedLink
+
+
 def _stepwise_mininet(progress: LaunchProgress):
     """Mininet whose every node and link is created as one step an interrupt never lands inside,
     each counted in `progress`."""
@@ -556,6 +613,7 @@ class EdgeNetwork:
         self.progress = LaunchProgress(spec, progress)  # `progress(text)` hears how a long launch goes
         self.net = None
         self._may_have_bridges = False  # start() began: switches may have created their bridges
+        self.delay_element: DelayElement | None = None  # serves the delayed links; None when there are none
         self.teardown_seconds: float | None = None  # how long the last stop() took
 
     def bridge_names(self) -> list[str]:
@@ -569,7 +627,6 @@ class EdgeNetwork:
     def build(self) -> "EdgeNetwork":
         """Create hosts, switches and links (OpenFlow port numbers are known from here on). If it
         fails or is interrupted, what it created is torn down."""
-        from mininet.link import Link
         from mininet.log import setLogLevel
         from mininet.node import OVSSwitch
 
@@ -585,15 +642,22 @@ class EdgeNetwork:
         switch = partial(ProbedOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
         host_ip, port = self.controller
         try:
+            if delayed_link_count(spec):  # its namespace must exist before the links are spliced into it
+                self.delay_element = DelayElement().start()
+
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
-            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec), switch=switch, link=Link, controller=None,
+            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec), switch=switch,
+                                                        link=spliced_link_class(self.delay_element), controller=None,
                                                         autoSetMacs=False, autoStaticArp=False, waitConnected=False,
                                                         build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
             with self.progress:
                 self.net.build()
+                if self.delay_element is not None:
+                    self.progress.phase("the delay element takes its links")
+                    self.delay_element.add_links([link.delayed for link in self.net.links if link.delayed])
         except BaseException:
             self.stop()
             raise
@@ -652,6 +716,10 @@ class EdgeNetwork:
         """sample_check on this network."""
         return sample_check(self.net, self.spec, pairs, tcp_pairs=tcp_pairs, seed=seed, timeout=timeout, out=out)
 
+    def delay_stats(self) -> dict:
+        """The delay element's counters (see dataplane.delay.element); empty when no link is delayed."""
+        return self.delay_element.stats() if self.delay_element is not None else {}
+
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""
         from mininet.log import setLogLevel
@@ -663,9 +731,14 @@ class EdgeNetwork:
             setLogLevel("error")
 
     def stop(self) -> None:
-        """Tear down what build() and start() created: the nodes' shells (killed with their process
-        groups; host namespaces go with them), the bridges, the link interfaces. Never talks to a
-        shell; every external call has a timeout; interrupts wait until it is done. Idempotent."""
+        """Tear down what build() and start() created: the delay element (its namespace takes the
+        spliced links' interfaces with it), the nodes' shells (killed with their process groups; host
+        namespaces go with them), the bridges, the link interfaces. Never talks to a shell; every
+        external call has a timeout; interrupts wait until it is done. Idempotent."""
+        if self.delay_element is not None:
+            with interrupts_after(None):
+                self.delay_element.stop()
+            self.delay_element = None
         if self.net is None:
             return
         started = time.monotonic()

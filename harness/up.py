@@ -22,8 +22,10 @@ def _describe(spec: TopologySpec) -> None:
           flush=True)
     for note in spec.notes:
         print(f"  note: {note}")
-    if any(l.delay_ms or l.loss_percent for l in spec.links):
-        print("  note: link delay/loss are declared but not applied: this kernel has no netem")
+    delayed = sum(1 for link in spec.links if link.delay_ms or link.loss_percent) + sum(
+        1 for host in spec.hosts if host.access_delay_ms or host.access_loss_percent)
+    if delayed:
+        print(f"  {delayed} link(s) with delay or loss, spliced through the delay element (--delays off: none)")
 
 
 def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address: str,

@@ -146,8 +146,9 @@ class Running:
         self.network.stop()
 
 
-def launch(name: str, tmp_path_factory) -> Running:
-    spec = load_topology(name)
+def launch(name: str, tmp_path_factory, spec=None) -> Running:
+    """The topology of that name from the catalogue (or `spec`, named `name`), with its SDN daemon."""
+    spec = spec or load_topology(name)
     workdir = tmp_path_factory.mktemp(name.replace(":", "-"))
     try:
         network = EdgeNetwork(spec, controller=("127.0.0.1", OPENFLOW_PORT)).build()
