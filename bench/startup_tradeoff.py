@@ -8,7 +8,8 @@ their real sizes (MiB; drawn by pull count, as the dockerhub generator does; a s
 replicas run its image); with --spread, each service has a hard spread over servers (max skew
 1), as `strata experiment deploy --spread on` gives it. Each is placed by
 
-- strata with the bytes objective (startup_weight 0, the default),
+- strata by bytes alone (the problem without its network section),
+- strata with startup_weight 0, the default: bytes first, their ties broken by the estimate,
 - strata with startup_weight 0.5 and 1 (docs/placement.md, "Start-up-aware placement"),
 - kube-default (kube-scheduler's default profile),
 
@@ -24,6 +25,7 @@ No emulation: these are the estimate's figures, not measurements.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import sys
@@ -39,8 +41,11 @@ from controller.placement.startup import estimate  # noqa: E402
 from topologies.tiered import edge_tiered  # noqa: E402
 
 MIB = 2**20
-PLANS = (("strata w=0 (bytes)", "strata", 0.0), ("strata w=0.5", "strata", 0.5), ("strata w=1", "strata", 1.0),
-         ("kube-default", "kube-default", 0.0))
+# (label, algorithm, startup weight, the problem's network given): without the network strata
+# places by bytes alone; with it, w = 0 keeps bytes first and breaks their ties by the estimate.
+PLANS = (("strata, bytes alone", "strata", 0.0, False), ("strata w=0 (default)", "strata", 0.0, True),
+         ("strata w=0.5", "strata", 0.5, True), ("strata w=1", "strata", 1.0, True),
+         ("kube-default", "kube-default", 0.0, True))
 CPU = (500, 1500)  # millicores per container: a few services per server
 BANDWIDTH = (100, 300)  # Mbit/s per container (the servers' B_n is 2000-3000)
 
@@ -90,7 +95,7 @@ def main() -> int:
 
     spec = edge_tiered()
     ratios: dict[str, dict[str, list[float]]] = {label: {"stored": [], "registry": [], "ready": []}
-                                                 for label, _, _ in PLANS}
+                                                 for label, *_ in PLANS}
     print(f"edge-tiered, {args.services} services x {args.replicas} replicas of real Docker Hub images "
           f"(MiB, real sizes){', spread over servers' if args.spread else ''}; ratios against kube-default "
           f"in the same problem")
@@ -99,8 +104,9 @@ def main() -> int:
     for seed in range(args.seeds):
         problem = app_problem(spec, args.services, args.replicas, seed, args.spread)
         rows = []
-        for label, algorithm, weight in PLANS:
-            result = run(algorithm, problem, time_limit=args.time_limit, seed=seed, startup_weight=weight)
+        for label, algorithm, weight, networked in PLANS:
+            given = problem if networked else dataclasses.replace(problem, network=None)
+            result = run(algorithm, given, time_limit=args.time_limit, seed=seed, startup_weight=weight)
             if not result.solved:
                 print(f"{seed:>4}  {label:<20} {result.status}: {result.message}")
                 return 1
@@ -115,7 +121,7 @@ def main() -> int:
                   f"{ratio[0]:9.2f} {ratio[1]:11.2f} {ratio[2]:8.2f}  {seconds:7.2f}")
     print()
     print(f"geometric means over {args.seeds} problems")
-    for label, _, _ in PLANS:
+    for label, *_ in PLANS:
         means = [math.exp(sum(map(math.log, ratios[label][key])) / len(ratios[label][key]))
                  for key in ("stored", "registry", "ready")]
         print(f"      {label:<20} stored/kd {means[0]:.2f}  registry/kd {means[1]:.2f}  ready/kd {means[2]:.2f}")

@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
     _solver_options(place, 60.0)
     place.add_argument("--startup-weight", type=unit_interval, default=0.0, metavar="W",
                        help="strata: how much the estimated time until every container is ready counts beside "
-                            "stored bytes, 0 (bytes alone, the default) to 1 (time alone); needs the problem's "
-                            "network section (docs/placement.md)")
+                            "stored bytes, 0 (the default: least bytes; with the problem's network section, their "
+                            "ties broken by that time) to 1 (time alone); above 0 needs the network section "
+                            "(docs/placement.md)")
     place.add_argument("--json", action="store_true", help="print the result as JSON")
     place.add_argument("--remote", metavar="ADDR",
                        help="solve through the placement service at host:port instead of in-process")

@@ -32,7 +32,7 @@ from api.app import AppError, AppSpec, ServiceSpec, validate_app
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
 from .controllers.images import ImageController
-from .controllers.node_sync import NodeSyncController
+from .controllers.node_sync import WORKERS, NodeSyncController
 from .controllers.nodes import NodeLifecycleController
 from .controllers.routes import RouteController, route_name
 from .controllers.scheduling import Scheduler, container_name
@@ -90,7 +90,7 @@ class Orchestrator:
     def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, mesh: Mesh, agents: Agents, images: Images,
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
-                 workers: int = 8, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0):
+                 workers: int = WORKERS, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0):
         self.state = ClusterState(store, service_range=service_range, clock=clock, node_timeout=node_timeout,
                                   evict_after=evict_after)
         self.store = store

@@ -13,8 +13,8 @@ the node agents over their management Unix sockets. The configuration file (JSON
 Optional: node_timeout (s, 4), evict_after (s, 10), placement_time_limit (s, 20), image_cache,
 resync_period (s, 5: how often each controller runs when nothing it watches changes),
 image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)),
-startup_weight (0 to 1, 0: strata's apps placed by stored bytes alone; above, the estimated time
-until the app is ready counts too, docs/placement.md "Start-up-aware placement"),
+startup_weight (0 to 1, 0: strata's apps placed by least stored bytes, ties broken by the estimated time
+to ready; above, that time counts beside bytes, docs/placement.md "Start-up-aware placement"),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
 """
 

@@ -6,8 +6,9 @@ value (so the weight reads as an exchange rate between relative bytes and relati
     cost = (1 - w) * stored / stored_0  +  w * ready / ready_0
 
 where `stored` is eq. (9)'s total of newly stored layers and `ready` the estimated seconds
-until every container is ready (startup.py). w = 0 is the bytes objective alone (the search is
-not run); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost go to fewer
+until every container is ready (startup.py). w = 0 keeps bytes first: only placements storing no
+more than the bytes-best one are taken, the one estimated ready soonest among them (time breaks
+the ties of bytes); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost go to fewer
 soft rules broken (prefer apart, soft spreads), then to the smaller sum of the servers' ready
 times (which lets the search leave a plateau where two servers are equally late), then to
 fewer bytes.
@@ -24,6 +25,7 @@ targets; it stops when no change improves, or after a number of estimates counte
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .startup import Estimate, StartupModel
@@ -44,12 +46,21 @@ class _Search:
     def out_of_budget(self) -> bool:
         return self.estimates >= MAX_ESTIMATES or self.clock() >= self.deadline
 
-    def cost(self, loads: Loads) -> tuple[tuple[float, int, float, float], Estimate]:
+    def cost(self, loads: Loads) -> tuple[tuple, Estimate | None]:
         """((mixed cost, soft rules broken, sum of the servers' ready seconds, stored size), the
-        estimate) of a complete placement."""
+        estimate) of a complete placement; with weight 0, ((stored size relative, soft rules broken,
+        ready seconds, sum of the servers' ready seconds, stored size), the estimate), and a
+        placement storing more than the bytes-best one is refused without an estimate."""
+        stored = loads.objective()
+        if not self.weight:
+            if stored > self.stored_0 * (1 + 1e-12) + 1e-9:
+                return (math.inf,), None
+            self.estimates += 1
+            estimate = self.model.estimate(loads.where)
+            return (round(stored / self.stored_0 if self.stored_0 > 0 else stored, 12), loads.soft_total(),
+                    round(estimate.seconds, 9), round(sum(estimate.server_seconds.values()), 9), stored), estimate
         self.estimates += 1
         estimate = self.model.estimate(loads.where)
-        stored = loads.objective()
         mixed = ((1 - self.weight) * (stored / self.stored_0 if self.stored_0 > 0 else stored)
                  + self.weight * (estimate.seconds / self.ready_0 if self.ready_0 > 0 else estimate.seconds))
         return (round(mixed, 12), loads.soft_total(), round(sum(estimate.server_seconds.values()), 9), stored), estimate

@@ -14,9 +14,11 @@
 4. Bound and exact finish: the cover bound (bounds.py) always; on small instances the ILP (HiGHS by default),
    strengthened with valid inequalities and warm-started from the best answer, either proves it
    optimal or improves it; on mid-sized ones the strengthened LP relaxation tightens the bound.
-5. Start-up objective (`startup_weight` > 0, beyond the paper): the bytes-best answer is refined
-   against a mix of bytes and the estimated time until every container is ready
-   (startup_search.py); the bound stays the bytes bound.
+5. Start-up objective (beyond the paper), when the problem has its network section: the
+   bytes-best answer is refined against the estimated time until every container is ready
+   (startup_search.py): with `startup_weight` 0 among the placements of the same stored bytes
+   only (bytes stay first), above 0 against a mix of bytes and time; the bound stays the bytes
+   bound.
 
 Hard spread and anti-affinity rules: the greedy only puts a container where state.Loads.fits
 allows (kube-scheduler's filter semantics, which keep every spread holding), a move is made only
@@ -259,9 +261,10 @@ def _better(a: Loads, b: Loads) -> bool:
 
 def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float = 60.0, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic, startup_weight: float = 0.0) -> PlacementResult:
-    """`startup_weight` w in [0, 1]: 0 minimises stored bytes (eq. 9) alone; above, the answer is
-    refined against (1 - w) x bytes + w x estimated time to ready, both relative to the bytes-best
-    answer (startup_search.py); it needs the problem's network section."""
+    """`startup_weight` w in [0, 1]: 0 minimises stored bytes (eq. 9), and where the problem has
+    its network section, breaks ties of bytes by the estimated time to ready; above 0, the answer
+    is refined against (1 - w) x bytes + w x estimated time to ready, both relative to the
+    bytes-best answer (startup_search.py), which needs the network section."""
     if not 0.0 <= startup_weight <= 1.0:  # also refuses NaN
         raise ValueError(f"startup_weight must be from 0 to 1, got {startup_weight!r}")
     if startup_weight and problem.network is None:
@@ -269,13 +272,16 @@ def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float =
     start = clock()
     # With the start-up objective, a quarter of the time is kept for the refinement: the exact
     # finish may otherwise use all of it on an instance it cannot prove.
-    bytes_limit = time_limit * (1 - STARTUP_SHARE) if startup_weight else time_limit
+    refine = problem.network is not None
+    bytes_limit = time_limit * (1 - STARTUP_SHARE) if refine else time_limit
     result = _solve_bytes(problem, solver=solver, time_limit=bytes_limit, seed=seed, clock=clock)
-    if not startup_weight or not result.solved:
+    if not refine or not result.solved:
         return result
     inst = Instance(problem)
     refined, figures = refine_for_startup(loads_of(inst, result.placement), startup_weight, start + time_limit, clock)
-    return finished(problem, "strata", inst.named(refined.where), status="feasible", lower_bound=result.lower_bound,
+    # w = 0 keeps the bytes of the answer refined (a proven optimum stays one); above, bytes may grow
+    status = result.status if not startup_weight else "feasible"
+    return finished(problem, "strata", inst.named(refined.where), status=status, lower_bound=result.lower_bound,
                     seconds=clock() - start, details={**result.details, **figures})
 
 

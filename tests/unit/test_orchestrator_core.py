@@ -509,3 +509,15 @@ def test_near_puts_instances_on_the_nodes_nearest_a_host_that_fit(tmp_path):
     assert nodes[1] == "edge3" and nodes[0] in ("edge1", "edge2")
     with pytest.raises(InvalidArgument, match="near"):
         c.o.deploy(AppSpec("vnf-x", (ServiceSpec("x", "api", near="nowhere", vnf_kind="monitor"),)))
+
+
+def test_at_most_starts_per_node_are_in_flight_on_a_node_and_the_others_follow(tmp_path):
+    c = Cluster(tmp_path, nodes=("edge1",))
+    c.o.node_sync.starts_per_node = 2
+    c.o.deploy(AppSpec("many", (ServiceSpec("api", "api", replicas=5, cpu_millicores=100),)), peers=False)
+    c.schedule()
+    c.o.node_sync.sync()
+    c.drain()
+    assert len(c.agents.requests) == 2  # one pass started two; the other three waited for a slot on edge1
+    c.settle()
+    assert len(c.agents.requests) == 5 and c.o.deployment("many").ready

@@ -67,6 +67,10 @@ def test_the_objective_needs_the_network_and_strata():
             run("strata", problem, startup_weight=bad)
 
 
+def without_network(problem):
+    return problem_from_dict({k: v for k, v in problem_to_dict(problem).items() if k != "network"})
+
+
 def random_problem(seed: int):
     """Tight servers on three sites (zones) behind slow access links; images sharing bases;
     services of two replicas, at most one per server, every other one spread over the zones."""
@@ -101,7 +105,7 @@ def random_problem(seed: int):
 @pytest.mark.parametrize("weight", [0.5, 1.0])
 def test_the_startup_objective_keeps_every_constraint_and_never_slows_the_estimate(seed, weight):
     problem = random_problem(seed)
-    by_bytes = run("strata", problem, seed=seed)
+    by_bytes = run("strata", without_network(problem), seed=seed)
     result = run("strata", problem, seed=seed, startup_weight=weight)
     assert result.solved
     assert not find_violations(problem, result)
@@ -115,6 +119,38 @@ def test_the_startup_objective_keeps_every_constraint_and_never_slows_the_estima
     assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
     if weight == 1.0:
         assert result.details["ready_seconds"] == pytest.approx(ready_seconds(problem, result.placement))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_with_the_network_bytes_stay_first_and_time_breaks_their_ties(seed):
+    problem = random_problem(seed)
+    by_bytes = run("strata", without_network(problem), seed=seed)
+    result = run("strata", problem, seed=seed)  # w = 0
+    assert not find_violations(problem, result)
+    assert result.objective == pytest.approx(by_bytes.objective)  # not a byte more
+    assert result.status == by_bytes.status
+    assert result.details["ready_seconds"] == pytest.approx(ready_seconds(problem, result.placement))
+    assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
+
+
+def test_ties_of_bytes_go_to_the_plan_ready_soonest():
+    # z and w each need a 10 MB layer nobody holds: every plan stores 20 MB. Bytes alone packs
+    # them (ties go to the fullest server): both pulls through one 8 Mbit/s link, 20 s. Apart, 10 s.
+    problem = problem_from_dict({
+        "servers": [{"name": n, "cpu": 100, "storage": 100, "bandwidth": 100} for n in ("e1", "e2")],
+        "layers": [{"digest": "z-app", "size": 10}, {"digest": "w-app", "size": 10}],
+        "containers": [{"name": "z", "cpu": 1, "bandwidth": 1, "layers": ["z-app"]},
+                       {"name": "w", "cpu": 1, "bandwidth": 1, "layers": ["w-app"]}],
+        "network": {"registry": {"switch": "core", "mbps": 800},
+                    "servers": {"e1": {"switch": "site", "mbps": 8}, "e2": {"switch": "site", "mbps": 8}},
+                    "links": [{"between": ["core", "site"], "mbps": 800}], "start_seconds": 0},
+    })
+    packed = run("strata", without_network(problem))
+    assert packed.placement["z"] == packed.placement["w"]
+    result = run("strata", problem)
+    assert result.objective == pytest.approx(20)  # each new layer stored once, wherever it goes
+    assert result.placement["z"] != result.placement["w"]  # two access links: 10 s, not 20
+    assert ready_seconds(problem, result.placement) == pytest.approx(10.0)
 
 
 def test_strata_place_takes_the_weight_and_prints_the_estimate(tmp_path, capsys):

@@ -4,6 +4,8 @@ On every ready node, a placed instance that does not run there is started throug
 container the orchestrator started that is no longer desired is removed.
 
 Starts and removals run on a pool (a start pulls layers: minutes at worst); the pass only decides.
+At most `starts_per_node` starts are in flight on one node (the agent's own bound on parallel
+starts), so one node's queue of starts never holds the pool while other nodes stand idle.
 An instance starts once its application's VIPs are allocated (its /etc/hosts names them). Its
 missing layers come from the nearest holder when the app asks for peers; a layer another node is
 pulling right now is waited for, then fetched from there, when that node will be a nearer source
@@ -32,6 +34,8 @@ APP_LABEL, SERVICE_LABEL = "strata.io/app", "strata.io/service"
 PROGRAM = ["python3", "/opt/strata/program.py"]  # the service program every agent binds in
 VNF_PROGRAM = ["python3", "/opt/strata/vnf.py"]  # the VNF programs, bound in the same way
 HEARTBEAT_WAIT = 1.0  # s before an action whose outcome the next heartbeat tells is tried again
+STARTS_PER_NODE = 4  # starts in flight per node: the agent's default max_parallel_starts
+WORKERS = 64  # threads for starts and removals in all (created as needed)
 
 
 def run_request(state: ClusterState, app: AppRecord, instance: InstanceRecord,
@@ -77,8 +81,9 @@ class NodeSyncController:
     watches = (VIPS, NODES, INSTANCES)
 
     def __init__(self, state: ClusterState, agents: Agents, graph: SwitchGraphCache, *, registry_host: str,
-                 workers: int = 8):
+                 workers: int = WORKERS, starts_per_node: int = STARTS_PER_NODE):
         self.state = state
+        self.starts_per_node = starts_per_node
         self.agents = agents
         self.graph = graph
         self.registry_host = registry_host
@@ -111,6 +116,10 @@ class NodeSyncController:
                     for d in observed.layers:
                         holders.setdefault(d, []).append(holder)
             by_node = state.by_node()
+            starting: dict[str, int] = {}  # node -> starts in flight there
+            for n in self._inflight:
+                if n in state.instances:
+                    starting[state.instances[n].node] = starting.get(state.instances[n].node, 0) + 1
             for name, node in state.nodes.items():
                 if not state.ready(name):
                     continue
@@ -125,6 +134,8 @@ class NodeSyncController:
                     app = state.apps[instance.app]
                     if instance_name in self._inflight or not state.has_vips(app):
                         continue
+                    if starting.get(name, 0) >= self.starts_per_node:
+                        break  # the next pass, when one of them ends, takes the next
                     missing = self._missing_layers(instance)
                     if app.peers and any(any(
                             puller != name and worth_waiting_for(hops, name, puller, self.registry_host,
@@ -134,6 +145,7 @@ class NodeSyncController:
                     for d in missing:
                         arriving.setdefault(d, set()).add(name)
                     self._inflight.add(instance_name)
+                    starting[name] = starting.get(name, 0) + 1
                     starts.append(instance)
                 for container in seen.values():
                     if (container.labels.get(OWNER_LABEL) == OWNER and container.name not in wanted

@@ -232,7 +232,7 @@ class Scheduler:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
             weight = self.startup_weight if app.algorithm in STARTUP_AWARE else 0.0
-            if weight:
+            if app.algorithm in STARTUP_AWARE:  # w = 0 too: ties of bytes go to the plan ready soonest
                 rings = self._with_network(rings, graph)
             result = self._place(rings, app.algorithm, weight)
         except DomainError as exc:
