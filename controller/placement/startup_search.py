@@ -145,13 +145,17 @@ def refine_for_startup(loads: Loads, weight: float, deadline: float,
     """Improve a complete placement against the mixed cost; returns the best placement and figures."""
     search = _Search(loads, weight, deadline, clock)
     best = loads.copy()
+    # At w = 0 the search only rearranges the servers the bytes-best placement uses: it leaves the
+    # servers that plan left empty for what comes next (bytes alone packs onto the fullest), where
+    # spreading onto them could take the room a later app's placement needs.
+    open_to = set(loads.where) if not weight else set(range(len(search.model.names)))
     cost, estimate = search.cost(best)
     steps = 0
     while not search.out_of_budget():
         index = {name: n for n, name in enumerate(search.model.names)}
         ready = [estimate.server_seconds.get(name, 0.0) for name in search.model.names]
         late = {index[name] for name, s in estimate.server_seconds.items() if s >= estimate.seconds * (1 - 1e-9)}
-        targets = sorted(range(len(ready)), key=lambda n: (ready[n], n))
+        targets = sorted((n for n in range(len(ready)) if n in open_to), key=lambda n: (ready[n], n))
         move = search.first_move(best, cost, groups_of(best, late), targets)
         if move is not None:
             (group, n), cost = move

@@ -133,24 +133,39 @@ def test_with_the_network_bytes_stay_first_and_time_breaks_their_ties(seed):
     assert ready_seconds(problem, result.placement) <= ready_seconds(problem, by_bytes.placement) + 1e-9
 
 
-def test_ties_of_bytes_go_to_the_plan_ready_soonest():
-    # z and w each need a 10 MB layer nobody holds: every plan stores 20 MB. Bytes alone packs
-    # them (ties go to the fullest server): both pulls through one 8 Mbit/s link, 20 s. Apart, 10 s.
-    problem = problem_from_dict({
-        "servers": [{"name": n, "cpu": 100, "storage": 100, "bandwidth": 100} for n in ("e1", "e2")],
-        "layers": [{"digest": "z-app", "size": 10}, {"digest": "w-app", "size": 10}],
-        "containers": [{"name": "z", "cpu": 1, "bandwidth": 1, "layers": ["z-app"]},
-                       {"name": "w", "cpu": 1, "bandwidth": 1, "layers": ["w-app"]}],
+def two_servers_one_slow(*, idle_third: bool = False):
+    """p needs a 40 MB layer, q a 10 MB one, one container per server (CPU); e1 is behind 8 Mbit/s
+    (1 MB/s), e2 behind 80. Every plan stores 50 MB; p on e1 takes 40 s, p on e2 10 s."""
+    servers = ("e1", "e2", "e3") if idle_third else ("e1", "e2")
+    return problem_from_dict({
+        "servers": [{"name": n, "cpu": 100, "storage": 100, "bandwidth": 100} for n in servers],
+        "layers": [{"digest": "p-app", "size": 40}, {"digest": "q-app", "size": 10}],
+        "containers": [{"name": "p", "cpu": 60, "bandwidth": 1, "layers": ["p-app"]},
+                       {"name": "q", "cpu": 60, "bandwidth": 1, "layers": ["q-app"]}],
         "network": {"registry": {"switch": "core", "mbps": 800},
-                    "servers": {"e1": {"switch": "site", "mbps": 8}, "e2": {"switch": "site", "mbps": 8}},
+                    "servers": {n: {"switch": "site", "mbps": 8 if n == "e1" else 80} for n in servers},
                     "links": [{"between": ["core", "site"], "mbps": 800}], "start_seconds": 0},
     })
-    packed = run("strata", without_network(problem))
-    assert packed.placement["z"] == packed.placement["w"]
+
+
+def test_ties_of_bytes_go_to_the_plan_ready_soonest():
+    problem = two_servers_one_slow()
+    alone = run("strata", without_network(problem))
+    assert alone.placement == {"p": "e1", "q": "e2"}  # bytes alone: any plan is as good
+    assert ready_seconds(problem, alone.placement) == pytest.approx(40.0)
     result = run("strata", problem)
-    assert result.objective == pytest.approx(20)  # each new layer stored once, wherever it goes
-    assert result.placement["z"] != result.placement["w"]  # two access links: 10 s, not 20
+    assert result.objective == pytest.approx(50) and result.status == alone.status
+    assert result.placement == {"p": "e2", "q": "e1"}
     assert ready_seconds(problem, result.placement) == pytest.approx(10.0)
+
+
+def test_time_breaks_ties_only_on_the_servers_the_bytes_plan_uses():
+    # a third, fast server stays empty for what comes next, though q there would gain nothing
+    # and p there as much as on e2: the plan keeps to e1 and e2
+    problem = two_servers_one_slow(idle_third=True)
+    alone = run("strata", without_network(problem))
+    result = run("strata", problem)
+    assert set(result.placement.values()) == set(alone.placement.values())
 
 
 def test_strata_place_takes_the_weight_and_prints_the_estimate(tmp_path, capsys):
