@@ -89,6 +89,10 @@ class StartupModel:
         self.names = [s.name for s in problem.servers]
         self.layer_bytes = {d: size * network.size_bytes for d, size in problem.layer_size.items()}
         self.held = [s.held for s in problem.servers]
+        self.holders: dict[str, list[int]] = defaultdict(list)  # layer -> the servers holding it before
+        for n, held in enumerate(self.held):
+            for digest in held:
+                self.holders[digest].append(n)
         self.connections_cap = network.parallel_downloads * network.parallel_starts
 
         self.capacity: list[float] = []  # resource (a direction of a link or access link) -> bytes/s
@@ -204,8 +208,8 @@ class StartupModel:
     def _worth_waiting(self, n: int, digest: str, claimers: list[int]) -> int | None:
         """The server bringing `digest` in that server n waits for (the nearest), as node-sync does:
         one strictly nearer to n than the registry and every server holding it; else None."""
-        holders = [h for h in range(len(self.names)) if digest in self.held[h]]
-        others = [r.hops for r in (self.route(h, n) for h in [REGISTRY, *holders] if h != n) if r is not None]
+        sources = [REGISTRY, *self.holders.get(digest, ())]
+        others = [r.hops for r in (self.route(h, n) for h in sources if h != n) if r is not None]
         best = None
         for c in claimers:
             route = self.route(c, n) if c != n else None
@@ -217,7 +221,7 @@ class StartupModel:
              extra: list[int] = ()) -> Pull:
         """Add `digest` to server n's pull from its source, among those starting after the layers
         `after` have arrived where they were claimed; `extra`: holders by then beside those of before."""
-        holders = [h for h in range(len(self.names)) if digest in self.held[h]] + list(extra)
+        holders = [*self.holders.get(digest, ()), *extra]
         pull = Pull(n, self._nearest(n, holders), after)
         pulls[pull].append(digest)
         return pull

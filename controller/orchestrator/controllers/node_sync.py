@@ -106,20 +106,19 @@ class NodeSyncController:
             # Layers on their way to some node: with peers, another node needing one waits for that
             # pull to finish and then fetches it from there, if that node is nearer than the registry.
             arriving: dict[str, set[str]] = {}  # digest -> the nodes pulling it now
+            starting: dict[str, int] = {}  # node -> starts in flight there
             for n in self._inflight:
                 if n in state.instances:
+                    node_name = state.instances[n].node
+                    starting[node_name] = starting.get(node_name, 0) + 1
                     for d in self._missing_layers(state.instances[n]):
-                        arriving.setdefault(d, set()).add(state.instances[n].node)
+                        arriving.setdefault(d, set()).add(node_name)
             holders: dict[str, list[str]] = {}  # digest -> the ready nodes holding it
             for holder, observed in state.observed.items():
                 if state.ready(holder):
                     for d in observed.layers:
                         holders.setdefault(d, []).append(holder)
             by_node = state.by_node()
-            starting: dict[str, int] = {}  # node -> starts in flight there
-            for n in self._inflight:
-                if n in state.instances:
-                    starting[state.instances[n].node] = starting.get(state.instances[n].node, 0) + 1
             for name, node in state.nodes.items():
                 if not state.ready(name):
                     continue
