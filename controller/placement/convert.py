@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from strata.v1 import common_pb2, placement_pb2
 
-from .model import Network, Problem, ServiceRule, problem_from_dict
+from .model import Problem, ServiceRule, problem_from_dict
+from .network import Network
 from .result import PlacementResult
 
 STATUS_TO_PROTO = {

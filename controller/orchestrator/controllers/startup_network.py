@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from controller.placement.model import START_SECONDS, Problem, ProblemError, network_from_dict
+from controller.placement.model import Problem, ProblemError
+from controller.placement.network import START_SECONDS, network_from_dict
 
 from ..sources import SwitchGraph
 
