@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .network import Network, network_from_dict, network_to_dict
+from .network import Client, Network, clients_from_list, clients_to_list, network_from_dict, network_to_dict
 from .validation import (ProblemError, check_list, check_name, check_number, check_record, check_text,
                          check_whole)
 
@@ -46,6 +46,7 @@ class Container:
     image: str = ""  # the image's name (kube-default's ImageLocality); "" = derived from the layers
     service: str = ""  # the service it is a replica of (kube-default's spreading); "" = its own name
     memory: float = 0.0  # m_i, memory request, in the unit of the servers' memory; 0 = requests none
+    clients: tuple[Client, ...] = ()  # where its clients are (latency-aware placement); () = not said
 
     @property
     def image_name(self) -> str:
@@ -105,7 +106,7 @@ class Problem:
     containers: tuple[Container, ...]
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     rules: tuple[ServiceRule, ...] = ()  # beyond the paper: spread and anti-affinity per service
-    network: Network | None = None  # beyond the paper: what the start-up estimate needs; None = not given
+    network: Network | None = None  # beyond the paper: for the start-up estimate and client delays; None = not given
 
     @cached_property
     def layer_size(self) -> dict[str, float]:
@@ -133,6 +134,11 @@ class Problem:
         )
         meta = {**self.meta, "multiplier": self.meta.get("multiplier", 1.0) * multiplier}
         return replace(self, servers=servers, meta=meta)
+
+    @cached_property
+    def has_clients(self) -> bool:
+        """Some container says where its clients are."""
+        return any(c.clients for c in self.containers)
 
     @cached_property
     def rule_of(self) -> dict[str, ServiceRule]:
@@ -265,11 +271,13 @@ def problem_from_dict(data: Any) -> Problem:
 
     servers = [replace(server, held=_held(raw, where, sizes))
                for server, (where, raw) in zip(servers, held_lists)]
+    network = network_from_dict(data["network"], [s.name for s in servers]) if "network" in data else None
     containers: list[Container] = []
     container_names: set[str] = set()
     for k, item in enumerate(check_list(data, "containers")):
         where = f"containers[{k}]"
-        item = check_record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image", "service", "memory"})
+        item = check_record(item, where, {"name", "cpu", "bandwidth", "layers"},
+                            {"image", "service", "memory", "clients"})
         name = check_name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in container_names:
@@ -294,6 +302,7 @@ def problem_from_dict(data: Any) -> Problem:
             check_text(item.get("image", ""), where, "image"),
             check_text(item.get("service", ""), where, "service"),
             check_number(item.get("memory", 0), where, "memory", positive=False),
+            clients_from_list(item.get("clients", []), where, network),
         ))
     if not containers:
         raise ProblemError("containers: at least one container is needed")
@@ -312,7 +321,6 @@ def problem_from_dict(data: Any) -> Problem:
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise ProblemError("meta: expected an object")
-    network = network_from_dict(data["network"], [s.name for s in servers]) if "network" in data else None
     problem = Problem(tuple(servers), tuple(layers), tuple(containers), meta, tuple(rules), network)
     check_rules(problem)
     return problem
@@ -346,7 +354,8 @@ def problem_to_dict(problem: Problem) -> dict:
             {"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
              **({"image": c.image} if c.image else {}),
              **({"service": c.service} if c.service else {}),
-             **({"memory": c.memory} if c.memory else {})}
+             **({"memory": c.memory} if c.memory else {}),
+             **({"clients": clients_to_list(c.clients)} if c.clients else {})}
             for c in problem.containers
         ],
     }
