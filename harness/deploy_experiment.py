@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -35,23 +36,32 @@ DEFAULT_APP = "online-boutique"
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
 
 
-def split_algorithm(name: str) -> tuple[str, float]:
-    """A run's algorithm as given: "NAME", or "strata@W" for strata with its start-up objective at
-    weight W (the orchestrator's startup_weight, 0 < W <= 1); (algorithm, weight). ValueError
-    naming the entry when it is malformed (unknown algorithms are the caller's check)."""
-    from controller.placement.algorithms import STARTUP_AWARE
+def split_algorithm(name: str) -> tuple[str, dict[str, float]]:
+    """A run's algorithm as given: "NAME"; "strata@W" for strata with its start-up objective at
+    weight W (the orchestrator's startup_weight, 0 < W <= 1); or "NAME@latency=L" for strata or
+    ilp with the client delay objective at L MiB per ms (the orchestrator's latency_weight, L > 0).
+    (algorithm, the orchestrator's options). ValueError naming the entry when it is malformed
+    (unknown algorithms are the caller's check)."""
+    from controller.placement.algorithms import LATENCY_AWARE, STARTUP_AWARE
 
     base, at, weight = name.partition("@")
     if not at:
-        return name, 0.0
+        return name, {}
+    key, equals, latency = weight.partition("=")
+    option, allowed, text, top = (("latency_weight", LATENCY_AWARE, latency, math.inf) if equals and key == "latency"
+                                  else ("startup_weight", STARTUP_AWARE, weight, 1.0))
     try:
-        value = float(weight)
+        value = float(text)
     except ValueError:
         value = -1.0
-    if base not in STARTUP_AWARE or not 0 < value <= 1:
+    if base not in allowed or not 0 < value <= top or value == math.inf:
         raise ValueError(f"--algorithms {name}: NAME@W is for {', '.join(sorted(STARTUP_AWARE))} with a start-up "
-                         f"weight 0 < W <= 1 (docs/placement.md), e.g. strata@0.5")
-    return base, value
+                         f"weight 0 < W <= 1 (docs/placement.md), e.g. strata@0.5; NAME@latency=L for "
+                         f"{', '.join(sorted(LATENCY_AWARE))} with a latency weight L > 0 (MiB per ms), "
+                         f"e.g. strata@latency=20")
+    return base, {option: value}
+
+
 READY_TIMEOUT = 600.0
 PROBE_SECONDS = 1  # a VIP that has not accepted the connection by then is asked again on the next round
 
@@ -394,7 +404,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                 spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
                 ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
                 front_ends: dict | None = None) -> tuple[DeployRun, list[AppRun], list[SiteRun]]:
-    """Deploy every app, in order, with `algorithm` (a name, or strata@W: split_algorithm) on a
+    """Deploy every app, in order, with `algorithm` (a name, strata@W or NAME@latency=L: split_algorithm) on a
     fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds.
     Then, with `requests`, that many requests from one device per site to each app's front end
     (`front_ends`: app name -> FrontEnd; default: front_end's choice)."""
@@ -408,11 +418,11 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
     from .cleanup import remove_run_folder
     from .stack import Stack, port_addresses
 
-    solver, startup_weight = split_algorithm(algorithm)
+    solver, options = split_algorithm(algorithm)
     front_ends = front_ends or front_end_choices([], apps)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None, image_scale=image_scale,
-               orchestrator_options={"startup_weight": startup_weight} if startup_weight else None,
+               orchestrator_options=options or None,
                build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(*apps)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)

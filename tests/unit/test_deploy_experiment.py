@@ -151,11 +151,20 @@ def test_cli_refuses_bad_apps_before_building_anything(apps, tmp_path, capsys):
 
 
 def test_strata_at_a_weight_runs_strata_with_its_start_up_objective():
-    assert split_algorithm("kube-default") == ("kube-default", 0.0)
-    assert split_algorithm("strata@0.5") == ("strata", 0.5)
-    assert split_algorithm("strata@1") == ("strata", 1.0)
+    assert split_algorithm("kube-default") == ("kube-default", {})
+    assert split_algorithm("strata@0.5") == ("strata", {"startup_weight": 0.5})
+    assert split_algorithm("strata@1") == ("strata", {"startup_weight": 1.0})
     for bad in ("strata@0", "strata@1.5", "strata@x", "strata@", "kube-default@0.5"):
         with pytest.raises(ValueError, match="strata@0.5"):
+            split_algorithm(bad)
+
+
+def test_at_latency_runs_strata_or_ilp_with_the_client_delay_objective():
+    assert split_algorithm("strata@latency=20") == ("strata", {"latency_weight": 20.0})
+    assert split_algorithm("ilp@latency=0.5") == ("ilp", {"latency_weight": 0.5})
+    for bad in ("strata@latency=0", "strata@latency=-1", "strata@latency=inf", "strata@latency=x",
+                "kube-default@latency=5", "strata@delay=5"):
+        with pytest.raises(ValueError, match="strata@latency=20"):
             split_algorithm(bad)
 
 
