@@ -143,3 +143,51 @@ def test_a_weight_without_clients_changes_nothing_on_a_real_images_problem():
     today = run("strata", problem, time_limit=10)
     weighted = run("strata", problem, time_limit=10, latency_weight=100)
     assert weighted.placement == today.placement and weighted.objective == today.objective
+
+
+def test_the_placement_service_carries_clients_delays_and_the_weight():
+    import grpc
+    from strata.v1 import placement_pb2_grpc
+
+    from component_base.rpc import create_server
+    from controller.placement import servicer
+    from controller.placement.convert import problem_from_request, problem_to_request, result_from_response
+
+    problem = three_servers([{"switch": "site1", "delay_ms": 1, "weight": 2}, {"switch": "site2"}])
+    request = problem_to_request(problem, algorithm="strata", solver=None, time_limit=10, seed=0, latency_weight=20)
+    assert problem_from_request(request) == problem
+    server, port = create_server("127.0.0.1:0", [(servicer.register, servicer.SERVICE_NAME)])
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = placement_pb2_grpc.PlacementServiceStub(channel)
+            result = result_from_response(stub.Solve(request, timeout=60))
+            local = run("strata", problem, time_limit=10, latency_weight=20)
+            assert result.placement == local.placement
+            assert result.client_delay_ms == pytest.approx(local.client_delay_ms)
+            assert result.client_delay_max_ms == pytest.approx(local.client_delay_max_ms)
+            for algorithm, weight in (("first-fit", 20), ("strata", -1), ("strata", float("nan"))):
+                request.algorithm, request.latency_weight = algorithm, weight
+                with pytest.raises(grpc.RpcError) as error:
+                    stub.Solve(request, timeout=60)
+                assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        server.stop(grace=None)
+
+
+def test_strata_place_takes_the_latency_weight_and_prints_the_client_delay(tmp_path, capsys):
+    import json
+
+    from cli import main
+
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(problem_to_dict(three_servers())))
+    assert main(["place", str(path)]) == 0
+    assert "client delay 11.0 ms mean, 11.0 ms max" in capsys.readouterr().out
+    assert main(["place", str(path), "--latency-weight", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["placement"]["web"] == "near1" and out["client_delay_ms"] == 1
+    assert main(["place", str(path), "--latency-weight", "20", "--algorithm", "first-fit"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["place", str(path), "--latency-weight", "-1"])
+    assert usage.value.code == 2
