@@ -195,9 +195,11 @@ class Scheduler:
                     placed.append(instance)
             app.planned_bytes += round((result.objective or 0) * self.size_unit)
             self.state.store.save_app(app, placed)
-        log.info("placed %s's %s by %s (%d bytes to store anew)", app_name,
+        delay = (f", mean client delay {result.client_delay_ms:.1f} ms, max {result.client_delay_max_ms:.1f} ms"
+                 if result.client_delay_ms is not None else "")
+        log.info("placed %s's %s by %s (%d bytes to store anew%s)", app_name,
                  ", ".join(f"{i.name}@{i.node}" for i in placed), app.algorithm,
-                 round((result.objective or 0) * self.size_unit))
+                 round((result.objective or 0) * self.size_unit), delay)
         self.state.changes.notify(INSTANCES)
 
     def _move(self, app_name: str, names: list[str]) -> None:
