@@ -64,6 +64,8 @@ class ServiceSpec:
     #                        NodePort, Compose `ports:`): where its users come in (api.front_end)
     clients: tuple[tuple[str, float], ...] = ()  # where its clients are (strata.io/clients): (site or host
     #                                              name, weight > 0), by name, each once; () = not said
+    max_client_delay_ms: float = 0.0  # required: no client farther than this from its node, one way, ms
+    #                                   (strata.io/max-client-delay-ms); 0 = no bound; needs clients
 
     @property
     def group(self) -> str:
@@ -234,6 +236,11 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("clients", f"must be (site or host name, weight > 0) pairs, got {service.clients!r}"))
     elif len({c[0] for c in service.clients}) != len(service.clients):
         problems.append(("clients", "names a site or host twice"))
+    bound = service.max_client_delay_ms
+    if not _number(bound) or not _finite(bound) or bound < 0:
+        problems.append(("max_client_delay_ms", f"must be a finite number of ms >= 0, got {bound!r}"))
+    elif bound and not service.clients:
+        problems.append(("max_client_delay_ms", "needs clients (where they are: strata.io/clients)"))
     if not _whole(service.max_per_node) or service.max_per_node < 0:
         problems.append(("max_per_node", f"must be a whole number >= 0, got {service.max_per_node!r}"))
     for field in ("prefer_apart", "exposed"):
@@ -312,7 +319,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
-                  "max_per_node", "spread", "prefer_apart", "exposed", "clients")
+                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms")
 SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 

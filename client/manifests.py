@@ -25,6 +25,7 @@ BASE_IMAGE_KEY = "strata.io/base-image"
 MESH_SERVICE_KEY = "strata.io/mesh-service"  # Compose: the service this one is a version of
 VERSION_KEY = "strata.io/version"            # Compose: its version (the mesh subset)
 CLIENTS_KEY = "strata.io/clients"            # where its clients are: "site1=3,site2,dev4"
+MAX_CLIENT_DELAY_KEY = "strata.io/max-client-delay-ms"  # required: no client farther than this, ms
 STRATA_PREFIX = "strata.io/"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
@@ -257,11 +258,12 @@ class _Settings:
     bandwidth: float | None = None  # Mbit/s; None = not said
     base: str = ""  # declared base image
     clients: tuple[tuple[str, float], ...] = ()  # (site or host, weight)
+    max_client_delay_ms: float = 0.0  # 0 = no bound
 
 
 def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> _Settings:
     """The strata.io/ settings of labels or annotations."""
-    bandwidth, base, clients = None, "", ()
+    bandwidth, base, clients, bound = None, "", (), 0.0
     for key, value in keys.items():
         key = str(key)
         path = f'{what}["{key}"]'
@@ -280,13 +282,27 @@ def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> 
                 clients = parse_clients(value)
             except AppError as e:
                 raise _error(service, path, str(e)) from None
+        elif key == MAX_CLIENT_DELAY_KEY:
+            bound = _milliseconds(value, service, path)
         elif key in (MESH_SERVICE_KEY, VERSION_KEY):
             if not isinstance(value, str) or not value.strip():
                 raise _error(service, path, f"must be a name, got {_shown(value)}")
         elif key.startswith(STRATA_PREFIX):
             ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY}, "
-                                  f"{CLIENTS_KEY}, {MESH_SERVICE_KEY}, {VERSION_KEY})")
-    return _Settings(bandwidth, base, clients)
+                                  f"{CLIENTS_KEY}, {MAX_CLIENT_DELAY_KEY}, {MESH_SERVICE_KEY}, {VERSION_KEY})")
+    return _Settings(bandwidth, base, clients, bound)
+
+
+def _milliseconds(value: Any, service: str, path: str) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number > 0:
+        return float(number)
+    raise _error(service, path, f"must be a number of ms > 0, got {_shown(value)}")
 
 
 def _mapping(value: Any, service: str, path: str) -> dict:
@@ -669,7 +685,7 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
     spec = _service(service, image, replicas=_compose_replicas(body, service, ignored),
                     cpu=_compose_cpu(body, service), bandwidth=settings.bandwidth,
                     memory=_compose_memory(body, service), ports=ports, dependencies=dependencies, base=settings.base)
-    return dataclasses.replace(spec, clients=settings.clients,
+    return dataclasses.replace(spec, clients=settings.clients, max_client_delay_ms=settings.max_client_delay_ms,
                                mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip(),
                                max_per_node=_compose_max_per_node(body, service),
@@ -950,7 +966,8 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
                     dependencies=dependencies, base=settings.base)
     pods = _Pods(workload.pod_labels, others)
     max_per_node, prefer_apart = _k8s_anti_affinity(pod, pods, service, ignored)
-    return dataclasses.replace(spec, clients=settings.clients, mesh_service=workload.mesh_service,
+    return dataclasses.replace(spec, clients=settings.clients, max_client_delay_ms=settings.max_client_delay_ms,
+                               mesh_service=workload.mesh_service,
                                version=workload.version,
                                max_per_node=max_per_node, spread=_k8s_spread(pod, pods, service, ignored),
                                prefer_apart=prefer_apart,

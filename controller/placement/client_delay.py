@@ -15,6 +15,9 @@ prices 1 ms of a placement's mean client delay like L units of stored layers, so
 
 with D(i, n) container i's delay on server n and K the number of containers with clients: linear
 in x, one constant per (container, server) pair.
+
+A container's `max_client_delay_ms` is a hard bound, a filter in every algorithm: it may not run on
+a server where one of its clients is farther than that (`banned_servers`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 from .model import Problem
+from .validation import ProblemError
 
 
 def switch_delays(problem: Problem, start: str) -> dict[str, float]:
@@ -94,3 +98,36 @@ def plan_delay(problem: Problem, placement: dict[str, str],
     where = [server[placement[c.name]] for c in problem.containers]
     mean = sum(delays.mean[i][where[i]] for i in delays.with_clients) / len(delays.with_clients)
     return mean, max(delays.worst[i][where[i]] for i in delays.with_clients)
+
+
+def banned_servers(problem: Problem, delays: ClientDelays | None = None) -> list[frozenset[int]]:
+    """[i]: the servers container i may not run on, where a client of it is farther than its
+    max_client_delay_ms (empty without a bound)."""
+    if not any(c.max_client_delay_ms for c in problem.containers) or problem.network is None:
+        return [frozenset() for _ in problem.containers]
+    delays = delays or client_delays(problem)
+    return [frozenset(n for n, d in enumerate(delays.worst[i]) if d > c.max_client_delay_ms * (1 + 1e-9))
+            if c.max_client_delay_ms else frozenset() for i, c in enumerate(problem.containers)]
+
+
+def check_delay_bounds(problem: Problem) -> None:
+    """Raise ProblemError naming a container whose bound no server meets, and the nearest server."""
+    if not any(c.max_client_delay_ms for c in problem.containers):
+        return
+    delays = client_delays(problem)
+    for i, banned in enumerate(banned_servers(problem, delays)):
+        if len(banned) == len(problem.servers):
+            container = problem.containers[i]
+            n = min(range(len(problem.servers)), key=lambda n: delays.worst[i][n])
+            raise ProblemError(f'containers[{i}] ("{container.name}"): no server is within max_client_delay_ms '
+                               f"{container.max_client_delay_ms:g} of its clients (nearest: "
+                               f'"{problem.servers[n].name}", {delays.worst[i][n]:g} ms)')
+
+
+def bound_violations(problem: Problem, placement: dict[str, str]) -> list[str]:
+    """Each container of the placement farther from a client than its max_client_delay_ms."""
+    banned = banned_servers(problem)
+    names = [s.name for s in problem.servers]
+    return [f'container "{c.name}": a client farther than max_client_delay_ms {c.max_client_delay_ms:g} from '
+            f'server "{placement[c.name]}"' for i, c in enumerate(problem.containers)
+            if c.name in placement and names.index(placement[c.name]) in banned[i]]

@@ -64,7 +64,8 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
                                                      layers=list(c.layers), image=c.image, service=c.service,
                                                      memory=c.memory,
                                                      clients=[placement_pb2.PlacementClient(**client)
-                                                              for client in clients_to_list(c.clients)])
+                                                              for client in clients_to_list(c.clients)],
+                                                     max_client_delay_ms=c.max_client_delay_ms)
                     for c in problem.containers],
         algorithm=algorithm, solver=solver or "", time_limit_seconds=time_limit, seed=seed,
         rules=[rule_to_proto(r) for r in problem.rules], startup_weight=startup_weight,
@@ -107,7 +108,8 @@ def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
                         **({"memory": c.memory} if c.memory else {}),
                         **({"clients": [{"switch": x.switch, **({"delay_ms": x.delay_ms} if x.delay_ms else {}),
                                          **({"weight": x.weight} if x.weight else {})} for x in c.clients]}
-                           if c.clients else {})}
+                           if c.clients else {}),
+                        **({"max_client_delay_ms": c.max_client_delay_ms} if c.max_client_delay_ms else {})}
                        for c in request.containers],
         **({"rules": [rule_to_dict(r) for r in request.rules]} if request.rules else {}),
         **({"network": network_from_message(request.network)} if request.HasField("network") else {}),

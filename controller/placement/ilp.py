@@ -61,7 +61,9 @@ D(i, n) the weighted mean delay, ms, from container i's clients to server n and 
 containers with clients; a constant per (i, n) pair, so the model stays linear. The objective is
 then no longer bytes alone: the solver's bound is a bound on bytes plus delay, not on bytes, so the
 result gives no bound and says "feasible" (the status and bound of a result are said of bytes);
-its details say whether the solver proved the trade-off optimal (`delay_exact`).
+its details say whether the solver proved the trade-off optimal (`delay_exact`). A container's
+client delay bound (max_client_delay_ms) fixes x_n^i = 0 on every server n where a client of it is
+farther (client_delay_bound_i{i}_n{n}).
 """
 
 from __future__ import annotations
@@ -160,6 +162,14 @@ def add_rules(model: pulp.LpProblem, inst: Instance, x: dict[tuple[int, int], pu
     return soft
 
 
+def add_delay_bounds(model: pulp.LpProblem, inst: Instance, x: dict[tuple[int, int], pulp.LpVariable]) -> None:
+    """Client delay bounds, beyond the paper: container i is not on a server n where a client of it
+    is farther than its max_client_delay_ms (x keyed (container, server) by index)."""
+    for i, banned in enumerate(inst.banned):
+        for n in sorted(banned):
+            model += x[i, n] == 0, f"client_delay_bound_i{i}_n{n}"
+
+
 def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = False,
                 latency_weight: float = 0.0) -> PlacementModel:
     """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1];
@@ -181,6 +191,7 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
 
     new = {n: [l for l in L if l not in inst.held[n]] for n in N}  # layers n would store anew
     soft = add_rules(model, inst, xv)
+    add_delay_bounds(model, inst, xv)
     resolution = size_resolution(inst.size)
     weight = resolution / (2 * (soft_cost_ceiling(problem) + 1)) if soft else 0.0
     with_delay = latency_weight > 0 and problem.has_clients and problem.network is not None

@@ -47,6 +47,7 @@ class Container:
     service: str = ""  # the service it is a replica of (kube-default's spreading); "" = its own name
     memory: float = 0.0  # m_i, memory request, in the unit of the servers' memory; 0 = requests none
     clients: tuple[Client, ...] = ()  # where its clients are (latency-aware placement); () = not said
+    max_client_delay_ms: float = 0.0  # hard: no client farther than this from its server, ms; 0 = no bound
 
     @property
     def image_name(self) -> str:
@@ -277,7 +278,7 @@ def problem_from_dict(data: Any) -> Problem:
     for k, item in enumerate(check_list(data, "containers")):
         where = f"containers[{k}]"
         item = check_record(item, where, {"name", "cpu", "bandwidth", "layers"},
-                            {"image", "service", "memory", "clients"})
+                            {"image", "service", "memory", "clients", "max_client_delay_ms"})
         name = check_name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in container_names:
@@ -303,7 +304,10 @@ def problem_from_dict(data: Any) -> Problem:
             check_text(item.get("service", ""), where, "service"),
             check_number(item.get("memory", 0), where, "memory", positive=False),
             clients_from_list(item.get("clients", []), where, network),
+            check_number(item.get("max_client_delay_ms", 0), where, "max_client_delay_ms", positive=False),
         ))
+        if containers[-1].max_client_delay_ms and not containers[-1].clients:
+            raise ProblemError(f"{where}: max_client_delay_ms needs clients")
     if not containers:
         raise ProblemError("containers: at least one container is needed")
 
@@ -323,6 +327,9 @@ def problem_from_dict(data: Any) -> Problem:
         raise ProblemError("meta: expected an object")
     problem = Problem(tuple(servers), tuple(layers), tuple(containers), meta, tuple(rules), network)
     check_rules(problem)
+    from .client_delay import check_delay_bounds  # client_delay builds on this module
+
+    check_delay_bounds(problem)
     return problem
 
 
@@ -355,7 +362,8 @@ def problem_to_dict(problem: Problem) -> dict:
              **({"image": c.image} if c.image else {}),
              **({"service": c.service} if c.service else {}),
              **({"memory": c.memory} if c.memory else {}),
-             **({"clients": clients_to_list(c.clients)} if c.clients else {})}
+             **({"clients": clients_to_list(c.clients)} if c.clients else {}),
+             **({"max_client_delay_ms": c.max_client_delay_ms} if c.max_client_delay_ms else {})}
             for c in problem.containers
         ],
     }

@@ -191,3 +191,45 @@ def test_strata_place_takes_the_latency_weight_and_prints_the_client_delay(tmp_p
     with pytest.raises(SystemExit) as usage:
         main(["place", str(path), "--latency-weight", "-1"])
     assert usage.value.code == 2
+
+
+ALL_ALGORITHMS = ("strata", "ilp", "relax-round", "no-sharing", "image-locality", "kube-default", "first-fit")
+
+
+@pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
+def test_a_client_delay_bound_filters_servers_in_every_algorithm(algorithm):
+    # web's clients are 11 ms from far, 1 ms from near1, 21 ms from near2: a 5 ms bound leaves near1.
+    problem = three_servers(max_client_delay_ms=5)
+    result = run(algorithm, problem, time_limit=10)
+    assert result.solved, result.message
+    assert result.placement["web"] == "near1" and result.client_delay_max_ms <= 5
+    assert not find_violations(problem, result, sharing=algorithm != "no-sharing")
+
+
+def test_a_plan_breaking_the_bound_is_refused():
+    from controller.placement.result import finished
+
+    problem = three_servers(max_client_delay_ms=5)
+    refused = finished(problem, "test", {"web": "far", "db": "far"}, status="feasible", lower_bound=None, seconds=0)
+    assert refused.status == "error" and "max_client_delay_ms" in refused.message
+    assert finished(problem, "test", {"web": "near1", "db": "far"}, status="feasible", lower_bound=None,
+                    seconds=0).solved
+
+
+def test_bad_bounds_are_refused():
+    with pytest.raises(ProblemError, match='no server is within max_client_delay_ms 0.5 .*"near1", 1 ms'):
+        three_servers(max_client_delay_ms=0.5)
+    with pytest.raises(ProblemError, match="needs clients"):
+        three_servers(clients=[], max_client_delay_ms=5)
+    with pytest.raises(ProblemError, match="max_client_delay_ms"):
+        three_servers(max_client_delay_ms=-1)
+
+
+def test_the_bound_round_trips_through_json_and_the_request():
+    from controller.placement.convert import problem_from_request, problem_to_request
+
+    problem = three_servers(max_client_delay_ms=12)
+    assert problem_to_dict(problem)["containers"][0]["max_client_delay_ms"] == 12
+    assert problem_from_dict(problem_to_dict(problem)) == problem
+    request = problem_to_request(problem, algorithm="ilp", solver=None, time_limit=10, seed=0)
+    assert problem_from_request(request) == problem

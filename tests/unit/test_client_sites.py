@@ -213,3 +213,29 @@ def test_without_a_latency_weight_the_clients_are_only_reported(tmp_path):
 def test_the_daemon_refuses_a_bad_latency_weight(weight):
     with pytest.raises(InvalidArgument, match="latency_weight"):
         build({"latency_weight": weight})
+
+
+def test_the_client_delay_bound_label():
+    text = ("services:\n  web:\n    image: nginx\n    labels: {strata.io/clients: site1, "
+            "strata.io/max-client-delay-ms: '%s'}\n")
+    app_, _ = load(text % "3.5")
+    assert app_.service("web").max_client_delay_ms == 3.5
+    assert service_spec(service_message(app_.service("web"))) == app_.service("web")
+    for bad in ("0", "-1", "soon", "inf"):
+        assert 'labels["strata.io/max-client-delay-ms"]' in error_of(text % bad)
+    assert "needs clients" in error_of("services:\n  web:\n    image: nginx\n"
+                                       "    labels: {strata.io/max-client-delay-ms: '3'}\n")
+
+
+def test_the_scheduler_keeps_a_bounded_service_within_its_bound(tmp_path):
+    # no latency weight: bytes alone would pack, the bound still keeps web's replicas at site2
+    c = cluster(tmp_path, 0.0)
+    shop = shop_with_clients("site2")
+    bounded = AppSpec(shop.name, tuple(
+        s if s.name != "web" else ServiceSpec(**{**s.__dict__, "max_client_delay_ms": 2.0}) for s in shop.services))
+    c.o.deploy(bounded, algorithm="first-fit")
+    c.schedule()
+    problem, _, _ = c.placer.calls[0]
+    assert {x.max_client_delay_ms for x in problem.containers if x.clients} == {2.0}
+    placed = {i.record.name: i.record.node for i in c.o.deployment("shop").instances}
+    assert all(node == "edge2" for name, node in placed.items() if name.startswith("web")), placed

@@ -43,9 +43,11 @@ def unknown_clients(graph: SwitchGraph, clients: Mapping[str, tuple[tuple[str, f
             if client_at(graph, name, known) is None]
 
 
-def with_clients(problem: Problem, graph: SwitchGraph, clients: Mapping[str, tuple[tuple[str, float], ...]]) -> Problem:
+def with_clients(problem: Problem, graph: SwitchGraph, clients: Mapping[str, tuple[tuple[str, float], ...]],
+                 bounds: Mapping[str, float] | None = None) -> Problem:
     """The problem with each container of a service in `clients` (by the containers' service
-    name) given that service's clients; needs the problem's network section (unchanged without).
+    name) given that service's clients, and its bound from `bounds` (max_client_delay_ms, where
+    it has clients left); needs the problem's network section (unchanged without).
     Names the graph does not know, and switches the network section's links do not reach, are
     left out (Deploy refused unknown names; a later topology may lack them, or a link be down).
     Two names at one switch (a site and one of its devices) become one client there, their
@@ -63,6 +65,8 @@ def with_clients(problem: Problem, graph: SwitchGraph, clients: Mapping[str, tup
         attached[service] = tuple(
             Client(switch, sum(c.delay_ms * w for c, w in group) / sum(w for _, w in group), sum(w for _, w in group))
             for switch, group in sorted(at_switch.items()))
-    containers = tuple(dataclasses.replace(c, clients=attached[c.service_name]) if attached.get(c.service_name) else c
-                       for c in problem.containers)
+    bounds = bounds or {}
+    containers = tuple(dataclasses.replace(c, clients=attached[c.service_name],
+                                           max_client_delay_ms=bounds.get(c.service_name, 0.0))
+                       if attached.get(c.service_name) else c for c in problem.containers)
     return dataclasses.replace(problem, containers=containers)

@@ -242,10 +242,11 @@ class Scheduler:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
             weight = self.startup_weight if app.algorithm in STARTUP_AWARE else 0.0
-            clients = {f"{app_name}/{service}": app.spec.service(service).clients for _, _, service in new
-                       if app.spec.service(service).clients}
+            specs = {f"{app_name}/{service}": app.spec.service(service) for _, _, service in new}
+            clients = {name: spec.clients for name, spec in specs.items() if spec.clients}
+            bounds = {name: spec.max_client_delay_ms for name, spec in specs.items() if spec.max_client_delay_ms}
             if app.algorithm in STARTUP_AWARE or clients:  # w = 0 too: ties of bytes go to the plan ready soonest
-                rings = self._with_network(rings, graph, clients)
+                rings = self._with_network(rings, graph, clients, bounds)
             latency = self.latency_weight if clients and app.algorithm in LATENCY_AWARE else 0.0
             result = self._place(rings, app.algorithm, weight, latency)
         except DomainError as exc:
@@ -264,15 +265,15 @@ class Scheduler:
         return result
 
     def _with_network(self, rings: list[Problem], graph: SwitchGraph | None,
-                      clients: dict[str, tuple[tuple[str, float], ...]]) -> list[Problem]:
+                      clients: dict[str, tuple[tuple[str, float], ...]], bounds: dict[str, float]) -> list[Problem]:
         """Each ring with the network section the start-up estimate and the client delays need,
-        and the services' clients; unchanged without the graph."""
+        and the services' clients and client delay bounds; unchanged without the graph."""
         try:
             graph = graph or self.graph.get()
         except DomainError as exc:  # the SDN does not answer: bytes alone this time
             log.warning("placing without the start-up estimate and client delays: %s", exc)
             return rings
-        return [with_clients(with_network(ring, graph, self.registry_host, self.size_unit), graph, clients)
+        return [with_clients(with_network(ring, graph, self.registry_host, self.size_unit), graph, clients, bounds)
                 for ring in rings]
 
     def _solve_one(self, problem: Problem, algorithm: str, weight: float, latency: float) -> PlacementResult:

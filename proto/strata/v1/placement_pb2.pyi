@@ -26,7 +26,7 @@ class PlacementServer(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ..., held_layers: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
 
 class PlacementContainer(_message.Message):
-    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service", "memory", "clients")
+    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service", "memory", "clients", "max_client_delay_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class PlacementContainer(_message.Message):
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLIENT_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: float
     bandwidth: float
@@ -43,7 +44,8 @@ class PlacementContainer(_message.Message):
     service: str
     memory: float
     clients: _containers.RepeatedCompositeFieldContainer[PlacementClient]
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ..., clients: _Optional[_Iterable[_Union[PlacementClient, _Mapping]]] = ...) -> None: ...
+    max_client_delay_ms: float
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ..., clients: _Optional[_Iterable[_Union[PlacementClient, _Mapping]]] = ..., max_client_delay_ms: _Optional[float] = ...) -> None: ...
 
 class PlacementClient(_message.Message):
     __slots__ = ("switch", "delay_ms", "weight")
