@@ -332,6 +332,9 @@ def describe_rules(service: ServiceSpec) -> str:
               for s in service.spread]
     if service.prefer_apart:
         words.append("preferably one per node")
+    if service.max_client_delay_ms:
+        words.append(f"within {service.max_client_delay_ms:g} ms of its clients "
+                     f"({', '.join(name for name, _ in service.clients)})")
     return ", ".join(words)
 
 

@@ -239,3 +239,11 @@ def test_the_scheduler_keeps_a_bounded_service_within_its_bound(tmp_path):
     assert {x.max_client_delay_ms for x in problem.containers if x.clients} == {2.0}
     placed = {i.record.name: i.record.node for i in c.o.deployment("shop").instances}
     assert all(node == "edge2" for name, node in placed.items() if name.startswith("web")), placed
+
+
+def test_the_bound_is_said_among_the_services_rules():
+    from api.app import describe_rules
+
+    web = ServiceSpec("web", "nginx", clients=(("dev4", 1.0), ("site1", 3.0)), max_client_delay_ms=3.0)
+    assert describe_rules(web) == "within 3 ms of its clients (dev4, site1)"
+    assert describe_rules(ServiceSpec("web", "nginx", clients=(("site1", 1.0),))) == ""
