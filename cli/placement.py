@@ -88,6 +88,10 @@ def add_parser(sub) -> None:
     experiment.add_argument("--front-end", action="append", metavar="SERVICE|APP=SERVICE",
                             help="deploy: the service the requests go to, for every app that has it or for APP "
                                  "(default: the service the manifests publish for users, docs/experiments.md)")
+    experiment.add_argument("--clients", action="append", metavar="SERVICE=SITES",
+                            help="deploy: that service of the apps declares its clients, as the strata.io/clients "
+                                 "label does (frontend=site3, frontend=site1=3,site3); with strata@latency=L the "
+                                 "placement weighs their delay (docs/placement.md)")
     experiment.set_defaults(func=guarded(cmd_experiment, bad_input=(ProblemError,)))
 
     generate = sub.add_parser("generate", help="write a problem file")
@@ -264,7 +268,7 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
                                         replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
                                         image_scale=args.image_scale, ready_timeout=args.ready_timeout,
                                         delays=args.delays == "on", requests=args.requests,
-                                        front_ends=args.front_end or [])
+                                        front_ends=args.front_end or [], clients=args.clients or [])
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     except NotReady as exc:

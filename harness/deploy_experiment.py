@@ -330,6 +330,27 @@ def load_apps(names: Sequence[str], replicas: int | None = None, spread: bool = 
     return apps
 
 
+def with_clients(apps: list, values: Sequence[str]) -> list:
+    """The apps with --clients SERVICE=SITES applied (`frontend=site3`, `frontend=site1=3,site3`):
+    that service of every app that has one declares those clients, as strata.io/clients would.
+    ValueError naming the value when it is malformed or no app has the service."""
+    from api.app import AppError, AppSpec, parse_clients, validate_app
+
+    for value in values:
+        service, equals, listed = value.partition("=")
+        try:
+            clients = parse_clients(listed) if equals else None
+        except AppError as exc:
+            raise ValueError(f"--clients {value}: {exc}") from None
+        if not clients or not service:
+            raise ValueError(f"--clients {value}: expected SERVICE=SITES, e.g. frontend=site3 or frontend=site1=3,site3")
+        if not any(s.name == service for app in apps for s in app.services):
+            raise ValueError(f"--clients {value}: no app has a service {service!r}")
+        apps = [validate_app(AppSpec(app.name, tuple(dataclasses.replace(s, clients=clients) if s.name == service else s
+                                                     for s in app.services))) for app in apps]
+    return apps
+
+
 def dataset_images_of(*apps) -> list[str]:
     """The dataset images the apps' images stand on (what a run at another image scale must build)."""
     from images.catalogue import resolve_image
@@ -505,8 +526,9 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
                           openflow_port: int = 6663, port_base: int = 50200,
                           progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
                           ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
-                          front_ends: Sequence[str] = ()) -> tuple[Path, ...]:
-    """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
+                          front_ends: Sequence[str] = (), clients: Sequence[str] = ()) -> tuple[Path, ...]:
+    """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network
+    (`clients`: --clients values, with_clients).
     Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app), with `requests`
     deploy-sites.csv (one row per run, app and site: request latency) and deploy.png. `requests`:
     per device and app, to its front end (`front_ends`: --front-end values, front_end_choices).
@@ -523,7 +545,8 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
         split_algorithm(algorithm)  # a malformed strata@W fails here, before any network is built
     if requests < 0:
         raise ValueError(f"--requests must be 0 (no requests) or more, got {requests}")
-    specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
+    specs = with_clients(load_apps(apps, replicas, spread), clients)  # a bad file or --clients fails here, before
+    #                                                                    any network is built
     chosen = front_end_choices(front_ends, specs, apps)  # and a bad --front-end
     spec = load_topology(topology, profile=profile, delays=delays)
     require_root("the deploy experiment")

@@ -185,3 +185,15 @@ def test_a_run_that_is_not_ready_says_what_its_instances_wait_for():
                                             "1 instance(s) (db-2): not placed")
     assert waiting_instances(instances, shown=1).startswith("2 instance(s) (web-2, ...): no server")
     assert waiting_instances([instance("web-1", "edge1", 2)]) == "every instance runs; a VIP did not answer"
+
+
+def test_clients_option_declares_a_services_clients():
+    from harness.deploy_experiment import with_clients
+
+    apps = load_apps(["online-boutique"])
+    declared = with_clients(apps, ["frontend=site1=3,site3"])
+    assert declared[0].service("frontend").clients == (("site1", 3.0), ("site3", 1.0))
+    assert declared[0].service("cartservice").clients == ()
+    for bad in ("frontend", "frontend=", "=site1", "frontend=site1=0", "nosuch=site1"):
+        with pytest.raises(ValueError, match="--clients"):
+            with_clients(apps, [bad])
