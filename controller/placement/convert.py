@@ -63,7 +63,7 @@ def problem_to_request(problem: Problem, *, algorithm: str, solver: str | None, 
         containers=[placement_pb2.PlacementContainer(name=c.name, cpu=c.cpu, bandwidth=c.bandwidth,
                                                      layers=list(c.layers), image=c.image, service=c.service,
                                                      memory=c.memory,
-                                                     clients=[placement_pb2.PlacementClient(**client)
+                                                     clients=[placement_pb2.PlacementClientSite(**client)
                                                               for client in clients_to_list(c.clients)],
                                                      max_client_delay_ms=c.max_client_delay_ms)
                     for c in problem.containers],

@@ -43,11 +43,11 @@ class PlacementContainer(_message.Message):
     image: str
     service: str
     memory: float
-    clients: _containers.RepeatedCompositeFieldContainer[PlacementClient]
+    clients: _containers.RepeatedCompositeFieldContainer[PlacementClientSite]
     max_client_delay_ms: float
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ..., clients: _Optional[_Iterable[_Union[PlacementClient, _Mapping]]] = ..., max_client_delay_ms: _Optional[float] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ..., clients: _Optional[_Iterable[_Union[PlacementClientSite, _Mapping]]] = ..., max_client_delay_ms: _Optional[float] = ...) -> None: ...
 
-class PlacementClient(_message.Message):
+class PlacementClientSite(_message.Message):
     __slots__ = ("switch", "delay_ms", "weight")
     SWITCH_FIELD_NUMBER: _ClassVar[int]
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
