@@ -88,12 +88,11 @@ def client_delays(problem: Problem) -> ClientDelays:
     return ClientDelays(tuple(mean), tuple(worst), with_clients)
 
 
-def plan_delay(problem: Problem, placement: dict[str, str],
-               delays: ClientDelays | None = None) -> tuple[float, float] | None:
+def plan_delay(problem: Problem, placement: dict[str, str]) -> tuple[float, float] | None:
     """(mean, max) client delay of a complete placement, ms; None when no container declares clients."""
     if not problem.has_clients or problem.network is None:
         return None
-    delays = delays or client_delays(problem)
+    delays = client_delays(problem)
     server = {s.name: n for n, s in enumerate(problem.servers)}
     where = [server[placement[c.name]] for c in problem.containers]
     mean = sum(delays.mean[i][where[i]] for i in delays.with_clients) / len(delays.with_clients)

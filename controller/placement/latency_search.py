@@ -129,6 +129,6 @@ def refine_for_delay(inst: Instance, loads: Loads, latency_weight: float, cost: 
                 exact.place(i, server[placement[name]])
             if total_cost(exact, cost) <= total_cost(best, cost) + EPS * max(1.0, total_cost(best, cost)):
                 best = exact
-                figures["delay_exact"] = outcome.status
+            figures["delay_exact"] = outcome.status  # "optimal": no placement costs less than `best`
     figures["objective_with_delay"] = total_cost(best, cost)
     return best, figures
