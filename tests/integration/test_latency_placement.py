@@ -1,7 +1,8 @@
-"""Latency-aware placement for real on the default edge network with its link delays: a service that
-declares its clients at one site (strata.io/clients) runs there, and a device at that site reaches it
-with a round trip well under the one to a server of another site; a client name the network lacks
-fails the deploy and records nothing."""
+"""Latency-aware placement for real on the default edge network with its link delays: two services of
+one image, whose clients (strata.io/clients) are at two different sites, run each at its clients'
+site (bytes alone would keep them together, sharing the image's layers), and a device at a site
+reaches the service there with a round trip well under the one to a server of another site; a
+client name the network lacks fails the deploy and records nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from harness.stack import Stack, port_addresses
 from topologies.catalog import load_topology
 
 CLIENT_SITE = "site3"
+OTHER_SITE = "site1"
 LATENCY_WEIGHT = 1000.0  # MiB of layers per ms of mean client delay: the clients' site wins over any bytes
 PINGS = 40
 
@@ -40,9 +42,9 @@ def workload(name: str, replicas: int, annotations: dict) -> str:
     return "---\n".join(json.dumps(o) + "\n" for o in (deployment, service))
 
 
-# The front end's clients at site3; the cache declares none (bytes alone place it).
+# Two front ends of one image, their clients at two sites; the cache declares none (bytes alone place it).
 SHOP = (workload("front", 2, {"strata.io/clients": CLIENT_SITE}) + "---\n"
-        + workload("cache", 1, {}))
+        + workload("side", 1, {"strata.io/clients": OTHER_SITE}) + "---\n" + workload("cache", 1, {}))
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +86,13 @@ def shop(stack):
     return wait_for(lambda: (lambda d: d if d.ready else None)(deployment(stack, "shop")), 180, "shop ready")
 
 
-def test_the_service_runs_at_its_clients_site(stack, shop):
+def test_each_service_runs_at_its_clients_site(stack, shop):
     switch = {n.name: n.switch for n in orchestrator(stack).ListNodes(pb.ListNodesRequest(), timeout=10).nodes}
     front = [i for i in shop.instances if i.service == "front"]
     assert len(front) == 2 and all(switch[i.node] == CLIENT_SITE for i in front), \
         [(i.name, i.node, switch[i.node]) for i in front]
+    side = [i for i in shop.instances if i.service == "side"]
+    assert len(side) == 1 and switch[side[0].node] == OTHER_SITE, [(i.name, i.node, switch[i.node]) for i in side]
     address = next(a for a in shop.addresses if a.service == "front")
     device = next(h.name for h in stack.spec.hosts if h.role == "device" and h.switch == CLIENT_SITE)
     answer = stack.network.net.get(device).cmd(f"curl -s --max-time 5 http://{address.vip}:{address.port}/")

@@ -247,3 +247,23 @@ def test_the_bound_is_said_among_the_services_rules():
     web = ServiceSpec("web", "nginx", clients=(("dev4", 1.0), ("site1", 3.0)), max_client_delay_ms=3.0)
     assert describe_rules(web) == "within 3 ms of its clients (dev4, site1)"
     assert describe_rules(ServiceSpec("web", "nginx", clients=(("site1", 1.0),))) == ""
+
+
+def test_two_services_of_one_image_split_to_their_clients_sites_only_with_a_weight(tmp_path):
+    def shop():
+        base = app(web=1, api=1, db=1)
+        web, api = base.service("web"), base.service("api")
+        return AppSpec(base.name, (ServiceSpec(**{**web.__dict__, "image": "api", "clients": (("site1", 1.0),)}),
+                                   ServiceSpec(**{**api.__dict__, "clients": (("site2", 1.0),)}),
+                                   base.service("db")))
+
+    nodes = {}
+    for weight in (0.0, 1e9):  # sizes in bytes here (the cluster's size unit is 1): 1 GB per ms
+        (tmp_path / str(weight)).mkdir()
+        c = cluster(tmp_path / str(weight), weight)
+        c.o.deploy(shop(), algorithm="strata")
+        c.schedule()
+        placed = {i.record.service: i.record.node for i in c.o.deployment("shop").instances}
+        nodes[weight] = (placed["web"], placed["api"])
+    assert nodes[0.0][0] == nodes[0.0][1]  # bytes alone: one copy of the image
+    assert nodes[1e9] == ("edge1", "edge2")  # each at its clients' site
