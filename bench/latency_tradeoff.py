@@ -14,7 +14,7 @@ their ratios against the bytes-alone plan of the same problem, in this run. No e
 are the model's figures (the request latency a device measures is in `strata experiment deploy`).
 
     .venv/bin/python bench/latency_tradeoff.py [--replicas 2] [--weights 0,1,3,10,30,100] [--profile edge-small]
-                                               [--time-limit 20]
+                                               [--time-limit 20] [--png FILE]
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--weights", default="0,1,3,10,30,100", help="latency weights, MiB per ms")
     parser.add_argument("--profile", default="edge-small", help="server profile (default: edge-small, as the demo's)")
     parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--png", metavar="FILE", help="also plot stored MiB and mean client delay against the weight")
     args = parser.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
 
@@ -91,22 +92,54 @@ def main() -> int:
           f"strata by bytes alone in the same problem")
     print(f"{'clients':<14} {'plan':<18} {'stored MiB':>10} {'mean ms':>8} {'max ms':>7}  "
           f"{'stored/bytes':>12} {'mean/bytes':>10}  {'front end on':<22} {'solve s':>7}")
+    curves: dict[str, list[tuple[float, float, float]]] = {}  # clients -> (weight, stored MiB, mean ms)
     for label, clients in CLIENTS:
         problem = with_clients(base, graph, {f"{app.name}/{FRONT_END}": clients})
         plans = [(f"strata L={w:g}", "strata", w) for w in weights] + [("kube-default", "kube-default", 0.0)]
         first = None
+        curves[label] = []
         for plan, algorithm, weight in plans:
             result = run(algorithm, problem, time_limit=args.time_limit, latency_weight=weight)
             if not result.solved:
                 print(f"{label:<14} {plan:<18} {result.status}: {result.message}")
                 return 1
             first = first or result
+            if algorithm == "strata":
+                curves[label].append((weight, result.objective, result.client_delay_ms))
             front = ", ".join(sorted(server for container, server in result.placement.items()
                                      if container.startswith(f"{FRONT_END}-")))
             print(f"{label:<14} {plan:<18} {result.objective:10.0f} {result.client_delay_ms:8.2f} "
                   f"{result.client_delay_max_ms:7.2f}  {result.objective / first.objective:12.2f} "
                   f"{result.client_delay_ms / first.client_delay_ms:10.2f}  {front:<22} {result.seconds:7.2f}")
+    if args.png:
+        plot(curves, args.png)
+        print(f"wrote {args.png}")
     return 0
+
+
+def plot(curves: dict[str, list[tuple[float, float, float]]], path: str) -> None:
+    """Stored MiB and mean client delay against the latency weight, one line per clients' setting
+    (weight 0 drawn at the left edge of the log axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, points in curves.items():
+        low = min((w for w, _, _ in points if w > 0), default=1.0) / 3
+        x = [w if w > 0 else low for w, _, _ in points]
+        left.plot(x, [stored for _, stored, _ in points], "o-", drawstyle="steps-post", label=f"clients {label}")
+        right.plot(x, [delay for _, _, delay in points], "o-", drawstyle="steps-post", label=f"clients {label}")
+    for axis, title, unit in ((left, "layers stored anew", "MiB"), (right, "mean client delay, one way", "ms")):
+        axis.set_xscale("log")
+        axis.set_xlabel("latency weight L, MiB per ms (leftmost point: L = 0, bytes alone)")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
