@@ -267,3 +267,20 @@ def test_two_services_of_one_image_split_to_their_clients_sites_only_with_a_weig
         nodes[weight] = (placed["web"], placed["api"])
     assert nodes[0.0][0] == nodes[0.0][1]  # bytes alone: one copy of the image
     assert nodes[1e9] == ("edge1", "edge2")  # each at its clients' site
+
+
+def test_app_get_shows_a_services_clients(capsys):
+    from strata.v1 import orchestrator_pb2 as pb
+
+    from cli.app import _print_deployment, deployment_dict
+
+    front = pb.ServiceSpec(name="front", image="nginx", clients={"site1": 3.0, "dev4": 1.0}, max_client_delay_ms=4)
+    shop = pb.Deployment(application="shop", services=[front, pb.ServiceSpec(name="db", image="redis")])
+    _print_deployment(shop)
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "clients of front: dev4, site1 x3" in lines
+    assert "rules of front: within 4 ms of its clients (dev4, site1)" in lines
+    assert not any(line.startswith("clients of db") for line in lines)
+    front_json, db_json = deployment_dict(shop)["services"]
+    assert (front_json["clients"], front_json["max_client_delay_ms"]) == ({"dev4": 1.0, "site1": 3.0}, 4)
+    assert db_json["clients"] == {}
