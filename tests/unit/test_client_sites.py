@@ -284,3 +284,32 @@ def test_app_get_shows_a_services_clients(capsys):
     front_json, db_json = deployment_dict(shop)["services"]
     assert (front_json["clients"], front_json["max_client_delay_ms"]) == ({"dev4": 1.0, "site1": 3.0}, 4)
     assert db_json["clients"] == {}
+
+
+def test_a_bound_that_cannot_be_checked_leaves_the_instances_pending(tmp_path):
+    from component_base.errors import FailedPrecondition, Unavailable
+
+    problem = problem_from_dict({
+        "servers": [{"name": "edge1", "cpu": 10, "storage": 100, "bandwidth": 10}],
+        "layers": [{"digest": "a", "size": 1}],
+        "containers": [{"name": "web-1", "cpu": 1, "bandwidth": 1, "layers": ["a"], "service": "shop/web"}]})
+    with pytest.raises(FailedPrecondition, match="network is not known"):
+        with_clients(problem, tiered(), {"shop/web": (("site1", 1.0),)}, {"shop/web": 2.0})
+    networked = with_network(problem, tiered(), "registry", 2**20)
+    with pytest.raises(FailedPrecondition, match="no client of it is reachable"):
+        with_clients(networked, tiered(), {"shop/web": (("site9", 1.0),)}, {"shop/web": 2.0})
+
+    class SilentSdn(TieredSdn):
+        def switch_graph(self):
+            raise Unavailable("the SDN controller did not answer")
+
+    c = cluster(tmp_path, 0.0)
+    shop = shop_with_clients("site2")
+    bounded = AppSpec(shop.name, tuple(
+        s if s.name != "web" else ServiceSpec(**{**s.__dict__, "max_client_delay_ms": 2.0}) for s in shop.services))
+    c.o.deploy(bounded, algorithm="strata")  # checked against the graph while the SDN answers
+    c.o.graph._cached = None
+    c.o.graph.sdn = SilentSdn()
+    c.schedule()
+    assert not any(i.record.node for i in c.o.deployment("shop").instances)
+    assert "did not answer" in c.o.state.unplaced["shop"]

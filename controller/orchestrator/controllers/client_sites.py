@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from component_base.errors import FailedPrecondition
 from controller.placement.model import Problem
 from controller.placement.network import Client
 
@@ -51,8 +52,14 @@ def with_clients(problem: Problem, graph: SwitchGraph, clients: Mapping[str, tup
     Names the graph does not know, and switches the network section's links do not reach, are
     left out (Deploy refused unknown names; a later topology may lack them, or a link be down).
     Two names at one switch (a site and one of its devices) become one client there, their
-    weights added and their delays averaged by weight."""
+    weights added and their delays averaged by weight. FailedPrecondition when a bound cannot be
+    checked: no network section, or none of the service's clients left."""
+    bounds = bounds or {}
+    services = {c.service_name for c in problem.containers}
     if problem.network is None:
+        if any(service in services for service in bounds):
+            raise FailedPrecondition("a client delay bound cannot be checked: the network is not known (the SDN "
+                                     "does not place the registry or a node, or no path leads to one)")
         return problem
     known = switches(graph)
     attached: dict[str, tuple[Client, ...]] = {}
@@ -65,7 +72,10 @@ def with_clients(problem: Problem, graph: SwitchGraph, clients: Mapping[str, tup
         attached[service] = tuple(
             Client(switch, sum(c.delay_ms * w for c, w in group) / sum(w for _, w in group), sum(w for _, w in group))
             for switch, group in sorted(at_switch.items()))
-    bounds = bounds or {}
+    for service in bounds:
+        if service in services and not attached.get(service):
+            raise FailedPrecondition(f"service {service}: no client of it is reachable, so its client delay bound "
+                                     "cannot be checked")
     containers = tuple(dataclasses.replace(c, clients=attached[c.service_name],
                                            max_client_delay_ms=bounds.get(c.service_name, 0.0))
                        if attached.get(c.service_name) else c for c in problem.containers)

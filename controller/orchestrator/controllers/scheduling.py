@@ -267,10 +267,13 @@ class Scheduler:
     def _with_network(self, rings: list[Problem], graph: SwitchGraph | None,
                       clients: dict[str, tuple[tuple[str, float], ...]], bounds: dict[str, float]) -> list[Problem]:
         """Each ring with the network section the start-up estimate and the client delays need,
-        and the services' clients and client delay bounds; unchanged without the graph."""
+        and the services' clients and client delay bounds; unchanged without the graph, unless a
+        service has a bound (then the SDN's error, and the instances stay pending)."""
         try:
             graph = graph or self.graph.get()
         except DomainError as exc:  # the SDN does not answer: bytes alone this time
+            if bounds:  # a required client delay bound cannot be checked: not placed yet, with the reason
+                raise
             log.warning("placing without the start-up estimate and client delays: %s", exc)
             return rings
         return [with_clients(with_network(ring, graph, self.registry_host, self.size_unit), graph, clients, bounds)
