@@ -62,6 +62,10 @@ class ServiceSpec:
     prefer_apart: bool = False  # preferred: replicas on different nodes (preferred podAntiAffinity, hostname)
     exposed: bool = False  # published for users outside the app (a Kubernetes Service of type LoadBalancer or
     #                        NodePort, Compose `ports:`): where its users come in (api.front_end)
+    clients: tuple[tuple[str, float], ...] = ()  # where its clients are (strata.io/clients): (site or host
+    #                                              name, weight > 0), by name, each once; () = not said
+    max_client_delay_ms: float = 0.0  # required: no client farther than this from its node, one way, ms
+    #                                   (strata.io/max-client-delay-ms); 0 = no bound; needs clients
 
     @property
     def group(self) -> str:
@@ -161,6 +165,32 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# A site (a switch) or host name as the topologies write them: "site1", "dev4", "s12", "Amsterdam-dev1".
+CLIENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?")
+
+
+def parse_clients(text: Any) -> tuple[tuple[str, float], ...]:
+    """The strata.io/clients form, "site1=3,site2,dev4": sites or hosts, each with an optional
+    weight (default 1), as (name, weight) sorted by name; AppError saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise AppError(f'must list sites or hosts, e.g. "site1=3,site2", got {text!r}')
+    clients: dict[str, float] = {}
+    for part in text.split(","):
+        name, equals, weight = (x.strip() for x in part.partition("="))
+        if not CLIENT_NAME.fullmatch(name):
+            raise AppError(f'"{part.strip()}" is not a site or host name (with an optional =weight)')
+        if name in clients:
+            raise AppError(f'"{name}" is listed twice')
+        try:
+            value = float(weight) if equals else 1.0
+        except ValueError:
+            value = math.nan
+        if not (_finite(value) and value > 0):
+            raise AppError(f'the weight of "{name}" must be a number > 0, got "{weight}"')
+        clients[name] = value
+    return tuple(sorted(clients.items()))
+
+
 def _finite(value: float) -> bool:
     try:
         return math.isfinite(value)
@@ -200,6 +230,17 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
     if not isinstance(service.near, str) or len(service.near) > 253 or any(c.isspace() for c in service.near):
         problems.append(("near", f"must be a host name, got {service.near!r}"))
+    if not isinstance(service.clients, tuple) or not all(
+            isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and CLIENT_NAME.fullmatch(c[0])
+            and _number(c[1]) and _finite(c[1]) and c[1] > 0 for c in service.clients):
+        problems.append(("clients", f"must be (site or host name, weight > 0) pairs, got {service.clients!r}"))
+    elif len({c[0] for c in service.clients}) != len(service.clients):
+        problems.append(("clients", "names a site or host twice"))
+    bound = service.max_client_delay_ms
+    if not _number(bound) or not _finite(bound) or bound < 0:
+        problems.append(("max_client_delay_ms", f"must be a finite number of ms >= 0, got {bound!r}"))
+    elif bound and not service.clients:
+        problems.append(("max_client_delay_ms", "needs clients (where they are: strata.io/clients)"))
     if not _whole(service.max_per_node) or service.max_per_node < 0:
         problems.append(("max_per_node", f"must be a whole number >= 0, got {service.max_per_node!r}"))
     for field in ("prefer_apart", "exposed"):
@@ -278,7 +319,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
-                  "max_per_node", "spread", "prefer_apart", "exposed")
+                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms")
 SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
@@ -291,6 +332,9 @@ def describe_rules(service: ServiceSpec) -> str:
               for s in service.spread]
     if service.prefer_apart:
         words.append("preferably one per node")
+    if service.max_client_delay_ms:
+        words.append(f"within {service.max_client_delay_ms:g} ms of its clients "
+                     f"({', '.join(name for name, _ in service.clients)})")
     return ", ".join(words)
 
 
@@ -300,6 +344,8 @@ def _field_to_json(service: ServiceSpec, field: str) -> Any:
         return list(value)
     if field == "spread":
         return [{name: getattr(s, name) for name in SPREAD_FIELDS} for s in value]
+    if field == "clients":
+        return dict(value)
     return value
 
 
@@ -341,6 +387,10 @@ def _service_from_dict(d: Any, index: int) -> ServiceSpec:
         raise AppError(f"{label}: dependencies: must be a list of service names, got {deps!r}")
     kwargs["dependencies"] = tuple(deps)
     kwargs["spread"] = _spread_from_json(kwargs.get("spread", []), label)
+    clients = kwargs.get("clients", {})
+    if not isinstance(clients, dict):
+        raise AppError(f"{label}: clients: must be an object of site or host name to weight, got {clients!r}")
+    kwargs["clients"] = tuple(sorted(clients.items()))
     service = ServiceSpec(**kwargs)
     for field, why in _service_problems(service):
         raise AppError(f"{label}: {field}: {why}")

@@ -16,7 +16,8 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
                           vnf_config=s.vnf_config, near=s.near, max_per_node=s.max_per_node,
                           spread=[pb.ServiceSpread(topology=x.topology, max_skew=x.max_skew, soft=not x.hard)
                                   for x in s.spread],
-                          prefer_apart=s.prefer_apart, exposed=s.exposed)
+                          prefer_apart=s.prefer_apart, exposed=s.exposed, clients=dict(s.clients),
+                          max_client_delay_ms=s.max_client_delay_ms)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -28,4 +29,5 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
                        mesh_service=m.mesh_service, version=m.version, vnf_kind=m.vnf_kind,
                        vnf_config=m.vnf_config, near=m.near, max_per_node=m.max_per_node,
                        spread=tuple(SpreadSpec(x.topology, x.max_skew, not x.soft) for x in m.spread),
-                       prefer_apart=m.prefer_apart, exposed=m.exposed)
+                       prefer_apart=m.prefer_apart, exposed=m.exposed, clients=tuple(sorted(m.clients.items())),
+                       max_client_delay_ms=m.max_client_delay_ms)

@@ -64,7 +64,8 @@ def deployment_dict(d: pb.Deployment) -> dict:
                       "memory_limit_mib": s.memory_limit_mib, "port": s.port, "target_port": s.target_port,
                       "dependencies": list(s.dependencies), "max_per_node": s.max_per_node,
                       "spread": [{"topology": x.topology, "max_skew": x.max_skew, "hard": not x.soft} for x in s.spread],
-                      "prefer_apart": s.prefer_apart, "exposed": s.exposed} for s in d.services],
+                      "prefer_apart": s.prefer_apart, "exposed": s.exposed, "clients": dict(s.clients),
+                      "max_client_delay_ms": s.max_client_delay_ms} for s in d.services],
         "addresses": [{"service": a.service, "vip": a.vip, "port": a.port, "endpoints": a.endpoints}
                       for a in d.addresses],
         "instances": [{"name": i.name, "service": i.service, "node": i.node, "ip": i.ip,
@@ -98,6 +99,9 @@ def _print_deployment(d: pb.Deployment) -> None:
     for s in d.services:
         if words := describe_rules(service_spec(s)):
             print(f"  rules of {s.name}: {words}")
+        if s.clients:
+            print(f"  clients of {s.name}: "
+                  + ", ".join(f"{name}" + (f" x{weight:g}" if weight != 1 else "") for name, weight in sorted(s.clients.items())))
     vips = {a.service: a for a in d.addresses}
     images = {i.service: i for i in d.images}
     print(f"  {'service':<28} {'vip:port':<22} {'ready':>5}  image [its phase]")

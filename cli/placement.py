@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from controller.placement import generators
-from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, STARTUP_AWARE, run
+from controller.placement.algorithms import ALGORITHMS, DESCRIPTIONS, LATENCY_AWARE, STARTUP_AWARE, run
 from controller.placement.mip import SOLVERS
 from controller.placement.model import Problem, ProblemError, load_problem, problem_to_dict
 from controller.placement.report import format_comparison
@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
                             "stored bytes, 0 (the default: least bytes; with the problem's network section, their "
                             "ties broken by that time) to 1 (time alone); above 0 needs the network section "
                             "(docs/placement.md)")
+    place.add_argument("--latency-weight", type=non_negative_float, default=0.0, metavar="L",
+                       help="strata, ilp: units of layer size that 1 ms of the mean delay from the containers' "
+                            "declared clients is worth (0, the default: the clients count for nothing; "
+                            "docs/placement.md, \"Latency-aware placement\")")
     place.add_argument("--json", action="store_true", help="print the result as JSON")
     place.add_argument("--remote", metavar="ADDR",
                        help="solve through the placement service at host:port instead of in-process")
@@ -60,7 +64,9 @@ def add_parser(sub) -> None:
     experiment.add_argument("--topo", default="edge-tiered", help="deploy: topology (edge-tiered or zoo:NAME)")
     experiment.add_argument("--algorithms", help="deploy: comma-separated (default: strata, ilp, relax-round, "
                                                  "kube-default, image-locality, first-fit, no-sharing); "
-                                                 "strata@W: strata with its start-up objective at weight W")
+                                                 "strata@W: strata with its start-up objective at weight W; "
+                                                 "strata@latency=L (or ilp@latency=L): with the client delay "
+                                                 "objective at L MiB per ms, for services that declare clients")
     experiment.add_argument("--replicas", type=positive_int, metavar="K",
                             help="deploy: give every service K replicas (default: as the manifest says)")
     experiment.add_argument("--spread", choices=["on", "off"], default="off",
@@ -82,6 +88,10 @@ def add_parser(sub) -> None:
     experiment.add_argument("--front-end", action="append", metavar="SERVICE|APP=SERVICE",
                             help="deploy: the service the requests go to, for every app that has it or for APP "
                                  "(default: the service the manifests publish for users, docs/experiments.md)")
+    experiment.add_argument("--clients", action="append", metavar="SERVICE=SITES",
+                            help="deploy: that service of the apps declares its clients, as the strata.io/clients "
+                                 "label does (frontend=site3, frontend=site1=3,site3); with strata@latency=L the "
+                                 "placement weighs their delay (docs/placement.md)")
     experiment.set_defaults(func=guarded(cmd_experiment, bad_input=(ProblemError,)))
 
     generate = sub.add_parser("generate", help="write a problem file")
@@ -111,6 +121,16 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _print_result(problem: Problem, result: PlacementResult) -> None:
     print(f"algorithm    {result.algorithm}")
     print(f"status       {result.status}" + (f"  ({result.message})" if result.message else ""))
@@ -126,6 +146,9 @@ def _print_result(problem: Problem, result: PlacementResult) -> None:
         return
     if problem.network is not None:
         print(f"ready in     {ready_seconds(problem, result.placement):.1f} s  (estimated from the network)")
+    if result.client_delay_ms is not None:
+        print(f"client delay {result.client_delay_ms:.1f} ms mean, {result.client_delay_max_ms:.1f} ms max  "
+              "(one way, from the declared clients)")
     by_server: dict[str, list[str]] = {}
     for container, server in result.placement.items():
         by_server.setdefault(server, []).append(container)
@@ -147,7 +170,8 @@ def solve_remote(address: str, problem: Problem, args: argparse.Namespace) -> Pl
     from controller.placement.convert import problem_to_request, result_from_response
 
     request = problem_to_request(problem, algorithm=args.algorithm, solver=args.solver,
-                                 time_limit=args.time_limit, seed=args.seed, startup_weight=args.startup_weight)
+                                 time_limit=args.time_limit, seed=args.seed, startup_weight=args.startup_weight,
+                                 latency_weight=args.latency_weight)
     service = client(placement_pb2_grpc.PlacementServiceStub, address, "the placement service")
     response = service.Solve(request, timeout=args.time_limit + 60)
     return result_from_response(response)
@@ -159,11 +183,13 @@ def cmd_place(args: argparse.Namespace) -> int:
         raise BadInput(f"--startup-weight: only {', '.join(STARTUP_AWARE)} has a start-up objective")
     if args.startup_weight and problem.network is None:
         raise BadInput(f"--startup-weight: {args.problem} has no network section (the start-up estimate's input)")
+    if args.latency_weight and args.algorithm not in LATENCY_AWARE:
+        raise BadInput(f"--latency-weight: only {', '.join(LATENCY_AWARE)} have a client delay objective")
     if args.remote:
         result = solve_remote(args.remote, problem, args)
     else:
         result = run(args.algorithm, problem, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                     startup_weight=args.startup_weight)
+                     startup_weight=args.startup_weight, latency_weight=args.latency_weight)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -242,7 +268,7 @@ def _deploy_experiment(args: argparse.Namespace) -> int:
                                         replicas=args.replicas, spread=args.spread == "on", profile=args.profile,
                                         image_scale=args.image_scale, ready_timeout=args.ready_timeout,
                                         delays=args.delays == "on", requests=args.requests,
-                                        front_ends=args.front_end or [])
+                                        front_ends=args.front_end or [], clients=args.clients or [])
     except (ValueError, AppError) as exc:
         raise BadInput(str(exc)) from None
     except NotReady as exc:

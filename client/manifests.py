@@ -18,12 +18,14 @@ import yaml
 
 from api.names import DNS_LABEL, MAX_LABEL, dns_label_problem
 from api.app import (AppError, AppSpec, ServiceSpec, SpreadSpec,
-                     parse_image_reference, validate_app)
+                     parse_clients, parse_image_reference, validate_app)
 
 BANDWIDTH_KEY = "strata.io/bandwidth-mbps"
 BASE_IMAGE_KEY = "strata.io/base-image"
 MESH_SERVICE_KEY = "strata.io/mesh-service"  # Compose: the service this one is a version of
 VERSION_KEY = "strata.io/version"            # Compose: its version (the mesh subset)
+CLIENTS_KEY = "strata.io/clients"            # where its clients are: "site1=3,site2,dev4"
+MAX_CLIENT_DELAY_KEY = "strata.io/max-client-delay-ms"  # required: no client farther than this, ms
 STRATA_PREFIX = "strata.io/"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
@@ -249,9 +251,19 @@ def _listing(entries: list[str]) -> str:
     return shown + (f", ... and {len(entries) - MAX_LISTED} more" if len(entries) > MAX_LISTED else "")
 
 
-def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> tuple[float | None, str]:
-    """(bandwidth in Mbit/s or None, declared base image or "") of labels or annotations."""
-    bandwidth, base = None, ""
+@dataclass(frozen=True)
+class _Settings:
+    """What the strata.io/ labels or annotations of a service say."""
+
+    bandwidth: float | None = None  # Mbit/s; None = not said
+    base: str = ""  # declared base image
+    clients: tuple[tuple[str, float], ...] = ()  # (site or host, weight)
+    max_client_delay_ms: float = 0.0  # 0 = no bound
+
+
+def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> _Settings:
+    """The strata.io/ settings of labels or annotations."""
+    bandwidth, base, clients, bound = None, "", (), 0.0
     for key, value in keys.items():
         key = str(key)
         path = f'{what}["{key}"]'
@@ -265,13 +277,32 @@ def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> 
             except AppError as e:
                 raise _error(service, path, str(e)) from None
             base = value.strip()
+        elif key == CLIENTS_KEY:
+            try:
+                clients = parse_clients(value)
+            except AppError as e:
+                raise _error(service, path, str(e)) from None
+        elif key == MAX_CLIENT_DELAY_KEY:
+            bound = _milliseconds(value, service, path)
         elif key in (MESH_SERVICE_KEY, VERSION_KEY):
             if not isinstance(value, str) or not value.strip():
                 raise _error(service, path, f"must be a name, got {_shown(value)}")
         elif key.startswith(STRATA_PREFIX):
             ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY}, "
-                                  f"{MESH_SERVICE_KEY}, {VERSION_KEY})")
-    return bandwidth, base
+                                  f"{CLIENTS_KEY}, {MAX_CLIENT_DELAY_KEY}, {MESH_SERVICE_KEY}, {VERSION_KEY})")
+    return _Settings(bandwidth, base, clients, bound)
+
+
+def _milliseconds(value: Any, service: str, path: str) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number > 0:
+        return float(number)
+    raise _error(service, path, f"must be a number of ms > 0, got {_shown(value)}")
 
 
 def _mapping(value: Any, service: str, path: str) -> dict:
@@ -650,11 +681,12 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
                                        cluster_dns=False)
 
     labels = _compose_labels(body.get("labels"), service, "labels")
-    bandwidth, base = _strata_settings(labels, service, "labels", ignored)
+    settings = _strata_settings(labels, service, "labels", ignored)
     spec = _service(service, image, replicas=_compose_replicas(body, service, ignored),
-                    cpu=_compose_cpu(body, service), bandwidth=bandwidth, memory=_compose_memory(body, service),
-                    ports=ports, dependencies=dependencies, base=base)
-    return dataclasses.replace(spec, mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
+                    cpu=_compose_cpu(body, service), bandwidth=settings.bandwidth,
+                    memory=_compose_memory(body, service), ports=ports, dependencies=dependencies, base=settings.base)
+    return dataclasses.replace(spec, clients=settings.clients, max_client_delay_ms=settings.max_client_delay_ms,
+                               mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip(),
                                max_per_node=_compose_max_per_node(body, service),
                                exposed=bool(body.get("ports")))  # `ports:` publishes, `expose:` does not
@@ -901,7 +933,13 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
     annotations = {**_mapping((obj.get("metadata") or {}).get("annotations"), service, "metadata.annotations"),
                    **_mapping((template.get("metadata") or {}).get("annotations"), service,
                               "spec.template.metadata.annotations")}
-    bandwidth, base = _strata_settings(annotations, service, "annotations", ignored)
+    settings = _strata_settings(annotations, service, "annotations", ignored)
+    if CLIENTS_KEY in workload.pod_labels and CLIENTS_KEY not in annotations:
+        # A label value holds one name only (no "," or "="): "site1"; the annotation holds a list.
+        try:
+            settings = dataclasses.replace(settings, clients=parse_clients(workload.pod_labels[CLIENTS_KEY]))
+        except AppError as e:
+            raise _error(service, f'spec.template.metadata.labels["{CLIENTS_KEY}"]', str(e)) from None
 
     ignored.extra(obj, {"apiVersion", "kind", "metadata", "spec"}, f"{service}.")
     ignored.extra(spec, {"replicas", "selector", "template"}, f"{service}.spec.")
@@ -923,11 +961,14 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
                       f"{service}.Service/{svc['metadata']['name']}.spec.")
 
     spec = _service(service, image, replicas=replicas, cpu=_k8s_cpu(container, service, path),
-                    bandwidth=bandwidth, memory=_k8s_memory(container, service, path), ports=_k8s_ports(workload, service, containers, ignored),
-                    dependencies=dependencies, base=base)
+                    bandwidth=settings.bandwidth, memory=_k8s_memory(container, service, path),
+                    ports=_k8s_ports(workload, service, containers, ignored),
+                    dependencies=dependencies, base=settings.base)
     pods = _Pods(workload.pod_labels, others)
     max_per_node, prefer_apart = _k8s_anti_affinity(pod, pods, service, ignored)
-    return dataclasses.replace(spec, mesh_service=workload.mesh_service, version=workload.version,
+    return dataclasses.replace(spec, clients=settings.clients, max_client_delay_ms=settings.max_client_delay_ms,
+                               mesh_service=workload.mesh_service,
+                               version=workload.version,
                                max_per_node=max_per_node, spread=_k8s_spread(pod, pods, service, ignored),
                                prefer_apart=prefer_apart,
                                exposed=any(_service_type(s) in PUBLISHING_SERVICE_TYPES for s in workload.services))

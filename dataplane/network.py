@@ -160,13 +160,13 @@ def runtime_topology(net, spec: TopologySpec) -> dict:
         a, b = net.get(link.a), net.get(link.b)
         intf_a, intf_b = a.connectionsTo(b)[0]
         links.append({"a": link.a, "a_port": a.ports[intf_a], "b": link.b, "b_port": b.ports[intf_b],
-                      "bandwidth_mbps": link.bandwidth_mbps})
+                      "bandwidth_mbps": link.bandwidth_mbps, "delay_ms": link.delay_ms})
     hosts = []
     for h in spec.hosts:
         node, sw = net.get(h.name), net.get(h.switch)
         _, intf_sw = node.connectionsTo(sw)[0]
         hosts.append({"name": h.name, "ip": h.ip, "mac": h.mac, "switch": h.switch, "port": sw.ports[intf_sw],
-                      "role": h.role, "access_mbps": h.access_mbps})
+                      "role": h.role, "access_mbps": h.access_mbps, "access_delay_ms": access_delay(h)[0]})
     return {"name": spec.name, "switches": [{"name": s, "dpid": spec.dpid(s)} for s in spec.switches],
             "links": links, "hosts": hosts}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -35,23 +36,32 @@ DEFAULT_APP = "online-boutique"
 DEFAULT_ALGORITHMS = ("strata", "ilp", "relax-round", "kube-default", "image-locality", "first-fit", "no-sharing")
 
 
-def split_algorithm(name: str) -> tuple[str, float]:
-    """A run's algorithm as given: "NAME", or "strata@W" for strata with its start-up objective at
-    weight W (the orchestrator's startup_weight, 0 < W <= 1); (algorithm, weight). ValueError
-    naming the entry when it is malformed (unknown algorithms are the caller's check)."""
-    from controller.placement.algorithms import STARTUP_AWARE
+def split_algorithm(name: str) -> tuple[str, dict[str, float]]:
+    """A run's algorithm as given: "NAME"; "strata@W" for strata with its start-up objective at
+    weight W (the orchestrator's startup_weight, 0 < W <= 1); or "NAME@latency=L" for strata or
+    ilp with the client delay objective at L MiB per ms (the orchestrator's latency_weight, L > 0).
+    (algorithm, the orchestrator's options). ValueError naming the entry when it is malformed
+    (unknown algorithms are the caller's check)."""
+    from controller.placement.algorithms import LATENCY_AWARE, STARTUP_AWARE
 
     base, at, weight = name.partition("@")
     if not at:
-        return name, 0.0
+        return name, {}
+    key, equals, latency = weight.partition("=")
+    option, allowed, text, top = (("latency_weight", LATENCY_AWARE, latency, math.inf) if equals and key == "latency"
+                                  else ("startup_weight", STARTUP_AWARE, weight, 1.0))
     try:
-        value = float(weight)
+        value = float(text)
     except ValueError:
         value = -1.0
-    if base not in STARTUP_AWARE or not 0 < value <= 1:
+    if base not in allowed or not 0 < value <= top or value == math.inf:
         raise ValueError(f"--algorithms {name}: NAME@W is for {', '.join(sorted(STARTUP_AWARE))} with a start-up "
-                         f"weight 0 < W <= 1 (docs/placement.md), e.g. strata@0.5")
-    return base, value
+                         f"weight 0 < W <= 1 (docs/placement.md), e.g. strata@0.5; NAME@latency=L for "
+                         f"{', '.join(sorted(LATENCY_AWARE))} with a latency weight L > 0 (MiB per ms), "
+                         f"e.g. strata@latency=20")
+    return base, {option: value}
+
+
 READY_TIMEOUT = 600.0
 PROBE_SECONDS = 1  # a VIP that has not accepted the connection by then is asked again on the next round
 
@@ -320,6 +330,27 @@ def load_apps(names: Sequence[str], replicas: int | None = None, spread: bool = 
     return apps
 
 
+def with_clients(apps: list, values: Sequence[str]) -> list:
+    """The apps with --clients SERVICE=SITES applied (`frontend=site3`, `frontend=site1=3,site3`):
+    that service of every app that has one declares those clients, as strata.io/clients would.
+    ValueError naming the value when it is malformed or no app has the service."""
+    from api.app import AppError, AppSpec, parse_clients, validate_app
+
+    for value in values:
+        service, equals, listed = value.partition("=")
+        try:
+            clients = parse_clients(listed) if equals else None
+        except AppError as exc:
+            raise ValueError(f"--clients {value}: {exc}") from None
+        if not clients or not service:
+            raise ValueError(f"--clients {value}: expected SERVICE=SITES, e.g. frontend=site3 or frontend=site1=3,site3")
+        if not any(s.name == service for app in apps for s in app.services):
+            raise ValueError(f"--clients {value}: no app has a service {service!r}")
+        apps = [validate_app(AppSpec(app.name, tuple(dataclasses.replace(s, clients=clients) if s.name == service else s
+                                                     for s in app.services))) for app in apps]
+    return apps
+
+
 def dataset_images_of(*apps) -> list[str]:
     """The dataset images the apps' images stand on (what a run at another image scale must build)."""
     from images.catalogue import resolve_image
@@ -394,7 +425,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                 spread: bool = False, profile: str = DEFAULT_PROFILE, image_scale: float = IMAGE_SCALE,
                 ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
                 front_ends: dict | None = None) -> tuple[DeployRun, list[AppRun], list[SiteRun]]:
-    """Deploy every app, in order, with `algorithm` (a name, or strata@W: split_algorithm) on a
+    """Deploy every app, in order, with `algorithm` (a name, strata@W or NAME@latency=L: split_algorithm) on a
     fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds.
     Then, with `requests`, that many requests from one device per site to each app's front end
     (`front_ends`: app name -> FrontEnd; default: front_end's choice)."""
@@ -408,11 +439,11 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
     from .cleanup import remove_run_folder
     from .stack import Stack, port_addresses
 
-    solver, startup_weight = split_algorithm(algorithm)
+    solver, options = split_algorithm(algorithm)
     front_ends = front_ends or front_end_choices([], apps)
     with Stack(spec, openflow_port=openflow_port, addresses=port_addresses(port_base), images=[],
                log=lambda _: None, image_scale=image_scale,
-               orchestrator_options={"startup_weight": startup_weight} if startup_weight else None,
+               orchestrator_options=options or None,
                build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(*apps)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)
@@ -495,8 +526,9 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
                           openflow_port: int = 6663, port_base: int = 50200,
                           progress: Callable[[str], None] = print, image_scale: float = IMAGE_SCALE,
                           ready_timeout: float = READY_TIMEOUT, delays: bool = True, requests: int = DEFAULT_REQUESTS,
-                          front_ends: Sequence[str] = ()) -> tuple[Path, ...]:
-    """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network.
+                          front_ends: Sequence[str] = (), clients: Sequence[str] = ()) -> tuple[Path, ...]:
+    """Every algorithm (and peers setting) in turn, each deploying all `apps` on a fresh network
+    (`clients`: --clients values, with_clients).
     Writes deploy.csv (one row per run), deploy-apps.csv (one row per run and app), with `requests`
     deploy-sites.csv (one row per run, app and site: request latency) and deploy.png. `requests`:
     per device and app, to its front end (`front_ends`: --front-end values, front_end_choices).
@@ -513,7 +545,8 @@ def run_deploy_experiment(apps: Sequence[str], topology: str, algorithms: list[s
         split_algorithm(algorithm)  # a malformed strata@W fails here, before any network is built
     if requests < 0:
         raise ValueError(f"--requests must be 0 (no requests) or more, got {requests}")
-    specs = load_apps(apps, replicas, spread)  # a bad file fails here, before any network is built
+    specs = with_clients(load_apps(apps, replicas, spread), clients)  # a bad file or --clients fails here, before
+    #                                                                    any network is built
     chosen = front_end_choices(front_ends, specs, apps)  # and a bad --front-end
     spec = load_topology(topology, profile=profile, delays=delays)
     require_root("the deploy experiment")

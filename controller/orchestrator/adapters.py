@@ -29,9 +29,10 @@ class PlacementClient:
         self.time_limit = time_limit
         self.stub = placement_pb2_grpc.PlacementServiceStub(grpc.insecure_channel(address))
 
-    def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0) -> PlacementResult:
+    def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0,
+              latency_weight: float = 0.0) -> PlacementResult:
         request = problem_to_request(problem, algorithm=algorithm, solver=None, time_limit=self.time_limit, seed=0,
-                                     startup_weight=startup_weight)
+                                     startup_weight=startup_weight, latency_weight=latency_weight)
         response = call_domain(self.stub.Solve, request, timeout=self.time_limit + 60,
                                what=f"the placement service at {self.address}")
         return result_from_response(response)

@@ -31,6 +31,7 @@ from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
+from .controllers.client_sites import unknown_clients
 from .controllers.images import ImageController
 from .controllers.node_sync import WORKERS, NodeSyncController
 from .controllers.nodes import NodeLifecycleController
@@ -90,7 +91,8 @@ class Orchestrator:
     def __init__(self, store: Store, *, placer: Placer, sdn: Sdn, mesh: Mesh, agents: Agents, images: Images,
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
-                 workers: int = WORKERS, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0):
+                 workers: int = WORKERS, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0,
+                 latency_weight: float = 0.0):
         self.state = ClusterState(store, service_range=service_range, clock=clock, node_timeout=node_timeout,
                                   evict_after=evict_after)
         self.store = store
@@ -104,7 +106,8 @@ class Orchestrator:
         self.controllers = [ImageController(self.state, images), VipController(self.state),
                             NodeLifecycleController(self.state),
                             Scheduler(self.state, placer, self.graph, size_unit=size_unit,
-                                      startup_weight=startup_weight, registry_host=registry_host),
+                                      startup_weight=startup_weight, latency_weight=latency_weight,
+                                      registry_host=registry_host),
                             self.node_sync, RouteController(self.state, mesh)]
         self.resync = resync
         self._loops: list[ControllerLoop] = []
@@ -178,7 +181,8 @@ class Orchestrator:
     def deploy(self, spec: AppSpec, *, algorithm: str = "", peers: bool = True) -> DeploymentView:
         """Records the application with its instances pending and returns: its images are built, its
         VIPs allocated and its instances placed and started by the controllers. Refuses at once what
-        can be told at once: a bad spec or image reference, a `near` host the network lacks, a hard
+        can be told at once: a bad spec or image reference, a `near` host or a client site or host
+        (strata.io/clients) the network lacks, a hard
         rule no capacity can satisfy (check_rules)."""
         try:
             spec = validate_app(spec)
@@ -187,11 +191,15 @@ class Orchestrator:
         for service in spec.services:
             self.images.check(service)
         near = {s.near for s in spec.services if s.near}
-        if near:
+        clients = {s.name: s.clients for s in spec.services if s.clients}
+        if near or clients:
             graph = self.graph.get()  # may ask the SDN: before taking the lock
             for host in sorted(near):
                 if host not in graph.host_switch:
                     raise InvalidArgument(f"near: {host!r} is not a host of the network")
+            for service, name in unknown_clients(graph, clients):
+                raise InvalidArgument(f'service "{service}": clients: "{name}" is neither a site (a switch) nor a '
+                                      "host of the network")
         state = self.state
         with state.lock:
             if spec.name in state.apps:

@@ -15,6 +15,9 @@ resync_period (s, 5: how often each controller runs when nothing it watches chan
 image_scale (placement sees sizes in real MiB: bytes / (2**20 * image_scale)),
 startup_weight (0 to 1, 0: strata's apps placed by least stored bytes, ties broken by the estimated time
 to ready; above, that time counts beside bytes, docs/placement.md "Start-up-aware placement"),
+latency_weight (>= 0, 0: services that declare clients (strata.io/clients) are placed by bytes alone;
+above, the MiB of the real images that 1 ms of their mean client delay is worth, for the apps placed
+by strata or ilp, docs/placement.md "Latency-aware placement"),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
 """
 
@@ -45,6 +48,10 @@ def build(config: dict) -> Daemon:
     weight = config.get("startup_weight", 0.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
         raise InvalidArgument(f"orchestrator configuration: startup_weight must be from 0 to 1, got {weight!r}")
+    latency = config.get("latency_weight", 0.0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < float("inf"):
+        raise InvalidArgument(f"orchestrator configuration: latency_weight must be a finite number >= 0, "
+                              f"got {latency!r}")
     store = Store(config["db"])
     orchestrator = Orchestrator(
         store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
@@ -54,7 +61,8 @@ def build(config: dict) -> Daemon:
         service_range=config["service_range"], registry_host=config["registry_host"],
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
         size_unit=2**20 * scale,
-        resync=float(config.get("resync_period", RESYNC)), startup_weight=float(weight))
+        resync=float(config.get("resync_period", RESYNC)), startup_weight=float(weight),
+        latency_weight=float(latency))
     orchestrator_metrics.register(orchestrator)
     return Daemon(
         "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log,

@@ -18,7 +18,8 @@ from .store import NodeRecord, ServiceImage
 
 
 class Placer(Protocol):
-    def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0) -> PlacementResult: ...
+    def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0,
+              latency_weight: float = 0.0) -> PlacementResult: ...
 
 
 class Sdn(Protocol):

@@ -39,15 +39,21 @@ class SwitchGraph:
     switch_links: list[SwitchLink] = field(default_factory=list)
     host_switch: dict[str, str] = field(default_factory=dict)
     host_access: dict[str, float] = field(default_factory=dict)  # host -> its access link, Mbit/s (0: not known)
+    link_delay: dict[tuple[str, str], float] = field(default_factory=dict)  # (src, dst switch) -> declared one-way ms
+    host_delay: dict[str, float] = field(default_factory=dict)  # host -> its access link's declared one-way ms
+    host_role: dict[str, str] = field(default_factory=dict)  # host -> edge-server | device | registry | cloud | pod
 
     @classmethod
     def from_topology(cls, topology) -> "SwitchGraph":
         """From the SDN's GetTopology answer (strata.v1.Topology); hosts without a switch are left out."""
         links = [(link.src_switch, link.dst_switch, link.capacity_mbps, link.reserved_mbps, link.up)
                  for link in topology.links]
-        hosts = {host.name: host.switch for host in topology.hosts if host.switch}
-        access = {host.name: host.access_mbps for host in topology.hosts if host.switch}
-        return cls(switch_links=links, host_switch=hosts, host_access=access)
+        placed = [host for host in topology.hosts if host.switch]
+        return cls(switch_links=links, host_switch={host.name: host.switch for host in placed},
+                   host_access={host.name: host.access_mbps for host in placed},
+                   link_delay={(link.src_switch, link.dst_switch): link.delay_ms for link in topology.links},
+                   host_delay={host.name: host.access_delay_ms for host in placed},
+                   host_role={host.name: host.role for host in placed})
 
     def reach(self, target_switch: str) -> dict[str, tuple[int, float]]:
         """For every switch with a path of up links to target_switch: (hops, bottleneck free Mbit/s),

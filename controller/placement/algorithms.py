@@ -43,19 +43,28 @@ DEFAULT_SOLVER = {"strata": "highs"}
 
 # Algorithms with the start-up objective (a weight on the estimated time to ready, beside bytes).
 STARTUP_AWARE = ("strata",)
+# Algorithms with the client delay objective (a weight on the mean delay from declared clients).
+LATENCY_AWARE = ("strata", "ilp")
 
 
 def run(name: str, problem: Problem, *, solver: str | None = None, time_limit: float = 60.0,
-        seed: int = 0, startup_weight: float = 0.0) -> PlacementResult:
+        seed: int = 0, startup_weight: float = 0.0, latency_weight: float = 0.0) -> PlacementResult:
     """Run one algorithm; `solver` None means the algorithm's default (CBC, HiGHS for strata).
     `startup_weight` (0 to 1, strata only): how much the estimated time to ready counts beside
-    bytes (docs/placement.md, "Start-up-aware placement"); ValueError when it cannot apply."""
+    bytes (docs/placement.md, "Start-up-aware placement"); `latency_weight` (>= 0, layer size
+    units per ms of mean client delay; strata and ilp): how much the delay from the containers'
+    declared clients counts beside bytes ("Latency-aware placement"); ValueError when either
+    cannot apply."""
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
     solver = solver or DEFAULT_SOLVER.get(name, "cbc")
+    weights = {}
     if startup_weight:
         if name not in STARTUP_AWARE:
             raise ValueError(f"only {', '.join(STARTUP_AWARE)} has a start-up objective, not {name}")
-        return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed,
-                                startup_weight=startup_weight)
-    return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed)
+        weights["startup_weight"] = startup_weight
+    if latency_weight:
+        if name not in LATENCY_AWARE:
+            raise ValueError(f"only {', '.join(LATENCY_AWARE)} have a client delay objective, not {name}")
+        weights["latency_weight"] = latency_weight
+    return ALGORITHMS[name](problem, solver=solver, time_limit=time_limit, seed=seed, **weights)

@@ -51,6 +51,19 @@ rules does; the bound the solver proves, less w * E, is a bound on the bytes. Th
 algorithm solves this to the solver's tolerance; strata's exact finish lets the solver stop at an
 absolute gap of q / 2 (PlacementModel.abs_gap): the bytes are then proven optimal (within q of
 the bound, so equal to it), whatever is left of the soft term unproven.
+
+Client delay, beyond the paper (client_delay.py): with a latency weight L > 0 and containers that
+declare clients, the objective gains L times the mean client delay,
+
+    + sum_{i with clients} sum_n c_i^n x_n^i,   c_i^n = L * D(i, n) / K        (in eq9_stored_size_and_delay)
+
+D(i, n) the weighted mean delay, ms, from container i's clients to server n and K the number of
+containers with clients; a constant per (i, n) pair, so the model stays linear. The objective is
+then no longer bytes alone: the solver's bound is a bound on bytes plus delay, not on bytes, so the
+result gives no bound and says "feasible" (the status and bound of a result are said of bytes);
+its details say whether the solver proved the trade-off optimal (`delay_exact`). A container's
+client delay bound (max_client_delay_ms) fixes x_n^i = 0 on every server n where a client of it is
+farther (client_delay_bound_i{i}_n{n}).
 """
 
 from __future__ import annotations
@@ -66,6 +79,7 @@ from . import mip
 from .model import Problem
 from .result import PlacementResult, finished
 from .bounds import new_copies_minimum, rule_caps
+from .client_delay import client_delays
 from .rules import soft_cost_ceiling
 from .state import Instance
 
@@ -81,6 +95,7 @@ class PlacementModel:
     y: dict[tuple[str, str], pulp.LpVariable]  # (server, layer digest) -> y_n^l
     soft_slack: float = 0.0  # w * E: the most the soft term adds to the objective (0 without soft rules)
     resolution: float = 1.0  # q: every stored total is a multiple of it
+    with_delay: bool = False  # the objective has the client delay term: its bound is not a bound on bytes
 
     @property
     def abs_gap(self) -> float | None:
@@ -90,7 +105,10 @@ class PlacementModel:
 
     def bytes_bound(self, bound: float | None) -> float | None:
         """A bound on eq. (9) alone from a bound on the model's objective: less the soft term at
-        its largest, rounded up to the resolution of the sizes (stored totals are multiples of it)."""
+        its largest, rounded up to the resolution of the sizes (stored totals are multiples of it);
+        None with the client delay term."""
+        if self.with_delay:
+            return None
         if bound is None or not self.soft_slack:
             return bound
         q = self.resolution
@@ -144,8 +162,18 @@ def add_rules(model: pulp.LpProblem, inst: Instance, x: dict[tuple[int, int], pu
     return soft
 
 
-def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = False) -> PlacementModel:
-    """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1].
+def add_delay_bounds(model: pulp.LpProblem, inst: Instance, x: dict[tuple[int, int], pulp.LpVariable]) -> None:
+    """Client delay bounds, beyond the paper: container i is not on a server n where a client of it
+    is farther than its max_client_delay_ms (x keyed (container, server) by index)."""
+    for i, banned in enumerate(inst.banned):
+        for n in sorted(banned):
+            model += x[i, n] == 0, f"client_delay_bound_i{i}_n{n}"
+
+
+def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = False,
+                latency_weight: float = 0.0) -> PlacementModel:
+    """Eqs. (4)-(9) with every constraint named; `relax` makes x and y continuous in [0, 1];
+    `latency_weight` > 0 adds the client delay term where containers declare clients.
 
     `strengthen` adds valid inequalities that cut off fractional points but no integer
     solution: layer l is newly stored on at least as many servers not holding it as hosting
@@ -163,11 +191,16 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
 
     new = {n: [l for l in L if l not in inst.held[n]] for n in N}  # layers n would store anew
     soft = add_rules(model, inst, xv)
+    add_delay_bounds(model, inst, xv)
     resolution = size_resolution(inst.size)
     weight = resolution / (2 * (soft_cost_ceiling(problem) + 1)) if soft else 0.0
-    # (9) minimise the total size of the layers newly stored on all servers (+ the soft rules' term)
+    with_delay = latency_weight > 0 and problem.has_clients and problem.network is not None
+    cost = client_delays(problem).cost(latency_weight) if with_delay else None
+    delay = pulp.lpSum(cost[i][n] * xv[i, n] for i in I for n in N if cost[i][n]) if cost else 0
+    # (9) minimise the total size of the layers newly stored on all servers (+ the soft rules' term,
+    # + the client delay term)
     model += (pulp.lpSum(inst.size[l] * yv[n, l] for n in N for l in new[n])
-              + weight * pulp.lpSum(soft)), "eq9_stored_size"
+              + weight * pulp.lpSum(soft) + delay), "eq9_stored_size_and_delay" if with_delay else "eq9_stored_size"
     for i in I:  # (5) each container on exactly one server
         model += pulp.lpSum(xv[i, n] for n in N) == 1, f"eq5_assign_i{i}"
     for i in I:  # (4), corrected: a container's layers are stored where it runs
@@ -197,7 +230,7 @@ def build_model(problem: Problem, *, relax: bool = False, strengthen: bool = Fal
 
     x = {(inst.container_names[i], inst.server_names[n]): v for (i, n), v in xv.items()}
     y = {(inst.server_names[n], inst.digests[l]): v for (n, l), v in yv.items()}
-    return PlacementModel(model, x, y, weight * soft_cost_ceiling(problem), resolution)
+    return PlacementModel(model, x, y, weight * soft_cost_ceiling(problem), resolution, with_delay)
 
 
 def set_start(built: PlacementModel, problem: Problem, placement: dict[str, str]) -> None:
@@ -219,11 +252,14 @@ def read_placement(built: PlacementModel) -> dict[str, str]:
 
 
 def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0, seed: int = 0,
-              clock: Callable[[], float] = time.monotonic) -> PlacementResult:
-    """The `ilp` algorithm: the paper's model solved by a MIP solver within the time limit."""
+              clock: Callable[[], float] = time.monotonic, latency_weight: float = 0.0) -> PlacementResult:
+    """The `ilp` algorithm: the paper's model solved by a MIP solver within the time limit;
+    `latency_weight` (layer size units per ms of mean client delay) adds the client delay term."""
     del seed  # the solvers run deterministically
+    if not latency_weight >= 0 or math.isinf(latency_weight):  # also refuses NaN
+        raise ValueError(f"latency_weight must be a finite number >= 0, got {latency_weight!r}")
     start = clock()
-    built = build_model(problem)
+    built = build_model(problem, latency_weight=latency_weight)
     outcome = mip.solve(built.model, solver=solver, time_limit=time_limit)  # bytes, then the soft term
     seconds = clock() - start
     if outcome.status in ("infeasible", "error"):
@@ -231,6 +267,11 @@ def solve_ilp(problem: Problem, *, solver: str = "cbc", time_limit: float = 60.0
 
         return no_placement(problem, "ilp", outcome.message, status=outcome.status, seconds=seconds,
                             lower_bound=built.bytes_bound(outcome.bound))
-    return finished(problem, "ilp", read_placement(built), status=outcome.status,
+    details, status = {"solver": solver}, outcome.status
+    if built.with_delay:  # "optimal" is said of bytes; the trade-off's own proof goes in the details
+        details.update(latency_weight=latency_weight, objective_with_delay=outcome.objective,
+                       delay_exact=outcome.status)
+        status = "feasible"
+    return finished(problem, "ilp", read_placement(built), status=status,
                     lower_bound=built.bytes_bound(outcome.bound), seconds=seconds, message=outcome.message,
-                    details={"solver": solver})
+                    details=details)

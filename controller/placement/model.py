@@ -10,9 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-
-class ProblemError(ValueError):
-    """Bad problem input; the message names the offending item."""
+from .network import Client, Network, clients_from_list, clients_to_list, network_from_dict, network_to_dict
+from .validation import (ProblemError, check_list, check_name, check_number, check_record, check_text,
+                         check_whole)
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Container:
     image: str = ""  # the image's name (kube-default's ImageLocality); "" = derived from the layers
     service: str = ""  # the service it is a replica of (kube-default's spreading); "" = its own name
     memory: float = 0.0  # m_i, memory request, in the unit of the servers' memory; 0 = requests none
+    clients: tuple[Client, ...] = ()  # where its clients are (latency-aware placement); () = not said
+    max_client_delay_ms: float = 0.0  # hard: no client farther than this from its server, ms; 0 = no bound
 
     @property
     def image_name(self) -> str:
@@ -98,52 +100,6 @@ class ServiceRule:
         return dict(self.placed)
 
 
-# Start-up estimate defaults (the network section, controller/placement/startup.py).
-# Seconds a node takes to start one container once its layers are there: mount, pod network,
-# SDN endpoint, runc, the program listening. Measured by bench/agent_startup.py on edge-tiered on
-# the project's 2-core machine (docs/placement.md, "Start-up-aware placement"): N=1 with the
-# agent's defaults, all ready in 0.52 s (median of 3), less the 0.11 s its 0.26 MB take to pull
-# at 19.1 Mbit/s.
-START_SECONDS = 0.4
-PARALLEL_STARTS = 4  # the agent's max_parallel_starts (dataplane/agent/node.py)
-PARALLEL_DOWNLOADS = 3  # the agent's max_concurrent_downloads: layers one image pull fetches at once
-SIZE_BYTES = 1e6  # bytes per unit of layer size when the network section does not say
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """Where a host hangs: its switch and its access link's rate (each direction)."""
-
-    switch: str
-    mbps: float  # Mbit/s; 0 = not known: the access link is never the bottleneck
-
-
-@dataclass(frozen=True)
-class NetworkLink:
-    """A cable between two switches, carrying `mbps` each way (full duplex)."""
-
-    a: str
-    b: str
-    mbps: float  # Mbit/s, > 0
-
-
-@dataclass(frozen=True)
-class Network:
-    """The network the layer pulls cross, for the start-up estimate (beyond the paper)."""
-
-    registry: Attachment
-    servers: tuple[tuple[str, Attachment], ...]  # (server, where it hangs), every server of the problem
-    links: tuple[NetworkLink, ...]
-    size_bytes: float = SIZE_BYTES  # bytes per unit of layer size
-    start_seconds: float = START_SECONDS  # a node's time to start one container, s
-    parallel_starts: int = PARALLEL_STARTS  # containers a node starts at once
-    parallel_downloads: int = PARALLEL_DOWNLOADS  # layers one image pull fetches at once
-
-    @property
-    def attachment(self) -> dict[str, Attachment]:
-        return dict(self.servers)
-
-
 @dataclass(frozen=True)
 class Problem:
     servers: tuple[Server, ...]
@@ -151,7 +107,7 @@ class Problem:
     containers: tuple[Container, ...]
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     rules: tuple[ServiceRule, ...] = ()  # beyond the paper: spread and anti-affinity per service
-    network: Network | None = None  # beyond the paper: what the start-up estimate needs; None = not given
+    network: Network | None = None  # beyond the paper: for the start-up estimate and client delays; None = not given
 
     @cached_property
     def layer_size(self) -> dict[str, float]:
@@ -181,6 +137,11 @@ class Problem:
         return replace(self, servers=servers, meta=meta)
 
     @cached_property
+    def has_clients(self) -> bool:
+        """Some container says where its clients are."""
+        return any(c.clients for c in self.containers)
+
+    @cached_property
     def rule_of(self) -> dict[str, ServiceRule]:
         """Service name -> its rules (services without rules are absent)."""
         return {rule.name: rule for rule in self.rules}
@@ -188,59 +149,6 @@ class Problem:
     def members(self, service: str) -> tuple[Container, ...]:
         """The problem's containers of a service."""
         return tuple(c for c in self.containers if c.service_name == service)
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _number(value: Any, where: str, what: str, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise ProblemError(f"{where}: {what} must be a finite number, got {shown}")
-    if positive and value <= 0:
-        raise ProblemError(f"{where}: {what} must be greater than 0, got {value!r}")
-    if not positive and value < 0:
-        raise ProblemError(f"{where}: {what} must not be negative, got {value!r}")
-    return float(value)
-
-
-def _name(value: Any, where: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProblemError(f"{where}: {what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _text(value: Any, where: str, what: str) -> str:
-    """An optional name: a string ("" means its default)."""
-    if not isinstance(value, str):
-        raise ProblemError(f"{where}: {what} must be a string, got {value!r}")
-    return value
-
-
-def _record(item: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
-    if not isinstance(item, dict):
-        raise ProblemError(f"{where}: expected an object, got {type(item).__name__}")
-    label = item.get("name", item.get("digest"))
-    if isinstance(label, str) and label:
-        where = f'{where} ("{label}")'  # name the item in errors about its other fields
-    missing = sorted(required - item.keys())
-    if missing:
-        raise ProblemError(f"{where}: missing field(s) {', '.join(missing)}")
-    unknown = sorted(item.keys() - required - optional)
-    if unknown:
-        raise ProblemError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    return item
-
-
-def _list(data: dict, key: str) -> list:
-    value = data[key]
-    if not isinstance(value, list):
-        raise ProblemError(f"{key}: expected a list, got {type(value).__name__}")
-    return value
 
 
 def _held(value: Any, where: str, sizes: dict[str, float]) -> frozenset[str]:
@@ -272,25 +180,19 @@ def _check_fits_somewhere(digests: list[str], sizes: dict[str, float], servers: 
         f'(closest: "{closest.name}" would store {need:g} of them and has {closest.storage:g} free)')
 
 
-def _whole(value: Any, where: str, what: str, *, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ProblemError(f"{where}: {what} must be a whole number >= {least}, got {value!r}")
-    return value
-
-
 def _spread(item: Any, where: str) -> Spread:
-    item = _record(item, where, {"topology", "max_skew"}, {"hard"})
+    item = check_record(item, where, {"topology", "max_skew"}, {"hard"})
     if item["topology"] not in TOPOLOGIES:
         raise ProblemError(f"{where}: topology must be one of {', '.join(TOPOLOGIES)}, got {item['topology']!r}")
     hard = item.get("hard", True)
     if not isinstance(hard, bool):
         raise ProblemError(f"{where}: hard must be true or false, got {hard!r}")
-    return Spread(item["topology"], _whole(item["max_skew"], where, "max_skew", least=1), hard)
+    return Spread(item["topology"], check_whole(item["max_skew"], where, "max_skew", least=1), hard)
 
 
 def _rule(item: Any, where: str, services: set[str], server_names: set[str]) -> ServiceRule:
-    item = _record(item, where, {"name"}, {"max_per_server", "spread", "prefer_apart", "placed"})
-    name = _name(item["name"], where, "name")
+    item = check_record(item, where, {"name"}, {"max_per_server", "spread", "prefer_apart", "placed"})
+    name = check_name(item["name"], where, "name")
     where = f'{where} ("{name}")'
     if name not in services:
         raise ProblemError(f'{where}: no container is of service "{name}"')
@@ -307,8 +209,8 @@ def _rule(item: Any, where: str, services: set[str], server_names: set[str]) -> 
     for server, count in placed.items():
         if server not in server_names:
             raise ProblemError(f'{where}: placed names "{server}", which is not a server')
-        _whole(count, f"{where}: placed", f'the count on "{server}"', least=0)
-    return ServiceRule(name, _whole(item.get("max_per_server", 0), where, "max_per_server", least=0), spread,
+        check_whole(count, f"{where}: placed", f'the count on "{server}"', least=0)
+    return ServiceRule(name, check_whole(item.get("max_per_server", 0), where, "max_per_server", least=0), spread,
                        prefer_apart, tuple(sorted((s, c) for s, c in placed.items() if c)))
 
 
@@ -329,102 +231,28 @@ def check_rules(problem: Problem) -> None:
             raise ProblemError(f"{where}: a hard zone spread needs servers with a zone; none has one")
 
 
-def _attachment(item: Any, where: str) -> Attachment:
-    item = _record(item, where, {"switch"}, {"mbps"})
-    return Attachment(_name(item["switch"], where, "switch"), _number(item.get("mbps", 0), where, "mbps", positive=False))
-
-
-def network_from_dict(item: Any, server_names: list[str]) -> Network:
-    """Validate the optional "network" section (docs/placement.md, "Start-up-aware placement")."""
-    item = _record(item, "network", {"registry", "servers", "links"},
-                   {"size_bytes", "start_seconds", "parallel_starts", "parallel_downloads"})
-    registry = _attachment(item["registry"], "network: registry")
-    attached = item["servers"]
-    if not isinstance(attached, dict):
-        raise ProblemError("network: servers must be an object of server name to attachment")
-    for name in attached:
-        if name not in server_names:
-            raise ProblemError(f'network: servers names "{name}", which is not a server')
-    missing = [name for name in server_names if name not in attached]
-    if missing:
-        raise ProblemError(f"network: servers does not say where {', '.join(missing)} hang(s)")
-    servers = tuple((name, _attachment(attached[name], f'network: servers ("{name}")')) for name in server_names)
-    if not isinstance(item["links"], list):
-        raise ProblemError(f"network: links must be a list, got {type(item['links']).__name__}")
-    links: list[NetworkLink] = []
-    seen: set[frozenset[str]] = set()
-    for k, raw in enumerate(item["links"]):
-        where = f"network: links[{k}]"
-        raw = _record(raw, where, {"between", "mbps"})
-        ends = raw["between"]
-        if not (isinstance(ends, list) and len(ends) == 2):
-            raise ProblemError(f"{where}: between must name two switches, got {ends!r}")
-        a, b = (_name(end, where, "a switch") for end in ends)
-        if a == b:
-            raise ProblemError(f'{where}: a link from "{a}" to itself')
-        if frozenset((a, b)) in seen:
-            raise ProblemError(f'{where}: a second link between "{a}" and "{b}"')
-        seen.add(frozenset((a, b)))
-        links.append(NetworkLink(a, b, _number(raw["mbps"], where, "mbps", positive=True)))
-    network = Network(
-        registry, servers, tuple(links),
-        _number(item.get("size_bytes", SIZE_BYTES), "network", "size_bytes", positive=True),
-        _number(item.get("start_seconds", START_SECONDS), "network", "start_seconds", positive=False),
-        _whole(item.get("parallel_starts", PARALLEL_STARTS), "network", "parallel_starts", least=1),
-        _whole(item.get("parallel_downloads", PARALLEL_DOWNLOADS), "network", "parallel_downloads", least=1))
-    _check_connected(network)
-    return network
-
-
-def _check_connected(network: Network) -> None:
-    """Every server's switch must be reachable from the registry's: its pulls need a path."""
-    neighbours: dict[str, set[str]] = {}
-    for link in network.links:
-        neighbours.setdefault(link.a, set()).add(link.b)
-        neighbours.setdefault(link.b, set()).add(link.a)
-    reached, stack = {network.registry.switch}, [network.registry.switch]
-    while stack:
-        for there in neighbours.get(stack.pop(), ()):
-            if there not in reached:
-                reached.add(there)
-                stack.append(there)
-    cut = [name for name, at in network.servers if at.switch not in reached]
-    if cut:
-        raise ProblemError(f"network: no path of links from the registry's switch "
-                           f'"{network.registry.switch}" to {", ".join(cut)}')
-
-
-def network_to_dict(network: Network) -> dict:
-    """The JSON form of the network section, inverse of network_from_dict."""
-    return {"registry": {"switch": network.registry.switch, "mbps": network.registry.mbps},
-            "servers": {name: {"switch": at.switch, "mbps": at.mbps} for name, at in network.servers},
-            "links": [{"between": [link.a, link.b], "mbps": link.mbps} for link in network.links],
-            "size_bytes": network.size_bytes, "start_seconds": network.start_seconds,
-            "parallel_starts": network.parallel_starts, "parallel_downloads": network.parallel_downloads}
-
-
 def problem_from_dict(data: Any) -> Problem:
     """Validate DESIGN.md's problem format and build a Problem; raises ProblemError."""
-    data = _record(data, "problem", {"servers", "layers", "containers"}, {"meta", "rules", "network"})
+    data = check_record(data, "problem", {"servers", "layers", "containers"}, {"meta", "rules", "network"})
 
     servers: list[Server] = []
     held_lists: list[tuple[str, Any]] = []  # (where, raw "held"), checked once the layers are known
     server_names: set[str] = set()
-    for k, item in enumerate(_list(data, "servers")):
+    for k, item in enumerate(check_list(data, "servers")):
         where = f"servers[{k}]"
-        item = _record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held", "zone", "memory"})
-        name = _name(item["name"], where, "name")
+        item = check_record(item, where, {"name", "cpu", "storage", "bandwidth"}, {"held", "zone", "memory"})
+        name = check_name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in server_names:
             raise ProblemError(f'{where}: duplicate server name "{name}"')
         server_names.add(name)
         servers.append(Server(
             name,
-            _number(item["cpu"], where, "cpu", positive=False),
-            _number(item["storage"], where, "storage", positive=False),
-            _number(item["bandwidth"], where, "bandwidth", positive=False),
-            zone=_text(item.get("zone", ""), where, "zone"),
-            memory=_number(item.get("memory", 0), where, "memory", positive=False),
+            check_number(item["cpu"], where, "cpu", positive=False),
+            check_number(item["storage"], where, "storage", positive=False),
+            check_number(item["bandwidth"], where, "bandwidth", positive=False),
+            zone=check_text(item.get("zone", ""), where, "zone"),
+            memory=check_number(item.get("memory", 0), where, "memory", positive=False),
         ))
         held_lists.append((where, item.get("held", [])))
     if not servers:
@@ -432,24 +260,26 @@ def problem_from_dict(data: Any) -> Problem:
 
     layers: list[Layer] = []
     sizes: dict[str, float] = {}
-    for k, item in enumerate(_list(data, "layers")):
+    for k, item in enumerate(check_list(data, "layers")):
         where = f"layers[{k}]"
-        item = _record(item, where, {"digest", "size"})
-        digest = _name(item["digest"], where, "digest")
+        item = check_record(item, where, {"digest", "size"})
+        digest = check_name(item["digest"], where, "digest")
         where = f'{where} ("{digest}")'
         if digest in sizes:
             raise ProblemError(f'{where}: duplicate layer digest "{digest}"')
-        sizes[digest] = _number(item["size"], where, "size", positive=False)
+        sizes[digest] = check_number(item["size"], where, "size", positive=False)
         layers.append(Layer(digest, sizes[digest]))
 
     servers = [replace(server, held=_held(raw, where, sizes))
                for server, (where, raw) in zip(servers, held_lists)]
+    network = network_from_dict(data["network"], [s.name for s in servers]) if "network" in data else None
     containers: list[Container] = []
     container_names: set[str] = set()
-    for k, item in enumerate(_list(data, "containers")):
+    for k, item in enumerate(check_list(data, "containers")):
         where = f"containers[{k}]"
-        item = _record(item, where, {"name", "cpu", "bandwidth", "layers"}, {"image", "service", "memory"})
-        name = _name(item["name"], where, "name")
+        item = check_record(item, where, {"name", "cpu", "bandwidth", "layers"},
+                            {"image", "service", "memory", "clients", "max_client_delay_ms"})
+        name = check_name(item["name"], where, "name")
         where = f'{where} ("{name}")'
         if name in container_names:
             raise ProblemError(f'{where}: duplicate container name "{name}"')
@@ -467,13 +297,17 @@ def problem_from_dict(data: Any) -> Problem:
         _check_fits_somewhere(digests, sizes, servers, where)
         containers.append(Container(
             name,
-            _number(item["cpu"], where, "cpu", positive=False),
-            _number(item["bandwidth"], where, "bandwidth", positive=False),
+            check_number(item["cpu"], where, "cpu", positive=False),
+            check_number(item["bandwidth"], where, "bandwidth", positive=False),
             tuple(digests),
-            _text(item.get("image", ""), where, "image"),
-            _text(item.get("service", ""), where, "service"),
-            _number(item.get("memory", 0), where, "memory", positive=False),
+            check_text(item.get("image", ""), where, "image"),
+            check_text(item.get("service", ""), where, "service"),
+            check_number(item.get("memory", 0), where, "memory", positive=False),
+            clients_from_list(item.get("clients", []), where, network),
+            check_number(item.get("max_client_delay_ms", 0), where, "max_client_delay_ms", positive=False),
         ))
+        if containers[-1].max_client_delay_ms and not containers[-1].clients:
+            raise ProblemError(f"{where}: max_client_delay_ms needs clients")
     if not containers:
         raise ProblemError("containers: at least one container is needed")
 
@@ -491,9 +325,11 @@ def problem_from_dict(data: Any) -> Problem:
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise ProblemError("meta: expected an object")
-    network = network_from_dict(data["network"], [s.name for s in servers]) if "network" in data else None
     problem = Problem(tuple(servers), tuple(layers), tuple(containers), meta, tuple(rules), network)
     check_rules(problem)
+    from .client_delay import check_delay_bounds  # client_delay builds on this module
+
+    check_delay_bounds(problem)
     return problem
 
 
@@ -525,7 +361,9 @@ def problem_to_dict(problem: Problem) -> dict:
             {"name": c.name, "cpu": c.cpu, "bandwidth": c.bandwidth, "layers": list(c.layers),
              **({"image": c.image} if c.image else {}),
              **({"service": c.service} if c.service else {}),
-             **({"memory": c.memory} if c.memory else {})}
+             **({"memory": c.memory} if c.memory else {}),
+             **({"clients": clients_to_list(c.clients)} if c.clients else {}),
+             **({"max_client_delay_ms": c.max_client_delay_ms} if c.max_client_delay_ms else {})}
             for c in problem.containers
         ],
     }

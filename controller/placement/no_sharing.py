@@ -27,7 +27,7 @@ import pulp
 from . import mip
 from .diagnose import no_placement
 from .first_fit import first_fitting
-from .ilp import add_rules
+from .ilp import add_delay_bounds, add_rules
 from .model import Problem
 from .result import PlacementResult, finished
 from .state import Instance, Loads
@@ -50,6 +50,7 @@ def build_feasibility_model(inst: Instance) -> tuple[pulp.LpProblem, dict[tuple[
     model = pulp.LpProblem("no_sharing_placement", pulp.LpMinimize)
     x = {(i, n): model.add_variable(f"x_i{i}_n{n}", 0, 1, pulp.LpBinary) for i in I for n in N}
     soft = add_rules(model, inst, x)
+    add_delay_bounds(model, inst, x)
     model += (pulp.lpSum(inst.image[i] * x[i, n] for i in I for n in N)
               + pulp.lpSum(soft)), "stored_copies_size_and_soft_excess"
     for i in I:

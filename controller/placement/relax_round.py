@@ -34,10 +34,10 @@ def rounding_weights(inst: Instance, X: list[list[float]]) -> list[list[float]]:
 
 
 def feasible(inst: Instance, where: list[int]) -> bool:
-    """Every capacity holds, and every hard rule on the whole drawn placement."""
+    """Every capacity holds, every client delay bound, and every hard rule on the whole drawn placement."""
     loads = Loads(inst)
     for i, n in enumerate(where):
-        if not loads.fits_resources(i, n):
+        if not loads.fits_resources(i, n) or n in inst.banned[i]:
             return False
         loads.place(i, n)
     return loads.rules_hold()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .client_delay import plan_delay
 from .model import Problem
 from .rules import violations
 
@@ -22,6 +23,8 @@ class PlacementResult:
     seconds: float
     message: str = ""  # why it failed, or how it finished
     details: dict[str, Any] = field(default_factory=dict)  # algorithm-specific figures (rounds, ...)
+    client_delay_ms: float | None = None  # mean delay from the declared clients (client_delay.py), ms; None = none declared
+    client_delay_max_ms: float | None = None  # the largest delay from one client to a container it is a client of, ms
 
     @property
     def solved(self) -> bool:
@@ -48,6 +51,9 @@ class PlacementResult:
             out["message"] = self.message
         if self.details:
             out["details"] = self.details
+        if self.client_delay_ms is not None:
+            out["client_delay_ms"] = round(self.client_delay_ms, 6)
+            out["client_delay_max_ms"] = round(self.client_delay_max_ms, 6)
         return out
 
 
@@ -72,7 +78,8 @@ def finished(problem: Problem, algorithm: str, placement: dict[str, str], *, sta
     """Build the result of a complete placement, deriving stored layers and the objective from it.
 
     A placement that breaks a hard spread or anti-affinity rule is refused: the result is an
-    error naming the rule, so no algorithm can return one."""
+    error naming the rule, so no algorithm can return one. Where containers declare clients,
+    the result gives the placement's mean and largest client delay."""
     broken = violations(problem, placement)
     if broken:
         return failed(algorithm, "error", "placement breaks a hard rule: " + "; ".join(broken[:3]),
@@ -81,8 +88,9 @@ def finished(problem: Problem, algorithm: str, placement: dict[str, str], *, sta
     objective = float(sum(problem.layer_size[d] for digests in layers.values() for d in digests))
     if lower_bound is not None and lower_bound >= objective - 1e-6 * max(1.0, objective):
         status = "optimal"  # the bound proves it
+    delay = plan_delay(problem, placement)
     return PlacementResult(algorithm, status, objective, lower_bound, dict(placement), layers,
-                           seconds, message, details or {})
+                           seconds, message, details or {}, *(delay or (None, None)))
 
 
 def failed(algorithm: str, status: str, message: str, *, seconds: float,

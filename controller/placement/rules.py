@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .client_delay import bound_violations
 from .model import Problem, ServiceRule, Spread
 
 
@@ -93,8 +94,9 @@ def spread_violations(problem: Problem, rule: ServiceRule, spread: Spread, place
 
 
 def violations(problem: Problem, placement: dict[str, str]) -> list[str]:
-    """Every hard rule the placement breaks, each naming the service and the rule; [] if none."""
-    out = []
+    """Every hard rule the placement breaks, each naming the service and the rule (or the
+    container, for a client delay bound); [] if none."""
+    out = bound_violations(problem, placement)
     for rule in problem.rules:
         if rule.max_per_server:
             counts = per_server(problem, rule, placement)

@@ -9,7 +9,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 from strata.v1 import placement_pb2, placement_pb2_grpc
 
-from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, STARTUP_AWARE, run
+from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, LATENCY_AWARE, STARTUP_AWARE, run
 from .convert import problem_from_request, result_to_response
 from .mip import SOLVERS
 from .model import ProblemError
@@ -50,11 +50,16 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
                           f"startup_weight must be from 0 to 1 and, above 0, needs the network and an algorithm "
                           f"with a start-up objective ({', '.join(STARTUP_AWARE)}); got {weight:g} for "
                           f"{algorithm}{' without a network' if problem.network is None else ''}")
+        latency = request.latency_weight
+        if latency and (not 0 <= latency < float("inf") or algorithm not in LATENCY_AWARE):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"latency_weight must be a finite number >= 0 and, above 0, needs an algorithm with a "
+                          f"client delay objective ({', '.join(LATENCY_AWARE)}); got {latency:g} for {algorithm}")
         started, status = time.perf_counter(), "error"  # an exception out of run() is an error too
         try:
             result = run(algorithm, problem, solver=request.solver or None,
                          time_limit=request.time_limit_seconds or DEFAULT_TIME_LIMIT, seed=request.seed,
-                         startup_weight=weight)
+                         startup_weight=weight, latency_weight=latency)
             status = result.status
         finally:
             SOLVES.labels(algorithm, status).inc()

@@ -47,7 +47,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .model import Network, Problem
+from .model import Problem
+from .network import Network
 
 REGISTRY = -1  # the registry as a source, beside server indexes 0..N-1
 BITS_PER_BYTE = 8

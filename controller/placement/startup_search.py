@@ -5,8 +5,9 @@ value (so the weight reads as an exchange rate between relative bytes and relati
 
     cost = (1 - w) * stored / stored_0  +  w * ready / ready_0
 
-where `stored` is eq. (9)'s total of newly stored layers and `ready` the estimated seconds
-until every container is ready (startup.py). w = 0 keeps bytes first: only placements storing no
+where `stored` is eq. (9)'s total of newly stored layers (plus, with a latency weight, the client
+delay term: latency_search.py) and `ready` the estimated seconds until every container is ready
+(startup.py). w = 0 keeps bytes first: only placements storing no
 more than the bytes-best one are taken, the one estimated ready soonest among them (time breaks
 the ties of bytes); w = 1 counts time to ready only, bytes breaking ties. Ties of the cost go to fewer
 soft rules broken (prefer apart, soft spreads), then to the smaller sum of the servers' ready
@@ -36,12 +37,21 @@ MAX_ESTIMATES = 2000
 
 
 class _Search:
-    def __init__(self, loads: Loads, weight: float, deadline: float, clock: Callable[[], float]):
+    def __init__(self, loads: Loads, weight: float, deadline: float, clock: Callable[[], float],
+                 delay_cost: list[list[float]] | None):
         self.model = StartupModel(loads.inst.problem)
         self.weight, self.deadline, self.clock = weight, deadline, clock
-        self.stored_0 = loads.objective()
+        self.delay_cost = delay_cost
+        self.stored_0 = self.stored(loads)
+        self.bytes_0 = loads.objective()
         self.ready_0 = self.model.estimate(loads.where).seconds
         self.estimates = 0
+
+    def stored(self, loads: Loads) -> float:
+        """Stored size, plus the client delay term when there is one."""
+        if self.delay_cost is None:
+            return loads.objective()
+        return loads.objective() + sum(self.delay_cost[i][n] for i, n in enumerate(loads.where))
 
     def out_of_budget(self) -> bool:
         return self.estimates >= MAX_ESTIMATES or self.clock() >= self.deadline
@@ -51,7 +61,7 @@ class _Search:
         estimate) of a complete placement; with weight 0, ((stored size relative, soft rules broken,
         ready seconds, sum of the servers' ready seconds, stored size), the estimate), and a
         placement storing more than the bytes-best one is refused without an estimate."""
-        stored = loads.objective()
+        stored = self.stored(loads)
         if not self.weight:
             if stored > self.stored_0 * (1 + 1e-12) + 1e-9:
                 return (math.inf,), None
@@ -140,10 +150,11 @@ def groups_of(loads: Loads, late: set[int]) -> list[tuple[int, ...]]:
     return sorted(groups, key=lambda g: (loads.where[g[0]] not in late, -len(g), g))
 
 
-def refine_for_startup(loads: Loads, weight: float, deadline: float,
-                       clock: Callable[[], float]) -> tuple[Loads, dict]:
-    """Improve a complete placement against the mixed cost; returns the best placement and figures."""
-    search = _Search(loads, weight, deadline, clock)
+def refine_for_startup(loads: Loads, weight: float, deadline: float, clock: Callable[[], float],
+                       delay_cost: list[list[float]] | None = None) -> tuple[Loads, dict]:
+    """Improve a complete placement against the mixed cost; returns the best placement and figures.
+    `delay_cost`: the client delay term per (container, server), counted with the stored size."""
+    search = _Search(loads, weight, deadline, clock, delay_cost)
     best = loads.copy()
     # At w = 0 the search only rearranges the servers the bytes-best placement uses: it leaves the
     # servers that plan left empty for what comes next (bytes alone packs onto the fullest), where
@@ -174,5 +185,5 @@ def refine_for_startup(loads: Loads, weight: float, deadline: float,
         estimate = search.model.estimate(best.where)
         steps += 1
     return best, {"startup_weight": weight, "ready_seconds": estimate.seconds,
-                  "ready_seconds_bytes_first": search.ready_0, "stored_bytes_first": search.stored_0,
+                  "ready_seconds_bytes_first": search.ready_0, "stored_bytes_first": search.bytes_0,
                   "startup_steps": steps, "startup_estimates": search.estimates}

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from . import rules as R
+from .client_delay import banned_servers
 from .model import Problem
 
 # Capacity comparisons allow for float rounding in sums of demands.
@@ -47,6 +48,8 @@ class Instance:
         self.image = [sum(self.size[l] for l in need) for need in self.need]
         # Used layers each server already holds: free there, and they take none of S_n.
         self.held = [frozenset(index[d] for d in s.held if d in index) for s in problem.servers]
+        # Servers each container may not run on: a client farther than its max_client_delay_ms.
+        self.banned = banned_servers(problem)
         self.users: list[list[int]] = [[] for _ in self.digests]
         for i, need in enumerate(self.need):
             for l in need:
@@ -156,11 +159,14 @@ class Loads:
                 and within(self.sto[n] + added, inst.S[n]))
 
     def allowed(self, i: int, n: int) -> bool:
-        """The hard rules let one more replica of i's service onto n, as kube-scheduler's filters
-        decide it: below max_per_server there, and for each hard spread, n's domain open and its
-        count after adding at most the fewest of any domain (after adding) + max_skew. From a
-        state where every spread holds, the state after holds too."""
+        """n is within container i's client delay bound, and the hard rules let one more replica
+        of i's service onto n, as kube-scheduler's filters decide it: below max_per_server there,
+        and for each hard spread, n's domain open and its count after adding at most the fewest of
+        any domain (after adding) + max_skew. From a state where every spread holds, the state
+        after holds too."""
         inst = self.inst
+        if n in inst.banned[i]:
+            return False
         k = inst.rule_of[i]
         if k < 0:
             return True
@@ -181,12 +187,15 @@ class Loads:
         return n not in self.inst.closed[k] and self.svc[k][n] + 1 <= self.inst.max_per_server[k]
 
     def movable(self, i: int, n: int, added: float | None = None) -> bool:
-        """Container i may move from its server to server n: n has room for it, and with it moved
+        """Container i may move from its server to server n: n has room for it and is within its
+        client delay bound, and with it moved
         every hard rule of its service holds (checked over the whole service, as leaving a
         domain can make another one past the skew)."""
         if not self.fits_resources(i, n, added):
             return False
         inst = self.inst
+        if n in inst.banned[i]:
+            return False
         k = inst.rule_of[i]
         if k < 0:
             return True

@@ -38,8 +38,10 @@ from collections.abc import Callable
 
 from . import mip
 from .bounds import cover_bound
+from .client_delay import client_delays
 from .diagnose import no_placement
 from .ilp import build_model, read_placement, set_start
+from .latency_search import refine_for_delay
 from .model import Problem
 from .result import PlacementResult, finished
 from .startup_search import refine_for_startup
@@ -55,6 +57,7 @@ ROUNDS_PER_CONTAINER = 20
 STALE_ROUNDS_PER_SERVER = 10
 STALE_ROUNDS_SMALL = 30000  # divided by the number of servers
 STARTUP_SHARE = 0.25  # of the time limit kept for the start-up refinement when it is asked for
+DELAY_SHARE = 0.25  # ... and for the client delay refinement
 
 
 def max_rounds(inst: Instance) -> int:
@@ -260,29 +263,46 @@ def _better(a: Loads, b: Loads) -> bool:
 
 
 def solve_strata(problem: Problem, *, solver: str = "highs", time_limit: float = 60.0, seed: int = 0,
-                 clock: Callable[[], float] = time.monotonic, startup_weight: float = 0.0) -> PlacementResult:
+                 clock: Callable[[], float] = time.monotonic, startup_weight: float = 0.0,
+                 latency_weight: float = 0.0) -> PlacementResult:
     """`startup_weight` w in [0, 1]: 0 minimises stored bytes (eq. 9), and where the problem has
     its network section, breaks ties of bytes by the estimated time to ready; above 0, the answer
     is refined against (1 - w) x bytes + w x estimated time to ready, both relative to the
-    bytes-best answer (startup_search.py), which needs the network section."""
+    bytes-best answer (startup_search.py), which needs the network section. `latency_weight` L
+    >= 0, in layer size units per ms: where containers declare clients, bytes become bytes + L x
+    the mean client delay (client_delay.py); 0 leaves the clients out of the objective."""
     if not 0.0 <= startup_weight <= 1.0:  # also refuses NaN
         raise ValueError(f"startup_weight must be from 0 to 1, got {startup_weight!r}")
+    if not 0.0 <= latency_weight < math.inf:
+        raise ValueError(f"latency_weight must be a finite number >= 0, got {latency_weight!r}")
     if startup_weight and problem.network is None:
         raise ValueError("startup_weight > 0 needs the problem's network section (the start-up estimate's input)")
     start = clock()
     # With the start-up objective, a quarter of the time is kept for the refinement: the exact
-    # finish may otherwise use all of it on an instance it cannot prove.
+    # finish may otherwise use all of it on an instance it cannot prove; as much again for the
+    # client delay's.
     refine = problem.network is not None
-    bytes_limit = time_limit * (1 - STARTUP_SHARE) if refine else time_limit
-    result = _solve_bytes(problem, solver=solver, time_limit=bytes_limit, seed=seed, clock=clock)
+    with_delay = bool(latency_weight) and problem.has_clients and refine
+    bytes_share = 1 - (STARTUP_SHARE if refine else 0) - (DELAY_SHARE if with_delay else 0)
+    result = _solve_bytes(problem, solver=solver, time_limit=time_limit * bytes_share, seed=seed, clock=clock)
     if not refine or not result.solved:
         return result
     inst = Instance(problem)
-    refined, figures = refine_for_startup(loads_of(inst, result.placement), startup_weight, start + time_limit, clock)
-    # w = 0 keeps the bytes of the answer refined (a proven optimum stays one); above, bytes may grow
-    status = result.status if not startup_weight else "feasible"
+    loads, status, details = loads_of(inst, result.placement), result.status, dict(result.details)
+    cost = None
+    if with_delay:
+        cost = client_delays(problem).cost(latency_weight)
+        loads, figures = refine_for_delay(
+            inst, loads, latency_weight, cost, solver=solver, exact_max_pairs=EXACT_MAX_PAIRS,
+            deadline=start + time_limit * (1 - STARTUP_SHARE), clock=clock)
+        details.update(figures)
+        status = "feasible"  # said of bytes, which may have grown; figures["delay_exact"]: the trade-off's proof
+    refined, figures = refine_for_startup(loads, startup_weight, start + time_limit, clock, cost)
+    # w = 0 keeps the bytes (plus delay term) of the answer refined (a proven optimum stays one);
+    # above, they may grow
+    status = status if not startup_weight else "feasible"
     return finished(problem, "strata", inst.named(refined.where), status=status, lower_bound=result.lower_bound,
-                    seconds=clock() - start, details={**result.details, **figures})
+                    seconds=clock() - start, details={**details, **figures})
 
 
 def _solve_bytes(problem: Problem, *, solver: str, time_limit: float, seed: int,

@@ -32,6 +32,7 @@ class LinkInfo:
     reserved_mbps: float = 0.0
     up: bool = True          # not reported down (port status or LLDP link delete)
     discovered: bool = False  # confirmed by LLDP
+    delay_ms: float = 0.0    # declared one-way delay
 
     @property
     def key(self) -> tuple[int, int]:
@@ -49,6 +50,7 @@ class HostInfo:
     seen: bool = False  # learned from its own traffic
     node: str = ""      # for a pod: the edge server it runs on
     access_mbps: float = 0.0    # its link to its switch; 0 = not limited
+    access_delay_ms: float = 0.0  # that link's declared one-way delay
     reserved_up: float = 0.0    # reserved by paths leaving it, Mbit/s
     reserved_down: float = 0.0  # reserved by paths reaching it, Mbit/s
 
@@ -95,12 +97,13 @@ class NetworkView:
         by_name = {sw.name: sw.dpid for sw in view.switches.values()}
         for link in data["links"]:
             a, b = by_name[link["a"]], by_name[link["b"]]
-            bw = float(link["bandwidth_mbps"])
-            view.links[(a, link["a_port"])] = LinkInfo(a, link["a_port"], b, link["b_port"], bw)
-            view.links[(b, link["b_port"])] = LinkInfo(b, link["b_port"], a, link["a_port"], bw)
+            bw, delay = float(link["bandwidth_mbps"]), float(link.get("delay_ms") or 0.0)
+            view.links[(a, link["a_port"])] = LinkInfo(a, link["a_port"], b, link["b_port"], bw, delay_ms=delay)
+            view.links[(b, link["b_port"])] = LinkInfo(b, link["b_port"], a, link["a_port"], bw, delay_ms=delay)
         for h in data["hosts"]:
             view.hosts[h["name"]] = HostInfo(h["name"], h["ip"], h["mac"], by_name[h["switch"]], h["port"],
-                                             h.get("role", "device"), access_mbps=float(h.get("access_mbps") or 0.0))
+                                             h.get("role", "device"), access_mbps=float(h.get("access_mbps") or 0.0),
+                                             access_delay_ms=float(h.get("access_delay_ms") or 0.0))
         if data.get("subnet"):
             view.subnet = ipaddress.IPv4Network(data["subnet"], strict=False)
         else:

@@ -104,10 +104,12 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
                         for s in sorted(view.switches.values(), key=lambda s: s.dpid)]
             links = [sdn_pb2.Link(src_switch=view.switch_name(l.src), src_port=l.src_port,
                                   dst_switch=view.switch_name(l.dst), dst_port=l.dst_port,
-                                  capacity_mbps=l.capacity_mbps, reserved_mbps=l.reserved_mbps, up=l.up)
+                                  capacity_mbps=l.capacity_mbps, reserved_mbps=l.reserved_mbps, up=l.up,
+                                  delay_ms=l.delay_ms)
                      for l in sorted(view.links.values(), key=lambda l: l.key)]
             hosts = [sdn_pb2.Host(name=h.name, ip=h.ip, mac=h.mac, switch=view.switch_name(h.dpid), port=h.port,
-                                  role=h.role, seen=h.seen, access_mbps=h.access_mbps)
+                                  role=h.role, seen=h.seen, access_mbps=h.access_mbps,
+                                  access_delay_ms=h.access_delay_ms)
                      for h in sorted(view.hosts.values(), key=lambda h: h.name)]
         return sdn_pb2.Topology(switches=switches, links=links, hosts=hosts)
 

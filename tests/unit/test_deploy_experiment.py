@@ -151,11 +151,20 @@ def test_cli_refuses_bad_apps_before_building_anything(apps, tmp_path, capsys):
 
 
 def test_strata_at_a_weight_runs_strata_with_its_start_up_objective():
-    assert split_algorithm("kube-default") == ("kube-default", 0.0)
-    assert split_algorithm("strata@0.5") == ("strata", 0.5)
-    assert split_algorithm("strata@1") == ("strata", 1.0)
+    assert split_algorithm("kube-default") == ("kube-default", {})
+    assert split_algorithm("strata@0.5") == ("strata", {"startup_weight": 0.5})
+    assert split_algorithm("strata@1") == ("strata", {"startup_weight": 1.0})
     for bad in ("strata@0", "strata@1.5", "strata@x", "strata@", "kube-default@0.5"):
         with pytest.raises(ValueError, match="strata@0.5"):
+            split_algorithm(bad)
+
+
+def test_at_latency_runs_strata_or_ilp_with_the_client_delay_objective():
+    assert split_algorithm("strata@latency=20") == ("strata", {"latency_weight": 20.0})
+    assert split_algorithm("ilp@latency=0.5") == ("ilp", {"latency_weight": 0.5})
+    for bad in ("strata@latency=0", "strata@latency=-1", "strata@latency=inf", "strata@latency=x",
+                "kube-default@latency=5", "strata@delay=5"):
+        with pytest.raises(ValueError, match="strata@latency=20"):
             split_algorithm(bad)
 
 
@@ -176,3 +185,15 @@ def test_a_run_that_is_not_ready_says_what_its_instances_wait_for():
                                             "1 instance(s) (db-2): not placed")
     assert waiting_instances(instances, shown=1).startswith("2 instance(s) (web-2, ...): no server")
     assert waiting_instances([instance("web-1", "edge1", 2)]) == "every instance runs; a VIP did not answer"
+
+
+def test_clients_option_declares_a_services_clients():
+    from harness.deploy_experiment import with_clients
+
+    apps = load_apps(["online-boutique"])
+    declared = with_clients(apps, ["frontend=site1=3,site3"])
+    assert declared[0].service("frontend").clients == (("site1", 3.0), ("site3", 1.0))
+    assert declared[0].service("cartservice").clients == ()
+    for bad in ("frontend", "frontend=", "=site1", "frontend=site1=0", "nosuch=site1"):
+        with pytest.raises(ValueError, match="--clients"):
+            with_clients(apps, [bad])

@@ -14,6 +14,10 @@ A service's spread and anti-affinity rules go into the problem as its rules (nam
 its containers' service), with the replicas it already runs on ready nodes; each node's zone is its
 edge site, the switch it hangs off (service_rules.py). A placement that fails says the rules it
 was tried under.
+
+A service that declares its clients (strata.io/clients) gets them on its containers, with the
+network section their delays are over (client_sites.py), whatever the algorithm, so every plan says
+its client delay; the latency weight is asked of the algorithms with a client delay objective.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import logging
 from collections import Counter
 
 from component_base.errors import DomainError, FailedPrecondition, InvalidArgument
-from controller.placement.algorithms import STARTUP_AWARE
+from controller.placement.algorithms import LATENCY_AWARE, STARTUP_AWARE
 from controller.placement.model import Container, Layer, Problem, ProblemError, Server
 from controller.placement.result import PlacementResult
 
@@ -31,6 +35,7 @@ from ..cluster import APPS, IMAGES, INSTANCES, NODES, ClusterState
 from ..ports import Placer
 from ..sources import SwitchGraph
 from ..store import AppRecord, InstanceRecord
+from .client_sites import with_clients
 from .startup_network import with_network
 from .switch_graph import SwitchGraphCache
 from .service_rules import rules_note, service_rule, zone_of
@@ -135,13 +140,16 @@ class Scheduler:
     watches = (APPS, IMAGES, NODES)
 
     def __init__(self, state: ClusterState, placer: Placer, graph: SwitchGraphCache, *, size_unit: float = 1.0,
-                 startup_weight: float = 0.0, registry_host: str = ""):
+                 startup_weight: float = 0.0, latency_weight: float = 0.0, registry_host: str = ""):
         self.state = state
         self.placer = placer
         self.graph = graph
         # How much the estimated time to ready counts beside bytes, for the apps placed by an
         # algorithm that has the start-up objective (docs/placement.md); 0 = bytes alone.
         self.startup_weight = startup_weight
+        # Units of size (real MiB) that 1 ms of mean client delay is worth, for the services that
+        # declare clients placed by an algorithm with the client delay objective; 0 = bytes alone.
+        self.latency_weight = latency_weight
         self.registry_host = registry_host
         # Bytes per unit of size in placement problems: the daemon uses one real MiB at the
         # emulation's image scale, so size thresholds (kube's ImageLocality 23-1000 MB) keep
@@ -187,9 +195,11 @@ class Scheduler:
                     placed.append(instance)
             app.planned_bytes += round((result.objective or 0) * self.size_unit)
             self.state.store.save_app(app, placed)
-        log.info("placed %s's %s by %s (%d bytes to store anew)", app_name,
+        delay = (f", mean client delay {result.client_delay_ms:.1f} ms, max {result.client_delay_max_ms:.1f} ms"
+                 if result.client_delay_ms is not None else "")
+        log.info("placed %s's %s by %s (%d bytes to store anew%s)", app_name,
                  ", ".join(f"{i.name}@{i.node}" for i in placed), app.algorithm,
-                 round((result.objective or 0) * self.size_unit))
+                 round((result.objective or 0) * self.size_unit), delay)
         self.state.changes.notify(INSTANCES)
 
     def _move(self, app_name: str, names: list[str]) -> None:
@@ -232,9 +242,13 @@ class Scheduler:
                 problem = problem_for(self.state, new, self.size_unit)
             rings = near_rings(problem, next(iter(wanted)), graph) if graph is not None else [problem]
             weight = self.startup_weight if app.algorithm in STARTUP_AWARE else 0.0
-            if app.algorithm in STARTUP_AWARE:  # w = 0 too: ties of bytes go to the plan ready soonest
-                rings = self._with_network(rings, graph)
-            result = self._place(rings, app.algorithm, weight)
+            specs = {f"{app_name}/{service}": app.spec.service(service) for _, _, service in new}
+            clients = {name: spec.clients for name, spec in specs.items() if spec.clients}
+            bounds = {name: spec.max_client_delay_ms for name, spec in specs.items() if spec.max_client_delay_ms}
+            if app.algorithm in STARTUP_AWARE or clients:  # w = 0 too: ties of bytes go to the plan ready soonest
+                rings = self._with_network(rings, graph, clients, bounds)
+            latency = self.latency_weight if clients and app.algorithm in LATENCY_AWARE else 0.0
+            result = self._place(rings, app.algorithm, weight, latency)
         except DomainError as exc:
             reason = f"{exc}{rules_note(app.spec, (service for _, _, service in new))}"
             if moving:
@@ -250,31 +264,40 @@ class Scheduler:
                 self.state.unplaced.pop(app_name, None)
         return result
 
-    def _with_network(self, rings: list[Problem], graph: SwitchGraph | None) -> list[Problem]:
-        """Each ring with the network section the start-up estimate needs; unchanged without the graph."""
+    def _with_network(self, rings: list[Problem], graph: SwitchGraph | None,
+                      clients: dict[str, tuple[tuple[str, float], ...]], bounds: dict[str, float]) -> list[Problem]:
+        """Each ring with the network section the start-up estimate and the client delays need,
+        and the services' clients and client delay bounds; unchanged without the graph, unless a
+        service has a bound (then the SDN's error, and the instances stay pending)."""
         try:
             graph = graph or self.graph.get()
         except DomainError as exc:  # the SDN does not answer: bytes alone this time
-            log.warning("placing without the start-up estimate: %s", exc)
+            if bounds:  # a required client delay bound cannot be checked: not placed yet, with the reason
+                raise
+            log.warning("placing without the start-up estimate and client delays: %s", exc)
             return rings
-        return [with_network(ring, graph, self.registry_host, self.size_unit) for ring in rings]
+        return [with_clients(with_network(ring, graph, self.registry_host, self.size_unit), graph, clients, bounds)
+                for ring in rings]
 
-    def _solve_one(self, problem: Problem, algorithm: str, weight: float) -> PlacementResult:
+    def _solve_one(self, problem: Problem, algorithm: str, weight: float, latency: float) -> PlacementResult:
+        weights = {}
         if weight and problem.network is not None:
-            return self.placer.solve(problem, algorithm, startup_weight=weight)
-        return self.placer.solve(problem, algorithm)
+            weights["startup_weight"] = weight
+        if latency and problem.has_clients:
+            weights["latency_weight"] = latency
+        return self.placer.solve(problem, algorithm, **weights)
 
-    def _place(self, rings: list[Problem], algorithm: str, weight: float = 0.0) -> PlacementResult:
+    def _place(self, rings: list[Problem], algorithm: str, weight: float = 0.0, latency: float = 0.0) -> PlacementResult:
         problem = rings[-1]
         try:
             for ring in rings[:-1]:
                 try:
-                    result = self._solve_one(ring, algorithm, weight)
+                    result = self._solve_one(ring, algorithm, weight, latency)
                 except ProblemError:  # nothing fits there (a node too small for an image): farther
                     continue
                 if result.solved:
                     return result
-            result = self._solve_one(problem, algorithm, weight)
+            result = self._solve_one(problem, algorithm, weight, latency)
         except ProblemError as exc:  # e.g. a container larger than every node's free storage
             raise FailedPrecondition(f"cannot place: {exc}") from None
         if not result.solved:

@@ -1,8 +1,9 @@
-"""The placement problem's network section from the SDN's switch graph, for start-up-aware placement (pure).
+"""The placement problem's network section from the SDN's switch graph, for start-up-aware and latency-aware placement (pure).
 
 Cables are the switch links that are up both ways, at the bandwidth they have free (declared less
-reserved, the narrower direction); hosts hang where the SDN places them, behind their declared
-access links. Sizes in the problem are in units of `size_unit` bytes.
+reserved, the narrower direction) and their declared delay (the longer direction); hosts hang where
+the SDN places them, behind their declared access links. Sizes in the problem are in units of
+`size_unit` bytes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from controller.placement.model import START_SECONDS, Problem, ProblemError, network_from_dict
+from controller.placement.model import Problem, ProblemError
+from controller.placement.network import START_SECONDS, network_from_dict
 
 from ..sources import SwitchGraph
 
@@ -29,13 +31,20 @@ def network_section(graph: SwitchGraph, servers: list[str], registry_host: str, 
         if not up:
             down.add(cable)
         free.setdefault(cable, []).append(capacity - reserved)
-    links = [{"between": sorted(cable), "mbps": min(rates)} for cable, rates in sorted(free.items(), key=lambda c: sorted(c[0]))
+    def delay(cable: frozenset[str]) -> float:
+        a, b = sorted(cable)
+        return max(graph.link_delay.get((a, b), 0.0), graph.link_delay.get((b, a), 0.0), 0.0)
+
+    links = [{"between": sorted(cable), "mbps": min(rates), **({"delay_ms": delay(cable)} if delay(cable) else {})}
+             for cable, rates in sorted(free.items(), key=lambda c: sorted(c[0]))
              if cable not in down and len(rates) == 2 and min(rates) > 0]
 
     def attachment(host: str) -> dict:
         if host not in graph.host_switch:
             raise ProblemError(f"network: the SDN does not place {host}")
-        return {"switch": graph.host_switch[host], "mbps": max(graph.host_access.get(host, 0.0), 0.0)}
+        delay_ms = max(graph.host_delay.get(host, 0.0), 0.0)
+        return {"switch": graph.host_switch[host], "mbps": max(graph.host_access.get(host, 0.0), 0.0),
+                **({"delay_ms": delay_ms} if delay_ms else {})}
 
     return {"registry": attachment(registry_host), "servers": {name: attachment(name) for name in servers},
             "links": links, "size_bytes": size_unit, "start_seconds": start_seconds}

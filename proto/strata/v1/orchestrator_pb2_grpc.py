@@ -110,8 +110,9 @@ class OrchestratorServiceServicer:
         service, with what every node already holds) and starts them. Poll GetDeployment for
         `ready`. What cannot be done later is reported on the deployment (a failed image, instances
         that fit nowhere: pending, with the reason). INVALID_ARGUMENT: bad spec, image reference
-        unknown to the catalogue or missing from the image cache, `near` host not in the network;
-        ALREADY_EXISTS: the application exists; UNAVAILABLE: the SDN did not answer (`near` only);
+        unknown to the catalogue or missing from the image cache, `near` host or a `clients` site or
+        host not in the network; ALREADY_EXISTS: the application exists; UNAVAILABLE: the SDN did
+        not answer (`near` and `clients` only);
         FAILED_PRECONDITION: a service's hard rule cannot hold on the nodes whatever their capacities
         (more replicas than max_per_node lets the nodes take, a required zone spread and no node in
         a zone): nothing is recorded. A hard rule only capacities break leaves the instances pending

@@ -26,7 +26,7 @@ class PlacementServer(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., storage: _Optional[float] = ..., bandwidth: _Optional[float] = ..., held_layers: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
 
 class PlacementContainer(_message.Message):
-    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service", "memory")
+    __slots__ = ("name", "cpu", "bandwidth", "layers", "image", "service", "memory", "clients", "max_client_delay_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,8 @@ class PlacementContainer(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLIENT_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: float
     bandwidth: float
@@ -41,7 +43,19 @@ class PlacementContainer(_message.Message):
     image: str
     service: str
     memory: float
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ...) -> None: ...
+    clients: _containers.RepeatedCompositeFieldContainer[PlacementClientSite]
+    max_client_delay_ms: float
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[float] = ..., bandwidth: _Optional[float] = ..., layers: _Optional[_Iterable[str]] = ..., image: _Optional[str] = ..., service: _Optional[str] = ..., memory: _Optional[float] = ..., clients: _Optional[_Iterable[_Union[PlacementClientSite, _Mapping]]] = ..., max_client_delay_ms: _Optional[float] = ...) -> None: ...
+
+class PlacementClientSite(_message.Message):
+    __slots__ = ("switch", "delay_ms", "weight")
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    switch: str
+    delay_ms: float
+    weight: float
+    def __init__(self, switch: _Optional[str] = ..., delay_ms: _Optional[float] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class PlacementSpread(_message.Message):
     __slots__ = ("topology", "max_skew", "hard")
@@ -75,7 +89,7 @@ class PlacementRule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., max_per_server: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[PlacementSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., placed: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class SolveRequest(_message.Message):
-    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "rules", "network", "startup_weight")
+    __slots__ = ("servers", "layers", "containers", "algorithm", "solver", "time_limit_seconds", "seed", "rules", "network", "startup_weight", "latency_weight")
     SERVERS_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CONTAINERS_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +100,7 @@ class SolveRequest(_message.Message):
     RULES_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     STARTUP_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[PlacementServer]
     layers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Layer]
     containers: _containers.RepeatedCompositeFieldContainer[PlacementContainer]
@@ -96,25 +111,30 @@ class SolveRequest(_message.Message):
     rules: _containers.RepeatedCompositeFieldContainer[PlacementRule]
     network: PlacementNetwork
     startup_weight: float
-    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[PlacementRule, _Mapping]]] = ..., network: _Optional[_Union[PlacementNetwork, _Mapping]] = ..., startup_weight: _Optional[float] = ...) -> None: ...
+    latency_weight: float
+    def __init__(self, servers: _Optional[_Iterable[_Union[PlacementServer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.Layer, _Mapping]]] = ..., containers: _Optional[_Iterable[_Union[PlacementContainer, _Mapping]]] = ..., algorithm: _Optional[str] = ..., solver: _Optional[str] = ..., time_limit_seconds: _Optional[float] = ..., seed: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[PlacementRule, _Mapping]]] = ..., network: _Optional[_Union[PlacementNetwork, _Mapping]] = ..., startup_weight: _Optional[float] = ..., latency_weight: _Optional[float] = ...) -> None: ...
 
 class PlacementAttachment(_message.Message):
-    __slots__ = ("switch", "mbps")
+    __slots__ = ("switch", "mbps", "delay_ms")
     SWITCH_FIELD_NUMBER: _ClassVar[int]
     MBPS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     switch: str
     mbps: float
-    def __init__(self, switch: _Optional[str] = ..., mbps: _Optional[float] = ...) -> None: ...
+    delay_ms: float
+    def __init__(self, switch: _Optional[str] = ..., mbps: _Optional[float] = ..., delay_ms: _Optional[float] = ...) -> None: ...
 
 class PlacementLink(_message.Message):
-    __slots__ = ("a", "b", "mbps")
+    __slots__ = ("a", "b", "mbps", "delay_ms")
     A_FIELD_NUMBER: _ClassVar[int]
     B_FIELD_NUMBER: _ClassVar[int]
     MBPS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     a: str
     b: str
     mbps: float
-    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., mbps: _Optional[float] = ...) -> None: ...
+    delay_ms: float
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., mbps: _Optional[float] = ..., delay_ms: _Optional[float] = ...) -> None: ...
 
 class PlacementNetwork(_message.Message):
     __slots__ = ("registry", "servers", "links", "size_bytes", "start_seconds", "parallel_starts", "parallel_downloads")
@@ -148,7 +168,7 @@ class StoredLayers(_message.Message):
     def __init__(self, digests: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SolveResponse(_message.Message):
-    __slots__ = ("algorithm", "status", "objective", "lower_bound", "placement", "layers", "seconds", "message")
+    __slots__ = ("algorithm", "status", "objective", "lower_bound", "placement", "layers", "seconds", "message", "client_delay_ms", "client_delay_max_ms")
     class PlacementEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +191,8 @@ class SolveResponse(_message.Message):
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_DELAY_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     status: _common_pb2.SolveStatus
     objective: float
@@ -179,7 +201,9 @@ class SolveResponse(_message.Message):
     layers: _containers.MessageMap[str, StoredLayers]
     seconds: float
     message: str
-    def __init__(self, algorithm: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.SolveStatus, str]] = ..., objective: _Optional[float] = ..., lower_bound: _Optional[float] = ..., placement: _Optional[_Mapping[str, str]] = ..., layers: _Optional[_Mapping[str, StoredLayers]] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+    client_delay_ms: float
+    client_delay_max_ms: float
+    def __init__(self, algorithm: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.SolveStatus, str]] = ..., objective: _Optional[float] = ..., lower_bound: _Optional[float] = ..., placement: _Optional[_Mapping[str, str]] = ..., layers: _Optional[_Mapping[str, StoredLayers]] = ..., seconds: _Optional[float] = ..., message: _Optional[str] = ..., client_delay_ms: _Optional[float] = ..., client_delay_max_ms: _Optional[float] = ...) -> None: ...
 
 class ListAlgorithmsRequest(_message.Message):
     __slots__ = ()

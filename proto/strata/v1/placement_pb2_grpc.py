@@ -55,7 +55,9 @@ class PlacementServiceServicer:
         INVALID_ARGUMENT: bad problem (unknown layer, unknown or repeated held layer, duplicate
         name, non-positive size, a container larger than every server's free storage, a bad rule
         or one for a service no container is of, more replicas than max_per_server lets the servers
-        take, a hard zone spread with no server in a zone, unknown algorithm or solver).
+        take, a hard zone spread with no server in a zone, unknown algorithm or solver, a container's
+        clients without the network or at a switch its links do not reach, a latency_weight below 0,
+        infinite, or above 0 for an algorithm without the client delay objective).
         An infeasible problem is not an error: the response says SOLVE_STATUS_INFEASIBLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -36,7 +36,7 @@ class Switch(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dpid: _Optional[int] = ..., connected: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., synced: _Optional[bool] = ...) -> None: ...
 
 class Link(_message.Message):
-    __slots__ = ("src_switch", "src_port", "dst_switch", "dst_port", "capacity_mbps", "reserved_mbps", "up")
+    __slots__ = ("src_switch", "src_port", "dst_switch", "dst_port", "capacity_mbps", "reserved_mbps", "up", "delay_ms")
     SRC_SWITCH_FIELD_NUMBER: _ClassVar[int]
     SRC_PORT_FIELD_NUMBER: _ClassVar[int]
     DST_SWITCH_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class Link(_message.Message):
     CAPACITY_MBPS_FIELD_NUMBER: _ClassVar[int]
     RESERVED_MBPS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     src_switch: str
     src_port: int
     dst_switch: str
@@ -51,10 +52,11 @@ class Link(_message.Message):
     capacity_mbps: float
     reserved_mbps: float
     up: bool
-    def __init__(self, src_switch: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_switch: _Optional[str] = ..., dst_port: _Optional[int] = ..., capacity_mbps: _Optional[float] = ..., reserved_mbps: _Optional[float] = ..., up: _Optional[bool] = ...) -> None: ...
+    delay_ms: float
+    def __init__(self, src_switch: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_switch: _Optional[str] = ..., dst_port: _Optional[int] = ..., capacity_mbps: _Optional[float] = ..., reserved_mbps: _Optional[float] = ..., up: _Optional[bool] = ..., delay_ms: _Optional[float] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("name", "ip", "mac", "switch", "port", "role", "seen", "access_mbps")
+    __slots__ = ("name", "ip", "mac", "switch", "port", "role", "seen", "access_mbps", "access_delay_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +65,7 @@ class Host(_message.Message):
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SEEN_FIELD_NUMBER: _ClassVar[int]
     ACCESS_MBPS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     ip: str
     mac: str
@@ -71,7 +74,8 @@ class Host(_message.Message):
     role: str
     seen: bool
     access_mbps: float
-    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., role: _Optional[str] = ..., seen: _Optional[bool] = ..., access_mbps: _Optional[float] = ...) -> None: ...
+    access_delay_ms: float
+    def __init__(self, name: _Optional[str] = ..., ip: _Optional[str] = ..., mac: _Optional[str] = ..., switch: _Optional[str] = ..., port: _Optional[int] = ..., role: _Optional[str] = ..., seen: _Optional[bool] = ..., access_mbps: _Optional[float] = ..., access_delay_ms: _Optional[float] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("switches", "links", "hosts")
