@@ -38,8 +38,10 @@ def pytest_collection_modifyitems(items):
 
 
 def _run_folders() -> set[Path]:
-    """The run folders (`strata-*` in the temporary folder) that stacks and `strata up` create."""
-    return set(Path(tempfile.gettempdir()).glob("strata-*"))
+    """The run folders (`strata-*` in the temporary folder) that stacks and `strata up` create; not
+    the MIP solver's scratch folders (`strata-cbc-*`), which their solve removes itself and which a
+    solve running elsewhere at the end of this session may still be using."""
+    return {p for p in Path(tempfile.gettempdir()).glob("strata-*") if not p.name.startswith("strata-cbc-")}
 
 
 RUN_FOLDERS_BEFORE = _run_folders()  # at collection, before any test ran: not ours to delete
