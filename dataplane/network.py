@@ -113,17 +113,21 @@ def tcp_reachable(src, dst, timeout: float) -> bool:
         server.wait()
 
 
-def spec_topo(spec: TopologySpec):
+def spec_topo(spec: TopologySpec, servers: dict[str, str] | None = None):
     """The spec as a Mininet Topo: its switches (with their datapath ids), hosts (addresses) and
-    links, each with its bandwidth (`bw`, for the link classes that shape)."""
+    links, each with its bandwidth (`bw`, for the link classes that shape); with `servers`
+    (node -> server), each node's server for Mininet's cluster edition."""
     from mininet.topo import Topo
+
+    def where(node: str) -> dict:
+        return {"server": servers[node]} if servers is not None else {}
 
     class SpecTopo(Topo):
         def build(self):
             for sw in spec.switches:
-                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
+                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}", **where(sw))
             for h in spec.hosts:
-                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
+                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac, **where(h.name))
             for link in spec.links:
                 self.addLink(link.a, link.b, bw=link.bandwidth_mbps, **delay_params(link.delay_ms, link.loss_percent))
             for h in spec.hosts:
@@ -277,6 +281,13 @@ def shells_to_kill(processes: dict[int, tuple[int, list[str]]], parent: int, nod
     """Of the processes (pid -> (parent pid, argv)), the Mininet shells of these nodes that `parent`
     started. Each leads its own process group (mnexec -d makes it a session leader)."""
     return sorted(pid for pid, (ppid, argv) in processes.items() if ppid == parent and shell_node(argv) in nodes)
+
+
+def ssh_children(processes: dict[int, tuple[int, list[str]]], parent: int) -> list[int]:
+    """Of the processes, the SSH clients `parent` started (directly or through sudo): the shells of
+    nodes on other servers and the tunnels between servers. Each leads its own process group."""
+    return sorted(pid for pid, (ppid, argv) in processes.items()
+                  if ppid == parent and argv[:1] in (["ssh"], ["sudo"]) and "ssh" in argv)
 
 
 def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
@@ -605,11 +616,21 @@ class EdgeNetwork:
     entry and always torn down on exit. stop() works at any moment (during build or start too,
     and when parts of the network are gone already), within seconds, leaving nothing behind.
 
-    Names are the spec's (bridges, interfaces, shells): one network per spec on a machine."""
+    Names are the spec's (bridges, interfaces, shells): one network per spec on a machine.
 
-    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None):
+    With `split` (topologies.split), the network is spread over servers with Mininet's cluster
+    edition (dataplane.cluster): the first server is this machine, the others are reached over
+    SSH (root, or sudo without a password), each running its own Open vSwitch; links between
+    servers are SSH tunnels. The controller's address must then be one every server reaches.
+    Links with delays are refused there: the delay element runs on one machine."""
+
+    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None,
+                 split=None):
         self.spec = spec
         self.controller = controller
+        self.split = split  # a topologies.split.Split, or None: everything on this machine
+        self.servers: dict[str, str] = {}  # node -> its server, as the cluster edition names it (master: localhost)
+        self.server_ips: dict[str, str] = {}  # each other server's address
         self.progress = LaunchProgress(spec, progress)  # `progress(text)` hears how a long launch goes
         self.net = None
         self._may_have_bridges = False  # start() began: switches may have created their bridges
@@ -619,6 +640,16 @@ class EdgeNetwork:
     def bridge_names(self) -> list[str]:
         """The OVS bridges this network creates (one per switch)."""
         return list(self.spec.switches)
+
+    def _here(self, node: str) -> bool:
+        """The node runs on this machine."""
+        return not self.split or self.servers[node] == self._master
+
+    @property
+    def _master(self) -> str:
+        from dataplane.cluster import MASTER
+
+        return MASTER
 
     def interface_names(self) -> list[str]:
         """Both ends of every link of this network."""
@@ -640,6 +671,10 @@ class EdgeNetwork:
 
         # batch: every bridge and port in a few ovs-vsctl transactions (one per switch is slow)
         switch = partial(ProbedOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
+        classes = {}
+        if self.split:
+            classes = self._cluster_classes()
+            switch = classes.pop("switch")
         host_ip, port = self.controller
         try:
             if delayed_link_count(spec):  # its namespace must exist before the links are spliced into it
@@ -648,10 +683,11 @@ class EdgeNetwork:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
-            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec), switch=switch,
-                                                        link=spliced_link_class(self.delay_element), controller=None,
-                                                        autoSetMacs=False, autoStaticArp=False, waitConnected=False,
-                                                        build=False)
+            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec, self.servers if self.split else None),
+                                                        switch=switch, **{"link": spliced_link_class(self.delay_element),
+                                                                          **classes},
+                                                        controller=None, autoSetMacs=False, autoStaticArp=False,
+                                                        waitConnected=False, build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
             with self.progress:
                 self.net.build()
@@ -662,6 +698,21 @@ class EdgeNetwork:
             self.stop()
             raise
         return self
+
+    def _cluster_classes(self) -> dict:
+        """The cluster edition's node and link classes, once every other server answers over SSH."""
+        from dataplane.cluster import ClusterHost, ClusterLink, check_servers, cluster_switch_class, server_address
+
+        if delayed_link_count(self.spec):
+            raise ValueError(f"{self.spec.name}: links with delays cannot be spread over servers (the delay element "
+                             "runs on one machine): launch it with delays off")
+        master = self.split.servers[0]
+        self.servers = {node: (self._master if where == master else where) for node, where in self.split.server.items()}
+        self.server_ips = {server: server_address(server) for server in self.split.servers[1:]}
+        check_servers(self.server_ips)
+        switch = partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user", protocols="OpenFlow13",
+                         failMode="secure", batch=True)
+        return {"switch": switch, "host": ClusterHost, "link": ClusterLink}
 
     def start(self) -> "EdgeNetwork":
         """Start the switches (they connect to the controller) and prepare the hosts."""
@@ -688,8 +739,10 @@ class EdgeNetwork:
     def _shape(self) -> None:
         """Each link's bandwidth on both its ends (HTB), after the switches added their ports (OVS
         resets a port's qdisc when it adds it): one `tc -batch` for the switches' ends (all in the
-        machine's namespace), one per host for its end."""
-        root, by_host = [], {}
+        machine's namespace; on a cluster, one per server), one per host for its end. A tunnel's
+        ends are shaped as any link's."""
+        root: dict[str, list] = {}
+        by_host = {}
         for link in self.net.links:
             for intf in (link.intf1, link.intf2):
                 mbps = intf.params.get("bw")
@@ -698,10 +751,14 @@ class EdgeNetwork:
                 if intf.node.inNamespace:
                     by_host.setdefault(intf.node, []).append((intf.name, mbps))
                 else:
-                    root.append((intf.name, mbps))
-        if root:
-            done = subprocess.run(["tc", "-force", "-batch", "-"], input=shaping_batch(root), capture_output=True,
-                                  text=True, timeout=120)
+                    root.setdefault(self.servers.get(intf.node.name, ""), []).append((intf.name, mbps))
+        for server, interfaces in root.items():
+            argv = ["tc", "-force", "-batch", "-"]
+            if self.split and server != self._master:
+                from dataplane.cluster import ssh_command, user
+
+                argv = ssh_command(user(), self.server_ips[server], argv)
+            done = subprocess.run(argv, input=shaping_batch(interfaces), capture_output=True, text=True, timeout=120)
             if done.returncode != 0:
                 raise RuntimeError(f"shaping the switches' links failed: {done.stderr.strip()[:300]}")
         for node, interfaces in by_host.items():
@@ -743,21 +800,44 @@ class EdgeNetwork:
             return
         started = time.monotonic()
         with interrupts_after(None):
-            _kill_groups(shells_to_kill(_processes(), os.getpid(), node_names(self.spec)))
+            group = TEARDOWN_GROUP | os.getpid() & 0xFFFF
+            done = self._stop_other_servers(group) if self.split else []
+            local = {node for node in node_names(self.spec) if self._here(node)}
+            processes = _processes()
+            _kill_groups(shells_to_kill(processes, os.getpid(), local)
+                         + (ssh_children(processes, os.getpid()) if self.split else []))
             _release(self.net)
             # Host namespaces went with their shells, and their veth ends with them. The bridges leave
             # the database (in as few transactions as fit), the link interfaces still in the root
             # namespace go in one batch, then ovs-vswitchd is given a moment to catch up.
-            done = [_run(c) for c in bridge_commands(self.spec.switches)] if self._may_have_bridges else []
-            delete = interface_command(_root_interfaces(), node_names(self.spec), TEARDOWN_GROUP | os.getpid() & 0xFFFF)
+            switches = [sw for sw in self.spec.switches if self._here(sw)]
+            done += [_run(c) for c in bridge_commands(switches)] if self._may_have_bridges else []
+            delete = interface_command(_root_interfaces(), local, group)
             done += [_run(delete)] if delete else []
             if self._may_have_bridges:
-                _await_removal(set(self.spec.switches), VSWITCHD_GRACE)
+                _await_removal(set(switches), VSWITCHD_GRACE)
             if all(done):
                 self.net, self._may_have_bridges = None, False
             else:
                 log.warning("the teardown of %s is incomplete; stop() again retries it", self.spec.name)
             self.teardown_seconds = time.monotonic() - started
+
+    def _stop_other_servers(self, group: int) -> list[bool]:
+        """On each other server, over SSH: end this network's shells there, delete its bridges and
+        the link interfaces left (tunnels' ends). One script per server; never `mn -c`."""
+        from dataplane.cluster import ssh_command, teardown_script, user
+
+        done = []
+        nodes = {node.name: node for node in [*self.net.hosts, *self.net.switches]}
+        for server, address in self.server_ips.items():
+            names = [name for name, where in self.servers.items() if where == server]
+            pids = [nodes[name].pid for name in names if name in nodes and nodes[name].pid]
+            bridges = [name for name in names if name in self.spec.switches] if self._may_have_bridges else []
+            interfaces = [i for i in interface_names(self.spec) if is_link_interface(i, set(names))]
+            script = teardown_script(pids, bridges, interfaces, group)
+            done.append(_run(Command(tuple(ssh_command(user(), address, ["bash", "-c", script])), "",
+                                     COMMAND_TIMEOUT + SECONDS_PER_INTERFACE * len(interfaces))))
+        return done
 
     def __enter__(self) -> "EdgeNetwork":
         return self.build()
