@@ -106,9 +106,10 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.nodes:
                 print("try: strata app deploy examples/apps/online-boutique-kubernetes-manifests.yaml --wait | "
                       "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
-            else:  # no registry host (zoo networks) or --no-nodes: no orchestrator, mesh or agents
+            else:  # no registry host (zoo networks), --no-nodes or a cluster: no orchestrator, mesh or agents
+                where = "on a cluster" if stack.split else "on this network"
                 print("try: strata sdn topology | strata sdn path SRC DST | strata place PROBLEM.json  "
-                      "(no registry and node agents on this network: app, mesh and node commands need them)")
+                      f"(no registry and node agents {where}: app, mesh and node commands need them)")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
             if sample_pairs and stack.network.sample_check(sample_pairs) != 0:
                 print("some sampled pairs did not reach each other: shutting down", flush=True)

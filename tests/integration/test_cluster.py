@@ -145,6 +145,11 @@ def test_edge_tiered_over_two_servers(tmp_path):
                 up.wait()
         assert up.returncode == 130, out.text()
         assert "interrupted" in out.text()
+        # what the launch created is gone from both servers, while they still run
+        for server in SERVERS:
+            left = inside("ssh", server, "ovs-vsctl list-br; pgrep -a -f mininet: ; pgrep -a -x ssh; "
+                                         "ip -o link show | grep -e -eth -e tap ; true")
+            assert left.returncode == 0 and left.stdout.strip() == "", f"{server}: {left.stdout}{left.stderr}"
     assert not folder.exists()
     assert machine_state() == before
     assert time.monotonic() - started < 180
