@@ -146,9 +146,9 @@ def test_edge_tiered_over_two_servers(tmp_path):
         assert up.returncode == 130, out.text()
         assert "interrupted" in out.text()
         # what the launch created is gone from both servers, while they still run
-        for server in SERVERS:
-            left = inside("ssh", server, "ovs-vsctl list-br; pgrep -a -f mininet: ; pgrep -a -x ssh; "
-                                         "ip -o link show | grep -e -eth -e tap ; true")
+        # (bridges, node shells, SSH clients: remote shells and tunnels, link interfaces and tunnel ends)
+        check = "ovs-vsctl list-br; pgrep -a -f '[m]ininet:'; pgrep -a -x ssh; ip -o link show | grep -e -eth -e tap; true"
+        for server, left in ((SERVERS[0], inside("sh", "-c", check)), (SERVERS[1], inside("ssh", SERVERS[1], check))):
             assert left.returncode == 0 and left.stdout.strip() == "", f"{server}: {left.stdout}{left.stderr}"
     assert not folder.exists()
     assert machine_state() == before
