@@ -219,7 +219,7 @@ def add_cluster_option(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     parser.add_argument("--cluster", type=server_list, metavar="SERVERS",
                         help=prefix + "spread the network over these servers (comma-separated names or addresses; "
                                       "the first is this one, the others reached over SSH as root; see `strata "
-                                      "cluster emulate`); links without delays, no node agents (docs/emulation.md)")
+                                      "cluster emulate`); no node agents there (docs/emulation.md)")
 
 
 def server_list(text: str) -> list[str]:
@@ -229,15 +229,6 @@ def server_list(text: str) -> list[str]:
     if len(set(servers)) != len(servers):
         raise argparse.ArgumentTypeError(f"a server is named twice in {text!r}")
     return servers
-
-
-def cluster_delays(args: argparse.Namespace) -> str:
-    """The --delays value to load a topology with: off on a cluster (the delay element runs on one
-    machine), which it says."""
-    if getattr(args, "cluster", None) and args.delays == "on":
-        print("--cluster: every link without its delay (the delay element runs on one machine; docs/emulation.md)")
-        return "off"
-    return args.delays
 
 
 def add_delays_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:

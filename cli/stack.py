@@ -8,7 +8,7 @@ from pathlib import Path
 from images import IMAGE_SCALE
 
 from .common import (IMAGE_SCALE_HELP, STACK_FILE, add_cluster_option, add_delays_option, add_profile_option,
-                     cluster_delays, guarded, image_scale, positive_int)
+                     guarded, image_scale, positive_int)
 from .topo import check_cluster, load_spec
 
 
@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    spec = load_spec(args.topo, args.hosts_per_node, args.profile, cluster_delays(args))
+    spec = load_spec(args.topo, args.hosts_per_node, args.profile, args.delays)
     check_cluster(spec, args.cluster)
     from harness.stack import port_addresses
     from harness.up import up

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import (EXIT_OK, OUTPUT, BadInput, add_cluster_option, add_delays_option, add_profile_option,
-                     cluster_delays, guarded, positive_int, print_json)
+                     guarded, positive_int, print_json)
 
 
 def add_parser(sub) -> None:
@@ -69,7 +69,7 @@ def cmd_topo(args: argparse.Namespace) -> int:
         raise BadInput("name a topology (see `strata topo list`)")
     if args.cluster and args.action != "launch":
         raise BadInput("--cluster: only launch spreads a network over servers")
-    spec = load_spec(args.name, args.hosts_per_node, args.profile, cluster_delays(args))
+    spec = load_spec(args.name, args.hosts_per_node, args.profile, args.delays)
     if args.action == "show":
         if args.output == "json":
             if args.png:

@@ -19,14 +19,18 @@ from __future__ import annotations
 import itertools
 import shlex
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from mininet.examples import cluster as mininet_cluster
 from mininet.examples.cluster import RemoteHost, RemoteLink, RemoteOVSSwitch
 from mininet.node import OVSSwitch
 
-MASTER = "localhost"  # the cluster edition's name for the server the launch runs on
-TAP_BASE = 100        # tunnels use tap devices tapN, N from here, one per link of the run
+from dataplane.delay.launcher import REPO, DelayedLink, DelayElement
+from dataplane.network import THIS_MACHINE, splice, with_inactivity_probe
+
+MASTER = THIS_MACHINE  # the cluster edition's name for the server the launch runs on
+TAP_BASE = 100         # tunnels use tap devices tapN, N from here, one per link of the run
 
 # Never let the cluster edition register its `ssh SERVER sudo mn -c` cleanup (see the docstring).
 mininet_cluster.ClusterCleanup.inited = True
@@ -58,6 +62,13 @@ def teardown_script(pids: Iterable[int], bridges: Iterable[str], interfaces: Ite
         batch = "".join(f"link set dev {name} group {group}\n" for name in interfaces)
         lines.append(f"ip -force -batch - >/dev/null 2>&1 <<'EOF'\n{batch}link delete group {group}\nEOF")
     return "\n".join([*lines, "exit $status"]) + "\n"
+
+
+def remote_delay_command(user: str, address: str, repo: str = str(REPO)) -> list[str]:
+    """The delay element run on a server over SSH, from this checkout's path there (the element is
+    stdlib Python: the server's python3 runs it). Its requests and answers cross SSH's standard
+    input and output; when the SSH client ends, its input closes and it exits."""
+    return ssh_command(user, address, ["bash", "-c", f"cd {shlex.quote(repo)} && exec python3 -m dataplane.delay"])
 
 
 def user() -> str:
@@ -113,7 +124,6 @@ def cluster_switch_class(probe_ms: int):
     """RemoteOVSSwitch whose Controller records are created with an inactivity probe (see
     dataplane.network.with_inactivity_probe) and whose batch start runs one `ovs-vsctl` process
     per server instead of a line typed into a node's shell."""
-    from dataplane.network import with_inactivity_probe
 
     class ClusterOVSSwitch(_QuotedRemote, RemoteOVSSwitch):
         def vsctl(self, *args, **kwargs):
@@ -140,9 +150,38 @@ def cluster_switch_class(probe_ms: int):
 class ClusterLink(RemoteLink):
     """A link; between two servers, an `ssh -w` tap tunnel whose ends take the link's interface
     names (so OpenFlow port numbers and shaping work as on any link). Frames cross it whole: the
-    tunnel carries Ethernet frames inside SSH's TCP stream, so no MTU is lost."""
+    tunnel carries Ethernet frames inside SSH's TCP stream, so no MTU is lost.
+
+    A link given delay_ms or loss_percent is spliced into a delay element (cluster_link_class):
+    inside one server, into that server's element, as dataplane.network.spliced_link_class does;
+    between servers, the tunnel's first end (the master's, when one end is there) is a veth pair
+    into that server's element, and the tunnel's tap device is the element's other interface."""
 
     numbers = itertools.count(TAP_BASE)
+    element_for: Callable[[str], DelayElement] | None = None  # server -> its delay element
+
+    def __init__(self, node1, node2, delay_ms: float = 0.0, loss_percent: float = 0.0, **params):
+        self.delayed: DelayedLink | None = None
+        self.delay_server: str | None = None  # whose element serves it
+        if delay_ms > 0 or loss_percent > 0:
+            if self.element_for is None:
+                raise RuntimeError("a delayed link needs the delay element")
+            self.delayed = DelayedLink("", "", delay_ms, loss_percent, params.get("bw") or 0.0)
+        super().__init__(node1, node2, **params)
+        if self.delayed is not None:
+            self.delayed = replace(self.delayed, a=self.intf1.name, b=self.intf2.name)
+
+    def makeIntfPair(self, intfname1, intfname2, addr1=None, addr2=None, node1=None, node2=None,  # noqa: N802
+                     deleteIntfs=True):  # noqa: N803  (Mininet's names)
+        node1 = self.node1 if node1 is None else node1
+        node2 = self.node2 if node2 is None else node2
+        if self.delayed is None or node1.server != node2.server:
+            return super().makeIntfPair(intfname1, intfname2, addr1, addr2, node1, node2, deleteIntfs)
+        element = self.element_for(node1.server)
+        self.delay_server = node1.server
+        for node, name, addr in ((node1, intfname1, addr1), (node2, intfname2, addr2)):
+            splice(node, name, addr, element.pid)
+        return None
 
     def makeTunnel(self, node1, node2, intfname1, intfname2, addr1=None, addr2=None):  # noqa: N802, N803
         if node2.server == MASTER:  # the tunnel's client runs on the master when one end is there
@@ -161,9 +200,25 @@ class ClusterLink(RemoteLink):
             raise RuntimeError(f"the SSH tunnel from {node1.server} to {node2.server} did not come up: "
                                f"{shlex.join(self.cmd)}")
         self.tunnel = tunnel
-        for node, name, addr in ((node1, intfname1, addr1), (node2, intfname2, addr2)):
+        ends = [(node1, intfname1, addr1), (node2, intfname2, addr2)]
+        if self.delayed is not None:  # node1's end through its server's element, which holds the tap
+            element = self.element_for(node1.server)
+            self.delay_server = node1.server
+            splice(node1, intfname1, addr1, element.pid)
+            for argv in (["ip", "link", "set", tap, "netns", str(element.pid)],
+                         ["nsenter", f"--net=/proc/{element.pid}/ns/net", "ip", "link", "set", tap, "name", intfname2]):
+                out = node1.rcmd(argv)
+                if out.strip():
+                    raise RuntimeError(f"cannot splice the tunnel {tap} to the delay element: {out.strip()}")
+            ends = ends[1:]
+        for node, name, addr in ends:
             self.moveIntf(tap, node)
             out = node.cmd(f"ip link set {tap} name {name}" + (f" address {addr}" if addr else ""))
             if out.strip():
                 raise RuntimeError(f"cannot name the tunnel's end {name} on {node.server}: {out.strip()}")
         return tunnel
+
+
+def cluster_link_class(element_for: Callable[[str], DelayElement]) -> type[ClusterLink]:
+    """ClusterLink whose delayed links go through `element_for(server)`, that server's delay element."""
+    return type("DelayedClusterLink", (ClusterLink,), {"element_for": staticmethod(element_for)})

@@ -43,6 +43,7 @@ STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before
 REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 PROGRESS_SECONDS = 10.0       # a long launch says how far it is this often
+THIS_MACHINE = "localhost"   # the server a launch runs on (Mininet's cluster edition's name for it)
 SECONDS_PER_HOP = 0.15        # a sampled ping's extra wait per switch on its path (Kdl: ~30 ms a switch each way)
 
 
@@ -570,13 +571,19 @@ def spliced_link_class(element: DelayElement | None):
             if self.delayed is None:
                 return super().makeIntfPair(intfname1, intfname2, addr1, addr2, node1, node2, deleteIntfs)
             for node, name, addr in ((node1, intfname1, addr1), (node2, intfname2, addr2)):
-                address = f"address {addr} " if addr else ""
-                out = node.cmd(f"ip link add name {name} {address}type veth peer name {name} netns {element.pid}")
-                if out.strip():
-                    raise RuntimeError(f"cannot splice {name} to the delay element: {out.strip()}")
+                splice(node, name, addr, element.pid)
             return None
 
     return SplicedLink
+
+
+def splice(node, name: str, addr: str | None, element_pid: int) -> None:
+    """A node's end of a delayed link: interface `name` of the node, whose veth peer of the same name
+    is in the delay element's namespace (element_pid: the element's process, on the node's server)."""
+    address = f"address {addr} " if addr else ""
+    out = node.cmd(f"ip link add name {name} {address}type veth peer name {name} netns {element_pid}")
+    if out.strip():
+        raise RuntimeError(f"cannot splice {name} to the delay element: {out.strip()}")
 
 
 def _stepwise_mininet(progress: LaunchProgress):
@@ -622,7 +629,8 @@ class EdgeNetwork:
     edition (dataplane.cluster): the first server is this machine, the others are reached over
     SSH (root, or sudo without a password), each running its own Open vSwitch; links between
     servers are SSH tunnels. The controller's address must then be one every server reaches.
-    Links with delays are refused there: the delay element runs on one machine."""
+    Each server with delayed links runs its own delay element (over SSH on the others); a delayed
+    link between servers is spliced into the element of the server its tunnel starts from."""
 
     def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None,
                  split=None):
@@ -634,8 +642,14 @@ class EdgeNetwork:
         self.progress = LaunchProgress(spec, progress)  # `progress(text)` hears how a long launch goes
         self.net = None
         self._may_have_bridges = False  # start() began: switches may have created their bridges
-        self.delay_element: DelayElement | None = None  # serves the delayed links; None when there are none
+        # server -> the delay element serving the delayed links there (THIS_MACHINE: here); none without them
+        self.delay_elements: dict[str, DelayElement] = {}
         self.teardown_seconds: float | None = None  # how long the last stop() took
+
+    @property
+    def delay_element(self) -> DelayElement | None:
+        """The delay element of this machine, or None."""
+        return self.delay_elements.get(THIS_MACHINE)
 
     def bridge_names(self) -> list[str]:
         """The OVS bridges this network creates (one per switch)."""
@@ -643,13 +657,7 @@ class EdgeNetwork:
 
     def _here(self, node: str) -> bool:
         """The node runs on this machine."""
-        return not self.split or self.servers[node] == self._master
-
-    @property
-    def _master(self) -> str:
-        from dataplane.cluster import MASTER
-
-        return MASTER
+        return not self.split or self.servers[node] == THIS_MACHINE
 
     def interface_names(self) -> list[str]:
         """Both ends of every link of this network."""
@@ -677,8 +685,8 @@ class EdgeNetwork:
             switch = classes.pop("switch")
         host_ip, port = self.controller
         try:
-            if delayed_link_count(spec):  # its namespace must exist before the links are spliced into it
-                self.delay_element = DelayElement().start()
+            if delayed_link_count(spec) and not self.split:  # it must exist before links are spliced into it
+                self.delay_elements[THIS_MACHINE] = DelayElement().start()
 
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
@@ -691,9 +699,10 @@ class EdgeNetwork:
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
             with self.progress:
                 self.net.build()
-                if self.delay_element is not None:
+                for server, element in self.delay_elements.items():
                     self.progress.phase("the delay element takes its links")
-                    self.delay_element.add_links([link.delayed for link in self.net.links if link.delayed])
+                    element.add_links([link.delayed for link in self.net.links
+                                       if link.delayed and getattr(link, "delay_server", THIS_MACHINE) == server])
         except BaseException:
             self.stop()
             raise
@@ -701,18 +710,24 @@ class EdgeNetwork:
 
     def _cluster_classes(self) -> dict:
         """The cluster edition's node and link classes, once every other server answers over SSH."""
-        from dataplane.cluster import ClusterHost, ClusterLink, check_servers, cluster_switch_class, server_address
+        from dataplane.cluster import (ClusterHost, check_servers, cluster_link_class, cluster_switch_class,
+                                       remote_delay_command, server_address, user)
 
-        if delayed_link_count(self.spec):
-            raise ValueError(f"{self.spec.name}: links with delays cannot be spread over servers (the delay element "
-                             "runs on one machine): launch it with delays off")
         master = self.split.servers[0]
-        self.servers = {node: (self._master if where == master else where) for node, where in self.split.server.items()}
+        self.servers = {node: (THIS_MACHINE if where == master else where) for node, where in self.split.server.items()}
         self.server_ips = {server: server_address(server) for server in self.split.servers[1:]}
         check_servers(self.server_ips)
+
+        def element_for(server: str) -> DelayElement:
+            """The server's delay element, started when its first delayed link is made."""
+            if server not in self.delay_elements:
+                argv = None if server == THIS_MACHINE else remote_delay_command(user(), self.server_ips[server])
+                self.delay_elements[server] = DelayElement(argv=argv).start()
+            return self.delay_elements[server]
+
         switch = partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user", protocols="OpenFlow13",
                          failMode="secure", batch=True)
-        return {"switch": switch, "host": ClusterHost, "link": ClusterLink}
+        return {"switch": switch, "host": ClusterHost, "link": cluster_link_class(element_for)}
 
     def start(self) -> "EdgeNetwork":
         """Start the switches (they connect to the controller) and prepare the hosts."""
@@ -754,7 +769,7 @@ class EdgeNetwork:
                     root.setdefault(self.servers.get(intf.node.name, ""), []).append((intf.name, mbps))
         for server, interfaces in root.items():
             argv = ["tc", "-force", "-batch", "-"]
-            if self.split and server != self._master:
+            if self.split and server != THIS_MACHINE:
                 from dataplane.cluster import ssh_command, user
 
                 argv = ssh_command(user(), self.server_ips[server], argv)
@@ -774,8 +789,14 @@ class EdgeNetwork:
         return sample_check(self.net, self.spec, pairs, tcp_pairs=tcp_pairs, seed=seed, timeout=timeout, out=out)
 
     def delay_stats(self) -> dict:
-        """The delay element's counters (see dataplane.delay.element); empty when no link is delayed."""
-        return self.delay_element.stats() if self.delay_element is not None else {}
+        """The delay element's counters (see dataplane.delay.element); empty when no link is delayed. On
+        a cluster, every server's element's together."""
+        stats = [element.stats() for element in self.delay_elements.values()]
+        if len(stats) <= 1:
+            return stats[0] if stats else {}
+        return {"links": [link for s in stats for link in s["links"]],
+                "send_errors": sum(s["send_errors"] for s in stats),
+                "lateness_ms": {bound: sum(s["lateness_ms"][bound] for s in stats) for bound in stats[0]["lateness_ms"]}}
 
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""
@@ -792,10 +813,11 @@ class EdgeNetwork:
         spliced links' interfaces with it), the nodes' shells (killed with their process groups; host
         namespaces go with them), the bridges, the link interfaces. Never talks to a shell; every
         external call has a timeout; interrupts wait until it is done. Idempotent."""
-        if self.delay_element is not None:
+        if self.delay_elements:
             with interrupts_after(None):
-                self.delay_element.stop()
-            self.delay_element = None
+                for element in self.delay_elements.values():
+                    element.stop()
+            self.delay_elements = {}
         if self.net is None:
             return
         started = time.monotonic()

@@ -1,7 +1,7 @@
 """The network spread over servers, without root: commands reach a server whole, a server's teardown
 script ends exactly what it names (run here with stand-ins for ovs-vsctl and ip), the SSH clients of
-a launch are found, nodes carry their server, and the cluster edition's `mn -c` cleanup is never
-registered."""
+a launch are found, nodes carry their server, delayed links go to their server's delay element, and
+the cluster edition's `mn -c` cleanup is never registered."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import time
 
 import pytest
 
-from dataplane.cluster import MASTER, ssh_command, teardown_script
-from dataplane.network import EdgeNetwork, TCP_LISTEN, spec_topo, ssh_children
+from dataplane.cluster import (MASTER, ClusterLink, cluster_link_class, remote_delay_command, ssh_command,
+                               teardown_script)
+from dataplane.delay.launcher import DelayedLink
+from dataplane.network import TCP_LISTEN, spec_topo, ssh_children
 from topologies.catalog import load_topology
 from topologies.split import split_topology
 
@@ -108,11 +110,43 @@ def test_each_node_is_built_on_its_server():
     assert "server" not in spec_topo(spec).nodeInfo("core")
 
 
-def test_delayed_links_are_refused_on_a_cluster():
-    spec = load_topology("edge-tiered")  # delays on
-    network = EdgeNetwork(spec, split=split_topology(spec, ["server1", "server2"]))
-    with pytest.raises(ValueError, match="delays off"):
-        network._cluster_classes()
+def test_a_remote_delay_element_runs_this_checkout_there():
+    command = remote_delay_command("root", "10.254.0.2", "/opt/my strata")
+    at = command.index("root@10.254.0.2")
+    remote = shlex.split(" ".join(command[at + 1:]))
+    assert remote[:3] == ["sudo", "-n", "bash"]
+    script = shlex.split(remote[-1])
+    assert script[:2] == ["cd", "/opt/my strata"] and script[-3:] == ["python3", "-m", "dataplane.delay"]
+    assert "-n" not in command[:at]  # its requests come on SSH's standard input
+
+
+class Node:
+    """What a link asks of a node: its server, commands run in its shell or on its server."""
+
+    def __init__(self, name, server, pid):
+        self.name, self.server, self.pid, self.user = name, server, pid, "root"
+        self.commands = []
+
+    def cmd(self, *args, **kwargs):
+        self.commands.append(" ".join(map(str, args)))
+        return ""
+
+
+def test_a_delayed_link_inside_a_server_is_spliced_into_that_servers_element():
+    elements = {"server2": type("Element", (), {"pid": 777})()}
+    link_class = cluster_link_class(elements.__getitem__)
+    link = link_class.__new__(link_class)
+    link.node1, link.node2 = Node("site2", "server2", 5), Node("site3", "server2", 6)
+    link.delayed = DelayedLink("", "", 2.0)
+    assert link.makeIntfPair("site2-eth1", "site3-eth1") is None
+    assert link.delay_server == "server2"
+    for node, name in ((link.node1, "site2-eth1"), (link.node2, "site3-eth1")):
+        assert node.commands == [f"ip link add name {name} type veth peer name {name} netns 777"]
+
+
+def test_a_delayed_link_needs_an_element():
+    with pytest.raises(RuntimeError, match="delay element"):
+        ClusterLink(Node("a", "server2", 5), Node("b", "server2", 6), delay_ms=1.0)
 
 
 def test_the_cluster_edition_never_registers_mn_c(monkeypatch):
