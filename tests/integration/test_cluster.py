@@ -1,7 +1,8 @@
 """Strata over two servers: edge-tiered split between two emulated servers (their own namespaces, Open
 vSwitch and sshd) by `strata up --cluster` run inside the first, through Mininet's cluster edition
 and SSH tunnels; the SDN daemon sees one network, the sampled check passes with 0% loss on pairs
-whose path crosses the tunnel, and the placement daemon answers `strata place`. Everything goes
+whose path crosses the tunnel, declared delays hold across it, and the placement daemon answers
+`strata place`. Everything goes
 with the emulated servers, whatever happens; the machine's own Open vSwitch is never touched."""
 
 from __future__ import annotations
@@ -107,12 +108,25 @@ def test_edge_tiered_over_two_servers(tmp_path):
             assert int(result.group(3)) == PAIRS + 3
 
             # pairs whose path crosses the tunnel, pinged and (the first three) connected over TCP
-            spec = load_topology("edge-tiered").without_delays()
+            spec = load_topology("edge-tiered")
             split = split_topology(spec, SERVERS)
             pinged = re.findall(r"^(\S+) -> (\S+)$", out.text(), re.M)
             crossing = [(a, b) for a, b in pinged if split.server[a] != split.server[b]]
             assert crossing and len(pinged) == PAIRS
             assert "server2: 2 switches" in out.text() and "4 link(s) between servers" in out.text()
+
+            # the declared delays hold across the tunnel: a device on server2 to the cloud on server1 is
+            # 1 + 2 + 10 ms one way (access, site uplink through the tunnel, core link)
+            device = next(h for h in spec.hosts_with_role("device") if split.server[h.name] == SERVERS[1])
+            cloud = spec.hosts_with_role("cloud")[0]
+            assert split.server[cloud.name] == SERVERS[0]
+            one_way = load_topology("edge-tiered").host(device.name).access_delay_ms + 2.0 + 10.0
+            ping = inside("ssh", SERVERS[1], f"nsenter --net=/proc/$(pgrep -f '[m]ininet:{device.name}$')/ns/net "
+                                             f"ping -c 20 -i 0.2 -q {cloud.ip}")
+            rtt = [float(x) for x in re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)", ping.stdout).groups()]
+            print(f"{device.name} (server2) -> cloud (server1): RTT min/avg/max {rtt} ms, declared {2 * one_way} ms")
+            assert " 0% packet loss" in ping.stdout, ping.stdout
+            assert 2 * one_way <= rtt[0] and rtt[1] <= 2 * one_way + 5, ping.stdout
 
             # one network for the SDN daemon: every switch, every link up (LLDP crosses the tunnels)
             deadline = time.monotonic() + 30
