@@ -197,11 +197,13 @@ def mountpoints(servers: list[ServerPlan], ssh_folder: Path) -> list[tuple[str, 
 
 @dataclass
 class RunningServer:
-    """A started server: its plan and the PID (in the machine's namespace) of its init."""
+    """A started server: its name, address, the PID (in the machine's namespace) of its init, and
+    its network namespace's id (a PID reused by another process will not match it)."""
 
     name: str
     address: str
     pid: int
+    net: str
 
 
 def _run(argv: list[str], what: str) -> str:
@@ -255,7 +257,7 @@ class EmulatedCluster:
                     _run(["nsenter", f"--target={self.segment_pid}", "--net", "--", *argv], plan.name)
                 for argv in server_commands(plan, self.ssh_folder, prefix_len):
                     _run(enter_command(pid, argv), plan.name)
-                self.servers.append(RunningServer(plan.name, plan.address, pid))
+                self.servers.append(RunningServer(plan.name, plan.address, pid, _namespace_id(pid, "net")))
             self._await_sshd()
             self._write_state()
         except BaseException:
@@ -321,7 +323,7 @@ class EmulatedCluster:
 
     def _write_state(self) -> None:
         state = {"owner": os.getpid(), "subnet": self.subnet, "segment": self.segment_pid,
-                 "servers": [{**asdict(s), "net": _namespace_id(s.pid, "net")} for s in self.servers]}
+                 "servers": [asdict(s) for s in self.servers]}
         (self.folder / STATE_FILE).write_text(json.dumps(state, indent=1))
 
     # -- stop --------------------------------------------------------------------------------
@@ -364,7 +366,7 @@ def read_state(folder: Path) -> dict | None:
 def alive(server: dict) -> bool:
     """The server's init still runs, and is the same process (its network namespace unchanged)."""
     try:
-        return _namespace_id(server["pid"], "net") == server.get("net", _namespace_id(server["pid"], "net"))
+        return _namespace_id(server["pid"], "net") == server["net"]
     except (OSError, KeyError):
         return False
 
