@@ -5,12 +5,13 @@ refusals."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 import pytest
 
 from cli import main
-from harness.emulated_cluster import (SERVER_INTERFACE, cable_commands, enter_command, find_server, holder_command,
+from harness.emulated_cluster import (SERVER_INTERFACE, alive, cable_commands, enter_command, find_server, holder_command,
                                       hosts_file, known_hosts, mountpoints, plan_servers, private_mounts,
                                       server_commands, ssh_client_config, sshd_config)
 
@@ -136,3 +137,10 @@ def test_cluster_options_are_checked_before_anything_starts(capsys):
     assert main(["up", "--cluster", "127.0.0.1,no-such-server.invalid"]) == 2
     assert "no-such-server.invalid" in capsys.readouterr().err
 
+
+
+def test_a_server_is_alive_only_while_its_init_keeps_its_namespace():
+    me = {"pid": os.getpid(), "net": os.readlink(f"/proc/{os.getpid()}/ns/net")}
+    assert alive(me)
+    assert not alive({**me, "net": "net:[1]"})  # the PID now belongs to another process
+    assert not alive({"pid": me["pid"]})          # a state file without it: never trusted
