@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +28,7 @@ def add_parser(sub) -> None:
                          help=f"the servers' private segment (default: {DEFAULT_SUBNET})")
     emulate.set_defaults(func=guarded(cmd_emulate, bad_input=(ValueError,), failed=(RuntimeError, OSError)))
     run = actions.add_parser("exec", help="run a command inside an emulated server: strata cluster exec SERVER "
-                                          "-- COMMAND ...")
+                                          "-- COMMAND ... (its exit code; SIGTERM is passed on to it)")
     run.add_argument("server", help="e.g. server1")
     run.add_argument("argv", nargs="*", metavar="COMMAND", help="after --: the command and its arguments (`strata` "
                      "stands for this same strata)")
@@ -74,5 +77,25 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from None
     if argv[0] == "strata":  # this very command, as installed or run from a checkout
         argv = [sys.executable, "-m", "cli", *argv[1:]]
-    command = enter_command(server["pid"], argv, os.getcwd())
-    os.execvp(command[0], command)
+    # nsenter forks the command into the server's PID namespace and waits for it, passing on no
+    # signal: SIGTERM and SIGHUP sent here are passed on to the command. Ctrl-C reaches it from the
+    # terminal directly (same process group), so SIGINT is left to it.
+    entered = subprocess.Popen(enter_command(server["pid"], argv, os.getcwd()))
+
+    def forward(signum, _frame):
+        for pid in _children(entered.pid) or [entered.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    code = entered.wait()
+    return code if code >= 0 else 128 - code  # killed by a signal: as a shell reports it
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []

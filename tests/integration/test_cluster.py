@@ -7,7 +7,6 @@ with the emulated servers, whatever happens; the machine's own Open vSwitch is n
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -147,11 +146,7 @@ def test_edge_tiered_over_two_servers(tmp_path):
             answer = json.loads(placed.stdout)
             assert answer["status"] == "optimal" and answer["objective"] == 330
         finally:
-            child = Path(f"/proc/{up.pid}/task/{up.pid}/children")  # nsenter's child: strata up in server1
-            pids = child.read_text().split() if child.exists() else []
-            for pid in pids or [str(up.pid)]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGINT)
+            up.send_signal(signal.SIGTERM)  # `strata cluster exec` passes it on to strata up in server1
             try:
                 up.wait(30)
             except subprocess.TimeoutExpired:
