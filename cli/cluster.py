@@ -52,7 +52,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             here = f" --dir {args.dir}" if args.dir != DEFAULT_FOLDER else ""
             print("each has its own network, mount, PID and UTS namespaces; root logs in to every one by key "
                   "(ssh SERVER from inside any of them)")
-            print(f"try: strata cluster exec {names[0]}{here} -- strata up --cluster {','.join(names)} --sample-pairs 20")
+            print(f"try: strata cluster exec {names[0]}{here} -- strata up --cluster {','.join(names)} "
+                  "--sample-pairs 20")
             print("Ctrl-C to tear them down", flush=True)
             _forever()
     except KeyboardInterrupt:

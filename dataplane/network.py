@@ -691,11 +691,10 @@ class EdgeNetwork:
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
+            classes = {"link": spliced_link_class(self.delay_element), **classes}
             self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec, self.servers if self.split else None),
-                                                        switch=switch, **{"link": spliced_link_class(self.delay_element),
-                                                                          **classes},
-                                                        controller=None, autoSetMacs=False, autoStaticArp=False,
-                                                        waitConnected=False, build=False)
+                                                        switch=switch, **classes, controller=None, autoSetMacs=False,
+                                                        autoStaticArp=False, waitConnected=False, build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
             with self.progress:
                 self.net.build()
@@ -796,7 +795,8 @@ class EdgeNetwork:
             return stats[0] if stats else {}
         return {"links": [link for s in stats for link in s["links"]],
                 "send_errors": sum(s["send_errors"] for s in stats),
-                "lateness_ms": {bound: sum(s["lateness_ms"][bound] for s in stats) for bound in stats[0]["lateness_ms"]}}
+                "lateness_ms": {bound: sum(s["lateness_ms"][bound] for s in stats)
+                                for bound in stats[0]["lateness_ms"]}}
 
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""

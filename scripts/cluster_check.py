@@ -52,8 +52,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="strata-cluster-"))
     net = MininetCluster(topo=spec_topo(spec), servers=["localhost"], placement=SwitchBinPlacer,
                          host=ClusterHost, link=ClusterLink, autoSetMacs=False, waitConnected=False, build=False,
-                         switch=partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user", protocols="OpenFlow13",
-                                        failMode="secure"),
+                         switch=partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user",
+                                        protocols="OpenFlow13", failMode="secure"),
                          controller=partial(RemoteController, ip="127.0.0.1", port=OPENFLOW_PORT))
     daemon = None
     started = time.monotonic()

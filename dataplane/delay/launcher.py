@@ -47,7 +47,8 @@ class DelayElement:
     def start(self) -> "DelayElement":
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         # run from this checkout: `-m` looks in the working folder first, which may hold another
-        self.proc = subprocess.Popen(self.argv or [self.python, "-m", "dataplane.delay"], stdin=subprocess.PIPE, cwd=REPO,
+        argv = self.argv or [self.python, "-m", "dataplane.delay"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
         try:
             ready = self._answer()

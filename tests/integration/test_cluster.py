@@ -120,8 +120,8 @@ def test_edge_tiered_over_two_servers(tmp_path):
             cloud = spec.hosts_with_role("cloud")[0]
             assert split.server[cloud.name] == SERVERS[0]
             one_way = device.access_delay_ms + 2.0 + 10.0
-            ping = inside("ssh", SERVERS[1], f"nsenter --net=/proc/$(pgrep -f '^bash .*[m]ininet:{device.name}$')/ns/net "
-                                             f"ping -c 20 -i 0.2 -q {cloud.ip}")
+            shell = f"$(pgrep -f '^bash .*[m]ininet:{device.name}$')"  # the device's shell on server2
+            ping = inside("ssh", SERVERS[1], f"nsenter --net=/proc/{shell}/ns/net ping -c 20 -i 0.2 -q {cloud.ip}")
             rtt = [float(x) for x in re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)", ping.stdout).groups()]
             print(f"{device.name} (server2) -> cloud (server1): RTT min/avg/max {rtt} ms, declared {2 * one_way} ms")
             assert " 0% packet loss" in ping.stdout, ping.stdout
@@ -156,7 +156,8 @@ def test_edge_tiered_over_two_servers(tmp_path):
         assert "interrupted" in out.text()
         # what the launch created is gone from both servers, while they still run
         # (bridges, node shells, SSH clients: remote shells and tunnels, link interfaces and tunnel ends)
-        check = "ovs-vsctl list-br; pgrep -a -f '[m]ininet:'; pgrep -a -x ssh; ip -o link show | grep -e -eth -e tap; true"
+        check = ("ovs-vsctl list-br; pgrep -a -f '[m]ininet:'; pgrep -a -x ssh; "
+                 "ip -o link show | grep -e -eth -e tap; true")
         for server, left in ((SERVERS[0], inside("sh", "-c", check)), (SERVERS[1], inside("ssh", SERVERS[1], check))):
             assert left.returncode == 0 and left.stdout.strip() == "", f"{server}: {left.stdout}{left.stderr}"
     assert not folder.exists()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cli import main
-from harness.emulated_cluster import (SERVER_INTERFACE, alive, cable_commands, enter_command, find_server, holder_command,
-                                      hosts_file, known_hosts, mountpoints, plan_servers, private_mounts,
+from harness.emulated_cluster import (SERVER_INTERFACE, alive, cable_commands, enter_command, find_server,
+                                      holder_command, hosts_file, known_hosts, mountpoints, plan_servers, private_mounts,
                                       server_commands, ssh_client_config, sshd_config)
 
 FOLDER = Path("/tmp/strata-cluster-test")
