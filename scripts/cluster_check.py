@@ -47,7 +47,7 @@ def main() -> int:
 
     setLogLevel("warning")
     ensure_ovs()
-    spec = load_topology(args.topology)
+    spec = load_topology(args.topology, delays=False)  # MininetCluster's own build starts no delay element
 
     workdir = Path(tempfile.mkdtemp(prefix="strata-cluster-"))
     net = MininetCluster(topo=spec_topo(spec), servers=["localhost"], placement=SwitchBinPlacer,
