@@ -1,7 +1,10 @@
 """Splitting a topology between servers: sites whole, every node placed, loads bounded, few links cut
-(never more than Mininet's own SwitchBinPlacer on the bundled networks), deterministic."""
+(never more than Mininet's own SwitchBinPlacer on the bundled networks, the fewest possible on small
+ones), deterministic."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from mininet.examples.cluster import SwitchBinPlacer
@@ -79,3 +82,24 @@ def test_every_server_gets_a_switch_even_when_sites_are_lopsided():
 def test_impossible_splits_are_refused(servers, why):
     with pytest.raises(ValueError, match=why):
         split_topology(load_topology("edge-tiered"), servers)
+
+
+def fewest_cut_links(spec, count: int) -> int:
+    """By brute force: the fewest links any split keeping sites whole, servers non-empty and loads
+    within the bound cuts (the first switch on the first server: the others are symmetric)."""
+    weights, bound = site_weights(spec), load_bound(site_weights(spec), count)
+    fewest = len(spec.links)
+    for rest in itertools.product(range(count), repeat=len(spec.switches) - 1):
+        part = dict(zip(spec.switches, (0, *rest)))
+        loads = [sum(weights[sw] for sw in spec.switches if part[sw] == p) for p in range(count)]
+        if min(loads) > 0 and max(loads) <= bound:
+            fewest = min(fewest, sum(1 for link in spec.links if part[link.a] != part[link.b]))
+    return fewest
+
+
+@pytest.mark.parametrize("name", ["edge-tiered", "zoo:Abilene"])
+@pytest.mark.parametrize("count", [2, 3])
+def test_small_networks_are_split_with_the_fewest_cut_links(name, count):
+    spec = load_topology(name)
+    split = split_topology(spec, [f"server{k}" for k in range(1, count + 1)])
+    assert len(split.cut) == fewest_cut_links(spec, count)
