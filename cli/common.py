@@ -218,8 +218,8 @@ def add_cluster_option(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     """--cluster SERVERS: the network spread over servers with Mininet's cluster edition."""
     parser.add_argument("--cluster", type=server_list, metavar="SERVERS",
                         help=prefix + "spread the network over these servers (comma-separated names or addresses; "
-                                      "the first is this one, the others reached over SSH as root; see `strata "
-                                      "cluster emulate`); no node agents there (docs/emulation.md)")
+                                      "the first is this one, the others reached over SSH, as root or with sudo without a password; "
+                                      "see `strata cluster emulate`); no node agents there (docs/emulation.md)")
 
 
 def server_list(text: str) -> list[str]:

@@ -53,7 +53,9 @@ class Stack:
 
     `nodes`: start the registry, the orchestrator and the node agents (needs the images; built
     once into the cache). `images`: which images to push to the registry up front (None = every
-    image built, [] = none: the orchestrator pushes an app's images when it is deployed)."""
+    image built, [] = none: the orchestrator pushes an app's images when it is deployed).
+    `cluster`: server names or addresses to spread the network over (this machine first; see
+    EdgeNetwork), without nodes."""
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
