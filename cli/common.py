@@ -214,6 +214,23 @@ def add_profile_option(parser: argparse.ArgumentParser, prefix: str = "") -> Non
                             f"{p.name}: {p.summary}" for p in PROFILES.values()) + f" (default: {DEFAULT_PROFILE})")
 
 
+def add_cluster_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--cluster SERVERS: the network spread over servers with Mininet's cluster edition."""
+    parser.add_argument("--cluster", type=server_list, metavar="SERVERS",
+                        help=prefix + "spread the network over these servers (comma-separated names or addresses; "
+                                      "the first is this one, the others reached over SSH, as root or with sudo without a password; "
+                                      "see `strata cluster emulate`); no node agents there (docs/emulation.md)")
+
+
+def server_list(text: str) -> list[str]:
+    servers = [s.strip() for s in text.split(",")]
+    if not all(servers):
+        raise argparse.ArgumentTypeError(f"name servers separated by commas, got {text!r}")
+    if len(set(servers)) != len(servers):
+        raise argparse.ArgumentTypeError(f"a server is named twice in {text!r}")
+    return servers
+
+
 def add_delays_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """--delays on|off: the topology's link delays and losses as declared (on) or all 0 (off)."""
     parser.add_argument("--delays", choices=["on", "off"], default="on",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from images import IMAGE_SCALE
 
-from .common import (IMAGE_SCALE_HELP, STACK_FILE, add_delays_option, add_profile_option, guarded, image_scale,
-                     positive_int)
-from .topo import load_spec
+from .common import (IMAGE_SCALE_HELP, STACK_FILE, add_cluster_option, add_delays_option, add_profile_option,
+                     guarded, image_scale, positive_int)
+from .topo import check_cluster, load_spec
 
 
 def add_parser(sub) -> None:
@@ -45,6 +45,7 @@ def add_parser(sub) -> None:
                          "a server and a device). Fewer hosts launch faster")
     add_profile_option(up)
     add_delays_option(up)
+    add_cluster_option(up)
     up.add_argument("--all-in-one", action="store_true", help="run the daemons in one process")
     up.add_argument("--openflow-port", type=int, default=6653)
     up.add_argument("--port-base", type=int, default=50050, metavar="PORT",
@@ -73,12 +74,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     spec = load_spec(args.topo, args.hosts_per_node, args.profile, args.delays)
+    check_cluster(spec, args.cluster)
     from harness.stack import port_addresses
     from harness.up import up
 
     return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port,
               addresses=port_addresses(args.port_base), state_file=Path(args.state), nodes=not args.no_nodes,
-              images=args.image or None, sample_pairs=args.sample_pairs, image_scale=args.image_scale)
+              images=args.image or None, sample_pairs=args.sample_pairs, image_scale=args.image_scale,
+              cluster=args.cluster)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_OK, OUTPUT, BadInput, add_delays_option, add_profile_option, guarded, positive_int, print_json
+from .common import (EXIT_OK, OUTPUT, BadInput, add_cluster_option, add_delays_option, add_profile_option,
+                     guarded, positive_int, print_json)
 
 
 def add_parser(sub) -> None:
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
                            "a server and a device). Fewer hosts launch faster")
     add_profile_option(topo, "show, launch: ")
     add_delays_option(topo, "show, launch: ")
+    add_cluster_option(topo, "launch: ")
     OUTPUT.add(topo, after_action=False)
     topo.set_defaults(json_output=True)  # show prints JSON; list and launch refuse -o json themselves
     topo.add_argument("--openflow-port", type=int, default=6653, help="launch: OpenFlow port for the SDN daemon")
@@ -40,6 +42,21 @@ def load_spec(name: str, hosts_per_node: int | None, profile: str, delays: str):
         raise BadInput(str(exc)) from None
 
 
+def check_cluster(spec, servers: list[str] | None) -> None:
+    """BadInput unless the network can be split between these servers and each name resolves."""
+    if not servers:
+        return
+    from dataplane.cluster import server_address
+    from topologies.split import split_topology
+
+    try:
+        split_topology(spec, servers)
+        for server in servers:
+            server_address(server)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def cmd_topo(args: argparse.Namespace) -> int:
     from topologies.catalog import as_dict, describe, draw, topology_names
 
@@ -50,6 +67,8 @@ def cmd_topo(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name:
         raise BadInput("name a topology (see `strata topo list`)")
+    if args.cluster and args.action != "launch":
+        raise BadInput("--cluster: only launch spreads a network over servers")
     spec = load_spec(args.name, args.hosts_per_node, args.profile, args.delays)
     if args.action == "show":
         if args.output == "json":
@@ -62,7 +81,8 @@ def cmd_topo(args: argparse.Namespace) -> int:
             draw(spec, args.png)
             print(f"wrote {args.png}")
         return EXIT_OK
+    check_cluster(spec, args.cluster)
     from harness.up import launch
 
     return launch(spec, pingall=args.pingall, openflow_port=args.openflow_port, sdn_address=args.sdn_listen,
-                  sample_pairs=args.sample_pairs)
+                  sample_pairs=args.sample_pairs, cluster=args.cluster)

@@ -43,6 +43,7 @@ STEP_PATIENCE = 5.0           # s a build step may hold back an interrupt before
 REAP_SECONDS = 3.0            # s to wait for killed shells to be reaped
 SHELL_TAG = "mininet:"        # Mininet starts each node's shell as `bash ... -is mininet:<node>`
 PROGRESS_SECONDS = 10.0       # a long launch says how far it is this often
+THIS_MACHINE = "localhost"   # the server a launch runs on (Mininet's cluster edition's name for it)
 SECONDS_PER_HOP = 0.15        # a sampled ping's extra wait per switch on its path (Kdl: ~30 ms a switch each way)
 
 
@@ -113,17 +114,21 @@ def tcp_reachable(src, dst, timeout: float) -> bool:
         server.wait()
 
 
-def spec_topo(spec: TopologySpec):
+def spec_topo(spec: TopologySpec, servers: dict[str, str] | None = None):
     """The spec as a Mininet Topo: its switches (with their datapath ids), hosts (addresses) and
-    links, each with its bandwidth (`bw`, for the link classes that shape)."""
+    links, each with its bandwidth (`bw`, for the link classes that shape); with `servers`
+    (node -> server), each node's server for Mininet's cluster edition."""
     from mininet.topo import Topo
+
+    def where(node: str) -> dict:
+        return {"server": servers[node]} if servers is not None else {}
 
     class SpecTopo(Topo):
         def build(self):
             for sw in spec.switches:
-                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}")
+                self.addSwitch(sw, dpid=f"{spec.dpid(sw):016x}", **where(sw))
             for h in spec.hosts:
-                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac)
+                self.addHost(h.name, ip=f"{h.ip}/{HOST_PREFIX_LEN}", mac=h.mac, **where(h.name))
             for link in spec.links:
                 self.addLink(link.a, link.b, bw=link.bandwidth_mbps, **delay_params(link.delay_ms, link.loss_percent))
             for h in spec.hosts:
@@ -277,6 +282,13 @@ def shells_to_kill(processes: dict[int, tuple[int, list[str]]], parent: int, nod
     """Of the processes (pid -> (parent pid, argv)), the Mininet shells of these nodes that `parent`
     started. Each leads its own process group (mnexec -d makes it a session leader)."""
     return sorted(pid for pid, (ppid, argv) in processes.items() if ppid == parent and shell_node(argv) in nodes)
+
+
+def ssh_children(processes: dict[int, tuple[int, list[str]]], parent: int) -> list[int]:
+    """Of the processes, the SSH clients `parent` started (directly or through sudo): the shells of
+    nodes on other servers and the tunnels between servers. Each leads its own process group."""
+    return sorted(pid for pid, (ppid, argv) in processes.items()
+                  if ppid == parent and argv[:1] in (["ssh"], ["sudo"]) and "ssh" in argv)
 
 
 def bridge_commands(bridges: Iterable[str], max_chars: int = MAX_COMMAND_CHARS) -> list[Command]:
@@ -559,13 +571,19 @@ def spliced_link_class(element: DelayElement | None):
             if self.delayed is None:
                 return super().makeIntfPair(intfname1, intfname2, addr1, addr2, node1, node2, deleteIntfs)
             for node, name, addr in ((node1, intfname1, addr1), (node2, intfname2, addr2)):
-                address = f"address {addr} " if addr else ""
-                out = node.cmd(f"ip link add name {name} {address}type veth peer name {name} netns {element.pid}")
-                if out.strip():
-                    raise RuntimeError(f"cannot splice {name} to the delay element: {out.strip()}")
+                splice(node, name, addr, element.pid)
             return None
 
     return SplicedLink
+
+
+def splice(node, name: str, addr: str | None, element_pid: int) -> None:
+    """A node's end of a delayed link: interface `name` of the node, whose veth peer of the same name
+    is in the delay element's namespace (element_pid: the element's process, on the node's server)."""
+    address = f"address {addr} " if addr else ""
+    out = node.cmd(f"ip link add name {name} {address}type veth peer name {name} netns {element_pid}")
+    if out.strip():
+        raise RuntimeError(f"cannot splice {name} to the delay element: {out.strip()}")
 
 
 def _stepwise_mininet(progress: LaunchProgress):
@@ -605,20 +623,41 @@ class EdgeNetwork:
     entry and always torn down on exit. stop() works at any moment (during build or start too,
     and when parts of the network are gone already), within seconds, leaving nothing behind.
 
-    Names are the spec's (bridges, interfaces, shells): one network per spec on a machine."""
+    Names are the spec's (bridges, interfaces, shells): one network per spec on a machine.
 
-    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None):
+    With `split` (topologies.split), the network is spread over servers with Mininet's cluster
+    edition (dataplane.cluster): the first server is this machine, the others are reached over
+    SSH (root, or sudo without a password), each running its own Open vSwitch; links between
+    servers are SSH tunnels. The controller's address must then be one every server reaches.
+    Each server with delayed links runs its own delay element (over SSH on the others); a delayed
+    link between servers is spliced into the element of the server its tunnel starts from."""
+
+    def __init__(self, spec: TopologySpec, *, controller: tuple[str, int] = ("127.0.0.1", 6653), progress=None,
+                 split=None):
         self.spec = spec
         self.controller = controller
+        self.split = split  # a topologies.split.Split, or None: everything on this machine
+        self.servers: dict[str, str] = {}  # node -> its server, as the cluster edition names it (master: localhost)
+        self.server_ips: dict[str, str] = {}  # each other server's address
         self.progress = LaunchProgress(spec, progress)  # `progress(text)` hears how a long launch goes
         self.net = None
         self._may_have_bridges = False  # start() began: switches may have created their bridges
-        self.delay_element: DelayElement | None = None  # serves the delayed links; None when there are none
+        # server -> the delay element serving the delayed links there (THIS_MACHINE: here); none without them
+        self.delay_elements: dict[str, DelayElement] = {}
         self.teardown_seconds: float | None = None  # how long the last stop() took
+
+    @property
+    def delay_element(self) -> DelayElement | None:
+        """The delay element of this machine, or None."""
+        return self.delay_elements.get(THIS_MACHINE)
 
     def bridge_names(self) -> list[str]:
         """The OVS bridges this network creates (one per switch)."""
         return list(self.spec.switches)
+
+    def _here(self, node: str) -> bool:
+        """The node runs on this machine."""
+        return not self.split or self.servers[node] == THIS_MACHINE
 
     def interface_names(self) -> list[str]:
         """Both ends of every link of this network."""
@@ -640,28 +679,54 @@ class EdgeNetwork:
 
         # batch: every bridge and port in a few ovs-vsctl transactions (one per switch is slow)
         switch = partial(ProbedOVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure", batch=True)
+        classes = {}
+        if self.split:
+            classes = self._cluster_classes()
+            switch = classes.pop("switch")
         host_ip, port = self.controller
         try:
-            if delayed_link_count(spec):  # its namespace must exist before the links are spliced into it
-                self.delay_element = DelayElement().start()
+            if delayed_link_count(spec) and not self.split:  # it must exist before links are spliced into it
+                self.delay_elements[THIS_MACHINE] = DelayElement().start()
 
             # Known to stop() before anything exists, so that whatever build creates is torn down.
             # plain links, shaped afterwards in one tc batch per namespace (_shape): Mininet's TCLink
             # runs a shell command per setting, and again for every port a switch adds
-            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec), switch=switch,
-                                                        link=spliced_link_class(self.delay_element), controller=None,
-                                                        autoSetMacs=False, autoStaticArp=False, waitConnected=False,
-                                                        build=False)
+            classes = {"link": spliced_link_class(self.delay_element), **classes}
+            self.net = _stepwise_mininet(self.progress)(topo=spec_topo(spec, self.servers if self.split else None),
+                                                        switch=switch, **classes, controller=None, autoSetMacs=False,
+                                                        autoStaticArp=False, waitConnected=False, build=False)
             self.net.controllers.append(RemoteControllerTarget("c0", host_ip, port))
             with self.progress:
                 self.net.build()
-                if self.delay_element is not None:
+                for server, element in self.delay_elements.items():
                     self.progress.phase("the delay element takes its links")
-                    self.delay_element.add_links([link.delayed for link in self.net.links if link.delayed])
+                    element.add_links([link.delayed for link in self.net.links
+                                       if link.delayed and getattr(link, "delay_server", THIS_MACHINE) == server])
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _cluster_classes(self) -> dict:
+        """The cluster edition's node and link classes, once every other server answers over SSH."""
+        from dataplane.cluster import (ClusterHost, check_servers, cluster_link_class, cluster_switch_class,
+                                       remote_delay_command, server_address, user)
+
+        master = self.split.servers[0]
+        self.servers = {node: (THIS_MACHINE if where == master else where) for node, where in self.split.server.items()}
+        self.server_ips = {server: server_address(server) for server in self.split.servers[1:]}
+        check_servers(self.server_ips)
+
+        def element_for(server: str) -> DelayElement:
+            """The server's delay element, started when its first delayed link is made."""
+            if server not in self.delay_elements:
+                argv = None if server == THIS_MACHINE else remote_delay_command(user(), self.server_ips[server])
+                self.delay_elements[server] = DelayElement(argv=argv).start()
+            return self.delay_elements[server]
+
+        switch = partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user", protocols="OpenFlow13",
+                         failMode="secure", batch=True)
+        return {"switch": switch, "host": ClusterHost, "link": cluster_link_class(element_for)}
 
     def start(self) -> "EdgeNetwork":
         """Start the switches (they connect to the controller) and prepare the hosts."""
@@ -688,8 +753,10 @@ class EdgeNetwork:
     def _shape(self) -> None:
         """Each link's bandwidth on both its ends (HTB), after the switches added their ports (OVS
         resets a port's qdisc when it adds it): one `tc -batch` for the switches' ends (all in the
-        machine's namespace), one per host for its end."""
-        root, by_host = [], {}
+        machine's namespace; on a cluster, one per server), one per host for its end. A tunnel's
+        ends are shaped as any link's."""
+        root: dict[str, list] = {}
+        by_host = {}
         for link in self.net.links:
             for intf in (link.intf1, link.intf2):
                 mbps = intf.params.get("bw")
@@ -698,10 +765,14 @@ class EdgeNetwork:
                 if intf.node.inNamespace:
                     by_host.setdefault(intf.node, []).append((intf.name, mbps))
                 else:
-                    root.append((intf.name, mbps))
-        if root:
-            done = subprocess.run(["tc", "-force", "-batch", "-"], input=shaping_batch(root), capture_output=True,
-                                  text=True, timeout=120)
+                    root.setdefault(self.servers.get(intf.node.name, ""), []).append((intf.name, mbps))
+        for server, interfaces in root.items():
+            argv = ["tc", "-force", "-batch", "-"]
+            if self.split and server != THIS_MACHINE:
+                from dataplane.cluster import ssh_command, user
+
+                argv = ssh_command(user(), self.server_ips[server], argv)
+            done = subprocess.run(argv, input=shaping_batch(interfaces), capture_output=True, text=True, timeout=120)
             if done.returncode != 0:
                 raise RuntimeError(f"shaping the switches' links failed: {done.stderr.strip()[:300]}")
         for node, interfaces in by_host.items():
@@ -717,8 +788,15 @@ class EdgeNetwork:
         return sample_check(self.net, self.spec, pairs, tcp_pairs=tcp_pairs, seed=seed, timeout=timeout, out=out)
 
     def delay_stats(self) -> dict:
-        """The delay element's counters (see dataplane.delay.element); empty when no link is delayed."""
-        return self.delay_element.stats() if self.delay_element is not None else {}
+        """The delay element's counters (see dataplane.delay.element); empty when no link is delayed. On
+        a cluster, every server's element's together."""
+        stats = [element.stats() for element in self.delay_elements.values()]
+        if len(stats) <= 1:
+            return stats[0] if stats else {}
+        return {"links": [link for s in stats for link in s["links"]],
+                "send_errors": sum(s["send_errors"] for s in stats),
+                "lateness_ms": {bound: sum(s["lateness_ms"][bound] for s in stats)
+                                for bound in stats[0]["lateness_ms"]}}
 
     def ping_all(self, timeout: float = 2.0) -> float:
         """Mininet's pingAll, printing its own lines and its `Results: N% dropped` summary."""
@@ -735,29 +813,53 @@ class EdgeNetwork:
         spliced links' interfaces with it), the nodes' shells (killed with their process groups; host
         namespaces go with them), the bridges, the link interfaces. Never talks to a shell; every
         external call has a timeout; interrupts wait until it is done. Idempotent."""
-        if self.delay_element is not None:
+        if self.delay_elements:
             with interrupts_after(None):
-                self.delay_element.stop()
-            self.delay_element = None
+                for element in self.delay_elements.values():
+                    element.stop()
+            self.delay_elements = {}
         if self.net is None:
             return
         started = time.monotonic()
         with interrupts_after(None):
-            _kill_groups(shells_to_kill(_processes(), os.getpid(), node_names(self.spec)))
+            group = TEARDOWN_GROUP | os.getpid() & 0xFFFF
+            done = self._stop_other_servers(group) if self.split else []
+            local = {node for node in node_names(self.spec) if self._here(node)}
+            processes = _processes()
+            _kill_groups(shells_to_kill(processes, os.getpid(), local)
+                         + (ssh_children(processes, os.getpid()) if self.split else []))
             _release(self.net)
             # Host namespaces went with their shells, and their veth ends with them. The bridges leave
             # the database (in as few transactions as fit), the link interfaces still in the root
             # namespace go in one batch, then ovs-vswitchd is given a moment to catch up.
-            done = [_run(c) for c in bridge_commands(self.spec.switches)] if self._may_have_bridges else []
-            delete = interface_command(_root_interfaces(), node_names(self.spec), TEARDOWN_GROUP | os.getpid() & 0xFFFF)
+            switches = [sw for sw in self.spec.switches if self._here(sw)]
+            done += [_run(c) for c in bridge_commands(switches)] if self._may_have_bridges else []
+            delete = interface_command(_root_interfaces(), local, group)
             done += [_run(delete)] if delete else []
             if self._may_have_bridges:
-                _await_removal(set(self.spec.switches), VSWITCHD_GRACE)
+                _await_removal(set(switches), VSWITCHD_GRACE)
             if all(done):
                 self.net, self._may_have_bridges = None, False
             else:
                 log.warning("the teardown of %s is incomplete; stop() again retries it", self.spec.name)
             self.teardown_seconds = time.monotonic() - started
+
+    def _stop_other_servers(self, group: int) -> list[bool]:
+        """On each other server, over SSH: end this network's shells there, delete its bridges and
+        the link interfaces left (tunnels' ends). One script per server; never `mn -c`."""
+        from dataplane.cluster import ssh_command, teardown_script, user
+
+        done = []
+        nodes = {node.name: node for node in [*self.net.hosts, *self.net.switches]}
+        for server, address in self.server_ips.items():
+            names = [name for name, where in self.servers.items() if where == server]
+            pids = [nodes[name].pid for name in names if name in nodes and nodes[name].pid]
+            bridges = [name for name in names if name in self.spec.switches] if self._may_have_bridges else []
+            interfaces = [i for i in interface_names(self.spec) if is_link_interface(i, set(names))]
+            script = teardown_script(pids, bridges, interfaces, group)
+            done.append(_run(Command(tuple(ssh_command(user(), address, ["bash", "-c", script])), "",
+                                     COMMAND_TIMEOUT + SECONDS_PER_INTERFACE * len(interfaces))))
+        return done
 
     def __enter__(self) -> "EdgeNetwork":
         return self.build()

@@ -53,21 +53,35 @@ class Stack:
 
     `nodes`: start the registry, the orchestrator and the node agents (needs the images; built
     once into the cache). `images`: which images to push to the registry up front (None = every
-    image built, [] = none: the orchestrator pushes an app's images when it is deployed)."""
+    image built, [] = none: the orchestrator pushes an app's images when it is deployed).
+    `cluster`: server names or addresses to spread the network over (this machine first; see
+    EdgeNetwork), without nodes."""
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
                  images: list[str] | None = None, state_file: Path | None = None, log=print,
                  orchestrator_options: dict | None = None, fast_failover: bool = True,
-                 image_scale: float = IMAGE_SCALE, build_only: list[str] | None = None):
+                 image_scale: float = IMAGE_SCALE, build_only: list[str] | None = None,
+                 cluster: list[str] | None = None):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
         self.addresses = {**DEFAULT_ADDRESSES, **(addresses or {})}
         self.all_in_one = all_in_one
-        # the nodes need the orchestrator, which needs both loopback daemons
+        # the nodes need the orchestrator, which needs both loopback daemons; on a cluster they are
+        # not run (the agents would run on other servers, whose run folder this one does not share)
         self.nodes = (nodes and {"sdn", "placement"} <= set(self.components)
-                      and bool(spec.hosts_with_role("registry")))
+                      and bool(spec.hosts_with_role("registry")) and not cluster)
+        # Spread over servers: the first is this one; the switches there and on every other server
+        # connect to the SDN daemon at this server's address on the network joining them.
+        self.split = None
+        self.openflow_host = "127.0.0.1"
+        if cluster:
+            from dataplane.cluster import server_address
+            from topologies.split import split_topology
+
+            self.split = split_topology(spec, cluster)
+            self.openflow_host = server_address(cluster[0])
         self.images = images
         # The image scale of the whole run (images, node storage, placement's sizes). At the default
         # scale every dataset image is built (it is small); at another, only the images named
@@ -85,7 +99,7 @@ class Stack:
         self.fast_failover = fast_failover
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
-        self.network = EdgeNetwork(spec, controller=("127.0.0.1", openflow_port), progress=log)
+        self.network = EdgeNetwork(spec, controller=(self.openflow_host, openflow_port), progress=log, split=self.split)
         self.daemons: list[DaemonProcess] = []
         self.agents: dict[str, DaemonProcess] = {}
         self.agent_sockets: dict[str, Path] = {}
@@ -120,7 +134,7 @@ class Stack:
 
     def _sdn_args(self) -> list[str]:
         return ["--topology", str(self.workdir / "topology.json"), "--db", str(self.workdir / "sdn.db"),
-                "--openflow", f"127.0.0.1:{self.openflow_port}", "--socket", str(self.sdn_socket)]
+                "--openflow", f"{self.openflow_host}:{self.openflow_port}", "--socket", str(self.sdn_socket)]
 
     def host_pid(self, name: str) -> int:
         return self.network.net.get(name).pid
@@ -369,7 +383,7 @@ class Stack:
                                **({"mesh": f"unix:{self.socket('mesh')}"} if self.mesh else {}),
                                **({"mano": f"unix:{self.socket('mano')}"} if self.mano else {})},
                  "service_range": self.service_range,
-                 "openflow": f"127.0.0.1:{self.openflow_port}", "registry": self.registry_url,
+                 "openflow": f"{self.openflow_host}:{self.openflow_port}", "registry": self.registry_url,
                  "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()},
                  **self._metrics_state()}
         (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))

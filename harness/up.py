@@ -28,14 +28,32 @@ def _describe(spec: TopologySpec) -> None:
         print(f"  {delayed} link(s) with delay or loss, spliced through the delay element (--delays off: none)")
 
 
+def _describe_split(stack: Stack) -> None:
+    """Which server runs what, and the links between servers (tunnels)."""
+    split = stack.split
+    if split is None:
+        return
+    hosts = {h.name for h in stack.spec.hosts}
+    for k, server in enumerate(split.servers):
+        nodes = split.nodes_on(server)
+        switches = [n for n in nodes if n not in hosts]
+        print(f"  {server}{' (this one: the daemons)' if k == 0 else ''}: {len(switches)} switches "
+              f"({', '.join(switches)}), {len(nodes) - len(switches)} hosts")
+    print(f"  {len(split.cut)} link(s) between servers, each an SSH tunnel: "
+          + ", ".join(f"{link.a}-{link.b}" for link in split.cut), flush=True)
+
+
 def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address: str,
-           sample_pairs: int = 0) -> int:
+           sample_pairs: int = 0, cluster: list[str] | None = None) -> int:
     interrupt_on_signals()
     _describe(spec)
     try:
-        with Stack(spec, components=("sdn",), openflow_port=openflow_port, addresses={"sdn": sdn_address},
-                   nodes=False) as stack:
-            print(f"SDN daemon at {sdn_address}; logs in {stack.workdir}", flush=True)
+        stack = Stack(spec, components=("sdn",), openflow_port=openflow_port, addresses={"sdn": sdn_address},
+                      nodes=False, cluster=cluster)
+        _describe_split(stack)
+        with stack:
+            print(f"SDN daemon at {sdn_address}, OpenFlow at {stack.openflow_host}:{openflow_port}; "
+                  f"logs in {stack.workdir}", flush=True)
             if pingall:
                 return 0 if stack.network.ping_all() == 0 else 1
             if sample_pairs:
@@ -50,11 +68,15 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
 
 def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: dict[str, str],
        state_file: Path, nodes: bool, images: list[str] | None, sample_pairs: int = 0,
-       image_scale: float = IMAGE_SCALE) -> int:
+       image_scale: float = IMAGE_SCALE, cluster: list[str] | None = None) -> int:
     interrupt_on_signals()
     _describe(spec)
     stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
-                  images=images, state_file=state_file, image_scale=image_scale)
+                  images=images, state_file=state_file, image_scale=image_scale, cluster=cluster)
+    _describe_split(stack)
+    if cluster and nodes:
+        print("  on a cluster, strata up runs the control layer (placement, SDN) and the network: no registry, "
+              "node agents, orchestrator, mesh or VNF manager", flush=True)
     print(f"run folder {stack.workdir} (logs, configurations)", flush=True)
     try:
         with stack:
@@ -63,7 +85,7 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
                 print(f"  {daemon.name:<10} pid {daemon.pid}  log {daemon.log_path}")
             for name in BUILT_COMPONENTS:
                 print(f"  {name:<10} gRPC {stack.addresses[name]}")
-            print(f"  OpenFlow   127.0.0.1:{openflow_port}")
+            print(f"  OpenFlow   {stack.openflow_host}:{openflow_port}")
             metrics = [f"{name} {address}" for name, address in stack.metrics.items()]
             if stack.agent_metrics:
                 metrics.append("agents " + ", ".join(stack.agent_metrics.values()))
@@ -84,9 +106,10 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.nodes:
                 print("try: strata app deploy examples/apps/online-boutique-kubernetes-manifests.yaml --wait | "
                       "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
-            else:  # no registry host (zoo networks) or --no-nodes: no orchestrator, mesh or agents
+            else:  # no registry host (zoo networks), --no-nodes or a cluster: no orchestrator, mesh or agents
+                where = "on a cluster" if stack.split else "on this network"
                 print("try: strata sdn topology | strata sdn path SRC DST | strata place PROBLEM.json  "
-                      "(no registry and node agents on this network: app, mesh and node commands need them)")
+                      f"(no registry and node agents {where}: app, mesh and node commands need them)")
             print(f"ready in {stack.timings['start']:.1f} s; Ctrl-C to shut everything down", flush=True)
             if sample_pairs and stack.network.sample_check(sample_pairs) != 0:
                 print("some sampled pairs did not reach each other: shutting down", flush=True)

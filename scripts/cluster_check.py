@@ -1,11 +1,11 @@
 """Run a Strata topology on Mininet's cluster edition (mininet.examples.cluster) under Strata's SDN
 daemon, with this machine as the cluster's only server, and check it with sampled pings.
 
-What it exercises: MininetCluster with RemoteHost, RemoteOVSSwitch (userspace datapath,
-OpenFlow 1.3) and RemoteLink, its placer, the runtime topology (OpenFlow port numbers) read back
-from the cluster's nodes, the SDN daemon as a network service, and the same sampled check as
-`strata topo launch --sample-pairs`. What it cannot exercise here: a second server (ssh to it,
-tunnels between servers); see docs/emulation.md.
+What it exercises: MininetCluster itself (its placer and build) with Strata's cluster node, switch
+and link classes (dataplane/cluster.py: userspace datapath, OpenFlow 1.3), the runtime topology
+(OpenFlow port numbers) read back from the cluster's nodes, the SDN daemon as a network service,
+and the same sampled check as `strata topo launch --sample-pairs`. Several servers are what
+`strata up --cluster` and `strata topo launch --cluster` run on (docs/emulation.md).
 
     .venv/bin/python scripts/cluster_check.py [zoo:Abilene] [--sample-pairs 20]      (root)
 """
@@ -27,35 +27,6 @@ OPENFLOW_PORT = 6682
 SDN_ADDRESS = "127.0.0.1:50419"
 
 
-def cluster_switch_class():
-    """RemoteOVSSwitch with two fixes the cluster edition needs under Python 3 (found here):
-    its rcmd adds bytes to a str, and its batch start sends the whole `ovs-vsctl` line through a
-    node's interactive shell, whose terminal cuts lines at 4,096 characters (Abilene's 11
-    switches: only the first 7 bridges were created). The line now runs as its own process."""
-    import shlex
-    from itertools import groupby
-    from operator import attrgetter
-
-    from mininet.examples.cluster import RemoteOVSSwitch
-    from mininet.node import OVSSwitch
-
-    class ClusterOVSSwitch(RemoteOVSSwitch):
-        def rcmd(self, *cmd, **opts):
-            out, _ = self.rpopen(*cmd, **opts).communicate()
-            return out.decode(errors="replace") if isinstance(out, bytes) else out
-
-        @classmethod
-        def batchStartup(cls, switches, **_kwargs):  # noqa: N802 (Mininet's name)
-            server = attrgetter("server")
-            for _, group in groupby(sorted(switches, key=server), server):
-                first = next(iter(group := tuple(group)))
-                line = (lambda c: shlex.quote(c)) if first.isRemote else (lambda c: c)
-                OVSSwitch.batchStartup(group, run=lambda c, **_: first.rcmd(["bash", "-c", line(c)]))
-            return switches
-
-    return ClusterOVSSwitch
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("topology", nargs="?", default="zoo:Abilene")
@@ -65,22 +36,24 @@ def main() -> int:
         print("scripts/cluster_check.py needs root (Mininet)", file=sys.stderr)
         return 2
 
-    from mininet.examples.cluster import MininetCluster, RemoteHost, RemoteLink, SwitchBinPlacer
+    from mininet.examples.cluster import MininetCluster, SwitchBinPlacer
     from mininet.log import setLogLevel
     from mininet.node import RemoteController
 
-    from dataplane.network import ensure_ovs, runtime_topology, sample_check, spec_topo
+    from dataplane.cluster import ClusterHost, ClusterLink, cluster_switch_class
+    from dataplane.network import INACTIVITY_PROBE_MS, ensure_ovs, runtime_topology, sample_check, spec_topo
     from harness.daemons import start_sdn_daemon, wait_switches_connected
     from topologies.catalog import load_topology
 
     setLogLevel("warning")
     ensure_ovs()
-    spec = load_topology(args.topology)
+    spec = load_topology(args.topology, delays=False)  # MininetCluster's own build starts no delay element
 
     workdir = Path(tempfile.mkdtemp(prefix="strata-cluster-"))
     net = MininetCluster(topo=spec_topo(spec), servers=["localhost"], placement=SwitchBinPlacer,
-                         host=RemoteHost, link=RemoteLink, autoSetMacs=False, waitConnected=False, build=False,
-                         switch=partial(cluster_switch_class(), datapath="user", protocols="OpenFlow13", failMode="secure"),
+                         host=ClusterHost, link=ClusterLink, autoSetMacs=False, waitConnected=False, build=False,
+                         switch=partial(cluster_switch_class(INACTIVITY_PROBE_MS), datapath="user",
+                                        protocols="OpenFlow13", failMode="secure"),
                          controller=partial(RemoteController, ip="127.0.0.1", port=OPENFLOW_PORT))
     daemon = None
     started = time.monotonic()

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openvswitch-switch mininet ethtool iputils-ping iperf3 iperf curl docker-registry runc)
+# openssh-server and sudo: what Mininet's cluster edition needs on each server (`strata cluster emulate`)
+APT_PACKAGES=(openvswitch-switch mininet ethtool iputils-ping iperf3 iperf curl docker-registry runc
+              openssh-server sudo)
 VENV=.venv
 PYTHON=${PYTHON:-python3}
 

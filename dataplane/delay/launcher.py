@@ -37,8 +37,9 @@ class DelayElement:
     process that started it dies: its namespace, and with it every interface of its links, goes
     with it."""
 
-    def __init__(self, python: str = sys.executable):
+    def __init__(self, python: str = sys.executable, argv: list[str] | None = None):
         self.python = python
+        self.argv = argv  # the command to run instead, e.g. on another server over SSH (its own namespace there)
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
         self.realtime = False   # it got SCHED_FIFO
@@ -46,7 +47,8 @@ class DelayElement:
     def start(self) -> "DelayElement":
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         # run from this checkout: `-m` looks in the working folder first, which may hold another
-        self.proc = subprocess.Popen([self.python, "-m", "dataplane.delay"], stdin=subprocess.PIPE, cwd=REPO,
+        argv = self.argv or [self.python, "-m", "dataplane.delay"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, cwd=REPO,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
         try:
             ready = self._answer()
