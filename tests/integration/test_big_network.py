@@ -34,10 +34,10 @@ def stop(proc: subprocess.Popen) -> str:
     return out
 
 
-def left_behind(workdir, patience: float = 60.0) -> list[str]:
+def left_behind(workdir, patience: float = 120.0) -> list[str]:
     """What the stopped launch left. Processes, namespaces and mounts must be gone at once; the
     bridges' own interfaces go when ovs-vswitchd has deleted the bridges the stop removed from its
-    database (it deletes their ports one by one: about 8 s after GtsCe's stop), so those are
+    database (it deletes their ports one by one: about 8 s after GtsCe's stop, over a minute on a loaded machine), so those are
     given `patience`."""
     deadline = time.monotonic() + patience
     found = leftovers(SWITCHES, workdir)

@@ -161,6 +161,9 @@ def test_edge_tiered_over_two_servers(tmp_path):
         for server, left in ((SERVERS[0], inside("sh", "-c", check)), (SERVERS[1], inside("ssh", SERVERS[1], check))):
             assert left.returncode == 0 and left.stdout.strip() == "", f"{server}: {left.stdout}{left.stderr}"
     assert not folder.exists()
-    assert machine_state() == before
+    # nothing of the machine's own was added (an earlier test's bridge ports that ovs-vswitchd was
+    # still deleting when this one began may be gone by now: not this test's doing)
+    bridges, links = machine_state()
+    assert set(bridges) <= set(before[0]) and set(links) <= set(before[1]), (bridges, links, before)
     assert time.monotonic() - started < 180
 
