@@ -120,6 +120,11 @@ def parse_reference(text: str) -> tuple[str, str]:
     return name, reference
 
 
+def reference_text(name: str, reference: str) -> str:
+    """parse_reference's parts written back: "name@sha256:..." for a digest, "name:tag" otherwise."""
+    return f"{name}@{reference}" if reference.startswith("sha256:") else f"{name}:{reference}"
+
+
 def _check_digest(digest: str) -> None:
     if not _DIGEST.fullmatch(digest):
         raise ValueError(f"bad digest {digest!r}: expected sha256:<64 lowercase hex>")
@@ -235,7 +240,7 @@ class RegistryClient:
     def manifest(self, reference: str) -> ImageManifest:
         """The image manifest and its configuration, both checked against their digests."""
         name, ref = parse_reference(reference)
-        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        shown = reference_text(name, ref)
         manifest, digest, media_type = self._manifest_document(name, ref, shown, MANIFEST_ACCEPT)
         if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in manifest:
             raise RegistryError(f"image {shown} in {self.base_url} is a multi-platform index; "
@@ -250,7 +255,7 @@ class RegistryClient:
         configuration read). A multi-platform index (OCI index or Docker manifest list) is followed
         to the platform's manifest; RegistryError naming the platforms it has when there is none."""
         name, ref = parse_reference(reference)
-        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        shown = reference_text(name, ref)
         document, digest, media_type = self._manifest_document(name, ref, shown, INDEX_ACCEPT)
         if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in document:
             entry = _platform_entry(document, platform, f"image {shown} in {self.base_url}")

@@ -30,8 +30,9 @@ from typing import Protocol
 import programs
 from component_base.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
                                    Unavailable)
+from api import bounds
 from images.registry import (DigestMismatch, ImageNotFound, RegistryError, RegistryUnavailable,
-                             parse_reference)
+                             parse_reference, reference_text)
 
 from . import rootfs as rootfs_mod
 from .bundle import EXTRA_CAPABILITIES, runtime_config
@@ -44,6 +45,7 @@ from .state import OOM_KILLED, RESTARTING, RUNNING, STOPPED, AgentState, Contain
 log = logging.getLogger("strata.agent")
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 # The platform's service program (the stand-in for an app's code), bound read-only into every
 # container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
@@ -119,6 +121,7 @@ class PullReport:
 
 def check_hosts(hosts: Mapping[str, str]) -> None:
     """Extra /etc/hosts entries: host names (RFC 1123) to IPv4 addresses."""
+    bounds.count("hosts", hosts, bounds.MAX_ITEMS)
     for name, ip in hosts.items():
         if not HOST_NAME.match(name) or len(name) > 253:
             raise InvalidArgument(f"hosts: {name[:60]!r} is not a valid host name")
@@ -126,6 +129,16 @@ def check_hosts(hosts: Mapping[str, str]) -> None:
             ipaddress.IPv4Address(ip)
         except ValueError:
             raise InvalidArgument(f"hosts: {name}: {ip[:60]!r} is not an IPv4 address") from None
+
+
+def check_sources(sources: Mapping[str, str]) -> None:
+    """layer_sources: a layer digest -> a peer's blob server, http://IPV4:PORT (no other URL: the agent
+    fetches from what it is given, so it must not be steered to an arbitrary host or path)."""
+    bounds.count("layer_sources", sources, bounds.MAX_LIST)
+    for digest, url in sources.items():
+        if not DIGEST.fullmatch(digest):
+            raise InvalidArgument(f"layer_sources: key {digest[:80]!r} is not a sha256:<64 hex> digest")
+        bounds.blob_url(f"layer_sources[{digest[:19]}]", url)
 
 
 def hosts_file(name: str, ip: str, extra: Mapping[str, str]) -> str:
@@ -195,6 +208,7 @@ class Node:
     def pull(self, reference: str, sources: Mapping[str, str] | None = None) -> tuple[ImageRecord, PullReport]:
         """`sources`: digest -> base URL of a peer that holds the layer (the orchestrator's choice);
         a peer that fails is not fatal: the layer then comes from the registry."""
+        check_sources(sources or {})
         pins: list[str] = []
         try:
             return self._pull(reference, sources, pins)
@@ -218,7 +232,7 @@ class Node:
             name, tag = parse_reference(reference)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        reference = f"{name}:{tag}"
+        reference = reference_text(name, tag)
         started = time.monotonic()
         try:
             manifest = self.registry.manifest(reference)
@@ -275,7 +289,7 @@ class Node:
 
     # -- containers ----------------------------------------------------------------------------
     def _free_name(self, image: str) -> str:
-        base = re.sub(r"[^a-z0-9-]", "-", image.split(":")[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
+        base = re.sub(r"[^a-z0-9-]", "-", re.split(r"[:@]", image)[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
         k = 1
         while self._taken(f"{base}-{k}"):
             k += 1
@@ -296,20 +310,22 @@ class Node:
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
             capabilities: Sequence[str] = (), ready_port: int = 0,
             memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
+        bounds.finite("cpu_millicores", cpu_millicores, 0, bounds.MAX_MILLICORES)
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
             raise InvalidArgument(f"ready_port must be a TCP port 1-65535 (or 0 for none), got {ready_port}")
+        bounds.strings("capabilities", capabilities, count=len(EXTRA_CAPABILITIES), each=64)
         for cap in capabilities:
             if cap not in EXTRA_CAPABILITIES:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
-        if cpu < 0:
-            raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
-        if not math.isfinite(memory_limit_mib) or memory_limit_mib < 0:
-            raise InvalidArgument(f"memory_limit_mib must be a finite number >= 0 (0 = no limit), "
-                                  f"got {memory_limit_mib:g}")
-        if not math.isfinite(memory_request_mib) or memory_request_mib < 0:
-            raise InvalidArgument(f"memory_request_mib must be a finite number >= 0 (0 = none), "
-                                  f"got {memory_request_mib:g}")
+        bounds.finite("memory_limit_mib", memory_limit_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.finite("memory_request_mib", memory_request_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.text("name", name, bounds.MAX_NAME)
+        bounds.text("image", image, bounds.MAX_TEXT)
+        bounds.strings("env", env)
+        bounds.strings("command", command)
+        bounds.string_map("labels", labels or {})
+        check_sources(sources or {})
         if memory_limit_mib and memory_request_mib > memory_limit_mib:
             raise InvalidArgument(f"memory_request_mib ({memory_request_mib:g}) must not exceed "
                                   f"memory_limit_mib ({memory_limit_mib:g})")
@@ -522,6 +538,7 @@ class Node:
             return lock if lock is not None and lock.acquire(blocking=False) else None
 
     def stop(self, name: str, timeout: float = 10.0) -> ContainerRecord:
+        bounds.finite("timeout_seconds", timeout, 0, bounds.MAX_STOP_TIMEOUT_SECONDS)
         with self._exclusive(name) as record:
             record.desired = STOPPED
             code = self.runc.stop(self._runc_id(name), timeout)
