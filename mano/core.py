@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from api import bounds
 from api.app import ServiceSpec
 from api.classifier import Classifier, checked_classifier
 from api.names import check_service_name, dns_label_problem
@@ -208,6 +209,7 @@ class VnfManager:
     # -- chains ------------------------------------------------------------------------------------
     def create_chain(self, name: str, classifier: Classifier, instances: list[str], symmetric: bool) -> ChainRecord:
         check_service_name(name)
+        bounds.strings("instances", instances, count=bounds.MAX_LIST, each=bounds.MAX_NAME)
         c = checked_classifier(classifier)
         if symmetric and not c.dst_cidr:
             raise InvalidArgument("a symmetric chain needs a destination (dst_cidr)")

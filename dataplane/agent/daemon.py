@@ -89,7 +89,7 @@ def build_node(config: dict):
         raise InvalidArgument(f"agent configuration: {exc}") from None
     return Node(node_config,
                 store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"]),
-                registry=RegistryClient(config["registry"]),
+                registry=RegistryClient(config["registry"], follow_redirects=False),
                 runc=Runc(state_dir / "runc"),
                 podnet=PodNetwork(switch=config["switch"], prefixlen=int(config["prefixlen"]),
                                   root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"],

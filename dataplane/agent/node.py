@@ -79,7 +79,7 @@ class EndpointRegistrar(Protocol):
 class Registry(Protocol):
     def manifest(self, reference: str): ...
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int: ...
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ class Node:
 
         with self._lock:
             if base_url not in self._peer_clients:
-                self._peer_clients[base_url] = RegistryClient(base_url)
+                self._peer_clients[base_url] = RegistryClient(base_url, follow_redirects=False)
             return self._peer_clients[base_url]
 
     # -- images --------------------------------------------------------------------------------
@@ -238,17 +238,19 @@ class Node:
             manifest = self.registry.manifest(reference)
             self._pin([layer.digest for layer in manifest.layers], pins)
             from_peers: set[str] = set()
+            sizes = {layer.digest: layer.size for layer in manifest.layers}
 
             def fetch(digest: str, dest: Path) -> int:
+                """The blob, stopped as soon as it is larger than its descriptor says."""
                 peer = (sources or {}).get(digest)
                 if peer:
                     try:
-                        size = self.peer_client(peer).fetch_blob(name, digest, dest)
+                        size = self.peer_client(peer).fetch_blob(name, digest, dest, sizes[digest])
                         from_peers.add(digest)
                         return size
                     except RegistryError as exc:  # a peer is a shortcut, never a dependency
                         log.warning("layer %s from peer %s failed (%s); from the registry", digest[:19], peer, exc)
-                return self.registry.fetch_blob(name, digest, dest)
+                return self.registry.fetch_blob(name, digest, dest, sizes[digest])
 
             result = self.store.ensure(manifest.layers, fetch, parallel=self.config.max_concurrent_downloads,
                                        label=reference)
@@ -268,7 +270,6 @@ class Node:
             raise DataLoss(str(exc)) from None
         except RegistryError as exc:
             raise FailedPrecondition(str(exc)) from None
-        sizes = {layer.digest: layer.size for layer in manifest.layers}
         peer_layers = [d for d in result.pulled if d in from_peers]
         peer_bytes = sum(sizes[d] for d in peer_layers)
         with self._lock:

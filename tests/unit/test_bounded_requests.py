@@ -249,3 +249,14 @@ def test_subsets_and_endpoints_are_bounded(mesh):  # noqa: F811 - the fixture
     with pytest.raises(InvalidArgument, match="endpoints"):
         core.set_endpoints("web", many)
 
+
+
+# -- the SDN controller -----------------------------------------------------------------------------------------------
+def test_chain_hops_are_bounded():
+    from controller.sdn.core import check_hops
+
+    check_hops([["fw-1", "fw-2"], ["nat-1"]])
+    with pytest.raises(InvalidArgument, match="hops"):
+        check_hops([["fw-1"]] * (bounds.MAX_LIST + 1))
+    with pytest.raises(InvalidArgument, match="hops\\[0\\]"):
+        check_hops([[f"fw-{k}" for k in range(bounds.MAX_LIST + 1)]])

@@ -27,7 +27,7 @@ class BlobSource:
         layers = tuple(LayerRef(d, len(BLOBS[d]), OCI_LAYER_TAR) for d in DIGESTS)
         return ImageManifest(reference, "sha256:" + "0" * 64, "sha256:" + "1" * 64, {"config": {"Cmd": ["x"]}}, layers)
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int:
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int:
         if self.down:
             raise RegistryUnavailable("connection refused")
         if digest not in self.blobs:
