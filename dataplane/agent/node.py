@@ -37,6 +37,7 @@ from images.registry import (DigestMismatch, ImageNotFound, RegistryError, Regis
 from . import rootfs as rootfs_mod
 from .bundle import EXTRA_CAPABILITIES, runtime_config
 from .layers import LayerStore
+from .logs import DEFAULT_MAX_LOG_BYTES, read_tail, rotate
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
 from .readiness import listens_on
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
@@ -96,9 +97,10 @@ class NodeConfig:
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers per image pull at once
     max_parallel_starts: int = DEFAULT_MAX_PARALLEL_STARTS            # container starts at once
     memory_mib: float = 0.0  # memory for containers' requests, MiB; 0 = not given: no admission by memory
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # a container's log is rotated past this (the newest kept)
 
     def __post_init__(self):
-        for key in ("max_concurrent_downloads", "max_parallel_starts"):
+        for key in ("max_concurrent_downloads", "max_parallel_starts", "max_log_bytes"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
@@ -504,14 +506,9 @@ class Node:
             return sorted(self.records.values(), key=lambda r: r.name)
 
     def logs(self, name: str, tail_lines: int = 0) -> str:
+        """The container's newest log lines (all, or the last `tail_lines`), at most the last MiB."""
         self._get(name)
-        try:
-            text = self._log_path(name).read_bytes().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-        if tail_lines:
-            text = "\n".join(text.splitlines()[-tail_lines:]) + ("\n" if text.endswith("\n") else "")
-        return text
+        return read_tail(self._log_path(name), tail_lines)
 
     @contextmanager
     def _exclusive(self, name: str) -> Iterator[ContainerRecord]:
@@ -617,7 +614,8 @@ class Node:
 
     def check_once(self) -> None:
         """One supervisor pass: notice dead processes, restart those whose back-off has passed,
-        note the processes now ready, and retry SDN attachments the controller has not confirmed."""
+        note the processes now ready, rotate logs past their cap, and retry SDN attachments the
+        controller has not confirmed."""
         now = self.clock()
         for record in self.containers():
             lock = self._try_exclusive(record.name)
@@ -632,6 +630,7 @@ class Node:
                     self._restart(record)
                 if record.state == RUNNING:
                     self._check_readiness(record)
+                self._rotate_log(record.name)
             finally:
                 lock.release()
         with self._lock:
@@ -650,6 +649,13 @@ class Node:
                 log.warning("endpoint %s not attached yet: %s", name, exc)
             finally:
                 lock.release()
+
+    def _rotate_log(self, name: str) -> None:
+        try:
+            if rotate(self._log_path(name), self.config.max_log_bytes):
+                log.info("%s: log rotated at %d bytes", name, self.config.max_log_bytes)
+        except OSError as exc:  # a full disk or a removed folder: try again next pass
+            log.warning("%s: rotating the log failed: %s", name, exc)
 
     def _died(self, record: ContainerRecord, now: float) -> None:
         code = reaped_exit_code(record.pid)
