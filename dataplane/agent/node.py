@@ -47,6 +47,7 @@ log = logging.getLogger("strata.agent")
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+MAX_REFERENCE = 512  # characters of an image reference (a 255-character name and a tag or digest fit)
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 # The platform's service program (the stand-in for an app's code), bound read-only into every
 # container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
@@ -210,6 +211,7 @@ class Node:
     def pull(self, reference: str, sources: Mapping[str, str] | None = None) -> tuple[ImageRecord, PullReport]:
         """`sources`: digest -> base URL of a peer that holds the layer (the orchestrator's choice);
         a peer that fails is not fatal: the layer then comes from the registry."""
+        bounds.text("image", reference, MAX_REFERENCE)
         check_sources(sources or {})
         pins: list[str] = []
         try:
@@ -324,7 +326,11 @@ class Node:
         bounds.finite("memory_limit_mib", memory_limit_mib, 0, bounds.MAX_MEMORY_MIB)
         bounds.finite("memory_request_mib", memory_request_mib, 0, bounds.MAX_MEMORY_MIB)
         bounds.text("name", name, bounds.MAX_NAME)
-        bounds.text("image", image, bounds.MAX_TEXT)
+        bounds.text("image", image, MAX_REFERENCE)
+        try:
+            parse_reference(image)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
         bounds.strings("env", env)
         bounds.strings("command", command)
         bounds.string_map("labels", labels or {})
@@ -492,6 +498,7 @@ class Node:
         record.state, record.message = RUNNING, ""
 
     def _get(self, name: str) -> ContainerRecord:
+        bounds.text("name", name, bounds.MAX_NAME)
         with self._lock:
             if name not in self.records:
                 known = ", ".join(sorted(self.records)) or "none"

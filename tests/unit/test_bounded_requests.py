@@ -139,12 +139,19 @@ def test_stop_with_a_nan_or_huge_timeout_is_refused_and_the_container_keeps_runn
     ({"labels": {f"k{k}": "v" for k in range(bounds.MAX_LIST + 1)}}, "labels"),
     ({"layer_sources": {DIGEST: "http://evil.example:80/steal"}}, "layer_sources"),
     ({"layer_sources": {"sha256:short": "http://10.0.0.4:50061"}}, "layer_sources"),
-    ({"image": "web@sha256:" + "0" * 63}, "sha256"), ({"name": "x" * 300}, "name")])
+    ({"image": "web@sha256:" + "0" * 63}, "sha256"), ({"image": "web:" + "v" * 600}, "image"),
+    ({"name": "x" * 300}, "name")])
 def test_run_container_out_of_bounds_is_refused_before_any_pull(agent, change, field):
     servicer, node, registry, runc = agent
     message = refused(servicer.RunContainer, agent_pb2.RunContainerRequest(**{"name": "web", "image": "web", **change}))
     assert field in message
     assert registry.asked == [] and registry.fetches == {} and runc.running == set() and node.containers() == []
+
+
+def test_names_are_bounded_before_they_are_looked_up(agent):
+    servicer, _, _, _ = agent
+    message = refused(servicer.StopContainer, agent_pb2.StopContainerRequest(name="x" * 10_000))
+    assert "name" in message and len(message) < 200
 
 
 def test_pull_layer_sources_are_checked_like_run_s(agent):
