@@ -119,6 +119,9 @@ class VnfManager:
         if len(APP_PREFIX + name) > 63:
             raise InvalidArgument(f"instance name {name!r} is too long: at most {63 - len(APP_PREFIX)} characters")
         self._check_level(scale_level)
+        bounds.text("near", near, bounds.MAX_NAME)
+        if any(c.isspace() for c in near):
+            raise InvalidArgument(f"near: {near[:60]!r} is not a host name")
         with self._lock:
             descriptor = self._vnfd(vnfd)
             instance = self.instances.get(name) or VnfInstance(name, vnfd, VnfState(), APP_PREFIX + name)

@@ -9,6 +9,7 @@ from strata.v1 import agent_pb2, common_pb2, mesh_pb2, orchestrator_pb2 as opb, 
 
 from api import bounds
 from api.app import AppSpec, ServiceSpec
+from api.classifier import Classifier
 from component_base.errors import InvalidArgument
 from controller.mesh.servicer import MeshServicer
 from controller.orchestrator.servicer import OrchestratorServicer
@@ -267,3 +268,29 @@ def test_chain_hops_are_bounded():
         check_hops([["fw-1"]] * (bounds.MAX_LIST + 1))
     with pytest.raises(InvalidArgument, match="hops\\[0\\]"):
         check_hops([[f"fw-{k}" for k in range(bounds.MAX_LIST + 1)]])
+
+
+# -- the VNF manager --------------------------------------------------------------------------------------------------
+def test_vnf_requests_are_bounded_before_anything_is_recorded(mano_manager):
+    manager = mano_manager
+    for near in ("h" * 300, "a host"):
+        with pytest.raises(InvalidArgument, match="near"):
+            manager.instantiate("fw1", "edge-fw", 1, near)
+    assert manager.instances == {} and manager.list_operations() == []
+    with pytest.raises(InvalidArgument, match="instances"):
+        manager.create_chain("c1", Classifier("10.0.0.0/24", "", "tcp", 80), [f"fw{k}" for k in range(300)], False)
+    assert manager.chains == {}
+
+
+@pytest.fixture
+def mano_manager(tmp_path):
+    from mano.core import VnfManager
+    from mano.descriptors import parse_vnfd
+    from mano.store import ManoStore
+    from test_mano_core import FIREWALL, FakeOrchestrator, FakeSdn
+
+    store = ManoStore(tmp_path / "mano.db")
+    manager = VnfManager(store, FakeOrchestrator(), FakeSdn(), run=lambda work: work(), ready_timeout=0.05, poll=0.001)
+    manager.onboard(parse_vnfd(FIREWALL))
+    yield manager
+    store.close()
