@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 
 from api import bounds
+from controller.placement.algorithms import ALGORITHMS
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
@@ -219,6 +220,8 @@ class Orchestrator:
         can be told at once: a bad spec or image reference, a `near` host or a client site or host
         (strata.io/clients) the network lacks, a hard
         rule no capacity can satisfy (check_rules)."""
+        if algorithm and algorithm not in ALGORITHMS:
+            raise InvalidArgument(f"algorithm {algorithm[:60]!r} is not one of {', '.join(ALGORITHMS)}")
         try:
             spec = validate_app(spec)
         except AppError as exc:

@@ -294,3 +294,12 @@ def mano_manager(tmp_path):
     manager.onboard(parse_vnfd(FIREWALL))
     yield manager
     store.close()
+
+
+def test_deploy_names_a_known_placement_algorithm(tmp_path):
+    c = Cluster(tmp_path)
+    request = opb.DeployRequest(application="shop", algorithm="x" * 100_000,
+                                services=[opb.ServiceSpec(name="api", image="api", replicas=1, cpu_millicores=100,
+                                                          port=80, target_port=80)])
+    assert "algorithm" in refused(OrchestratorServicer(c.o).Deploy, request)
+    assert c.o.deployments() == []
