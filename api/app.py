@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from api.bounds import MAX_DOCUMENT, MAX_LIST, MAX_MILLICORES, MAX_REPLICAS
 from api.names import dns_label_problem
 from component_base.errors import InvalidArgument
 
@@ -207,10 +208,12 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         parse_image_reference(service.image)
     except AppError as e:
         problems.append(("image", str(e)))
-    if not _whole(service.replicas) or service.replicas < 0:
-        problems.append(("replicas", f"must be a whole number >= 0, got {service.replicas!r}"))
-    if not _number(service.cpu_millicores) or not _finite(service.cpu_millicores) or service.cpu_millicores <= 0:
-        problems.append(("cpu_millicores", f"must be a positive finite number, got {service.cpu_millicores!r}"))
+    if not _whole(service.replicas) or not 0 <= service.replicas <= MAX_REPLICAS:
+        problems.append(("replicas", f"must be a whole number from 0 to {MAX_REPLICAS}, got {service.replicas!r}"))
+    if not _number(service.cpu_millicores) or not _finite(service.cpu_millicores) \
+            or not 0 < service.cpu_millicores <= MAX_MILLICORES:
+        problems.append(("cpu_millicores", f"must be a positive finite number up to {MAX_MILLICORES:g}, "
+                                           f"got {service.cpu_millicores!r}"))
     if not _number(service.bandwidth_mbps) or not _finite(service.bandwidth_mbps) or service.bandwidth_mbps < 0:
         problems.append(("bandwidth_mbps", f"must be a finite number >= 0, got {service.bandwidth_mbps!r}"))
     for field in ("memory_mib", "memory_limit_mib"):
@@ -224,16 +227,21 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
         value = getattr(service, field)
         if not _whole(value) or not 1 <= value <= 65535:
             problems.append((field, f"must be a port number 1-65535, got {value!r}"))
-    if not isinstance(service.base_image, str):
-        problems.append(("base_image", f"must be a string, got {service.base_image!r}"))
-    if not isinstance(service.dependencies, tuple) or not all(isinstance(d, str) for d in service.dependencies):
-        problems.append(("dependencies", f"must be a tuple of service names, got {service.dependencies!r}"))
+    if not isinstance(service.base_image, str) or len(service.base_image) > MAX_REPOSITORY + 200:
+        problems.append(("base_image", f"must be an image reference, got {service.base_image!r:.200}"))
+    if not isinstance(service.vnf_config, str) or len(service.vnf_config) > MAX_DOCUMENT:
+        problems.append(("vnf_config", f"must be a string of at most {MAX_DOCUMENT} characters"))
+    if not isinstance(service.dependencies, tuple) or not all(isinstance(d, str) for d in service.dependencies) \
+            or len(service.dependencies) > MAX_LIST:
+        problems.append(("dependencies", f"must be a tuple of at most {MAX_LIST} service names, "
+                                         f"got {service.dependencies!r:.200}"))
     if not isinstance(service.near, str) or len(service.near) > 253 or any(c.isspace() for c in service.near):
         problems.append(("near", f"must be a host name, got {service.near!r}"))
-    if not isinstance(service.clients, tuple) or not all(
+    if not isinstance(service.clients, tuple) or len(service.clients) > MAX_LIST or not all(
             isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and CLIENT_NAME.fullmatch(c[0])
             and _number(c[1]) and _finite(c[1]) and c[1] > 0 for c in service.clients):
-        problems.append(("clients", f"must be (site or host name, weight > 0) pairs, got {service.clients!r}"))
+        problems.append(("clients", f"must be at most {MAX_LIST} (site or host name, weight > 0) pairs, "
+                                    f"got {service.clients!r:.200}"))
     elif len({c[0] for c in service.clients}) != len(service.clients):
         problems.append(("clients", "names a site or host twice"))
     bound = service.max_client_delay_ms
@@ -282,6 +290,8 @@ def validate_app(app: AppSpec) -> AppSpec:
         raise AppError(f"app name: {why}")
     if not isinstance(app.services, tuple) or not app.services:
         raise AppError(f'app "{app.name}": no services')
+    if len(app.services) > MAX_LIST:
+        raise AppError(f'app "{app.name}": {len(app.services)} services; at most {MAX_LIST}')
     names: set[str] = set()
     for service in app.services:
         if not isinstance(service, ServiceSpec):

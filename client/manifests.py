@@ -17,6 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from api.names import DNS_LABEL, MAX_LABEL, dns_label_problem
+from api.yaml_bounds import BoundedSafeLoader
 from api.app import (AppError, AppSpec, ServiceSpec, SpreadSpec,
                      parse_clients, parse_image_reference, validate_app)
 
@@ -30,6 +31,11 @@ STRATA_PREFIX = "strata.io/"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 EXTERNAL_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort", "ExternalName"})
 PUBLISHING_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})  # reachable from outside the cluster
+# Names as written (Compose's service grammar, which Kubernetes' names also meet): made DNS labels when
+# they are not, but never from a path ("../../etc" is refused, not turned into "etc").
+WRITTEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+WRITTEN_NAME_RULE = ("must be 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                     "(no '/' or spaces)")
 MAX_LISTED = 12  # entries of the ignored-fields warning before "... and N more"
 EXPECTED = ('expected a Docker Compose file (a mapping with "services") or Kubernetes manifests '
             '(YAML documents with "kind", e.g. Deployment and Service, possibly in a "kind: List")')
@@ -43,9 +49,9 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(BoundedSafeLoader):
     """YAML as Compose and Kubernetes read it: no base-60 numbers ("22:22" stays a string), no
-    duplicate keys (a later key silently replacing an earlier one hides mistakes)."""
+    duplicate keys (a later key silently replacing an earlier one hides mistakes), aliases bounded."""
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -63,7 +69,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in BoundedSafeLoader.yaml_implicit_resolvers.items()}
 _Loader.add_implicit_resolver(_INT, re.compile(r"""^(?:[-+]?0b[0-1_]+
     |[-+]?0[0-7_]+
     |[-+]?(?:0|[1-9][0-9_]*)
@@ -84,6 +90,8 @@ def _documents(text: str, source: str) -> list[Any]:
         raise AppError(f"{where}: malformed YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise AppError(f"{source}: malformed YAML: {e}") from None
+    except RecursionError:
+        raise AppError(f"{source}: malformed YAML: nested too deeply") from None
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -596,6 +604,8 @@ def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) ->
     final: dict[str, str] = {}
     for original in services:
         original = str(original)
+        if not WRITTEN_NAME.fullmatch(original):
+            raise AppError(f'{source}: service "{original[:80]}": name: {WRITTEN_NAME_RULE}')
         label = original if DNS_LABEL.fullmatch(original) and len(original) <= MAX_LABEL \
             else to_dns_label(original, prefix="svc")
         if not label:
@@ -786,6 +796,8 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
             if len(internal) > 1:
                 ignored.notes.append(f"{workload.kind}/{workload.name} is selected by Services "
                                      f"{', '.join(s['metadata']['name'] for s in internal)}: named after the workload")
+        if not WRITTEN_NAME.fullmatch(str(written)):
+            raise AppError(f'{workload.kind}/{written[:80]}: name: {WRITTEN_NAME_RULE}')
         label = written if DNS_LABEL.fullmatch(written) and len(written) <= MAX_LABEL \
             else to_dns_label(written, prefix="svc")
         if label != written:

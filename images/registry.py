@@ -24,6 +24,10 @@ MANIFEST_ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 INDEX_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {MANIFEST_ACCEPT}"
 CHUNK = 1 << 20  # bytes per read and write when streaming a blob
 MAX_REDIRECTS = 5
+# Documents read whole into memory are capped (Distribution itself refuses manifests over 4 MiB).
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_CONFIG_BYTES = 8 << 20
+MAX_ERROR_BYTES = 64 << 10  # of an error answer's body, kept for its message
 USER_AGENT = "strata-registry-client/1"
 
 # The distribution spec's grammar (distribution/reference).
@@ -47,6 +51,10 @@ class ImageNotFound(RegistryError):
 
 class DigestMismatch(RegistryError):
     """Bytes received do not hash to the digest they were asked for by."""
+
+
+class TooLarge(DigestMismatch):
+    """More bytes came (or were announced) than the descriptor or the cap allows: the download was cut short."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,11 @@ def parse_reference(text: str) -> tuple[str, str]:
     return name, reference
 
 
+def reference_text(name: str, reference: str) -> str:
+    """parse_reference's parts written back: "name@sha256:..." for a digest, "name:tag" otherwise."""
+    return f"{name}@{reference}" if reference.startswith("sha256:") else f"{name}:{reference}"
+
+
 def _check_digest(digest: str) -> None:
     if not _DIGEST.fullmatch(digest):
         raise ValueError(f"bad digest {digest!r}: expected sha256:<64 lowercase hex>")
@@ -138,12 +151,15 @@ class RegistryClient:
     """The OCI distribution API of one registry. Each request has its own connection, so one client
     may be used from several threads."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, *, follow_redirects: bool = True):
+        """`follow_redirects` False: a redirect is an error (a node agent fetches only from where it was
+        told, never from wherever an answer points)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"bad registry URL {base_url!r}: expected http://HOST:PORT")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.follow_redirects = follow_redirects
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.base_url!r})"
@@ -167,23 +183,42 @@ class RegistryClient:
                 conn.close()
                 raise RegistryUnavailable(f"registry {self.base_url}: {method} {target} failed: "
                                           f"{exc or type(exc).__name__}") from exc
-            if follow_redirects and response.status in (301, 302, 303, 307, 308):
+            if follow_redirects and self.follow_redirects and response.status in (301, 302, 303, 307, 308):
                 url = urljoin(url, response.getheader("Location", ""))
                 response.read()
                 conn.close()
                 continue
             if response.status >= 500:
-                detail = _registry_message(self._read(conn, response))
+                detail = _registry_message(self._read_error(conn, response))
                 raise RegistryUnavailable(f"registry {self.base_url}: {method} {target} answered "
                                           f"{response.status} {response.reason}" + (f" ({detail})" if detail else ""))
             return conn, response
         raise RegistryError(f"registry {self.base_url}: more than {MAX_REDIRECTS} redirects for {url}")
 
-    def _read(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> bytes:
+    def _read(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+              cap: int | None = None, what: str = "answer") -> bytes:
+        """The whole body (at most `cap` bytes: TooLarge past it, as soon as it is announced or read)."""
         try:
-            return response.read()
+            if cap is None:
+                return response.read()
+            announced = response.getheader("Content-Length")
+            if announced and announced.isdigit() and int(announced) > cap:
+                raise TooLarge(f"registry {self.base_url}: {what} is {int(announced):,} bytes; at most {cap:,} are read")
+            data = response.read(cap + 1)
+            if len(data) > cap:
+                raise TooLarge(f"registry {self.base_url}: {what} is over {cap:,} bytes; at most {cap:,} are read")
+            return data
         except (OSError, http.client.HTTPException) as exc:
             raise RegistryUnavailable(f"registry {self.base_url}: connection lost while reading: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _read_error(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse) -> bytes:
+        """The start of an error answer's body, for its message (never the whole of a large body)."""
+        try:
+            return response.read(MAX_ERROR_BYTES)
+        except (OSError, http.client.HTTPException):
+            return b""
         finally:
             conn.close()
 
@@ -213,7 +248,10 @@ class RegistryClient:
         """GET a manifest (or index): (its JSON, the digest of its bytes, its media type), the digest
         checked against the one the registry announces (or the one asked for)."""
         conn, response = self._open("GET", f"/v2/{name}/manifests/{ref}", headers={"Accept": accept})
-        body = self._read(conn, response)
+        if response.status != 200:
+            body = self._read_error(conn, response)
+        else:
+            body = self._read(conn, response, MAX_MANIFEST_BYTES, f"the manifest of {shown}")
         if response.status == 404:
             raise ImageNotFound(f"image {shown} not found in registry {self.base_url}")
         if response.status != 200:
@@ -235,14 +273,24 @@ class RegistryClient:
     def manifest(self, reference: str) -> ImageManifest:
         """The image manifest and its configuration, both checked against their digests."""
         name, ref = parse_reference(reference)
-        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        shown = reference_text(name, ref)
         manifest, digest, media_type = self._manifest_document(name, ref, shown, MANIFEST_ACCEPT)
         if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in manifest:
             raise RegistryError(f"image {shown} in {self.base_url} is a multi-platform index; "
                                 "only single-platform images are supported")
-        config_digest = manifest["config"]["digest"]
-        config = json.loads(self._small_blob(name, config_digest))
-        layers = tuple(LayerRef(l["digest"], int(l["size"]), l["mediaType"]) for l in manifest["layers"])
+        try:
+            config_digest, config_size = manifest["config"]["digest"], int(manifest["config"]["size"])
+            layers = tuple(LayerRef(l["digest"], int(l["size"]), l["mediaType"]) for l in manifest["layers"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(f"registry {self.base_url}: manifest of {shown} has no valid config and "
+                                "layer list") from None
+        if not 0 <= config_size <= MAX_CONFIG_BYTES:
+            raise TooLarge(f"registry {self.base_url}: the config of {shown} is {config_size:,} bytes; at most "
+                           f"{MAX_CONFIG_BYTES:,} are read")
+        try:
+            config = json.loads(self._small_blob(name, config_digest, config_size))
+        except ValueError:
+            raise RegistryError(f"registry {self.base_url}: the config of {shown} is not JSON") from None
         return ImageManifest(shown, digest, config_digest, config, layers)
 
     def image_layers(self, reference: str, *, platform: str = "linux/amd64") -> ImageLayers:
@@ -250,7 +298,7 @@ class RegistryClient:
         configuration read). A multi-platform index (OCI index or Docker manifest list) is followed
         to the platform's manifest; RegistryError naming the platforms it has when there is none."""
         name, ref = parse_reference(reference)
-        shown = f"{name}@{ref}" if ref.startswith("sha256:") else f"{name}:{ref}"
+        shown = reference_text(name, ref)
         document, digest, media_type = self._manifest_document(name, ref, shown, INDEX_ACCEPT)
         if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or "manifests" in document:
             entry = _platform_entry(document, platform, f"image {shown} in {self.base_url}")
@@ -266,40 +314,53 @@ class RegistryClient:
             raise RegistryError(f"registry {self.base_url}: manifest of {shown} has no valid layer list") from None
         return ImageLayers(shown, digest, platform, layers)
 
-    def _small_blob(self, name: str, digest: str) -> bytes:
-        """A blob read into memory (configs), checked against its digest."""
+    def _small_blob(self, name: str, digest: str, size: int) -> bytes:
+        """A blob read into memory (configs), at most `size` bytes (its descriptor's), checked against its digest."""
         _check_digest(digest)
-        _, data = self._call("GET", f"/v2/{name}/blobs/{digest}", expect=(200,),
-                             what=f"blob {name}@{digest}", follow_redirects=True)
+        conn, response = self._open("GET", f"/v2/{name}/blobs/{digest}", follow_redirects=True)
+        if response.status != 200:
+            detail = _registry_message(self._read_error(conn, response))
+            raise RegistryError(f"registry {self.base_url}: blob {name}@{digest}: {response.status} "
+                                f"{response.reason}" + (f" ({detail})" if detail else ""))
+        data = self._read(conn, response, size, f"blob {name}@{digest}")
         actual = "sha256:" + hashlib.sha256(data).hexdigest()
         if actual != digest:
             raise DigestMismatch(f"blob {name}@{digest} from {self.base_url}: its bytes hash to {actual}")
         return data
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int:
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int:
         """Stream a blob into `dest`, hashing as it comes; returns the bytes written. The bytes go
         to a temporary file beside `dest`, renamed to `dest` only once they match `digest`: on a
-        mismatch nothing is left and DigestMismatch is raised."""
+        mismatch nothing is left and DigestMismatch is raised. `size`, the descriptor's: a blob
+        announced larger is not read, and the download stops as soon as more arrives (TooLarge)."""
         _check_digest(digest)
         dest = Path(dest)
+        what = f"blob {name}@{digest}"
         conn, response = self._open("GET", f"/v2/{name}/blobs/{digest}", follow_redirects=True)
         try:
             if response.status == 404:
                 raise RegistryError(f"blob {name}@{digest} not found in registry {self.base_url} "
-                                    f"({_registry_message(response.read())})")
+                                    f"({_registry_message(response.read(MAX_ERROR_BYTES))})")
             if response.status != 200:
                 raise RegistryError(f"registry {self.base_url}: blob {name}@{digest}: {response.status} "
-                                    f"{response.reason} ({_registry_message(response.read())})")
+                                    f"{response.reason} ({_registry_message(response.read(MAX_ERROR_BYTES))})")
+            announced = response.getheader("Content-Length")
+            if size is not None and announced and announced.isdigit() and int(announced) > size:
+                raise TooLarge(f"registry {self.base_url}: {what} is announced as {int(announced):,} bytes; "
+                               f"its descriptor says {size:,}")
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.part-")
             complete = False
             try:
                 hasher, written = hashlib.sha256(), 0
                 with os.fdopen(fd, "wb") as out:
                     os.fchmod(out.fileno(), 0o644)  # as an ordinary new file, not mkstemp's 0600
-                    while chunk := self._read_chunk(response, f"blob {name}@{digest}"):
+                    while chunk := self._read_chunk(response, what, CHUNK if size is None else min(CHUNK, size - written + 1)):
+                        written += len(chunk)
+                        if size is not None and written > size:
+                            raise TooLarge(f"registry {self.base_url}: {what}: more than the {size:,} bytes its "
+                                           "descriptor says; the download was stopped")
                         hasher.update(chunk)
                         out.write(chunk)
-                        written += len(chunk)
                 announced = response.getheader("Content-Length")
                 if announced and written < int(announced):  # http.client returns a cut body silently
                     raise RegistryUnavailable(f"registry {self.base_url}: blob {name}@{digest}: connection "
@@ -318,9 +379,9 @@ class RegistryClient:
             conn.close()
         return written
 
-    def _read_chunk(self, response: http.client.HTTPResponse, what: str) -> bytes:
+    def _read_chunk(self, response: http.client.HTTPResponse, what: str, amount: int = CHUNK) -> bytes:
         try:
-            return response.read(CHUNK)
+            return response.read(amount)
         except (OSError, http.client.HTTPException) as exc:
             raise RegistryUnavailable(f"registry {self.base_url}: {what}: connection lost during the "
                                       f"download: {exc or type(exc).__name__}") from exc

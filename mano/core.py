@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from api import bounds
 from api.app import ServiceSpec
 from api.classifier import Classifier, checked_classifier
 from api.names import check_service_name, dns_label_problem
@@ -118,6 +119,9 @@ class VnfManager:
         if len(APP_PREFIX + name) > 63:
             raise InvalidArgument(f"instance name {name!r} is too long: at most {63 - len(APP_PREFIX)} characters")
         self._check_level(scale_level)
+        bounds.text("near", near, bounds.MAX_NAME)
+        if any(c.isspace() for c in near):
+            raise InvalidArgument(f"near: {near[:60]!r} is not a host name")
         with self._lock:
             descriptor = self._vnfd(vnfd)
             instance = self.instances.get(name) or VnfInstance(name, vnfd, VnfState(), APP_PREFIX + name)
@@ -208,6 +212,7 @@ class VnfManager:
     # -- chains ------------------------------------------------------------------------------------
     def create_chain(self, name: str, classifier: Classifier, instances: list[str], symmetric: bool) -> ChainRecord:
         check_service_name(name)
+        bounds.strings("instances", instances, count=bounds.MAX_LIST, each=bounds.MAX_NAME)
         c = checked_classifier(classifier)
         if symmetric and not c.dst_cidr:
             raise InvalidArgument("a symmetric chain needs a destination (dst_cidr)")

@@ -23,6 +23,7 @@ import yaml
 
 from component_base.errors import InvalidArgument
 from api.app import parse_image_reference
+from api.yaml_bounds import BoundedSafeLoader
 from api.names import dns_label_problem
 
 FIELDS = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config", "description")
@@ -55,7 +56,9 @@ def parse_vnfd(text: str, source: str = "descriptor") -> Vnfd:
     if len(text) > MAX_DESCRIPTOR:
         raise InvalidArgument(f"{source}: {len(text)} bytes; a descriptor has at most {MAX_DESCRIPTOR}")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=BoundedSafeLoader)  # aliases bounded before anything is built
+    except RecursionError:
+        raise InvalidArgument(f"{source}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

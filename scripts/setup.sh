@@ -25,8 +25,9 @@ if ((${#missing[@]})); then
     fi
 fi
 
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    echo "setup: Strata needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+# 3.11.4 is the first 3.11 with tarfile's extraction filters, which layer extraction uses beside its own checks.
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11, 4))'; then
+    echo "setup: Strata needs Python 3.11.4 or newer; $PYTHON is $("$PYTHON" --version 2>&1)" >&2
     exit 1
 fi
 if [[ ! -x $VENV/bin/python ]]; then

@@ -20,12 +20,14 @@ import ipaddress
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
 from component_base.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from api import bounds
 from api.names import check_service_name
 from api.protocols import TCP, check_protocol
 
@@ -99,11 +101,16 @@ class ServiceStatus:
 
 
 def _check_endpoints(endpoints: Sequence[MeshEndpoint]) -> tuple[MeshEndpoint, ...]:
+    bounds.count("endpoints", endpoints, bounds.MAX_ITEMS)
+    subsets = {e.subset for e in endpoints}
+    if len(subsets) > bounds.MAX_SUBSETS:
+        raise InvalidArgument(f"endpoints name {len(subsets)} subsets; at most {bounds.MAX_SUBSETS}")
     out = []
     for k, e in enumerate(endpoints):
         where = f"endpoints[{k}]"
         if not e.host:
             raise InvalidArgument(f"{where}: host is empty")
+        bounds.text(f"{where}.host", e.host, bounds.MAX_NAME)
         try:
             ip = str(ipaddress.IPv4Address(e.ip))
         except ValueError:
@@ -113,8 +120,7 @@ def _check_endpoints(endpoints: Sequence[MeshEndpoint]) -> tuple[MeshEndpoint, .
         if e.subset:
             check_subset(e.subset, f"{where} ({e.host}) subset")
         out.append(MeshEndpoint(e.host, ip, e.port, e.subset))
-    hosts = [e.host for e in out]
-    twice = sorted({h for h in hosts if hosts.count(h) > 1})
+    twice = sorted(h for h, n in Counter(e.host for e in out).items() if n > 1)
     if twice:
         raise InvalidArgument(f"endpoint host(s) listed twice: {', '.join(twice)}")
     return tuple(sorted(out, key=lambda e: e.host))
@@ -204,6 +210,7 @@ class MeshCore:
 
     def stats(self, names: Sequence[str]) -> dict[str, RouteCounters]:
         """Counters per service (zero for a service with no route on the switches)."""
+        bounds.count("services", names)
         with self._lock:
             for name in names:
                 self._service(name)

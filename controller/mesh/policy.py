@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from api import bounds
 from component_base.errors import InvalidArgument
 
 SUBSET = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -65,6 +66,7 @@ def check_subset(name: str, where: str) -> None:
 def checked_policy(split: dict[str, int], locality: bool, rate_limit_mbps: float,
                    outlier: OutlierDetection | None) -> TrafficPolicy:
     """The policy with Envoy's defaults filled in for zero fields; InvalidArgument naming the field."""
+    bounds.count("split", split, bounds.MAX_SUBSETS)
     for subset, percent in split.items():
         check_subset(subset, "split")
         if not 0 <= percent <= 100:

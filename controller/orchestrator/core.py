@@ -21,13 +21,17 @@ the image registry, the clock), so this is tested with fakes and run with gRPC a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 
+from api import bounds
+from controller.placement.algorithms import ALGORITHMS
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
@@ -46,7 +50,43 @@ from .store import AppRecord, InstanceRecord, NodeRecord, Store
 log = logging.getLogger("strata.orchestrator")
 
 DEFAULT_ALGORITHM = "strata"
+MAX_DIGEST = 135  # characters: "sha512:" and 128 hex digits
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # a host name of the emulated network
 RESYNC = 5.0  # s between a controller's passes when nothing it watches changes (the safety net)
+
+
+def check_node(record: NodeRecord) -> None:
+    """A registration's fields, bounded (docs/security.md): the addresses must be the node's own."""
+    if not record.name or not record.agent_address:
+        raise InvalidArgument("a node needs a name and an agent address")
+    if not NODE_NAME.fullmatch(record.name):
+        raise InvalidArgument(f"node name {record.name[:80]!r}: use 1-63 letters, digits, '.', '_' and '-', "
+                              "starting with a letter or digit")
+    try:
+        ipaddress.IPv4Address(record.ip)
+    except ValueError:
+        raise InvalidArgument(f"node {record.name}: ip must be an IPv4 address, got {record.ip[:80]!r}") from None
+    bounds.text("switch", record.switch, bounds.MAX_NAME)
+    bounds.agent_address("agent_address", record.agent_address, record.ip)
+    if record.blob_address:
+        bounds.blob_url("blob_address", record.blob_address, record.ip)
+    for what, high in (("cpu_millicores", bounds.MAX_MILLICORES), ("storage_bytes", bounds.MAX_BYTES),
+                       ("bandwidth_mbps", bounds.MAX_MBPS), ("memory_mib", bounds.MAX_MEMORY_MIB)):
+        bounds.finite(f"node {record.name}: {what}", getattr(record, what), 0, high)
+
+
+def check_heartbeat(containers: Sequence[ContainerView], layers: dict[str, int]) -> None:
+    """A heartbeat's lists, bounded: at most MAX_ITEMS containers and layers, each entry well formed."""
+    bounds.count("containers", containers)
+    bounds.count("layers", layers)
+    for k, c in enumerate(containers):
+        bounds.text(f"containers[{k}].name", c.name, bounds.MAX_NAME)
+        bounds.text(f"containers[{k}].ip", c.ip, 64)
+        bounds.text(f"containers[{k}].last_termination_reason", c.last_termination_reason, bounds.MAX_NAME)
+        bounds.string_map(f"containers[{k}].labels", c.labels)
+    for digest, size in layers.items():
+        bounds.text("layers: a digest", digest, MAX_DIGEST)
+        bounds.whole(f"layers[{digest[:19]}]", size, 0, bounds.MAX_BYTES)
 
 
 @dataclass
@@ -131,12 +171,7 @@ class Orchestrator:
 
     # -- nodes ---------------------------------------------------------------------------------
     def register_node(self, record: NodeRecord) -> NodeView:
-        if not record.name or not record.agent_address:
-            raise InvalidArgument("a node needs a name and an agent address")
-        for what in ("cpu_millicores", "storage_bytes", "bandwidth_mbps", "memory_mib"):
-            value = getattr(record, what)
-            if not value >= 0:  # also refuses NaN
-                raise InvalidArgument(f"node {record.name}: {what} must not be negative, got {value}")
+        check_node(record)
         with self.state.lock:
             self.store.save_node(record)
             known = record.name in self.state.nodes
@@ -149,6 +184,7 @@ class Orchestrator:
 
     def heartbeat(self, name: str, *, containers: Sequence[ContainerView], layers: dict[str, int],
                   storage_used: int, pulled_bytes_total: int, peer_bytes_total: int) -> float:
+        check_heartbeat(containers, layers)
         with self.state.lock:
             if name not in self.state.nodes:
                 raise NotFound(f"node {name!r} is not registered; register first")
@@ -184,6 +220,8 @@ class Orchestrator:
         can be told at once: a bad spec or image reference, a `near` host or a client site or host
         (strata.io/clients) the network lacks, a hard
         rule no capacity can satisfy (check_rules)."""
+        if algorithm and algorithm not in ALGORITHMS:
+            raise InvalidArgument(f"algorithm {algorithm[:60]!r} is not one of {', '.join(ALGORITHMS)}")
         try:
             spec = validate_app(spec)
         except AppError as exc:
@@ -234,8 +272,7 @@ class Orchestrator:
     def scale(self, app_name: str, service: str, replicas: int) -> DeploymentView:
         """New replicas are pending (the scheduler places them); removed ones are the newest. More
         replicas than the service's hard rules allow on the nodes are refused (check_rules)."""
-        if replicas < 0:
-            raise InvalidArgument(f"replicas must not be negative, got {replicas}")
+        bounds.whole("replicas", replicas, 0, bounds.MAX_REPLICAS)
         state = self.state
         with state.lock:
             app = self._app(app_name)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from strata.v1 import common_pb2, placement_pb2
 
-from .model import Problem, ServiceRule, problem_from_dict
+from api.bounds import MAX_ITEMS
+
+from .model import Problem, ProblemError, ServiceRule, problem_from_dict
 from .network import Attachment, Network, clients_to_list
 from .result import PlacementResult
 
@@ -94,7 +96,10 @@ def rule_to_dict(rule: placement_pb2.PlacementRule) -> dict:
 
 
 def problem_from_request(request: placement_pb2.SolveRequest) -> Problem:
-    """Validated exactly as a problem file is; raises ProblemError."""
+    """Validated exactly as a problem file is, its lists bounded first; raises ProblemError."""
+    for what in ("servers", "layers", "containers", "rules"):
+        if len(getattr(request, what)) > MAX_ITEMS:
+            raise ProblemError(f"{what}: {len(getattr(request, what))} entries; at most {MAX_ITEMS}")
     return problem_from_dict({
         "servers": [{"name": s.name, "cpu": s.cpu, "storage": s.storage, "bandwidth": s.bandwidth,
                      **({"held": list(s.held_layers)} if s.held_layers else {}),

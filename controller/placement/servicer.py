@@ -9,13 +9,16 @@ import grpc
 from prometheus_client import Counter, Histogram
 from strata.v1 import placement_pb2, placement_pb2_grpc
 
+from api.bounds import MAX_SOLVE_SECONDS
+
 from .algorithms import ALGORITHMS, DEFAULT_SOLVER, DESCRIPTIONS, LATENCY_AWARE, STARTUP_AWARE, run
 from .convert import problem_from_request, result_to_response
 from .mip import SOLVERS
 from .model import ProblemError
 from .result import STATUSES
 
-MAX_TIME_LIMIT = 86400.0  # a day: longer is a mistake, not a plan
+# A solve holds a worker: longer limits would let a few calls hold them all (docs/security.md).
+MAX_TIME_LIMIT = MAX_SOLVE_SECONDS
 DEFAULT_TIME_LIMIT = 60.0
 SERVICE_NAME = placement_pb2.DESCRIPTOR.services_by_name["PlacementService"].full_name
 

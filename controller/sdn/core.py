@@ -15,6 +15,7 @@ import threading
 
 from component_base.errors import Unavailable
 
+from api import bounds
 from api.classifier import Classifier
 
 from .attached_endpoints import AttachedEndpoints
@@ -30,6 +31,13 @@ from .store import SdnStore
 from .switch_sync import Sent, Southbound, SwitchSync
 
 log = logging.getLogger("strata.sdn")
+
+
+def check_hops(hops: list[list[str]]) -> None:
+    """A chain's hops, bounded: at most MAX_LIST hops of at most MAX_LIST instances each."""
+    bounds.count("hops", hops, bounds.MAX_LIST)
+    for k, hop in enumerate(hops):
+        bounds.strings(f"hops[{k}]", hop, each=bounds.MAX_NAME)
 
 
 class SdnCore:
@@ -98,6 +106,7 @@ class SdnCore:
     # -- service routes ---------------------------------------------------------------------
     def install_route(self, service: str, vip: str, protocol: str, port: int, endpoints: list[ServiceEndpoint], *,
                       locality: bool = False, rate_limit_mbps: float = 0.0, wait: float = 5.0) -> ServiceRoute:
+        bounds.count("endpoints", endpoints)
         with self._lock:
             route = self._routes.install(service, vip, protocol, port, endpoints, locality=locality,
                                          rate_limit_mbps=rate_limit_mbps)
@@ -109,6 +118,7 @@ class SdnCore:
                      locality: bool | None = None, rate_limit_mbps: float | None = None,
                      wait: float = 5.0) -> ServiceRoute:
         """Replaces the endpoints (None: keeps them) and, where given, the locality and rate limit."""
+        bounds.count("endpoints", endpoints or [])
         with self._lock:
             old, route = self._routes.update(service, endpoints, locality=locality, rate_limit_mbps=rate_limit_mbps)
             if route == old:
@@ -135,6 +145,7 @@ class SdnCore:
     # -- VNF chains ------------------------------------------------------------------------------
     def install_chain(self, name: str, classifier: Classifier, hops: list[list[str]], symmetric: bool, *,
                       wait: float = 5.0) -> Chain:
+        check_hops(hops)
         with self._lock:
             chain = self._chains.install(name, classifier, hops, symmetric)
             sent = self._sync.reconcile()
@@ -142,6 +153,7 @@ class SdnCore:
         return chain
 
     def update_chain(self, name: str, hops: list[list[str]], *, wait: float = 5.0) -> Chain:
+        check_hops(hops)
         with self._lock:
             chain = self._chains.update(name, hops)
             sent = self._sync.reconcile()

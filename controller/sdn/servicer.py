@@ -8,6 +8,7 @@ from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 from component_base.errors import NotFound
 from component_base.rpc import abort_on_domain_error
 
+from api import bounds
 from api.classifier import Classifier
 from api.protocols import CHAIN_PROTOCOLS, protocol_enum, protocol_name
 
@@ -211,6 +212,7 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     def GetServiceStats(self, request, context):
         if self.app is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "no OpenFlow connection in this process")
+        bounds.count("services", request.services)
         routes = {r.service: r for r in self.core.list_routes()}
         names = list(request.services) or list(routes)
         missing = [n for n in names if n not in routes]

@@ -26,6 +26,10 @@ Optional:
                               max_concurrent_downloads; 1: one after the other)
   max_parallel_starts         containers started at once, each with its pull (default 4; 1: one
                               after the other, as the agent did before)
+  max_log_bytes               a container's log is rotated past this size, the newest kept (default 10 MiB,
+                              the kubelet's containerLogMaxSize); at most twice this on disk per container
+  max_unpacked_bytes          what one layer may unpack to, bytes (default 4 GiB; also at most 100 times its
+                              blob plus 1 MiB)
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def build_node(config: dict):
     """The Node and everything it stands on, from a configuration dict."""
     from images.registry import RegistryClient
 
-    from .layers import LayerStore
+    from .layers import DEFAULT_MAX_UNPACKED_BYTES, LayerStore
+    from .logs import DEFAULT_MAX_LOG_BYTES
     from .node import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_PARALLEL_STARTS, Node, NodeConfig
     from .podnet import PodNetwork
     from .runtime import Runc
@@ -84,12 +89,17 @@ def build_node(config: dict):
             registry_url=config["registry"], image_scale=float(config.get("image_scale", IMAGE_SCALE)),
             max_concurrent_downloads=config.get("max_concurrent_downloads", DEFAULT_MAX_CONCURRENT_DOWNLOADS),
             max_parallel_starts=config.get("max_parallel_starts", DEFAULT_MAX_PARALLEL_STARTS),
-            memory_mib=float(config.get("memory_mib", 0.0)))
+            memory_mib=float(config.get("memory_mib", 0.0)),
+            max_log_bytes=config.get("max_log_bytes", DEFAULT_MAX_LOG_BYTES))
+        max_unpacked = config.get("max_unpacked_bytes", DEFAULT_MAX_UNPACKED_BYTES)
+        if not isinstance(max_unpacked, int) or isinstance(max_unpacked, bool) or max_unpacked < 1:
+            raise ValueError(f"max_unpacked_bytes must be a whole number >= 1, got {max_unpacked!r}")
     except ValueError as exc:  # a bound below 1, a negative memory, or not a number
         raise InvalidArgument(f"agent configuration: {exc}") from None
     return Node(node_config,
-                store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"]),
-                registry=RegistryClient(config["registry"]),
+                store=LayerStore(state_dir / "layers", node_config.storage_capacity_bytes, node=config["node"],
+                                 max_unpacked_bytes=max_unpacked),
+                registry=RegistryClient(config["registry"], follow_redirects=False),
                 runc=Runc(state_dir / "runc"),
                 podnet=PodNetwork(switch=config["switch"], prefixlen=int(config["prefixlen"]),
                                   root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"],

@@ -42,6 +42,12 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 
+# Unpacked size of one layer: at most this, and at most MAX_EXPANSION times its blob (plus 1 MiB for small
+# layers): a decompression bomb stops at the first member past either, and nothing of it is left.
+DEFAULT_MAX_UNPACKED_BYTES = 4 << 30
+MAX_EXPANSION = 100
+MAX_LAYER_MEMBERS = 200_000  # files, folders and links in one layer
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS layers (
     digest TEXT PRIMARY KEY, size INTEGER NOT NULL, media_type TEXT NOT NULL);
@@ -175,6 +181,47 @@ def _layer_member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     return checked.replace(uid=member.uid, gid=member.gid, mode=folder_mode, deep=False)
 
 
+def _inside(root: Path, relative: PurePosixPath) -> Path:
+    """root/relative, refusing a symlink on the way or at the end: nothing is ever written through a link."""
+    path = root
+    for part in relative.parts:
+        path = path / part
+        if path.is_symlink():
+            raise UnusableLayer(f"{relative} goes through or replaces the symlink {path.relative_to(root)}")
+    return path
+
+
+def _archive_path(name: str) -> PurePosixPath:
+    """A member's name as a path under the layer folder: a leading '/' is dropped (as tar does), '..' refused."""
+    path = PurePosixPath(name.lstrip("/"))
+    if ".." in path.parts:
+        raise UnusableLayer(f"{name[:200]!r} has a '..' component")
+    return path
+
+
+def check_member(member: tarfile.TarInfo, dest: Path) -> None:
+    """Our own checks of one member against the folder as extracted so far, whatever tarfile's filter
+    does (Python 3.11.7's has known bypasses): no '..', nothing written through or over a symlink, symlinks
+    pointing inside the layer (absolute ones resolved against its root, as in the container), hard links
+    only to regular files already extracted, no devices. UnusableLayer otherwise."""
+    path = _archive_path(member.name)
+    if not path.parts and not member.isdir():
+        raise UnusableLayer(f"{member.name[:200]!r} names the layer's root folder but is not a folder")
+    _inside(dest, path)
+    if member.ischr() or member.isblk():
+        raise UnusableLayer(f"{member.name[:200]!r} is a device file")
+    if member.issym():
+        start = PurePosixPath() if member.linkname.startswith("/") else path.parent
+        target = os.path.normpath(start / member.linkname.lstrip("/")) if member.linkname.strip("/") else "."
+        if target == ".." or target.startswith("../"):
+            raise UnusableLayer(f"symlink {member.name[:200]!r} points outside the layer ({member.linkname[:200]!r})")
+    elif member.islnk():
+        target_path = _inside(dest, _archive_path(member.linkname))
+        if not target_path.is_file():
+            raise UnusableLayer(f"hard link {member.name[:200]!r} does not point to a file extracted before it "
+                                f"({member.linkname[:200]!r})")
+
+
 def _real_subfolder(root: Path, relative: PurePosixPath, digest: str) -> Path:
     """root/relative as a real folder (created if needed), refusing any symlink on the way."""
     folder = root
@@ -213,12 +260,37 @@ def _apply_whiteouts(dest: Path, whiteouts: list[PurePosixPath], digest: str) ->
                 f"put the layer store on ext4 or xfs") from exc
 
 
-def _unpack(blob: Path, dest: Path, digest: str, media_type: str) -> None:
-    """Extracts a layer blob into dest (which must not exist), safely, with overlayfs whiteouts."""
+def unpacked_limit(blob_size: int, max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES) -> int:
+    """Bytes a layer of `blob_size` bytes may unpack to."""
+    return min(max_unpacked_bytes, MAX_EXPANSION * blob_size + (1 << 20))
+
+
+def _unpack(blob: Path, dest: Path, digest: str, media_type: str,
+            max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES) -> None:
+    """Extracts a layer blob into dest (which must not exist), safely, with overlayfs whiteouts, at most
+    unpacked_limit bytes of file contents and MAX_LAYER_MEMBERS members (UnusableLayer past either)."""
     dest.mkdir()
-    if blob.stat().st_size == 0:
+    size = blob.stat().st_size
+    if size == 0:
         return  # an empty blob is an empty layer (the image builder emits them for size-0 layers)
+    limit = unpacked_limit(size, max_unpacked_bytes)
     whiteouts: list[PurePosixPath] = []
+
+    def checked(tar: tarfile.TarFile):
+        """The members as they are read, each checked just before it is extracted (so against what is on disk)."""
+        unpacked = 0
+        for count, member in enumerate(tar, 1):
+            if count > MAX_LAYER_MEMBERS:
+                raise UnusableLayer(f"layer {digest} has more than {MAX_LAYER_MEMBERS:,} members")
+            unpacked += member.size if member.isreg() else 0
+            if unpacked > limit:
+                raise UnusableLayer(f"layer {digest} unpacks to more than {limit:,} bytes (its blob is {size:,}); "
+                                    "refused as a decompression bomb")
+            try:
+                check_member(member, dest)
+            except UnusableLayer as exc:
+                raise UnusableLayer(f"layer {digest} refused: {exc}") from None
+            yield member
 
     def keep(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         member = _layer_member_filter(member, path)
@@ -230,7 +302,7 @@ def _unpack(blob: Path, dest: Path, digest: str, media_type: str) -> None:
 
     try:
         with tarfile.open(blob, _tar_mode(media_type), errorlevel=1) as tar:
-            tar.extractall(dest, filter=keep, numeric_owner=True)
+            tar.extractall(dest, members=checked(tar), filter=keep, numeric_owner=True)
     except tarfile.FilterError as exc:
         raise UnusableLayer(f"layer {digest} refused: {exc} (outside its folder, or a device file)") from exc
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -247,11 +319,13 @@ class LayerStore:
     so a kill at any point leaves at worst leftovers, which the next construction removes.
     """
 
-    def __init__(self, root: Path, capacity_bytes: int, *, node: str = "this node"):
+    def __init__(self, root: Path, capacity_bytes: int, *, node: str = "this node",
+                 max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES):
         if capacity_bytes < 0:
             raise ValueError(f"storage capacity must be >= 0 bytes, got {capacity_bytes}")
         self.root = Path(root)
         self.capacity_bytes = capacity_bytes
+        self.max_unpacked_bytes = max_unpacked_bytes  # per layer (unpacked_limit)
         self.node = node
         self._blobs = self.root / "blobs" / "sha256"
         self._unpacked = self.root / "unpacked"
@@ -410,7 +484,7 @@ class LayerStore:
                                    f"the manifest is wrong, so the image cannot be accounted for")
             with open(blob_partial, "rb") as blob:
                 os.fsync(blob.fileno())
-            _unpack(blob_partial, dir_partial, ref.digest, ref.media_type)
+            _unpack(blob_partial, dir_partial, ref.digest, ref.media_type, self.max_unpacked_bytes)
             os.replace(blob_partial, blob_final)
             os.rename(dir_partial, dir_final)
             with self._lock:

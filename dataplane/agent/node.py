@@ -30,12 +30,14 @@ from typing import Protocol
 import programs
 from component_base.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
                                    Unavailable)
+from api import bounds
 from images.registry import (DigestMismatch, ImageNotFound, RegistryError, RegistryUnavailable,
-                             parse_reference)
+                             parse_reference, reference_text)
 
 from . import rootfs as rootfs_mod
 from .bundle import EXTRA_CAPABILITIES, runtime_config
 from .layers import LayerStore
+from .logs import DEFAULT_MAX_LOG_BYTES, read_tail, rotate
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
 from .readiness import listens_on
 from .runtime import Runc, RuncError, process_alive, reaped_exit_code
@@ -44,6 +46,8 @@ from .state import OOM_KILLED, RESTARTING, RUNNING, STOPPED, AgentState, Contain
 log = logging.getLogger("strata.agent")
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+MAX_REFERENCE = 512  # characters of an image reference (a 255-character name and a tag or digest fit)
 HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 # The platform's service program (the stand-in for an app's code), bound read-only into every
 # container, as the host's /usr is: the orchestrator runs `python3 SERVICE_PROGRAM_PATH`.
@@ -77,7 +81,7 @@ class EndpointRegistrar(Protocol):
 class Registry(Protocol):
     def manifest(self, reference: str): ...
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int: ...
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,10 @@ class NodeConfig:
     max_concurrent_downloads: int = DEFAULT_MAX_CONCURRENT_DOWNLOADS  # layers per image pull at once
     max_parallel_starts: int = DEFAULT_MAX_PARALLEL_STARTS            # container starts at once
     memory_mib: float = 0.0  # memory for containers' requests, MiB; 0 = not given: no admission by memory
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # a container's log is rotated past this (the newest kept)
 
     def __post_init__(self):
-        for key in ("max_concurrent_downloads", "max_parallel_starts"):
+        for key in ("max_concurrent_downloads", "max_parallel_starts", "max_log_bytes"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
@@ -119,6 +124,7 @@ class PullReport:
 
 def check_hosts(hosts: Mapping[str, str]) -> None:
     """Extra /etc/hosts entries: host names (RFC 1123) to IPv4 addresses."""
+    bounds.count("hosts", hosts, bounds.MAX_ITEMS)
     for name, ip in hosts.items():
         if not HOST_NAME.match(name) or len(name) > 253:
             raise InvalidArgument(f"hosts: {name[:60]!r} is not a valid host name")
@@ -126,6 +132,16 @@ def check_hosts(hosts: Mapping[str, str]) -> None:
             ipaddress.IPv4Address(ip)
         except ValueError:
             raise InvalidArgument(f"hosts: {name}: {ip[:60]!r} is not an IPv4 address") from None
+
+
+def check_sources(sources: Mapping[str, str]) -> None:
+    """layer_sources: a layer digest -> a peer's blob server, http://IPV4:PORT (no other URL: the agent
+    fetches from what it is given, so it must not be steered to an arbitrary host or path)."""
+    bounds.count("layer_sources", sources, bounds.MAX_LIST)
+    for digest, url in sources.items():
+        if not DIGEST.fullmatch(digest):
+            raise InvalidArgument(f"layer_sources: key {digest[:80]!r} is not a sha256:<64 hex> digest")
+        bounds.blob_url(f"layer_sources[{digest[:19]}]", url)
 
 
 def hosts_file(name: str, ip: str, extra: Mapping[str, str]) -> str:
@@ -188,13 +204,15 @@ class Node:
 
         with self._lock:
             if base_url not in self._peer_clients:
-                self._peer_clients[base_url] = RegistryClient(base_url)
+                self._peer_clients[base_url] = RegistryClient(base_url, follow_redirects=False)
             return self._peer_clients[base_url]
 
     # -- images --------------------------------------------------------------------------------
     def pull(self, reference: str, sources: Mapping[str, str] | None = None) -> tuple[ImageRecord, PullReport]:
         """`sources`: digest -> base URL of a peer that holds the layer (the orchestrator's choice);
         a peer that fails is not fatal: the layer then comes from the registry."""
+        bounds.text("image", reference, MAX_REFERENCE)
+        check_sources(sources or {})
         pins: list[str] = []
         try:
             return self._pull(reference, sources, pins)
@@ -218,23 +236,25 @@ class Node:
             name, tag = parse_reference(reference)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
-        reference = f"{name}:{tag}"
+        reference = reference_text(name, tag)
         started = time.monotonic()
         try:
             manifest = self.registry.manifest(reference)
             self._pin([layer.digest for layer in manifest.layers], pins)
             from_peers: set[str] = set()
+            sizes = {layer.digest: layer.size for layer in manifest.layers}
 
             def fetch(digest: str, dest: Path) -> int:
+                """The blob, stopped as soon as it is larger than its descriptor says."""
                 peer = (sources or {}).get(digest)
                 if peer:
                     try:
-                        size = self.peer_client(peer).fetch_blob(name, digest, dest)
+                        size = self.peer_client(peer).fetch_blob(name, digest, dest, sizes[digest])
                         from_peers.add(digest)
                         return size
                     except RegistryError as exc:  # a peer is a shortcut, never a dependency
                         log.warning("layer %s from peer %s failed (%s); from the registry", digest[:19], peer, exc)
-                return self.registry.fetch_blob(name, digest, dest)
+                return self.registry.fetch_blob(name, digest, dest, sizes[digest])
 
             result = self.store.ensure(manifest.layers, fetch, parallel=self.config.max_concurrent_downloads,
                                        label=reference)
@@ -254,7 +274,6 @@ class Node:
             raise DataLoss(str(exc)) from None
         except RegistryError as exc:
             raise FailedPrecondition(str(exc)) from None
-        sizes = {layer.digest: layer.size for layer in manifest.layers}
         peer_layers = [d for d in result.pulled if d in from_peers]
         peer_bytes = sum(sizes[d] for d in peer_layers)
         with self._lock:
@@ -275,7 +294,7 @@ class Node:
 
     # -- containers ----------------------------------------------------------------------------
     def _free_name(self, image: str) -> str:
-        base = re.sub(r"[^a-z0-9-]", "-", image.split(":")[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
+        base = re.sub(r"[^a-z0-9-]", "-", re.split(r"[:@]", image)[0].rsplit("/", 1)[-1].lower()).strip("-")[:30] or "c"
         k = 1
         while self._taken(f"{base}-{k}"):
             k += 1
@@ -296,20 +315,26 @@ class Node:
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
             capabilities: Sequence[str] = (), ready_port: int = 0,
             memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
+        bounds.finite("cpu_millicores", cpu_millicores, 0, bounds.MAX_MILLICORES)
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
             raise InvalidArgument(f"ready_port must be a TCP port 1-65535 (or 0 for none), got {ready_port}")
+        bounds.strings("capabilities", capabilities, count=len(EXTRA_CAPABILITIES), each=64)
         for cap in capabilities:
             if cap not in EXTRA_CAPABILITIES:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
-        if cpu < 0:
-            raise InvalidArgument(f"cpu_millicores must not be negative, got {cpu_millicores:g}")
-        if not math.isfinite(memory_limit_mib) or memory_limit_mib < 0:
-            raise InvalidArgument(f"memory_limit_mib must be a finite number >= 0 (0 = no limit), "
-                                  f"got {memory_limit_mib:g}")
-        if not math.isfinite(memory_request_mib) or memory_request_mib < 0:
-            raise InvalidArgument(f"memory_request_mib must be a finite number >= 0 (0 = none), "
-                                  f"got {memory_request_mib:g}")
+        bounds.finite("memory_limit_mib", memory_limit_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.finite("memory_request_mib", memory_request_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.text("name", name, bounds.MAX_NAME)
+        bounds.text("image", image, MAX_REFERENCE)
+        try:
+            parse_reference(image)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        bounds.strings("env", env)
+        bounds.strings("command", command)
+        bounds.string_map("labels", labels or {})
+        check_sources(sources or {})
         if memory_limit_mib and memory_request_mib > memory_limit_mib:
             raise InvalidArgument(f"memory_request_mib ({memory_request_mib:g}) must not exceed "
                                   f"memory_limit_mib ({memory_limit_mib:g})")
@@ -473,6 +498,7 @@ class Node:
         record.state, record.message = RUNNING, ""
 
     def _get(self, name: str) -> ContainerRecord:
+        bounds.text("name", name, bounds.MAX_NAME)
         with self._lock:
             if name not in self.records:
                 known = ", ".join(sorted(self.records)) or "none"
@@ -487,14 +513,9 @@ class Node:
             return sorted(self.records.values(), key=lambda r: r.name)
 
     def logs(self, name: str, tail_lines: int = 0) -> str:
+        """The container's newest log lines (all, or the last `tail_lines`), at most the last MiB."""
         self._get(name)
-        try:
-            text = self._log_path(name).read_bytes().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-        if tail_lines:
-            text = "\n".join(text.splitlines()[-tail_lines:]) + ("\n" if text.endswith("\n") else "")
-        return text
+        return read_tail(self._log_path(name), tail_lines)
 
     @contextmanager
     def _exclusive(self, name: str) -> Iterator[ContainerRecord]:
@@ -522,6 +543,7 @@ class Node:
             return lock if lock is not None and lock.acquire(blocking=False) else None
 
     def stop(self, name: str, timeout: float = 10.0) -> ContainerRecord:
+        bounds.finite("timeout_seconds", timeout, 0, bounds.MAX_STOP_TIMEOUT_SECONDS)
         with self._exclusive(name) as record:
             record.desired = STOPPED
             code = self.runc.stop(self._runc_id(name), timeout)
@@ -599,7 +621,8 @@ class Node:
 
     def check_once(self) -> None:
         """One supervisor pass: notice dead processes, restart those whose back-off has passed,
-        note the processes now ready, and retry SDN attachments the controller has not confirmed."""
+        note the processes now ready, rotate logs past their cap, and retry SDN attachments the
+        controller has not confirmed."""
         now = self.clock()
         for record in self.containers():
             lock = self._try_exclusive(record.name)
@@ -614,6 +637,7 @@ class Node:
                     self._restart(record)
                 if record.state == RUNNING:
                     self._check_readiness(record)
+                self._rotate_log(record.name)
             finally:
                 lock.release()
         with self._lock:
@@ -632,6 +656,13 @@ class Node:
                 log.warning("endpoint %s not attached yet: %s", name, exc)
             finally:
                 lock.release()
+
+    def _rotate_log(self, name: str) -> None:
+        try:
+            if rotate(self._log_path(name), self.config.max_log_bytes):
+                log.info("%s: log rotated at %d bytes", name, self.config.max_log_bytes)
+        except OSError as exc:  # a full disk or a removed folder: try again next pass
+            log.warning("%s: rotating the log failed: %s", name, exc)
 
     def _died(self, record: ContainerRecord, now: float) -> None:
         code = reaped_exit_code(record.pid)

@@ -213,3 +213,23 @@ def test_a_subreaper_learns_exit_codes_and_stop_kills_what_ignores_sigterm(pods,
     assert 0.5 <= seconds < 5
     assert state_after is None
     assert (tmp_path / "exits.log").read_text() == "bye\n"
+
+
+def test_a_running_container_s_log_rotates_and_its_writes_carry_on_at_the_start(pods, runc_root, tmp_path):
+    """The agent hands runc its log opened for appending, so a log emptied by rotation is written from its
+    start again (not from the old offset, which would leave a hole of NULs as large as the old log)."""
+    from dataplane.agent.logs import read_tail, rotate, rotated_path
+
+    a = pods["strta"]
+    chatty = make_bundle(tmp_path / "chatty", a["netns_path"],
+                         ["/bin/sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.001; done"])
+    log = tmp_path / "chatty.log"
+    runc_root.run_detached(f"strt-chatty-{os.getpid()}", chatty, log)
+    wait_for(lambda: log.stat().st_size > 50_000, 30, "the container to write 50 kB", 0.05)
+    assert rotate(log, 10_000)
+    assert rotated_path(log).stat().st_size == 10_000
+    wait_for(lambda: log.stat().st_size > 1_000, 30, "the container to write again", 0.05)
+    data = log.read_bytes()
+    assert data.startswith(b"line ") and b"\0" not in data
+    assert log.stat().st_size < 50_000
+    assert read_tail(log, tail_lines=1).startswith("line ")

@@ -167,7 +167,7 @@ def cluster(tmp_path, latency_weight):
                        images=c.o.images, service_range="10.0.127.0/24", registry_host="registry", clock=c.clock,
                        latency_weight=latency_weight)
     for name in ("edge1", "edge2"):
-        c.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", "10.0.0.1", "s1", f"http://{name}:50061",
+        c.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", f"10.0.0.{name[-1]}", "s1", f"http://10.0.0.{name[-1]}:50061",
                                      2000, 500 * MB, 1000, 0.0))
     c.alive = {"edge1", "edge2"}
     c.beat()

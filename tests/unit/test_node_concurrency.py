@@ -85,7 +85,7 @@ class FakeRegistry:
         return ImageManifest(reference, "sha256:" + "0" * 64, "sha256:" + "1" * 64,
                              {"config": {"Cmd": ["serve"]}}, self.images[name])
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int:
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int:
         with self.gate:
             with self._lock:
                 self.fetches[digest] = self.fetches.get(digest, 0) + 1

@@ -27,7 +27,7 @@ class BlobSource:
         layers = tuple(LayerRef(d, len(BLOBS[d]), OCI_LAYER_TAR) for d in DIGESTS)
         return ImageManifest(reference, "sha256:" + "0" * 64, "sha256:" + "1" * 64, {"config": {"Cmd": ["x"]}}, layers)
 
-    def fetch_blob(self, name: str, digest: str, dest: Path) -> int:
+    def fetch_blob(self, name: str, digest: str, dest: Path, size: int | None = None) -> int:
         if self.down:
             raise RegistryUnavailable("connection refused")
         if digest not in self.blobs:
@@ -47,8 +47,8 @@ def node(tmp_path, registry, peers):
 
 def test_layers_come_from_the_named_peer_and_the_rest_from_the_registry(tmp_path):
     registry, peer = BlobSource(BLOBS), BlobSource({DIGESTS[0]: BLOBS[DIGESTS[0]], DIGESTS[1]: BLOBS[DIGESTS[1]]})
-    n = node(tmp_path, registry, {"http://edge2:50061": peer})
-    _, report = n.pull("app", {DIGESTS[0]: "http://edge2:50061", DIGESTS[1]: "http://edge2:50061"})
+    n = node(tmp_path, registry, {"http://10.0.0.2:50061": peer})
+    _, report = n.pull("app", {DIGESTS[0]: "http://10.0.0.2:50061", DIGESTS[1]: "http://10.0.0.2:50061"})
     assert peer.fetched == DIGESTS[:2] and registry.fetched == DIGESTS[2:]
     assert set(report.peer_layers) == set(DIGESTS[:2]) and report.pulled_layers == DIGESTS[2:]
     assert report.peer_bytes == len(BLOBS[DIGESTS[0]]) + len(BLOBS[DIGESTS[1]])
@@ -58,8 +58,8 @@ def test_layers_come_from_the_named_peer_and_the_rest_from_the_registry(tmp_path
 
 def test_a_failing_peer_falls_back_to_the_registry(tmp_path):
     registry = BlobSource(BLOBS)
-    n = node(tmp_path, registry, {"http://gone:50061": BlobSource({}, down=True), "http://empty:50061": BlobSource({})})
-    _, report = n.pull("app", {DIGESTS[0]: "http://gone:50061", DIGESTS[1]: "http://empty:50061"})
+    n = node(tmp_path, registry, {"http://10.0.0.8:50061": BlobSource({}, down=True), "http://10.0.0.9:50061": BlobSource({})})
+    _, report = n.pull("app", {DIGESTS[0]: "http://10.0.0.8:50061", DIGESTS[1]: "http://10.0.0.9:50061"})
     assert sorted(registry.fetched) == sorted(DIGESTS)
     assert report.peer_bytes == 0 and sorted(report.pulled_layers) == sorted(DIGESTS)
     assert all(n.store.has(d) for d in DIGESTS)

@@ -125,9 +125,9 @@ class Cluster:
         self.alive = set(nodes)
         self.nodes = nodes
         self.o = self.orchestrator()
-        for name in nodes:
-            self.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", "10.0.0.1", "s1",
-                                            f"http://{name}:50061", cpu, storage, 1000, memory))
+        for k, name in enumerate(nodes, 1):
+            self.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", f"10.0.0.{k}", "s1",
+                                            f"http://10.0.0.{k}:50061", cpu, storage, 1000, memory))
         self.beat()
 
     def orchestrator(self):
@@ -397,7 +397,8 @@ def test_missing_layers_come_from_the_nearest_holder(tmp_path):
         instance.node = "edge1"
     graph = c.sdn.switch_graph()
     request = run_request(c.o.state, c.o.apps["solo"], instance, graph, "registry")
-    assert request.layer_sources == {BASE[0]: "http://edge2:50061", "sha256:api": "http://edge2:50061"}
+    edge2 = c.o.state.nodes["edge2"].blob_address
+    assert request.layer_sources == {BASE[0]: edge2, "sha256:api": edge2}
     c.o.apps["solo"].peers = False
     assert run_request(c.o.state, c.o.apps["solo"], instance, graph, "registry").layer_sources == {}
 
@@ -442,7 +443,7 @@ def test_with_peers_the_first_pull_seeds_the_second_node(tmp_path):
     second_node, second = c.agents.requests[1]
     assert second_node != first_node
     assert set(second.layer_sources) == {d for d, _ in IMAGES["api"].layers}
-    assert set(second.layer_sources.values()) == {f"http://{first_node}:50061"}
+    assert set(second.layer_sources.values()) == {c.o.state.nodes[first_node].blob_address}
 
 
 def test_with_peers_a_node_does_not_queue_behind_one_no_nearer_than_the_registry(tmp_path):

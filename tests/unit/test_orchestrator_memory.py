@@ -76,15 +76,15 @@ def test_the_node_view_and_message_carry_memory(tmp_path):
 
 def test_negative_memory_is_refused_at_registration(tmp_path):
     c = Cluster(tmp_path)
-    with pytest.raises(InvalidArgument, match="memory_mib must not be negative"):
-        c.o.register_node(NodeRecord("edge4", "unix:/x/edge4.sock", "10.0.0.4", "s1", "http://edge4:50061",
+    with pytest.raises(InvalidArgument, match="memory_mib must be a finite number from 0"):
+        c.o.register_node(NodeRecord("edge4", "unix:/x/edge4.sock", "10.0.0.4", "s1", "http://10.0.0.4:50061",
                                      1000, 10, 100, -1))
 
 
 def test_a_node_stored_before_memory_existed_loads_without_a_limit(tmp_path):
     store = Store(tmp_path / "o.db")
     old = {"name": "edge1", "agent_address": "unix:/x", "ip": "10.0.0.1", "switch": "s1",
-           "blob_address": "http://edge1:50061", "cpu_millicores": 1000, "storage_bytes": 10, "bandwidth_mbps": 100}
+           "blob_address": "http://10.0.0.1:50061", "cpu_millicores": 1000, "storage_bytes": 10, "bandwidth_mbps": 100}
     with store._lock:
         store._db.execute("INSERT INTO nodes (name, record) VALUES (?, ?)", ("edge1", json.dumps(old)))
     [node] = store.nodes()
@@ -95,7 +95,7 @@ def test_register_node_takes_the_agent_s_memory_and_defaults_to_none(tmp_path):
     c = Cluster(tmp_path)
     servicer = OrchestratorServicer(c.o)
     request = pb.RegisterNodeRequest(name="edge4", agent_address="unix:/x/edge4.sock", ip="10.0.0.4", switch="s1",
-                                     blob_address="http://edge4:50061", cpu_millicores=1000, storage_bytes=10,
+                                     blob_address="http://10.0.0.4:50061", cpu_millicores=1000, storage_bytes=10,
                                      bandwidth_mbps=100, memory_mib=4096)
     assert servicer.RegisterNode(pb.RegisterNodeRequest.FromString(request.SerializeToString()), None).memory_mib == 4096
     assert c.o.state.nodes["edge4"].memory_mib == 4096

@@ -7,6 +7,7 @@ import http.server
 import json
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import yaml
 
 from images.build import build_application_image, build_images
 from images.oci import OCI_INDEX, OCI_MANIFEST, Layout, canonical_json
-from images.registry import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DigestMismatch, ImageNotFound, RegistryClient,
-                             RegistryError, RegistryUnavailable, parse_reference, push_all)
+from images.registry import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, DigestMismatch,
+                             ImageNotFound, RegistryClient, RegistryError, RegistryUnavailable, TooLarge,
+                             parse_reference, push_all)
 from dataplane.registry.server import REGISTRY_BINARY, RegistryServer, registry_config
 
 IMAGES = ("alpine", "traefik", "busybox")  # traefik is built on alpine's layer
@@ -278,6 +280,10 @@ class FakeRegistry(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):  # a client that stopped reading
+            super().handle_error(request, client_address)
+
 
 @pytest.fixture
 def fake():
@@ -314,11 +320,53 @@ def test_a_manifest_whose_bytes_do_not_match_raises_digest_mismatch(fake):
 
 def test_a_config_whose_bytes_do_not_match_raises_digest_mismatch(fake):
     config_digest = digest_of(b'{"os": "linux"}')
-    body = json.dumps({"schemaVersion": 2, "config": {"digest": config_digest}, "layers": []}).encode()
+    body = json.dumps({"schemaVersion": 2, "config": {"digest": config_digest, "size": 17}, "layers": []}).encode()
     server = fake({"/v2/x/manifests/latest": (200, {}, body),
                    f"/v2/x/blobs/{config_digest}": (200, {}, b'{"os": "windows"}')})
     with pytest.raises(DigestMismatch, match=config_digest):
         RegistryClient(server.url).manifest("x")
+
+
+def test_a_config_larger_than_its_descriptor_or_the_cap_is_not_read(fake):
+    config = b'{"os": "linux"}'
+    small = json.dumps({"schemaVersion": 2, "config": {"digest": digest_of(config), "size": 5}, "layers": []})
+    huge = json.dumps({"schemaVersion": 2, "config": {"digest": digest_of(config), "size": MAX_CONFIG_BYTES + 1},
+                       "layers": []})
+    server = fake({"/v2/x/manifests/latest": (200, {}, small.encode()), "/v2/y/manifests/latest": (200, {}, huge.encode()),
+                   f"/v2/x/blobs/{digest_of(config)}": (200, {}, config)})
+    with pytest.raises(TooLarge):
+        RegistryClient(server.url).manifest("x")
+    with pytest.raises(TooLarge):
+        RegistryClient(server.url).manifest("y")
+
+
+def test_a_manifest_over_the_cap_is_not_read(fake):
+    server = fake({"/v2/x/manifests/latest": (200, {}, b" " * (MAX_MANIFEST_BYTES + 1)),
+                   "/v2/y/manifests/latest": (200, {"Content-Length": ""}, b" " * (MAX_MANIFEST_BYTES + 1))})
+    for name in ("x", "y"):  # announced, and not announced (read up to the cap, then stopped)
+        with pytest.raises(TooLarge):
+            RegistryClient(server.url).manifest(name)
+
+
+def test_a_blob_larger_than_its_descriptor_stops_the_download_and_leaves_nothing(fake, tmp_path):
+    blob = b"x" * (3 << 20)
+    server = fake({f"/v2/x/blobs/{digest_of(blob)}": (200, {}, blob),
+                   f"/v2/y/blobs/{digest_of(blob)}": (200, {"Content-Length": ""}, blob)})
+    for name in ("x", "y"):  # announced larger (nothing read), and streamed past the size (stopped)
+        with pytest.raises(TooLarge):
+            RegistryClient(server.url).fetch_blob(name, digest_of(blob), tmp_path / "blob", size=1000)
+        assert list(tmp_path.iterdir()) == []
+    assert RegistryClient(server.url).fetch_blob("x", digest_of(blob), tmp_path / "blob", size=len(blob)) == len(blob)
+
+
+def test_a_client_that_follows_no_redirects_refuses_them(fake, tmp_path):
+    blob = b"elsewhere"
+    server = fake({f"/v2/x/blobs/{digest_of(blob)}": (307, {"Location": f"/v2/y/blobs/{digest_of(blob)}"}, b""),
+                   f"/v2/y/blobs/{digest_of(blob)}": (200, {}, blob)})
+    assert RegistryClient(server.url).fetch_blob("x", digest_of(blob), tmp_path / "a") == len(blob)
+    with pytest.raises(RegistryError, match="307"):
+        RegistryClient(server.url, follow_redirects=False).fetch_blob("x", digest_of(blob), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_cut_download_raises_unavailable_and_leaves_nothing(fake, tmp_path):

@@ -76,7 +76,7 @@ def test_the_scheduler_asks_for_the_startup_objective_with_the_network(tmp_path,
                        images=c.o.images, service_range="10.0.127.0/24", registry_host="registry", clock=c.clock,
                        startup_weight=weight)
     for name in c.nodes:
-        c.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", "10.0.0.1", "s1", f"http://{name}:50061",
+        c.o.register_node(NodeRecord(name, f"unix:/x/{name}.sock", f"10.0.0.{name[-1]}", "s1", f"http://10.0.0.{name[-1]}:50061",
                                      2000, 500 * MB, 1000, 0.0))
     c.beat()
     c.o.deploy(app(), algorithm=algorithm)
