@@ -125,7 +125,7 @@ class RegistryServer:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         registry_credentials.load_or_create(self.credentials_path)
         # A Unix socket path is at most 107 bytes: a short private folder, whatever storage_dir is.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="strata-registry-"))
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="registry-socket-"))
         socket_path = self._socket_dir / "registry.sock"
         self.config_path.write_text(registry_config(self.storage_dir, socket_path, log_level=self._log_level,
                                                     deletes=self.deletes))
