@@ -325,7 +325,8 @@ class Node:
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
             capabilities: Sequence[str] = (), ready_port: int = 0,
-            memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
+            memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0,
+            pids_limit: int = 0) -> tuple[ContainerRecord, PullReport]:
         bounds.finite("cpu_millicores", cpu_millicores, 0, bounds.MAX_MILLICORES)
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
@@ -336,6 +337,7 @@ class Node:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
         bounds.finite("memory_limit_mib", memory_limit_mib, 0, bounds.MAX_MEMORY_MIB)
         bounds.finite("memory_request_mib", memory_request_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.whole("pids_limit", pids_limit, 0, bounds.MAX_PIDS)
         bounds.text("name", name, bounds.MAX_NAME)
         bounds.text("image", image, MAX_REFERENCE)
         try:
@@ -388,7 +390,7 @@ class Node:
                     args=list(command) or image_record.args, env=image_record.env + list(env),
                     cwd=image_record.cwd, created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
                     capabilities=sorted(set(capabilities)), ready_port=ready_port,
-                    memory_limit_mib=memory_limit_mib, memory_request_mib=memory_request_mib)
+                    memory_limit_mib=memory_limit_mib, memory_request_mib=memory_request_mib, pids_limit=pids_limit)
                 if not record.args:
                     raise InvalidArgument(f"image {image_record.reference} has no command; give one")
                 try:
@@ -495,7 +497,7 @@ class Node:
             args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
             netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
             memory_limit_mib=self.config.memory_limit_mib(record.memory_limit_mib, record.memory_request_mib),
-            pids_limit=self.config.pids_limit, files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
+            pids_limit=record.pids_limit or self.config.pids_limit, files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
                    (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH),
                    (str(VNF_PROGRAM), VNF_PROGRAM_PATH)],
             capabilities=record.capabilities)
