@@ -62,6 +62,10 @@ class GateHandler(BaseHTTPRequestHandler):
         if refusal is not None:
             self._refuse(refusal)
             return
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            self.send_error(400, "Content-Length must be a whole number of bytes")
+            return
         upstream = UnixHTTPConnection(self.server.upstream)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -75,8 +79,12 @@ class GateHandler(BaseHTTPRequestHandler):
             if chunked:
                 self._relay_chunked_body(upstream)
             else:
-                self._relay_body(upstream, int(self.headers.get("Content-Length") or 0))
+                self._relay_body(upstream, int(length))
             response = upstream.getresponse()
+        except ValueError:  # a chunk size that is not hexadecimal
+            upstream.close()
+            self.send_error(400, "malformed chunked body")
+            return
         except OSError as exc:
             upstream.close()
             log.warning("relaying %s %s: %s", self.command, self.path, exc)

@@ -251,3 +251,19 @@ def test_the_orchestrator_pushes_with_credentials_and_hands_out_a_digest(tmp_pat
         pulled = RegistryClient(server.url).image_layers(image.reference)
         assert [(layer.digest, layer.size) for layer in pulled.layers] == image.layers
     assert server.gate.poll() is not None and server.process.poll() is not None
+
+
+def test_a_malformed_body_is_refused_before_the_registry(registry_url):
+    auth = {"Authorization": KEYS.authorization()}
+    status, _, _ = request(registry_url, "POST", "/v2/raw/blobs/uploads/", headers={**auth, "Content-Length": "x"})
+    assert status == 400
+    conn = http.client.HTTPConnection(registry_url.removeprefix("http://"), timeout=10)
+    conn.putrequest("POST", "/v2/raw/blobs/uploads/")
+    conn.putheader("Authorization", KEYS.authorization())
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"zz\r\nhello\r\n0\r\n\r\n")
+    response = conn.getresponse()
+    conn.close()
+    assert response.status == 400
+    assert RegistryClient(registry_url).catalog() == []
