@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from api.bounds import MAX_DOCUMENT, MAX_LIST, MAX_MILLICORES, MAX_REPLICAS
+from api.bounds import MAX_DOCUMENT, MAX_LIST, MAX_MILLICORES, MAX_PIDS, MAX_REPLICAS
 from api.names import dns_label_problem
 from component_base.errors import InvalidArgument
 
@@ -47,7 +47,7 @@ class ServiceSpec:
     cpu_millicores: float = 100.0  # per replica, > 0
     bandwidth_mbps: float = 10.0  # per replica, >= 0
     memory_mib: float = 0.0  # memory request per replica, MiB (2^20 bytes), >= 0; 0 = requests none
-    memory_limit_mib: float = 0.0  # memory limit per replica, MiB; 0 = no limit; else >= memory_mib
+    memory_limit_mib: float = 0.0  # memory limit per replica, MiB; 0 = the node's default; else >= memory_mib
     port: int = 8080  # port of the service's virtual IP, 1-65535
     target_port: int = 8080  # port the container listens on, 1-65535
     dependencies: tuple[str, ...] = ()  # names of services of the same app it calls
@@ -66,6 +66,7 @@ class ServiceSpec:
     clients: tuple[tuple[str, float], ...] = ()  # where its clients are (strata.io/clients): (site or host
     #                                              name, weight > 0), by name, each once; () = not said
     max_client_delay_ms: float = 0.0  # required: no client farther than this from its node, one way, ms
+    pids_limit: int = 0  # processes and threads per replica (Compose pids_limit); 0 = the node's default
     #                                   (strata.io/max-client-delay-ms); 0 = no bound; needs clients
 
     @property
@@ -223,6 +224,9 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
     if not problems and 0 < service.memory_limit_mib < service.memory_mib:
         problems.append(("memory_mib", f"the request, {service.memory_mib:g} MiB, is above the limit, "
                                        f"memory_limit_mib {service.memory_limit_mib:g} MiB"))
+    if not _whole(service.pids_limit) or not 0 <= service.pids_limit <= MAX_PIDS:
+        problems.append(("pids_limit", f"must be a whole number from 0 (the node's default) to {MAX_PIDS}, "
+                                       f"got {service.pids_limit!r}"))
     for field in ("port", "target_port"):
         value = getattr(service, field)
         if not _whole(value) or not 1 <= value <= 65535:
@@ -329,7 +333,7 @@ def validate_app(app: AppSpec) -> AppSpec:
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
-                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms")
+                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit")
 SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 

@@ -17,7 +17,7 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
                           spread=[pb.ServiceSpread(topology=x.topology, max_skew=x.max_skew, soft=not x.hard)
                                   for x in s.spread],
                           prefer_apart=s.prefer_apart, exposed=s.exposed, clients=dict(s.clients),
-                          max_client_delay_ms=s.max_client_delay_ms)
+                          max_client_delay_ms=s.max_client_delay_ms, pids_limit=s.pids_limit)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -30,4 +30,4 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
                        vnf_config=m.vnf_config, near=m.near, max_per_node=m.max_per_node,
                        spread=tuple(SpreadSpec(x.topology, x.max_skew, not x.soft) for x in m.spread),
                        prefer_apart=m.prefer_apart, exposed=m.exposed, clients=tuple(sorted(m.clients.items())),
-                       max_client_delay_ms=m.max_client_delay_ms)
+                       max_client_delay_ms=m.max_client_delay_ms, pids_limit=m.pids_limit)

@@ -19,6 +19,7 @@ MAX_SUBSETS = 64          # distinct subsets of one mesh service
 MAX_SOLVE_SECONDS = 300.0  # a placement Solve's time limit: a worker is never held longer
 MAX_STOP_TIMEOUT_SECONDS = 300.0  # StopContainer's grace before SIGKILL
 MAX_MILLICORES = 1e7      # 10,000 cores: more is a typo
+MAX_PIDS = 4194304        # a container's pids limit: the kernel's own ceiling on PIDs (PID_MAX_LIMIT)
 MAX_MEMORY_MIB = 1 << 30  # 1 PiB, MiB: more is a typo
 MAX_BYTES = 1 << 60       # storage in bytes: more is a typo
 MAX_MBPS = 1e9            # bandwidth, Mbit/s

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from images import IMAGE_SCALE
+from images import credentials as registry_credentials
 from images.build import CACHE_ENV, DEFAULT_CACHE, build_images, default_cache, list_images
 from images.dataset import DATASET
 from images.registry import RegistryError, RegistryUnavailable, push_all
@@ -35,6 +36,9 @@ def add_parser(sub) -> None:
     push.add_argument("registry", help="registry base URL, e.g. http://10.0.0.2:5000")
     push.add_argument("--cache", type=Path, default=None, metavar="DIR", help=cache_help)
     push.add_argument("--image", action="append", metavar="NAME", help="only this image (repeatable)")
+    push.add_argument("--credentials", type=Path, default=None, metavar="FILE",
+                      help="the registry's push credentials (a registry `strata up` starts: "
+                           "RUN_FOLDER/registry-credentials.json)")
 
     ls = actions.add_parser("ls", parents=[after, scale, json_output()],
                             help="the images of the cache: layers, size, manifest digest")
@@ -69,7 +73,8 @@ def _push(args: argparse.Namespace) -> int:
     cache = args.cache or default_cache(args.image_scale)
     list_images(cache)  # a clear error when the cache is not built
     try:
-        push_all(cache, args.registry, names=args.image, progress=lambda line: print(line, flush=True))
+        push_all(cache, args.registry, names=args.image, progress=lambda line: print(line, flush=True),
+                 credentials=registry_credentials.load(args.credentials) if args.credentials else None)
     except RegistryUnavailable as exc:
         raise Unreachable(str(exc)) from None
     return EXIT_OK

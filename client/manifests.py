@@ -425,7 +425,7 @@ def _memory_mib(request: tuple[str, Any], limit: tuple[str, Any], service: str,
 # ---------------------------------------------------------------- Docker Compose
 
 COMPOSE_TOP_LEVEL = frozenset({"services", "name", "version"})  # version: obsolete, informational
-COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "mem_reservation", "mem_limit",
+COMPOSE_SERVICE_FIELDS = frozenset({"image", "deploy", "scale", "cpus", "mem_reservation", "mem_limit", "pids_limit",
                                     "ports", "expose", "depends_on", "links",
                                     "environment", "labels", "hostname", "container_name"})
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\})")
@@ -545,6 +545,21 @@ def _compose_memory(body: dict, service: str) -> tuple[float, float]:
     return _memory_mib(pairs[0], pairs[1], service, compose_bytes, '"512m" or "1gb"')
 
 
+def _compose_pids(body: dict, service: str) -> int:
+    """deploy.resources.limits.pids, or the service-level pids_limit: processes and threads per
+    replica. Docker's "unlimited" (-1, or 0) is the node's default here (0): no container runs
+    without a limit."""
+    resources = _mapping(_mapping(body.get("deploy"), service, "deploy").get("resources"), service,
+                         "deploy.resources")
+    value = _mapping(resources.get("limits"), service, "deploy.resources.limits").get("pids")
+    path = "deploy.resources.limits.pids"
+    if value is None:
+        value, path = body.get("pids_limit"), "pids_limit"
+    if value is None or value == -1 or value == "-1":
+        return 0
+    return _whole(value, service, path)
+
+
 def _compose_replicas(body: dict, service: str, ignored: _Ignored) -> int:
     deploy = _mapping(body.get("deploy"), service, "deploy")
     mode = deploy.get("mode", "replicated")
@@ -582,7 +597,8 @@ def _compose_ignored(body: dict, service: str, ignored: _Ignored) -> None:
             ignored.extra(resources, {"reservations", "limits"}, f"{service}.deploy.resources.")
             for kind in ("reservations", "limits"):
                 if isinstance(resources.get(kind), dict):
-                    ignored.extra(resources[kind], {"cpus", "memory"}, f"{service}.deploy.resources.{kind}.")
+                    ignored.extra(resources[kind], {"cpus", "memory", *(("pids",) if kind == "limits" else ())},
+                                  f"{service}.deploy.resources.{kind}.")
 
 
 def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) -> AppSpec:
@@ -699,7 +715,7 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
                                mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip(),
                                max_per_node=_compose_max_per_node(body, service),
-                               exposed=bool(body.get("ports")))  # `ports:` publishes, `expose:` does not
+                               exposed=bool(body.get("ports")), pids_limit=_compose_pids(body, service))  # `ports:` publishes, `expose:` does not
 
 
 # ---------------------------------------------------------------- Kubernetes

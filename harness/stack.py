@@ -228,7 +228,7 @@ class Stack:
             return
         started = time.monotonic()
         push = [*in_host(pid), sys.executable, "-m", "cli", "images", "push", self.registry_url,
-                "--cache", str(default_cache(self.image_scale))]
+                "--cache", str(default_cache(self.image_scale)), "--credentials", str(self.registry.credentials_path)]
         for name in self.images or []:
             push += ["--image", name]
         result = subprocess.run(push, capture_output=True, text=True, timeout=900)
@@ -291,6 +291,7 @@ class Stack:
         config = {"db": str(self.workdir / "orchestrator.db"), "placement": f"unix:{self.socket('placement')}",
                   "sdn": f"unix:{self.sdn_socket}", "mesh": f"unix:{self.socket('mesh')}",
                   "registry": self.registry_url, "registry_host": registry.name,
+                  "registry_credentials": str(self.registry.credentials_path),
                   "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",
                   "socket": str(self.socket("orchestrator")),
                   "image_scale": self.image_scale, "image_cache": str(default_cache(self.image_scale)),

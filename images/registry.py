@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Collection
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
+from images.credentials import Credentials
 from images.oci import OCI_INDEX, OCI_MANIFEST, REF_NAME, Layout
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -151,15 +152,18 @@ class RegistryClient:
     """The OCI distribution API of one registry. Each request has its own connection, so one client
     may be used from several threads."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0, *, follow_redirects: bool = True):
+    def __init__(self, base_url: str, timeout: float = 30.0, *, follow_redirects: bool = True,
+                 credentials: Credentials | None = None):
         """`follow_redirects` False: a redirect is an error (a node agent fetches only from where it was
-        told, never from wherever an answer points)."""
+        told, never from wherever an answer points). `credentials` are sent with writes (every method
+        but GET and HEAD) to this registry's own host and port only; reads are open."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"bad registry URL {base_url!r}: expected http://HOST:PORT")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.follow_redirects = follow_redirects
+        self.credentials = credentials
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.base_url!r})"
@@ -176,8 +180,11 @@ class RegistryClient:
             connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
             conn = connection_class(parts.netloc, timeout=self.timeout, blocksize=CHUNK)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
+            sent = {"User-Agent": USER_AGENT, **(headers or {})}
+            if self.credentials and method not in ("GET", "HEAD") and parts.netloc == urlsplit(self.base_url).netloc:
+                sent["Authorization"] = self.credentials.authorization()
             try:
-                conn.request(method, target, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})})
+                conn.request(method, target, body=body, headers=sent)
                 response = conn.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
@@ -517,14 +524,15 @@ def _next_link(link: str | None) -> str | None:
 
 
 def push_all(layout: Path, base_url: str, *, parallel: int = 4, progress: Callable[[str], None] = print,
-             names: Collection[str] | None = None) -> PushReport:
+             names: Collection[str] | None = None, credentials: Credentials | None = None) -> PushReport:
     """Push every image of an OCI layout (or those named in `names`), each blob uploaded once even
     when images share it.
 
     First every distinct blob is uploaded (in parallel) into the first repository that uses it;
     then each image's manifest is pushed, its other blobs mounted from where they already are.
+    `credentials`: the registry's push credentials (a registry started by Strata refuses writes without).
     """
-    client = RegistryClient(base_url)
+    client = RegistryClient(base_url, credentials=credentials)
     oci_layout = Layout(Path(layout))
     references = [entry["annotations"][REF_NAME] for entry in oci_layout.index()
                   if entry.get("annotations", {}).get(REF_NAME)]

@@ -110,7 +110,7 @@ class AgentClients:
             command=list(request.command), labels=request.labels, hosts=request.hosts,
             layer_sources=request.layer_sources, capabilities=list(request.capabilities),
             ready_port=request.ready_port, memory_limit_mib=request.memory_limit_mib,
-            memory_request_mib=request.memory_request_mib),
+            memory_request_mib=request.memory_request_mib, pids_limit=request.pids_limit),
             timeout=PULL_TIMEOUT, what=f"node {node.name}")
         return RunResult(answer.container.ip, answer.container.ready, answer.pull.pulled_bytes,
                          answer.pull.peer_bytes)

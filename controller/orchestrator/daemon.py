@@ -18,7 +18,10 @@ to ready; above, that time counts beside bytes, docs/placement.md "Start-up-awar
 latency_weight (>= 0, 0: services that declare clients (strata.io/clients) are placed by bytes alone;
 above, the MiB of the real images that 1 ms of their mean client delay is worth, for the apps placed
 by strata or ilp, docs/placement.md "Latency-aware placement"),
-metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
+metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none),
+registry_credentials (the registry's push credentials file, JSON with username and password, which
+`strata up` writes into the run folder with mode 0600; without it pushes go unauthenticated, which a
+registry started by Strata refuses).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from component_base.daemon import Component, Daemon
 from component_base.errors import InvalidArgument
 from images import IMAGE_SCALE, checked_image_scale
+from images import credentials as registry_credentials
 
 log = logging.getLogger("strata.orchestrator")
 
@@ -52,12 +56,17 @@ def build(config: dict) -> Daemon:
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < float("inf"):
         raise InvalidArgument(f"orchestrator configuration: latency_weight must be a finite number >= 0, "
                               f"got {latency!r}")
+    try:
+        credentials = (registry_credentials.load(Path(config["registry_credentials"]))
+                       if config.get("registry_credentials") else None)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"orchestrator configuration: registry_credentials: {exc}") from None
     store = Store(config["db"])
     orchestrator = Orchestrator(
         store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
         sdn=SdnClient(config["sdn"]), mesh=MeshClient(config["mesh"]), agents=AgentClients(),
         images=RegistryImages(config["registry"], Path(config["image_cache"]) if config.get("image_cache") else None,
-                              log=log.info, scale=scale),
+                              log=log.info, scale=scale, credentials=credentials),
         service_range=config["service_range"], registry_host=config["registry_host"],
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
         size_unit=2**20 * scale,

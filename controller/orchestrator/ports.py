@@ -59,8 +59,9 @@ class RunRequest:
     layer_sources: dict  # digest -> peer blob URL
     capabilities: tuple[str, ...] = ()  # beyond the default set (a VNF's CAP_NET_RAW)
     ready_port: int = 0  # the agent reports it ready once it listens there; 0 = once it runs
-    memory_limit_mib: float = 0.0  # the container's cgroup memory limit, MiB; 0 = none
+    memory_limit_mib: float = 0.0  # the container's cgroup memory limit, MiB; 0 = the node's default
     memory_request_mib: float = 0.0  # what the node sets aside for it, MiB (its admission); 0 = none
+    pids_limit: int = 0  # its processes and threads; 0 = the node's default
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The Images port: a service's image made real for the nodes.
 
 Resolved by the catalogue, built into the image cache if it is an application image, pushed to the
-registry (only missing blobs), its layers read back.
+registry (only missing blobs, with the registry's push credentials), its tag resolved to the manifest's
+digest once: agents are handed `name@sha256:...`, so a tag moved later cannot change what a node runs.
 
 Dataset images are the Docker Hub images themselves (every tag is the crawl's one version); any
 other image is its base image (and shared base's layers) plus one application layer (docs/apps.md), stored in the registry
@@ -18,6 +19,7 @@ from component_base.errors import InvalidArgument, Unavailable
 
 from api.app import AppError, ServiceSpec, parse_image_reference
 from images import IMAGE_SCALE, scaled_bytes
+from images.credentials import Credentials
 from images.catalogue import resolve_image
 from .ports import IMAGE_BUILDING, IMAGE_PUSHING, ImageProgress
 from .store import ServiceImage
@@ -56,10 +58,12 @@ class RegistryImages:
     """The Images port over the image cache and the registry; thread-safe, each image pushed once per
     process (a second service of the same image gets it at once)."""
 
-    def __init__(self, registry_url: str, cache: Path | None = None, *, log=print, scale: float = IMAGE_SCALE):
+    def __init__(self, registry_url: str, cache: Path | None = None, *, log=print, scale: float = IMAGE_SCALE,
+                 credentials: Credentials | None = None):
         from images.build import default_cache
 
         self.registry_url = registry_url
+        self.credentials = credentials
         self.scale = scale  # application layers are built at the run's image scale
         self.cache = cache or default_cache(scale)
         self.log = log
@@ -87,7 +91,7 @@ class RegistryImages:
 
     def prepare(self, service: ServiceSpec, progress: ImageProgress) -> ServiceImage:
         from images.build import build_application_image, find_image
-        from images.registry import RegistryError, push_all
+        from images.registry import RegistryClient, RegistryError, parse_reference, push_all
 
         resolved = self._resolve(service)
         reference = registry_reference(resolved)
@@ -110,12 +114,19 @@ class RegistryImages:
                                   f"image cache {self.cache}; build it with `strata images build`")
         progress(IMAGE_PUSHING, f"pushing {reference} to {self.registry_url}")
         try:
-            push_all(self.cache, self.registry_url, names=[reference], progress=lambda _: None)
+            push_all(self.cache, self.registry_url, names=[reference], progress=lambda _: None,
+                     credentials=self.credentials)
+            pushed = RegistryClient(self.registry_url).image_layers(reference)
         except RegistryError as exc:
             raise Unavailable(f"pushing {reference} to the registry {self.registry_url}: {exc}") from None
-        image = ServiceImage(reference, [(layer.digest, layer.size) for layer in info.layers])
+        layers = [(layer.digest, layer.size) for layer in info.layers]
+        if [(layer.digest, layer.size) for layer in pushed.layers] != layers:
+            raise Unavailable(f"the registry {self.registry_url} has another {reference} than the image cache's "
+                              f"(manifest {pushed.manifest_digest}): was the tag moved during the push?")
+        name, _ = parse_reference(reference)
+        image = ServiceImage(f"{name}@{pushed.manifest_digest}", layers)
         with self._lock:
             self._ready[reference] = image
-        self.log(f"image {service.image} -> {reference}: {len(image.layers)} layers, "
+        self.log(f"image {service.image} -> {image.reference}: {len(image.layers)} layers, "
                  f"{sum(s for _, s in image.layers) / 1e6:.2f} MB")
         return image

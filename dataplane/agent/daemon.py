@@ -28,6 +28,9 @@ Optional:
                               after the other, as the agent did before)
   max_log_bytes               a container's log is rotated past this size, the newest kept (default 10 MiB,
                               the kubelet's containerLogMaxSize); at most twice this on disk per container
+  pids_limit                  processes and threads per container (default 1024): a fork bomb stops there
+  default_memory_limit_mib    memory limit of a container given none, MiB: this or its request, the larger
+                              (default 512; 0: no limit)
   max_unpacked_bytes          what one layer may unpack to, bytes (default 4 GiB; also at most 100 times its
                               blob plus 1 MiB)
 """
@@ -72,6 +75,7 @@ def build_node(config: dict):
     """The Node and everything it stands on, from a configuration dict."""
     from images.registry import RegistryClient
 
+    from .bundle import DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_PIDS_LIMIT
     from .layers import DEFAULT_MAX_UNPACKED_BYTES, LayerStore
     from .logs import DEFAULT_MAX_LOG_BYTES
     from .node import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_PARALLEL_STARTS, Node, NodeConfig
@@ -90,7 +94,9 @@ def build_node(config: dict):
             max_concurrent_downloads=config.get("max_concurrent_downloads", DEFAULT_MAX_CONCURRENT_DOWNLOADS),
             max_parallel_starts=config.get("max_parallel_starts", DEFAULT_MAX_PARALLEL_STARTS),
             memory_mib=float(config.get("memory_mib", 0.0)),
-            max_log_bytes=config.get("max_log_bytes", DEFAULT_MAX_LOG_BYTES))
+            max_log_bytes=config.get("max_log_bytes", DEFAULT_MAX_LOG_BYTES),
+            pids_limit=config.get("pids_limit", DEFAULT_PIDS_LIMIT),
+            default_memory_limit_mib=float(config.get("default_memory_limit_mib", DEFAULT_MEMORY_LIMIT_MIB)))
         max_unpacked = config.get("max_unpacked_bytes", DEFAULT_MAX_UNPACKED_BYTES)
         if not isinstance(max_unpacked, int) or isinstance(max_unpacked, bool) or max_unpacked < 1:
             raise ValueError(f"max_unpacked_bytes must be a whole number >= 1, got {max_unpacked!r}")

@@ -35,7 +35,8 @@ from images.registry import (DigestMismatch, ImageNotFound, RegistryError, Regis
                              parse_reference, reference_text)
 
 from . import rootfs as rootfs_mod
-from .bundle import EXTRA_CAPABILITIES, runtime_config
+from .bundle import (DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_PIDS_LIMIT, EXTRA_CAPABILITIES, effective_memory_limit_mib,
+                     runtime_config)
 from .layers import LayerStore
 from .logs import DEFAULT_MAX_LOG_BYTES, read_tail, rotate
 from .podnet import PodAddresses, PodNetwork, PodNetworkError
@@ -99,14 +100,24 @@ class NodeConfig:
     max_parallel_starts: int = DEFAULT_MAX_PARALLEL_STARTS            # container starts at once
     memory_mib: float = 0.0  # memory for containers' requests, MiB; 0 = not given: no admission by memory
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # a container's log is rotated past this (the newest kept)
+    pids_limit: int = DEFAULT_PIDS_LIMIT  # processes and threads per container
+    # memory limit of a container given none, MiB (its request if larger); 0 = none
+    default_memory_limit_mib: float = DEFAULT_MEMORY_LIMIT_MIB
 
     def __post_init__(self):
-        for key in ("max_concurrent_downloads", "max_parallel_starts", "max_log_bytes"):
+        for key in ("max_concurrent_downloads", "max_parallel_starts", "max_log_bytes", "pids_limit"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
         if not math.isfinite(self.memory_mib) or self.memory_mib < 0:
             raise ValueError(f"memory_mib must be a finite number >= 0 (0 = not given), got {self.memory_mib!r}")
+        if not math.isfinite(self.default_memory_limit_mib) or self.default_memory_limit_mib < 0:
+            raise ValueError("default_memory_limit_mib must be a finite number >= 0 (0 = no limit by default), "
+                             f"got {self.default_memory_limit_mib!r}")
+
+    def memory_limit_mib(self, limit_mib: float, request_mib: float) -> float:
+        """The memory limit a container with this limit and request runs with on this node."""
+        return effective_memory_limit_mib(limit_mib, request_mib, self.default_memory_limit_mib)
 
 
 @dataclass
@@ -314,7 +325,8 @@ class Node:
             command: Sequence[str] = (), labels: Mapping[str, str] | None = None,
             hosts: Mapping[str, str] | None = None, sources: Mapping[str, str] | None = None,
             capabilities: Sequence[str] = (), ready_port: int = 0,
-            memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0) -> tuple[ContainerRecord, PullReport]:
+            memory_limit_mib: float = 0.0, memory_request_mib: float = 0.0,
+            pids_limit: int = 0) -> tuple[ContainerRecord, PullReport]:
         bounds.finite("cpu_millicores", cpu_millicores, 0, bounds.MAX_MILLICORES)
         cpu = cpu_millicores or DEFAULT_CPU_MILLICORES
         if not 0 <= ready_port <= 65535:
@@ -325,6 +337,7 @@ class Node:
                 raise InvalidArgument(f"capability {cap!r} is not granted (only {', '.join(EXTRA_CAPABILITIES)})")
         bounds.finite("memory_limit_mib", memory_limit_mib, 0, bounds.MAX_MEMORY_MIB)
         bounds.finite("memory_request_mib", memory_request_mib, 0, bounds.MAX_MEMORY_MIB)
+        bounds.whole("pids_limit", pids_limit, 0, bounds.MAX_PIDS)
         bounds.text("name", name, bounds.MAX_NAME)
         bounds.text("image", image, MAX_REFERENCE)
         try:
@@ -377,7 +390,7 @@ class Node:
                     args=list(command) or image_record.args, env=image_record.env + list(env),
                     cwd=image_record.cwd, created_at=self.clock(), labels=dict(labels or {}), hosts=hosts,
                     capabilities=sorted(set(capabilities)), ready_port=ready_port,
-                    memory_limit_mib=memory_limit_mib, memory_request_mib=memory_request_mib)
+                    memory_limit_mib=memory_limit_mib, memory_request_mib=memory_request_mib, pids_limit=pids_limit)
                 if not record.args:
                     raise InvalidArgument(f"image {image_record.reference} has no command; give one")
                 try:
@@ -483,7 +496,8 @@ class Node:
         config = runtime_config(
             args=record.args, env=record.env, cwd=record.cwd, hostname=record.name,
             netns_path=f"/var/run/netns/{record.netns}", cpu_millicores=record.cpu_millicores,
-            memory_limit_mib=record.memory_limit_mib, files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
+            memory_limit_mib=self.config.memory_limit_mib(record.memory_limit_mib, record.memory_request_mib),
+            pids_limit=record.pids_limit or self.config.pids_limit, files=[(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf"),
                    (str(folder / "hostname"), "/etc/hostname"), (str(SERVICE_PROGRAM), SERVICE_PROGRAM_PATH),
                    (str(VNF_PROGRAM), VNF_PROGRAM_PATH)],
             capabilities=record.capabilities)
@@ -674,8 +688,8 @@ class Node:
         record.crash_streak = record.crash_streak + 1 if quick else 1
         delay = restart_delay(record.crash_streak)
         record.state, record.pid, record.restart_at = RESTARTING, 0, now + delay
-        how = (f"process killed by the OOM killer (memory limit {record.memory_limit_mib:g} MiB)" if oom
-               else "process died")
+        limit = self.config.memory_limit_mib(record.memory_limit_mib, record.memory_request_mib)
+        how = f"process killed by the OOM killer (memory limit {limit:g} MiB)" if oom else "process died"
         record.message = f"{how}; restarting in {delay:g} s"
         self.state.save_container(record)
         log.warning("%s: %s; restarting in %.0f s", record.name, how, delay)

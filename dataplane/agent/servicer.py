@@ -73,7 +73,8 @@ class NodeAgentServicer(agent_pb2_grpc.NodeAgentServicer):
                                        sources=dict(request.layer_sources),
                                        capabilities=list(request.capabilities), ready_port=request.ready_port,
                                        memory_limit_mib=request.memory_limit_mib,
-                                       memory_request_mib=request.memory_request_mib)
+                                       memory_request_mib=request.memory_request_mib,
+                                       pids_limit=request.pids_limit)
         return agent_pb2.RunContainerResponse(container=container_message(self.node, record),
                                               pull=pull_message(report))
 

@@ -61,9 +61,10 @@ class ContainerRecord:
     hosts: dict = field(default_factory=dict)   # extra /etc/hosts entries, name -> IPv4
     capabilities: list = field(default_factory=list)  # granted beyond the default set (CAP_NET_RAW)
     ready_port: int = 0       # ready once its process listens on this TCP port; 0 = once it runs
-    memory_limit_mib: float = 0.0  # cgroup memory limit, MiB; 0 = none
+    memory_limit_mib: float = 0.0  # cgroup memory limit, MiB, as asked; 0 = the node's default
     last_termination_reason: str = ""  # why its last process ended: OOM_KILLED, or "" = not known
     memory_request_mib: float = 0.0  # MiB set aside for it on the node; 0 = none
+    pids_limit: int = 0  # processes and threads, as asked; 0 = the node's default
 
 
 class AgentState(LockedDatabase):

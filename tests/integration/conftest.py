@@ -91,7 +91,7 @@ def leftovers(spec_switches: set[str], workdir: Path | None) -> list[str]:
               if line.split(":")[1].strip().split("@")[0].split("-eth")[0] in spec_switches]
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     found += [f"process {line.strip()}" for line in out.splitlines()
-              if "cli serve" in line or "docker-registry serve" in line
+              if "cli serve" in line or "docker-registry serve" in line or "dataplane.registry.gate" in line
               or any(f"mininet:{s}" in line for s in spec_switches)]
     if workdir is not None:
         mounts = Path("/proc/self/mountinfo").read_text()

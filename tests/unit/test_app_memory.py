@@ -133,3 +133,36 @@ def test_memory_round_trips_through_the_dict_and_the_message():
     assert service_spec(message) == app.services[0]
     # a client that does not know the fields sends 0: no request, no limit
     assert app_from_dict({"name": "m", "services": [{"name": "web", "image": "nginx"}]}).services[0].memory_mib == 0
+
+
+# -- the pids limit (processes and threads per replica), beside memory
+
+
+@pytest.mark.parametrize("text, pids", [
+    (compose(), 0),  # none given: the node's default
+    (compose("        limits: {pids: 100}\n"), 100),
+    (compose(extra="    pids_limit: 200\n"), 200),
+    (compose("        limits: {pids: 50}\n", extra="    pids_limit: 200\n"), 50),  # deploy first
+    (compose(extra="    pids_limit: -1\n"), 0),  # Docker's unlimited: the node's default, never none
+])
+def test_the_pids_limit_from_compose(text, pids):
+    app, warnings = load(text)
+    assert app.service("web").pids_limit == pids
+    assert not any("pids" in w for w in warnings)
+
+
+def test_a_bad_pids_limit_names_the_field():
+    with pytest.raises(AppError, match='service "web": pids_limit: '):
+        load(compose(extra="    pids_limit: lots\n"))
+    with pytest.raises(AppError, match='service "web": deploy.resources.limits.pids: '):
+        load(compose("        limits: {pids: -5}\n"))
+    for bad in (-1, 2**22 + 1, 1.5, True):
+        with pytest.raises(AppError, match='service "web": pids_limit: '):
+            validate_app(AppSpec("shop", (ServiceSpec("web", "nginx", pids_limit=bad),)))
+
+
+def test_the_pids_limit_round_trips_and_reaches_the_message():
+    app = AppSpec("shop", (ServiceSpec("web", "nginx", pids_limit=64),))
+    assert app_from_dict(app_to_dict(app)) == app
+    assert service_message(app.services[0]).pids_limit == 64
+    assert service_spec(service_message(app.services[0])) == app.services[0]

@@ -536,7 +536,7 @@ def test_over_http_with_layers_from_a_real_registry(server, tmp_path):
     build_images(cache, names=("alpine", "traefik", "busybox"), progress=lambda line: None)
     registry = RegistryServer(tmp_path / "storage", address).start()
     try:
-        push_all(cache, registry.url, progress=lambda line: None)
+        push_all(cache, registry.url, progress=lambda line: None, credentials=registry.credentials)
         document = load("args-nodes.json")
         document["Pod"]["spec"].pop("initContainers")
         document["Pod"]["spec"]["containers"] = [{"name": "shell", "image": "alpine:latest"}]

@@ -367,5 +367,20 @@ def test_the_memory_limit_is_kept_and_written_to_the_bundle(tmp_path, mounts):
     assert record.memory_limit_mib == 16
     config = json.loads((node._dir("web") / "config.json").read_text())
     assert config["linux"]["resources"]["memory"] == {"limit": 16 * 2**20, "swap": 16 * 2**20}
-    node.run("api", "api")
-    assert "memory" not in json.loads((node._dir("api") / "config.json").read_text())["linux"]["resources"]
+    assert config["linux"]["resources"]["pids"] == {"limit": 1024}
+    # No limit given: the node's default (512 MiB) caps it; the record keeps what was asked (none).
+    record, _ = node.run("api", "api")
+    assert record.memory_limit_mib == 0
+    resources = json.loads((node._dir("api") / "config.json").read_text())["linux"]["resources"]
+    assert resources["memory"] == {"limit": 512 * 2**20, "swap": 512 * 2**20}
+
+
+def test_a_container_s_own_pids_limit_replaces_the_node_s(tmp_path, mounts):
+    node = make_node(tmp_path, FakeRegistry({"web": ["web"]}))
+    record, _ = node.run("web", "web", pids_limit=64)
+    assert record.pids_limit == 64
+    assert json.loads((node._dir("web") / "config.json").read_text())["linux"]["resources"]["pids"] == {"limit": 64}
+    for bad in (-1, 2**22 + 1, 1.5):
+        with pytest.raises(InvalidArgument, match="pids_limit"):
+            node.run("api", "web", pids_limit=bad)
+    assert set(node.records) == {"web"}

@@ -116,6 +116,14 @@ def test_the_memory_limit_is_sent_to_the_agent(tmp_path):
     assert {r.image.split(":")[0]: r.memory_request_mib for _, r in c.agents.requests} == {"api": 32, "web": 0}
 
 
+def test_the_pids_limit_is_sent_to_the_agent(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(AppSpec("shop", (ServiceSpec("api", "api", cpu_millicores=100, pids_limit=64),
+                                ServiceSpec("web", "web", cpu_millicores=100))))
+    c.settle()
+    assert {r.image.split(":")[0]: r.pids_limit for _, r in c.agents.requests} == {"api": 64, "web": 0}
+
+
 def test_an_oom_kill_a_heartbeat_reports_reaches_the_deployment(tmp_path):
     c = Cluster(tmp_path)
     c.o.deploy(AppSpec("shop", (ServiceSpec("api", "api", replicas=2, cpu_millicores=100, memory_mib=32,

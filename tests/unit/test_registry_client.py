@@ -73,19 +73,21 @@ def test_a_bad_base_url_is_refused():
 
 def test_registry_config_is_the_yaml_docker_registry_reads(tmp_path):
     storage = tmp_path / "odd 'name' \"x\"" / "storage"
-    config = yaml.safe_load(registry_config(storage, "10.0.0.2:5000"))
+    config = yaml.safe_load(registry_config(storage, tmp_path / "registry.sock"))
     assert config["version"] == 0.1
     assert config["storage"]["filesystem"]["rootdirectory"] == str(storage)
-    assert config["storage"]["delete"]["enabled"] is True
-    assert config["http"]["addr"] == "10.0.0.2:5000"
+    assert config["storage"]["delete"]["enabled"] is False
+    assert yaml.safe_load(registry_config(storage, tmp_path / "r.sock", deletes=True))["storage"]["delete"]["enabled"]
+    # Only on a Unix socket: the network reaches the gate in front of it, never the registry itself.
+    assert config["http"] == {"net": "unix", "addr": str(tmp_path / "registry.sock")}
     assert config["log"]["level"] == "info"
     assert "auth" not in config
 
 
 @pytest.mark.parametrize("addr", ["10.0.0.2", "10.0.0.2:", "10.0.0.2:99999", "10.0.0.2:http"])
-def test_registry_config_refuses_a_bad_listen_address(tmp_path, addr):
+def test_the_runner_refuses_a_bad_listen_address(tmp_path, addr):
     with pytest.raises(ValueError, match="HOST:PORT"):
-        registry_config(tmp_path, addr)
+        RegistryServer(tmp_path / "storage", addr)
 
 
 # -- against a real docker-registry
@@ -115,7 +117,7 @@ def image_blobs(layout: Layout, reference: str) -> list[dict]:
 
 
 def test_push_then_push_again_skips_every_blob(registry, layout):
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     blobs = image_blobs(layout, "traefik:latest")
     first = client.push_image(layout.root, "traefik")
     assert (first.blobs_pushed, first.blobs_skipped) == (len(blobs), 0)
@@ -125,7 +127,7 @@ def test_push_then_push_again_skips_every_blob(registry, layout):
 
 
 def test_pulled_manifest_and_blobs_are_the_layouts(registry, layout, tmp_path):
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     client.push_image(layout.root, "shop/web:v1")
     pulled = client.manifest("shop/web:v1")
     entry = layout.find("shop/web:v1")
@@ -145,21 +147,21 @@ def test_pulled_manifest_and_blobs_are_the_layouts(registry, layout, tmp_path):
 def test_push_all_uploads_each_shared_blob_once(registry, layout):
     distinct = {blob["digest"]: blob["size"] for entry in layout.index()
                 for blob in image_blobs(layout, entry["annotations"]["org.opencontainers.image.ref.name"])}
-    report = push_all(layout.root, registry.url, parallel=3, progress=lambda line: None)
+    report = push_all(layout.root, registry.url, parallel=3, progress=lambda line: None, credentials=registry.credentials)
     assert report.blobs_pushed == len(distinct) and report.bytes_pushed == sum(distinct.values())
     assert report.blobs_mounted >= 2  # alpine's layer reaches traefik and shop/web without a second upload
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     assert client.catalog() == sorted(["alpine", "busybox", "shop/web", "traefik"])
     assert client.tags("shop/web") == ["v1"] and client.tags("alpine") == ["latest"]
     for reference in ("traefik", "shop/web:v1"):
         name, _ = parse_reference(reference)
         assert all(client.has_blob(name, layer.digest) for layer in client.manifest(reference).layers)
-    again = push_all(layout.root, registry.url, progress=lambda line: None)
+    again = push_all(layout.root, registry.url, progress=lambda line: None, credentials=registry.credentials)
     assert (again.blobs_pushed, again.bytes_pushed, again.blobs_mounted) == (0, 0, 0)
 
 
 def test_image_layers_follow_a_multi_platform_index_to_the_asked_platform(registry, layout):
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     client.push_image(layout.root, "traefik:latest")
     amd64_digest = layout.find("traefik:latest")["digest"]
     amd64_bytes = layout.read_blob(amd64_digest)
@@ -194,7 +196,7 @@ def test_image_layers_follow_a_multi_platform_index_to_the_asked_platform(regist
 
 
 def test_unknown_images_raise_image_not_found_naming_image_and_registry(registry, layout):
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     client.push_image(layout.root, "busybox")
     for reference in ("nosuch", "busybox:nosuchtag"):
         with pytest.raises(ImageNotFound) as caught:
@@ -206,7 +208,7 @@ def test_unknown_images_raise_image_not_found_naming_image_and_registry(registry
 
 
 def test_the_registry_refuses_a_blob_that_does_not_match_its_digest(registry, tmp_path):
-    client = RegistryClient(registry.url)
+    client = RegistryClient(registry.url, credentials=registry.credentials)
     path = tmp_path / "blob"
     path.write_bytes(b"these bytes")
     claimed = digest_of(b"other bytes")
@@ -231,12 +233,13 @@ def test_the_runner_starts_through_the_given_popen_and_stops_by_pid(tmp_path):
 
     server = RegistryServer(tmp_path / "storage", f"127.0.0.1:{free_port()}", popen=popen).start()
     try:
-        assert launched == [[REGISTRY_BINARY, "serve", str(tmp_path / "registry.yml")]]
+        assert launched[0] == [REGISTRY_BINARY, "serve", str(tmp_path / "registry.yml")]
+        assert launched[1][1:4] == ["-m", "dataplane.registry.gate", "--listen"]
         assert RegistryClient(server.url).ping()
         clash = RegistryServer(tmp_path / "other" / "storage", server.listen_addr, popen=popen)
         with pytest.raises(RuntimeError, match="already answers"):
             clash.start()
-        assert len(launched) == 1
+        assert len(launched) == 2
 
     finally:
         server.stop()
@@ -250,7 +253,7 @@ def test_a_registry_that_cannot_start_is_reported_with_its_log(tmp_path):
         pytest.skip(f"{REGISTRY_BINARY} is not installed (apt-get install docker-registry)")
     # An address of no interface here: the registry cannot bind and exits.
     server = RegistryServer(tmp_path / "storage", "192.0.2.1:5000", ready=lambda: False)
-    with pytest.raises(RuntimeError, match="cannot assign requested address"):
+    with pytest.raises(RuntimeError, match="(?i)cannot assign requested address"):
         server.start(timeout=10)
     assert not server.running()
 

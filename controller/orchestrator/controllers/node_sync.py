@@ -70,10 +70,11 @@ def run_request(state: ClusterState, app: AppRecord, instance: InstanceRecord,
                f"STRATA_VNF_NAME={instance.name}", "STRATA_VNF_INTERFACE=eth0")
         return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(VNF_PROGRAM), labels,
                           hosts, sources, ("CAP_NET_RAW",),
-                          memory_limit_mib=spec.memory_limit_mib, memory_request_mib=spec.memory_mib)
+                          memory_limit_mib=spec.memory_limit_mib, memory_request_mib=spec.memory_mib,
+                          pids_limit=spec.pids_limit)
     return RunRequest(instance.name, image.reference, spec.cpu_millicores, env, tuple(PROGRAM), labels, hosts,
                       sources, ready_port=spec.target_port, memory_limit_mib=spec.memory_limit_mib,
-                      memory_request_mib=spec.memory_mib)
+                      memory_request_mib=spec.memory_mib, pids_limit=spec.pids_limit)
 
 
 class NodeSyncController:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/agent.proto\x12\tstrata.v1\"\x10\n\x0eGetNodeRequest\"@\n\tHeldLayer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0f\n\x07used_by\x18\x03 \x01(\r\"\xdf\x03\n\tContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.strata.v1.ContainerState\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0b\n\x03mac\x18\x05 \x01(\t\x12\x13\n\x0bswitch_port\x18\x06 \x01(\r\x12\x0b\n\x03pid\x18\x07 \x01(\r\x12\x10\n\x08restarts\x18\x08 \x01(\r\x12\x12\n\nstarted_at\x18\t \x01(\x01\x12\x16\n\x0elast_exit_code\x18\n \x01(\x05\x12\x16\n\x0e\x63pu_millicores\x18\x0b \x01(\x01\x12\x0e\n\x06layers\x18\x0c \x03(\t\x12\x0f\n\x07message\x18\r \x01(\t\x12\x30\n\x06labels\x18\x0e \x03(\x0b\x32 .strata.v1.Container.LabelsEntry\x12\r\n\x05ready\x18\x0f \x01(\x08\x12\x12\n\nready_port\x18\x10 \x01(\r\x12\x18\n\x10memory_limit_mib\x18\x11 \x01(\x01\x12\x1f\n\x17last_termination_reason\x18\x12 \x01(\t\x12\x1a\n\x12memory_request_mib\x18\x13 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x03\n\nNodeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0e\n\x06switch\x18\x03 \x01(\t\x12\x10\n\x08pod_cidr\x18\x04 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x05 \x01(\x01\x12 \n\x18\x63pu_requested_millicores\x18\x06 \x01(\x01\x12\x1e\n\x16storage_capacity_bytes\x18\x07 \x01(\x04\x12\x1a\n\x12storage_used_bytes\x18\x08 \x01(\x04\x12$\n\x06layers\x18\t \x03(\x0b\x32\x14.strata.v1.HeldLayer\x12(\n\ncontainers\x18\n \x03(\x0b\x32\x14.strata.v1.Container\x12\x10\n\x08registry\x18\x0b \x01(\t\x12\x13\n\x0bimage_scale\x18\x0c \x01(\x01\x12\x1a\n\x12pulled_bytes_total\x18\r \x01(\x04\x12\x18\n\x10peer_bytes_total\x18\x0e \x01(\x04\x12\x14\n\x0c\x62lob_address\x18\x0f \x01(\t\x12\x1a\n\x12served_bytes_total\x18\x10 \x01(\x04\x12\x12\n\nmemory_mib\x18\x11 \x01(\x01\x12\x1c\n\x14memory_requested_mib\x18\x12 \x01(\x01\"\x9c\x01\n\x10PullImageRequest\x12\r\n\x05image\x18\x01 \x01(\t\x12\x44\n\rlayer_sources\x18\x02 \x03(\x0b\x32-.strata.v1.PullImageRequest.LayerSourcesEntry\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nPullReport\x12\r\n\x05image\x18\x01 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x02 \x01(\t\x12\x15\n\rpulled_layers\x18\x03 \x03(\t\x12\x15\n\rreused_layers\x18\x04 \x03(\t\x12\x14\n\x0cpulled_bytes\x18\x05 \x01(\x04\x12\x14\n\x0creused_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x13\n\x0bpeer_layers\x18\x08 \x03(\t\x12\x12\n\npeer_bytes\x18\t \x01(\x04\"8\n\x11PullImageResponse\x12#\n\x04pull\x18\x01 \x01(\x0b\x32\x15.strata.v1.PullReport\"\x99\x04\n\x13RunContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x03 \x01(\x01\x12\x0b\n\x03\x65nv\x18\x04 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x03(\t\x12:\n\x06labels\x18\x06 \x03(\x0b\x32*.strata.v1.RunContainerRequest.LabelsEntry\x12\x38\n\x05hosts\x18\x07 \x03(\x0b\x32).strata.v1.RunContainerRequest.HostsEntry\x12G\n\rlayer_sources\x18\x08 \x03(\x0b\x32\x30.strata.v1.RunContainerRequest.LayerSourcesEntry\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x12\n\nready_port\x18\n \x01(\r\x12\x18\n\x10memory_limit_mib\x18\x0b \x01(\x01\x12\x1a\n\x12memory_request_mib\x18\x0c \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a,\n\nHostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x14RunContainerResponse\x12\'\n\tcontainer\x18\x01 \x01(\x0b\x32\x14.strata.v1.Container\x12#\n\x04pull\x18\x02 \x01(\x0b\x32\x15.strata.v1.PullReport\"\x17\n\x15ListContainersRequest\"B\n\x16ListContainersResponse\x12(\n\ncontainers\x18\x01 \x03(\x0b\x32\x14.strata.v1.Container\"#\n\x13GetContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x14\x43ontainerLogsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\"%\n\x15\x43ontainerLogsResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\"=\n\x14StopContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\"%\n\x15StartContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16RemoveContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x19\n\x17RemoveContainerResponse\"\x14\n\x12PruneLayersRequest\";\n\x13PruneLayersResponse\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04*\x8b\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x01\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x02\x12\x1b\n\x17\x43ONTAINER_STATE_STOPPED\x10\x03\x32\x8c\x06\n\tNodeAgent\x12;\n\x07GetNode\x12\x19.strata.v1.GetNodeRequest\x1a\x15.strata.v1.NodeStatus\x12\x46\n\tPullImage\x12\x1b.strata.v1.PullImageRequest\x1a\x1c.strata.v1.PullImageResponse\x12O\n\x0cRunContainer\x12\x1e.strata.v1.RunContainerRequest\x1a\x1f.strata.v1.RunContainerResponse\x12U\n\x0eListContainers\x12 .strata.v1.ListContainersRequest\x1a!.strata.v1.ListContainersResponse\x12\x44\n\x0cGetContainer\x12\x1e.strata.v1.GetContainerRequest\x1a\x14.strata.v1.Container\x12R\n\rContainerLogs\x12\x1f.strata.v1.ContainerLogsRequest\x1a .strata.v1.ContainerLogsResponse\x12\x46\n\rStopContainer\x12\x1f.strata.v1.StopContainerRequest\x1a\x14.strata.v1.Container\x12H\n\x0eStartContainer\x12 .strata.v1.StartContainerRequest\x1a\x14.strata.v1.Container\x12X\n\x0fRemoveContainer\x12!.strata.v1.RemoveContainerRequest\x1a\".strata.v1.RemoveContainerResponse\x12L\n\x0bPruneLayers\x12\x1d.strata.v1.PruneLayersRequest\x1a\x1e.strata.v1.PruneLayersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/agent.proto\x12\tstrata.v1\"\x10\n\x0eGetNodeRequest\"@\n\tHeldLayer\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0f\n\x07used_by\x18\x03 \x01(\r\"\xdf\x03\n\tContainer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.strata.v1.ContainerState\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0b\n\x03mac\x18\x05 \x01(\t\x12\x13\n\x0bswitch_port\x18\x06 \x01(\r\x12\x0b\n\x03pid\x18\x07 \x01(\r\x12\x10\n\x08restarts\x18\x08 \x01(\r\x12\x12\n\nstarted_at\x18\t \x01(\x01\x12\x16\n\x0elast_exit_code\x18\n \x01(\x05\x12\x16\n\x0e\x63pu_millicores\x18\x0b \x01(\x01\x12\x0e\n\x06layers\x18\x0c \x03(\t\x12\x0f\n\x07message\x18\r \x01(\t\x12\x30\n\x06labels\x18\x0e \x03(\x0b\x32 .strata.v1.Container.LabelsEntry\x12\r\n\x05ready\x18\x0f \x01(\x08\x12\x12\n\nready_port\x18\x10 \x01(\r\x12\x18\n\x10memory_limit_mib\x18\x11 \x01(\x01\x12\x1f\n\x17last_termination_reason\x18\x12 \x01(\t\x12\x1a\n\x12memory_request_mib\x18\x13 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x03\n\nNodeStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ip\x18\x02 \x01(\t\x12\x0e\n\x06switch\x18\x03 \x01(\t\x12\x10\n\x08pod_cidr\x18\x04 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x05 \x01(\x01\x12 \n\x18\x63pu_requested_millicores\x18\x06 \x01(\x01\x12\x1e\n\x16storage_capacity_bytes\x18\x07 \x01(\x04\x12\x1a\n\x12storage_used_bytes\x18\x08 \x01(\x04\x12$\n\x06layers\x18\t \x03(\x0b\x32\x14.strata.v1.HeldLayer\x12(\n\ncontainers\x18\n \x03(\x0b\x32\x14.strata.v1.Container\x12\x10\n\x08registry\x18\x0b \x01(\t\x12\x13\n\x0bimage_scale\x18\x0c \x01(\x01\x12\x1a\n\x12pulled_bytes_total\x18\r \x01(\x04\x12\x18\n\x10peer_bytes_total\x18\x0e \x01(\x04\x12\x14\n\x0c\x62lob_address\x18\x0f \x01(\t\x12\x1a\n\x12served_bytes_total\x18\x10 \x01(\x04\x12\x12\n\nmemory_mib\x18\x11 \x01(\x01\x12\x1c\n\x14memory_requested_mib\x18\x12 \x01(\x01\"\x9c\x01\n\x10PullImageRequest\x12\r\n\x05image\x18\x01 \x01(\t\x12\x44\n\rlayer_sources\x18\x02 \x03(\x0b\x32-.strata.v1.PullImageRequest.LayerSourcesEntry\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nPullReport\x12\r\n\x05image\x18\x01 \x01(\t\x12\x17\n\x0fmanifest_digest\x18\x02 \x01(\t\x12\x15\n\rpulled_layers\x18\x03 \x03(\t\x12\x15\n\rreused_layers\x18\x04 \x03(\t\x12\x14\n\x0cpulled_bytes\x18\x05 \x01(\x04\x12\x14\n\x0creused_bytes\x18\x06 \x01(\x04\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\x12\x13\n\x0bpeer_layers\x18\x08 \x03(\t\x12\x12\n\npeer_bytes\x18\t \x01(\x04\"8\n\x11PullImageResponse\x12#\n\x04pull\x18\x01 \x01(\x0b\x32\x15.strata.v1.PullReport\"\xad\x04\n\x13RunContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x03 \x01(\x01\x12\x0b\n\x03\x65nv\x18\x04 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x03(\t\x12:\n\x06labels\x18\x06 \x03(\x0b\x32*.strata.v1.RunContainerRequest.LabelsEntry\x12\x38\n\x05hosts\x18\x07 \x03(\x0b\x32).strata.v1.RunContainerRequest.HostsEntry\x12G\n\rlayer_sources\x18\x08 \x03(\x0b\x32\x30.strata.v1.RunContainerRequest.LayerSourcesEntry\x12\x14\n\x0c\x63\x61pabilities\x18\t \x03(\t\x12\x12\n\nready_port\x18\n \x01(\r\x12\x18\n\x10memory_limit_mib\x18\x0b \x01(\x01\x12\x1a\n\x12memory_request_mib\x18\x0c \x01(\x01\x12\x12\n\npids_limit\x18\r \x01(\r\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a,\n\nHostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11LayerSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"d\n\x14RunContainerResponse\x12\'\n\tcontainer\x18\x01 \x01(\x0b\x32\x14.strata.v1.Container\x12#\n\x04pull\x18\x02 \x01(\x0b\x32\x15.strata.v1.PullReport\"\x17\n\x15ListContainersRequest\"B\n\x16ListContainersResponse\x12(\n\ncontainers\x18\x01 \x03(\x0b\x32\x14.strata.v1.Container\"#\n\x13GetContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x14\x43ontainerLogsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ntail_lines\x18\x02 \x01(\r\"%\n\x15\x43ontainerLogsResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\"=\n\x14StopContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\"%\n\x15StartContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16RemoveContainerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x19\n\x17RemoveContainerResponse\"\x14\n\x12PruneLayersRequest\";\n\x13PruneLayersResponse\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04*\x8b\x01\n\x0e\x43ontainerState\x12\x1f\n\x1b\x43ONTAINER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONTAINER_STATE_RUNNING\x10\x01\x12\x1e\n\x1a\x43ONTAINER_STATE_RESTARTING\x10\x02\x12\x1b\n\x17\x43ONTAINER_STATE_STOPPED\x10\x03\x32\x8c\x06\n\tNodeAgent\x12;\n\x07GetNode\x12\x19.strata.v1.GetNodeRequest\x1a\x15.strata.v1.NodeStatus\x12\x46\n\tPullImage\x12\x1b.strata.v1.PullImageRequest\x1a\x1c.strata.v1.PullImageResponse\x12O\n\x0cRunContainer\x12\x1e.strata.v1.RunContainerRequest\x1a\x1f.strata.v1.RunContainerResponse\x12U\n\x0eListContainers\x12 .strata.v1.ListContainersRequest\x1a!.strata.v1.ListContainersResponse\x12\x44\n\x0cGetContainer\x12\x1e.strata.v1.GetContainerRequest\x1a\x14.strata.v1.Container\x12R\n\rContainerLogs\x12\x1f.strata.v1.ContainerLogsRequest\x1a .strata.v1.ContainerLogsResponse\x12\x46\n\rStopContainer\x12\x1f.strata.v1.StopContainerRequest\x1a\x14.strata.v1.Container\x12H\n\x0eStartContainer\x12 .strata.v1.StartContainerRequest\x1a\x14.strata.v1.Container\x12X\n\x0fRemoveContainer\x12!.strata.v1.RemoveContainerRequest\x1a\".strata.v1.RemoveContainerResponse\x12L\n\x0bPruneLayers\x12\x1d.strata.v1.PruneLayersRequest\x1a\x1e.strata.v1.PruneLayersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,8 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_options = b'8\001'
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._loaded_options = None
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_options = b'8\001'
-  _globals['_CONTAINERSTATE']._serialized_start=2610
-  _globals['_CONTAINERSTATE']._serialized_end=2749
+  _globals['_CONTAINERSTATE']._serialized_start=2630
+  _globals['_CONTAINERSTATE']._serialized_end=2769
   _globals['_GETNODEREQUEST']._serialized_start=36
   _globals['_GETNODEREQUEST']._serialized_end=52
   _globals['_HELDLAYER']._serialized_start=54
@@ -62,37 +62,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PULLIMAGERESPONSE']._serialized_start=1430
   _globals['_PULLIMAGERESPONSE']._serialized_end=1486
   _globals['_RUNCONTAINERREQUEST']._serialized_start=1489
-  _globals['_RUNCONTAINERREQUEST']._serialized_end=2026
+  _globals['_RUNCONTAINERREQUEST']._serialized_end=2046
   _globals['_RUNCONTAINERREQUEST_LABELSENTRY']._serialized_start=555
   _globals['_RUNCONTAINERREQUEST_LABELSENTRY']._serialized_end=600
-  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_start=1929
-  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_end=1973
+  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_start=1949
+  _globals['_RUNCONTAINERREQUEST_HOSTSENTRY']._serialized_end=1993
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_start=1174
   _globals['_RUNCONTAINERREQUEST_LAYERSOURCESENTRY']._serialized_end=1225
-  _globals['_RUNCONTAINERRESPONSE']._serialized_start=2028
-  _globals['_RUNCONTAINERRESPONSE']._serialized_end=2128
-  _globals['_LISTCONTAINERSREQUEST']._serialized_start=2130
-  _globals['_LISTCONTAINERSREQUEST']._serialized_end=2153
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=2155
-  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=2221
-  _globals['_GETCONTAINERREQUEST']._serialized_start=2223
-  _globals['_GETCONTAINERREQUEST']._serialized_end=2258
-  _globals['_CONTAINERLOGSREQUEST']._serialized_start=2260
-  _globals['_CONTAINERLOGSREQUEST']._serialized_end=2316
-  _globals['_CONTAINERLOGSRESPONSE']._serialized_start=2318
-  _globals['_CONTAINERLOGSRESPONSE']._serialized_end=2355
-  _globals['_STOPCONTAINERREQUEST']._serialized_start=2357
-  _globals['_STOPCONTAINERREQUEST']._serialized_end=2418
-  _globals['_STARTCONTAINERREQUEST']._serialized_start=2420
-  _globals['_STARTCONTAINERREQUEST']._serialized_end=2457
-  _globals['_REMOVECONTAINERREQUEST']._serialized_start=2459
-  _globals['_REMOVECONTAINERREQUEST']._serialized_end=2497
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_start=2499
-  _globals['_REMOVECONTAINERRESPONSE']._serialized_end=2524
-  _globals['_PRUNELAYERSREQUEST']._serialized_start=2526
-  _globals['_PRUNELAYERSREQUEST']._serialized_end=2546
-  _globals['_PRUNELAYERSRESPONSE']._serialized_start=2548
-  _globals['_PRUNELAYERSRESPONSE']._serialized_end=2607
-  _globals['_NODEAGENT']._serialized_start=2752
-  _globals['_NODEAGENT']._serialized_end=3532
+  _globals['_RUNCONTAINERRESPONSE']._serialized_start=2048
+  _globals['_RUNCONTAINERRESPONSE']._serialized_end=2148
+  _globals['_LISTCONTAINERSREQUEST']._serialized_start=2150
+  _globals['_LISTCONTAINERSREQUEST']._serialized_end=2173
+  _globals['_LISTCONTAINERSRESPONSE']._serialized_start=2175
+  _globals['_LISTCONTAINERSRESPONSE']._serialized_end=2241
+  _globals['_GETCONTAINERREQUEST']._serialized_start=2243
+  _globals['_GETCONTAINERREQUEST']._serialized_end=2278
+  _globals['_CONTAINERLOGSREQUEST']._serialized_start=2280
+  _globals['_CONTAINERLOGSREQUEST']._serialized_end=2336
+  _globals['_CONTAINERLOGSRESPONSE']._serialized_start=2338
+  _globals['_CONTAINERLOGSRESPONSE']._serialized_end=2375
+  _globals['_STOPCONTAINERREQUEST']._serialized_start=2377
+  _globals['_STOPCONTAINERREQUEST']._serialized_end=2438
+  _globals['_STARTCONTAINERREQUEST']._serialized_start=2440
+  _globals['_STARTCONTAINERREQUEST']._serialized_end=2477
+  _globals['_REMOVECONTAINERREQUEST']._serialized_start=2479
+  _globals['_REMOVECONTAINERREQUEST']._serialized_end=2517
+  _globals['_REMOVECONTAINERRESPONSE']._serialized_start=2519
+  _globals['_REMOVECONTAINERRESPONSE']._serialized_end=2544
+  _globals['_PRUNELAYERSREQUEST']._serialized_start=2546
+  _globals['_PRUNELAYERSREQUEST']._serialized_end=2566
+  _globals['_PRUNELAYERSRESPONSE']._serialized_start=2568
+  _globals['_PRUNELAYERSRESPONSE']._serialized_end=2627
+  _globals['_NODEAGENT']._serialized_start=2772
+  _globals['_NODEAGENT']._serialized_end=3552
 # @@protoc_insertion_point(module_scope)

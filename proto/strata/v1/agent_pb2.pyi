@@ -165,7 +165,7 @@ class PullImageResponse(_message.Message):
     def __init__(self, pull: _Optional[_Union[PullReport, _Mapping]] = ...) -> None: ...
 
 class RunContainerRequest(_message.Message):
-    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port", "memory_limit_mib", "memory_request_mib")
+    __slots__ = ("name", "image", "cpu_millicores", "env", "command", "labels", "hosts", "layer_sources", "capabilities", "ready_port", "memory_limit_mib", "memory_request_mib", "pids_limit")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,7 @@ class RunContainerRequest(_message.Message):
     READY_PORT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MIB_FIELD_NUMBER: _ClassVar[int]
     MEMORY_REQUEST_MIB_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cpu_millicores: float
@@ -211,7 +212,8 @@ class RunContainerRequest(_message.Message):
     ready_port: int
     memory_limit_mib: float
     memory_request_mib: float
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., memory_request_mib: _Optional[float] = ...) -> None: ...
+    pids_limit: int
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., env: _Optional[_Iterable[str]] = ..., command: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hosts: _Optional[_Mapping[str, str]] = ..., layer_sources: _Optional[_Mapping[str, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., ready_port: _Optional[int] = ..., memory_limit_mib: _Optional[float] = ..., memory_request_mib: _Optional[float] = ..., pids_limit: _Optional[int] = ...) -> None: ...
 
 class RunContainerResponse(_message.Message):
     __slots__ = ("container", "pull")

@@ -163,7 +163,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit")
     class ClientsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class ServiceSpec(_message.Message):
     EXPOSED_FIELD_NUMBER: _ClassVar[int]
     CLIENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_CLIENT_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -215,7 +216,8 @@ class ServiceSpec(_message.Message):
     exposed: bool
     clients: _containers.ScalarMap[str, float]
     max_client_delay_ms: float
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., exposed: _Optional[bool] = ..., clients: _Optional[_Mapping[str, float]] = ..., max_client_delay_ms: _Optional[float] = ...) -> None: ...
+    pids_limit: int
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., exposed: _Optional[bool] = ..., clients: _Optional[_Mapping[str, float]] = ..., max_client_delay_ms: _Optional[float] = ..., pids_limit: _Optional[int] = ...) -> None: ...
 
 class ServiceSpread(_message.Message):
     __slots__ = ("topology", "max_skew", "soft")
