@@ -90,8 +90,12 @@ def leftovers(spec_switches: set[str], workdir: Path | None) -> list[str]:
     found += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
               if line.split(":")[1].strip().split("@")[0].split("-eth")[0] in spec_switches]
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    # a registry serves its configuration in the run folder; one serving another folder (a unit
+    # test's, run meanwhile elsewhere on the machine) is not this stack's
+    ours = (lambda line: str(workdir) in line) if workdir is not None else (lambda line: True)
     found += [f"process {line.strip()}" for line in out.splitlines()
-              if "cli serve" in line or "docker-registry serve" in line or "dataplane.registry.gate" in line
+              if "cli serve" in line or ("docker-registry serve" in line and ours(line))
+              or "dataplane.registry.gate" in line
               or any(f"mininet:{s}" in line for s in spec_switches)]
     if workdir is not None:
         mounts = Path("/proc/self/mountinfo").read_text()
