@@ -154,6 +154,10 @@ class NetworkView:
             self._index = {d: k for k, d in enumerate(sorted(self.switches))}
         return self._index[dpid]
 
+    def host_control_ports(self, host: HostInfo) -> tuple[int, ...]:
+        """The TCP ports `host` serves the control plane on (from its role; none for a pod)."""
+        return () if host.role == POD else self.control_ports.get(host.role, ())
+
     def host_ports(self, dpid: int) -> set[int]:
         return {h.port for h in self.hosts.values() if h.dpid == dpid}
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from component_base.errors import InvalidArgument
+from controller.sdn.core import SdnCore
 from controller.sdn.model import ServiceEndpoint, ServiceRoute
 from controller.sdn.network import POD, HostInfo, NetworkView
 from controller.sdn.pipeline import isolation
 from controller.sdn.pipeline.desired import desired_rules
 from controller.sdn.pipeline.gateway import vip_mac
 from controller.sdn.pipeline.tables import Table
+from controller.sdn.store import SdnStore
 from flow_table_sim import DELIVERED, DROPPED, DataPlane, answer, declared, ip_packet, to_host
 
 AGENT, BLOB, AGENT_METRICS, REGISTRY, ORCHESTRATOR_METRICS = 50060, 50061, 51060, 5000, 51052
@@ -22,6 +25,7 @@ def topology(control_ports: dict | None = CONTROL_PORTS) -> dict:
     topo = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"n1": "s1", "n2": "s2", "reg": "s3", "dev": "s3"})
     for host in topo["hosts"]:
         host["role"] = ROLES[host["name"]]
+    topo["service_range"] = "10.96.0.0/16"
     if control_ports is not None:
         topo["control_ports"] = control_ports
     return topo
@@ -120,3 +124,15 @@ def test_a_switch_without_pods_holds_only_the_pass_through():
     view = with_pods(topology())
     flows = isolation.switch_flows(view, view.switch_dpid("s3"))
     assert [(f.table, f.match) for f in flows] == [(Table.ISOLATE, ())]
+
+
+def test_a_service_route_cannot_put_a_control_port_behind_a_vip(tmp_path):
+    view = NetworkView.from_declared(topology())
+    core = SdnCore(view, SdnStore(tmp_path / "sdn.db"))
+    with pytest.raises(InvalidArgument):
+        core.install_route("agent", VIP, "tcp", 80, [ServiceEndpoint("n2", "", AGENT, 1)], wait=0)
+    assert core.list_routes() == []
+    core.install_route("web", VIP, "tcp", 80, [ServiceEndpoint("n2", "", 8080, 1)], wait=0)
+    with pytest.raises(InvalidArgument):
+        core.update_route("web", [ServiceEndpoint("reg", "", REGISTRY, 1)], wait=0)
+    assert [e.port for route in core.list_routes() for e in route.endpoints] == [8080]

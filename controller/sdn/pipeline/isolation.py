@@ -26,8 +26,7 @@ TCP = IP_NUMBERS["tcp"]
 def control_endpoints(view: NetworkView) -> list[tuple[str, int]]:
     """(address, TCP port) of every control-plane listener pods must not connect to, from the hosts'
     roles and the ports declared for each role."""
-    return sorted((host.ip, port) for host in view.hosts.values() if host.role != POD
-                  for port in view.control_ports.get(host.role, ()))
+    return sorted((host.ip, port) for host in view.hosts.values() for port in view.host_control_ports(host))
 
 
 def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
