@@ -41,6 +41,13 @@ MESH_PORT = 50053          # likewise
 MANO_PORT = 50055          # likewise
 DAEMON_PORTS = ((50050, 50070), (51050, 51070))  # gRPC and metrics ports of the daemons in hosts' namespaces
 SERVICE_RANGE = "10.96.0.0/16"  # the services' VIPs (Kubernetes' default range starts here too)
+# Host role -> the TCP ports its hosts serve the control plane on, for the SDN's topology: pods may
+# not open connections to them (docs/sdn.md, "Pods and the control plane").
+CONTROL_PORTS = {
+    "edge-server": [AGENT_PORT, BLOB_PORT, AGENT_PORT + METRICS_PORT_OFFSET],
+    "registry": [REGISTRY_PORT, *(port + offset for port in (ORCHESTRATOR_PORT, MESH_PORT, MANO_PORT)
+                                  for offset in (0, METRICS_PORT_OFFSET))],
+}
 
 
 def port_addresses(base: int) -> dict[str, str]:
@@ -150,6 +157,7 @@ class Stack:
         topology["subnet"] = self._subnet()
         topology["service_range"], topology["gateway"] = self.service_range, self.gateway
         topology["fast_failover"] = self.fast_failover
+        topology["control_ports"] = CONTROL_PORTS
         (self.workdir / "topology.json").write_text(json.dumps(topology, indent=1))
         self._start_daemons()
         self.network.start()

@@ -79,6 +79,9 @@ class NetworkView:
     service_range: ipaddress.IPv4Network | None = None
     gateway: str | None = None
     fast_failover: bool = True  # precomputed alternates in fast-failover groups (False: controller repair only)
+    # host role -> the TCP ports its hosts serve the control plane on (agents, blob servers, registry,
+    # daemons): pods may not open connections to them; empty = nothing declared, nothing refused
+    control_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # next_hops per target switch; depends only on which links are up, so set_port_state clears it
     _next_hops: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
     _backups: dict[int, dict[int, int]] = field(default_factory=dict, repr=False, compare=False)
@@ -90,7 +93,8 @@ class NetworkView:
     @classmethod
     def from_declared(cls, data: dict) -> "NetworkView":
         """From the launcher's runtime topology (switches with dpids, links with ports, hosts, and
-        the hosts' subnet; without one, the smallest network holding the hosts, at least a /16)."""
+        the hosts' subnet; without one, the smallest network holding the hosts, at least a /16; and
+        optionally each infrastructure role's control ports)."""
         view = cls()
         for sw in data["switches"]:
             view.switches[sw["dpid"]] = SwitchInfo(sw["name"], sw["dpid"])
@@ -112,6 +116,8 @@ class NetworkView:
             view.service_range = ipaddress.IPv4Network(data["service_range"], strict=False)
         view.gateway = data.get("gateway") or (default_gateway(view.subnet) if view.subnet else None)
         view.fast_failover = bool(data.get("fast_failover", True))
+        view.control_ports = {role: tuple(sorted({int(p) for p in ports}))
+                              for role, ports in (data.get("control_ports") or {}).items()}
         return view
 
     # -- lookups ---------------------------------------------------------------------------
@@ -147,6 +153,10 @@ class NetworkView:
         if len(self._index) != len(self.switches):
             self._index = {d: k for k, d in enumerate(sorted(self.switches))}
         return self._index[dpid]
+
+    def host_control_ports(self, host: HostInfo) -> tuple[int, ...]:
+        """The TCP ports `host` serves the control plane on (from its role; none for a pod)."""
+        return () if host.role == POD else self.control_ports.get(host.role, ())
 
     def host_ports(self, dpid: int) -> set[int]:
         return {h.port for h in self.hosts.values() if h.dpid == dpid}

@@ -115,6 +115,9 @@ class ServiceRoutes:
             port = ep.port or default_port
             if not 1 <= port <= 65535:
                 raise InvalidArgument(f"endpoints[{k}] ({ep.host}): port {port} is not in 1-65535")
+            if port in self.view.host_control_ports(host):  # table 9 checks the VIP, before translation
+                raise InvalidArgument(f"endpoints[{k}] ({ep.host}): port {port} is a control-plane port of this "
+                                      f"{host.role} host; behind a VIP every pod could reach it")
             if not 0 <= ep.weight <= MAX_WEIGHT:
                 raise InvalidArgument(f"endpoints[{k}] ({ep.host}): weight {ep.weight} is not in 0-{MAX_WEIGHT} "
                                       "(an OpenFlow 1.3 bucket weight is 16 bits)")

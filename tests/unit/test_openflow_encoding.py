@@ -12,12 +12,12 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.sdn import openflow
-from controller.sdn.network import NetworkView
+from controller.sdn.network import POD, HostInfo, NetworkView
 from api.classifier import Classifier
 from controller.sdn.model import Chain, ReservedPath, ServiceEndpoint, ServiceRoute
 from controller.sdn.pipeline.desired import desired_rules
 from controller.sdn.pipeline.ruleset import IN_PORT, Ct
-from controller.sdn.pipeline.tables import connection_mark
+from controller.sdn.pipeline.tables import Table, connection_mark
 from flow_table_sim import declared
 
 TOPO = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"c1": "s1", "w1": "s2", "w2": "s3", "c3": "s3"})
@@ -85,7 +85,8 @@ class Datapath:
 
 @pytest.fixture(scope="module")
 def rules():
-    view = NetworkView.from_declared(TOPO)
+    view = NetworkView.from_declared({**TOPO, "control_ports": {"device": [50060, 51060]}})
+    view.add_host(HostInfo("p1", "10.0.128.2", "02:00:0a:00:80:02", view.switch_dpid("s1"), 20, POD, node="c1"))
     web = ServiceRoute("web", "10.96.0.10", "tcp", 80, (ServiceEndpoint("w1", view.hosts["w1"].ip, 8080, 3),
                                                         ServiceEndpoint("w2", view.hosts["w2"].ip, 80, 1)), 5)
     dns = ServiceRoute("dns", "10.96.0.53", "udp", 53, (ServiceEndpoint("w2", view.hosts["w2"].ip, 5353, 1),), 6,
@@ -134,7 +135,7 @@ def test_every_flow_and_group_packs_as_os_ken_packs_it(rules):
 def test_open_vswitch_reads_the_connection_tracking_actions_as_meant(rules):
     printed = []
     for flow in rules.flows.values():
-        if any(a[0] in ("ct", "resubmit") for a in flow.actions):
+        if any(a[0] in ("ct", "resubmit") for a in flow.actions) or flow.table == Table.ISOLATE:
             out = subprocess.run(["ovs-ofctl", "ofp-print", openflow.flow_add(flow, 7).hex()],
                                  capture_output=True, text=True, timeout=10)
             assert "bad" not in out.stderr.lower() and "error" not in out.stderr.lower(), out.stderr
@@ -155,4 +156,10 @@ def test_open_vswitch_reads_the_connection_tracking_actions_as_meant(rules):
     out = subprocess.run(["ovs-ofctl", "ofp-print", openflow.meter_mod(meter, openflow.OFPMC_ADD, 7).hex()],
                          capture_output=True, text=True, timeout=10)
     assert "meter=6 kbps burst stats bands=" in out.stdout and "rate=2500 burst_size=250" in out.stdout, out.stdout
-    assert "resubmit(,3)" in text and "ct(table=1,zone=" in text
+    assert "resubmit(,3)" in text and "ct(table=9,zone=" in text
+    # the pods' isolation: a pod's port sets the register and looks again
+    assert "reg2=0/0x1,in_port=20" in text and "set_field:0x1->reg2,resubmit(,9)" in text
+    assert "decode error" not in text
+    dropped = [line for line in text.splitlines() if "tp_dst=50060" in line]
+    assert dropped and all("ct_state=+new+trk" in line and "reg2=0x1/0x1" in line and line.endswith("actions=drop")
+                           for line in dropped), dropped

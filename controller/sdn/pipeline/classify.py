@@ -1,6 +1,7 @@
 """Stage 0, classification: TCP and UDP through the switch's service zone of the connection tracker.
 
-The packets of translated connections are translated there; everything else goes on to steering.
+The packets of translated connections are translated there, then checked by isolation.py (a pod's
+packets) before the service stage; everything else goes on to steering.
 
 The table's other entries belong to the stages they serve: ARP and the gateway's zone to gateway.py,
 chained services' replies to steering.py.
@@ -20,5 +21,5 @@ def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
     flows = [Flow(dpid, Table.CLASSIFY, PRIORITY_MISS, (), (), Table.STEER, COOKIE_BASELINE)]
     for proto in (IP_NUMBERS[p] for p in SERVICE_PROTOCOLS):
         flows.append(Flow(dpid, Table.CLASSIFY, PRIORITY_TRACK, flow_match(eth_type=ETH_IPV4, ip_proto=proto),
-                          (("ct", Ct(nat_zone, Table.SERVICE)),), None, COOKIE_BASELINE))
+                          (("ct", Ct(nat_zone, Table.ISOLATE)),), None, COOKIE_BASELINE))
     return flows

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..model import Chain, ReservedPath, ServiceRoute
 from ..network import NetworkView
-from . import classify, forwarding, gateway, load_balancing, steering
+from . import classify, forwarding, gateway, isolation, load_balancing, steering
 from .paths import path_flows
 from .ruleset import Flow, Group, Meter, RuleSet
 
@@ -16,7 +16,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     """What every switch holds whatever is installed: each stage's own entries and forwarding."""
     flows: list[Flow] = []
     for dpid in view.switches:
-        for stage in (classify, gateway, load_balancing, steering):
+        for stage in (classify, gateway, isolation, load_balancing, steering):
             flows += stage.switch_flows(view, dpid)
     forward_flows, groups = forwarding.forwarding_rules(view)
     return flows + forward_flows, groups

@@ -41,7 +41,7 @@ def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
              flow_match(eth_type=ETH_IPV4, ct_state=CT_COMMITTED_FORWARD, ct_mark=(HAIRPIN_MARK, HAIRPIN_MARK)),
              (("ct", Ct(snat_zone, Table.STEER)),), None, COOKIE_BASELINE),
         Flow(dpid, Table.UNSNAT, PRIORITY_MISS, flow_match(eth_type=ETH_IPV4),
-             (("ct", Ct(nat_zone, Table.SERVICE)),), None, COOKIE_BASELINE),
+             (("ct", Ct(nat_zone, Table.ISOLATE)),), None, COOKIE_BASELINE),
     ]
     if view.gateway:
         flows += [

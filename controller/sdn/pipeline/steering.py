@@ -25,9 +25,9 @@ def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
     return [
         Flow(dpid, Table.STEER, PRIORITY_MISS, (), (), Table.FORWARD, COOKIE_BASELINE),
         # a packet looked at untranslated (table 0, chained services' replies) that is not
-        # steered: translated, on to the service stage as any other
+        # steered: translated, on through isolation to the service stage as any other
         Flow(dpid, Table.UNTRANSLATED, PRIORITY_MISS, flow_match(eth_type=ETH_IPV4),
-             (("ct", Ct(nat_zone, Table.SERVICE)),), None, COOKIE_BASELINE),
+             (("ct", Ct(nat_zone, Table.ISOLATE)),), None, COOKIE_BASELINE),
     ]
 
 
@@ -152,8 +152,8 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
         for match in instances:
             add(dpid, PRIORITY_CHAIN_REPLY, match, (("ct", Ct(nat_zone, Table.UNTRANSLATED, translate=False)),),
                 table=Table.CLASSIFY)
-        for vnf in (v for hop in hops for v in hop):  # a VNF's output: on through the service stage as usual
-            add(dpid, PRIORITY_UNTRANSLATED_VNF, {"eth_src": vnf.mac}, (("ct", Ct(nat_zone, Table.SERVICE)),),
+        for vnf in (v for hop in hops for v in hop):  # a VNF's output: on through isolation and the service stage as usual
+            add(dpid, PRIORITY_UNTRANSLATED_VNF, {"eth_src": vnf.mac}, (("ct", Ct(nat_zone, Table.ISOLATE)),),
                 table=Table.UNTRANSLATED)
         for route in services:
             add(dpid, PRIORITY_UNTRANSLATED_REPLY,

@@ -19,7 +19,7 @@ class Table(IntEnum):
         return table
 
     CLASSIFY = 0, ("ARP to the controller; TCP and UDP through the switch's service zone (`ct(nat)`: a packet of a "
-                   "translated connection is translated, forward or back) on to 1; a packet for the gateway first "
+                   "translated connection is translated, forward or back) on to 9; a packet for the gateway first "
                    "through the hairpin zone, on to 5; a chained service's reply looked at untranslated, on to 7; "
                    "the rest on to 2")
     SERVICE = 1, ("a new connection to a VIP:port goes (through the service's meter) to its SELECT group, whose "
@@ -31,13 +31,16 @@ class Table(IntEnum):
     ENDPOINT = 3, ("per endpoint: commit the connection with a destination NAT to the endpoint and a `ct_mark` naming "
                    "service and endpoint, on to 2; when the client is the endpoint itself, with the hairpin bit, on to 4")
     HAIRPIN = 4, "commit a source NAT to the gateway (the endpoint answers the gateway, not itself), on to 2"
-    UNSNAT = 5, "after the hairpin zone, through the service zone (as 0 does), on to 1"
+    UNSNAT = 5, "after the hairpin zone, through the service zone (as 0 does), on to 9"
     FORWARD = 6, ("per destination IP: set the destination MAC and output along a shortest path (through a "
                   "fast-failover group where a loop-free alternate exists; back out of the ingress port for a hairpin "
                   "connection), with the bandwidth-reserved paths above it per (source, destination); unmatched: dropped")
     UNTRANSLATED = 7, ("a chained service's replies at the client's switch, before their translation back: by their "
-                       "connection's mark to the chain's last VNF; the rest through the service zone on to 1")
+                       "connection's mark to the chain's last VNF; the rest through the service zone on to 9")
     TOWARD = 8, "a chain's hop of several instances: on toward the instance its SELECT group chose (by destination MAC)"
+    ISOLATE = 9, ("pods and the control plane: a packet that came in by a pod's port is marked as a pod's (a "
+                  "register) and looked at again; a pod's new TCP connection (`+trk+new`) to a control port of "
+                  "an infrastructure host (node agents, blob servers, registry, daemons) is dropped; the rest on to 1")
 
 
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
@@ -53,9 +56,12 @@ PRIORITY_STEER_OWN = 530                                                     # t
 PRIORITY_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN = 100, 110                      # table 3
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250       # table 6
 PRIORITY_UNTRANSLATED_REPLY, PRIORITY_UNTRANSLATED_VNF = 10, 20              # table 7
+PRIORITY_POD_ON, PRIORITY_FROM_POD, PRIORITY_TO_CONTROL = 50, 100, 200       # table 9
 
 # registers a service's group bucket loads for table 3
 REG_SERVICE, REG_ENDPOINT = "reg0", "reg1"
+# table 9's: bit 0 set once the packet is known to come from a pod's port
+REG_ORIGIN, FROM_POD = "reg2", 0x1
 
 # ct_state bits (Open vSwitch) and the (value, mask) matches the rules use
 CT_NEW, CT_EST, CT_RPL, CT_TRK = 0x01, 0x02, 0x08, 0x20
