@@ -163,15 +163,23 @@ def _positive_cores(value: Any) -> float | None:
     return None
 
 
-def _bandwidth(value: Any, service: str, path: str) -> float:
+def _finite(value: Any) -> float | None:
+    """A finite number given as a number or a numeric string; None for anything else."""
     number = value
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
-            number = None
-    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number >= 0:
+            return None
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number):
         return float(number)
+    return None
+
+
+def _bandwidth(value: Any, service: str, path: str) -> float:
+    number = _finite(value)
+    if number is not None and number >= 0:
+        return number
     raise _error(service, path, f"must be a number of Mbit/s >= 0, got {_shown(value)}")
 
 
@@ -302,14 +310,9 @@ def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> 
 
 
 def _milliseconds(value: Any, service: str, path: str) -> float:
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number > 0:
-        return float(number)
+    number = _finite(value)
+    if number is not None and number > 0:
+        return number
     raise _error(service, path, f"must be a number of ms > 0, got {_shown(value)}")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from . import mip
 from .ilp import build_model, read_placement, set_start
-from .startup_search import groups_of, rules_hold
+from .startup_search import groups_of, rules_hold, swap_trial
 from .state import Instance, Loads
 
 EPS = 1e-9
@@ -54,20 +54,8 @@ def _swapped_delta(loads: Loads, i: int, j: int, cost: list[list[float]]) -> flo
     """The change of cost if containers i and j (on different servers) swapped; None if they may not."""
     a, n = loads.where[i], loads.where[j]
     before = loads.sto[a] + loads.sto[n]
-    loads.remove(i)
-    loads.remove(j)
-    delta = None
-    if loads.fits(i, n):
-        loads.place(i, n)
-        if loads.fits(j, a):
-            loads.place(j, a)
-            if rules_hold(loads, (i, j)):
-                delta = loads.sto[a] + loads.sto[n] - before + cost[i][n] + cost[j][a] - cost[i][a] - cost[j][n]
-            loads.remove(j)
-        loads.remove(i)
-    loads.place(i, a)
-    loads.place(j, n)
-    return delta
+    return swap_trial(loads, i, j, lambda: loads.sto[a] + loads.sto[n] - before
+                      + cost[i][n] + cost[j][a] - cost[i][a] - cost[j][n])
 
 
 def improve_delay(loads: Loads, cost: list[list[float]], deadline: float, clock: Callable[[], float]) -> int:

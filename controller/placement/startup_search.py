@@ -113,19 +113,7 @@ class _Search:
             for j, n in enumerate(list(loads.where)):
                 if n == a or loads.inst.need[j] == loads.inst.need[i]:
                     continue
-                loads.remove(i)
-                loads.remove(j)
-                trial = None
-                if loads.fits(i, n):
-                    loads.place(i, n)
-                    if loads.fits(j, a):
-                        loads.place(j, a)
-                        if rules_hold(loads, (i, j)):
-                            trial, _ = self.cost(loads)
-                        loads.remove(j)
-                    loads.remove(i)
-                loads.place(i, a)
-                loads.place(j, n)
+                trial = swap_trial(loads, i, j, lambda: self.cost(loads)[0])
                 if trial is not None and trial < cost:
                     return (i, j), trial
                 if self.out_of_budget():
@@ -187,3 +175,23 @@ def refine_for_startup(loads: Loads, weight: float, deadline: float, clock: Call
     return best, {"startup_weight": weight, "ready_seconds": estimate.seconds,
                   "ready_seconds_bytes_first": search.ready_0, "stored_bytes_first": search.bytes_0,
                   "startup_steps": steps, "startup_estimates": search.estimates}
+
+
+def swap_trial(loads: Loads, i: int, j: int, evaluate: Callable[[], float]) -> float | None:
+    """evaluate() in the state where containers i and j (on different servers) have swapped, or
+    None if the swap does not fit or breaks a hard rule; `loads` is left as it was."""
+    a, n = loads.where[i], loads.where[j]
+    loads.remove(i)
+    loads.remove(j)
+    value = None
+    if loads.fits(i, n):
+        loads.place(i, n)
+        if loads.fits(j, a):
+            loads.place(j, a)
+            if rules_hold(loads, (i, j)):
+                value = evaluate()
+            loads.remove(j)
+        loads.remove(i)
+    loads.place(i, a)
+    loads.place(j, n)
+    return value
