@@ -24,12 +24,12 @@ class FrontEnd:
 def call_tree(app: AppSpec, service: str) -> set[str]:
     """The services a GET /call on `service` (a service, or a mesh service: its first version) reaches
     through the call graph, itself included (cycles are walked once, as the service program does)."""
-    reached, todo = set(), [_first_version(app, service)]
-    while todo:
-        name = todo.pop()
+    reached, to_visit = set(), [_first_version(app, service)]
+    while to_visit:
+        name = to_visit.pop()
         if name not in reached:
             reached.add(name)
-            todo.extend(app.service(name).dependencies)
+            to_visit.extend(app.service(name).dependencies)
     return reached
 
 
