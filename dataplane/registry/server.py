@@ -106,6 +106,12 @@ class RegistryServer:
         return self.process.pid if self.process else None
 
     @property
+    def upstream_socket(self) -> Path | None:
+        """docker-registry's own Unix socket, behind the gate (None when not started): for measuring
+        what the gate costs, never handed to clients."""
+        return self._socket_dir / "registry.sock" if self._socket_dir is not None else None
+
+    @property
     def credentials(self) -> Credentials:
         """The push credentials (what the orchestrator is given); generated at start."""
         return registry_credentials.load(self.credentials_path)
