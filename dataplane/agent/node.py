@@ -482,7 +482,13 @@ class Node:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _prepare_network(self, record: ContainerRecord) -> None:
-        iface = self.podnet.create(self._pod_key(record.name), record.ip, record.mac)
+        key = self._pod_key(record.name)
+        if self.podnet.exists(key):
+            # The name is free (no record), so this is what an earlier start of it failed to undo
+            # (e.g. a switch too busy to delete its port in time): remove it, or no retry could succeed.
+            log.warning("removing the network %s that an earlier start of %s left behind", key, record.name)
+            self.podnet.delete(key)
+        iface = self.podnet.create(key, record.ip, record.mac)
         record.netns, record.host_veth, record.ofport = iface.netns, iface.host_veth, iface.ofport
 
     def _detach_quietly(self, name: str) -> None:

@@ -212,13 +212,25 @@ class PodNetwork:
             self._remove(self._netns(iface_or_key), pod_interface_names(iface_or_key)[0])
 
     def _remove(self, netns: str, host_veth: str) -> None:
-        _run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", self.switch, host_veth])
+        """Each step is tried whatever the one before did (a switch port that could not be deleted in
+        time must not keep the namespace); PodNetworkError naming every step that failed."""
+        errors = []
+
+        def step(command: list[str]) -> None:
+            try:
+                _run(command)
+            except (PodNetworkError, subprocess.TimeoutExpired) as exc:
+                errors.append(str(exc))
+
+        step(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", self.switch, host_veth])
         # The veth goes first, synchronously (and eth0 with it): a deleted namespace's
         # interfaces are destroyed later, in the background.
         if subprocess.run(self._in_root(["ip", "link", "show", host_veth]), capture_output=True).returncode == 0:
-            _run(self._in_root(["ip", "link", "delete", host_veth]))
+            step(self._in_root(["ip", "link", "delete", host_veth]))
         if (NETNS_DIR / netns).exists():
-            _run(["ip", "netns", "delete", netns])
+            step(["ip", "netns", "delete", netns])
+        if errors:
+            raise PodNetworkError("; ".join(errors))
 
     def exists(self, key: str) -> bool:
         """Whether the pod's namespace exists and its veth is a port of the switch."""

@@ -384,3 +384,35 @@ def test_a_container_s_own_pids_limit_replaces_the_node_s(tmp_path, mounts):
         with pytest.raises(InvalidArgument, match="pids_limit"):
             node.run("api", "web", pids_limit=bad)
     assert set(node.records) == {"web"}
+
+
+class StickyPodNetwork(FakePodNetwork):
+    """As the real one: a namespace that exists cannot be made again; `stuck` deletes fail, leaving it."""
+
+    def __init__(self):
+        super().__init__()
+        self.stuck = 0
+
+    def create(self, key: str, ip: str, mac: str) -> PodInterface:
+        if key in self.namespaces:
+            raise PodNetworkError(f"network namespace ns-{key} already exists: delete the pod's network first")
+        return super().create(key, ip, mac)
+
+    def delete(self, key) -> None:
+        if self.stuck:
+            self.stuck -= 1
+            raise PodNetworkError("`ovs-vsctl --timeout=10 del-port s1 veth` failed: timed out")
+        super().delete(key)
+
+
+def test_a_retry_succeeds_where_a_failed_start_could_not_remove_its_network(tmp_path, mounts):
+    podnet, runc = StickyPodNetwork(), FakeRunc(fail={"web"})
+    node = make_node(tmp_path, FakeRegistry({"app": ["base", "app"]}), runc=runc, podnet=podnet)
+    podnet.stuck = 1
+    with pytest.raises(FailedPrecondition):
+        node.run("web", "app", cpu_millicores=100)
+    assert podnet.namespaces == {"edge1-web"}  # what the failed undo left
+    runc.fail.clear()
+    record, _ = node.run("web", "app", cpu_millicores=100)
+    assert podnet.namespaces == {"edge1-web"} and [r.name for r in node.containers()] == ["web"]
+    assert record.ofport > 0
