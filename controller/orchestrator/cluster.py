@@ -116,6 +116,14 @@ class ClusterState:
         return bool(observed and observed.last_heartbeat
                     and self.clock() - observed.last_heartbeat <= self.node_timeout)
 
+    def first_round_pending(self) -> float:
+        """Seconds until every registered node has either sent a heartbeat since this process started
+        or been silent for a whole node timeout; 0 once so. Until then what the nodes run is not
+        known, and a restarted orchestrator must not judge routes by it."""
+        if all(self.observed[name].last_heartbeat >= self.started_at for name in self.nodes):
+            return 0.0
+        return max(0.0, self.started_at + self.node_timeout - self.clock())
+
     def silent_for(self, name: str) -> float:
         """Seconds since the node's last heartbeat, or since we started if none came since."""
         return self.clock() - max(self.observed[name].last_heartbeat, self.started_at)

@@ -295,3 +295,25 @@ def test_what_deploy_can_tell_at_once_about_an_image_is_refused_at_once(tmp_path
     images = RegistryImages("http://127.0.0.1:9", tmp_path / "cache", log=lambda _: None)
     with pytest.raises(InvalidArgument, match=named):
         images.check(ServiceSpec("web", image))
+
+
+def test_a_restarted_orchestrator_changes_no_route_before_the_first_round_of_heartbeats(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app())
+    c.settle()
+    before = dict(c.sdn.routes_now)
+    assert before and all(route[2] for route in before.values())
+    c.o = c.orchestrator()  # a new process on the same store: it has heard from no node yet
+    routes = next(x for x in c.o.controllers if x.name == "routes")
+    assert routes.sync() == pytest.approx(4.0)  # waits for the heartbeats, at most a node timeout
+    c.o.reconcile_once()
+    assert c.sdn.routes_now == before
+    victim = next(n for n, names in c.running().items() if names)
+    c.alive.discard(victim)
+    c.beat()  # every node but the victim
+    c.o.reconcile_once()
+    assert c.sdn.routes_now == before  # the victim may yet speak
+    c.clock.now += 4.01
+    c.beat()
+    c.o.reconcile_once()
+    assert all(not e.host.startswith(victim + "/") for r in c.sdn.routes_now.values() for e in r[2])

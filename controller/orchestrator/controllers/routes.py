@@ -5,6 +5,8 @@ instances join the service it is a version of, as its subset); its endpoints are
 that run and listen on their nodes that heartbeat. A service with no ready instance keeps its
 route (and its mesh policy); a deleted application's routes are withdrawn. What the mesh holds is
 read once, then kept as pushed; after a failed call it is read again on the next pass (in 1 s).
+A (re)started orchestrator changes no route until it has heard from every node, or waited a node
+timeout for the silent ones: until then the routes the mesh holds are the best knowledge there is.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class RouteController:
 
     def sync(self) -> float | None:
         state = self.state
+        with state.lock:
+            pending = state.first_round_pending()
+        if pending > 0:
+            return pending  # heartbeats wake this sooner as they come
         try:
             with state.lock:
                 known = state.routes
