@@ -33,6 +33,7 @@ from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 from api import bounds
 from controller.placement.algorithms import ALGORITHMS
 from api.app import AppError, AppSpec, ServiceSpec, validate_app
+from .capacity import Requests, check_capacity, requests_of, total
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
 from .controllers.client_sites import unknown_clients
@@ -219,7 +220,7 @@ class Orchestrator:
         VIPs allocated and its instances placed and started by the controllers. Refuses at once what
         can be told at once: a bad spec or image reference, a `near` host or a client site or host
         (strata.io/clients) the network lacks, a hard
-        rule no capacity can satisfy (check_rules)."""
+        rule no capacity can satisfy (check_rules), more than the usable nodes hold in all (check_capacity)."""
         if algorithm and algorithm not in ALGORITHMS:
             raise InvalidArgument(f"algorithm {algorithm[:60]!r} is not one of {', '.join(ALGORITHMS)}")
         try:
@@ -244,6 +245,8 @@ class Orchestrator:
                 raise AlreadyExists(f"application {spec.name!r} exists; delete it first or scale it")
             for service in spec.services:
                 check_rules(spec.name, service, service.replicas, self._usable_nodes())
+            check_capacity(f"deploying {spec.name}", self._usable_nodes(), self._requested(),
+                           total(requests_of(s, s.replicas) for s in spec.services))
             record = AppRecord(spec, algorithm or DEFAULT_ALGORITHM, peers, self.clock(), {}, {})
             instances = self._new_instances(record, {s.name: s.replicas for s in spec.services})
             self.store.save_app(record, instances)
@@ -269,9 +272,14 @@ class Orchestrator:
         the lock held)."""
         return [node for name, node in sorted(self.state.nodes.items()) if name not in self.state.lost]
 
+    def _requested(self) -> Requests:
+        """What every instance of every application requests, placed or pending (lock held)."""
+        return total(requests_of(self.state.apps[i.app].spec.service(i.service)) for i in self.state.instances.values())
+
     def scale(self, app_name: str, service: str, replicas: int) -> DeploymentView:
         """New replicas are pending (the scheduler places them); removed ones are the newest. More
-        replicas than the service's hard rules allow on the nodes are refused (check_rules)."""
+        replicas than the service's hard rules allow on the nodes (check_rules), or than the usable
+        nodes' CPU, memory and bandwidth hold in all (check_capacity), are refused, changing nothing."""
         bounds.whole("replicas", replicas, 0, bounds.MAX_REPLICAS)
         state = self.state
         with state.lock:
@@ -283,6 +291,8 @@ class Orchestrator:
                              key=lambda i: (i.created, i.name))
             if replicas > len(current):
                 check_rules(app_name, app.spec.service(service), replicas, self._usable_nodes())
+                check_capacity(f"scaling {app_name}/{service} to {replicas} replicas", self._usable_nodes(),
+                               self._requested(), requests_of(app.spec.service(service), replicas - len(current)))
             new = self._new_instances(app, {service: replicas - len(current)}) if replicas > len(current) else []
             removed = [i.name for i in current[replicas:]]
             app.spec = AppSpec(app.spec.name, tuple(

@@ -278,9 +278,23 @@ def test_placed_but_not_yet_pulled_layers_count_as_coming(tmp_path):
     assert c.o.deployment("second").app.planned_bytes == 5 * MB
 
 
+def test_a_deploy_more_than_the_nodes_hold_in_all_is_refused_and_changes_nothing(tmp_path):
+    c = Cluster(tmp_path, cpu=600)  # 1,800 millicores in all
+    with pytest.raises(FailedPrecondition, match=r"deploying shop needs 3,500 millicores of CPU more.*1,800 left"):
+        c.o.deploy(app(web=5))
+    assert c.o.deployments() == [] and c.o.store.apps() == []
+    c.o.deploy(app(web=1))  # 1,500: accepted
+    with pytest.raises(FailedPrecondition, match=r"scaling shop/web to 3 replicas needs 1,000 millicores of CPU "
+                                                 r"more.*300 left of 1,800 \(1,500 already requested\)"):
+        c.o.scale("shop", "web", 3)
+    assert c.o.deployment("shop").app.spec.service("web").replicas == 1 and len(c.o.deployment("shop").instances) == 3
+    c.o.scale("shop", "web", 0)  # scaling in is never refused
+    c.o.scale("shop", "web", 1)
+
+
 def test_a_deploy_that_fits_nowhere_stays_pending_with_the_reason_and_starts_nothing(tmp_path):
-    c = Cluster(tmp_path, cpu=600)
-    c.o.deploy(app(web=5))
+    c = Cluster(tmp_path, cpu=700)  # 2,100 in all, but one 500-millicore instance per node
+    c.o.deploy(app(web=2))
     c.settle()
     view = c.o.deployment("shop")
     assert not view.ready and {i.phase for i in view.instances} == {"pending"}
