@@ -38,7 +38,7 @@ from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, Container
 from .controllers.base import ControllerLoop
 from .controllers.client_sites import unknown_clients
 from .controllers.images import ImageController
-from .controllers.node_sync import WORKERS, NodeSyncController
+from .controllers.node_sync import APP_LABEL, OWNER, OWNER_LABEL, WORKERS, NodeSyncController
 from .controllers.nodes import NodeLifecycleController
 from .controllers.routes import RouteController, route_name
 from .controllers.scheduling import Scheduler, container_name
@@ -344,10 +344,20 @@ class Orchestrator:
                 route = routes.get(route_name(name, service.group))
                 pods = {f"{i.node}/{i.name}" for i in mine if i.service == service.name and i.node}
                 endpoints[service.name] = sum(1 for e in route[2] if e.host in pods) if route else 0
+            # ready: exactly the desired instances, so none of a scale-in's surplus may still run
             ready = (all(v.phase == "running" for v in views)
-                     and all(endpoints[s.name] == s.replicas for s in app.spec.services))
+                     and all(endpoints[s.name] == s.replicas for s in app.spec.services)
+                     and not self._leaving(name))
             return DeploymentView(app, views, endpoints, ready,
                                   {s.name: self._image_view(app, s.name) for s in app.spec.services})
+
+    def _leaving(self, app_name: str) -> list[str]:
+        """Containers of the application that ready nodes still report and that are no longer its
+        instances: removed ones not gone yet (lock held). A silent node's are judged when it is back."""
+        return sorted(c.name for node, observed in self.state.observed.items() if self.state.ready(node)
+                      for c in observed.containers.values()
+                      if c.labels.get(OWNER_LABEL) == OWNER and c.labels.get(APP_LABEL) == app_name
+                      and c.name not in self.state.instances)
 
     def deployments(self) -> list[DeploymentView]:
         with self.state.lock:

@@ -336,6 +336,19 @@ def test_scale_up_and_down(tmp_path):
     assert c.o.deployment("shop").ready
 
 
+def test_a_scale_in_is_ready_only_once_the_surplus_is_gone(tmp_path):
+    c = Cluster(tmp_path)
+    c.o.deploy(app(web=4))
+    c.settle()
+    c.o.scale("shop", "web", 1)
+    routes = next(x for x in c.o.controllers if x.name == "routes")
+    routes.sync()  # the route already has its one endpoint; the three removed still run on their nodes
+    assert len(c.sdn.routes_now["web.shop"][2]) == 1 and sum(len(v) for v in c.running().values()) == 6
+    assert not c.o.deployment("shop").ready
+    c.settle()
+    assert sum(len(v) for v in c.running().values()) == 3 and c.o.deployment("shop").ready
+
+
 def test_delete_removes_containers_and_routes(tmp_path):
     c = Cluster(tmp_path)
     c.o.deploy(app())
