@@ -44,7 +44,28 @@ class OrchestratorApps(DomainClient):
             d = self._call(self.stub.GetDeployment, pb.GetDeploymentRequest(application=app), 10)
         except NotFound:
             return None
-        return [Pod(i.name, i.node, i.phase == pb.INSTANCE_PHASE_RUNNING) for i in d.instances]
+        return [Pod(i.name, i.node, i.phase == pb.INSTANCE_PHASE_RUNNING, i.ip, i.restarts) for i in d.instances]
+
+
+class VnfStats:
+    """A VNF container's own counters: GET http://POD_IP:PORT/stats (programs/vnf), read with a
+    short time limit and a size cap; None when it does not answer or answers nonsense."""
+
+    def __init__(self, port: int | None = None, timeout: float = 2.0, max_bytes: int = 1 << 20):
+        from programs.vnf.program import DEFAULT_METRICS_PORT
+
+        self.port, self.timeout, self.max_bytes = port or DEFAULT_METRICS_PORT, timeout, max_bytes
+
+    def read(self, ip: str) -> dict | None:
+        import json
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://{ip}:{self.port}/stats", timeout=self.timeout) as answer:
+                document = json.loads(answer.read(self.max_bytes + 1)[:self.max_bytes])
+        except (OSError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
 
 
 class SdnChains(DomainClient):

@@ -27,6 +27,7 @@ from api.classifier import Classifier, checked_classifier
 from api.names import check_service_name, dns_label_problem
 
 from . import lifecycle as lc
+from .autoscale import HealJudge, Judge, counter, healing_of, scaling_of
 from .descriptors import Vnfd
 from .lifecycle import OpOccurrence, VnfState
 from .store import ChainRecord, ManoStore, VnfInstance
@@ -41,6 +42,8 @@ class Pod:
     name: str   # container
     node: str
     running: bool
+    ip: str = ""       # once started
+    restarts: int = 0  # times its node restarted it
 
     @property
     def endpoint(self) -> str:
@@ -58,6 +61,10 @@ class Orchestrator(Protocol):
     def pods(self, app: str) -> list[Pod] | None: ...   # None: no such application
 
 
+class Stats(Protocol):
+    def read(self, ip: str) -> dict | None: ...   # a VNF container's /stats document; None: no answer
+
+
 class Sdn(Protocol):
     def chains(self) -> dict[str, tuple[tuple[str, ...], ...]]: ...   # per hop, its containers
 
@@ -71,8 +78,11 @@ class Sdn(Protocol):
 class VnfManager:
     def __init__(self, store: ManoStore, orchestrator: Orchestrator, sdn: Sdn, *,
                  clock: Callable[[], float] = time.time, ready_timeout: float = 120.0, poll: float = 0.5,
-                 run: Callable[[Callable[[], None]], None] | None = None):
+                 run: Callable[[Callable[[], None]], None] | None = None, stats: Stats | None = None):
         self._lock = threading.RLock()
+        self.stats = stats  # None: no autoscaling on counters (healing still works)
+        self._judges: dict[str, Judge] = {}        # instance -> its autoscaling state
+        self._healers: dict[str, HealJudge] = {}   # instance -> its restarts seen
         self.store, self.orchestrator, self.sdn, self.clock = store, orchestrator, sdn, clock
         self.ready_timeout, self.poll = ready_timeout, poll
         self._run = run or (lambda work: threading.Thread(target=work, daemon=True).start())
@@ -155,12 +165,13 @@ class VnfManager:
         self._launch(op, work)
         return op
 
-    def scale(self, name: str, scale_level: int) -> OpOccurrence:
+    def scale(self, name: str, scale_level: int, cause: str = "") -> OpOccurrence:
+        """`cause`: why, when the manager decided it (the occurrence's detail says so)."""
         self._check_level(scale_level)
         with self._lock:
             instance = self._instance(name)
             lc.check_allowed(instance.state, lc.SCALE, busy=name in self._busy, instance=name)
-            op = self._begin(name, lc.SCALE, f"to {scale_level}")
+            op = self._begin(name, lc.SCALE, f"to {scale_level}" + (f" ({cause})" if cause else ""))
 
         def work() -> None:
             self.orchestrator.scale(instance.app, name, scale_level)
@@ -188,12 +199,12 @@ class VnfManager:
         self._launch(op, work)
         return op
 
-    def heal(self, name: str) -> OpOccurrence:
+    def heal(self, name: str, cause: str = "") -> OpOccurrence:
         """Replaces every container of the instance with new ones (placed anew); chains follow."""
         with self._lock:
             instance = self._instance(name)
             lc.check_allowed(instance.state, lc.HEAL, busy=name in self._busy, instance=name)
-            op = self._begin(name, lc.HEAL, "")
+            op = self._begin(name, lc.HEAL, cause)
         level = instance.state.scale_level
 
         def work() -> None:
@@ -208,6 +219,59 @@ class VnfManager:
 
         self._launch(op, work)
         return op
+
+    # -- self-driving ------------------------------------------------------------------------------
+    def autoscale_once(self) -> None:
+        """One look at every started instance whose descriptor has a policy: heal it when its
+        containers keep restarting, scale it when its counters say so (mano.autoscale), each
+        through an ordinary occurrence. An instance busy with an operation is left alone."""
+        with self._lock:
+            started = [(i.name, i.app, i.state.scale_level, self.vnfds.get(i.vnfd)) for i in self.instances.values()
+                       if i.state.instantiation == lc.INSTANTIATED and i.state.operational == lc.STARTED
+                       and i.name not in self._busy]
+        watched = {name for name, _, _, vnfd in started if vnfd is not None and (vnfd.scaling or vnfd.healing)}
+        for gone in set(self._judges) - watched:
+            del self._judges[gone]
+        for gone in set(self._healers) - watched:
+            del self._healers[gone]
+        for name, app, level, vnfd in started:
+            if name not in watched:
+                continue
+            try:
+                pods = self.orchestrator.pods(app) or []
+                if vnfd.healing and (why := self._healer(name, vnfd).decide(self.clock(), {p.name: p.restarts
+                                                                                           for p in pods})):
+                    log.info("healing %s: %s", name, why)
+                    self._judges.pop(name, None)
+                    self.heal(name, cause=f"auto: {why}")
+                    continue
+                if vnfd.scaling and self.stats is not None:
+                    judge = self._judge(name, vnfd)
+                    counters = {}
+                    for pod in pods:
+                        if pod.running and pod.ip:
+                            value = counter(self.stats.read(pod.ip) or {}, judge.policy.metric)
+                            if value is not None:
+                                counters[pod.name] = value
+                    now = self.clock()
+                    judge.observe(now, counters)
+                    if decision := judge.decide(now, level):
+                        log.info("scaling %s to %d: %s", name, decision.level, decision.reason)
+                        self.scale(name, decision.level, cause=f"auto: {decision.reason}")
+            except DomainError as exc:  # the orchestrator away, or the instance just became busy
+                log.warning("autoscaling %s: %s", name, exc)
+
+    def _judge(self, name: str, vnfd: Vnfd) -> Judge:
+        policy = scaling_of(vnfd.scaling)
+        if name not in self._judges or self._judges[name].policy != policy:  # a replaced descriptor: anew
+            self._judges[name] = Judge(policy)
+        return self._judges[name]
+
+    def _healer(self, name: str, vnfd: Vnfd) -> HealJudge:
+        policy = healing_of(vnfd.healing)
+        if name not in self._healers or self._healers[name].policy != policy:
+            self._healers[name] = HealJudge(policy)
+        return self._healers[name]
 
     # -- chains ------------------------------------------------------------------------------------
     def create_chain(self, name: str, classifier: Classifier, instances: list[str], symmetric: bool) -> ChainRecord:

@@ -8,7 +8,8 @@ Unix sockets. The configuration file (JSON) says:
   sdn           gRPC address of the SDN daemon
   listen        gRPC address (in the namespace it runs in)
   socket        gRPC Unix socket: how the CLI reaches it
-Optional: tick (s, 1: how often chains are brought in step with their VNFs), ready_timeout (s, 120),
+Optional: tick (s, 1: how often chains are brought in step with their VNFs), autoscale_tick (s, 2: how
+often VNFs with a scaling or healing policy are judged), ready_timeout (s, 120),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
 """
 
@@ -22,18 +23,20 @@ log = logging.getLogger("strata.mano")
 
 
 def build(config: dict) -> Daemon:
-    from .adapters import OrchestratorApps, SdnChains
+    from .adapters import OrchestratorApps, SdnChains, VnfStats
     from .core import VnfManager
     from .servicer import SERVICE_NAME, registrar
     from .store import ManoStore
 
     store = ManoStore(config["db"])
     manager = VnfManager(store, OrchestratorApps(config["orchestrator"]), SdnChains(config["sdn"]),
-                         ready_timeout=float(config.get("ready_timeout", 120)))
+                         ready_timeout=float(config.get("ready_timeout", 120)), stats=VnfStats())
     return Daemon(
         "VNF manager", [(registrar(manager), SERVICE_NAME)], max_workers=16, log=log,
         # chains follow their VNFs' containers
-        loops=[Loop("mano-loop", float(config.get("tick", 1.0)), manager.sync_chains)],
+        loops=[Loop("mano-loop", float(config.get("tick", 1.0)), manager.sync_chains),
+               # VNFs with a scaling or healing policy judged on their counters and restarts
+               Loop("mano-autoscale", float(config.get("autoscale_tick", 2.0)), manager.autoscale_once)],
         closing=[store.close],
         ready=lambda: (f"{len(manager.vnfds)} descriptor(s), {len(manager.instances)} instance(s), "
                        f"{len(manager.chains)} chain(s) reloaded"),

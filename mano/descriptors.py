@@ -10,6 +10,8 @@ field by field.
       default: deny
       rules:
         - {protocol: tcp, dst_port: 8080, action: allow}
+    scaling: {...}               # optional: autoscaling on the VNF's own counters (mano/autoscale.py)
+    healing: {...}               # optional: a heal when its containers keep restarting
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from api.app import parse_image_reference
 from api.yaml_bounds import BoundedSafeLoader
 from api.names import dns_label_problem
 
-FIELDS = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config", "description")
+from .autoscale import parse_healing, parse_scaling, policy_json
+
+FIELDS = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config", "description", "scaling", "healing")
 MAX_DESCRIPTOR = 64 * 1024
 
 
@@ -39,6 +43,8 @@ class Vnfd:
     bandwidth_mbps: float = 10.0
     config: str = "{}"        # JSON, canonical
     description: str = ""
+    scaling: str = ""         # the scaling policy, canonical JSON (mano.autoscale.ScalingPolicy); "" = none
+    healing: str = ""         # the healing policy, canonical JSON (mano.autoscale.HealingPolicy); "" = none
 
 
 def _number(value: Any, field: str, *, positive: bool) -> float:
@@ -95,7 +101,9 @@ def parse_vnfd(text: str, source: str = "descriptor") -> Vnfd:
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise InvalidArgument("vnfd description: must be a string")
+    scaling = parse_scaling(doc["scaling"]) if doc.get("scaling") is not None else None
+    healing = parse_healing(doc["healing"]) if doc.get("healing") is not None else None
     return Vnfd(name, kind, image,
                 _number(doc.get("cpu_millicores", 100.0), "cpu_millicores", positive=True),
                 _number(doc.get("bandwidth_mbps", 10.0), "bandwidth_mbps", positive=False),
-                text_config, description)
+                text_config, description, policy_json(scaling), policy_json(healing))

@@ -19,7 +19,8 @@ SERVICE_NAME = mano_pb2.DESCRIPTOR.services_by_name["VnfManagerService"].full_na
 
 def vnfd_message(v: Vnfd) -> mano_pb2.Vnfd:
     return mano_pb2.Vnfd(name=v.name, kind=v.kind, image=v.image, cpu_millicores=v.cpu_millicores,
-                         bandwidth_mbps=v.bandwidth_mbps, config_json=v.config, description=v.description)
+                         bandwidth_mbps=v.bandwidth_mbps, config_json=v.config, description=v.description,
+                         scaling_json=v.scaling, healing_json=v.healing)
 
 
 def op_message(op: OpOccurrence) -> mano_pb2.OpOccurrence:

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Vnfd(_message.Message):
-    __slots__ = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config_json", "description")
+    __slots__ = ("name", "kind", "image", "cpu_millicores", "bandwidth_mbps", "config_json", "description", "scaling_json", "healing_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,8 @@ class Vnfd(_message.Message):
     BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCALING_JSON_FIELD_NUMBER: _ClassVar[int]
+    HEALING_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     image: str
@@ -23,7 +25,9 @@ class Vnfd(_message.Message):
     bandwidth_mbps: float
     config_json: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., config_json: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    scaling_json: str
+    healing_json: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., image: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., config_json: _Optional[str] = ..., description: _Optional[str] = ..., scaling_json: _Optional[str] = ..., healing_json: _Optional[str] = ...) -> None: ...
 
 class OnboardVnfdRequest(_message.Message):
     __slots__ = ("descriptor",)
