@@ -122,12 +122,28 @@ def _vnfds(args, stub) -> int:
     vnfds = stub.ListVnfds(pb.ListVnfdsRequest(), timeout=10).vnfds
     if args.output == "json":
         print_json([{"name": v.name, "kind": v.kind, "image": v.image, "cpu_millicores": v.cpu_millicores,
-                     "bandwidth_mbps": v.bandwidth_mbps, "config": json.loads(v.config_json)} for v in vnfds])
+                     "bandwidth_mbps": v.bandwidth_mbps, "config": json.loads(v.config_json),
+                     "scaling": json.loads(v.scaling_json) if v.scaling_json else None,
+                     "healing": json.loads(v.healing_json) if v.healing_json else None} for v in vnfds])
         return EXIT_OK
-    print(f"{'descriptor':<24} {'kind':<10} {'image':<28} {'cpu (m)':>8} {'Mbit/s':>7}")
+    print(f"{'descriptor':<24} {'kind':<10} {'image':<28} {'cpu (m)':>8} {'Mbit/s':>7}  self-driving")
     for v in vnfds:
-        print(f"{v.name:<24} {v.kind:<10} {v.image:<28} {v.cpu_millicores:>8g} {v.bandwidth_mbps:>7g}")
+        print(f"{v.name:<24} {v.kind:<10} {v.image:<28} {v.cpu_millicores:>8g} {v.bandwidth_mbps:>7g}  "
+              f"{_self_driving(v) or '-'}")
     return EXIT_OK
+
+
+def _self_driving(v: pb.Vnfd) -> str:
+    """"1-4 on packets_per_second 1000-5000; heal at 3 restarts in 300 s", or ""."""
+    parts = []
+    if v.scaling_json:
+        p = json.loads(v.scaling_json)
+        parts.append(f"{p['min_instances']}-{p['max_instances']} on {p['metric']} "
+                     f"{p['scale_in_below']:g}-{p['scale_out_above']:g}")
+    if v.healing_json:
+        h = json.loads(v.healing_json)
+        parts.append(f"heal at {h['restarts']} restarts in {h['window_seconds']:g} s")
+    return "; ".join(parts)
 
 
 def _instantiate(args, stub) -> int:

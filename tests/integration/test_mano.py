@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
@@ -209,3 +210,78 @@ def test_bad_descriptors_and_requests_get_clear_errors_and_change_nothing(vnfs, 
     names = {v.name for v in mano(stack).ListVnfds(pb.ListVnfdsRequest(), timeout=10).vnfds}
     assert names == {"edge-firewall", "edge-monitor"}
     assert "x1" not in {i.name for i in mano(stack).ListInstances(pb.ListInstancesRequest()).instances}
+
+
+AUTOSCALING = """
+name: auto-monitor
+kind: monitor
+image: alpine:3.18
+scaling: {metric: packets_per_second, scale_out_above: 60, scale_in_below: 5, threshold_seconds: 4,
+          cooldown_seconds: 10, min_instances: 1, max_instances: 2}
+healing: {restarts: 2, window_seconds: 60}
+"""
+# Sends UDP datagrams at a steady rate for a while (from a device, through the chain).
+SENDER = """
+import socket, sys, time
+target, rate, seconds = (sys.argv[1], 7000), float(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start = time.monotonic()
+n = 0
+while time.monotonic() - start < seconds:
+    s.sendto(b"x" * 64, target)
+    n += 1
+    time.sleep(max(0.0, start + n / rate - time.monotonic()))
+"""
+
+
+def auto_scalings(stack) -> list[str]:
+    return [op.detail for op in mano(stack).ListOperations(pb.ListOperationsRequest(instance="auto1"), timeout=10)
+            .operations if op.operation == "SCALE"]
+
+
+def test_a_vnf_scales_out_under_load_in_after_its_cool_down_without_flapping_and_heals_itself(vnfs, tmp_path):
+    stack = vnfs
+    descriptor = tmp_path / "auto.yaml"
+    descriptor.write_text(AUTOSCALING)
+    assert strata(stack, "vnf", "onboard", str(descriptor)).returncode == 0
+    done = strata(stack, "vnf", "instantiate", "auto1", "--vnfd", "auto-monitor", "--near", "edge3")
+    assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
+    target = stack.network.net.get("edge3").IP()
+    done = strata(stack, "chain", "create", "busy", "--instances", "auto1", "--dst", f"{target}/32",
+                  "--protocol", "udp", "--port", "7000")
+    assert done.returncode == 0, done.stderr
+    # 200 datagrams/s for 30 s: above 60 per container from the first samples
+    sender = stack.network.net.get("dev1").popen([sys.executable, "-c", SENDER, target, "200", "30"])
+    try:
+        started = time.monotonic()
+        wait_for(lambda: instance(stack, "auto1").scale_level == 2 and auto_scalings(stack), 45,
+                 "the scale-out under load")
+        took = time.monotonic() - started
+        assert auto_scalings(stack)[0].startswith("to 2 (auto: packets_per_second"), auto_scalings(stack)
+        assert took < 45
+        sender.wait(timeout=60)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+    # load gone: in after the cool-down and the threshold time, once, and then nothing more
+    wait_for(lambda: instance(stack, "auto1").scale_level == 1, 60, "the scale-in once the load is gone")
+    time.sleep(15)  # longer than the cool-down plus the threshold time: a flap would show
+    details = auto_scalings(stack)
+    assert [d.split(" (")[0] for d in details] == ["to 2", "to 1"], details
+    assert "below 5" in details[1]
+    # two restarts of its container within the window: healed by the manager, new containers
+    old = instance(stack, "auto1").containers[0]
+    agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[old.node]}"))
+    for restarts in (1, 2):
+        pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=old.name), timeout=10).pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: agent.GetContainer(agent_pb2.GetContainerRequest(name=old.name), timeout=10).restarts
+                 >= restarts and agent.GetContainer(agent_pb2.GetContainerRequest(name=old.name), timeout=10).pid,
+                 30, f"restart {restarts}")
+    healed = wait_for(lambda: [op for op in mano(stack).ListOperations(pb.ListOperationsRequest(instance="auto1"),
+                                                                         timeout=10).operations
+                               if op.operation == "HEAL" and op.state == "COMPLETED"], 90, "the automatic heal")
+    assert healed[0].detail.startswith("auto: 2 container restarts"), healed[0].detail
+    assert old.name not in {c.name for c in instance(stack, "auto1").containers}
+    assert strata(stack, "chain", "del", "busy").returncode == 0
+    assert strata(stack, "vnf", "terminate", "auto1").returncode == 0
