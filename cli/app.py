@@ -84,7 +84,8 @@ def node_dict(n: pb.Node) -> dict:
             "storage_bytes": n.storage_bytes, "storage_used_bytes": n.storage_used_bytes,
             "bandwidth_mbps": n.bandwidth_mbps, "bandwidth_allocated_mbps": n.bandwidth_allocated_mbps,
             "memory_mib": n.memory_mib, "memory_allocated_mib": n.memory_allocated_mib,
-            "layers": n.layers, "containers": n.containers, "last_heartbeat_unix": n.last_heartbeat_unix}
+            "layers": n.layers, "containers": n.containers, "last_heartbeat_unix": n.last_heartbeat_unix,
+            "condition": n.condition}
 
 
 def _print_deployment(d: pb.Deployment) -> None:
@@ -236,13 +237,13 @@ def _nodes(args, stub) -> int:
     if args.output == "json":
         print_json([node_dict(n) for n in nodes])
         return EXIT_OK
-    print(f"{'node':<10} {'zone':<8} {'ready':<6} {'cpu (m)':>15} {'memory (MiB)':>15} {'storage':>21} {'layers':>6} "
+    print(f"{'node':<10} {'zone':<8} {'condition':<17} {'cpu (m)':>15} {'memory (MiB)':>15} {'storage':>21} {'layers':>6} "
           f"{'containers':>10}")
     for n in nodes:
         # A node whose agent reports no memory capacity has no memory limit: "-".
         memory = f"{n.memory_allocated_mib:>7.0f}/{n.memory_mib:<7.0f}" if n.memory_mib else \
             f"{n.memory_allocated_mib:>7.0f}/{'-':<7}"
-        print(f"{n.name:<10} {n.switch or '-':<8} {'yes' if n.ready else 'no':<6} "
+        print(f"{n.name:<10} {n.switch or '-':<8} {n.condition or ('ready' if n.ready else 'not-ready'):<17} "
               f"{n.cpu_allocated_millicores:>7.0f}/{n.cpu_millicores:<7.0f} {memory} "
               f"{human_bytes(n.storage_used_bytes):>10}/{human_bytes(n.storage_bytes):<10} {n.layers:>6} "
               f"{n.containers:>10}")

@@ -86,6 +86,20 @@ class MeshClient(DomainClient):
             pass
 
 
+class TcpProber:
+    """A pod answers when a TCP connection to it is made (then closed at once, nothing sent): what a
+    Kubernetes tcpSocket probe checks, from the orchestrator's place on the network."""
+
+    def answers(self, ip: str, port: int, timeout: float) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection((ip, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
 class AgentClients:
     """One channel per node agent, opened on first use."""
 

@@ -85,6 +85,9 @@ class ImageStatus:
     retry_at: float = 0.0    # clock time of the next try while pending after such a failure
 
 
+PROBE_FRESH = 2.5  # s a pod's last answer to a probe counts (probes come every second)
+
+
 class ClusterState:
     def __init__(self, store: Store, *, service_range: str, clock: Callable[[], float], node_timeout: float,
                  evict_after: float):
@@ -109,12 +112,36 @@ class ClusterState:
         self.lost: set[str] = set()             # nodes whose instances are moved to other nodes
         self.routes: dict[str, Route] | None = None  # what the mesh holds, as last read or pushed
         self.routes_to_remove: set[str] = set()  # routes of deleted applications
+        # the data plane, for nodes whose agents are silent (controllers/dataplane.py)
+        self.probed: dict[str, float] = {}         # instance -> when its pod last answered a probe
+        self.node_answered: dict[str, float] = {}  # node -> when one of its pods last answered
 
     # -- reading (call with `lock` held) -----------------------------------------------------
     def ready(self, name: str) -> bool:
         observed = self.observed.get(name)
         return bool(observed and observed.last_heartbeat
                     and self.clock() - observed.last_heartbeat <= self.node_timeout)
+
+    def answering(self, instance: str) -> bool:
+        """Its node is silent but its pod answered a probe within the last two node timeouts' worth
+        of probes (PROBE_FRESH)."""
+        at = self.probed.get(instance)
+        return at is not None and self.clock() - at <= PROBE_FRESH
+
+    def pods_answer(self, node: str) -> bool:
+        """A pod of the silent node answered within the last `evict_after` s: its agent is gone or cut
+        off, not the node."""
+        at = self.node_answered.get(node)
+        return at is not None and self.clock() - at <= self.evict_after
+
+    def condition(self, node: str) -> str:
+        """What is known of a node: ready, agent-unreachable (silent, its pods answer), not-ready, lost."""
+        if self.ready(node):
+            return "ready"
+        if node in self.lost:
+            return "lost"
+        return "agent-unreachable" if any(self.answering(i.name) for i in self.instances.values()
+                                          if i.node == node) else "not-ready"
 
     def first_round_pending(self) -> float:
         """Seconds until every registered node has either sent a heartbeat since this process started

@@ -10,7 +10,9 @@ The controllers (controllers/), each a thread woken by the changes it watches an
 `resync` seconds, do the rest:
   images          each service's image resolved, built, pushed to the registry (its progress shown)
   vips            a VIP per service from the service range; deleted applications' VIPs freed
+  dataplane-probe a silent node's pods probed on their addresses: those that answer keep serving
   node-lifecycle  nodes not ready after `node_timeout` s of silence, lost after `evict_after` s
+                  (unless their pods still answer)
   scheduler       pending instances placed once their images are ready; lost nodes' instances moved
   node-sync       placed instances started on their nodes, undesired containers removed
   routes          each service's VIP routed through the mesh to its ready instances
@@ -37,6 +39,7 @@ from .capacity import Requests, check_capacity, requests_of, total
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
 from .controllers.client_sites import unknown_clients
+from .controllers.dataplane import DataPlaneProbe
 from .controllers.images import ImageController
 from .controllers.node_sync import APP_LABEL, OWNER, OWNER_LABEL, WORKERS, NodeSyncController
 from .controllers.nodes import NodeLifecycleController
@@ -45,7 +48,7 @@ from .controllers.scheduling import Scheduler, container_name
 from .controllers.service_rules import check_rules
 from .controllers.switch_graph import SwitchGraphCache
 from .controllers.vips import VipController
-from .ports import IMAGE_FAILED, IMAGE_READY, Agents, Images, Mesh, Placer, Sdn
+from .ports import IMAGE_FAILED, IMAGE_READY, Agents, Images, Mesh, Placer, Prober, Sdn
 from .store import AppRecord, InstanceRecord, NodeRecord, Store
 
 log = logging.getLogger("strata.orchestrator")
@@ -126,6 +129,7 @@ class NodeView:
     cpu_allocated: float
     bandwidth_allocated: float
     memory_allocated: float = 0.0  # MiB requested by the containers placed there
+    condition: str = "ready"  # ready | agent-unreachable | not-ready | lost (ClusterState.condition)
 
 
 class Orchestrator:
@@ -133,7 +137,7 @@ class Orchestrator:
                  service_range: str, registry_host: str, clock: Callable[[], float] = time.time,
                  node_timeout: float = 4.0, evict_after: float = 10.0, heartbeat_interval: float = 1.0,
                  workers: int = WORKERS, size_unit: float = 1.0, resync: float = RESYNC, startup_weight: float = 0.0,
-                 latency_weight: float = 0.0):
+                 latency_weight: float = 0.0, prober: Prober | None = None):
         self.state = ClusterState(store, service_range=service_range, clock=clock, node_timeout=node_timeout,
                                   evict_after=evict_after)
         self.store = store
@@ -150,6 +154,8 @@ class Orchestrator:
                                       startup_weight=startup_weight, latency_weight=latency_weight,
                                       registry_host=registry_host),
                             self.node_sync, RouteController(self.state, mesh)]
+        if prober is not None:  # silent nodes' pods probed on the data plane (controllers/dataplane.py)
+            self.controllers.insert(2, DataPlaneProbe(self.state, prober))
         self.resync = resync
         self._loops: list[ControllerLoop] = []
 
@@ -208,7 +214,7 @@ class Orchestrator:
         with self.state.lock:
             cpu, bandwidth, memory = self.state.allocated(name)
             return NodeView(self.state.nodes[name], self.state.observed[name], self.state.ready(name), cpu,
-                            bandwidth, memory)
+                            bandwidth, memory, self.state.condition(name))
 
     def list_nodes(self) -> list[NodeView]:
         with self.state.lock:
@@ -419,3 +425,6 @@ class Orchestrator:
         for loop in self._loops:
             loop.stop()
         self.node_sync.stop()
+        for controller in self.controllers:
+            if isinstance(controller, DataPlaneProbe):
+                controller.close()

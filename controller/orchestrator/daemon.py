@@ -39,7 +39,7 @@ log = logging.getLogger("strata.orchestrator")
 
 def build(config: dict) -> Daemon:
     from . import metrics as orchestrator_metrics
-    from .adapters import AgentClients, MeshClient, PlacementClient, SdnClient
+    from .adapters import AgentClients, MeshClient, PlacementClient, SdnClient, TcpProber
     from .core import RESYNC, Orchestrator
     from .registry_images import RegistryImages
     from .servicer import SERVICE_NAME, register
@@ -71,7 +71,7 @@ def build(config: dict) -> Daemon:
         node_timeout=float(config.get("node_timeout", 4.0)), evict_after=float(config.get("evict_after", 10.0)),
         size_unit=2**20 * scale,
         resync=float(config.get("resync_period", RESYNC)), startup_weight=float(weight),
-        latency_weight=float(latency))
+        latency_weight=float(latency), prober=TcpProber())
     orchestrator_metrics.register(orchestrator)
     return Daemon(
         "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log,

@@ -22,6 +22,12 @@ class Placer(Protocol):
               latency_weight: float = 0.0) -> PlacementResult: ...
 
 
+class Prober(Protocol):
+    """Whether a TCP connection to ip:port is made within `timeout` s (a pod answering on the data plane)."""
+
+    def answers(self, ip: str, port: int, timeout: float) -> bool: ...
+
+
 class Sdn(Protocol):
     def switch_graph(self) -> SwitchGraph: ...
 

@@ -32,7 +32,7 @@ def node_message(view: NodeView) -> pb.Node:
                    bandwidth_allocated_mbps=view.bandwidth_allocated, memory_mib=r.memory_mib,
                    memory_allocated_mib=view.memory_allocated, layers=len(o.layers),
                    containers=sum(1 for c in o.containers.values() if c.running), ready=view.ready,
-                   last_heartbeat_unix=o.last_heartbeat)
+                   last_heartbeat_unix=o.last_heartbeat, condition=view.condition)
 
 
 def deployment_message(view: DeploymentView) -> pb.Deployment:

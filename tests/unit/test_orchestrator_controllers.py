@@ -317,3 +317,52 @@ def test_a_restarted_orchestrator_changes_no_route_before_the_first_round_of_hea
     c.beat()
     c.o.reconcile_once()
     assert all(not e.host.startswith(victim + "/") for r in c.sdn.routes_now.values() for e in r[2])
+
+
+class FakeProber:
+    def __init__(self):
+        self.answering: set[str] = set()  # pod IPs that answer
+        self.asked: list[tuple[str, int]] = []
+
+    def answers(self, ip, port, timeout):
+        self.asked.append((ip, port))
+        return ip in self.answering
+
+
+def test_a_silent_agent_whose_pods_answer_keeps_them_in_their_routes_and_nothing_moves(tmp_path):
+    from controller.orchestrator.controllers.dataplane import DataPlaneProbe
+
+    c = Cluster(tmp_path)
+    prober = FakeProber()
+    c.o.controllers.insert(2, DataPlaneProbe(c.o.state, prober))
+    c.o.deploy(app(web=3))
+    c.settle()
+    victim = max(c.running(), key=lambda n: len(c.running()[n]))
+    pods = {i.name: c.o.state.observed[victim].containers[i.name].ip for i in c.o.state.instances.values()
+            if i.node == victim}
+    ports = {i.name: c.o.state.apps["shop"].spec.service(i.service).target_port
+             for i in c.o.state.instances.values() if i.node == victim}
+    before = dict(c.sdn.routes_now)
+    started = len(c.agents.requests)
+    prober.answering = set(pods.values())
+    c.alive.discard(victim)  # its agent dies; its containers run on
+    for _ in range(15):  # 15 s: past node_timeout and evict_after
+        c.clock.now += 1
+        c.beat()
+        c.o.reconcile_once()
+    assert c.sdn.routes_now == before  # its pods still serve
+    assert victim not in c.o.state.lost and len(c.agents.requests) == started  # nothing started twice
+    assert c.o.node_view(victim).condition == "agent-unreachable"
+    assert {(pods[name], ports[name]) for name in pods} <= set(prober.asked)  # each on its ready port
+    # then its pods stop answering: out of the routes at once, the node lost after evict_after
+    prober.answering = set()
+    c.clock.now += 1
+    c.beat()
+    c.o.reconcile_once()
+    assert all(not e.host.startswith(victim + "/") for r in c.sdn.routes_now.values() for e in r[2])
+    for _ in range(11):
+        c.clock.now += 1
+        c.beat()
+        c.settle(passes=1)
+    assert victim in c.o.state.lost and c.o.node_view(victim).condition == "lost"
+    assert victim not in {i.node for i in c.o.state.instances.values()}

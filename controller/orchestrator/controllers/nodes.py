@@ -1,8 +1,10 @@
 """The node lifecycle controller: judges nodes by their heartbeats, on time.
 
 A node whose heartbeats stopped for `node_timeout` s is not ready (its instances leave their
-routes); once silent for `evict_after` s it is lost, and the scheduler moves its instances to the
-ready nodes. A node is judged silent only from when we started: a restarted orchestrator waits for
+routes, unless they answer on the data plane: controllers/dataplane.py); once silent for
+`evict_after` s, with none of its pods answering for as long, it is lost, and the scheduler moves
+its instances to the ready nodes. A silent node whose pods answer has lost its agent, not itself:
+nothing is moved, so nothing runs twice. A node is judged silent only from when we started: a restarted orchestrator waits for
 heartbeats before evicting anything. Nodes cut off keep their containers (their agents restart
 crashed ones on their own); when they come back they are ready again, and nothing was moved unless
 they were lost. The controller wakes on heartbeats and at the next moment a node's state changes.
@@ -38,8 +40,10 @@ class NodeLifecycleController:
                 silent = state.silent_for(name)
                 if ready:
                     deadlines.append(state.node_timeout - (state.clock() - state.observed[name].last_heartbeat))
-                elif silent > state.evict_after:
+                elif silent > state.evict_after and not state.pods_answer(name):
                     lost.add(name)
+                elif silent > state.evict_after:  # its agent is gone, its pods are not: judged again soon
+                    deadlines.append(1.0)
                 else:
                     deadlines.append(state.evict_after - silent)
                 if self._ready.get(name) != ready:

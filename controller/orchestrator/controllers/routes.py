@@ -2,7 +2,8 @@
 
 Each service of an application is a mesh service named SERVICE.APP on its VIP (a version's
 instances join the service it is a version of, as its subset); its endpoints are the instances
-that run and listen on their nodes that heartbeat. A service with no ready instance keeps its
+that run and listen on their nodes that heartbeat, or on silent nodes while they answer probes
+(controllers/dataplane.py). A service with no ready instance keeps its
 route (and its mesh policy); a deleted application's routes are withdrawn. What the mesh holds is
 read once, then kept as pushed; after a failed call it is read again on the next pass (in 1 s).
 A (re)started orchestrator changes no route until it has heard from every node, or waited a node
@@ -39,7 +40,10 @@ def desired_routes(state: ClusterState) -> dict[str, Route]:
             for instance in state.instances.values():
                 if instance.app != app.spec.name or instance.service != spec.name:
                     continue
-                if not instance.node or not state.ready(instance.node):
+                if not instance.node:
+                    continue
+                # a silent node's pod stays while it answers on the data plane (controllers/dataplane.py)
+                if not state.ready(instance.node) and not state.answering(instance.name):
                     continue
                 seen = state.observed[instance.node].containers.get(instance.name)
                 if seen is not None and seen.ready and seen.ip:

@@ -68,7 +68,7 @@ class StoredLayer(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "cpu_allocated_millicores", "storage_bytes", "storage_used_bytes", "bandwidth_mbps", "bandwidth_allocated_mbps", "layers", "containers", "ready", "last_heartbeat_unix", "memory_mib", "memory_allocated_mib")
+    __slots__ = ("name", "agent_address", "ip", "switch", "blob_address", "cpu_millicores", "cpu_allocated_millicores", "storage_bytes", "storage_used_bytes", "bandwidth_mbps", "bandwidth_allocated_mbps", "layers", "containers", "ready", "last_heartbeat_unix", "memory_mib", "memory_allocated_mib", "condition")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Node(_message.Message):
     LAST_HEARTBEAT_UNIX_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     MEMORY_ALLOCATED_MIB_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
     name: str
     agent_address: str
     ip: str
@@ -103,7 +104,8 @@ class Node(_message.Message):
     last_heartbeat_unix: float
     memory_mib: float
     memory_allocated_mib: float
-    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ..., memory_mib: _Optional[float] = ..., memory_allocated_mib: _Optional[float] = ...) -> None: ...
+    condition: str
+    def __init__(self, name: _Optional[str] = ..., agent_address: _Optional[str] = ..., ip: _Optional[str] = ..., switch: _Optional[str] = ..., blob_address: _Optional[str] = ..., cpu_millicores: _Optional[float] = ..., cpu_allocated_millicores: _Optional[float] = ..., storage_bytes: _Optional[int] = ..., storage_used_bytes: _Optional[int] = ..., bandwidth_mbps: _Optional[float] = ..., bandwidth_allocated_mbps: _Optional[float] = ..., layers: _Optional[int] = ..., containers: _Optional[int] = ..., ready: _Optional[bool] = ..., last_heartbeat_unix: _Optional[float] = ..., memory_mib: _Optional[float] = ..., memory_allocated_mib: _Optional[float] = ..., condition: _Optional[str] = ...) -> None: ...
 
 class ContainerStatus(_message.Message):
     __slots__ = ("name", "running", "ip", "restarts", "labels", "ready", "last_termination_reason")
