@@ -205,11 +205,47 @@ def test_nodes_cut_off_from_the_orchestrator_keep_serving_and_healing(stack, bou
     wait_ready(stack, "boutique", 60)
 
 
+# A device asks the front end every 0.2 s; one status code per line (000: no answer within 2 s).
+REQUEST_STREAM = "for i in $(seq {count}); do curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 2 {url}; " \
+                 "sleep 0.2; done"
+
+
+def test_an_agent_killed_loses_no_request_and_nothing_runs_twice(stack, boutique):
+    d = deployment(stack, "boutique")
+    front = boutique["spec"].front_ends()[0]
+    vip = next(a for a in d.addresses if a.service == front)
+    victim = next(i.node for i in d.instances if i.service == front)
+    before = owned_containers(stack)
+    stream = stack.network.net.get("dev1").popen(
+        ["sh", "-c", REQUEST_STREAM.format(count=int((EVICT_AFTER + 14) / 0.25), url=f"http://{vip.vip}:{vip.port}/")],
+        stdout=subprocess.PIPE, text=True)
+    stack.agents[victim].kill()  # its containers run on, answering on their pod addresses
+    try:
+        codes = stream.communicate(timeout=120)[0].split()
+        nodes = {n.name: n for n in orchestrator(stack).ListNodes(pb.ListNodesRequest(), timeout=10).nodes}
+        assert nodes[victim].condition == "agent-unreachable", nodes[victim]
+        d = deployment(stack, "boutique")
+    finally:
+        stack.restart_agent(victim, kill=True)
+    assert len(codes) >= 50 and set(codes) == {"200"}, codes  # past evict_after: no request lost
+    assert {i.node for i in d.instances if i.node == victim} == {victim}  # nothing moved
+    assert owned_containers(stack) == before  # nothing started twice
+    wait_for(lambda: {n.name: n.condition for n in orchestrator(stack).ListNodes(pb.ListNodesRequest(),
+                                                                                 timeout=10).nodes}[victim]
+             == "ready", 30, f"{victim} ready again")
+    wait_ready(stack, "boutique", 60)
+
+
 def test_a_node_that_goes_down_has_its_containers_rescheduled(stack, boutique):
     d = deployment(stack, "boutique")
     victim = max({i.node for i in d.instances}, key=lambda n: sum(i.node == n for i in d.instances))
     moved = {i.name for i in d.instances if i.node == victim}
-    stack.agents[victim].kill()  # the node's agent is gone: no heartbeat, nothing started or removed there
+    # the node is gone: its agent (no heartbeat, nothing started or removed there) and its containers
+    # (nothing answers on the data plane)
+    pids = [c.pid for c in node_status(stack, victim).containers if c.pid]
+    stack.agents[victim].kill()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
     try:
         d = wait_for(lambda: (lambda d: d if d.ready and victim not in {i.node for i in d.instances} else None)(
             deployment(stack, "boutique")), EVICT_AFTER + 90, "the instances rescheduled")
@@ -236,11 +272,32 @@ def test_a_node_without_room_is_avoided(stack, boutique):
              30, "the deleted app's container removed")
 
 
-def test_a_deploy_that_fits_nowhere_stays_pending_with_the_reason_and_starts_nothing(stack, boutique):
+def test_more_than_the_cluster_holds_is_refused_at_once_and_changes_nothing(stack, boutique):
     stub = orchestrator(stack)
     before = owned_containers(stack)
     apps = [d.application for d in stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments]
     spec = pb.ServiceSpec(name="hog", image="redis", replicas=40, cpu_millicores=4000, port=6379, target_port=6379)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Deploy(pb.DeployRequest(application="hog", services=[spec]), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "deploying hog needs 160,000 millicores of CPU more" in refused.value.details()
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Scale(pb.ScaleRequest(application="boutique", service="cartservice", replicas=1000), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "nothing was changed" in \
+        refused.value.details()
+    assert [d.application for d in stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments] == apps
+    assert sum(i.service == "cartservice" for i in deployment(stack, "boutique").instances) == 1
+    assert owned_containers(stack) == before
+
+
+def test_a_deploy_that_fits_nowhere_stays_pending_with_the_reason_and_starts_nothing(stack, boutique):
+    stub = orchestrator(stack)
+    before = owned_containers(stack)
+    apps = [d.application for d in stub.ListDeployments(pb.ListDeploymentsRequest(), timeout=10).deployments]
+    # more CPU than any one node has, less than they have together
+    largest = max(n.cpu_millicores for n in stub.ListNodes(pb.ListNodesRequest(), timeout=10).nodes)
+    spec = pb.ServiceSpec(name="hog", image="redis", replicas=1, cpu_millicores=largest + 100, port=6379,
+                          target_port=6379)
     stub.Deploy(pb.DeployRequest(application="hog", services=[spec]), timeout=60)
     try:
         d = wait_for(lambda: (lambda d: d if all("no placement fits" in i.message for i in d.instances) else None)(
