@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
                        help="sdn: OpenFlow listen host:port (default: 127.0.0.1:6653)")
     serve.add_argument("--socket", metavar="PATH",
                        help="placement, sdn: also listen on this Unix socket (the management channel)")
+    serve.add_argument("--pki", metavar="DIR",
+                       help="placement, sdn, all: the run's certificate folder (strata up makes it): serve with "
+                            "mutual TLS as spiffe://strata/placement and .../sdn, every caller authorised "
+                            "(docs/security.md); without it, plaintext, and only on loopback or a Unix socket")
     serve.add_argument("--config", metavar="FILE",
                        help="agent, orchestrator, mesh, mano: its configuration (JSON; strata up writes it)")
     serve.add_argument("--metrics", metavar="ADDR",

@@ -85,7 +85,7 @@ def test_a_daemon_serves_runs_its_loops_and_stops_in_order(tmp_path, capsys):
     assert recorder.events == ["build", "started", "stopping", "close 1", "close 2"]
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("thing listening on 127.0.0.1:") and out[0].endswith(
-        f"and unix:{tmp_path / 'd.sock'}; 3 widget(s) reloaded")
+        f"and unix:{tmp_path / 'd.sock'} (plaintext); 3 widget(s) reloaded")
     assert out[-1] == "thing stopped; its widgets stay"
 
 
@@ -117,7 +117,7 @@ def test_strata_serve_mesh_says_ready_and_stopped_and_exits_0(tmp_path):
     try:
         ready = proc.stdout.readline()
         assert ready.startswith("mesh listening on 127.0.0.1:"), ready
-        assert ready.rstrip().endswith(f"and unix:{tmp_path / 'd.sock'}; 0 service(s) reloaded"), ready
+        assert ready.rstrip().endswith(f"and unix:{tmp_path / 'd.sock'} (plaintext); 0 service(s) reloaded"), ready
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         assert proc.stdout.read().splitlines()[-1] == "mesh stopped; the switches keep the services' routes"
