@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import pytest
 from strata.v1 import agent_pb2, agent_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
@@ -48,11 +47,11 @@ def stack():
 
 def orchestrator(stack):
     return orchestrator_pb2_grpc.OrchestratorServiceStub(
-        grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stack.channel("orchestrator"))
 
 
 def agent(stack, node):
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
+    return agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node))
 
 
 def deployment(stack, app: str) -> pb.Deployment:
