@@ -63,7 +63,8 @@ def _serve_placement_sdn(args: argparse.Namespace, stop: threading.Event) -> int
     host = address.rsplit(":", 1)[0]
     stop_metrics = lambda: None  # noqa: E731
     try:
-        tls = {name: Tls.from_folder(args.pki, Identity(name)) if args.pki else None for name in ("placement", "sdn")}
+        served = ("placement", "sdn") if args.component == "all" else (args.component,)
+        tls = {name: Tls.from_folder(args.pki, Identity(name)) if args.pki else None for name in served}
     except (OSError, CertificateError) as exc:
         print(f"strata serve: --pki: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import cli
 from component_base.pki import Identity, Listener, make_cluster
 from component_base.rpc import create_server
-from component_base.tls import Tls
+from component_base.tls import Tls, open_channel
 from controller.placement import servicer
 
 PROBLEM = {"servers": [{"name": "edge1", "cpu": 10, "storage": 100, "bandwidth": 10}],
@@ -70,3 +76,27 @@ def test_a_plaintext_daemon_is_reached_without_a_stack(tmp_path, capsys):
         assert cli.main(["place", str(problem), "--json", "--remote", f"127.0.0.1:{port}"]) == cli.EXIT_OK
     finally:
         server.stop(grace=None)
+
+
+def test_strata_serve_placement_with_pki_serves_mutual_tls(tmp_path):
+    pki = tmp_path / "pki"
+    make_cluster(pki, [Listener(Identity("placement")), Listener(Identity("admin"))],
+                 datetime.datetime.now(datetime.timezone.utc))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "placement", "--listen", f"127.0.0.1:{port}",
+                             "--metrics", "off", "--pki", str(pki)], cwd=Path(__file__).resolve().parents[2],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "(mutual TLS;" in proc.stdout.readline()
+        with open_channel(f"127.0.0.1:{port}", Tls.from_folder(pki, Identity("admin")),
+                          Identity("placement")) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
