@@ -2,8 +2,9 @@
 
 1. Launch edge-tiered (with its declared link delays unless `--delays off`) in Mininet on the constrained server profile (`edge-small`: 4 cores, 4 GiB of
    memory, 1 GiB of disk per edge server, at the image scale) with the placement and SDN daemons,
-   the OCI registry, the orchestrator at the cloud site and a node agent on every edge server;
-   every host pings every host.
+   the OCI registry, the orchestrator at the cloud site and a node agent on every edge server,
+   mutual TLS between them (unless `--insecure`); every host pings every host, every gRPC listener
+   refuses plaintext, and one agent's certificate cannot start a container on another node.
 2. Deploy a real application (Google's online-boutique, its Kubernetes manifests) with two
    replicas of every service, spread over nodes (a hard topology spread, maxSkew 1), twice on the
    same empty nodes: first as kube-scheduler's default profile would place it (`kube-default`),
@@ -38,11 +39,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import agent_pb2, agent_pb2_grpc, mano_pb2, mano_pb2_grpc, mesh_pb2, mesh_pb2_grpc, sdn_pb2, sdn_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
 from api.app import AppSpec
+from component_base.pki import Identity
 from api.front_end import call_tree, front_end
 from client.manifests import load_manifest
 from api.app_messages import service_message
@@ -137,6 +141,8 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
                                         else None)(orchestrator.ListNodes(pb.ListNodesRequest(), timeout=10).nodes), 30)
             report.add("every node agent registered with the orchestrator", bool(nodes),
                        f"{len(nodes or [])} edge servers heartbeating")
+            if tls:
+                _mutual_tls(stack, report)
 
             print(f"2. deploy online-boutique ({APP_FILE.name}), {REPLICAS} replicas of every service spread "
                   f"over nodes: {BASELINE} first, then strata", flush=True)
@@ -233,6 +239,34 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
     code = _summary(report)
     _remove_run_folder(stack.workdir, report.ok)
     return code
+
+
+def _mutual_tls(stack, report: DemoReport) -> None:
+    """Every gRPC listener of the stack refuses plaintext, and one agent's certificate cannot start
+    a container on another node (docs/security.md, "Certificates and who may call what")."""
+    nodes = sorted(stack.agent_sockets)
+    listeners = ([stack.addresses[name] for name in ("placement", "sdn")]
+                 + [f"unix:{stack.socket(name)}" for name in ("orchestrator", "mesh", "mano")]
+                 + [f"unix:{stack.agent_sockets[node]}" for node in nodes])
+    refused = 0
+    for address in listeners:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            except grpc.RpcError as exc:
+                refused += exc.code() == grpc.StatusCode.UNAVAILABLE
+    report.add("every gRPC listener refuses plaintext (mutual TLS)", refused == len(listeners),
+               f"{refused}/{len(listeners)} listeners (daemons and agents, TCP and Unix sockets)")
+    caller, target = nodes[0], nodes[1]
+    with stack.agent_channel(target, identity=Identity.agent(caller)) as channel:
+        try:
+            agent_pb2_grpc.NodeAgentStub(channel).RunContainer(
+                agent_pb2.RunContainerRequest(name="intruder", image="nginx"), timeout=30)
+            code, details = grpc.StatusCode.OK, "it was accepted"
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+    report.add(f"{caller}'s agent may not run a container on {target}", code == grpc.StatusCode.PERMISSION_DENIED,
+               f"{code.name}: {details}")
 
 
 @dataclass
