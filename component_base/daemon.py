@@ -67,7 +67,8 @@ def run_daemon(component: Component, config_path: str, stop: threading.Event, me
     """Run `component` with the configuration at `config_path` until `stop` is set; 0 once stopped.
 
     Every configuration has `listen` (gRPC address) and `socket` (its Unix socket: a stale one of
-    a killed daemon is removed first); optional `db` (its folder is made) and `metrics`. `metrics`
+    a killed daemon is removed first); optional `db` (its folder is made), `metrics`, and `pki` (the
+    run's certificate folder, read by the build function: component_base.tls.from_config). `metrics`
     (the --metrics option) overrides the configuration's: an address, "off", or None. Raises
     DomainError (bad configuration) or OSError (an address in use): nothing is left running."""
     config = load_config(config_path, component.required, component.name)
