@@ -105,7 +105,6 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(n) for n in args.counts.split(",")]
 
-    import grpc
     from strata.v1 import agent_pb2_grpc
 
     from dataplane.agent.node import DEFAULT_MAX_CONCURRENT_DOWNLOADS, DEFAULT_MAX_PARALLEL_STARTS
@@ -127,7 +126,7 @@ def main() -> int:
             for _ in range(args.repeat):
                 for mode, (downloads, starts) in modes.items():
                     configure(stack, args.node, downloads, starts)
-                    with grpc.insecure_channel(f"unix:{stack.agent_sockets[args.node]}") as channel:
+                    with stack.agent_channel(args.node) as channel:
                         agent = agent_pb2_grpc.NodeAgentStub(channel)
                         clear(agent)
                         r = start_all(agent, images, count)

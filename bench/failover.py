@@ -64,7 +64,6 @@ def measure(fast_failover: bool, seconds: float, port: int, port_base: int, *,
     SDN daemon is stopped (SIGSTOP) just before the cut, so only the switches can repair."""
     import signal
 
-    import grpc
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
     from harness.stack import Stack, port_addresses
@@ -76,7 +75,7 @@ def measure(fast_failover: bool, seconds: float, port: int, port_base: int, *,
         net = stack.network.net
         sender, receiver = net.get("dev3"), net.get("edge1")
         sender.cmd(f"ping -c 2 -W 1 {receiver.IP()}")  # addresses resolved before the stream starts
-        with grpc.insecure_channel(stack.addresses["sdn"]) as channel:
+        with stack.channel("sdn") as channel:
             path = sdn_pb2_grpc.SdnServiceStub(channel).ComputePath(
                 sdn_pb2.ComputePathRequest(src="dev3", dst="edge1"), timeout=10)
         a, b = path.hops[0].switch, path.hops[1].switch

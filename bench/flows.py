@@ -97,7 +97,6 @@ def rate_benchmark(n: int) -> tuple[float, float]:
 
 
 def latency_benchmark(routes: int) -> list[float]:
-    import grpc
     from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
     from harness.stack import Stack
@@ -107,7 +106,7 @@ def latency_benchmark(routes: int) -> list[float]:
     servers = [h.name for h in spec.hosts_with_role("edge-server")]
     with Stack(spec, components=("sdn",), openflow_port=OPENFLOW_PORT + 1,
                addresses={"sdn": "127.0.0.1:50097"}, log=lambda *a: None) as stack:
-        with grpc.insecure_channel(stack.addresses["sdn"]) as channel:
+        with stack.channel("sdn") as channel:
             stub = sdn_pb2_grpc.SdnServiceStub(channel)
             times = []
             for k in range(routes):

@@ -31,7 +31,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proto"))
 
-import grpc  # noqa: E402
 from strata.v1 import common_pb2  # noqa: E402
 from strata.v1 import mesh_pb2 as mpb  # noqa: E402
 from strata.v1 import mesh_pb2_grpc  # noqa: E402
@@ -92,7 +91,7 @@ def direct(stack: Stack, requests: int) -> None:
 
 def mesh(stack: Stack, requests: int) -> None:
     net = stack.network.net
-    stub = mesh_pb2_grpc.MeshServiceStub(grpc.insecure_channel(f"unix:{stack.socket('mesh')}"))
+    stub = mesh_pb2_grpc.MeshServiceStub(stack.channel("mesh"))
     stub.RegisterService(mpb.RegisterServiceRequest(name="web", vip=VIP, port=PORT,
                                                   protocol=common_pb2.PROTOCOL_TCP), timeout=10)
     stub.SetEndpoints(mpb.SetEndpointsRequest(service="web", endpoints=[

@@ -9,8 +9,8 @@ import time
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
-from .common import (EXIT_OK, BadInput, address_option, daemon, group_options, guarded, human_bytes, json_output,
-                     print_json, stack_option)
+from .common import (EXIT_OK, INSECURE, BadInput, address_option, daemon, group_options, guarded, human_bytes,
+                     json_output, print_json, stack_option)
 
 PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "running",
           pb.INSTANCE_PHASE_FAILED: "failed", pb.INSTANCE_PHASE_UNKNOWN: "unknown",
@@ -19,7 +19,7 @@ PHASES = {pb.INSTANCE_PHASE_PENDING: "pending", pb.INSTANCE_PHASE_RUNNING: "runn
 
 def add_parser(sub) -> None:
     app = sub.add_parser("app", help="applications on the orchestrator: deploy, scale, remove, inspect")
-    after = group_options(app, stack_option(), address_option("--orchestrator", "the orchestrator"))
+    after = group_options(app, stack_option(), INSECURE, address_option("--orchestrator", "the orchestrator"))
     actions = app.add_subparsers(dest="action", required=True)
     with_json = [after, json_output()]
 

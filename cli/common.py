@@ -13,7 +13,9 @@ from pathlib import Path
 import grpc
 
 from api.protocols import CHAIN_PROTOCOLS, protocol_name
+from component_base.pki import CertificateError, Identity
 from component_base.rpc import call_error
+from component_base.tls import Tls, open_channel
 
 # The exit codes, the same in every group (README, "CLI"):
 EXIT_OK = 0
@@ -124,6 +126,12 @@ def stack_option() -> Option:
     """`--stack FILE`: where `strata up` described the running stack."""
     return Option("--stack", default=os.environ.get(STACK_ENV, str(STACK_FILE)), metavar="FILE",
                   help=f"the running stack's description (default: ${STACK_ENV} or {STACK_FILE})")
+
+
+INSECURE = Option("--insecure", action="store_true",
+                  help="plaintext gRPC, for a stack started with --insecure or a daemon serving without "
+                       "certificates (default: mutual TLS with the certificate the stack's description names, "
+                       "when it names one)")
 
 
 def address_option(flag: str, what: str, default: str | None = None) -> Option:
@@ -274,14 +282,35 @@ def stack_agents(state_file: str) -> dict[str, str]:
     return agents
 
 
-def connect(address: str, what: str) -> grpc.Channel:
-    """A channel that is ready, or Unreachable within CONNECT_TIMEOUT seconds."""
-    channel = grpc.insecure_channel(address)
+def stack_tls(args: argparse.Namespace) -> Tls | None:
+    """The operator's certificate that the stack's description names (`strata up` runs mutual TLS),
+    or None: --insecure, no description, or a plaintext stack."""
+    if getattr(args, "insecure", False):
+        return None
+    path = Path(getattr(args, "stack", None) or os.environ.get(STACK_ENV, str(STACK_FILE)))
+    if not path.exists():
+        return None
+    files = read_stack(str(path)).get("tls")
+    if not files:
+        return None
+    try:
+        return Tls.load(Path(files["ca"]), Path(files["cert"]), Path(files["key"]))
+    except (OSError, KeyError, CertificateError) as exc:
+        raise Unreachable(f"the stack described at {path} names certificates that cannot be used: {exc}") from None
+
+
+def connect(address: str, what: str, server: Identity, tls: Tls | None = None) -> grpc.Channel:
+    """A channel that is ready, or Unreachable within CONNECT_TIMEOUT seconds. With `tls`, mutual
+    TLS to a server whose certificate must name `server`."""
+    channel = open_channel(address, tls, server)
     try:
         grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
     except grpc.FutureTimeoutError:
         channel.close()
-        raise Unreachable(f"cannot reach {what} at {address} within {CONNECT_TIMEOUT:g} s: is it running?") from None
+        hint = ("with the stack's certificate; a plaintext daemon needs --insecure" if tls is not None
+                else "in plaintext; a stack running mutual TLS needs its description (--stack FILE)")
+        raise Unreachable(f"cannot reach {what} at {address} within {CONNECT_TIMEOUT:g} s: is it running? "
+                          f"(tried {hint})") from None
     return channel
 
 
@@ -303,15 +332,16 @@ class Client:
         return checked
 
 
-def client(stub_class, address: str, what: str) -> Client:
-    """A Client of the daemon at `address`, once it answers."""
-    return Client(stub_class, connect(address, what), address)
+def client(stub_class, address: str, what: str, server: Identity, args: argparse.Namespace) -> Client:
+    """A Client of the daemon `server` at `address`, once it answers; over mutual TLS when the
+    stack's description names a certificate and `args` did not ask for --insecure."""
+    return Client(stub_class, connect(address, what, server, stack_tls(args)), address)
 
 
 def daemon(args: argparse.Namespace, stub_class, *, flag: str, component: str, what: str) -> Client:
     """The group's daemon: at the address given with its flag (`args.<flag>`), else the stack's."""
     address = getattr(args, flag) or stack_address(args.stack, component, what)
-    return client(stub_class, address, f"the {what}")
+    return client(stub_class, address, f"the {what}", Identity(component), args)
 
 
 # -- output

@@ -8,8 +8,8 @@ import math
 from strata.v1 import mesh_pb2 as pb
 from strata.v1 import mesh_pb2_grpc
 
-from .common import (EXIT_OK, BadInput, address_option, daemon, group_options, guarded, human_bytes, json_output,
-                     print_json, shown_protocol, stack_option)
+from .common import (EXIT_OK, INSECURE, BadInput, address_option, daemon, group_options, guarded, human_bytes,
+                     json_output, print_json, shown_protocol, stack_option)
 
 OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time": float,
                   "max_ejection_time": float, "max_ejection_percent": int, "http_path": str, "timeout": float}
@@ -17,7 +17,7 @@ OUTLIER_FIELDS = {"consecutive_5xx": int, "interval": float, "base_ejection_time
 
 def add_parser(sub) -> None:
     mesh = sub.add_parser("mesh", help="the service mesh: services, traffic policies, traffic figures")
-    after = group_options(mesh, stack_option(), address_option("--mesh", "the mesh"))
+    after = group_options(mesh, stack_option(), INSECURE, address_option("--mesh", "the mesh"))
     actions = mesh.add_subparsers(dest="action", required=True)
     with_json = [after, json_output()]
 

@@ -7,8 +7,10 @@ import sys
 
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
-from .common import (EXIT_OK, BadInput, IntermixedParser, client, group_options, guarded, human_bytes, json_output,
-                     print_json, stack_agents, stack_option)
+from component_base.pki import Identity
+
+from .common import (EXIT_OK, INSECURE, BadInput, IntermixedParser, client, group_options, guarded, human_bytes,
+                     json_output, print_json, stack_agents, stack_option)
 
 STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER_STATE_RESTARTING: "restarting",
                agent_pb2.CONTAINER_STATE_STOPPED: "stopped"}
@@ -16,7 +18,7 @@ STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER
 
 def add_parser(sub) -> None:
     node = sub.add_parser("node", help="the node agents: nodes, images and containers on edge servers")
-    after = group_options(node, stack_option())
+    after = group_options(node, stack_option(), INSECURE)
     # intermixed: `run` takes its options anywhere and the container's command after `--`
     actions = node.add_subparsers(dest="action", required=True, parser_class=IntermixedParser)
     with_json = [after, json_output()]
@@ -107,15 +109,15 @@ def _print_pull(p: agent_pb2.PullReport) -> None:
 def cmd_node(args: argparse.Namespace) -> int:
     agents = stack_agents(args.stack)
     if args.action == "ls":
-        return _ls(args, [_agent(name, agents[name]) for name in sorted(agents)])
+        return _ls(args, [_agent(name, agents[name], args) for name in sorted(agents)])
     if args.node not in agents:
         raise BadInput(f"no node named {args.node!r}; nodes: {', '.join(sorted(agents))}")
-    return ACTIONS[args.action](args, _agent(args.node, agents[args.node]))
+    return ACTIONS[args.action](args, _agent(args.node, agents[args.node], args))
 
 
-def _agent(node: str, address: str):
+def _agent(node: str, address: str, args: argparse.Namespace):
     """The node agent of `node` at `address` (its management socket)."""
-    return client(agent_pb2_grpc.NodeAgentStub, address, f"the node agent of {node}")
+    return client(agent_pb2_grpc.NodeAgentStub, address, f"the node agent of {node}", Identity.agent(node), args)
 
 
 def _ls(args, agents) -> int:

@@ -18,8 +18,10 @@ from controller.placement.startup import ready_seconds
 from harness.request_latency import DEFAULT_REQUESTS
 from images import IMAGE_SCALE
 
+from component_base.pki import Identity
+
 from .common import (IMAGE_SCALE_HELP, EXIT_FAILED, EXIT_OK, BadInput, add_delays_option, add_profile_option, client,
-                     guarded, image_scale, non_negative_int, positive_float, positive_int)
+                     INSECURE, guarded, image_scale, non_negative_int, positive_float, positive_int, stack_option)
 
 
 def add_parser(sub) -> None:
@@ -40,6 +42,8 @@ def add_parser(sub) -> None:
     place.add_argument("--json", action="store_true", help="print the result as JSON")
     place.add_argument("--remote", metavar="ADDR",
                        help="solve through the placement service at host:port instead of in-process")
+    for option in (stack_option(), INSECURE):  # --remote: over mutual TLS when the stack runs it
+        option.add(place, after_action=False)
     place.set_defaults(func=guarded(cmd_place, bad_input=(ProblemError,)))
 
     compare = sub.add_parser("compare", help="run every algorithm on one problem and print a table")
@@ -172,7 +176,8 @@ def solve_remote(address: str, problem: Problem, args: argparse.Namespace) -> Pl
     request = problem_to_request(problem, algorithm=args.algorithm, solver=args.solver,
                                  time_limit=args.time_limit, seed=args.seed, startup_weight=args.startup_weight,
                                  latency_weight=args.latency_weight)
-    service = client(placement_pb2_grpc.PlacementServiceStub, address, "the placement service")
+    service = client(placement_pb2_grpc.PlacementServiceStub, address, "the placement service", Identity("placement"),
+                     args)
     response = service.Solve(request, timeout=args.time_limit + 60)
     return result_from_response(response)
 

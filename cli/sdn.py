@@ -7,10 +7,11 @@ import argparse
 from strata.v1 import common_pb2, sdn_pb2, sdn_pb2_grpc
 
 from api.protocols import SERVICE_PROTOCOLS, TCP, protocol_enum
+from component_base.pki import Identity
 from component_base.rpc import DEFAULT_ADDRESSES
 
-from .common import (EXIT_OK, address_option, client, group_options, guarded, json_output, print_json, print_table,
-                     shown_protocol)
+from .common import (EXIT_OK, INSECURE, address_option, client, group_options, guarded, json_output, print_json,
+                     print_table, shown_protocol, stack_option)
 
 
 def endpoint(text: str) -> common_pb2.Endpoint:
@@ -28,7 +29,8 @@ def endpoint(text: str) -> common_pb2.Endpoint:
 
 def add_parser(sub) -> None:
     sdn = sub.add_parser("sdn", help="talk to the SDN daemon: topology, flows, service routes, paths, endpoints")
-    after = group_options(sdn, address_option("--sdn", "the SDN daemon", DEFAULT_ADDRESSES["sdn"]))
+    after = group_options(sdn, stack_option(), INSECURE,
+                          address_option("--sdn", "the SDN daemon", DEFAULT_ADDRESSES["sdn"]))
     actions = sdn.add_subparsers(dest="action", required=True)
 
     actions.add_parser("topology", parents=[after], help="switches, links (capacity, reserved, state) and hosts")
@@ -86,7 +88,7 @@ def _print_endpoints(endpoints, output: str) -> None:
 
 
 def cmd_sdn(args: argparse.Namespace) -> int:
-    stub = client(sdn_pb2_grpc.SdnServiceStub, args.sdn, "the SDN daemon")
+    stub = client(sdn_pb2_grpc.SdnServiceStub, args.sdn, "the SDN daemon", Identity("sdn"), args)
     if args.action == "topology":
         topo = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=10)
         print(f"{len(topo.switches)} switches, {len(topo.links)} directed links, {len(topo.hosts)} hosts")

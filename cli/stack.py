@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
                        help="sdn: OpenFlow listen host:port (default: 127.0.0.1:6653)")
     serve.add_argument("--socket", metavar="PATH",
                        help="placement, sdn: also listen on this Unix socket (the management channel)")
+    serve.add_argument("--pki", metavar="DIR",
+                       help="placement, sdn, all: the run's certificate folder (strata up makes it): serve with "
+                            "mutual TLS as spiffe://strata/placement and .../sdn, every caller authorised "
+                            "(docs/security.md); without it, plaintext, and only on loopback or a Unix socket")
     serve.add_argument("--config", metavar="FILE",
                        help="agent, orchestrator, mesh, mano: its configuration (JSON; strata up writes it)")
     serve.add_argument("--metrics", metavar="ADDR",
@@ -59,10 +63,16 @@ def add_parser(sub) -> None:
                     help="push only this image to the registry (repeatable; default: every image)")
     up.add_argument("--image-scale", type=image_scale, default=IMAGE_SCALE, metavar="S",
                     help=IMAGE_SCALE_HELP + "; at another scale than the default, name the images with --image")
+    up.add_argument("--insecure", action="store_true",
+                    help="plaintext gRPC instead of mutual TLS between the components (the daemons then "
+                         "listen on loopback and Unix sockets only; docs/security.md)")
     up.set_defaults(func=guarded(cmd_up))
 
     demo = sub.add_parser("demo", help="the main job end to end on the default edge network (needs root)")
     add_delays_option(demo)
+    demo.add_argument("--insecure", action="store_true",
+                      help="plaintext gRPC instead of mutual TLS between the components (the daemons then "
+                           "listen on loopback and Unix sockets only; docs/security.md)")
     demo.set_defaults(func=guarded(cmd_demo))
 
 
@@ -81,10 +91,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     return up(spec, all_in_one=args.all_in_one, openflow_port=args.openflow_port,
               addresses=port_addresses(args.port_base), state_file=Path(args.state), nodes=not args.no_nodes,
               images=args.image or None, sample_pairs=args.sample_pairs, image_scale=args.image_scale,
-              cluster=args.cluster)
+              cluster=args.cluster, tls=not args.insecure)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
-    return run_demo(delays=args.delays == "on")
+    return run_demo(delays=args.delays == "on", tls=not args.insecure)

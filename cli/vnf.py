@@ -12,8 +12,8 @@ from strata.v1 import mano_pb2_grpc
 
 from api.protocols import CHAIN_PROTOCOLS, protocol_enum
 
-from .common import (EXIT_FAILED, EXIT_OK, BadInput, address_option, daemon, group_options, guarded, json_output,
-                     print_json, shown_protocol, stack_option)
+from .common import (EXIT_FAILED, EXIT_OK, INSECURE, BadInput, address_option, daemon, group_options, guarded,
+                     json_output, print_json, shown_protocol, stack_option)
 
 CHAIN_CHOICES = {name or "any": name for name in CHAIN_PROTOCOLS}  # --protocol: "any" is api.protocols.ANY
 FINAL = ("COMPLETED", "FAILED", "ROLLED_BACK", "FAILED_TEMP")
@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
 
 
 def _manager_options():
-    return stack_option(), address_option("--mano", "the VNF manager")
+    return stack_option(), INSECURE, address_option("--mano", "the VNF manager")
 
 
 def _waiting() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ import grpc
 from component_base.config import load_config
 from component_base.metrics import start_metrics
 from component_base.rpc import create_server
+from component_base.tls import Tls
 
 Registrar = tuple[Callable[[grpc.Server], None], str]  # (register function, full service name)
 
@@ -36,7 +37,8 @@ class Loop:
 class Daemon:
     """What a component's build function returns: its parts, and the words of its two lines.
 
-    The ready line reads "{title} listening on HOST:PORT and unix:SOCKET; {ready()}[; metrics on ...]"
+    The ready line reads "{title} listening on HOST:PORT and unix:SOCKET (mutual TLS as ID | plaintext);
+    {ready()}[; metrics on ...]"
     (ready() is asked once everything runs: counts of what was reloaded), the last line
     "{title} stopped; {stopped}"."""
     title: str
@@ -48,6 +50,7 @@ class Daemon:
     stopping: Sequence[Callable[[], None]] = ()  # run in order before the server stops (leave the others first)
     closing: Sequence[Callable[[], None]] = ()   # run in order once the server and the loops have stopped
     max_workers: int = 8
+    tls: Tls | None = None  # its identity's (component_base.tls.from_config): mutual TLS on every listener
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("strata"))
 
 
@@ -64,7 +67,8 @@ def run_daemon(component: Component, config_path: str, stop: threading.Event, me
     """Run `component` with the configuration at `config_path` until `stop` is set; 0 once stopped.
 
     Every configuration has `listen` (gRPC address) and `socket` (its Unix socket: a stale one of
-    a killed daemon is removed first); optional `db` (its folder is made) and `metrics`. `metrics`
+    a killed daemon is removed first); optional `db` (its folder is made), `metrics`, and `pki` (the
+    run's certificate folder, read by the build function: component_base.tls.from_config). `metrics`
     (the --metrics option) overrides the configuration's: an address, "off", or None. Raises
     DomainError (bad configuration) or OSError (an address in use): nothing is left running."""
     config = load_config(config_path, component.required, component.name)
@@ -78,7 +82,7 @@ def run_daemon(component: Component, config_path: str, stop: threading.Event, me
         socket = Path(config["socket"])
         socket.unlink(missing_ok=True)  # a stale socket of a killed daemon
         server, port = create_server(config["listen"], daemon.services, also_listen=[f"unix:{socket}"],
-                                     max_workers=daemon.max_workers)
+                                     max_workers=daemon.max_workers, tls=daemon.tls)
     except BaseException:
         stop_metrics()
         raise
@@ -89,7 +93,8 @@ def run_daemon(component: Component, config_path: str, stop: threading.Event, me
                for loop in daemon.loops]
     for thread in threads:
         thread.start()
-    print(f"{daemon.title} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket}; "
+    print(f"{daemon.title} listening on {config['listen'].rsplit(':', 1)[0]}:{port} and unix:{socket} "
+          f"({'mutual TLS as ' + str(daemon.tls.identity) if daemon.tls else 'plaintext'}); "
           f"{daemon.ready()}" + (f"; metrics on {metrics_at}" if metrics_at else ""), flush=True)
     stop.wait()
     for step in daemon.stopping:

@@ -10,6 +10,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from component_base.metrics import GrpcServerMetrics, MetricsInterceptor
+from component_base.pki import Identity
+from component_base.tls import AuthorisationInterceptor, Tls, open_channel, refuse_plaintext
 
 # Default listen addresses: loopback only, never every interface by default.
 DEFAULT_ADDRESSES = {
@@ -23,7 +25,7 @@ DEFAULT_ADDRESSES = {
 
 def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server], None], str]],
                   *, max_workers: int = 8, also_listen: Iterable[str] = (),
-                  metrics: GrpcServerMetrics | None = None) -> tuple[grpc.Server, int]:
+                  metrics: GrpcServerMetrics | None = None, tls: Tls | None = None) -> tuple[grpc.Server, int]:
     """A server (not started) for the given (register function, full service name) pairs.
 
     Also registers gRPC health checking (every service SERVING) and server reflection, so
@@ -33,9 +35,18 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
     node agents inside the emulated hosts' network namespaces reach through the filesystem.
     Every call is counted and timed (component_base.metrics.MetricsInterceptor) in `metrics`, a
     component_base.metrics.GrpcServerMetrics (default: the process's, in the default registry).
+
+    With `tls`, every address (TCP and Unix socket alike: every agent reaches every socket through
+    the shared filesystem) requires a client certificate of the cluster's CA, and each call is
+    checked against component_base.authz (PERMISSION_DENIED otherwise). Without, the server is
+    plaintext and only loopback and unix: addresses are allowed (OSError otherwise).
     """
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                         interceptors=[MetricsInterceptor(metrics)])
+    also_listen = list(also_listen)
+    if tls is None:
+        for where in (address, *also_listen):
+            refuse_plaintext(where)
+    interceptors = [MetricsInterceptor(metrics)] + ([AuthorisationInterceptor()] if tls is not None else [])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors)
     names = []
     for register, name in services:
         register(server)
@@ -45,15 +56,21 @@ def create_server(address: str, services: Iterable[tuple[Callable[[grpc.Server],
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    credentials = tls.server_credentials() if tls is not None else None
+
+    def listen(where: str) -> int:
+        return (server.add_secure_port(where, credentials) if credentials is not None
+                else server.add_insecure_port(where))
+
     try:
-        port = server.add_insecure_port(address)
+        port = listen(address)
     except RuntimeError as exc:  # grpcio raises RuntimeError when it cannot bind
         raise OSError(f"cannot listen on {address}: {exc}") from exc
     if port == 0 and not address.endswith(":0"):
         raise OSError(f"cannot listen on {address}")
     for extra in also_listen:
         try:
-            bound = server.add_insecure_port(extra)
+            bound = listen(extra)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {extra}: {exc}") from exc
         if bound == 0 and not extra.startswith("unix:"):
@@ -117,12 +134,15 @@ def call_domain(method, request, *, timeout: float, what: str):
 
 class DomainClient:
     """The base of the daemons' gRPC client adapters: one channel to `address`, a default time
-    limit, and calls whose failures become domain errors naming the daemon (call_domain)."""
+    limit, and calls whose failures become domain errors naming the daemon (call_domain).
 
-    def __init__(self, stub_class, address: str, what: str, timeout: float):
+    With `tls` (the caller's own certificate), mutual TLS to a server that must be `server`."""
+
+    def __init__(self, stub_class, address: str, what: str, timeout: float, *, server: Identity,
+                 tls: Tls | None = None):
         self.address = address
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(address)
+        self.channel = open_channel(address, tls, server)
         self.stub = stub_class(self.channel)
         self.what = f"{what} at {address}"
 

@@ -12,6 +12,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from component_base.pki import Identity
+from component_base.tls import Tls, open_channel
+
 
 PARENT_ENV = "STRATA_PARENT_PID"
 
@@ -91,10 +94,12 @@ class DaemonProcess:
             return ""
 
 
-def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = None) -> None:
-    """Until the gRPC health check says SERVING; raises RuntimeError with the daemon's log tail."""
+def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = None, *, tls: Tls | None = None,
+                 server: Identity | None = None) -> None:
+    """Until the gRPC health check says SERVING; raises RuntimeError with the daemon's log tail.
+    With `tls` (the caller's), over mutual TLS to a server that must be `server`."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    with (open_channel(address, tls, server) if tls is not None else grpc.insecure_channel(address)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if daemon is not None and not daemon.alive():
@@ -120,16 +125,17 @@ def start_sdn_daemon(workdir: Path, openflow_port: int, listen: str) -> DaemonPr
     return daemon
 
 
-def wait_switches_connected(address: str, count: int, timeout: float, progress=None) -> float:
+def wait_switches_connected(address: str, count: int, timeout: float, progress=None, tls: Tls | None = None) -> float:
     """Until `count` switches have an OpenFlow session with the SDN daemon and have confirmed the
     rules it sent them (a big network's switches take a while to install theirs); returns seconds
     taken. Asks less often on a big network (the answer is big, and the daemon is busy
-    connecting); `progress(text)` hears how far it is every 10 s."""
+    connecting); `progress(text)` hears how far it is every 10 s. `tls`: the caller's, for an SDN
+    daemon serving mutual TLS."""
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
     start = last_said = time.monotonic()
     interval = 0.2 if count <= 50 else 1.0
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls, Identity("sdn")) as channel:
         stub = sdn_pb2_grpc.SdnServiceStub(channel)
         connected = synced = 0
         while time.monotonic() - start < timeout:

@@ -2,8 +2,9 @@
 
 1. Launch edge-tiered (with its declared link delays unless `--delays off`) in Mininet on the constrained server profile (`edge-small`: 4 cores, 4 GiB of
    memory, 1 GiB of disk per edge server, at the image scale) with the placement and SDN daemons,
-   the OCI registry, the orchestrator at the cloud site and a node agent on every edge server;
-   every host pings every host.
+   the OCI registry, the orchestrator at the cloud site and a node agent on every edge server,
+   mutual TLS between them (unless `--insecure`); every host pings every host, every gRPC listener
+   refuses plaintext, and one agent's certificate cannot start a container on another node.
 2. Deploy a real application (Google's online-boutique, its Kubernetes manifests) with two
    replicas of every service, spread over nodes (a hard topology spread, maxSkew 1), twice on the
    same empty nodes: first as kube-scheduler's default profile would place it (`kube-default`),
@@ -39,11 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import agent_pb2, agent_pb2_grpc, mano_pb2, mano_pb2_grpc, mesh_pb2, mesh_pb2_grpc, sdn_pb2, sdn_pb2_grpc
 from strata.v1 import orchestrator_pb2 as pb
 from strata.v1 import orchestrator_pb2_grpc
 
 from api.app import AppSpec
+from component_base.pki import Identity
 from api.front_end import call_tree, front_end
 from client.manifests import load_manifest
 from api.app_messages import service_message
@@ -115,18 +118,19 @@ def print_tree(tree: dict, depth: int = 1) -> None:
         print_tree(call, depth + 1)
 
 
-def run_demo(*, delays: bool = True) -> int:
-    """The demo on edge-tiered with its declared link delays (`delays` False: every delay 0)."""
+def run_demo(*, delays: bool = True, tls: bool = True) -> int:
+    """The demo on edge-tiered with its declared link delays (`delays` False: every delay 0), with
+    mutual TLS between the components (`tls` False: plaintext)."""
     spec = load_topology("edge-tiered", profile=PROFILE, delays=delays)
     report = DemoReport()
     print(f"strata demo: {spec.name} on the {PROFILE} server profile, {len(spec.switches)} switches, "
-          f"{len(spec.hosts)} hosts, delays {'on' if delays else 'off'}", flush=True)
+          f"{len(spec.hosts)} hosts, delays {'on' if delays else 'off'}, "
+          f"{'mutual TLS' if tls else 'plaintext gRPC'} between the components", flush=True)
     interrupt_on_signals()
-    with Stack(spec, images=[]) as stack:
+    with Stack(spec, images=[], tls=tls) as stack:
         net = stack.network.net
         devices = [h.name for h in spec.hosts_with_role("device")]
-        with grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}") as och, \
-                grpc.insecure_channel(stack.addresses["sdn"]) as sch:
+        with stack.channel("orchestrator") as och, stack.channel("sdn") as sch:
             orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(och)
             sdn = sdn_pb2_grpc.SdnServiceStub(sch)
 
@@ -137,6 +141,8 @@ def run_demo(*, delays: bool = True) -> int:
                                         else None)(orchestrator.ListNodes(pb.ListNodesRequest(), timeout=10).nodes), 30)
             report.add("every node agent registered with the orchestrator", bool(nodes),
                        f"{len(nodes or [])} edge servers heartbeating")
+            if tls:
+                _mutual_tls(stack, report)
 
             print(f"2. deploy online-boutique ({APP_FILE.name}), {REPLICAS} replicas of every service spread "
                   f"over nodes: {BASELINE} first, then strata", flush=True)
@@ -203,7 +209,7 @@ def run_demo(*, delays: bool = True) -> int:
 
             print("7. faults", flush=True)
             victim = next(i for i in d.instances if i.service == "productcatalogservice")
-            agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[victim.node]}"))
+            agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(victim.node))
             pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).pid
             os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
@@ -233,6 +239,34 @@ def run_demo(*, delays: bool = True) -> int:
     code = _summary(report)
     _remove_run_folder(stack.workdir, report.ok)
     return code
+
+
+def _mutual_tls(stack, report: DemoReport) -> None:
+    """Every gRPC listener of the stack refuses plaintext, and one agent's certificate cannot start
+    a container on another node (docs/security.md, "Certificates and who may call what")."""
+    nodes = sorted(stack.agent_sockets)
+    listeners = ([stack.addresses[name] for name in ("placement", "sdn")]
+                 + [f"unix:{stack.socket(name)}" for name in ("orchestrator", "mesh", "mano")]
+                 + [f"unix:{stack.agent_sockets[node]}" for node in nodes])
+    refused = 0
+    for address in listeners:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            except grpc.RpcError as exc:
+                refused += exc.code() == grpc.StatusCode.UNAVAILABLE
+    report.add("every gRPC listener refuses plaintext (mutual TLS)", refused == len(listeners),
+               f"{refused}/{len(listeners)} listeners (daemons and agents, TCP and Unix sockets)")
+    caller, target = nodes[0], nodes[1]
+    with stack.agent_channel(target, identity=Identity.agent(caller)) as channel:
+        try:
+            agent_pb2_grpc.NodeAgentStub(channel).RunContainer(
+                agent_pb2.RunContainerRequest(name="intruder", image="nginx"), timeout=30)
+            code, details = grpc.StatusCode.OK, "it was accepted"
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+    report.add(f"{caller}'s agent may not run a container on {target}", code == grpc.StatusCode.PERMISSION_DENIED,
+               f"{code.name}: {details}")
 
 
 @dataclass
@@ -309,8 +343,7 @@ def _measured_deploy(stack, orchestrator, app: AppSpec, name: str, algorithm: st
         figures.latency = _request_latency(stack, app, d)  # counted bytes first: the requests add none to them
     if remove:
         orchestrator.DeleteDeployment(pb.DeleteDeploymentRequest(application=name), timeout=60)
-        agents = {node: agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{sock}"))
-                  for node, sock in stack.agent_sockets.items()}
+        agents = {node: agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node)) for node in stack.agent_sockets}
         poll(lambda: all(not a.ListContainers(agent_pb2.ListContainersRequest(), timeout=10).containers
                          for a in agents.values()), 60)
         for agent in agents.values():
@@ -362,7 +395,7 @@ def _canary(stack, report: DemoReport, d, client: str) -> None:
         stats = mesh.GetStats(mesh_pb2.GetStatsRequest(services=[name]), timeout=30).services[0]
         return {s.subset: s.counters.connections for s in stats.subsets}
 
-    with grpc.insecure_channel(f"unix:{stack.socket('mesh')}") as channel:
+    with stack.channel("mesh") as channel:
         mesh = mesh_pb2_grpc.MeshServiceStub(channel)
         mesh.SetPolicy(mesh_pb2.SetPolicyRequest(service=name, policy=mesh_pb2.TrafficPolicy(
             split={"v1": 100 - CANARY_SHARE, "v2": CANARY_SHARE})), timeout=30)
@@ -402,7 +435,7 @@ def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:
     firewall = (f"name: demo-firewall\nkind: firewall\nimage: alpine:3.18\ncpu_millicores: 200\n"
                 f"config: {{default: allow, rules: [{{name: banned, src_cidr: {net.get(banned).IP()}/32, "
                 f"action: deny}}]}}\n")
-    with grpc.insecure_channel(f"unix:{stack.socket('mano')}") as channel:
+    with stack.channel("mano") as channel:
         mano = mano_pb2_grpc.VnfManagerServiceStub(channel)
         mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=firewall), timeout=10)
         mano.OnboardVnfd(mano_pb2.OnboardVnfdRequest(descriptor=(VNF_DIR / "monitor.yaml").read_text()), timeout=10)
@@ -425,7 +458,7 @@ def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:
         def monitor() -> dict:
             pod = mano.ListInstances(mano_pb2.ListInstancesRequest(), timeout=30)
             mon = next(i for i in pod.instances if i.name == "mon1").containers[0]
-            agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[mon.node]}"))
+            agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(mon.node))
             ip = agent.GetContainer(agent_pb2.GetContainerRequest(name=mon.name), timeout=10).ip
             return get_json(net.get(devices[1]), f"http://{ip}:9100/stats") or {}
 
@@ -445,7 +478,7 @@ def _vnf_chain(stack, report: DemoReport, d, devices: list[str]) -> None:
         # the firewall's process killed: its node restarts it, the chain works again
         fw = next(i for i in mano.ListInstances(mano_pb2.ListInstancesRequest()).instances if i.name == "fw1")
         pod = fw.containers[0]
-        agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[pod.node]}"))
+        agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(pod.node))
         os.kill(agent.GetContainer(agent_pb2.GetContainerRequest(name=pod.name), timeout=10).pid, signal.SIGKILL)
         killed = time.monotonic()
         back_up = poll(lambda: (get_json(net.get(client), url, timeout=1) or {}).get("service") == "frontend" or None, 30)
@@ -473,7 +506,7 @@ def pod_name(hop: str) -> str:
 
 def status_layer_sizes(stack, instance) -> dict[str, int]:
     """The instance's image layers (digest -> bytes), from its node's agent."""
-    agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[instance.node]}"))
+    agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(instance.node))
     status = agent.GetNode(agent_pb2.GetNodeRequest(), timeout=10)
     held = {l.digest: l.size_bytes for l in status.layers}
     container = next(c for c in status.containers if c.name == instance.name)

@@ -429,7 +429,6 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
     fresh network and measure until all answer; NotReady if they do not within `ready_timeout` seconds.
     Then, with `requests`, that many requests from one device per site to each app's front end
     (`front_ends`: app name -> FrontEnd; default: front_end's choice)."""
-    import grpc
     from strata.v1 import agent_pb2, agent_pb2_grpc
     from strata.v1 import orchestrator_pb2 as pb
     from strata.v1 import orchestrator_pb2_grpc
@@ -447,8 +446,7 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
                build_only=None if image_scale == IMAGE_SCALE else dataset_images_of(*apps)) as stack:
         device = stack.network.net.get(stack.spec.hosts_with_role("device")[0].name)
         uplinks = uplink_interfaces(stack)
-        stub = orchestrator_pb2_grpc.OrchestratorServiceStub(
-            grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stub = orchestrator_pb2_grpc.OrchestratorServiceStub(stack.channel("orchestrator"))
         sent_before = stack.registry_sent_bytes()
         uplink_before = uplink_sent_bytes(uplinks)
         started = time.monotonic()
@@ -486,8 +484,8 @@ def measure_run(spec: TopologySpec, apps: Sequence, algorithm: str, peers: bool,
         sent = stack.registry_sent_bytes() - sent_before
         uplink = uplink_sent_bytes(uplinks) - uplink_before
         served = 0
-        for socket in stack.agent_sockets.values():
-            status = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{socket}")).GetNode(
+        for node in stack.agent_sockets:
+            status = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node)).GetNode(
                 agent_pb2.GetNodeRequest(), timeout=10)
             served += status.served_bytes_total
         # Once every app runs and its bytes are counted: the users' requests load nothing else.

@@ -14,7 +14,9 @@ from component_base import diagnostics
 from component_base.daemon import Component, run_daemon
 from component_base.errors import DomainError
 from component_base.metrics import start_metrics
+from component_base.pki import CertificateError, Identity
 from component_base.rpc import DEFAULT_ADDRESSES, create_server
+from component_base.tls import Tls
 from controller.mesh.daemon import MESH
 from controller.orchestrator.daemon import ORCHESTRATOR
 from controller.placement import servicer as placement_servicer
@@ -61,6 +63,13 @@ def _serve_placement_sdn(args: argparse.Namespace, stop: threading.Event) -> int
     host = address.rsplit(":", 1)[0]
     stop_metrics = lambda: None  # noqa: E731
     try:
+        served = ("placement", "sdn") if args.component == "all" else (args.component,)
+        tls = {name: Tls.from_folder(args.pki, Identity(name)) if args.pki else None for name in served}
+    except (OSError, CertificateError) as exc:
+        print(f"strata serve: --pki: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    security = "mutual TLS" if args.pki else "plaintext"
+    try:
         # First: a port in use stops us before anything else starts. `all`: one endpoint for both.
         metrics_at, stop_metrics = start_metrics(args.metrics, address)
         if metrics_at:
@@ -77,24 +86,27 @@ def _serve_placement_sdn(args: argparse.Namespace, stop: threading.Event) -> int
             Path(args.db).parent.mkdir(parents=True, exist_ok=True)
             running = sdn_daemon.start(sdn_daemon.load_topology_file(args.topology), db_path=args.db,
                                        ofp_host=of_host, ofp_port=of_port, grpc_address=address,
-                                       also_listen=tuple(also_listen))
+                                       also_listen=tuple(also_listen), tls=tls["sdn"])
             sdn_metrics.register(running.core)
             port, stopper = running.grpc_port, running.stop
-            print(f"sdn service listening on {host}:{port}, OpenFlow on {of_host}:{of_port}", flush=True)
+            print(f"sdn service listening on {host}:{port} ({security}), OpenFlow on {of_host}:{of_port}", flush=True)
             if args.component == "all":
                 server, placement_port = create_server(
-                    args.placement_listen, [(placement_servicer.register, placement_servicer.SERVICE_NAME)])
+                    args.placement_listen, [(placement_servicer.register, placement_servicer.SERVICE_NAME)],
+                    tls=tls["placement"])
                 server.start()
                 sdn_stop = stopper
                 stopper = lambda: (server.stop(grace=2).wait(), sdn_stop())  # noqa: E731
-                print(f"placement service listening on {args.placement_listen.rsplit(':', 1)[0]}:{placement_port}",
+                print(f"placement service listening on {args.placement_listen.rsplit(':', 1)[0]}:{placement_port} "
+                      f"({security})",
                       flush=True)
         else:
             server, port = create_server(address, [(placement_servicer.register, placement_servicer.SERVICE_NAME)],
-                                         also_listen=also_listen)
+                                         also_listen=also_listen, tls=tls["placement"])
             server.start()
             stopper = lambda: server.stop(grace=2).wait()  # noqa: E731
-            print(f"placement service listening on {host}:{port} (health and reflection enabled)", flush=True)
+            print(f"placement service listening on {host}:{port} ({security}; health and reflection enabled)",
+                  flush=True)
     except OSError as exc:
         stop_metrics()
         print(f"strata serve: {exc}", file=sys.stderr)

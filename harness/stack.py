@@ -7,10 +7,17 @@ the emulated network. Between the two, a management channel through the filesyst
 daemon that an agent calls, and every agent, also listens on a Unix socket in the run's
 folder (out-of-band control, as OpenFlow's channel already is). Data traffic (layer pulls,
 container traffic) crosses the emulated, SDN-controlled network.
+
+Every gRPC listener, TCP and Unix socket alike, runs mutual TLS by default: the run's CA and a
+certificate per daemon, agent and the operator are made at start in the run folder's `pki/`
+(component_base.pki), and each daemon authorises its callers (component_base.authz). The harness
+and the CLI call as the operator (`admin`). `tls=False` runs plaintext, which the daemons allow on
+loopback and Unix sockets only (the agents then listen on their namespace's loopback).
 """
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import os
@@ -21,8 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import grpc
+
 from component_base.metrics import METRICS_PORT_OFFSET, derived_address
+from component_base.pki import Identity, Listener, make_cluster
 from component_base.rpc import DEFAULT_ADDRESSES
+from component_base.tls import Tls, open_channel
 from controller.sdn.network import default_gateway
 from images import IMAGE_SCALE, checked_image_scale, scaled_bytes
 from images.build import default_cache
@@ -50,6 +61,15 @@ CONTROL_PORTS = {
 }
 
 
+def _ips(address: str) -> tuple[str, ...]:
+    """The IP address of a HOST:PORT listen address, for its certificate (none for a name)."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return (str(ipaddress.ip_address(host)),)
+    except ValueError:
+        return ()
+
+
 def port_addresses(base: int) -> dict[str, str]:
     """Loopback gRPC addresses from a base port: placement base+1 ... mano base+5."""
     return {name: f"127.0.0.1:{base + k}" for k, name in enumerate(DEFAULT_ADDRESSES, start=1)}
@@ -62,14 +82,15 @@ class Stack:
     once into the cache). `images`: which images to push to the registry up front (None = every
     image built, [] = none: the orchestrator pushes an app's images when it is deployed).
     `cluster`: server names or addresses to spread the network over (this machine first; see
-    EdgeNetwork), without nodes."""
+    EdgeNetwork), without nodes. `tls`: mutual TLS between every component (False: plaintext, on
+    loopback and Unix sockets only)."""
 
     def __init__(self, spec: TopologySpec, *, components=BUILT_COMPONENTS, openflow_port: int = 6653,
                  addresses: dict[str, str] | None = None, all_in_one: bool = False, nodes: bool = True,
                  images: list[str] | None = None, state_file: Path | None = None, log=print,
                  orchestrator_options: dict | None = None, fast_failover: bool = True,
                  image_scale: float = IMAGE_SCALE, build_only: list[str] | None = None,
-                 cluster: list[str] | None = None):
+                 cluster: list[str] | None = None, tls: bool = True):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
@@ -105,6 +126,9 @@ class Stack:
         self.orchestrator_options = dict(orchestrator_options or {})  # e.g. evict_after for tests
         self.fast_failover = fast_failover
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
+        self.tls = tls
+        self.pki_dir = self.workdir / "pki"
+        self.admin_tls: Tls | None = None  # the operator's certificate, once made (tls only)
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
         self.network = EdgeNetwork(spec, controller=(self.openflow_host, openflow_port), progress=log, split=self.split)
         self.daemons: list[DaemonProcess] = []
@@ -143,6 +167,48 @@ class Stack:
         return ["--topology", str(self.workdir / "topology.json"), "--db", str(self.workdir / "sdn.db"),
                 "--openflow", f"{self.openflow_host}:{self.openflow_port}", "--socket", str(self.sdn_socket)]
 
+    def _pki_args(self) -> list[str]:
+        return ["--pki", str(self.pki_dir)] if self.tls else []
+
+    def _pki_config(self) -> dict:
+        """What a configured daemon's file says about its certificates."""
+        return {"pki": str(self.pki_dir)} if self.tls else {}
+
+    # -- calling the components (as the operator) ------------------------------------------------
+    def channel(self, component: str, identity: Identity | None = None) -> grpc.Channel:
+        """A channel to a daemon: placement and sdn on their loopback address, the orchestrator, mesh
+        and VNF manager on their Unix socket; with mutual TLS as the operator (or as `identity`, one
+        of the run's) when the stack runs TLS, else plaintext."""
+        address = (self.addresses[component] if component in ("placement", "sdn")
+                   else f"unix:{self.socket(component)}")
+        return open_channel(address, self._caller(identity), Identity(component))
+
+    def agent_channel(self, node: str, identity: Identity | None = None) -> grpc.Channel:
+        """A channel to a node's agent on its Unix socket (TLS as for channel())."""
+        return open_channel(f"unix:{self.agent_sockets[node]}", self._caller(identity), Identity.agent(node))
+
+    def _caller(self, identity: Identity | None) -> Tls | None:
+        if not self.tls or identity is None:
+            return self.admin_tls
+        return Tls.from_folder(self.pki_dir, identity)
+
+    def _wait_healthy(self, address: str, timeout: float, daemon: DaemonProcess, server: Identity) -> None:
+        wait_healthy(address, timeout, daemon, tls=self.admin_tls, server=server)
+
+    def _make_pki(self) -> None:
+        """The run's CA and a certificate for each daemon, each agent and the operator, with the
+        addresses each listens on (docs/security.md, "Certificates and who may call what")."""
+        started = time.monotonic()
+        listeners = [Listener(Identity(name), _ips(self.addresses.get(name, "127.0.0.1:0")))
+                     for name in ("placement", "sdn", "orchestrator", "mesh", "mano")]
+        listeners.append(Listener(Identity("admin")))
+        if self.nodes:
+            listeners += [Listener(Identity.agent(host.name), (host.ip,))
+                          for host in self.spec.hosts_with_role("edge-server")]
+        make_cluster(self.pki_dir, listeners, datetime.datetime.now(datetime.timezone.utc))
+        self.admin_tls = Tls.from_folder(self.pki_dir, Identity("admin"))
+        self.timings["pki"] = time.monotonic() - started
+
     def host_pid(self, name: str) -> int:
         return self.network.net.get(name).pid
 
@@ -159,12 +225,14 @@ class Stack:
         topology["fast_failover"] = self.fast_failover
         topology["control_ports"] = CONTROL_PORTS
         (self.workdir / "topology.json").write_text(json.dumps(topology, indent=1))
+        if self.tls:
+            self._make_pki()
         self._start_daemons()
         self.network.start()
         self._route_services()
         if "sdn" in self.components:
             seconds = wait_switches_connected(self.addresses["sdn"], len(self.spec.switches),
-                                              120 + len(self.spec.switches), progress=self.log)
+                                              120 + len(self.spec.switches), progress=self.log, tls=self.admin_tls)
             self.log(f"all {len(self.spec.switches)} switches connected to the SDN daemon and hold their rules "
                      f"({seconds:.1f} s)")
         if self.nodes:
@@ -186,21 +254,22 @@ class Stack:
             metrics = derived_address(self.addresses["sdn"])  # one process, one endpoint
             self.metrics.update({name: metrics for name in self.components})
             daemon = DaemonProcess("all", ["all", *self._sdn_args(), "--listen", self.addresses["sdn"],
-                                           "--placement-listen", self.addresses["placement"], "--metrics", metrics],
+                                           "--placement-listen", self.addresses["placement"], "--metrics", metrics,
+                                           *self._pki_args()],
                                    self.workdir / "all.log").start()
             self.daemons.append(daemon)
             for name in self.components:
-                wait_healthy(self.addresses[name], 30, daemon)
+                self._wait_healthy(self.addresses[name], 30, daemon, Identity(name))
             return
         for name in self.components:
             extra = self._sdn_args() if name == "sdn" else ["--socket", str(self.socket(name))]
             self.metrics[name] = derived_address(self.addresses[name])
             daemon = DaemonProcess(name, [name, *extra, "--listen", self.addresses[name],
-                                          "--metrics", self.metrics[name]],
+                                          "--metrics", self.metrics[name], *self._pki_args()],
                                    self.workdir / f"{name}.log").start()
             self.daemons.append(daemon)
         for name, daemon in zip(self.components, self.daemons):
-            wait_healthy(self.addresses[name], 30, daemon)
+            self._wait_healthy(self.addresses[name], 30, daemon, Identity(name))
 
     def _build_images(self) -> None:
         from images.build import build_images, require_free_space
@@ -261,21 +330,23 @@ class Stack:
                 "storage_capacity_bytes": scaled_bytes(host.storage_mib, self.image_scale),
                 "image_scale": self.image_scale,
                 "state_dir": str(self.workdir / "nodes" / host.name), "registry": self.registry_url,
-                "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip}:{AGENT_PORT}", "socket": str(socket),
+                # plaintext is served on loopback only: then the agent listens on its namespace's
+                "sdn": f"unix:{self.sdn_socket}", "listen": f"{host.ip if self.tls else '127.0.0.1'}:{AGENT_PORT}",
+                "socket": str(socket),
                 "root_netns_pid": os.getpid(), "netns_prefix": self.netns_prefix,
                 "blob_listen": f"{host.ip}:{BLOB_PORT}", "orchestrator": f"unix:{self.socket('orchestrator')}",
                 "bandwidth_mbps": host.bandwidth_mbps or host.access_mbps, "memory_mib": host.memory_mib,
                 "service_range": self.service_range, "gateway": self.gateway,
                 "metrics": f"{host.ip}:{AGENT_PORT + METRICS_PORT_OFFSET}",
                 "max_concurrent_downloads": DEFAULT_MAX_CONCURRENT_DOWNLOADS,
-                "max_parallel_starts": DEFAULT_MAX_PARALLEL_STARTS}
+                "max_parallel_starts": DEFAULT_MAX_PARALLEL_STARTS, **self._pki_config()}
             self.agent_metrics[host.name] = config["metrics"]
             path = self.workdir / "agents" / f"{host.name}.json"
             path.write_text(json.dumps(config, indent=1))
             self.agent_sockets[host.name] = socket
             self.agents[host.name] = self._agent_process(host.name).start()
         for name, agent in self.agents.items():
-            wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent)
+            self._wait_healthy(f"unix:{self.agent_sockets[name]}", 60, agent, Identity.agent(name))
         self.log(f"node agents on {len(self.agents)} edge servers: {', '.join(self.agents)}")
 
     def registry_sent_bytes(self) -> int:
@@ -303,11 +374,12 @@ class Stack:
                   "service_range": self.service_range, "listen": f"127.0.0.1:{ORCHESTRATOR_PORT}",
                   "socket": str(self.socket("orchestrator")),
                   "image_scale": self.image_scale, "image_cache": str(default_cache(self.image_scale)),
-                  "metrics": f"{registry.ip}:{ORCHESTRATOR_PORT + METRICS_PORT_OFFSET}", **self.orchestrator_options}
+                  "metrics": f"{registry.ip}:{ORCHESTRATOR_PORT + METRICS_PORT_OFFSET}", **self._pki_config(),
+                  **self.orchestrator_options}
         self.metrics["orchestrator"] = config["metrics"]
         (self.workdir / "orchestrator.json").write_text(json.dumps(config, indent=1))
         self.orchestrator = self._orchestrator_process().start()
-        wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator)
+        self._wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator, Identity("orchestrator"))
         self.log(f"orchestrator on {registry.name} (the cloud site); service VIPs from {self.service_range}")
 
     def _start_mesh(self) -> None:
@@ -316,11 +388,11 @@ class Stack:
         registry = self.spec.hosts_with_role("registry")[0]
         config = {"db": str(self.workdir / "mesh.db"), "sdn": f"unix:{self.sdn_socket}",
                   "listen": f"127.0.0.1:{MESH_PORT}", "socket": str(self.socket("mesh")),
-                  "metrics": f"{registry.ip}:{MESH_PORT + METRICS_PORT_OFFSET}"}
+                  "metrics": f"{registry.ip}:{MESH_PORT + METRICS_PORT_OFFSET}", **self._pki_config()}
         self.metrics["mesh"] = config["metrics"]
         (self.workdir / "mesh.json").write_text(json.dumps(config, indent=1))
         self.mesh = self._mesh_process().start()
-        wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh)
+        self._wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh, Identity("mesh"))
         self.log(f"service mesh on {registry.name}: traffic policies in the switches")
 
     def _mesh_process(self) -> DaemonProcess:
@@ -332,18 +404,19 @@ class Stack:
         """Kill (or stop) the mesh and start it again: it must reload its services and policies."""
         self.mesh.kill() if kill else self.mesh.stop()
         self.mesh = self._mesh_process().start()
-        wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh)
+        self._wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh, Identity("mesh"))
 
     def _start_mano(self) -> None:
         """The VNF manager, at the cloud site too: VNFs through the orchestrator, chains through the SDN."""
         registry = self.spec.hosts_with_role("registry")[0]
         config = {"db": str(self.workdir / "mano.db"), "orchestrator": f"unix:{self.socket('orchestrator')}",
                   "sdn": f"unix:{self.sdn_socket}", "listen": f"127.0.0.1:{MANO_PORT}",
-                  "socket": str(self.socket("mano")), "metrics": f"{registry.ip}:{MANO_PORT + METRICS_PORT_OFFSET}"}
+                  "socket": str(self.socket("mano")), "metrics": f"{registry.ip}:{MANO_PORT + METRICS_PORT_OFFSET}",
+                  **self._pki_config()}
         self.metrics["mano"] = config["metrics"]
         (self.workdir / "mano.json").write_text(json.dumps(config, indent=1))
         self.mano = self._mano_process().start()
-        wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano)
+        self._wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano, Identity("mano"))
         self.log(f"VNF manager on {registry.name}: VNFs through the orchestrator, chains through the SDN")
 
     def _mano_process(self) -> DaemonProcess:
@@ -355,7 +428,7 @@ class Stack:
         """Kill (or stop) the VNF manager and start it again: it must lose no instance, no occurrence."""
         self.mano.kill() if kill else self.mano.stop()
         self.mano = self._mano_process().start()
-        wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano)
+        self._wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano, Identity("mano"))
 
     def _orchestrator_process(self) -> DaemonProcess:
         registry = self.spec.hosts_with_role("registry")[0]
@@ -372,7 +445,7 @@ class Stack:
 
     def start_orchestrator_again(self) -> None:
         self.orchestrator = self._orchestrator_process().start()
-        wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator)
+        self._wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator, Identity("orchestrator"))
 
     def _agent_process(self, node: str) -> DaemonProcess:
         return DaemonProcess(f"agent-{node}", ["agent", "--config", str(self.workdir / "agents" / f"{node}.json")],
@@ -383,7 +456,7 @@ class Stack:
         agent = self.agents[node]
         agent.kill() if kill else agent.stop()
         self.agents[node] = self._agent_process(node).start()
-        wait_healthy(f"unix:{self.agent_sockets[node]}", 60, self.agents[node])
+        self._wait_healthy(f"unix:{self.agent_sockets[node]}", 60, self.agents[node], Identity.agent(node))
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "topology": self.spec.name, "workdir": str(self.workdir),
@@ -394,6 +467,9 @@ class Stack:
                  "service_range": self.service_range,
                  "openflow": f"{self.openflow_host}:{self.openflow_port}", "registry": self.registry_url,
                  "agents": {name: f"unix:{path}" for name, path in self.agent_sockets.items()},
+                 # the operator's certificate: the CLI calls with it (none: a plaintext stack)
+                 **({"tls": {"ca": str(self.pki_dir / "ca.pem"), "cert": str(self.pki_dir / "admin.pem"),
+                             "key": str(self.pki_dir / "admin.key")}} if self.tls else {}),
                  **self._metrics_state()}
         (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))
         if self.state_file is not None:

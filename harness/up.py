@@ -48,8 +48,10 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
     interrupt_on_signals()
     _describe(spec)
     try:
+        # plaintext on loopback: no state file tells the CLI of certificates, and nothing in the
+        # emulated network reaches the machine's loopback
         stack = Stack(spec, components=("sdn",), openflow_port=openflow_port, addresses={"sdn": sdn_address},
-                      nodes=False, cluster=cluster)
+                      nodes=False, cluster=cluster, tls=False)
         _describe_split(stack)
         with stack:
             print(f"SDN daemon at {sdn_address}, OpenFlow at {stack.openflow_host}:{openflow_port}; "
@@ -68,11 +70,11 @@ def launch(spec: TopologySpec, *, pingall: bool, openflow_port: int, sdn_address
 
 def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: dict[str, str],
        state_file: Path, nodes: bool, images: list[str] | None, sample_pairs: int = 0,
-       image_scale: float = IMAGE_SCALE, cluster: list[str] | None = None) -> int:
+       image_scale: float = IMAGE_SCALE, cluster: list[str] | None = None, tls: bool = True) -> int:
     interrupt_on_signals()
     _describe(spec)
     stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
-                  images=images, state_file=state_file, image_scale=image_scale, cluster=cluster)
+                  images=images, state_file=state_file, image_scale=image_scale, cluster=cluster, tls=tls)
     _describe_split(stack)
     if cluster and nodes:
         print("  on a cluster, strata up runs the control layer (placement, SDN) and the network: no registry, "
@@ -86,6 +88,11 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             for name in BUILT_COMPONENTS:
                 print(f"  {name:<10} gRPC {stack.addresses[name]}")
             print(f"  OpenFlow   {stack.openflow_host}:{openflow_port}")
+            if stack.tls:
+                print(f"  security   mutual TLS on every gRPC listener, callers authorised per method; certificates in "
+                      f"{stack.pki_dir} (made in {stack.timings['pki'] * 1000:.0f} ms; the CLI uses admin's)")
+            else:
+                print("  security   plaintext gRPC (--insecure): loopback and Unix sockets only")
             metrics = [f"{name} {address}" for name, address in stack.metrics.items()]
             if stack.agent_metrics:
                 metrics.append("agents " + ", ".join(stack.agent_metrics.values()))

@@ -7,17 +7,20 @@ from component_base.errors import NotFound
 from api.app import ServiceSpec
 from api.app_messages import service_message
 from api.protocols import protocol_enum
+from component_base.pki import Identity
 from component_base.rpc import DomainClient
+from component_base.tls import Tls
 
 from .core import Pod
 from .store import ChainRecord
 
 
 class OrchestratorApps(DomainClient):
-    def __init__(self, address: str, timeout: float = 300.0):
+    def __init__(self, address: str, timeout: float = 300.0, *, tls: Tls | None = None):
         from strata.v1 import orchestrator_pb2_grpc
 
-        super().__init__(orchestrator_pb2_grpc.OrchestratorServiceStub, address, "the orchestrator", timeout)
+        super().__init__(orchestrator_pb2_grpc.OrchestratorServiceStub, address, "the orchestrator", timeout,
+                         server=Identity("orchestrator"), tls=tls)
 
     def deploy(self, app: str, service: ServiceSpec) -> None:
         from strata.v1 import orchestrator_pb2 as pb
@@ -69,10 +72,11 @@ class VnfStats:
 
 
 class SdnChains(DomainClient):
-    def __init__(self, address: str, timeout: float = 30.0):
+    def __init__(self, address: str, timeout: float = 30.0, *, tls: Tls | None = None):
         from strata.v1 import sdn_pb2_grpc
 
-        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout, server=Identity("sdn"),
+                         tls=tls)
 
     def chains(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         from strata.v1 import sdn_pb2

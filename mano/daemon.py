@@ -10,7 +10,10 @@ Unix sockets. The configuration file (JSON) says:
   socket        gRPC Unix socket: how the CLI reaches it
 Optional: tick (s, 1: how often chains are brought in step with their VNFs), autoscale_tick (s, 2: how
 often VNFs with a scaling or healing policy are judged), ready_timeout (s, 120),
-metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none).
+metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none),
+pki (the run's certificate folder, component_base.pki: with it every listener requires a client
+certificate of the cluster and calls are authorised per caller; without, plaintext on loopback and Unix
+sockets only).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import logging
 
 from component_base.daemon import Component, Daemon, Loop
+from component_base.pki import Identity
+from component_base.tls import from_config
 
 log = logging.getLogger("strata.mano")
 
@@ -28,11 +33,12 @@ def build(config: dict) -> Daemon:
     from .servicer import SERVICE_NAME, registrar
     from .store import ManoStore
 
+    tls = from_config(config, Identity("mano"))
     store = ManoStore(config["db"])
-    manager = VnfManager(store, OrchestratorApps(config["orchestrator"]), SdnChains(config["sdn"]),
+    manager = VnfManager(store, OrchestratorApps(config["orchestrator"], tls=tls), SdnChains(config["sdn"], tls=tls),
                          ready_timeout=float(config.get("ready_timeout", 120)), stats=VnfStats())
     return Daemon(
-        "VNF manager", [(registrar(manager), SERVICE_NAME)], max_workers=16, log=log,
+        "VNF manager", [(registrar(manager), SERVICE_NAME)], max_workers=16, log=log, tls=tls,
         # chains follow their VNFs' containers
         loops=[Loop("mano-loop", float(config.get("tick", 1.0)), manager.sync_chains),
                # VNFs with a scaling or healing policy judged on their counters and restarts

@@ -9,16 +9,19 @@ from collections.abc import Sequence
 
 from api.protocols import protocol_enum, protocol_name
 from component_base.errors import NotFound
+from component_base.pki import Identity
 from component_base.rpc import DomainClient
+from component_base.tls import Tls
 
 from .core import EndpointCounters, RouteCounters, SdnRoute
 
 
 class SdnRoutes(DomainClient):
-    def __init__(self, address: str, timeout: float = 30.0):
+    def __init__(self, address: str, timeout: float = 30.0, *, tls: Tls | None = None):
         from strata.v1 import sdn_pb2_grpc
 
-        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout, server=Identity("sdn"),
+                         tls=tls)
 
     def routes(self) -> dict[str, SdnRoute]:
         from strata.v1 import sdn_pb2

@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import grpc
 
 from api.protocols import TCP, protocol_enum
 from component_base.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
 from controller.placement.model import Problem
 from controller.placement.result import PlacementResult
+from component_base.pki import Identity
 from component_base.rpc import DomainClient, call_domain
+from component_base.tls import Tls, open_channel
 
 from .ports import RouteEndpoint, RunRequest, RunResult
 from .sources import SwitchGraph
@@ -22,12 +23,12 @@ PULL_TIMEOUT = 600.0  # a start pulls the image's missing layers first
 
 
 class PlacementClient:
-    def __init__(self, address: str, *, time_limit: float = 20.0):
+    def __init__(self, address: str, *, time_limit: float = 20.0, tls: Tls | None = None):
         from strata.v1 import placement_pb2_grpc
 
         self.address = address
         self.time_limit = time_limit
-        self.stub = placement_pb2_grpc.PlacementServiceStub(grpc.insecure_channel(address))
+        self.stub = placement_pb2_grpc.PlacementServiceStub(open_channel(address, tls, Identity("placement")))
 
     def solve(self, problem: Problem, algorithm: str, startup_weight: float = 0.0,
               latency_weight: float = 0.0) -> PlacementResult:
@@ -39,10 +40,11 @@ class PlacementClient:
 
 
 class SdnClient(DomainClient):
-    def __init__(self, address: str, timeout: float = 30.0):
+    def __init__(self, address: str, timeout: float = 30.0, *, tls: Tls | None = None):
         from strata.v1 import sdn_pb2_grpc
 
-        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout, server=Identity("sdn"),
+                         tls=tls)
 
     def switch_graph(self) -> SwitchGraph:
         from strata.v1 import sdn_pb2
@@ -55,10 +57,11 @@ class MeshClient(DomainClient):
     """The orchestrator's services as mesh services: registered on their VIP, their endpoints kept
     equal to the running instances (the mesh weighs them by its policy and drives the SDN)."""
 
-    def __init__(self, address: str, timeout: float = 30.0):
+    def __init__(self, address: str, timeout: float = 30.0, *, tls: Tls | None = None):
         from strata.v1 import mesh_pb2_grpc
 
-        super().__init__(mesh_pb2_grpc.MeshServiceStub, address, "the mesh controller", timeout)
+        super().__init__(mesh_pb2_grpc.MeshServiceStub, address, "the mesh controller", timeout,
+                         server=Identity("mesh"), tls=tls)
 
     def routes(self) -> dict[str, tuple[str, int, tuple[RouteEndpoint, ...]]]:
         from strata.v1 import mesh_pb2
@@ -101,9 +104,11 @@ class TcpProber:
 
 
 class AgentClients:
-    """One channel per node agent, opened on first use."""
+    """One channel per node agent, opened on first use; with `tls`, each agent's certificate must
+    name its node."""
 
-    def __init__(self):
+    def __init__(self, tls: Tls | None = None):
+        self._tls = tls
         self._lock = threading.Lock()
         self._stubs: dict[str, object] = {}
 
@@ -113,7 +118,7 @@ class AgentClients:
         with self._lock:
             if node.agent_address not in self._stubs:
                 self._stubs[node.agent_address] = agent_pb2_grpc.NodeAgentStub(
-                    grpc.insecure_channel(node.agent_address))
+                    open_channel(node.agent_address, self._tls, Identity.agent(node.name)))
             return self._stubs[node.agent_address]
 
     def run(self, node: NodeRecord, request: RunRequest) -> RunResult:

@@ -21,7 +21,10 @@ by strata or ilp, docs/placement.md "Latency-aware placement"),
 metrics (Prometheus endpoint HOST:PORT; default: listen's host, its port + 1000; "off": none),
 registry_credentials (the registry's push credentials file, JSON with username and password, which
 `strata up` writes into the run folder with mode 0600; without it pushes go unauthenticated, which a
-registry started by Strata refuses).
+registry started by Strata refuses),
+pki (the run's certificate folder, component_base.pki: with it every listener requires a client
+certificate of the cluster and calls are authorised per caller; without, plaintext on loopback and Unix
+sockets only).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 
 from component_base.daemon import Component, Daemon
 from component_base.errors import InvalidArgument
+from component_base.pki import Identity
+from component_base.tls import from_config
 from images import IMAGE_SCALE, checked_image_scale
 from images import credentials as registry_credentials
 
@@ -61,10 +66,12 @@ def build(config: dict) -> Daemon:
                        if config.get("registry_credentials") else None)
     except (OSError, ValueError) as exc:
         raise InvalidArgument(f"orchestrator configuration: registry_credentials: {exc}") from None
+    tls = from_config(config, Identity("orchestrator"))
     store = Store(config["db"])
     orchestrator = Orchestrator(
-        store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20))),
-        sdn=SdnClient(config["sdn"]), mesh=MeshClient(config["mesh"]), agents=AgentClients(),
+        store, placer=PlacementClient(config["placement"], time_limit=float(config.get("placement_time_limit", 20)),
+                                      tls=tls),
+        sdn=SdnClient(config["sdn"], tls=tls), mesh=MeshClient(config["mesh"], tls=tls), agents=AgentClients(tls),
         images=RegistryImages(config["registry"], Path(config["image_cache"]) if config.get("image_cache") else None,
                               log=log.info, scale=scale, credentials=credentials),
         service_range=config["service_range"], registry_host=config["registry_host"],
@@ -74,7 +81,7 @@ def build(config: dict) -> Daemon:
         latency_weight=float(latency), prober=TcpProber())
     orchestrator_metrics.register(orchestrator)
     return Daemon(
-        "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log,
+        "orchestrator", [(register(orchestrator), SERVICE_NAME)], max_workers=16, log=log, tls=tls,
         started=[orchestrator.start],
         closing=[orchestrator.stop, store.close],
         ready=lambda: (f"{len(orchestrator.apps)} application(s), {len(orchestrator.instances)} instance(s), "

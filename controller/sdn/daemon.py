@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from component_base.rpc import create_server
+from component_base.tls import Tls
 
 from . import os_ken_runtime, servicer
 from .core import SdnCore
@@ -46,8 +47,10 @@ def _configure_os_ken(ofp_host: str, ofp_port: int, topology: dict) -> None:
 
 
 def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", ofp_port: int = 6653,
-          grpc_address: str = "127.0.0.1:50054", also_listen: tuple[str, ...] = ()) -> SdnDaemon:
-    """Load desired state from SQLite, start the OpenFlow listener and the gRPC server."""
+          grpc_address: str = "127.0.0.1:50054", also_listen: tuple[str, ...] = (),
+          tls: Tls | None = None) -> SdnDaemon:
+    """Load desired state from SQLite, start the OpenFlow listener and the gRPC server (with `tls`,
+    mutual TLS on every gRPC listener: component_base.rpc.create_server)."""
     from os_ken.base.app_manager import AppManager
 
     view = NetworkView.from_declared(topology)
@@ -59,7 +62,7 @@ def start(topology: dict, *, db_path: str | Path, ofp_host: str = "127.0.0.1", o
     manager.instantiate_apps(core=core, **contexts)
     app = next(a for a in manager.applications.values() if type(a).__name__ == "StrataSdnApp")
     server, port = create_server(grpc_address, [(servicer.registrar(core, app), servicer.SERVICE_NAME)],
-                                 also_listen=also_listen)
+                                 also_listen=also_listen, tls=tls)
     server.start()
     log.info("restored %d service route(s) and %d path(s) from %s", len(core.routes), len(core.paths), db_path)
     return SdnDaemon(core, app, server, port)

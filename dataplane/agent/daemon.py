@@ -33,6 +33,10 @@ Optional:
                               (default 512; 0: no limit)
   max_unpacked_bytes          what one layer may unpack to, bytes (default 4 GiB; also at most 100 times its
                               blob plus 1 MiB)
+  pki                         the run's certificate folder (component_base.pki): the agent serves and calls
+                              as spiffe://strata/agent/NODE with mutual TLS, and its listeners require a
+                              client certificate of the cluster (without: plaintext, and listen must then
+                              be a loopback address)
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from pathlib import Path
 
 from component_base.daemon import Component, Daemon
 from component_base.errors import InvalidArgument
+from component_base.pki import Identity
 from component_base.rpc import DomainClient
+from component_base.tls import Tls, from_config
 from images import IMAGE_SCALE
 
 log = logging.getLogger("strata.agent")
@@ -51,10 +57,11 @@ log = logging.getLogger("strata.agent")
 class SdnEndpoints(DomainClient):
     """The EndpointRegistrar of a node: AttachEndpoint/DetachEndpoint on the SDN daemon over gRPC."""
 
-    def __init__(self, address: str, timeout: float = 10.0):
+    def __init__(self, address: str, timeout: float = 10.0, *, tls: Tls | None = None):
         from strata.v1 import sdn_pb2_grpc
 
-        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout)
+        super().__init__(sdn_pb2_grpc.SdnServiceStub, address, "the SDN controller", timeout, server=Identity("sdn"),
+                         tls=tls)
 
     def attach(self, *, name: str, ip: str, mac: str, switch: str, port: int, node: str) -> None:
         from strata.v1 import sdn_pb2
@@ -71,8 +78,8 @@ class SdnEndpoints(DomainClient):
         self.channel.close()
 
 
-def build_node(config: dict):
-    """The Node and everything it stands on, from a configuration dict."""
+def build_node(config: dict, tls: Tls | None = None):
+    """The Node and everything it stands on, from a configuration dict; `tls`: its identity's, to call the SDN."""
     from images.registry import RegistryClient
 
     from .bundle import DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_PIDS_LIMIT
@@ -111,7 +118,7 @@ def build_node(config: dict):
                                   root_netns_pid=int(config["root_netns_pid"]), netns_prefix=config["netns_prefix"],
                                   service_route=((config["service_range"], config["gateway"])
                                                  if config.get("service_range") else None)),
-                sdn=SdnEndpoints(config["sdn"]),
+                sdn=SdnEndpoints(config["sdn"], tls=tls),
                 state=AgentState(state_dir / "agent.db"))
 
 
@@ -122,7 +129,8 @@ def build(config: dict) -> Daemon:
     from .servicer import SERVICE_NAME, register
 
     become_child_subreaper()  # containers stay our children: their exit codes are known
-    node = build_node(config)
+    tls = from_config(config, Identity.agent(config["node"]))
+    node = build_node(config, tls)
     node.recover()
     blobs, blob_url = None, ""
     if config.get("blob_listen"):
@@ -138,11 +146,12 @@ def build(config: dict) -> Daemon:
         from .heartbeat import OrchestratorLink
 
         link = OrchestratorLink(node, config["orchestrator"], agent_address=f"unix:{config['socket']}",
-                                blob_address=blob_url, bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)))
+                                blob_address=blob_url, bandwidth_mbps=float(config.get("bandwidth_mbps", 0.0)),
+                                tls=tls)
         started.append(link.start)
         stopping.append(link.stop)
     return Daemon(
-        f"agent {config['node']}", [(register(node, blobs, blob_url), SERVICE_NAME)], log=log,
+        f"agent {config['node']}", [(register(node, blobs, blob_url), SERVICE_NAME)], log=log, tls=tls,
         started=started, stopping=stopping,
         closing=[*([blobs.stop] if blobs is not None else []), node.close, node.sdn.close],
         ready=lambda: f"{len(node.containers())} container(s) recovered",

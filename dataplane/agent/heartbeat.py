@@ -12,6 +12,9 @@ import threading
 
 import grpc
 
+from component_base.pki import Identity
+from component_base.tls import Tls, open_channel
+
 from .node import Node
 from .runtime import process_alive
 from .state import RUNNING
@@ -23,7 +26,7 @@ DEFAULT_INTERVAL = 1.0  # seconds; the orchestrator's answer can change it
 
 class OrchestratorLink:
     def __init__(self, node: Node, address: str, *, agent_address: str, blob_address: str,
-                 bandwidth_mbps: float, interval: float = DEFAULT_INTERVAL):
+                 bandwidth_mbps: float, interval: float = DEFAULT_INTERVAL, tls: Tls | None = None):
         from strata.v1 import orchestrator_pb2_grpc
 
         self.node = node
@@ -32,7 +35,7 @@ class OrchestratorLink:
         self.blob_address = blob_address
         self.bandwidth_mbps = bandwidth_mbps
         self.interval = interval
-        self.channel = grpc.insecure_channel(address)
+        self.channel = open_channel(address, tls, Identity("orchestrator"))
         self.stub = orchestrator_pb2_grpc.OrchestratorServiceStub(self.channel)
         self.registered = False
         self.connected = False  # the last call got an answer

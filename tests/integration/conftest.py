@@ -17,6 +17,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from strata.v1 import sdn_pb2_grpc
 
+from component_base.pki import Identity
+from component_base.tls import Tls, open_channel
 from harness.daemons import DaemonProcess, start_sdn_daemon, wait_for, wait_switches_connected
 from topologies.catalog import load_topology
 from controller.sdn.network import default_gateway
@@ -73,8 +75,15 @@ def bridges() -> set[str]:
     return set(subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout.split())
 
 
-def healthy(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def described_tls(state: Path) -> Tls | None:
+    """The operator's certificate a stack description names (None: a plaintext stack)."""
+    files = json.loads(state.read_text()).get("tls")
+    return Tls.load(Path(files["ca"]), Path(files["cert"]), Path(files["key"])) if files else None
+
+
+def healthy(address: str, tls: Tls | None = None, server: Identity | None = None) -> bool:
+    """Whether a daemon answers SERVING; with `tls` (the caller's), over mutual TLS to `server`."""
+    with (open_channel(address, tls, server) if tls is not None else grpc.insecure_channel(address)) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
         except grpc.RpcError:

@@ -54,7 +54,7 @@ def stack(image):
 
 
 def agent(stack, node):
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
+    return agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node))
 
 
 def ip(stack, name: str) -> str:
@@ -67,7 +67,7 @@ def pods(stack, image):
     agent(stack, ATTACKER_NODE).RunContainer(agent_pb2.RunContainerRequest(name="attacker", image=image.name),
                                              timeout=120)
     agent(stack, WEB_NODE).RunContainer(agent_pb2.RunContainerRequest(name="web", image=image.name), timeout=120)
-    sdn = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(f"unix:{stack.sdn_socket}"))
+    sdn = sdn_pb2_grpc.SdnServiceStub(stack.channel("sdn"))
     sdn.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
         service="attack-web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=80,
         endpoints=[common_pb2.Endpoint(host=endpoint_name(WEB_NODE, "web"), port=80, weight=1)]), timeout=20)

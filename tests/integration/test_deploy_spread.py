@@ -67,7 +67,7 @@ def stack():
 
 def orchestrator(stack):
     return orchestrator_pb2_grpc.OrchestratorServiceStub(
-        grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stack.channel("orchestrator"))
 
 
 def deployment(stack, app: str) -> pb.Deployment:

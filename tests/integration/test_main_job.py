@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, STRATA, bridges, healthy, leftovers, read_until, workdir_of
+from component_base.pki import Identity
+from conftest import ROOT, STRATA, bridges, described_tls, healthy, leftovers, read_until, workdir_of
 
 
 def strata_processes() -> list[str]:
@@ -43,7 +44,11 @@ def test_up_runs_until_interrupted_then_cleans_up(tmp_path):
         lines = read_until(proc, "Ctrl-C to shut", 300)
         workdir = workdir_of(lines)
         assert "Ctrl-C to shut" in lines[-1], "".join(lines)
-        assert healthy("127.0.0.1:20071") and healthy("127.0.0.1:20074")
+        tls = described_tls(state)
+        assert tls is not None and "mutual TLS on every gRPC listener" in "".join(lines)
+        assert not healthy("127.0.0.1:20074")  # plaintext: refused
+        assert healthy("127.0.0.1:20071", tls, Identity("placement"))
+        assert healthy("127.0.0.1:20074", tls, Identity("sdn"))
         assert EDGE_TIERED_SWITCHES <= bridges()
         described = json.loads(state.read_text())
         assert len(described["agents"]) == 6 and described["registry"]
@@ -61,7 +66,7 @@ def test_up_runs_until_interrupted_then_cleans_up(tmp_path):
             subprocess.run(["mn", "-c"], capture_output=True)
     assert not leftovers(EDGE_TIERED_SWITCHES, workdir)
     assert not state.exists()
-    assert not healthy("127.0.0.1:20074")
+    assert not healthy("127.0.0.1:20074", tls, Identity("sdn"))
 
 
 @pytest.mark.parametrize("signum, after", [(signal.SIGINT, 2.0), (signal.SIGTERM, 4.0), (signal.SIGINT, 8.0)])

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 from strata.v1 import agent_pb2, agent_pb2_grpc
 from strata.v1 import mano_pb2 as pb
@@ -48,7 +47,7 @@ def strata(stack, *args, timeout=200) -> subprocess.CompletedProcess:
 
 
 def mano(stack):
-    return mano_pb2_grpc.VnfManagerServiceStub(grpc.insecure_channel(f"unix:{stack.socket('mano')}"))
+    return mano_pb2_grpc.VnfManagerServiceStub(stack.channel("mano"))
 
 
 def instance(stack, name) -> pb.VnfInstance:
@@ -60,7 +59,7 @@ def pod_stats(stack, name) -> dict:
     from strata.v1 import orchestrator_pb2 as opb
     from strata.v1 import orchestrator_pb2_grpc
 
-    o = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    o = orchestrator_pb2_grpc.OrchestratorServiceStub(stack.channel("orchestrator"))
     d = o.GetDeployment(opb.GetDeploymentRequest(application=f"vnf-{name}"), timeout=10)
     ip = next(i.ip for i in d.instances if i.phase == opb.INSTANCE_PHASE_RUNNING)
     return json.loads(stack.network.net.get("dev2").cmd(f"curl -s --max-time 3 http://{ip}:9100/stats"))
@@ -115,7 +114,7 @@ def test_a_killed_vnf_process_is_restarted_and_traffic_flows_through_the_chain_a
     stack = vnfs
     vnf = instance(stack, "fw1")
     pod = vnf.containers[0]
-    agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[pod.node]}"))
+    agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(pod.node))
     pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=pod.name), timeout=10).pid
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: curl(stack) == "edge4", 30, "traffic through the chain again")
@@ -141,7 +140,7 @@ def all_pod_stats(stack, name) -> list[dict]:
     from strata.v1 import orchestrator_pb2 as opb
     from strata.v1 import orchestrator_pb2_grpc
 
-    o = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    o = orchestrator_pb2_grpc.OrchestratorServiceStub(stack.channel("orchestrator"))
     d = o.GetDeployment(opb.GetDeploymentRequest(application=f"vnf-{name}"), timeout=10)
     dev = stack.network.net.get("dev2")
     return [json.loads(dev.cmd(f"curl -s --max-time 3 http://{i.ip}:9100/stats")) for i in d.instances]
@@ -153,7 +152,7 @@ def test_scale_out_spreads_the_chains_flows_and_each_flow_stays_on_its_instance(
     assert done.returncode == 0 and "COMPLETED" in done.stdout, done.stdout + done.stderr
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
-    sdn = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(stack.addresses["sdn"]))
+    sdn = sdn_pb2_grpc.SdnServiceStub(stack.channel("sdn"))
     wait_for(lambda: len(sdn.ListChains(sdn_pb2.ListInstalledChainsRequest(), timeout=10).chains[0].hops[1].hosts)
              == 2, 10, "the switches steering over both monitors")
     # twelve TCP connections (Open vSwitch's symmetric hash counts TCP ports, not UDP's: UDP between
@@ -271,7 +270,7 @@ def test_a_vnf_scales_out_under_load_in_after_its_cool_down_without_flapping_and
     assert "below 5" in details[1]
     # two restarts of its container within the window: healed by the manager, new containers
     old = instance(stack, "auto1").containers[0]
-    agent = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[old.node]}"))
+    agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(old.node))
     for restarts in (1, 2):
         pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=old.name), timeout=10).pid
         os.kill(pid, signal.SIGKILL)

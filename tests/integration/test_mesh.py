@@ -57,7 +57,7 @@ def serve_http(stack, name: str):
 
 
 def mesh(stack):
-    return mesh_pb2_grpc.MeshServiceStub(grpc.insecure_channel(f"unix:{stack.socket('mesh')}"))
+    return mesh_pb2_grpc.MeshServiceStub(stack.channel("mesh"))
 
 
 def host_ip(stack, name: str) -> str:
@@ -95,7 +95,7 @@ def shop(stack):
                 ServiceSpec("reviews", "redis", replicas=2, cpu_millicores=200, mesh_service="reviews", version="v1"),
                 ServiceSpec("reviews-v2", "redis", replicas=1, cpu_millicores=200, mesh_service="reviews",
                             version="v2")]
-    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(stack.channel("orchestrator"))
     stub.Deploy(opb.DeployRequest(application="shop", services=[service_message(s) for s in services]), timeout=300)
     d = wait_for(lambda: (lambda d: d if d.ready else None)(
         stub.GetDeployment(opb.GetDeploymentRequest(application="shop"), timeout=10)), 180, "shop ready")

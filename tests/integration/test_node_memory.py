@@ -46,7 +46,7 @@ def stack(image):
 
 
 def test_a_container_past_its_memory_limit_is_oom_killed_restarted_and_reported(stack, image):
-    node = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets['edge1']}"))
+    node = agent_pb2_grpc.NodeAgentStub(stack.agent_channel('edge1'))
     get = lambda name: node.GetContainer(agent_pb2.GetContainerRequest(name=name), timeout=10)  # noqa: E731
     hog = node.RunContainer(agent_pb2.RunContainerRequest(
         name="hog", image=image, command=["python3", "-c", HOG], memory_limit_mib=16), timeout=120).container
@@ -74,7 +74,7 @@ def test_a_container_past_its_memory_limit_is_oom_killed_restarted_and_reported(
 
 
 def test_a_node_given_memory_reports_it_and_refuses_a_container_past_what_is_left(stack, image):
-    node = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[MEMORY_NODE]}"))
+    node = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(MEMORY_NODE))
     node.RunContainer(agent_pb2.RunContainerRequest(name="big", image=image, command=SLEEP, memory_request_mib=400),
                       timeout=120)
     try:
@@ -90,14 +90,14 @@ def test_a_node_given_memory_reports_it_and_refuses_a_container_past_what_is_lef
         node.RemoveContainer(agent_pb2.RemoveContainerRequest(name="big"), timeout=60)
     # the agent registered its memory: the orchestrator places by it
     orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(
-        grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stack.channel("orchestrator"))
     nodes = {n.name: n for n in orchestrator.ListNodes(pb.ListNodesRequest(), timeout=10).nodes}
     assert nodes[MEMORY_NODE].memory_mib == NODE_MIB and nodes["edge1"].memory_mib == 0
 
 
 def test_an_app_past_its_memory_limit_shows_oom_killed_in_strata_app_get(stack, image):
     orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(
-        grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stack.channel("orchestrator"))
     service = pb.ServiceSpec(name="tight", image=image, replicas=1, cpu_millicores=100, port=8080, target_port=8080,
                              memory_mib=TOO_LITTLE_MIB, memory_limit_mib=TOO_LITTLE_MIB)
     orchestrator.Deploy(pb.DeployRequest(application="tight", services=[service]), timeout=60)

@@ -65,7 +65,7 @@ def stack(images, pair):
 
 
 def agent(stack, node):
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
+    return agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node))
 
 
 def curl(stack, host: str, url: str, timeout: float = 3) -> str:

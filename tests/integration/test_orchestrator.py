@@ -48,11 +48,11 @@ def stack():
 
 def orchestrator(stack):
     return orchestrator_pb2_grpc.OrchestratorServiceStub(
-        grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+        stack.channel("orchestrator"))
 
 
 def agent(stack, node):
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
+    return agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node))
 
 
 def deployment(stack, app: str) -> pb.Deployment:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import grpc
 import pytest
 from strata.v1 import agent_pb2, agent_pb2_grpc, common_pb2, sdn_pb2, sdn_pb2_grpc
 
@@ -36,7 +35,7 @@ def stack(image):
 
 
 def agent(stack, node):
-    return agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[node]}"))
+    return agent_pb2_grpc.NodeAgentStub(stack.agent_channel(node))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def pods(stack, image):
     agent(stack, ATTACKER_NODE).RunContainer(agent_pb2.RunContainerRequest(name="probe", image=image), timeout=120)
     web = agent(stack, WEB_NODE).RunContainer(
         agent_pb2.RunContainerRequest(name="web", image=image), timeout=120).container
-    sdn = sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(f"unix:{stack.sdn_socket}"))
+    sdn = sdn_pb2_grpc.SdnServiceStub(stack.channel("sdn"))
     sdn.InstallServiceRoute(sdn_pb2.InstallServiceRouteRequest(
         service="isolation-web", vip=VIP, protocol=common_pb2.PROTOCOL_TCP, port=80,
         endpoints=[common_pb2.Endpoint(host=endpoint_name(WEB_NODE, "web"), port=80, weight=1)]), timeout=20)

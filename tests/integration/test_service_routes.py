@@ -203,7 +203,8 @@ def test_restarted_daemon_restores_every_route_without_duplicates(web):
 
 
 def strata_sdn(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", "sdn", "--sdn", SDN_ADDRESS, *args],
+    # --insecure: this SDN daemon serves plaintext on loopback, whatever stack the machine runs besides
+    return subprocess.run([sys.executable, "-m", "cli", "sdn", "--sdn", SDN_ADDRESS, "--insecure", *args],
                           capture_output=True, text=True, timeout=60)
 
 

@@ -3,7 +3,6 @@ node at their scaled size, and the node's storage scaled the same way."""
 
 from __future__ import annotations
 
-import grpc
 from strata.v1 import agent_pb2, agent_pb2_grpc
 
 from harness.stack import Stack, port_addresses
@@ -25,7 +24,7 @@ def test_a_stack_at_another_scale_pulls_images_of_that_size():
         small = find_image(IMAGE, at_default.cache)
         assert scaled is not None and small is not None
         assert scaled.size_bytes > 4 * small.size_bytes  # five times the default scale, give or take tar blocks
-        node = agent_pb2_grpc.NodeAgentStub(grpc.insecure_channel(f"unix:{stack.agent_sockets[server.name]}"))
+        node = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(server.name))
         pull = node.PullImage(agent_pb2.PullImageRequest(image=IMAGE), timeout=120).pull
         assert pull.pulled_bytes == scaled.size_bytes
         status = node.GetNode(agent_pb2.GetNodeRequest(), timeout=10)

@@ -50,3 +50,10 @@ def ilp_optimum(solved):
         return result.objective
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def no_running_stack(monkeypatch, tmp_path_factory):
+    """The CLI finds no stack description unless a test gives one: a stack running on the machine
+    (its /run/strata/stack.json naming certificates) must not change what a unit test does."""
+    monkeypatch.setenv("STRATA_STACK", str(tmp_path_factory.getbasetemp() / "no-stack.json"))

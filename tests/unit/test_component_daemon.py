@@ -85,7 +85,7 @@ def test_a_daemon_serves_runs_its_loops_and_stops_in_order(tmp_path, capsys):
     assert recorder.events == ["build", "started", "stopping", "close 1", "close 2"]
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("thing listening on 127.0.0.1:") and out[0].endswith(
-        f"and unix:{tmp_path / 'd.sock'}; 3 widget(s) reloaded")
+        f"and unix:{tmp_path / 'd.sock'} (plaintext); 3 widget(s) reloaded")
     assert out[-1] == "thing stopped; its widgets stay"
 
 
@@ -117,7 +117,7 @@ def test_strata_serve_mesh_says_ready_and_stopped_and_exits_0(tmp_path):
     try:
         ready = proc.stdout.readline()
         assert ready.startswith("mesh listening on 127.0.0.1:"), ready
-        assert ready.rstrip().endswith(f"and unix:{tmp_path / 'd.sock'}; 0 service(s) reloaded"), ready
+        assert ready.rstrip().endswith(f"and unix:{tmp_path / 'd.sock'} (plaintext); 0 service(s) reloaded"), ready
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         assert proc.stdout.read().splitlines()[-1] == "mesh stopped; the switches keep the services' routes"
@@ -133,3 +133,57 @@ def test_strata_serve_mano_without_its_configuration_key_exits_1(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "strata serve mano: mano configuration" in done.stderr and "missing orchestrator" in done.stderr
+
+
+def _pki(tmp_path: Path) -> Path:
+    import datetime
+
+    from component_base.pki import Identity, Listener, make_cluster
+
+    folder = tmp_path / "pki"
+    make_cluster(folder, [Listener(Identity("mesh")), Listener(Identity("admin"))],
+                 datetime.datetime.now(datetime.timezone.utc))
+    return folder
+
+
+def test_strata_serve_mesh_with_its_certificates_serves_mutual_tls_only(tmp_path):
+    from component_base.pki import Identity
+    from component_base.tls import Tls, open_channel
+
+    pki = _pki(tmp_path)
+    config = write_config(tmp_path, sdn=f"unix:{tmp_path / 'no-sdn.sock'}", tick=0.05, pki=str(pki))
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "mesh", "--config", str(config)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = proc.stdout.readline()
+        assert "(mutual TLS as spiffe://strata/mesh)" in ready, ready
+        address = f"unix:{tmp_path / 'd.sock'}"
+        with open_channel(address, Tls.from_folder(pki, Identity("admin")), Identity("mesh")) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with grpc.insecure_channel(address) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_daemon_without_certificates_refuses_to_serve_beyond_loopback(tmp_path):
+    recorder = Recorder()
+    config = write_config(tmp_path, listen="0.0.0.0:0")
+    with pytest.raises(OSError, match="refusing to serve plaintext gRPC on 0.0.0.0:0"):
+        run_daemon(Component("thing", ("listen", "socket"), recorder.build), str(config), threading.Event())
+
+
+def test_a_daemon_whose_certificate_is_not_its_own_does_not_start(tmp_path):
+    config = write_config(tmp_path, sdn="unix:/nowhere.sock", orchestrator="unix:/nowhere.sock",
+                          pki=str(_pki(tmp_path)))  # no mano certificate in it
+    done = subprocess.run([sys.executable, "-m", "cli", "serve", "mano", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "configuration pki" in done.stderr and "mano.pem" in done.stderr, done.stderr
