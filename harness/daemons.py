@@ -71,6 +71,10 @@ class DaemonProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def exit_code(self) -> int | None:
+        """How its process ended (negative: killed by that signal); None while it runs."""
+        return self.proc.poll() if self.proc is not None else None
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():
             return

@@ -127,7 +127,7 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
           f"{len(spec.hosts)} hosts, delays {'on' if delays else 'off'}, "
           f"{'mutual TLS' if tls else 'plaintext gRPC'} between the components", flush=True)
     interrupt_on_signals()
-    with Stack(spec, images=[], tls=tls) as stack:
+    with Stack(spec, images=[], tls=tls, supervise=True) as stack:
         net = stack.network.net
         devices = [h.name for h in spec.hosts_with_role("device")]
         with stack.channel("orchestrator") as och, stack.channel("sdn") as sch:
@@ -232,6 +232,7 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
             report.add(f"the front end answers a far device after cutting {a}-{b}", bool(back),
                        f"{far} served {time.monotonic() - cut:.2f} s after the cut")
             net.configLinkStatus(a, b, "up")
+            _supervised_agent(stack, report, replica.node, devices[0], front_vip)
             flows = sdn.ListFlows(sdn_pb2.ListFlowsRequest(), timeout=30)
             report.add("service rules read back from the switches", bool(flows.switches),
                        f"{sum(len(s.flows) for s in flows.switches)} flows and "
@@ -239,6 +240,27 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
     code = _summary(report)
     _remove_run_folder(stack.workdir, report.ok)
     return code
+
+
+def _supervised_agent(stack, report: DemoReport, node: str, device: str, front) -> None:
+    """A node agent killed (SIGKILL, as a crash): the supervisor starts it again, and the app answers
+    throughout (its pods run on and stay in their routes: docs/orchestrator.md)."""
+    old = stack.agents[node].pid
+    stack.agents[node].kill()
+    killed = time.monotonic()
+    answered = failed = 0
+    while time.monotonic() - killed < 6:
+        if get_json(stack.network.net.get(device), f"http://{front.vip}:{front.port}/", timeout=2):
+            answered += 1
+        else:
+            failed += 1
+        time.sleep(0.2)
+    back = poll(lambda: stack.agents[node].alive() and stack.agents[node].pid != old and stack.supervisor.watched[
+        f"agent/{node}"].restarts >= 1, 30)
+    report.add(f"a killed node agent ({node}) is started again by the supervisor, the app answering meanwhile",
+               bool(back) and failed == 0,
+               f"pid {old} -> {stack.agents[node].pid} after {time.monotonic() - killed:.1f} s; "
+               f"{answered}/{answered + failed} requests answered while it was down")
 
 
 def _mutual_tls(stack, report: DemoReport) -> None:

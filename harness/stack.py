@@ -17,6 +17,7 @@ loopback and Unix sockets only (the agents then listen on their namespace's loop
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -42,6 +43,7 @@ from topologies.spec import TopologySpec
 
 from . import cleanup
 from .daemons import DaemonProcess, in_host, require_root, wait_healthy, wait_switches_connected
+from .supervisor import SUPERVISION_FILE, Supervisor, Target
 
 BUILT_COMPONENTS = ("placement", "sdn")  # loopback daemons; the orchestrator runs at the cloud site with the nodes
 AGENT_PORT = 50060   # each agent's gRPC port on its edge server's address
@@ -90,7 +92,7 @@ class Stack:
                  images: list[str] | None = None, state_file: Path | None = None, log=print,
                  orchestrator_options: dict | None = None, fast_failover: bool = True,
                  image_scale: float = IMAGE_SCALE, build_only: list[str] | None = None,
-                 cluster: list[str] | None = None, tls: bool = True):
+                 cluster: list[str] | None = None, tls: bool = True, supervise: bool = False):
         self.spec = spec
         self.components = tuple(components)
         self.openflow_port = openflow_port
@@ -127,6 +129,10 @@ class Stack:
         self.fast_failover = fast_failover
         self.workdir = Path(tempfile.mkdtemp(prefix="strata-"))
         self.tls = tls
+        # supervise: every daemon, agent and the registry started again when it dies (harness.supervisor)
+        self.supervise = supervise
+        self.supervisor: Supervisor | None = None
+        self._held: set[str] = set()  # components stopped on purpose: not started again meanwhile
         self.pki_dir = self.workdir / "pki"
         self.admin_tls: Tls | None = None  # the operator's certificate, once made (tls only)
         self.run_id = self.workdir.name.removeprefix("strata-")[:8]
@@ -242,8 +248,34 @@ class Stack:
             self._start_agents()
             self._start_mano()
         self.timings["start"] = time.monotonic() - started
+        if self.supervise:
+            self.supervisor = Supervisor(self._supervised, self.workdir / SUPERVISION_FILE, say=self.log).start()
         self._write_state()
         return self
+
+    def _supervised(self) -> dict[str, Target]:
+        """What the supervisor watches, looked up anew each time (a restart on purpose replaces a process)."""
+        held = lambda name, get: (lambda: None if name in self._held else get())  # noqa: E731
+        targets = {}
+        if self.all_in_one and self.daemons:
+            targets["all"] = Target(held("all", lambda: self.daemons[0]), "daemon", self.addresses["sdn"], "sdn")
+        else:
+            for name, daemon in zip(self.components, list(self.daemons)):
+                targets[name] = Target(held(name, lambda d=daemon: d), "daemon", self.addresses[name], name)
+        for name in ("orchestrator", "mesh", "mano"):
+            if getattr(self, name) is not None:
+                targets[name] = Target(held(name, lambda n=name: getattr(self, n)), "daemon",
+                                       f"unix:{self.socket(name)}", name)
+        for node in list(self.agents):
+            targets[f"agent/{node}"] = Target(held(f"agent/{node}", lambda n=node: self.agents.get(n)), "agent",
+                                              f"unix:{self.agent_sockets[node]}", f"agent/{node}")
+        if self.registry is not None:
+            targets["registry"] = Target(held("registry", lambda: _RegistryProcess(self.registry)), "registry")
+        return targets
+
+    def _paused(self):
+        """While a component is replaced on purpose, the supervisor looks away."""
+        return self.supervisor.paused() if self.supervisor is not None else contextlib.nullcontext()
 
     def _subnet(self) -> str:
         """The hosts' subnet (the launcher configures every host's address with HOST_PREFIX_LEN)."""
@@ -402,8 +434,9 @@ class Stack:
 
     def restart_mesh(self, *, kill: bool = True) -> None:
         """Kill (or stop) the mesh and start it again: it must reload its services and policies."""
-        self.mesh.kill() if kill else self.mesh.stop()
-        self.mesh = self._mesh_process().start()
+        with self._paused():
+            self.mesh.kill() if kill else self.mesh.stop()
+            self.mesh = self._mesh_process().start()
         self._wait_healthy(f"unix:{self.socket('mesh')}", 30, self.mesh, Identity("mesh"))
 
     def _start_mano(self) -> None:
@@ -426,8 +459,9 @@ class Stack:
 
     def restart_mano(self, *, kill: bool = True) -> None:
         """Kill (or stop) the VNF manager and start it again: it must lose no instance, no occurrence."""
-        self.mano.kill() if kill else self.mano.stop()
-        self.mano = self._mano_process().start()
+        with self._paused():
+            self.mano.kill() if kill else self.mano.stop()
+            self.mano = self._mano_process().start()
         self._wait_healthy(f"unix:{self.socket('mano')}", 30, self.mano, Identity("mano"))
 
     def _orchestrator_process(self) -> DaemonProcess:
@@ -441,10 +475,15 @@ class Stack:
         self.start_orchestrator_again()
 
     def stop_orchestrator(self, *, kill: bool = True) -> None:
-        self.orchestrator.kill() if kill else self.orchestrator.stop()
+        """Until start_orchestrator_again, the supervisor leaves it down."""
+        with self._paused():
+            self._held.add("orchestrator")
+            self.orchestrator.kill() if kill else self.orchestrator.stop()
 
     def start_orchestrator_again(self) -> None:
-        self.orchestrator = self._orchestrator_process().start()
+        with self._paused():
+            self.orchestrator = self._orchestrator_process().start()
+            self._held.discard("orchestrator")
         self._wait_healthy(f"unix:{self.socket('orchestrator')}", 30, self.orchestrator, Identity("orchestrator"))
 
     def _agent_process(self, node: str) -> DaemonProcess:
@@ -453,9 +492,10 @@ class Stack:
 
     def restart_agent(self, node: str, *, kill: bool = True) -> None:
         """Kill (or stop) a node's agent and start it again: it must find its store and containers."""
-        agent = self.agents[node]
-        agent.kill() if kill else agent.stop()
-        self.agents[node] = self._agent_process(node).start()
+        with self._paused():
+            agent = self.agents[node]
+            agent.kill() if kill else agent.stop()
+            self.agents[node] = self._agent_process(node).start()
         self._wait_healthy(f"unix:{self.agent_sockets[node]}", 60, self.agents[node], Identity.agent(node))
 
     def _write_state(self) -> None:
@@ -491,6 +531,9 @@ class Stack:
         """Everything this stack started goes, within seconds, even if parts are gone already."""
         with interrupts_after(None):  # a further Ctrl-C takes effect once everything is gone
             started = time.monotonic()
+            if self.supervisor is not None:  # before anything goes: nothing may be started again
+                self.supervisor.stop()
+                self.supervisor = None
             if self.mano is not None:  # first: it must not heal what the others take down
                 self.mano.stop(timeout=5)
                 self.mano = None
@@ -531,3 +574,28 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class _RegistryProcess:
+    """The registry (docker-registry and its gate) as the supervisor sees a process: started again
+    whole when either dies."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    @property
+    def pid(self) -> int | None:
+        return self.registry.pid
+
+    def alive(self) -> bool:
+        return self.registry.running()
+
+    def exit_code(self) -> int | None:
+        for process in (self.registry.process, self.registry.gate):
+            if process is not None and process.poll() is not None:
+                return process.returncode
+        return None
+
+    def start(self) -> None:
+        self.registry.stop()
+        self.registry.start(timeout=30)

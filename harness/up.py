@@ -74,7 +74,8 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
     interrupt_on_signals()
     _describe(spec)
     stack = Stack(spec, openflow_port=openflow_port, addresses=addresses, all_in_one=all_in_one, nodes=nodes,
-                  images=images, state_file=state_file, image_scale=image_scale, cluster=cluster, tls=tls)
+                  images=images, state_file=state_file, image_scale=image_scale, cluster=cluster, tls=tls,
+                  supervise=True)
     _describe_split(stack)
     if cluster and nodes:
         print("  on a cluster, strata up runs the control layer (placement, SDN) and the network: no registry, "
@@ -109,7 +110,8 @@ def up(spec: TopologySpec, *, all_in_one: bool, openflow_port: int, addresses: d
             if stack.nodes:
                 print(f"data plane: registry {stack.registry_url} (pid {stack.registry.pid}); "
                       f"agents on {', '.join(stack.agents)}; service VIPs from {stack.service_range}")
-            print(f"state: {state_file}")
+            print(f"state: {state_file}; every daemon, agent and the registry is started again if it dies "
+                  "(strata status)")
             if stack.nodes:
                 print("try: strata app deploy examples/apps/online-boutique-kubernetes-manifests.yaml --wait | "
                       "strata app ls | strata mesh services | strata mesh stats | strata node ls | strata sdn topology")
