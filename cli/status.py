@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     for option in (stack_option(), INSECURE):
         option.add(status, after_action=False)
     status.add_argument("-o", "--output", choices=("table", "json"), default="table", help="a table (default) or JSON")
-    status.set_defaults(func=guarded(cmd_status))
+    status.set_defaults(func=guarded(cmd_status), json_output=True)
 
 
 def _identity(name: str) -> Identity:

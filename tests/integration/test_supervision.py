@@ -39,6 +39,7 @@ def components(stack) -> dict[str, dict]:
 
 def test_every_component_is_supervised_and_healthy(stack):
     answer = status(stack)
+    assert "components" in answer, answer
     names = {c["name"] for c in answer["components"]}
     assert {"placement", "sdn", "orchestrator", "mesh", "mano", "registry"} <= names
     assert {f"agent/{node}" for node in stack.agents} <= names
