@@ -9,8 +9,8 @@ from strata.v1 import agent_pb2, agent_pb2_grpc
 
 from component_base.pki import Identity
 
-from .common import (EXIT_OK, INSECURE, BadInput, IntermixedParser, client, group_options, guarded, human_bytes,
-                     json_output, print_json, stack_agents, stack_option)
+from .common import (EXIT_OK, INSECURE, BadInput, CallFailed, IntermixedParser, Unreachable, client, group_options,
+                     guarded, human_bytes, json_output, print_json, stack_agents, stack_option)
 
 STATE_NAMES = {agent_pb2.CONTAINER_STATE_RUNNING: "running", agent_pb2.CONTAINER_STATE_RESTARTING: "restarting",
                agent_pb2.CONTAINER_STATE_STOPPED: "stopped"}
@@ -109,7 +109,7 @@ def _print_pull(p: agent_pb2.PullReport) -> None:
 def cmd_node(args: argparse.Namespace) -> int:
     agents = stack_agents(args.stack)
     if args.action == "ls":
-        return _ls(args, [_agent(name, agents[name], args) for name in sorted(agents)])
+        return _ls(args, agents)
     if args.node not in agents:
         raise BadInput(f"no node named {args.node!r}; nodes: {', '.join(sorted(agents))}")
     return ACTIONS[args.action](args, _agent(args.node, agents[args.node], args))
@@ -120,10 +120,24 @@ def _agent(node: str, address: str, args: argparse.Namespace):
     return client(agent_pb2_grpc.NodeAgentStub, address, f"the node agent of {node}", Identity.agent(node), args)
 
 
-def _ls(args, agents) -> int:
-    nodes = [agent.GetNode(agent_pb2.GetNodeRequest(), timeout=10) for agent in agents]
+def _node_status(name: str, address: str, args) -> agent_pb2.NodeStatus | str:
+    """The node's status, or why its agent could not tell (it is down, or cut off)."""
+    try:
+        return _agent(name, address, args).GetNode(agent_pb2.GetNodeRequest(), timeout=10)
+    except (Unreachable, CallFailed) as exc:
+        return str(exc)
+
+
+def _ls(args, agents: dict[str, str]) -> int:
+    """Every node; one whose agent does not answer is listed as such (its containers may well run on)."""
+    answers = {name: _node_status(name, agents[name], args) for name in sorted(agents)}
+    nodes = [n for n in answers.values() if not isinstance(n, str)]
+    silent = {name: why for name, why in answers.items() if isinstance(why, str)}
+    if not nodes and silent:  # no agent at all: the stack is not there
+        raise Unreachable(next(iter(silent.values())))
     if args.output == "json":
-        print_json([node_dict(n) for n in nodes])
+        print_json([{**node_dict(n), "reachable": True} if not isinstance(n, str)
+                    else {"name": name, "reachable": False, "error": n} for name, n in answers.items()])
         return EXIT_OK
     print(f"{'NODE':<10} {'SWITCH':<10} {'POD RANGE':<16} {'CPU REQ/CAP':>15} {'MEM REQ/CAP MiB':>15} "
           f"{'STORAGE USED/CAP':>22} {'LAYERS':>6} {'PULLED':>10}  CONTAINERS")
@@ -134,6 +148,8 @@ def _ls(args, agents) -> int:
         storage = f"{human_bytes(n.storage_used_bytes)}/{human_bytes(n.storage_capacity_bytes)}"
         print(f"{n.name:<10} {n.switch:<10} {n.pod_cidr:<16} {cpu:>15} {memory:>15} {storage:>22} {len(n.layers):>6} "
               f"{human_bytes(n.pulled_bytes_total):>10}  {', '.join(c.name for c in n.containers) or '-'}")
+    for name, why in silent.items():
+        print(f"{name:<10} agent unreachable: {why}")
     if nodes:
         print(f"(sizes are the emulation's: real image sizes x {nodes[0].image_scale:g})")
     return EXIT_OK

@@ -490,3 +490,25 @@ def test_json_from_an_action_that_prints_none_is_bad_input(fakes, stack, capsys)
     assert strata("app", "-o", "json", "rm", "shop") == common.EXIT_BAD_INPUT
     assert capsys.readouterr().err.startswith("strata app rm: -o json")
     assert not fakes["orchestrator"].calls
+
+
+def test_node_ls_lists_a_node_whose_agent_does_not_answer_as_such(tmp_path, monkeypatch, capsys):
+    from strata.v1 import agent_pb2
+
+    from cli import node as node_cli
+
+    monkeypatch.setattr(common, "CONNECT_TIMEOUT", 0.2)
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps({"addresses": {}, "agents": {"edge1": "unix:/x/edge1.sock",
+                                                            "edge2": f"unix:{tmp_path}/nothing.sock"}}))
+
+    original = node_cli._node_status
+    monkeypatch.setattr(node_cli, "_node_status", lambda name, address, args: (
+        agent_pb2.NodeStatus(name="edge1", switch="s1", image_scale=0.01) if name == "edge1"
+        else original(name, address, args)))
+    assert strata("node", "ls", "--stack", path, "--insecure") == common.EXIT_OK
+    out = capsys.readouterr().out
+    assert "edge1" in out and "edge2      agent unreachable: cannot reach the node agent of edge2" in out
+    assert strata("node", "ls", "--stack", path, "--insecure", "-o", "json") == common.EXIT_OK
+    listed = {n["name"]: n for n in json.loads(capsys.readouterr().out)}
+    assert listed["edge1"]["reachable"] and not listed["edge2"]["reachable"]
