@@ -510,11 +510,26 @@ class Stack:
                  # the operator's certificate: the CLI calls with it (none: a plaintext stack)
                  **({"tls": {"ca": str(self.pki_dir / "ca.pem"), "cert": str(self.pki_dir / "admin.pem"),
                              "key": str(self.pki_dir / "admin.key")}} if self.tls else {}),
-                 **self._metrics_state()}
+                 **self._metrics_state(), **self._network_state()}
         (self.workdir / "stack.json").write_text(json.dumps(state, indent=1))
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             self.state_file.write_text(json.dumps(state, indent=1))
+
+    def _network_state(self) -> dict:
+        """Hosts (their shell's pid: a command runs in a host's namespace with nsenter) and the links
+        between switches with their switch-side interfaces (a link is cut by taking those down): what
+        a fault injector outside this process needs (harness.chaos). None on a cluster."""
+        if self.split is not None or self.network.net is None:
+            return {}
+        switches = set(self.spec.switches)
+        hosts = {h.name: {"pid": self.host_pid(h.name), "ip": h.ip, "role": h.role, "switch": h.switch}
+                 for h in self.spec.hosts}
+        links = [{"a": link.intf1.node.name, "b": link.intf2.node.name,
+                  "interfaces": [link.intf1.name, link.intf2.name]}
+                 for link in self.network.net.links
+                 if link.intf1.node.name in switches and link.intf2.node.name in switches]
+        return {"hosts": hosts, "switch_links": links}
 
     def _metrics_state(self) -> dict:
         """Where to scrape each daemon. "metrics_netns": the pid whose network namespace an endpoint
