@@ -48,7 +48,7 @@ def image():
 
 @pytest.fixture(scope="module")
 def stack(image):
-    with Stack(load_topology("edge-tiered"), openflow_port=6712, addresses=port_addresses(21700),
+    with Stack(load_topology("edge-tiered"), openflow_port=6712, addresses=port_addresses(22300),
                images=[image.name], log=lambda *_: None) as running:
         yield running
 
