@@ -1,0 +1,172 @@
+"""Stages 10 and 11, network policies: new connections judged by conjunctive matches, allowed ones committed.
+
+Every packet on its way to forwarding (table 2's miss, and a chain's traffic after its last VNF)
+passes table 10 then 11, after service translation: a connection to a VIP is judged by the
+endpoint's address, as Kubernetes judges it. Only new connections are judged (`+trk+new`, so TCP
+and UDP, the protocols the switches track), and only at the isolated pod's own switch (where its
+traffic enters and leaves the network, so replies come back through the same switch and zone).
+A connection allowed there, or opened to or from a pod isolated the other way, is committed in
+the switch's service zone, so its later packets and replies are `+est` and pass.
+
+Table 10 judges the opening side (egress), 11 the answering side (ingress). An address rule is
+one conjunction: clause 1 the isolated pods it opens (with `+trk+new`), clause 2 the peers'
+networks, clause 3 the protocol and port ranges (a range as masked port matches); a clause that
+would match anything is left out. A flow is shared by every conjunction with the same match, so
+the flows grow as the sum of the sets' sizes, not their product. A conjunction that completes
+runs its `conj_id` flow: in 10, mark the register and go on to 11; in 11, commit and forward.
+An isolated pod's new connection that completes none is dropped (its own flow, below the
+conjunctions). Flows on a switch: the baseline 3; per pod of its isolated in a direction, 2 (the
+drop and the other way's commit); per rule opening one of its pods, one per distinct pod, network
+and port match of the rule (shared between rules) and its conj_id flow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from api.network_policy import EGRESS, INGRESS, AddressRule, PortRange, ResolvedPolicies
+from api.protocols import IP_NUMBERS
+
+from ..network import NetworkView
+from .ruleset import Ct, Flow, flow_match
+from .tables import (COOKIE_POLICY_BASE, CT_NEW_CONNECTION, ETH_IPV4, POLICY_ALLOWED, PRIORITY_MISS,
+                     PRIORITY_POLICY_ALLOW, PRIORITY_POLICY_COMMIT, PRIORITY_POLICY_DENY, PRIORITY_POLICY_OPEN,
+                     PRIORITY_POLICY_REPLY_DST, PRIORITY_POLICY_REPLY_SRC, REG_POLICY, Table, policy_cookie)
+
+MAX_PORT = 0xFFFF
+
+
+def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
+    """What every switch holds whatever the policies: the misses, and 11's commit of what 10 allowed."""
+    nat_zone, _ = view.zones(dpid)
+    return [
+        Flow(dpid, Table.POLICY_EGRESS, PRIORITY_MISS, (), (), Table.POLICY_INGRESS, COOKIE_POLICY_BASE),
+        Flow(dpid, Table.POLICY_INGRESS, PRIORITY_MISS, (), (("resubmit", Table.FORWARD),), None, COOKIE_POLICY_BASE),
+        Flow(dpid, Table.POLICY_INGRESS, PRIORITY_POLICY_COMMIT,
+             flow_match(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION, **{REG_POLICY: (POLICY_ALLOWED, POLICY_ALLOWED)}),
+             (_commit(nat_zone),), None, COOKIE_POLICY_BASE),
+    ]
+
+
+def _commit(zone: int) -> tuple:
+    return ("ct", Ct(zone, Table.FORWARD, commit=True, translate=False))
+
+
+def port_masks(first: int, last: int) -> list[tuple[int, int]]:
+    """The (value, mask) port matches that cover first..last exactly, fewest first (aligned blocks)."""
+    out = []
+    while first <= last:
+        size = first & -first if first else MAX_PORT + 1
+        while first + size - 1 > last:
+            size //= 2
+        out.append((first, MAX_PORT & ~(size - 1)))
+        first += size
+    return out
+
+
+def _port_matches(ports: Iterable[PortRange]) -> list[dict]:
+    matches = []
+    for r in ports:
+        proto = dict(eth_type=ETH_IPV4, ip_proto=IP_NUMBERS[r.protocol])
+        if r.first == 0:  # every port of the protocol
+            matches.append(proto)
+            continue
+        for value, mask in port_masks(r.first, r.last):
+            matches.append({**proto, f"{r.protocol}_dst": value if mask == MAX_PORT else (value, mask)})
+    return matches
+
+
+def _network_match(side: str, network: str) -> dict:
+    net = ipaddress.IPv4Network(network)
+    if net.prefixlen == 32:
+        return {"eth_type": ETH_IPV4, f"ipv4_{side}": str(net.network_address)}
+    return {"eth_type": ETH_IPV4, f"ipv4_{side}": (str(net.network_address), str(net.netmask))}
+
+
+def _host(address: str) -> str:
+    return address.split("/")[0]
+
+
+def _everyone(peers: tuple[str, ...] | None) -> bool:
+    return peers is None or "0.0.0.0/0" in peers
+
+
+def rule_clauses(rule: AddressRule) -> list[list[dict]]:
+    """A rule's clauses, each a list of matches (ORed): the isolated pods, then the peers and
+    the ports where they restrict anything."""
+    own, other = ("dst", "src") if rule.direction == INGRESS else ("src", "dst")
+    clauses = [[dict(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION, **{f"ipv4_{own}": _host(a)})
+                for a in rule.selected]]
+    if not _everyone(rule.peers):
+        clauses.append([_network_match(other, n) for n in rule.peers])
+    if rule.ports:
+        clauses.append(_port_matches(rule.ports))
+    return clauses
+
+
+def policy_flows(view: NetworkView, policies: ResolvedPolicies) -> list[Flow]:
+    """The flows of tables 10 and 11 for the resolved policies, on each switch for its own pods."""
+    by_ip = {h.ip: h.dpid for h in view.hosts.values()}
+    flows = []
+    for dpid in view.switches:
+        here = {ip for ip, at in by_ip.items() if at == dpid}
+        flows += _switch_policy_flows(view, dpid, policies, here)
+    return flows
+
+
+def _local(addresses: Iterable[str], here: set[str]) -> list[str]:
+    return [a for a in addresses if _host(a) in here]
+
+
+def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicies, here: set[str]) -> list[Flow]:
+    """One switch's share: the rules whose isolated pods hang off it, and its pods' defaults."""
+    nat_zone, _ = view.zones(dpid)
+    tables = {EGRESS: Table.POLICY_EGRESS, INGRESS: Table.POLICY_INGRESS}
+    allowed = {Table.POLICY_EGRESS: (("set_field", REG_POLICY, POLICY_ALLOWED),), Table.POLICY_INGRESS: (_commit(nat_zone),)}
+    goto = {Table.POLICY_EGRESS: Table.POLICY_INGRESS, Table.POLICY_INGRESS: None}
+    conjunctions: dict[tuple, set[tuple]] = {}  # (table, match) -> its conjunction actions
+    opened: dict[tuple, int] = {}               # (table, match) -> the id of a one-clause rule opening it
+    flows = []
+    for number, rule in enumerate(policies.rules, start=1):
+        local = _local(rule.selected, here)
+        if not local:
+            continue
+        table = tables[rule.direction]
+        clauses = rule_clauses(AddressRule(rule.policy, rule.direction, tuple(local), rule.peers, rule.ports))
+        if len(clauses) == 1:  # only "these pods": every connection of theirs this way passes
+            for m in clauses[0]:
+                opened.setdefault((table, flow_match(**m)), number)
+            continue
+        for k, matches in enumerate(clauses, start=1):
+            for m in matches:
+                conjunctions.setdefault((table, flow_match(**m)), set()).add(("conjunction", number, k, len(clauses)))
+        flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, flow_match(conj_id=number, eth_type=ETH_IPV4), allowed[table], goto[table],
+                          policy_cookie(number)))
+    for (table, match), actions in conjunctions.items():
+        flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, match, tuple(sorted(actions)), None, COOKIE_POLICY_BASE))
+    for (table, match), number in opened.items():
+        flows.append(Flow(dpid, table, PRIORITY_POLICY_OPEN, match, allowed[table], goto[table], policy_cookie(number)))
+    for direction, isolated in ((EGRESS, policies.isolated_egress), (INGRESS, policies.isolated_ingress)):
+        own, other = ("src", "dst") if direction == EGRESS else ("dst", "src")
+        for address in _local(isolated, here):
+            new = dict(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION)
+            flows.append(Flow(dpid, tables[direction], PRIORITY_POLICY_DENY, flow_match(**new, **{f"ipv4_{own}": _host(address)}),
+                              (), None, COOKIE_POLICY_BASE))
+            # a connection the other way is committed too, so the pod's replies are not judged as new
+            reverse = PRIORITY_POLICY_REPLY_DST if other == "dst" else PRIORITY_POLICY_REPLY_SRC
+            flows.append(Flow(dpid, Table.POLICY_INGRESS, reverse, flow_match(**new, **{f"ipv4_{other}": _host(address)}),
+                              (_commit(nat_zone),), None, COOKIE_POLICY_BASE))
+    return flows
+
+
+def product_flow_count(policies: ResolvedPolicies) -> int:
+    """How many flows per switch the same rules would take without conjunctions: one per
+    (selected address, peer network, port match) of each rule, plus the isolated addresses'."""
+    total = len(policies.isolated_ingress) + len(policies.isolated_egress)
+    for rule in policies.rules:
+        n = 1
+        for clause in rule_clauses(rule):
+            n *= len(clause)
+        total += n
+    return total
