@@ -468,3 +468,64 @@ def _resolve_rule(policy: NetworkPolicy, kind: str, rule: PolicyRule, selected: 
             out.setdefault((addresses(selected), every_peer), set()).add(PortRange(port.protocol, first, last))
     return [AddressRule(name, kind, sel, peers, tuple(sorted(ports, key=lambda r: (r.protocol, r.first, r.last))))
             for (sel, peers), ports in out.items() if sel and (peers is None or peers)]
+
+
+# -- the resolved form, as stored and sent -----------------------------------------------------
+
+MAX_RULES = 10000  # address rules in one resolved set (bench/policy_scale.py: 1,000 set at once)
+MAX_ADDRESSES = 10000  # networks in one list of a rule or isolated set
+
+
+def resolved_to_dict(resolved: ResolvedPolicies) -> dict:
+    return {"isolated_ingress": list(resolved.isolated_ingress), "isolated_egress": list(resolved.isolated_egress),
+            "rules": [{"policy": r.policy, "direction": r.direction, "selected": list(r.selected),
+                       "peers": None if r.peers is None else list(r.peers),
+                       "ports": [[p.protocol, p.first, p.last] for p in r.ports]} for r in resolved.rules]}
+
+
+def resolved_from_dict(data: dict) -> ResolvedPolicies:
+    return ResolvedPolicies(tuple(data["isolated_ingress"]), tuple(data["isolated_egress"]), tuple(
+        AddressRule(r["policy"], r["direction"], tuple(r["selected"]),
+                    None if r["peers"] is None else tuple(r["peers"]), tuple(PortRange(*p) for p in r["ports"]))
+        for r in data["rules"]))
+
+
+def _checked_networks(field: str, values: Iterable[str]) -> tuple[str, ...]:
+    values = tuple(values)
+    if len(values) > MAX_ADDRESSES:
+        raise InvalidArgument(f"{field} has {len(values)} entries; at most {MAX_ADDRESSES}")
+    out = []
+    for k, value in enumerate(values):
+        try:
+            out.append(str(ipaddress.IPv4Network(value)))
+        except (ValueError, TypeError):
+            raise InvalidArgument(f"{field}[{k}] must be an IPv4 network such as 10.0.0.0/24 (host bits zero), "
+                                  f"got {str(value)[:80]!r}") from None
+    return tuple(sorted(set(out)))
+
+
+def checked_resolved(resolved: ResolvedPolicies) -> ResolvedPolicies:
+    """Resolved policies as received: bounded, networks well formed, ports and protocols valid;
+    InvalidArgument naming the entry otherwise. Networks come back in canonical form, sorted."""
+    if len(resolved.rules) > MAX_RULES:
+        raise InvalidArgument(f"rules has {len(resolved.rules)} entries; at most {MAX_RULES}")
+    rules = []
+    for k, rule in enumerate(resolved.rules):
+        where = f"rules[{k}] ({rule.policy[:80]})"
+        if len(rule.policy) > 2 * MAX_NAME + 1:
+            raise InvalidArgument(f"rules[{k}].policy is longer than {2 * MAX_NAME + 1} characters")
+        if rule.direction not in POLICY_TYPES:
+            raise InvalidArgument(f"{where}.direction must be Ingress or Egress, got {rule.direction!r}")
+        if len(rule.ports) > MAX_LIST:
+            raise InvalidArgument(f"{where}.ports has {len(rule.ports)} entries; at most {MAX_LIST}")
+        for j, r in enumerate(rule.ports):
+            if r.protocol not in PROTOCOLS:
+                raise InvalidArgument(f"{where}.ports[{j}].protocol must be tcp or udp, got {r.protocol!r}")
+            if (r.first, r.last) != ALL_PORTS and not 1 <= r.first <= r.last <= 65535:
+                raise InvalidArgument(f"{where}.ports[{j}] must be a range within 1-65535 (first <= last), or 0-0 "
+                                      f"for every port, got {r.first}-{r.last}")
+        rules.append(AddressRule(rule.policy, rule.direction, _checked_networks(f"{where}.selected", rule.selected),
+                                 None if rule.peers is None else _checked_networks(f"{where}.peers", rule.peers),
+                                 rule.ports))
+    return ResolvedPolicies(_checked_networks("isolated_ingress", resolved.isolated_ingress),
+                            _checked_networks("isolated_egress", resolved.isolated_egress), tuple(rules))
