@@ -529,3 +529,64 @@ def checked_resolved(resolved: ResolvedPolicies) -> ResolvedPolicies:
                                  rule.ports))
     return ResolvedPolicies(_checked_networks("isolated_ingress", resolved.isolated_ingress),
                             _checked_networks("isolated_egress", resolved.isolated_egress), tuple(rules))
+
+
+# -- the Kubernetes form, written back (what is stored and sent) --------------------------------
+
+def _selector_to_dict(selector: LabelSelector) -> dict:
+    out: dict = {}
+    if selector.match_labels:
+        out["matchLabels"] = dict(selector.match_labels)
+    if selector.match_expressions:
+        out["matchExpressions"] = [{"key": r.key, "operator": r.operator, **({"values": list(r.values)}
+                                                                             if r.values else {})}
+                                   for r in selector.match_expressions]
+    return out
+
+
+def _peer_to_dict(peer: Peer) -> dict:
+    if peer.ip_block is not None:
+        return {"ipBlock": {"cidr": peer.ip_block.cidr,
+                            **({"except": list(peer.ip_block.excepts)} if peer.ip_block.excepts else {})}}
+    out = {}
+    if peer.pod_selector is not None:
+        out["podSelector"] = _selector_to_dict(peer.pod_selector)
+    if peer.namespace_selector is not None:
+        out["namespaceSelector"] = _selector_to_dict(peer.namespace_selector)
+    return out
+
+
+def _rule_to_dict(rule: PolicyRule, peers_key: str) -> dict:
+    out: dict = {}
+    if rule.peers:
+        out[peers_key] = [_peer_to_dict(p) for p in rule.peers]
+    if rule.ports:
+        out["ports"] = [{"protocol": p.protocol.upper(), **({"port": p.port} if p.port is not None else {}),
+                         **({"endPort": p.end_port} if p.end_port is not None else {})} for p in rule.ports]
+    return out
+
+
+def policy_to_dict(policy: NetworkPolicy) -> dict:
+    """The NetworkPolicy object (networking.k8s.io/v1) that parse_network_policy reads back as `policy`."""
+    spec: dict = {"podSelector": _selector_to_dict(policy.pod_selector), "policyTypes": list(policy.policy_types)}
+    if INGRESS in policy.policy_types:
+        spec["ingress"] = [_rule_to_dict(r, "from") for r in policy.ingress]
+    if EGRESS in policy.policy_types:
+        spec["egress"] = [_rule_to_dict(r, "to") for r in policy.egress]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": policy.name, "namespace": policy.app}, "spec": spec}
+
+
+def check_policies(app: str, policies: Iterable[NetworkPolicy]) -> tuple[NetworkPolicy, ...]:
+    """An app's policies: at most MAX_POLICIES, each of this app, names unique; PolicyError otherwise."""
+    policies = tuple(policies)
+    if len(policies) > MAX_POLICIES:
+        raise PolicyError(f'app "{app}": {len(policies)} network policies; at most {MAX_POLICIES}')
+    seen = set()
+    for p in policies:
+        if p.app != app:
+            raise PolicyError(f'NetworkPolicy "{p.name}": metadata.namespace: "{p.app}" is not the app "{app}"')
+        if p.name in seen:
+            raise PolicyError(f'NetworkPolicy "{p.name}": metadata.name: two policies of the app "{app}" have it')
+        seen.add(p.name)
+    return policies

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from api.network_policy import ResolvedPolicies
 from api.protocols import TCP, protocol_enum
 from component_base.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
@@ -48,6 +49,13 @@ class SdnClient(DomainClient):
         from strata.v1 import sdn_pb2
 
         return SwitchGraph.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
+
+    def set_policies(self, resolved: ResolvedPolicies) -> None:
+        from strata.v1 import sdn_pb2
+
+        from api.policy_messages import policies_message
+
+        self._call(self.stub.SetNetworkPolicies, sdn_pb2.SetNetworkPoliciesRequest(policies=policies_message(resolved)))
 
 
 

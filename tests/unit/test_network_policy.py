@@ -221,3 +221,81 @@ def test_compose_label_form():
     assert not allowed(r, WEB, CACHE) and not allowed(r, DB0, CACHE)  # an empty list admits nothing
     with pytest.raises(PolicyError, match='"db-ingress-from": services.db.labels.strata.io/ingress-from: "nope"'):
         compose_policies("shop", {"db": {"strata.io/ingress-from": "nope"}})
+
+
+def test_the_kubernetes_form_written_back_reads_as_the_same_policy():
+    from api.network_policy import policy_to_dict
+    for text in (EXAMPLE, "metadata: {name: p}\nspec: {podSelector: {matchExpressions: [{key: a, operator: Exists}]}, "
+                 "egress: [{to: [{namespaceSelector: {}, podSelector: {matchLabels: {x: y}}}], "
+                 "ports: [{port: http, protocol: UDP}, {port: 1, endPort: 9}]}]}"):
+        parsed = policy(text)
+        assert parse_network_policy(policy_to_dict(parsed), "shop") == parsed
+
+
+K8S_APP = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, tier: front}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 8080, name: http}]}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: redis, ports: [{containerPort: 6379, name: redis}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-from-front, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress: [{from: [{podSelector: {matchLabels: {tier: front}}}], ports: [{port: redis}]}]
+"""
+
+
+def test_kubernetes_manifests_carry_their_network_policies_and_the_pods_labels_and_port_names():
+    from api.app import app_from_dict, app_to_dict
+    from client.manifests import load_manifest_text
+
+    warnings = []
+    app = load_manifest_text(K8S_APP, "shop.yaml", warn=warnings.append)
+    assert warnings == []  # NetworkPolicy is a kind Strata models now
+    assert [p.name for p in app.policies] == ["db-from-front"] and app.policies[0].app == "shop"
+    db = app.service("db")
+    assert dict(db.labels) == {"app": "db"} and db.port_name == "redis"
+    assert app_from_dict(app_to_dict(app)) == app  # stored with the app
+    pods = [PolicyPod("shop", f"{s.name}-0", ip, tuple(sorted({**dict(s.labels), SERVICE_LABEL: s.name}.items())),
+                      ((s.port_name, "tcp", s.target_port),)) for s, ip in zip(app.services, (WEB, DB0))]
+    r = resolve(app.policies, pods)
+    assert allowed(r, WEB, DB0, port=6379) and not allowed(r, WEB, DB0, port=8080)
+    with pytest.raises(Exception, match='NetworkPolicy "db-from-front": spec.ingress\\[0\\].ports\\[0\\].protocol'):
+        load_manifest_text(K8S_APP.replace("ports: [{port: redis}]", "ports: [{port: redis, protocol: SCTP}]"),
+                           "shop.yaml", warn=warnings.append)
+
+
+def test_compose_labels_become_policies_with_services_named_as_written():
+    from client.manifests import load_manifest_text
+
+    text = """
+services:
+  Web:
+    image: nginx
+    labels: {"strata.io/egress-to": "db"}
+  db:
+    image: redis
+    labels: {"strata.io/ingress-from": "Web", "tier": "back"}
+"""
+    app = load_manifest_text(text, "shop.yaml", warn=lambda _: None)
+    assert [(p.name, p.policy_types) for p in app.policies] == [("web-egress-to", (EGRESS,)),
+                                                                  ("db-ingress-from", (INGRESS,))]
+    assert dict(app.service("db").labels)["tier"] == "back"
+    r = resolve(app.policies, [PolicyPod("shop", "web-0", WEB, ((SERVICE_LABEL, "web"),)),
+                               PolicyPod("shop", "db-0", DB0, ((SERVICE_LABEL, "db"),))])
+    assert allowed(r, WEB, DB0) and not allowed(r, OUTSIDE, DB0) and not allowed(r, WEB, OUTSIDE)
