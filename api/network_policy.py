@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from api.bounds import MAX_LIST, MAX_NAME
@@ -497,11 +498,16 @@ def _checked_networks(field: str, values: Iterable[str]) -> tuple[str, ...]:
     out = []
     for k, value in enumerate(values):
         try:
-            out.append(str(ipaddress.IPv4Network(value)))
+            out.append(_canonical_network(value))
         except (ValueError, TypeError):
             raise InvalidArgument(f"{field}[{k}] must be an IPv4 network such as 10.0.0.0/24 (host bits zero), "
                                   f"got {str(value)[:80]!r}") from None
     return tuple(sorted(set(out)))
+
+
+@lru_cache(maxsize=65536)  # a resolved set names the same networks many times, and is sent again whole
+def _canonical_network(value: str) -> str:
+    return str(ipaddress.IPv4Network(value))
 
 
 def checked_resolved(resolved: ResolvedPolicies) -> ResolvedPolicies:

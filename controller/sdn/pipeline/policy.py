@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 
 from api.network_policy import EGRESS, INGRESS, AddressRule, PortRange, ResolvedPolicies
 from api.protocols import IP_NUMBERS
@@ -78,10 +79,15 @@ def _port_matches(ports: Iterable[PortRange]) -> list[dict]:
 
 
 def _network_match(side: str, network: str) -> dict:
+    return {"eth_type": ETH_IPV4, f"ipv4_{side}": _address_match(network)}
+
+
+@lru_cache(maxsize=65536)  # the same networks recur in many rules and on every switch
+def _address_match(network: str) -> str | tuple[str, str]:
     net = ipaddress.IPv4Network(network)
     if net.prefixlen == 32:
-        return {"eth_type": ETH_IPV4, f"ipv4_{side}": str(net.network_address)}
-    return {"eth_type": ETH_IPV4, f"ipv4_{side}": (str(net.network_address), str(net.netmask))}
+        return str(net.network_address)
+    return str(net.network_address), str(net.netmask)
 
 
 def _host(address: str) -> str:
