@@ -32,9 +32,9 @@ SDN_ADDRESS = "127.0.0.1:50107"
 PODS_PER_SWITCH = 20
 
 
-def policy_set(pods: list[str], policies: int, rules: int, peers: int, selected: int, first_port: int):
+def policy_set(pods: list[str], policies: int, rules: int, peers: int, selected: int, ports: int, first_port: int):
     """The resolved policies: policy j isolates `selected` pods (spread over the switches) and has
-    `rules` rules, rule k admitting `peers` peers (pods and /24 networks) on a 4-port range."""
+    `rules` rules, rule k admitting `peers` peers (pods and /24 networks) on `ports` 4-port ranges."""
     from api.network_policy import INGRESS, AddressRule, PortRange, ResolvedPolicies
 
     out, isolated = [], set()
@@ -44,8 +44,9 @@ def policy_set(pods: list[str], policies: int, rules: int, peers: int, selected:
         for k in range(rules):
             admitted = tuple(sorted({f"{pods[(j + k * peers + n) % len(pods)]}/32" if n % 2 else
                                      f"10.{1 + (j % 200)}.{(k * peers + n) % 256}.0/24" for n in range(peers)}))
-            port = first_port + 4 * k
-            out.append(AddressRule(f"bench/p{j}", INGRESS, chosen, admitted, (PortRange("tcp", port, port + 3),)))
+            first = first_port + 4 * ports * k
+            out.append(AddressRule(f"bench/p{j}", INGRESS, chosen, admitted,
+                                   tuple(PortRange("tcp", p, p + 3) for p in range(first, first + 4 * ports, 4))))
     return ResolvedPolicies(isolated_ingress=tuple(sorted(isolated)), rules=tuple(out))
 
 
@@ -81,6 +82,7 @@ def main() -> int:
     parser.add_argument("--rules", type=int, default=10, help="rules per policy")
     parser.add_argument("--peers", type=int, default=10, help="peers per rule")
     parser.add_argument("--selected", type=int, default=3, help="pods each policy isolates")
+    parser.add_argument("--ports", type=int, default=1, help="port ranges (of 4 ports) per rule")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -111,8 +113,8 @@ def main() -> int:
                         port=1000 + k, node=node), timeout=30)
                     pods.append(ip)
             pods = [pods[(k % len(switches)) * PODS_PER_SWITCH + k // len(switches)] for k in range(len(pods))]
-            sets = [policy_set(pods, args.policies, args.rules, args.peers, args.selected, first)
-                    for first in (8000, 20000)]
+            sets = [policy_set(pods, args.policies, args.rules, args.peers, args.selected, args.ports, first)
+                    for first in (8000, 40000)]
             messages = [sdn_pb2.SetNetworkPoliciesRequest(policies=policies_message(s)) for s in sets]
             times, flows = [], 0
             for k in range(args.rounds):
@@ -133,7 +135,8 @@ def main() -> int:
     print()
     print(f"edge-tiered ({len(switches)} switches), {len(pods)} pods attached; {args.policies} policies x "
           f"{args.rules} rules = {len(last.rules):,} address rules, {peers:,} (rule, peer) pairs; "
-          f"{len(last.isolated_ingress)} pods isolated")
+          f"{args.selected} pods isolated by each policy ({len(last.isolated_ingress)} in all), "
+          f"{args.ports} port range(s) per rule")
     print()
     print("| measure | value |")
     print("|---|---|")

@@ -101,9 +101,18 @@ def _everyone(peers: tuple[str, ...] | None) -> bool:
 def rule_clauses(rule: AddressRule) -> list[list[dict]]:
     """A rule's clauses, each a list of matches (ORed): the isolated pods, then the peers and
     the ports where they restrict anything."""
-    own, other = ("dst", "src") if rule.direction == INGRESS else ("src", "dst")
-    clauses = [[dict(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION, **{f"ipv4_{own}": _host(a)})
-                for a in rule.selected]]
+    return [_selected_matches(rule.direction, rule.selected), *_other_clauses(rule)]
+
+
+def _selected_matches(direction: str, selected: Iterable[str]) -> list[dict]:
+    own = "dst" if direction == INGRESS else "src"
+    return [dict(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION, **{f"ipv4_{own}": _host(a)}) for a in selected]
+
+
+def _other_clauses(rule: AddressRule) -> list[list[dict]]:
+    """The peers' and the ports' clauses, where they restrict anything (the same on every switch)."""
+    other = "src" if rule.direction == INGRESS else "dst"
+    clauses = []
     if not _everyone(rule.peers):
         clauses.append([_network_match(other, n) for n in rule.peers])
     if rule.ports:
@@ -111,13 +120,18 @@ def rule_clauses(rule: AddressRule) -> list[list[dict]]:
     return clauses
 
 
+TABLES = {EGRESS: Table.POLICY_EGRESS, INGRESS: Table.POLICY_INGRESS}
+
+
 def policy_flows(view: NetworkView, policies: ResolvedPolicies) -> list[Flow]:
     """The flows of tables 10 and 11 for the resolved policies, on each switch for its own pods."""
     by_ip = {h.ip: h.dpid for h in view.hosts.values()}
+    # what does not depend on the switch, once: each rule's peers' and ports' matches
+    others = [[[flow_match(**m) for m in clause] for clause in _other_clauses(rule)] for rule in policies.rules]
     flows = []
     for dpid in view.switches:
         here = {ip for ip, at in by_ip.items() if at == dpid}
-        flows += _switch_policy_flows(view, dpid, policies, here)
+        flows += _switch_policy_flows(view, dpid, policies, others, here)
     return flows
 
 
@@ -125,43 +139,45 @@ def _local(addresses: Iterable[str], here: set[str]) -> list[str]:
     return [a for a in addresses if _host(a) in here]
 
 
-def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicies, here: set[str]) -> list[Flow]:
+def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicies, others: list[list[list[tuple]]],
+                         here: set[str]) -> list[Flow]:
     """One switch's share: the rules whose isolated pods hang off it, and its pods' defaults."""
     nat_zone, _ = view.zones(dpid)
-    tables = {EGRESS: Table.POLICY_EGRESS, INGRESS: Table.POLICY_INGRESS}
     allowed = {Table.POLICY_EGRESS: (("set_field", REG_POLICY, POLICY_ALLOWED),), Table.POLICY_INGRESS: (_commit(nat_zone),)}
     goto = {Table.POLICY_EGRESS: Table.POLICY_INGRESS, Table.POLICY_INGRESS: None}
     conjunctions: dict[tuple, set[tuple]] = {}  # (table, match) -> its conjunction actions
     opened: dict[tuple, int] = {}               # (table, match) -> the id of a one-clause rule opening it
     flows = []
-    for number, rule in enumerate(policies.rules, start=1):
+    for number, (rule, other) in enumerate(zip(policies.rules, others), start=1):
         local = _local(rule.selected, here)
         if not local:
             continue
-        table = tables[rule.direction]
-        clauses = rule_clauses(AddressRule(rule.policy, rule.direction, tuple(local), rule.peers, rule.ports))
+        table = TABLES[rule.direction]
+        clauses = [[flow_match(**m) for m in _selected_matches(rule.direction, local)], *other]
         if len(clauses) == 1:  # only "these pods": every connection of theirs this way passes
-            for m in clauses[0]:
-                opened.setdefault((table, flow_match(**m)), number)
+            for match in clauses[0]:
+                opened.setdefault((table, match), number)
             continue
         for k, matches in enumerate(clauses, start=1):
-            for m in matches:
-                conjunctions.setdefault((table, flow_match(**m)), set()).add(("conjunction", number, k, len(clauses)))
-        flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, flow_match(conj_id=number, eth_type=ETH_IPV4), allowed[table], goto[table],
-                          policy_cookie(number)))
+            action = ("conjunction", number, k, len(clauses))
+            for match in matches:
+                conjunctions.setdefault((table, match), set()).add(action)
+        flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, flow_match(conj_id=number, eth_type=ETH_IPV4),
+                          allowed[table], goto[table], policy_cookie(number)))
     for (table, match), actions in conjunctions.items():
         flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, match, tuple(sorted(actions)), None, COOKIE_POLICY_BASE))
     for (table, match), number in opened.items():
         flows.append(Flow(dpid, table, PRIORITY_POLICY_OPEN, match, allowed[table], goto[table], policy_cookie(number)))
     for direction, isolated in ((EGRESS, policies.isolated_egress), (INGRESS, policies.isolated_ingress)):
-        own, other = ("src", "dst") if direction == EGRESS else ("dst", "src")
+        own, other_side = ("src", "dst") if direction == EGRESS else ("dst", "src")
         for address in _local(isolated, here):
             new = dict(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION)
-            flows.append(Flow(dpid, tables[direction], PRIORITY_POLICY_DENY, flow_match(**new, **{f"ipv4_{own}": _host(address)}),
-                              (), None, COOKIE_POLICY_BASE))
+            flows.append(Flow(dpid, TABLES[direction], PRIORITY_POLICY_DENY,
+                              flow_match(**new, **{f"ipv4_{own}": _host(address)}), (), None, COOKIE_POLICY_BASE))
             # a connection the other way is committed too, so the pod's replies are not judged as new
-            reverse = PRIORITY_POLICY_REPLY_DST if other == "dst" else PRIORITY_POLICY_REPLY_SRC
-            flows.append(Flow(dpid, Table.POLICY_INGRESS, reverse, flow_match(**new, **{f"ipv4_{other}": _host(address)}),
+            reverse = PRIORITY_POLICY_REPLY_DST if other_side == "dst" else PRIORITY_POLICY_REPLY_SRC
+            flows.append(Flow(dpid, Table.POLICY_INGRESS, reverse,
+                              flow_match(**new, **{f"ipv4_{other_side}": _host(address)}),
                               (_commit(nat_zone),), None, COOKIE_POLICY_BASE))
     return flows
 
