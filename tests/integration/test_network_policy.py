@@ -116,3 +116,25 @@ def test_a_policy_admits_only_its_peers_directly_and_through_the_vip_and_is_lift
                                             timeout=30)
     assert wait_for(lambda: b_answers(a_ns, b), 30, "A reaching B once the policy is removed")
     assert b_answers(a_ns, vip)
+
+
+def a_answers(netns: Path, address: str) -> bool:
+    body = fetch(netns, f"http://{address}/")
+    try:
+        return body is not None and json.loads(body)["service"] == "a"
+    except (ValueError, KeyError):
+        return False
+
+
+def test_an_egress_policy_stops_what_a_pod_opens_not_the_answers_to_what_it_is_asked(stack, shop):
+    pods, _ = shop
+    (a_ns, a_ip, _), (b_ns, b_ip, _) = pods["a"], pods["b"]
+    closed = parse_network_policy({"metadata": {"name": "a-closed"}, "spec": {
+        "podSelector": {"matchLabels": {"strata.io/service": "a"}}, "policyTypes": ["Egress"]}}, "shop")
+    orchestrator(stack).ApplyNetworkPolicies(pb.ApplyNetworkPoliciesRequest(
+        application="shop", policies=[policy_message(closed)]), timeout=30)
+    assert wait_for(lambda: not b_answers(a_ns, f"{b_ip}:8080"), 30, "A's own connections refused")
+    assert a_answers(b_ns, f"{a_ip}:8080"), "B opens a connection to A, and A's answers come back"
+    orchestrator(stack).DeleteNetworkPolicy(pb.DeleteNetworkPolicyRequest(application="shop", name="a-closed"),
+                                            timeout=30)
+    assert wait_for(lambda: b_answers(a_ns, f"{b_ip}:8080"), 30, "A opening connections again")

@@ -299,3 +299,16 @@ services:
     r = resolve(app.policies, [PolicyPod("shop", "web-0", WEB, ((SERVICE_LABEL, "web"),)),
                                PolicyPod("shop", "db-0", DB0, ((SERVICE_LABEL, "db"),))])
     assert allowed(r, WEB, DB0) and not allowed(r, OUTSIDE, DB0) and not allowed(r, WEB, OUTSIDE)
+
+
+def test_the_documented_default_policies_for_egress_and_both_ways():
+    allow_egress = policy("metadata: {name: allow-all-egress}\nspec: {podSelector: {}, egress: [{}], "
+                          "policyTypes: [Egress]}")
+    deny_egress = policy("metadata: {name: default-deny-egress}\nspec: {podSelector: {}, policyTypes: [Egress]}")
+    r = resolve([deny_egress, allow_egress], PODS)
+    assert allowed(r, WEB, OUTSIDE, "udp", 53) and allowed(r, DB0, API)
+    deny_all = policy("metadata: {name: default-deny-all}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}")
+    r = resolve([deny_all], PODS)
+    assert not allowed(r, WEB, DB0) and not allowed(r, WEB, OUTSIDE) and not allowed(r, OUTSIDE, WEB)
+    assert not allowed(r, API, WEB) and not allowed(r, WEB, API)  # blog's pods are not isolated, shop's are
+    assert allowed(r, API, OUTSIDE)
