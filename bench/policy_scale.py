@@ -50,22 +50,6 @@ def policy_set(pods: list[str], policies: int, rules: int, peers: int, selected:
     return ResolvedPolicies(isolated_ingress=tuple(sorted(isolated)), rules=tuple(out))
 
 
-def product_flows(switch_of: dict[str, str], resolved) -> int:
-    """Flows of tables 10 and 11 on every switch without conjunctions: per switch, each rule's
-    local pods x peers x port matches, and the local isolated pods' drop and commit flows.
-    `switch_of`: address -> its switch."""
-    from controller.sdn.pipeline.policy import port_masks
-
-    total = 0
-    for switch in set(switch_of.values()):
-        local = lambda addresses: [a for a in addresses if switch_of.get(a.split("/")[0]) == switch]  # noqa: E731
-        total += 3 + 2 * len(local(resolved.isolated_ingress))  # the misses and commit, as in the conjunctive form
-        for rule in resolved.rules:
-            ports = sum(len(port_masks(p.first, p.last)) for p in rule.ports)
-            total += len(local(rule.selected)) * len(rule.peers) * ports
-    return total
-
-
 def dumped_policy_flows(bridges: list[str]) -> int:
     count = 0
     for bridge in bridges:
@@ -92,6 +76,7 @@ def main() -> int:
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
     from api.policy_messages import policies_message
+    from controller.sdn.pipeline.policy import product_flow_count
     from dataplane.network import ensure_ovs
     from harness.stack import Stack
     from topologies.catalog import load_topology
@@ -125,7 +110,7 @@ def main() -> int:
             topology = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=10)
             switch_of = {h.ip: h.switch for h in topology.hosts}
             switch_of.update({f"unused-{s}": s for s in switches})  # every switch counts its baseline
-            product = product_flows(switch_of, sets[(args.rounds - 1) % 2])
+            product = product_flow_count(sets[(args.rounds - 1) % 2], switch_of)
     last = sets[(args.rounds - 1) % 2]
     peers = sum(len(r.peers) for r in last.rules)
     times.sort()

@@ -175,7 +175,9 @@ def test_flows_grow_as_the_sum_of_the_sets_not_their_product():
     resolved = ResolvedPolicies(isolated_ingress=selected, rules=(AddressRule("shop/x", INGRESS, selected, peers, ports),))
     flows = [f for f in policy.policy_flows(view, resolved) if f.dpid == view.switch_dpid("s1")]
     assert len(flows) == 2 + 50 + 20 + 1 + 2 * 2  # clauses, conj_id, a deny and a reply commit per pod
-    assert policy.product_flow_count(resolved) == 2 * 50 * 20 + 2
+    assert len(policy.switch_flows(view, view.switch_dpid("s1"))) == policy.BASELINE_FLOWS
+    switch_of = {h.ip: h.dpid for h in view.hosts.values()}
+    assert policy.product_flow_count(resolved, switch_of) == 3 * policy.BASELINE_FLOWS + 2 * 50 * 20 + 2 * 2
     elsewhere = [f for f in policy.policy_flows(view, resolved) if f.dpid == view.switch_dpid("s2")]
     assert elsewhere == []  # judged at the pods' own switch only
     assert {f.table for f in flows} == {Table.POLICY_INGRESS}

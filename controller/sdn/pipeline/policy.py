@@ -23,7 +23,7 @@ and port match of the rule (shared between rules) and its conj_id flow.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from api.network_policy import EGRESS, INGRESS, AddressRule, PortRange, ResolvedPolicies
@@ -36,6 +36,7 @@ from .tables import (COOKIE_POLICY_BASE, CT_NEW_CONNECTION, ETH_IPV4, POLICY_ALL
                      PRIORITY_POLICY_REPLY_DST, PRIORITY_POLICY_REPLY_SRC, REG_POLICY, Table, policy_cookie)
 
 MAX_PORT = 0xFFFF
+BASELINE_FLOWS = 3  # what switch_flows gives every switch
 
 
 def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
@@ -182,13 +183,21 @@ def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicie
     return flows
 
 
-def product_flow_count(policies: ResolvedPolicies) -> int:
-    """How many flows per switch the same rules would take without conjunctions: one per
-    (selected address, peer network, port match) of each rule, plus the isolated addresses'."""
-    total = len(policies.isolated_ingress) + len(policies.isolated_egress)
-    for rule in policies.rules:
-        n = 1
-        for clause in rule_clauses(rule):
-            n *= len(clause)
-        total += n
+def product_flow_count(policies: ResolvedPolicies, switch_of: Mapping[str, object]) -> int:
+    """How many flows tables 10 and 11 would take on all the switches without conjunctions: on
+    each switch, one per (local pod, peer network, port match) of each rule, and as here the
+    baseline and each local isolated pod's drop and commit. `switch_of`: address -> its switch
+    (every switch named at least once)."""
+    total = 0
+    for switch in set(switch_of.values()):
+        here = {ip for ip, at in switch_of.items() if at == switch}
+        total += BASELINE_FLOWS + 2 * (len(_local(policies.isolated_ingress, here))
+                                                   + len(_local(policies.isolated_egress, here)))
+        for rule in policies.rules:
+            local = _local(rule.selected, here)
+            if local:
+                n = len(local)
+                for clause in _other_clauses(rule):
+                    n *= len(clause)
+                total += n
     return total
