@@ -83,6 +83,8 @@ def parse_steps(output: str, switch: str) -> list[Step]:
                               "recirc(")):
             actions = None  # a section's summary or header: no step's action
         elif actions is not None and line.strip() and not line.strip().startswith(("->", "thaw", "Resuming")):
+            if line.strip() == "drop" and actions and actions[-1].startswith("ct(") and "table=" in actions[-1]:
+                continue  # the packet went on in a recirculated clone: this "drop" is the original's
             actions.append(line.strip())
         if steps and actions is not None:
             steps[-1].actions = ", ".join(actions)

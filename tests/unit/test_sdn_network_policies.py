@@ -131,7 +131,7 @@ Datapath actions: drop
 def allowed_trace(cookie: int, out_port: int) -> str:
     return DROPPED_TRACE.replace(
         "11. ct_state=+new+trk,ip,nw_dst=10.0.0.3, priority 100, cookie 0x9011000000000000\n    drop\n",
-        f"11. conj_id=1,ip, priority 200, cookie {cookie:#x}\n    ct(commit,table=6,zone=5)\n"
+        f"11. conj_id=1,ip, priority 200, cookie {cookie:#x}\n    ct(commit,table=6,zone=5)\n    drop\n"
         "     -> A clone of the packet is forked to recirculate. The forked pipeline will be resumed at table 6.\n"
         f" 6. ip,nw_dst=10.0.0.3, priority 200, cookie 0x1\n    set_field:00:00:00:00:00:03->eth_dst\n"
         f"    output:{out_port}\n")
@@ -159,6 +159,8 @@ def test_a_trace_follows_the_packet_from_switch_to_switch_and_names_the_deciding
 
     trace = trace_connection(net.view, net.core.policies, "h1", h3.ip, 80, "tcp", 40000, h3.mac, appctl)
     assert trace.verdict == "delivered to h3" and trace.policy == "shop/h3-from-h1"
+    committed = next(s for s in trace.steps if s.table == Table.POLICY_INGRESS and s.policy)
+    assert committed.actions == "ct(commit,table=6,zone=5)"  # the original's "drop" after the fork is left out
     assert calls[0][:4] == ["ofproto/trace", "--ct-next", "trk,new", net.view.switch_name(h1.dpid)]
     assert f"in_port={h1.port}," in calls[0][4] and "tcp_flags=0x002" in calls[0][4]
     assert len(calls) == len(net.view.path("h1", "h3"))  # one trace per switch on the way
