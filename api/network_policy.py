@@ -350,9 +350,9 @@ ALL_PORTS = 0, 0
 
 @dataclass(frozen=True)
 class AddressRule:
-    """An allowance: new connections from `sources` to `destinations` on `ports` pass the policy
-    stage of the direction. Addresses are IPv4 networks ("a.b.c.d/32" for one pod); empty
-    `sources` (ingress) / `destinations` (egress) on the peers' side and empty ports mean any."""
+    """An allowance: new connections between the `selected` pods and the `peers` (to the pods for
+    ingress, from them for egress) on `ports` pass the policy stage of that direction. Addresses
+    are IPv4 networks ("a.b.c.d/32" for one pod)."""
 
     policy: str                          # "<app>/<name>", for reading and tracing
     direction: str                       # INGRESS | EGRESS
@@ -436,12 +436,13 @@ def resolve(policies: Iterable[NetworkPolicy], pods: Iterable[PolicyPod],
 def _resolve_rule(policy: NetworkPolicy, kind: str, rule: PolicyRule, selected: list[PolicyPod],
                   pods: list[PolicyPod], namespaces: Mapping[str, Mapping[str, str]]) -> list[AddressRule]:
     name = f"{policy.app}/{policy.name}"
-    peer_pods: list[PolicyPod] = []
+    found: dict[tuple[str, str], PolicyPod] = {}  # (app, name) -> a peer pod, each once
     networks: list[str] = []
     for peer in rule.peers:
         p, n = _peer_networks(peer, policy, pods, namespaces)
-        peer_pods += [x for x in p if x not in peer_pods]
+        found.update(((x.app, x.name), x) for x in p)
         networks += n
+    peer_pods = list(found.values())
     if rule.peers and not (peer_pods or networks):
         return []  # its peers are nobody now: it allows nothing
     any_peer = not rule.peers
