@@ -78,7 +78,7 @@ def main() -> int:
     from api.policy_messages import policies_message
     from controller.sdn.pipeline.policy import product_flow_count
     from dataplane.network import ensure_ovs
-    from harness.stack import Stack
+    from harness.stack import CONTROL_PORTS, Stack
     from topologies.catalog import load_topology
 
     ensure_ovs()
@@ -110,7 +110,8 @@ def main() -> int:
             topology = stub.GetTopology(sdn_pb2.GetTopologyRequest(), timeout=10)
             switch_of = {h.ip: h.switch for h in topology.hosts}
             switch_of.update({f"unused-{s}": s for s in switches})  # every switch counts its baseline
-            product = product_flow_count(sets[(args.rounds - 1) % 2], switch_of)
+            control_hosts = sum(1 for h in topology.hosts if CONTROL_PORTS.get(h.role))
+            product = product_flow_count(sets[(args.rounds - 1) % 2], switch_of, control_hosts)
     last = sets[(args.rounds - 1) % 2]
     peers = sum(len(r.peers) for r in last.rules)
     times.sort()

@@ -191,3 +191,23 @@ def test_an_egress_rule_lives_in_table_10_and_an_ingress_rule_in_11():
     conj = [f for f in flows if any(a[0] == "conjunction" for a in f.actions)]
     assert conj and all(f.table == Table.POLICY_EGRESS for f in conj)
     assert sorted(a[2:] for f in conj for a in f.actions) == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_the_control_planes_hosts_reach_isolated_pods_as_a_node_probes_its_pods():
+    topo = declared([("s1", "s2"), ("s2", "s3"), ("s3", "s1")], {"n1": "s1", "n2": "s2", "dev": "s3"})
+    topo["hosts"][0]["role"] = "edge-server"
+    topo["control_ports"] = {"edge-server": [50060]}
+    topo["service_range"] = "10.96.0.0/16"
+    view = NetworkView.from_declared(topo)
+    for k, (name, (ip, switch, _)) in enumerate(PODS.items()):
+        view.add_host(HostInfo(name, ip, f"02:00:0a:00:80:{k + 10:02x}", view.switch_dpid(switch), 20 + k, POD,
+                               node="n1"))
+    closed = parsed("metadata: {name: closed}\nspec: {podSelector: {}, policyTypes: [Ingress]}")
+    dp = plane(view, resolve([closed], pods()))
+    s = lambda src, dst: dp.send_one(src, to_host(view.hosts[src], view.hosts[dst], dst_port=8080))  # noqa: E731
+    assert s("n1", "shop/b").fate == DELIVERED  # an infrastructure host (its role serves control ports)
+    assert s("dev", "shop/b").fate == DROPPED and s("shop/a", "shop/b").fate == DROPPED
+    switch_of = {h.ip: h.dpid for h in view.hosts.values()}
+    flows = [f for f in policy.policy_flows(view, resolve([closed], pods()))]
+    assert policy.product_flow_count(resolve([closed], pods()), switch_of, control_hosts=1) == \
+        len(flows) + 3 * policy.BASELINE_FLOWS

@@ -15,9 +15,11 @@ would match anything is left out. A flow is shared by every conjunction with the
 the flows grow as the sum of the sets' sizes, not their product. A conjunction that completes
 runs its `conj_id` flow: in 10, mark the register and go on to 11; in 11, commit and forward.
 An isolated pod's new connection that completes none is dropped (its own flow, below the
-conjunctions). Flows on a switch: the baseline 3; per pod of its isolated in a direction, 2 (the
-drop and the other way's commit); per rule opening one of its pods, one per distinct pod, network
-and port match of the rule (shared between rules) and its conj_id flow.
+conjunctions). As Kubernetes lets a node probe its pods, the control plane's hosts (those serving
+control ports) open connections to pods isolated for ingress. Flows on a switch: the baseline 3;
+per pod of its isolated in a direction, 2 (the drop and the other way's commit); with a pod
+isolated for ingress, one per control-plane host; per rule opening one of its pods, one per
+distinct pod, network and port match of the rule (shared between rules) and its conj_id flow.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from api.protocols import IP_NUMBERS
 from ..network import NetworkView
 from .ruleset import Ct, Flow, flow_match
 from .tables import (COOKIE_POLICY_BASE, CT_NEW_CONNECTION, ETH_IPV4, POLICY_ALLOWED, PRIORITY_MISS,
-                     PRIORITY_POLICY_ALLOW, PRIORITY_POLICY_COMMIT, PRIORITY_POLICY_DENY, PRIORITY_POLICY_OPEN,
+                     PRIORITY_POLICY_ALLOW, PRIORITY_POLICY_COMMIT, PRIORITY_POLICY_CONTROL, PRIORITY_POLICY_DENY,
+                     PRIORITY_POLICY_OPEN,
                      PRIORITY_POLICY_REPLY_DST, PRIORITY_POLICY_REPLY_SRC, REG_POLICY, Table, policy_cookie)
 
 MAX_PORT = 0xFFFF
@@ -169,6 +172,14 @@ def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicie
         flows.append(Flow(dpid, table, PRIORITY_POLICY_ALLOW, match, tuple(sorted(actions)), None, COOKIE_POLICY_BASE))
     for (table, match), number in opened.items():
         flows.append(Flow(dpid, table, PRIORITY_POLICY_OPEN, match, allowed[table], goto[table], policy_cookie(number)))
+    if _local(policies.isolated_ingress, here):
+        # As Kubernetes lets a node's kubelet probe its pods: the control plane's hosts (those
+        # serving control ports: the cloud site the mesh probes from, the node agents) open
+        # connections to isolated pods.
+        for ip in sorted({h.ip for h in view.hosts.values() if view.host_control_ports(h)}):
+            flows.append(Flow(dpid, Table.POLICY_INGRESS, PRIORITY_POLICY_CONTROL,
+                              flow_match(eth_type=ETH_IPV4, ct_state=CT_NEW_CONNECTION, ipv4_src=ip),
+                              (_commit(nat_zone),), None, COOKIE_POLICY_BASE))
     for direction, isolated in ((EGRESS, policies.isolated_egress), (INGRESS, policies.isolated_ingress)):
         own, other_side = ("src", "dst") if direction == EGRESS else ("dst", "src")
         for address in _local(isolated, here):
@@ -183,16 +194,17 @@ def _switch_policy_flows(view: NetworkView, dpid: int, policies: ResolvedPolicie
     return flows
 
 
-def product_flow_count(policies: ResolvedPolicies, switch_of: Mapping[str, object]) -> int:
+def product_flow_count(policies: ResolvedPolicies, switch_of: Mapping[str, object], control_hosts: int = 0) -> int:
     """How many flows tables 10 and 11 would take on all the switches without conjunctions: on
     each switch, one per (local pod, peer network, port match) of each rule, and as here the
-    baseline and each local isolated pod's drop and commit. `switch_of`: address -> its switch
-    (every switch named at least once)."""
+    baseline, each local isolated pod's drop and commit and, where a pod is isolated for ingress,
+    one per control-plane host. `switch_of`: address -> its switch (every switch named at least once)."""
     total = 0
     for switch in set(switch_of.values()):
         here = {ip for ip, at in switch_of.items() if at == switch}
-        total += BASELINE_FLOWS + 2 * (len(_local(policies.isolated_ingress, here))
-                                                   + len(_local(policies.isolated_egress, here)))
+        ingress = len(_local(policies.isolated_ingress, here))
+        total += BASELINE_FLOWS + 2 * (ingress + len(_local(policies.isolated_egress, here)))
+        total += control_hosts if ingress else 0
         for rule in policies.rules:
             local = _local(rule.selected, here)
             if local:

@@ -46,7 +46,8 @@ class Table(IntEnum):
                          "allows it (a conjunctive match of pod, peer and port sets; a register says so), else it "
                          "is dropped; the rest on to 11")
     POLICY_INGRESS = 11, ("network policies, the side that answers, at the pod's own switch: a new connection to a pod "
-                          "isolated for ingress passes if a rule allows it (as 10), else it is dropped; a connection "
+                          "isolated for ingress passes if a rule allows it (as 10) or comes from a control-plane "
+                          "host (probes), else it is dropped; a connection "
                           "allowed here or in 10, or to or from a pod isolated the other way, is committed in the "
                           "service zone (so its replies pass) and forwarded (6); the rest on to 6")
 
@@ -66,6 +67,7 @@ PRIORITY_UNTRANSLATED_REPLY, PRIORITY_UNTRANSLATED_VNF = 10, 20              # t
 PRIORITY_POD_ON, PRIORITY_FROM_POD, PRIORITY_TO_CONTROL = 50, 100, 200       # table 9
 PRIORITY_POLICY_COMMIT, PRIORITY_POLICY_REPLY_DST, PRIORITY_POLICY_REPLY_SRC = 10, 11, 12  # table 11
 PRIORITY_POLICY_DENY, PRIORITY_POLICY_ALLOW, PRIORITY_POLICY_OPEN = 100, 200, 210          # tables 10 and 11
+PRIORITY_POLICY_CONTROL = 150  # table 11: the control plane's hosts reach isolated pods (probes)
 
 # registers a service's group bucket loads for table 3
 REG_SERVICE, REG_ENDPOINT = "reg0", "reg1"
