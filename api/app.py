@@ -9,6 +9,7 @@ from typing import Any
 
 from api.bounds import MAX_DOCUMENT, MAX_LIST, MAX_MILLICORES, MAX_PIDS, MAX_REPLICAS
 from api.names import dns_label_problem
+from api.network_policy import NetworkPolicy, check_policies, parse_network_policy, policy_to_dict
 from component_base.errors import InvalidArgument
 
 # Image references as the distribution spec (and `docker pull`) reads them.
@@ -68,6 +69,9 @@ class ServiceSpec:
     max_client_delay_ms: float = 0.0  # required: no client farther than this from its node, one way, ms
     pids_limit: int = 0  # processes and threads per replica (Compose pids_limit); 0 = the node's default
     #                                   (strata.io/max-client-delay-ms); 0 = no bound; needs clients
+    labels: tuple[tuple[str, str], ...] = ()  # its pods' labels (Kubernetes' pod template, Compose's labels),
+    #                                           sorted by key: what network policies select
+    port_name: str = ""  # the name its pods give target_port (a container port's name), for policies; "" = none
 
     @property
     def group(self) -> str:
@@ -79,6 +83,7 @@ class ServiceSpec:
 class AppSpec:
     name: str  # DNS-1035 label, like a service name
     services: tuple[ServiceSpec, ...]
+    policies: tuple[NetworkPolicy, ...] = ()  # its network policies (the app is their namespace)
 
     def service(self, name: str) -> ServiceSpec:
         """The service called `name`; KeyError if the app has none."""
@@ -258,6 +263,14 @@ def _service_problems(service: ServiceSpec) -> list[tuple[str, str]]:
     for field in ("prefer_apart", "exposed"):
         if not isinstance(getattr(service, field), bool):
             problems.append((field, f"must be true or false, got {getattr(service, field)!r}"))
+    if not isinstance(service.labels, tuple) or len(service.labels) > MAX_LIST or not all(
+            isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], str)
+            and 0 < len(x[0]) <= MAX_LABEL_KEY and len(x[1]) <= MAX_LABEL_VALUE for x in service.labels):
+        problems.append(("labels", f"must be at most {MAX_LIST} (key, value) pairs, keys of 1-{MAX_LABEL_KEY} and "
+                                   f"values of at most {MAX_LABEL_VALUE} characters, got {service.labels!r:.200}"))
+    if not isinstance(service.port_name, str) or (service.port_name and (
+            dns_label_problem(service.port_name) or len(service.port_name) > 15)):
+        problems.append(("port_name", f"must be a lowercase name of at most 15 characters, got {service.port_name!r}"))
     if not isinstance(service.spread, tuple) or not all(isinstance(s, SpreadSpec) for s in service.spread):
         problems.append(("spread", f"must be a tuple of SpreadSpec, got {service.spread!r}"))
     else:
@@ -327,13 +340,18 @@ def validate_app(app: AppSpec) -> AppSpec:
                 raise AppError(f'service "{service.name}": dependencies: no service "{dep}" in app "{app.name}"')
         if len(set(service.dependencies)) != len(service.dependencies):
             raise AppError(f'service "{service.name}": dependencies: a service is listed twice')
+    if not isinstance(app.policies, tuple) or not all(isinstance(p, NetworkPolicy) for p in app.policies):
+        raise AppError(f'app "{app.name}": policies must be a tuple of NetworkPolicy, got {app.policies!r:.200}')
+    check_policies(app.name, app.policies)
     return app
 
 
 SERVICE_FIELDS = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "memory_mib", "memory_limit_mib",
                   "port", "target_port",
                   "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near",
-                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit")
+                  "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit",
+                  "labels", "port_name")
+MAX_LABEL_KEY, MAX_LABEL_VALUE = 317, 63  # Kubernetes: a 253-character prefix, "/", a 63-character name
 SPREAD_FIELDS = ("topology", "max_skew", "hard")
 VERSION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
@@ -358,7 +376,7 @@ def _field_to_json(service: ServiceSpec, field: str) -> Any:
         return list(value)
     if field == "spread":
         return [{name: getattr(s, name) for name in SPREAD_FIELDS} for s in value]
-    if field == "clients":
+    if field in ("clients", "labels"):
         return dict(value)
     return value
 
@@ -366,7 +384,8 @@ def _field_to_json(service: ServiceSpec, field: str) -> Any:
 def app_to_dict(app: AppSpec) -> dict:
     """The JSON form: {"name", "services": [{name, image, replicas, cpu_millicores, ...}]}."""
     return {"name": app.name,
-            "services": [{field: _field_to_json(s, field) for field in SERVICE_FIELDS} for s in app.services]}
+            "services": [{field: _field_to_json(s, field) for field in SERVICE_FIELDS} for s in app.services],
+            **({"policies": [policy_to_dict(p) for p in app.policies]} if app.policies else {})}
 
 
 def _spread_from_json(items: Any, label: str) -> tuple[SpreadSpec, ...]:
@@ -405,6 +424,10 @@ def _service_from_dict(d: Any, index: int) -> ServiceSpec:
     if not isinstance(clients, dict):
         raise AppError(f"{label}: clients: must be an object of site or host name to weight, got {clients!r}")
     kwargs["clients"] = tuple(sorted(clients.items()))
+    labels = kwargs.get("labels", {})
+    if not isinstance(labels, dict):
+        raise AppError(f"{label}: labels: must be an object of label to value, got {labels!r:.200}")
+    kwargs["labels"] = tuple(sorted(labels.items()))
     service = ServiceSpec(**kwargs)
     for field, why in _service_problems(service):
         raise AppError(f"{label}: {field}: {why}")
@@ -415,12 +438,16 @@ def app_from_dict(d: Any) -> AppSpec:
     """The AppSpec of app_to_dict()'s form, validated; AppError naming the service and field otherwise."""
     if not isinstance(d, dict):
         raise AppError(f"an app must be an object with name and services, got {type(d).__name__}")
-    unknown = sorted(set(d) - {"name", "services"})
+    unknown = sorted(set(d) - {"name", "services", "policies"})
     if unknown:
-        raise AppError(f"app: unknown field(s) {', '.join(unknown)} (known: name, services)")
+        raise AppError(f"app: unknown field(s) {', '.join(unknown)} (known: name, services, policies)")
     if "name" not in d:
         raise AppError("app: name: missing")
     services = d.get("services")
     if not isinstance(services, list):
         raise AppError(f'app "{d["name"]}": services: must be a list, got {services!r}')
-    return validate_app(AppSpec(d["name"], tuple(_service_from_dict(s, i) for i, s in enumerate(services))))
+    policies = d.get("policies", [])
+    if not isinstance(policies, list):
+        raise AppError(f'app "{d["name"]}": policies: must be a list of NetworkPolicy objects, got {policies!r:.200}')
+    return validate_app(AppSpec(d["name"], tuple(_service_from_dict(s, i) for i, s in enumerate(services)),
+                                tuple(parse_network_policy(p, d["name"]) for p in policies)))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from strata.v1 import orchestrator_pb2 as pb
 
 from api.app import ServiceSpec, SpreadSpec
+from api.bounds import MAX_DOCUMENT
+from api.network_policy import NetworkPolicy, PolicyError, parse_network_policy, policy_to_dict
 
 
 def service_message(s: ServiceSpec) -> pb.ServiceSpec:
@@ -17,7 +21,8 @@ def service_message(s: ServiceSpec) -> pb.ServiceSpec:
                           spread=[pb.ServiceSpread(topology=x.topology, max_skew=x.max_skew, soft=not x.hard)
                                   for x in s.spread],
                           prefer_apart=s.prefer_apart, exposed=s.exposed, clients=dict(s.clients),
-                          max_client_delay_ms=s.max_client_delay_ms, pids_limit=s.pids_limit)
+                          max_client_delay_ms=s.max_client_delay_ms, pids_limit=s.pids_limit,
+                          labels=dict(s.labels), port_name=s.port_name)
 
 
 def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
@@ -30,4 +35,27 @@ def service_spec(m: pb.ServiceSpec) -> ServiceSpec:
                        vnf_config=m.vnf_config, near=m.near, max_per_node=m.max_per_node,
                        spread=tuple(SpreadSpec(x.topology, x.max_skew, not x.soft) for x in m.spread),
                        prefer_apart=m.prefer_apart, exposed=m.exposed, clients=tuple(sorted(m.clients.items())),
-                       max_client_delay_ms=m.max_client_delay_ms, pids_limit=m.pids_limit)
+                       max_client_delay_ms=m.max_client_delay_ms, pids_limit=m.pids_limit,
+                       labels=tuple(sorted(m.labels.items())), port_name=m.port_name)
+
+
+def policy_message(policy: NetworkPolicy) -> pb.NetworkPolicy:
+    return pb.NetworkPolicy(application=policy.app, name=policy.name, document=json.dumps(policy_to_dict(policy)))
+
+
+def network_policy(m: pb.NetworkPolicy, application: str) -> NetworkPolicy:
+    """The policy a message carries, read as Kubernetes reads it, in `application` (its namespace);
+    PolicyError naming the policy and the field otherwise."""
+    if m.application and m.application != application:
+        raise PolicyError(f'NetworkPolicy "{m.name[:80]}": it is of the application "{m.application[:80]}", '
+                          f'not "{application[:80]}"')
+    if len(m.document) > MAX_DOCUMENT:
+        raise PolicyError(f'NetworkPolicy "{m.name[:80]}": document is {len(m.document)} characters; at most {MAX_DOCUMENT}')
+    try:
+        document = json.loads(m.document)
+    except ValueError as exc:
+        raise PolicyError(f'NetworkPolicy "{m.name[:80]}": document is not JSON: {exc}') from None
+    policy = parse_network_policy(document, application)
+    if m.name and m.name != policy.name:
+        raise PolicyError(f'NetworkPolicy "{m.name[:80]}": its document is named "{policy.name}"')
+    return policy

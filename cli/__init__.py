@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import app, chaos, cluster, extender, images, mesh, node, placement, sdn, stack, status, topo, vnf
+from . import app, chaos, cluster, extender, images, mesh, node, placement, policy, sdn, stack, status, topo, vnf
 from .common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, label
 
 __all__ = ["build_parser", "main", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_UNREACHABLE"]
 
 # in the order `strata --help` lists them
-GROUPS = (placement, stack, status, chaos, topo, cluster, sdn, images, node, app, mesh, vnf, extender)
+GROUPS = (placement, stack, status, chaos, topo, cluster, sdn, images, node, app, policy, mesh, vnf, extender)
 
 
 def build_parser() -> argparse.ArgumentParser:

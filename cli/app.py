@@ -169,10 +169,11 @@ def load_spec(args):
 
 
 def _deploy(args, stub, spec) -> int:
-    from api.app_messages import service_message
+    from api.app_messages import policy_message, service_message
 
     request = pb.DeployRequest(application=spec.name, services=[service_message(s) for s in spec.services],
-                               algorithm=args.algorithm, registry_only=args.registry_only)
+                               algorithm=args.algorithm, registry_only=args.registry_only,
+                               policies=[policy_message(p) for p in spec.policies])
     started = time.monotonic()
     d = stub.Deploy(request, timeout=600)
     if args.output == "table":

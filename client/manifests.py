@@ -17,6 +17,8 @@ from typing import Any, Callable
 import yaml
 
 from api.names import DNS_LABEL, MAX_LABEL, dns_label_problem
+from api.network_policy import (EGRESS_TO_LABEL, INGRESS_FROM_LABEL, PolicyError, compose_policies,
+                                parse_network_policy)
 from api.yaml_bounds import BoundedSafeLoader
 from api.app import (AppError, AppSpec, ServiceSpec, SpreadSpec,
                      parse_clients, parse_image_reference, validate_app)
@@ -303,9 +305,12 @@ def _strata_settings(keys: dict, service: str, what: str, ignored: _Ignored) -> 
         elif key in (MESH_SERVICE_KEY, VERSION_KEY):
             if not isinstance(value, str) or not value.strip():
                 raise _error(service, path, f"must be a name, got {_shown(value)}")
+        elif key in (INGRESS_FROM_LABEL, EGRESS_TO_LABEL):
+            pass  # the Compose form of network policies: read with the app's other services (compose_policies)
         elif key.startswith(STRATA_PREFIX):
             ignored.fields.append(f"{service}.{path} (unknown; known: {BANDWIDTH_KEY}, {BASE_IMAGE_KEY}, "
-                                  f"{CLIENTS_KEY}, {MAX_CLIENT_DELAY_KEY}, {MESH_SERVICE_KEY}, {VERSION_KEY})")
+                                  f"{CLIENTS_KEY}, {MAX_CLIENT_DELAY_KEY}, {MESH_SERVICE_KEY}, {VERSION_KEY}, "
+                                  f"{INGRESS_FROM_LABEL}, {EGRESS_TO_LABEL})")
     return _Settings(bandwidth, base, clients, bound)
 
 
@@ -652,7 +657,24 @@ def _compose_app(doc: dict, source: str, name: str | None, ignored: _Ignored) ->
         if not isinstance(body, dict):
             raise AppError(f'service "{service}": must be a mapping of fields, got {_shown(body)}')
         specs.append(_compose_service(service, body, final, aliases, ignored))
-    return validate_app(AppSpec(app_name, tuple(specs)))
+    return validate_app(AppSpec(app_name, tuple(specs), _compose_policies(app_name, specs, aliases)))
+
+
+def _compose_policies(app: str, specs: list[ServiceSpec], aliases: dict[str, tuple[str, ...]]) -> tuple:
+    """The policies of the strata.io/ingress-from and egress-to labels, services named as written
+    (an alias stands for the services it names)."""
+    def final(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return ",".join(",".join(aliases.get(part.strip().lower(), (part.strip(),))) for part in value.split(",")
+                        if part.strip())
+
+    labels = {s.name: {k: final(v) for k, v in s.labels if k in (INGRESS_FROM_LABEL, EGRESS_TO_LABEL)}
+              for s in specs}
+    try:
+        return compose_policies(app, labels)
+    except PolicyError as exc:
+        raise AppError(str(exc)) from None
 
 
 def _compose_service(service: str, body: dict, final: dict[str, str], aliases: dict[str, tuple[str, ...]],
@@ -718,7 +740,8 @@ def _compose_service(service: str, body: dict, final: dict[str, str], aliases: d
                                mesh_service=str(labels.get(MESH_SERVICE_KEY, "")).strip(),
                                version=str(labels.get(VERSION_KEY, "")).strip(),
                                max_per_node=_compose_max_per_node(body, service),
-                               exposed=bool(body.get("ports")), pids_limit=_compose_pids(body, service))  # `ports:` publishes, `expose:` does not
+                               exposed=bool(body.get("ports")), pids_limit=_compose_pids(body, service),
+                               labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())))  # `ports:` publishes, `expose:` does not
 
 
 # ---------------------------------------------------------------- Kubernetes
@@ -776,6 +799,7 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
     objects = _objects(docs, source)
     workloads: list[_Workload] = []
     services: list[tuple[str, str | None, dict]] = []
+    policy_objects: list[dict] = []
     for index, obj in enumerate(objects):
         kind = obj["kind"]
         if kind in WORKLOAD_KINDS:
@@ -786,6 +810,8 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
         elif kind == "Service":
             sname, namespace = _metadata(obj, source, index)
             services.append((sname, namespace, obj))
+        elif kind == "NetworkPolicy":
+            policy_objects.append(obj)
         else:
             ignored.kinds[kind] += 1
     if not workloads:
@@ -858,7 +884,22 @@ def _kubernetes_app(docs: list[Any], source: str, name: str | None, ignored: _Ig
     specs = tuple(_kubernetes_service(w, aliases, ignored,
                                       [o.pod_labels for o in workloads if o is not w and o.namespace == w.namespace])
                   for w in workloads)
-    return validate_app(AppSpec(app_name, specs))
+    return validate_app(AppSpec(app_name, specs, _kubernetes_policies(policy_objects, app_name,
+                                                                      {w.namespace for w in workloads})))
+
+
+def _kubernetes_policies(objects: list[dict], app: str, namespaces: set[str | None]) -> tuple:
+    """The NetworkPolicy objects, in the app's namespace (the one its workloads are in, or none)."""
+    policies = []
+    for obj in objects:
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        if metadata.get("namespace") in namespaces:  # the workloads' namespace is the app
+            obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
+        try:
+            policies.append(parse_network_policy(obj, app))
+        except PolicyError as exc:
+            raise AppError(str(exc)) from None
+    return tuple(policies)
 
 
 def _k8s_cpu(container: dict, service: str, path: str) -> float | None:
@@ -997,7 +1038,11 @@ def _kubernetes_service(workload: _Workload, aliases: dict[str, tuple[str, ...]]
                     dependencies=dependencies, base=settings.base)
     pods = _Pods(workload.pod_labels, others)
     max_per_node, prefer_apart = _k8s_anti_affinity(pod, pods, service, ignored)
+    _, named = _container_ports(containers, service)
     return dataclasses.replace(spec, clients=settings.clients, max_client_delay_ms=settings.max_client_delay_ms,
+                               labels=tuple(sorted((str(k), str(v)) for k, v in workload.pod_labels.items())),
+                               port_name=next((n for n, number in named.items() if number == spec.target_port
+                                               and not dns_label_problem(n) and len(n) <= 15), ""),
                                mesh_service=workload.mesh_service,
                                version=workload.version,
                                max_per_node=max_per_node, spread=_k8s_spread(pod, pods, service, ignored),
@@ -1191,3 +1236,34 @@ def load_manifest(path_or_text: str | os.PathLike, *, name: str | None = None, w
     except (OSError, UnicodeDecodeError) as e:
         raise AppError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else e}") from None
     return load_manifest_text(text, str(path), name=name, warn=warn)
+
+
+# ---------------------------------------------------------------- network policies on their own
+
+def load_policies_text(text: str, source_name: str, *, app: str | None = None,
+                       warn: Warn) -> tuple[str, tuple]:
+    """(application, its network policies) from a file of NetworkPolicy objects (the app: `app`,
+    else their namespace), or from an application's own Compose file or Kubernetes manifests
+    (its policies, the Compose label form included; the app: `app`, else the file's)."""
+    docs = _documents(text, source_name)
+    if docs and all(isinstance(d, dict) and isinstance(d.get("kind"), str) for d in docs):
+        objects = _objects(docs, source_name)
+        if objects and all(o["kind"] == "NetworkPolicy" for o in objects):
+            spaces = {(o.get("metadata") or {}).get("namespace") for o in objects if isinstance(o.get("metadata"), dict)}
+            name = app or (next(iter(spaces)) if len(spaces) == 1 else None)
+            if not name:
+                raise AppError(f"{source_name}: say which application the policies are of (--app NAME), or give "
+                               "them all metadata.namespace: the application")
+            name = _checked_app_name(name)
+            return name, _kubernetes_policies(objects, name, {name})
+    spec = load_manifest_text(text, source_name, name=app, warn=warn)
+    return spec.name, spec.policies
+
+
+def load_policies(path: str | os.PathLike, *, app: str | None = None, warn: Warn) -> tuple[str, tuple]:
+    """load_policies_text() of the file at `path`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AppError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else e}") from None
+    return load_policies_text(text, str(path), app=app, warn=warn)

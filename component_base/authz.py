@@ -38,6 +38,7 @@ TABLE: dict[str, dict[str, tuple[str | OwnNode, ...]]] = {
     },
     "strata.v1.SdnService": {
         "GetTopology": ("orchestrator",),
+        "SetNetworkPolicies": ("orchestrator",),  # the apps' policies, resolved whenever pods change
         "ListServiceRoutes": ("mesh",),
         "InstallServiceRoute": ("mesh",),
         "UpdateServiceRoute": ("mesh",),

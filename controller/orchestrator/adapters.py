@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 
 
+from api.network_policy import ResolvedPolicies
 from api.protocols import TCP, protocol_enum
 from component_base.errors import NotFound
 from controller.placement.convert import problem_to_request, result_from_response
@@ -51,6 +52,12 @@ class SdnClient(DomainClient):
 
         return SwitchGraph.from_topology(self._call(self.stub.GetTopology, sdn_pb2.GetTopologyRequest()))
 
+    def set_policies(self, resolved: ResolvedPolicies) -> None:
+        from strata.v1 import sdn_pb2
+
+        from api.policy_messages import policies_message
+
+        self._call(self.stub.SetNetworkPolicies, sdn_pb2.SetNetworkPoliciesRequest(policies=policies_message(resolved)))
 
 
 class MeshClient(DomainClient):

@@ -16,6 +16,7 @@ The controllers (controllers/), each a thread woken by the changes it watches an
   scheduler       pending instances placed once their images are ready; lost nodes' instances moved
   node-sync       placed instances started on their nodes, undesired containers removed
   routes          each service's VIP routed through the mesh to its ready instances
+  policies        every application's network policies resolved against the pods, enforced by the SDN
 
 Everything outside is a port passed in (the placement service, the SDN, the mesh, the node agents,
 the image registry, the clock), so this is tested with fakes and run with gRPC adapters.
@@ -23,6 +24,7 @@ the image registry, the clock), so this is tested with fakes and run with gRPC a
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import re
@@ -34,7 +36,8 @@ from component_base.errors import AlreadyExists, InvalidArgument, NotFound
 
 from api import bounds
 from controller.placement.algorithms import ALGORITHMS
-from api.app import AppError, AppSpec, ServiceSpec, validate_app
+from api.app import AppError, AppSpec, validate_app
+from api.network_policy import NetworkPolicy, check_policies
 from .capacity import Requests, check_capacity, requests_of, total
 from .cluster import APPS, INSTANCES, NODES, OOM_KILLED, ClusterState, ContainerView, ImageStatus, Observed
 from .controllers.base import ControllerLoop
@@ -43,6 +46,7 @@ from .controllers.dataplane import DataPlaneProbe
 from .controllers.images import ImageController
 from .controllers.node_sync import APP_LABEL, OWNER, OWNER_LABEL, WORKERS, NodeSyncController
 from .controllers.nodes import NodeLifecycleController
+from .controllers.policies import PolicyController
 from .controllers.routes import RouteController, route_name
 from .controllers.scheduling import Scheduler, container_name
 from .controllers.service_rules import check_rules
@@ -153,7 +157,7 @@ class Orchestrator:
                             Scheduler(self.state, placer, self.graph, size_unit=size_unit,
                                       startup_weight=startup_weight, latency_weight=latency_weight,
                                       registry_host=registry_host),
-                            self.node_sync, RouteController(self.state, mesh)]
+                            self.node_sync, RouteController(self.state, mesh), PolicyController(self.state, sdn)]
         if prober is not None:  # silent nodes' pods probed on the data plane (controllers/dataplane.py)
             self.controllers.insert(2, DataPlaneProbe(self.state, prober))
         self.resync = resync
@@ -301,9 +305,8 @@ class Orchestrator:
                                self._requested(), requests_of(app.spec.service(service), replicas - len(current)))
             new = self._new_instances(app, {service: replicas - len(current)}) if replicas > len(current) else []
             removed = [i.name for i in current[replicas:]]
-            app.spec = AppSpec(app.spec.name, tuple(
-                ServiceSpec(**{**s.__dict__, "replicas": replicas}) if s.name == service else s
-                for s in app.spec.services))
+            app.spec = dataclasses.replace(app.spec, services=tuple(
+                dataclasses.replace(s, replicas=replicas) if s.name == service else s for s in app.spec.services))
             self.store.save_app(app, new, removed)
             state.instances.update({i.name: i for i in new})
             for name in removed:
@@ -327,6 +330,39 @@ class Orchestrator:
             state.routes_to_remove.update(route_name(app_name, group) for group in app.vips)
         log.info("deleted %s", app_name)
         state.changes.notify(APPS, INSTANCES)
+
+    # -- network policies -----------------------------------------------------------------------
+    def apply_policies(self, app_name: str, policies: Sequence[NetworkPolicy]) -> list[NetworkPolicy]:
+        """Adds the policies to the application, each replacing its namesake; the application's
+        policies after. The policy controller has them enforced."""
+        state = self.state
+        with state.lock:
+            app = self._app(app_name)
+            kept = {p.name: p for p in app.spec.policies}
+            kept.update((p.name, p) for p in check_policies(app_name, policies))
+            spec = dataclasses.replace(app.spec, policies=check_policies(app_name, kept.values()))
+            app.spec = spec
+            self.store.save_app(app)
+        log.info("%s: network policies %s applied", app_name, ", ".join(p.name for p in policies))
+        state.changes.notify(APPS)
+        return list(spec.policies)
+
+    def list_policies(self, app_name: str = "") -> list[NetworkPolicy]:
+        with self.state.lock:
+            apps = [self._app(app_name)] if app_name else sorted(self.state.apps.values(), key=lambda a: a.spec.name)
+            return [p for app in apps for p in sorted(app.spec.policies, key=lambda p: p.name)]
+
+    def delete_policy(self, app_name: str, name: str) -> None:
+        state = self.state
+        with state.lock:
+            app = self._app(app_name)
+            if name not in {p.name for p in app.spec.policies}:
+                known = ", ".join(p.name for p in app.spec.policies) or "none"
+                raise NotFound(f"application {app_name} has no network policy {name!r} (policies: {known})")
+            app.spec = dataclasses.replace(app.spec, policies=tuple(p for p in app.spec.policies if p.name != name))
+            self.store.save_app(app)
+        log.info("%s: network policy %s removed", app_name, name)
+        state.changes.notify(APPS)
 
     def _app(self, name: str) -> AppRecord:
         if name not in self.state.apps:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from api.app import ServiceSpec
+from api.network_policy import ResolvedPolicies
 from controller.placement.model import Problem
 from controller.placement.result import PlacementResult
 
@@ -30,6 +31,9 @@ class Prober(Protocol):
 
 class Sdn(Protocol):
     def switch_graph(self) -> SwitchGraph: ...
+
+    def set_policies(self, resolved: ResolvedPolicies) -> None:
+        """Has every switch enforce these network policies (replacing the previous ones)."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from strata.v1 import orchestrator_pb2_grpc
 
 from component_base.rpc import abort_on_domain_error
 
+from api import bounds
 from api.app import AppSpec
-from api.app_messages import service_message, service_spec
+from api.app_messages import network_policy, policy_message, service_message, service_spec
 from .cluster import ContainerView
 from .controllers.routes import route_name
 from .core import DeploymentView, NodeView, Orchestrator
@@ -82,7 +83,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
     @abort_on_domain_error
     def Deploy(self, request, context):
-        spec = AppSpec(request.application, tuple(service_spec(s) for s in request.services))
+        bounds.count("policies", request.policies, bounds.MAX_LIST)
+        spec = AppSpec(request.application, tuple(service_spec(s) for s in request.services),
+                       tuple(network_policy(p, request.application) for p in request.policies))
         return deployment_message(self.orchestrator.deploy(spec, algorithm=request.algorithm, peers=not request.registry_only))
 
     @abort_on_domain_error
@@ -102,6 +105,23 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     def DeleteDeployment(self, request, context):
         self.orchestrator.delete(request.application)
         return pb.DeleteDeploymentResponse()
+
+    @abort_on_domain_error
+    def ApplyNetworkPolicies(self, request, context):
+        bounds.count("policies", request.policies, bounds.MAX_LIST)
+        policies = [network_policy(p, request.application) for p in request.policies]
+        return pb.ListNetworkPoliciesResponse(policies=[
+            policy_message(p) for p in self.orchestrator.apply_policies(request.application, policies)])
+
+    @abort_on_domain_error
+    def ListNetworkPolicies(self, request, context):
+        return pb.ListNetworkPoliciesResponse(policies=[
+            policy_message(p) for p in self.orchestrator.list_policies(request.application)])
+
+    @abort_on_domain_error
+    def DeleteNetworkPolicy(self, request, context):
+        self.orchestrator.delete_policy(request.application, request.name)
+        return pb.DeleteNetworkPolicyResponse()
 
 
 def register(orchestrator: Orchestrator):

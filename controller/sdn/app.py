@@ -20,7 +20,7 @@ from . import openflow
 from .core import SdnCore
 from .pipeline.ruleset import RuleDiff
 from .pipeline.tables import (COOKIE_BASELINE, COOKIE_CHAIN_BASE, COOKIE_FAMILY_MASK, COOKIE_PATH_BASE,
-                              COOKIE_SERVICE_BASE)
+                              COOKIE_POLICY_BASE, COOKIE_SERVICE_BASE)
 
 log = logging.getLogger("strata.sdn.app")
 BATCH_BYTES = 64 * 1024
@@ -197,7 +197,7 @@ class StrataSdnApp(app_manager.OSKenApp):
     def _clear(self, dp) -> None:
         """Remove every Strata rule and group (a resync starts from nothing; LLDP rules stay)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE, COOKIE_CHAIN_BASE):
+        for family in (COOKIE_BASELINE, COOKIE_SERVICE_BASE, COOKIE_PATH_BASE, COOKIE_CHAIN_BASE, COOKIE_POLICY_BASE):
             mask = 0xFFFF_FFFF_FFFF_FFFF if family == COOKIE_BASELINE else COOKIE_FAMILY_MASK
             dp.send_msg(parser.OFPFlowMod(dp, cookie=family, cookie_mask=mask, table_id=ofp.OFPTT_ALL,
                                           command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,

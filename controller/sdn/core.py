@@ -17,6 +17,7 @@ from component_base.errors import Unavailable
 
 from api import bounds
 from api.classifier import Classifier
+from api.network_policy import ResolvedPolicies, checked_resolved
 
 from .attached_endpoints import AttachedEndpoints
 from .chains import Chains
@@ -25,6 +26,7 @@ from .network import NetworkView
 from .pipeline import gateway
 from .pipeline.desired import RuleCache, desired_rules
 from .pipeline.ruleset import RuleSet
+from .pipeline.tables import Table
 from .reserved_paths import ReservedPaths
 from .service_routes import ServiceRoutes
 from .store import SdnStore
@@ -67,6 +69,7 @@ class SdnCore:
         self._chains = Chains(view, store)
         self._endpoints = AttachedEndpoints(view, store, self._routes.service_at)
         self._paths = ReservedPaths(view, store)  # after the endpoints: paths may start or end at one
+        self._policies = store.policies()
         self._sync = SwitchSync(view, self._desired_rules, southbound)
 
     # the parts' state, read by the metrics collector (under the lock) and tests
@@ -169,6 +172,25 @@ class SdnCore:
     def list_chains(self) -> list[Chain]:
         with self._lock:
             return self._chains.list()
+
+    # -- network policies -------------------------------------------------------------------------
+    def set_policies(self, resolved: ResolvedPolicies, *, wait: float = 5.0) -> int:
+        """Replaces the enforced network policies; returns the flows they take on all the switches."""
+        resolved = checked_resolved(resolved)
+        with self._lock:
+            if resolved != self._policies:
+                self.store.save_policies(resolved)
+                self._policies = resolved
+            sent = self._sync.reconcile()
+            flows = sum(1 for rules in self._sync.installed.values() for f in rules.flows.values()
+                        if f.table in (Table.POLICY_EGRESS, Table.POLICY_INGRESS))
+        self._wait(sent, wait)
+        return flows
+
+    @property
+    def policies(self) -> ResolvedPolicies:
+        with self._lock:
+            return self._policies
 
     # -- reserved paths ---------------------------------------------------------------------------
     def compute_path(self, src: str, dst: str, min_bandwidth_mbps: float = 0.0):
@@ -278,7 +300,7 @@ class SdnCore:
 
     def _desired_rules(self, cache: RuleCache) -> RuleSet:
         return desired_rules(self.view, list(self.routes.values()), list(self.paths.values()), cache,
-                             chains=list(self.chains.values()))
+                             chains=list(self.chains.values()), policies=self._policies)
 
     def _wait(self, sent: list[Sent], timeout: float) -> None:
         """Each switch's barrier, waited on without the lock. A switch that does not confirm in

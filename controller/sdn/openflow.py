@@ -30,7 +30,7 @@ OFPMBT_DROP = 1
 OFPM_ALL = 0xFFFF_FFFF
 OFPAT_OUTPUT, OFPAT_GROUP, OFPAT_SET_FIELD, OFPAT_EXPERIMENTER = 0, 22, 25, 0xFFFF
 NX_VENDOR = 0x2320
-NXAST_RESUBMIT_TABLE, NXAST_CT, NXAST_NAT = 14, 35, 36
+NXAST_RESUBMIT_TABLE, NXAST_CONJUNCTION, NXAST_CT, NXAST_NAT = 14, 34, 35, 36
 NX_CT_F_COMMIT = 1
 NX_NAT_F_SRC, NX_NAT_F_DST = 1, 2
 NX_NAT_RANGE_IPV4_MIN, NX_NAT_RANGE_IPV4_MAX, NX_NAT_RANGE_PROTO_MIN, NX_NAT_RANGE_PROTO_MAX = 1, 2, 16, 32
@@ -56,6 +56,8 @@ FIELDS = {
     "reg0": (0x0001, 0, 4, _u(4)),
     "reg1": (0x0001, 1, 4, _u(4)),
     "reg2": (0x0001, 2, 4, _u(4)),
+    "reg3": (0x0001, 3, 4, _u(4)),
+    "conj_id": (0x0001, 37, 4, _u(4)),
     "ct_state": (0x0001, 105, 4, _u(4)),
     "ct_mark": (0x0001, 107, 4, _u(4)),
     "in_port": (0x8000, 0, 4, _u(4)),
@@ -142,6 +144,8 @@ def action(item: tuple) -> bytes:
         return _nx(NXAST_RESUBMIT_TABLE, struct.pack("!HB3x", NX_IN_PORT, item[1]))
     if kind == "ct":
         return _ct(item[1])
+    if kind == "conjunction":  # ("conjunction", id, clause k of n): clauses are numbered from 0 on the wire
+        return _nx(NXAST_CONJUNCTION, struct.pack("!BBI", item[2] - 1, item[3], item[1]))
     raise ValueError(f"unknown action {item!r}")
 
 

@@ -10,11 +10,13 @@ from component_base.rpc import abort_on_domain_error
 
 from api import bounds
 from api.classifier import Classifier
+from api.policy_messages import policies_message, resolved_policies
 from api.protocols import CHAIN_PROTOCOLS, protocol_enum, protocol_name
 
 from .core import SdnCore
 from .model import AttachedEndpoint, Chain, ServiceEndpoint, ServiceRoute
 from .pipeline.accounting import FlowCounter, MeterCounter, ServiceTraffic, service_traffic
+from .trace import AppCtl, Trace, run_appctl, trace_connection
 
 GROUP_TYPES = {0: "all", 1: "select", 2: "indirect", 3: "fast-failover"}  # OpenFlow 1.3 group types
 SERVICE_NAME = sdn_pb2.DESCRIPTOR.services_by_name["SdnService"].full_name
@@ -94,6 +96,8 @@ def _instructions_text(instructions) -> str:
 
 
 class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
+    appctl: AppCtl = staticmethod(run_appctl)  # how TracePolicy runs ovs-appctl (tests give their own)
+
     def __init__(self, core: SdnCore, app=None):
         self.core = core
         self.app = app  # the os-ken app, for reading the switches back
@@ -266,6 +270,33 @@ class SdnServicer(sdn_pb2_grpc.SdnServiceServicer):
     @abort_on_domain_error
     def ListChains(self, request, context):
         return sdn_pb2.ListInstalledChainsResponse(chains=[chain_message(c) for c in self.core.list_chains()])
+
+
+    @abort_on_domain_error
+    def SetNetworkPolicies(self, request, context):
+        return sdn_pb2.SetNetworkPoliciesResponse(flows=self.core.set_policies(resolved_policies(request.policies)))
+
+    @abort_on_domain_error
+    def GetNetworkPolicies(self, request, context):
+        return policies_message(self.core.policies)
+
+    @abort_on_domain_error
+    def TracePolicy(self, request, context):
+        protocol = protocol_name(request.protocol, ("", "tcp", "udp")) or "tcp"
+        bounds.text("source", request.source, bounds.MAX_NAME)
+        bounds.text("destination", request.destination, bounds.MAX_NAME)
+        with self.core.reading() as view:
+            trace = trace_connection(view, self.core.policies, request.source, request.destination, request.port,
+                                     protocol, request.source_port or 40000,
+                                     self.core.arp_answer(request.destination) or "ff:ff:ff:ff:ff:ff", self.appctl)
+        return trace_message(trace)
+
+
+def trace_message(trace: Trace) -> sdn_pb2.TracePolicyResponse:
+    return sdn_pb2.TracePolicyResponse(
+        switch=trace.switch, verdict=trace.verdict, decided_by=trace.decided_by, policy=trace.policy, raw=trace.raw,
+        steps=[sdn_pb2.TraceStep(switch=s.switch, table=s.table, name=s.name, flow=s.flow, actions=s.actions,
+                                 policy=s.policy) for s in trace.steps])
 
 
 def registrar(core: SdnCore, app=None):

@@ -1,4 +1,4 @@
-"""SQLite persistence of the SDN controller's desired state: service routes, reserved paths, attached endpoints."""
+"""SQLite persistence of the SDN controller's desired state: service routes, reserved paths, attached endpoints, network policies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from component_base.sqlite import LockedDatabase
 
 from api.classifier import Classifier
+from api.network_policy import ResolvedPolicies, resolved_from_dict, resolved_to_dict
 
 from .model import AttachedEndpoint, Chain, ReservedPath, ServiceEndpoint, ServiceRoute
 
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS chains (
 CREATE TABLE IF NOT EXISTS attached_endpoints (
     name TEXT PRIMARY KEY, ip TEXT NOT NULL, mac TEXT NOT NULL, switch TEXT NOT NULL,
     port INTEGER NOT NULL, node TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS network_policies (id INTEGER PRIMARY KEY CHECK (id = 1), resolved TEXT NOT NULL);
 """
 
 
@@ -116,3 +118,13 @@ class SdnStore(LockedDatabase):
     def delete_endpoint(self, name: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM attached_endpoints WHERE name = ?", (name,))
+
+    def policies(self) -> ResolvedPolicies:
+        with self._lock:
+            row = self._db.execute("SELECT resolved FROM network_policies WHERE id = 1").fetchone()
+        return resolved_from_dict(json.loads(row[0])) if row else ResolvedPolicies()
+
+    def save_policies(self, resolved: ResolvedPolicies) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO network_policies (id, resolved) VALUES (1, ?)",
+                             (json.dumps(resolved_to_dict(resolved)),))

@@ -208,6 +208,11 @@ def _rewrite(packet: dict, side: str, ip: str, port: int | None) -> None:
         packet[f"{proto}_{side}"] = port
 
 
+def _reverse(key: tuple) -> tuple:
+    proto, src, sport, dst, dport = key
+    return proto, dst, dport, src, sport
+
+
 @dataclass
 class Connection:
     original: tuple
@@ -258,9 +263,14 @@ class DataPlane:
             return (packet.get(name, 0) & mask) == want
         return packet.get(name) == value
 
-    def lookup(self, dpid: int, table: int, packet: dict) -> Flow | None:
+    def lookup(self, dpid: int, table: int, packet: dict, conjunctions: bool = True) -> Flow | None:
         hits = [f for f in self.tables.get((dpid, table), ())
                 if all(self._matches(packet, name, value) for name, value in f.match)]
+        conjunctive = [f for f in hits if any(a[0] == "conjunction" for a in f.actions)]
+        if conjunctive:
+            if conjunctions:
+                return self._conjunction(dpid, table, packet, hits, conjunctive)
+            hits = [f for f in hits if f not in conjunctive]
         if not hits:
             return None
         top = max(f.priority for f in hits)
@@ -271,12 +281,46 @@ class DataPlane:
         self.hits[winners[0].key] = self.hits.get(winners[0].key, 0) + 1
         return winners[0]
 
+    def _conjunction(self, dpid: int, table: int, packet: dict, hits: list[Flow], conjunctive: list[Flow]) -> Flow | None:
+        """Open vSwitch's conjunctive match: from the highest priority down, a conjunction whose every
+        clause some flow of that priority matched wins (through its conj_id flow), unless a plain flow
+        of that priority matches too (an error here); one that does not complete matches nothing."""
+        for priority in sorted({f.priority for f in hits}, reverse=True):
+            plain = [f for f in hits if f.priority == priority and f not in conjunctive]
+            clauses: dict[int, set[int]] = {}
+            sizes: dict[int, int] = {}
+            for f in conjunctive:
+                if f.priority == priority:
+                    for _, number, k, n in (a for a in f.actions if a[0] == "conjunction"):
+                        clauses.setdefault(number, set()).add(k)
+                        sizes[number] = n
+            complete = sorted(number for number, seen in clauses.items() if len(seen) == sizes[number])
+            if plain and complete:
+                raise AmbiguousMatch(f"dpid {dpid} table {table}: a conjunction and a flow of priority {priority} "
+                                     f"both match {packet}")
+            if len(plain) > 1:
+                raise AmbiguousMatch(f"dpid {dpid} table {table}: {len(plain)} flows of priority {priority} match "
+                                     f"{packet}: {plain}")
+            if plain:
+                self.hits[plain[0].key] = self.hits.get(plain[0].key, 0) + 1
+                return plain[0]
+            if complete:  # several complete: Open vSwitch takes any one; the lowest id here.
+                # The second lookup, with conj_id set, matches no conjunctive flow (as in Open vSwitch).
+                return self.lookup(dpid, table, {**packet, "conj_id": complete[0]}, conjunctions=False)
+        return None
+
     def _track(self, ct: Ct, packet: dict) -> None:
         """The connection tracker on `packet`, in place: state, mark, and translation."""
         key = five_tuple(packet)
         assert key is not None, f"ct on a packet without a TCP/UDP 5-tuple: {packet}"
         table = self.conntrack.setdefault(ct.zone, [])
         found = next((c for c in table if key in (c.original, c.reply)), None)
+        if found is None:  # an already translated packet: Open vSwitch looks it up by its reply's reverse
+            found = next((c for c in table if c.nat is not None and key == _reverse(c.reply)), None)
+            if found is not None:
+                packet["ct_state"] = CT_TRK | (CT_EST if found.replied else CT_NEW)
+                packet["ct_mark"] = found.mark
+                return
         if found is not None:
             forward = key == found.original
             found.replied = found.replied or not forward
@@ -319,6 +363,8 @@ class DataPlane:
                 packet[action[1]] = action[2]
             elif kind == "controller":
                 emitted.append(("controller", None, dict(packet)))
+            elif kind == "conjunction":
+                raise AssertionError("a conjunction action ran: its flow should only ever be matched as a clause")
             elif kind == "resubmit":
                 self._pipeline(dpid, action[1], packet, emitted, choose, choices, seen)
             elif kind == "ct":
@@ -349,7 +395,7 @@ class DataPlane:
 
     def _switch(self, dpid, in_port, packet, hops, choose, choices, out: list[Copy]) -> None:
         packet = dict(packet, in_port=in_port)
-        for transient in ("ct_state", "ct_mark", "reg0", "reg1"):  # pipeline metadata ends at the switch
+        for transient in ("ct_state", "ct_mark", "reg0", "reg1", "reg2", "reg3"):  # pipeline metadata ends at the switch
             packet.pop(transient, None)
         emitted: list = []
         tables_seen: list[int] = []
@@ -358,7 +404,7 @@ class DataPlane:
             out.append(Copy(DROPPED, packet, hops + [Hop(dpid, in_port, None)],
                             reason=f"no output (tables {tables_seen})"))
         for kind, port, pkt in emitted:
-            for transient in ("ct_state", "ct_mark", "reg0", "reg1", "in_port"):
+            for transient in ("ct_state", "ct_mark", "reg0", "reg1", "reg2", "reg3", "in_port"):
                 pkt.pop(transient, None)
             if kind == "controller":
                 out.append(Copy(CONTROLLER, pkt, hops + [Hop(dpid, in_port, None)]))

@@ -117,6 +117,11 @@ PARSED = [
     (["generate", "dockerhub", "--servers", "10", "--containers", "40", "--seed", "2", "--out", "c.json"],
      dict(kind="dockerhub", servers=10, containers=40, seed=2, out="c.json")),
     (["topo", "list"], dict(action="list")),
+    (["policy", "apply", "-f", "p.yaml", "--app", "shop", "-o", "json"], dict(action="apply", file="p.yaml", app="shop")),
+    (["policy", "ls", "--app", "shop"], dict(action="ls", app="shop")),
+    (["policy", "rm", "deny", "--app", "shop"], dict(action="rm", name="deny", app="shop")),
+    (["policy", "trace", "--from", "edge1/a-1", "--to", "10.0.129.2", "--port", "8080", "--proto", "udp"],
+     dict(action="trace", source="edge1/a-1", destination="10.0.129.2", port=8080, proto="udp")),
     (["topo", "show", "edge-tiered", "--png", "t.png"], dict(action="show", name="edge-tiered", png="t.png")),
     (["topo", "show", "zoo:Geant2012", "-o", "json", "--delays", "off"], dict(output="json", delays="off")),
     (["up", "--delays", "off"], dict(delays="off")),
@@ -283,6 +288,48 @@ def test_app_forms(fakes, stack, tmp_path, capsys):
         assert strata("app", *argv) == 0, argv
     assert orchestrator.request("Scale").replicas == 3
     assert strata("app", "--orchestrator", orchestrator.address, "--stack", tmp_path / "none.json", "ls") == 0
+
+
+def test_policy_forms(fakes, stack, tmp_path, capsys):
+    orchestrator, sdn = fakes["orchestrator"], fakes["sdn"]
+    policies = tmp_path / "deny.yaml"
+    policies.write_text("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\n"
+                        "spec: {podSelector: {}, policyTypes: [Ingress]}\n")
+    listed = orchestrator_pb2.ListNetworkPoliciesResponse(policies=[orchestrator_pb2.NetworkPolicy(
+        application="shop", name="deny", document='{"spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}')])
+    orchestrator.replies.update(ApplyNetworkPolicies=listed, ListNetworkPolicies=listed)
+    assert strata("policy", "apply", "-f", policies) == 0
+    sent = orchestrator.request("ApplyNetworkPolicies")
+    assert sent.application == "shop" and [p.name for p in sent.policies] == ["deny"]
+    assert json.loads(sent.policies[0].document)["spec"]["policyTypes"] == ["Ingress"]
+    compose = tmp_path / "shop.yml"
+    compose.write_text('services:\n  web:\n    image: nginx\n    labels: {"strata.io/ingress-from": ""}\n')
+    assert strata("policy", "apply", "-f", compose, "--app", "blog") == 0
+    assert [p.name for p in orchestrator.request("ApplyNetworkPolicies").policies] == ["web-ingress-from"]
+    assert orchestrator.request("ApplyNetworkPolicies").application == "blog"
+    capsys.readouterr()
+    assert strata("policy", "ls", "-o", "json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "deny"
+    assert strata("policy", "ls", "--app", "shop") == 0 and "every pod" in capsys.readouterr().out
+    assert strata("policy", "rm", "deny", "--app", "shop") == 0
+    assert orchestrator.request("DeleteNetworkPolicy").name == "deny"
+    sdn.replies["TracePolicy"] = sdn_pb2.TracePolicyResponse(
+        switch="site1", verdict="dropped by policy", decided_by="policy_ingress",
+        steps=[sdn_pb2.TraceStep(switch="site1", table=11, name="policy_ingress", flow="ct_state=+new+trk,ip",
+                                 actions="drop")])
+    capsys.readouterr()
+    assert strata("policy", "trace", "--from", "edge1/web-1", "--to", "10.0.128.3", "--port", "80", "--proto", "udp",
+                  "--sdn", sdn.address) == 0
+    out = capsys.readouterr().out
+    assert "verdict: dropped by policy (decided in policy_ingress)" in out and "11 policy_ingress" in out
+    traced = sdn.request("TracePolicy")
+    assert (traced.source, traced.destination, traced.port, traced.protocol) == (
+        "edge1/web-1", "10.0.128.3", 80, common_pb2.PROTOCOL_UDP)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: NetworkPolicy\nmetadata: {name: x, namespace: shop}\nspec: {podSelector: {}, ingress: "
+                   "[{ports: [{protocol: SCTP}]}]}\n")
+    assert strata("policy", "apply", "-f", bad) == common.EXIT_BAD_INPUT
+    assert 'NetworkPolicy "x": spec.ingress[0].ports[0].protocol' in capsys.readouterr().err
 
 
 def test_app_wait_that_runs_out_fails(fakes, stack, capsys):

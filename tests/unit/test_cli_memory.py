@@ -87,10 +87,12 @@ def test_node_run_memory_is_the_limit_and_by_default_the_request(options, reques
     assert (agent.sent.memory_request_mib, agent.sent.memory_limit_mib) == (request_mib, limit_mib)
 
 
-def test_node_ls_shows_memory_requested_of_capacity(capsys):
-    assert cli_node._ls(argparse.Namespace(output="table"), [Agent()]) == 0
+def test_node_ls_shows_memory_requested_of_capacity(capsys, monkeypatch):
+    monkeypatch.setattr(cli_node, "_agent", lambda name, address, args: Agent())
+    agents = {"edge1": "unix:/x/edge1.sock"}
+    assert cli_node._ls(argparse.Namespace(output="table"), agents) == 0
     header, row, _ = capsys.readouterr().out.splitlines()
     assert "MEM REQ/CAP" in header and "256/1024" in row
-    assert cli_node._ls(argparse.Namespace(output="json"), [Agent()]) == 0
+    assert cli_node._ls(argparse.Namespace(output="json"), agents) == 0
     [node] = json.loads(capsys.readouterr().out)
     assert (node["memory_mib"], node["memory_requested_mib"]) == (1024, 256)

@@ -820,7 +820,7 @@ def test_app_dict_round_trip_and_defaults():
                                 "dependencies": ["api"], "base_image": "", "mesh_service": "", "version": "",
                                 "vnf_kind": "", "vnf_config": "", "near": "", "max_per_node": 0, "spread": [],
                                 "prefer_apart": False, "exposed": False, "clients": {},
-                                "max_client_delay_ms": 0.0, "pids_limit": 0}
+                                "max_client_delay_ms": 0.0, "pids_limit": 0, "labels": {}, "port_name": ""}
     assert app_from_dict(d) == GOOD
     minimal = app_from_dict({"name": "m", "services": [{"name": "web", "image": "nginx", "replicas": 2.0}]})
     assert minimal.services[0] == ServiceSpec("web", "nginx", replicas=2)

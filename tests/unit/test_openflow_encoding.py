@@ -14,6 +14,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller.sdn import openflow
 from controller.sdn.network import POD, HostInfo, NetworkView
 from api.classifier import Classifier
+from api.network_policy import EGRESS, INGRESS, AddressRule, PortRange, ResolvedPolicies
 from controller.sdn.model import Chain, ReservedPath, ServiceEndpoint, ServiceRoute
 from controller.sdn.pipeline.desired import desired_rules
 from controller.sdn.pipeline.ruleset import IN_PORT, Ct
@@ -41,6 +42,8 @@ def osken_actions(actions):
             out.append(parser.OFPActionGroup(action[1]))
         elif kind == "controller":
             out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+        elif kind == "conjunction":
+            out.append(parser.NXActionConjunction(clause=action[2] - 1, n_clauses=action[3], id_=action[1]))
         else:
             raise ValueError(f"unknown action {action!r}")
     return out
@@ -94,7 +97,11 @@ def rules():
     path = ReservedPath(1, "c1", "c3", 10.0, tuple(view.path("c1", "c3")))
     guard = Chain("guard", Classifier(src_cidr="10.0.0.0/30", dst_cidr="10.96.0.10/32", protocol="tcp", dst_port=80),
                   (("w2", "c1"), ("c3",)), True, 1)
-    return desired_rules(view, [web, dns], [path], chains=[guard])
+    pod = ("10.0.128.2/32",)
+    policies = ResolvedPolicies(isolated_ingress=pod, isolated_egress=pod, rules=(
+        AddressRule("shop/db", INGRESS, pod, ("10.0.0.0/30", "10.0.0.9/32"), (PortRange("tcp", 8000, 8003),)),
+        AddressRule("shop/dns", EGRESS, pod, None, (PortRange("udp", 53, 53),))))
+    return desired_rules(view, [web, dns], [path], chains=[guard], policies=policies)
 
 
 def oskens(msg, xid=7) -> bytes:
@@ -119,7 +126,7 @@ def test_every_flow_and_group_packs_as_os_ken_packs_it(rules):
         kind = ofp.OFPGT_FF if group.kind == "ff" else ofp.OFPGT_SELECT
         assert openflow.group_delete(group, 7) == oskens(parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, kind, group.group_id, []))
     assert {g.kind for g in rules.groups.values()} == {"select", "ff"}  # both kinds were compared
-    assert kinds >= {"output", "set_field", "group", "controller", "ct"}  # every kind was compared
+    assert kinds >= {"output", "set_field", "group", "controller", "ct", "conjunction"}  # every kind was compared
     assert any(f.meter for f in rules.flows.values()) and rules.meters  # metered flows were compared
     for meter in rules.meters.values():
         band = parser.OFPMeterBandDrop(rate=meter.rate_kbps, burst_size=meter.burst_kbits)
@@ -135,7 +142,8 @@ def test_every_flow_and_group_packs_as_os_ken_packs_it(rules):
 def test_open_vswitch_reads_the_connection_tracking_actions_as_meant(rules):
     printed = []
     for flow in rules.flows.values():
-        if any(a[0] in ("ct", "resubmit") for a in flow.actions) or flow.table == Table.ISOLATE:
+        if any(a[0] in ("ct", "resubmit", "conjunction") for a in flow.actions) or flow.table == Table.ISOLATE \
+                or flow.table in (Table.POLICY_EGRESS, Table.POLICY_INGRESS):
             out = subprocess.run(["ovs-ofctl", "ofp-print", openflow.flow_add(flow, 7).hex()],
                                  capture_output=True, text=True, timeout=10)
             assert "bad" not in out.stderr.lower() and "error" not in out.stderr.lower(), out.stderr
@@ -160,6 +168,12 @@ def test_open_vswitch_reads_the_connection_tracking_actions_as_meant(rules):
     # the pods' isolation: a pod's port sets the register and looks again
     assert "reg2=0/0x1,in_port=20" in text and "set_field:0x1->reg2,resubmit(,9)" in text
     assert "decode error" not in text
+    # network policies: the clauses of one conjunction, its conj_id flow, the masked matches
+    assert "conjunction(1,1/3)" in text and "conjunction(1,2/3)" in text and "conjunction(1,3/3)" in text
+    assert "nw_src=10.0.0.0/30" in text and "tp_dst=0x1f40/0xfffc" in text
+    allowed = [line for line in text.splitlines() if "conj_id=1,ip " in line]
+    assert allowed and all("actions=ct(commit,table=6,zone=" in line for line in allowed), allowed
+    assert "reg3=0x1/0x1" in text and "set_field:0x1->reg3" in text
     dropped = [line for line in text.splitlines() if "tp_dst=50060" in line]
     assert dropped and all("ct_state=+new+trk" in line and "reg2=0x1/0x1" in line and line.endswith("actions=drop")
                            for line in dropped), dropped

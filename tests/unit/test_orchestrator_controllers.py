@@ -91,7 +91,7 @@ def test_every_controller_watches_what_takes_a_deploy_forward(tmp_path):
     watches = {controller.name: set(controller.watches) for controller in c.o.controllers}
     assert watches == {"images": {APPS}, "vips": {APPS}, "node-lifecycle": {NODES},
                        "scheduler": {APPS, IMAGES, NODES}, "node-sync": {VIPS, NODES, INSTANCES},
-                       "routes": {APPS, VIPS, NODES, INSTANCES}}
+                       "routes": {APPS, VIPS, NODES, INSTANCES}, "policies": {APPS, NODES, INSTANCES}}
 
 
 def test_a_deploy_becomes_ready_through_notifications_alone(tmp_path):

@@ -55,6 +55,10 @@ class FakeSdn:
     def routes(self):
         return dict(self.routes_now)
 
+    def set_policies(self, resolved):
+        self.calls.append(("policies", len(resolved.rules)))
+        self.policies = resolved
+
     def put_route(self, name, vip, port, endpoints):
         self.calls.append(("put", name))
         self.routes_now[name] = (vip, port, tuple(endpoints))

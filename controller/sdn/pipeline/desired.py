@@ -1,13 +1,16 @@
 """Every switch's rules assembled from the stages, with a cache of what the view has not changed.
 
-The baseline of each stage, then each service route's, reserved path's and chain's own rules.
+The baseline of each stage, then each service route's, reserved path's and chain's own rules, and the
+network policies'.
 """
 
 from __future__ import annotations
 
+from api.network_policy import ResolvedPolicies
+
 from ..model import Chain, ReservedPath, ServiceRoute
 from ..network import NetworkView
-from . import classify, forwarding, gateway, isolation, load_balancing, steering
+from . import classify, forwarding, gateway, isolation, load_balancing, policy, steering
 from .paths import path_flows
 from .ruleset import Flow, Group, Meter, RuleSet
 
@@ -16,7 +19,7 @@ def baseline_rules(view: NetworkView) -> tuple[list[Flow], list[Group]]:
     """What every switch holds whatever is installed: each stage's own entries and forwarding."""
     flows: list[Flow] = []
     for dpid in view.switches:
-        for stage in (classify, gateway, isolation, load_balancing, steering):
+        for stage in (classify, gateway, isolation, load_balancing, steering, policy):
             flows += stage.switch_flows(view, dpid)
     forward_flows, groups = forwarding.forwarding_rules(view)
     return flows + forward_flows, groups
@@ -42,7 +45,8 @@ class RuleCache:
 
 
 def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[ReservedPath],
-                  cache: RuleCache | None = None, chains: list[Chain] = ()) -> RuleSet:
+                  cache: RuleCache | None = None, chains: list[Chain] = (),
+                  policies: ResolvedPolicies = ResolvedPolicies()) -> RuleSet:
     """Everything the switches should hold. With a cache, the baseline and each route's rules are
     reused while the view has not changed (they do not depend on one another)."""
     cache = cache if cache is not None else RuleCache()
@@ -61,7 +65,9 @@ def desired_rules(view: NetworkView, routes: list[ServiceRoute], paths: list[Res
         f, g = steering.chain_rules(view, chain, routes)
         flows += f
         groups += g
-    cache.retain({"baseline", *routes})  # forget removed and replaced routes
+    if not policies.empty:
+        flows += cache.get(view, policies, lambda: policy.policy_flows(view, policies))
+    cache.retain({"baseline", *routes, policies})  # forget removed and replaced routes and policies
     return RuleSet.of(flows, groups, meters)
 
 

@@ -29,7 +29,7 @@ class Ct:
 
 
 Action = tuple  # ("output", port | IN_PORT) | ("set_field", name, value) | ("group", id) | ("controller",)
-#               | ("resubmit", table) | ("ct", Ct)
+#               | ("resubmit", table) | ("ct", Ct) | ("conjunction", id, k, n): clause k (from 1) of n
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .tables import (COOKIE_BASELINE, CT_COMMITTED_FORWARD, CT_COMMITTED_REPLY, 
 def switch_flows(view: NetworkView, dpid: int) -> list[Flow]:
     nat_zone, _ = view.zones(dpid)
     return [
-        Flow(dpid, Table.STEER, PRIORITY_MISS, (), (), Table.FORWARD, COOKIE_BASELINE),
+        Flow(dpid, Table.STEER, PRIORITY_MISS, (), (), Table.POLICY_EGRESS, COOKIE_BASELINE),
         # a packet looked at untranslated (table 0, chained services' replies) that is not
         # steered: translated, on through isolation to the service stage as any other
         Flow(dpid, Table.UNTRANSLATED, PRIORITY_MISS, flow_match(eth_type=ETH_IPV4),
@@ -134,11 +134,11 @@ def chain_rules(view: NetworkView, chain: Chain, routes: list[ServiceRoute]) -> 
                     add(dpid, PRIORITY_STEER_TO, {"eth_dst": vnf.mac}, steer(dpid, vnf), table=Table.TOWARD)
                 # its own traffic (answers from its metrics server, say) is not the chain's
                 add(dpid, PRIORITY_STEER_OWN, {"eth_src": vnf.mac, "ipv4_src": vnf.ip}, None, Table.FORWARD)
-                add(dpid, PRIORITY_STEER_ON, {"eth_src": vnf.mac}, nxt, None if nxt else Table.FORWARD)
+                add(dpid, PRIORITY_STEER_ON, {"eth_src": vnf.mac}, nxt, None if nxt else Table.POLICY_EGRESS)
                 if not chain.symmetric:
                     continue
                 for match in reply_out:
-                    add(dpid, PRIORITY_STEER_BACK, {"eth_src": vnf.mac, **match}, back, None if back else Table.FORWARD)
+                    add(dpid, PRIORITY_STEER_BACK, {"eth_src": vnf.mac, **match}, back, None if back else Table.POLICY_EGRESS)
                     if back and match in instances:  # before the service stage could touch it
                         add(dpid, PRIORITY_CHAIN_REPLY_ON, {"eth_src": vnf.mac, **match}, back, table=Table.CLASSIFY)
         first = toward(dpid, 0)

@@ -27,7 +27,7 @@ class Table(IntEnum):
                   "a connection committed here are counted per endpoint and direction by its `ct_mark`, metered, and "
                   "a hairpin connection's sent through the hairpin zone; the rest on to 2")
     STEER = 2, ("VNF chains: classified traffic to the first VNF, what a VNF sends back (its MAC as source) to the "
-                "next or, after the last, on to 6; a symmetric chain's replies back through the VNFs; the rest on to 6")
+                "next or, after the last, on to 10; a symmetric chain's replies back through the VNFs; the rest on to 10")
     ENDPOINT = 3, ("per endpoint: commit the connection with a destination NAT to the endpoint and a `ct_mark` naming "
                    "service and endpoint, on to 2; when the client is the endpoint itself, with the hairpin bit, on to 4")
     HAIRPIN = 4, "commit a source NAT to the gateway (the endpoint answers the gateway, not itself), on to 2"
@@ -41,7 +41,15 @@ class Table(IntEnum):
     ISOLATE = 9, ("pods and the control plane: a packet that came in by a pod's port is marked as a pod's (a "
                   "register) and looked at again; a pod's new TCP connection (`+trk+new`) to a control port of "
                   "an infrastructure host (node agents, blob servers, registry, daemons) is dropped; the rest on to 1")
-
+    POLICY_EGRESS = 10, ("network policies, the side that opens, at the pod's own switch: a new connection "
+                         "(`+trk+new`, after service translation) from a pod isolated for egress passes if a rule "
+                         "allows it (a conjunctive match of pod, peer and port sets; a register says so), else it "
+                         "is dropped; the rest on to 11")
+    POLICY_INGRESS = 11, ("network policies, the side that answers, at the pod's own switch: a new connection to a pod "
+                          "isolated for ingress passes if a rule allows it (as 10) or comes from a control-plane "
+                          "host (probes), else it is dropped; a connection "
+                          "allowed here or in 10, or to or from a pod isolated the other way, is committed in the "
+                          "service zone (so its replies pass) and forwarded (6); the rest on to 6")
 
 ETH_IPV4, ETH_ARP = 0x0800, 0x0806
 
@@ -57,11 +65,17 @@ PRIORITY_ENDPOINT, PRIORITY_ENDPOINT_HAIRPIN = 100, 110                      # t
 PRIORITY_FORWARD, PRIORITY_FORWARD_BACK, PRIORITY_PATH = 200, 210, 250       # table 6
 PRIORITY_UNTRANSLATED_REPLY, PRIORITY_UNTRANSLATED_VNF = 10, 20              # table 7
 PRIORITY_POD_ON, PRIORITY_FROM_POD, PRIORITY_TO_CONTROL = 50, 100, 200       # table 9
+PRIORITY_POLICY_COMMIT, PRIORITY_POLICY_REPLY_DST, PRIORITY_POLICY_REPLY_SRC = 10, 11, 12  # table 11
+PRIORITY_POLICY_DENY, PRIORITY_POLICY_ALLOW, PRIORITY_POLICY_OPEN = 100, 200, 210          # tables 10 and 11
+PRIORITY_POLICY_CONTROL = 150  # table 11: the control plane's hosts reach isolated pods (probes)
 
 # registers a service's group bucket loads for table 3
 REG_SERVICE, REG_ENDPOINT = "reg0", "reg1"
 # table 9's: bit 0 set once the packet is known to come from a pod's port
 REG_ORIGIN, FROM_POD = "reg2", 0x1
+
+# tables 10 and 11's: the connection was allowed by a policy rule (it is committed before forwarding)
+REG_POLICY, POLICY_ALLOWED = "reg3", 0x1
 
 # ct_state bits (Open vSwitch) and the (value, mask) matches the rules use
 CT_NEW, CT_EST, CT_RPL, CT_TRK = 0x01, 0x02, 0x08, 0x20
@@ -92,6 +106,7 @@ COOKIE_BASELINE = 0x1
 COOKIE_SERVICE_BASE = 0x5EC0_0000_0000_0000  # | service id
 COOKIE_PATH_BASE = 0x9A70_0000_0000_0000     # | path id
 COOKIE_CHAIN_BASE = 0xC4A1_0000_0000_0000    # | chain id
+COOKIE_POLICY_BASE = 0x9011_0000_0000_0000   # | policy rule's conjunction id (0: shared by the rules)
 COOKIE_FAMILY_MASK = 0xFFFF_0000_0000_0000
 
 
@@ -105,6 +120,10 @@ def path_cookie(path_id: int) -> int:
 
 def chain_cookie(chain_id: int) -> int:
     return COOKIE_CHAIN_BASE | chain_id
+
+
+def policy_cookie(conjunction: int) -> int:
+    return COOKIE_POLICY_BASE | conjunction
 
 
 # group ids (a service's group and meter id is its own small id)

@@ -165,7 +165,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit")
+    __slots__ = ("name", "image", "replicas", "cpu_millicores", "bandwidth_mbps", "port", "target_port", "dependencies", "base_image", "mesh_service", "version", "vnf_kind", "vnf_config", "near", "memory_mib", "memory_limit_mib", "max_per_node", "spread", "prefer_apart", "exposed", "clients", "max_client_delay_ms", "pids_limit", "labels", "port_name")
     class ClientsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,13 @@ class ServiceSpec(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +203,8 @@ class ServiceSpec(_message.Message):
     CLIENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_CLIENT_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    PORT_NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     replicas: int
@@ -219,7 +228,9 @@ class ServiceSpec(_message.Message):
     clients: _containers.ScalarMap[str, float]
     max_client_delay_ms: float
     pids_limit: int
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., exposed: _Optional[bool] = ..., clients: _Optional[_Mapping[str, float]] = ..., max_client_delay_ms: _Optional[float] = ..., pids_limit: _Optional[int] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    port_name: str
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., replicas: _Optional[int] = ..., cpu_millicores: _Optional[float] = ..., bandwidth_mbps: _Optional[float] = ..., port: _Optional[int] = ..., target_port: _Optional[int] = ..., dependencies: _Optional[_Iterable[str]] = ..., base_image: _Optional[str] = ..., mesh_service: _Optional[str] = ..., version: _Optional[str] = ..., vnf_kind: _Optional[str] = ..., vnf_config: _Optional[str] = ..., near: _Optional[str] = ..., memory_mib: _Optional[float] = ..., memory_limit_mib: _Optional[float] = ..., max_per_node: _Optional[int] = ..., spread: _Optional[_Iterable[_Union[ServiceSpread, _Mapping]]] = ..., prefer_apart: _Optional[bool] = ..., exposed: _Optional[bool] = ..., clients: _Optional[_Mapping[str, float]] = ..., max_client_delay_ms: _Optional[float] = ..., pids_limit: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., port_name: _Optional[str] = ...) -> None: ...
 
 class ServiceSpread(_message.Message):
     __slots__ = ("topology", "max_skew", "soft")
@@ -232,16 +243,60 @@ class ServiceSpread(_message.Message):
     def __init__(self, topology: _Optional[str] = ..., max_skew: _Optional[int] = ..., soft: _Optional[bool] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
-    __slots__ = ("application", "services", "algorithm", "registry_only")
+    __slots__ = ("application", "services", "algorithm", "registry_only", "policies")
     APPLICATION_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_ONLY_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
     application: str
     services: _containers.RepeatedCompositeFieldContainer[ServiceSpec]
     algorithm: str
     registry_only: bool
-    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., algorithm: _Optional[str] = ..., registry_only: _Optional[bool] = ...) -> None: ...
+    policies: _containers.RepeatedCompositeFieldContainer[NetworkPolicy]
+    def __init__(self, application: _Optional[str] = ..., services: _Optional[_Iterable[_Union[ServiceSpec, _Mapping]]] = ..., algorithm: _Optional[str] = ..., registry_only: _Optional[bool] = ..., policies: _Optional[_Iterable[_Union[NetworkPolicy, _Mapping]]] = ...) -> None: ...
+
+class NetworkPolicy(_message.Message):
+    __slots__ = ("application", "name", "document")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    name: str
+    document: str
+    def __init__(self, application: _Optional[str] = ..., name: _Optional[str] = ..., document: _Optional[str] = ...) -> None: ...
+
+class ApplyNetworkPoliciesRequest(_message.Message):
+    __slots__ = ("application", "policies")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    policies: _containers.RepeatedCompositeFieldContainer[NetworkPolicy]
+    def __init__(self, application: _Optional[str] = ..., policies: _Optional[_Iterable[_Union[NetworkPolicy, _Mapping]]] = ...) -> None: ...
+
+class ListNetworkPoliciesRequest(_message.Message):
+    __slots__ = ("application",)
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    def __init__(self, application: _Optional[str] = ...) -> None: ...
+
+class ListNetworkPoliciesResponse(_message.Message):
+    __slots__ = ("policies",)
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    policies: _containers.RepeatedCompositeFieldContainer[NetworkPolicy]
+    def __init__(self, policies: _Optional[_Iterable[_Union[NetworkPolicy, _Mapping]]] = ...) -> None: ...
+
+class DeleteNetworkPolicyRequest(_message.Message):
+    __slots__ = ("application", "name")
+    APPLICATION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    application: str
+    name: str
+    def __init__(self, application: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DeleteNetworkPolicyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ScaleRequest(_message.Message):
     __slots__ = ("application", "service", "replicas")

@@ -74,6 +74,21 @@ class OrchestratorServiceStub:
                 request_serializer=strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentResponse.FromString,
                 _registered_method=True)
+        self.ApplyNetworkPolicies = channel.unary_unary(
+                '/strata.v1.OrchestratorService/ApplyNetworkPolicies',
+                request_serializer=strata_dot_v1_dot_orchestrator__pb2.ApplyNetworkPoliciesRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.FromString,
+                _registered_method=True)
+        self.ListNetworkPolicies = channel.unary_unary(
+                '/strata.v1.OrchestratorService/ListNetworkPolicies',
+                request_serializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.FromString,
+                _registered_method=True)
+        self.DeleteNetworkPolicy = channel.unary_unary(
+                '/strata.v1.OrchestratorService/DeleteNetworkPolicy',
+                request_serializer=strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -148,8 +163,32 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDeployment(self, request, context):
-        """Forgets an application: its containers are removed and its VIP routes withdrawn.
+        """Forgets an application: its containers are removed, its VIP routes and network policies withdrawn.
         NOT_FOUND: unknown application.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyNetworkPolicies(self, request, context):
+        """Adds network policies to an application, each replacing the application's policy of the same
+        name. The orchestrator resolves every policy against the pods whenever they change and has the
+        SDN enforce them. INVALID_ARGUMENT: a policy that does not read (the message names the policy
+        and the field), too many; NOT_FOUND: unknown application.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworkPolicies(self, request, context):
+        """The network policies of one application, or of every one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNetworkPolicy(self, request, context):
+        """Removes one network policy of an application. NOT_FOUND: unknown application or policy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -197,6 +236,21 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.DeleteDeployment,
                     request_deserializer=strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentRequest.FromString,
                     response_serializer=strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentResponse.SerializeToString,
+            ),
+            'ApplyNetworkPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyNetworkPolicies,
+                    request_deserializer=strata_dot_v1_dot_orchestrator__pb2.ApplyNetworkPoliciesRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.SerializeToString,
+            ),
+            'ListNetworkPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworkPolicies,
+                    request_deserializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.SerializeToString,
+            ),
+            'DeleteNetworkPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNetworkPolicy,
+                    request_deserializer=strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -415,6 +469,87 @@ class OrchestratorService:
             '/strata.v1.OrchestratorService/DeleteDeployment',
             strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentRequest.SerializeToString,
             strata_dot_v1_dot_orchestrator__pb2.DeleteDeploymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyNetworkPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.OrchestratorService/ApplyNetworkPolicies',
+            strata_dot_v1_dot_orchestrator__pb2.ApplyNetworkPoliciesRequest.SerializeToString,
+            strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworkPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.OrchestratorService/ListNetworkPolicies',
+            strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesRequest.SerializeToString,
+            strata_dot_v1_dot_orchestrator__pb2.ListNetworkPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNetworkPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.OrchestratorService/DeleteNetworkPolicy',
+            strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyRequest.SerializeToString,
+            strata_dot_v1_dot_orchestrator__pb2.DeleteNetworkPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -458,3 +458,101 @@ class ListEndpointsResponse(_message.Message):
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     endpoints: _containers.RepeatedCompositeFieldContainer[AttachedEndpoint]
     def __init__(self, endpoints: _Optional[_Iterable[_Union[AttachedEndpoint, _Mapping]]] = ...) -> None: ...
+
+class PolicyPortRange(_message.Message):
+    __slots__ = ("protocol", "first", "last")
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    protocol: _common_pb2.Protocol
+    first: int
+    last: int
+    def __init__(self, protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class PolicyAddressRule(_message.Message):
+    __slots__ = ("policy", "ingress", "selected", "any_peer", "peers", "ports")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_FIELD_NUMBER: _ClassVar[int]
+    ANY_PEER_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    policy: str
+    ingress: bool
+    selected: _containers.RepeatedScalarFieldContainer[str]
+    any_peer: bool
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    ports: _containers.RepeatedCompositeFieldContainer[PolicyPortRange]
+    def __init__(self, policy: _Optional[str] = ..., ingress: _Optional[bool] = ..., selected: _Optional[_Iterable[str]] = ..., any_peer: _Optional[bool] = ..., peers: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[_Union[PolicyPortRange, _Mapping]]] = ...) -> None: ...
+
+class NetworkPolicies(_message.Message):
+    __slots__ = ("isolated_ingress", "isolated_egress", "rules")
+    ISOLATED_INGRESS_FIELD_NUMBER: _ClassVar[int]
+    ISOLATED_EGRESS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    isolated_ingress: _containers.RepeatedScalarFieldContainer[str]
+    isolated_egress: _containers.RepeatedScalarFieldContainer[str]
+    rules: _containers.RepeatedCompositeFieldContainer[PolicyAddressRule]
+    def __init__(self, isolated_ingress: _Optional[_Iterable[str]] = ..., isolated_egress: _Optional[_Iterable[str]] = ..., rules: _Optional[_Iterable[_Union[PolicyAddressRule, _Mapping]]] = ...) -> None: ...
+
+class SetNetworkPoliciesRequest(_message.Message):
+    __slots__ = ("policies",)
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    policies: NetworkPolicies
+    def __init__(self, policies: _Optional[_Union[NetworkPolicies, _Mapping]] = ...) -> None: ...
+
+class SetNetworkPoliciesResponse(_message.Message):
+    __slots__ = ("flows",)
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    flows: int
+    def __init__(self, flows: _Optional[int] = ...) -> None: ...
+
+class GetNetworkPoliciesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TracePolicyRequest(_message.Message):
+    __slots__ = ("source", "destination", "port", "protocol", "source_port")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PORT_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    destination: str
+    port: int
+    protocol: _common_pb2.Protocol
+    source_port: int
+    def __init__(self, source: _Optional[str] = ..., destination: _Optional[str] = ..., port: _Optional[int] = ..., protocol: _Optional[_Union[_common_pb2.Protocol, str]] = ..., source_port: _Optional[int] = ...) -> None: ...
+
+class TraceStep(_message.Message):
+    __slots__ = ("switch", "table", "name", "flow", "actions", "policy")
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    switch: str
+    table: int
+    name: str
+    flow: str
+    actions: str
+    policy: str
+    def __init__(self, switch: _Optional[str] = ..., table: _Optional[int] = ..., name: _Optional[str] = ..., flow: _Optional[str] = ..., actions: _Optional[str] = ..., policy: _Optional[str] = ...) -> None: ...
+
+class TracePolicyResponse(_message.Message):
+    __slots__ = ("switch", "steps", "verdict", "decided_by", "policy", "raw")
+    SWITCH_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    switch: str
+    steps: _containers.RepeatedCompositeFieldContainer[TraceStep]
+    verdict: str
+    decided_by: str
+    policy: str
+    raw: str
+    def __init__(self, switch: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[TraceStep, _Mapping]]] = ..., verdict: _Optional[str] = ..., decided_by: _Optional[str] = ..., policy: _Optional[str] = ..., raw: _Optional[str] = ...) -> None: ...

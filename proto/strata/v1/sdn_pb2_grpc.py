@@ -119,6 +119,21 @@ class SdnServiceStub:
                 request_serializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.FromString,
                 _registered_method=True)
+        self.SetNetworkPolicies = channel.unary_unary(
+                '/strata.v1.SdnService/SetNetworkPolicies',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesResponse.FromString,
+                _registered_method=True)
+        self.GetNetworkPolicies = channel.unary_unary(
+                '/strata.v1.SdnService/GetNetworkPolicies',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.GetNetworkPoliciesRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.NetworkPolicies.FromString,
+                _registered_method=True)
+        self.TracePolicy = channel.unary_unary(
+                '/strata.v1.SdnService/TracePolicy',
+                request_serializer=strata_dot_v1_dot_sdn__pb2.TracePolicyRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_sdn__pb2.TracePolicyResponse.FromString,
+                _registered_method=True)
 
 
 class SdnServiceServicer:
@@ -272,6 +287,36 @@ class SdnServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetNetworkPolicies(self, request, context):
+        """Replaces the network policies every switch enforces (tables 10 and 11) with these, already
+        resolved against the pods (the orchestrator resolves Kubernetes NetworkPolicy objects). Kept
+        in SQLite across restarts. Returns once the switches confirmed them (barriers).
+        INVALID_ARGUMENT: a malformed network, protocol or port range, too many entries;
+        UNAVAILABLE: a switch did not confirm in time (the policies are recorded and resent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetworkPolicies(self, request, context):
+        """The network policies the switches enforce, as last set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TracePolicy(self, request, context):
+        """Follows one packet opening a connection (a TCP SYN, or UDP) with Open vSwitch's
+        ofproto/trace, connection tracking states included (`--ct-next trk,new`): through the
+        pipeline of the source's switch, then of each switch it is output to, until it reaches a
+        host or is dropped; says which table decided what, and the verdict. Runs where the switches
+        are. INVALID_ARGUMENT: a malformed address, port or protocol; NOT_FOUND: the source is no
+        host or pod of the view; UNAVAILABLE: ovs-appctl failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SdnServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -359,6 +404,21 @@ def add_SdnServiceServicer_to_server(servicer, server):
                     servicer.ListEndpoints,
                     request_deserializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.FromString,
                     response_serializer=strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.SerializeToString,
+            ),
+            'SetNetworkPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNetworkPolicies,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesResponse.SerializeToString,
+            ),
+            'GetNetworkPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetworkPolicies,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.GetNetworkPoliciesRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.NetworkPolicies.SerializeToString,
+            ),
+            'TracePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.TracePolicy,
+                    request_deserializer=strata_dot_v1_dot_sdn__pb2.TracePolicyRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_sdn__pb2.TracePolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -820,6 +880,87 @@ class SdnService:
             '/strata.v1.SdnService/ListEndpoints',
             strata_dot_v1_dot_sdn__pb2.ListEndpointsRequest.SerializeToString,
             strata_dot_v1_dot_sdn__pb2.ListEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNetworkPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/SetNetworkPolicies',
+            strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.SetNetworkPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetworkPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/GetNetworkPolicies',
+            strata_dot_v1_dot_sdn__pb2.GetNetworkPoliciesRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.NetworkPolicies.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TracePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SdnService/TracePolicy',
+            strata_dot_v1_dot_sdn__pb2.TracePolicyRequest.SerializeToString,
+            strata_dot_v1_dot_sdn__pb2.TracePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,
