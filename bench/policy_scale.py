@@ -72,7 +72,6 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/policy_scale.py needs root (Mininet, Open vSwitch bridges)", file=sys.stderr)
         return 2
-    import grpc
     from strata.v1 import sdn_pb2, sdn_pb2_grpc
 
     from api.policy_messages import policies_message
@@ -86,7 +85,7 @@ def main() -> int:
     node = spec.hosts_with_role("edge-server")[0].name
     with Stack(spec, components=("sdn",), openflow_port=OPENFLOW_PORT, addresses={"sdn": SDN_ADDRESS},
                log=lambda *a: None) as stack:
-        with grpc.insecure_channel(stack.addresses["sdn"]) as channel:
+        with stack.channel("sdn") as channel:
             stub = sdn_pb2_grpc.SdnServiceStub(channel)
             switches = list(spec.switches)
             pods = []

@@ -207,7 +207,10 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
             print("6. NFV: a firewall and a monitor chained in front of the front end", flush=True)
             _vnf_chain(stack, report, d, devices)
 
-            print("7. faults", flush=True)
+            print("7. network policies, and pods kept off the control plane", flush=True)
+            _network_policy(stack, report, orchestrator, devices[0], front_vip)
+
+            print("8. faults", flush=True)
             victim = next(i for i in d.instances if i.service == "productcatalogservice")
             agent = agent_pb2_grpc.NodeAgentStub(stack.agent_channel(victim.node))
             pid = agent.GetContainer(agent_pb2.GetContainerRequest(name=victim.name), timeout=10).pid
@@ -240,6 +243,54 @@ def run_demo(*, delays: bool = True, tls: bool = True) -> int:
     code = _summary(report)
     _remove_run_folder(stack.workdir, report.ok)
     return code
+
+
+POLICY_SERVICE, POLICY_CALLERS, POLICY_OUTSIDER = "cartservice", ("frontend", "checkoutservice"), "adservice"
+
+
+def _pod_connects(stack, instance, address: str, port: int) -> bool:
+    """Whether a TCP connection opened from inside the instance's pod is made within 2 s."""
+    import subprocess
+
+    netns = Path("/var/run/netns") / f"{stack.netns_prefix}{instance.node}-{instance.name}"
+    command = f"timeout 2 bash -c 'exec 3<>/dev/tcp/{address}/{port}' 2>/dev/null && echo open"
+    result = subprocess.run(["nsenter", f"--net={netns}", "sh", "-c", command], capture_output=True, text=True,
+                            timeout=15)
+    return result.stdout.strip() == "open"
+
+
+def _network_policy(stack, report: DemoReport, orchestrator, device: str, front) -> None:
+    """An ingress NetworkPolicy lets only cartservice's callers in (docs/policy.md): the call graph
+    still answers whole, another service's pod is refused; and no pod reaches a node agent."""
+    from api.app_messages import policy_message
+    from api.network_policy import parse_network_policy
+    from .stack import AGENT_PORT
+
+    d = orchestrator.GetDeployment(pb.GetDeploymentRequest(application=APP), timeout=10)
+    port = next(s.target_port for s in d.services if s.name == POLICY_SERVICE)
+    policy = parse_network_policy({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "cart-from-its-callers"},
+        "spec": {"podSelector": {"matchLabels": {"strata.io/service": POLICY_SERVICE}}, "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [{"podSelector": {"matchExpressions": [
+                     {"key": "strata.io/service", "operator": "In", "values": list(POLICY_CALLERS)}]}}],
+                     "ports": [{"protocol": "TCP", "port": port}]}]}}, APP)
+    orchestrator.ApplyNetworkPolicies(pb.ApplyNetworkPoliciesRequest(application=APP, policies=[policy_message(policy)]),
+                                      timeout=30)
+    running = [i for i in d.instances if i.phase == pb.INSTANCE_PHASE_RUNNING]
+    cart = next(i for i in running if i.service == POLICY_SERVICE)
+    outsider = next(i for i in running if i.service == POLICY_OUTSIDER)
+    caller = next(i for i in running if i.service == POLICY_CALLERS[0])
+    refused = poll(lambda: not _pod_connects(stack, outsider, cart.ip, port), 30)
+    allowed = _pod_connects(stack, caller, cart.ip, port)
+    tree = get_json(stack.network.net.get(device), f"http://{front.vip}:{front.port}/call", timeout=15) or {}
+    report.add(f"a network policy lets only {POLICY_SERVICE}'s callers in",
+               bool(refused) and allowed and bool(tree.get("ok")),
+               f"{POLICY_OUTSIDER}'s pod refused, {POLICY_CALLERS[0]}'s let in; the call graph "
+               f"{'answered whole' if tree.get('ok') else 'FAILED'} through the switches' tables 10-11")
+    agent_ip = stack.spec.host(outsider.node).ip
+    reached = _pod_connects(stack, outsider, agent_ip, AGENT_PORT)
+    report.add("a pod cannot open a connection to its node's agent", not reached,
+               f"{outsider.name} to {agent_ip}:{AGENT_PORT}: {'OPEN' if reached else 'dropped by the switch (table 9)'}")
 
 
 def _supervised_agent(stack, report: DemoReport, node: str, device: str, front) -> None:

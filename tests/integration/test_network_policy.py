@@ -8,7 +8,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import grpc
 import pytest
 from strata.v1 import common_pb2
 from strata.v1 import orchestrator_pb2 as pb
@@ -44,11 +43,11 @@ def stack():
 
 
 def orchestrator(stack):
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(f"unix:{stack.socket('orchestrator')}"))
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(stack.channel("orchestrator"))
 
 
 def sdn(stack):
-    return sdn_pb2_grpc.SdnServiceStub(grpc.insecure_channel(f"unix:{stack.sdn_socket}"))
+    return sdn_pb2_grpc.SdnServiceStub(stack.channel("sdn"))
 
 
 @pytest.fixture(scope="module")
