@@ -179,9 +179,17 @@ def test_a_killed_container_is_restarted(stack, boutique):
 
 def test_restarted_orchestrator_neither_duplicates_nor_loses(stack, boutique):
     before = owned_containers(stack)
+    d = deployment(stack, "boutique")
+    front = next(a for a in d.addresses if a.service == boutique["spec"].front_ends()[0])
+    # requests throughout the restart: no route may be emptied while the heartbeats come back
+    stream = stack.network.net.get("dev2").popen(
+        ["sh", "-c", REQUEST_STREAM.format(count=40, url=f"http://{front.vip}:{front.port}/")],
+        stdout=subprocess.PIPE, text=True)
     stack.restart_orchestrator(kill=True)
     wait_for(lambda: sum(n.last_heartbeat_unix > 0 for n in orchestrator(stack).ListNodes(pb.ListNodesRequest(),
              timeout=10).nodes) == len(stack.agent_sockets), 30, "a heartbeat from every node since the restart")
+    codes = stream.communicate(timeout=120)[0].split()
+    assert len(codes) == 40 and set(codes) == {"200"}, codes
     d = wait_ready(stack, "boutique", 60)
     assert owned_containers(stack) == before
     assert sorted(i.name for i in d.instances) == sorted(n for names in before.values() for n in names)
