@@ -432,6 +432,17 @@ class Stack:
         return DaemonProcess("mesh", ["mesh", "--config", str(self.workdir / "mesh.json")],
                              self.workdir / "mesh.log", prefix=in_host(self.host_pid(registry.name)))
 
+    def restart_sdn(self, *, kill: bool = True) -> None:
+        """Kill (or stop) the SDN daemon and start it again (the same command): it must reload its
+        routes, chains and policies and bring every reconnecting switch in step."""
+        daemon = next(d for d in self.daemons if d.name in ("sdn", "all"))
+        with self._paused():
+            daemon.kill() if kill else daemon.stop()
+            daemon.start()
+        self._wait_healthy(self.addresses["sdn"], 30, daemon, Identity("sdn"))
+        wait_switches_connected(self.addresses["sdn"], len(self.spec.switches), 60, progress=lambda *_: None,
+                                tls=self.admin_tls)
+
     def restart_mesh(self, *, kill: bool = True) -> None:
         """Kill (or stop) the mesh and start it again: it must reload its services and policies."""
         with self._paused():

@@ -195,6 +195,21 @@ def test_restarted_orchestrator_neither_duplicates_nor_loses(stack, boutique):
     assert sorted(i.name for i in d.instances) == sorted(n for names in before.values() for n in names)
 
 
+@pytest.mark.parametrize("daemon", ["mesh", "sdn"])
+def test_a_restarted_mesh_or_sdn_daemon_loses_no_request(stack, boutique, daemon):
+    d = deployment(stack, "boutique")
+    front = next(a for a in d.addresses if a.service == boutique["spec"].front_ends()[0])
+    stream = stack.network.net.get("dev3").popen(
+        ["sh", "-c", REQUEST_STREAM.format(count=50, url=f"http://{front.vip}:{front.port}/")],
+        stdout=subprocess.PIPE, text=True)
+    if daemon == "mesh":
+        stack.restart_mesh(kill=True)
+    else:
+        stack.restart_sdn(kill=True)
+    codes = stream.communicate(timeout=120)[0].split()
+    assert len(codes) == 50 and set(codes) == {"200"}, codes
+
+
 def test_nodes_cut_off_from_the_orchestrator_keep_serving_and_healing(stack, boutique):
     d = deployment(stack, "boutique")
     instance = next(i for i in d.instances if i.service == "cartservice")
