@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{r['name']:<16} {r['kind']:<9} {r['pid'] or '-':>8} {uptime:>9} {r['restarts']:>8}  {last:<10} "
                   f"{r['status']}")
         print(f"(supervised by `strata up`, pid {supervision['supervisor_pid']}: a component that dies is started "
-              "again after 1, 2, 4 ... 30 s)")
+              "again at once, then after 1, 2, 4 ... 30 s)")
     healthy = all(r["status"] in ("SERVING", "running") for r in rows)
     return EXIT_OK if healthy else EXIT_FAILED
 

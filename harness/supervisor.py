@@ -2,7 +2,7 @@
 dies, with back-off, as systemd's `Restart=on-failure` would; each death and restart is logged and
 written to the run folder's supervision.json, which `strata status` reads.
 
-The back-off is the agents' own for containers (1, 2, 4 ... 30 s; a process that ran a minute
+The back-off is the agents' own for containers (component_base.backoff: at once, then 1, 2, 4 ... 30 s; a process that ran a minute
 starts the count again). A component replaced on purpose (a test's restart_agent) is noticed by its
 new pid and is not counted as a restart; `paused()` keeps the supervisor out while that happens.
 """
@@ -20,18 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+from component_base.backoff import QUICK_DEATH_SECONDS, restart_delay
+
 log = logging.getLogger("strata.supervisor")
 
 SUPERVISION_FILE = "supervision.json"  # in the run folder
-QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
-MAX_BACKOFF_SECONDS = 30.0
 INTERVAL = 0.5              # s between two looks
-
-
-def restart_delay(streak: int) -> float:
-    """Seconds before starting again a process that died `streak` times in a row (each within a
-    minute of its start): 1, 2, 4 ... up to 30."""
-    return min(2.0 ** max(streak - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 class Process(Protocol):

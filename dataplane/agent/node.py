@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 import programs
+from component_base.backoff import QUICK_DEATH_SECONDS, restart_delay
 from component_base.errors import (AlreadyExists, DataLoss, DomainError, FailedPrecondition, InvalidArgument, NotFound,
                                    Unavailable)
 from api import bounds
@@ -57,18 +58,10 @@ SERVICE_PROGRAM_PATH = "/opt/strata/program.py"
 VNF_PROGRAM = Path(programs.__file__).parent / "vnf" / "program.py"
 VNF_PROGRAM_PATH = "/opt/strata/vnf.py"  # the VNF programs (programs/vnf), bound the same way
 DEFAULT_CPU_MILLICORES = 100.0
-QUICK_DEATH_SECONDS = 60.0  # a process that dies sooner than this counts towards the back-off
-MAX_BACKOFF_SECONDS = 30.0
 # Layers one image pull downloads at once: containerd's default max_concurrent_downloads.
 DEFAULT_MAX_CONCURRENT_DOWNLOADS = 3
 # Container starts (pull, root folder, pod network, SDN endpoint, runc) under way at once on a node.
 DEFAULT_MAX_PARALLEL_STARTS = 4
-
-
-def restart_delay(crash_streak: int) -> float:
-    """Seconds before restarting a container that died: 1, 2, 4 ... up to 30 (as the kubelet's
-    CrashLoopBackOff, on the emulation's time scale)."""
-    return min(2.0 ** max(crash_streak - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 class EndpointRegistrar(Protocol):

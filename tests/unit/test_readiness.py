@@ -169,6 +169,7 @@ def test_a_process_the_oom_killer_killed_is_restarted_with_the_reason_oomkilled(
     node.check_once()
     assert record.state == RUNNING and record.last_termination_reason == ""
     node.runc.oom = oom
+    record.crash_streak, record.started_at = 1, node.clock()  # a second quick death: it waits its back-off
     proc.kill()
     proc.wait()
     node.check_once()

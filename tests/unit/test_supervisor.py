@@ -46,24 +46,27 @@ def supervisor(tmp_path, processes, held=()):
 
 
 def test_the_back_off_doubles_up_to_thirty_seconds():
-    assert [restart_delay(k) for k in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert [restart_delay(k) for k in range(1, 9)] == [0, 1, 2, 4, 8, 16, 30, 30]
 
 
-def test_a_dead_component_is_started_again_after_its_back_off(tmp_path):
+def test_a_dead_component_is_started_again_at_once_then_after_its_back_off(tmp_path):
     orchestrator = FakeProcess()
     sup, clock, said = supervisor(tmp_path, {"orchestrator": orchestrator})
     sup.check_once()
     orchestrator.die(-9)
     clock.now += 5
+    sup.check_once()  # a first death: started again in the same look
+    entry = sup.watched["orchestrator"]
+    assert "orchestrator (pid 100) died with status -9 after 5 s; starting it again in 0 s" in said[0]
+    assert orchestrator.starts == 1 and entry.restarts == 1 and entry.pid == 101 and entry.state == "running"
+    orchestrator.die(-9)  # again at once: now it waits a second
     sup.check_once()
-    assert orchestrator.starts == 0 and sup.watched["orchestrator"].state == "restarting"
-    assert "orchestrator (pid 100) died with status -9 after 5 s" in said[0]
+    assert orchestrator.starts == 1 and sup.watched["orchestrator"].state == "restarting"
     clock.now += 1
     sup.check_once()
-    entry = sup.watched["orchestrator"]
-    assert orchestrator.starts == 1 and entry.restarts == 1 and entry.pid == 101 and entry.state == "running"
+    assert orchestrator.starts == 2 and sup.watched["orchestrator"].restarts == 2
     status = read_status(tmp_path / "supervision.json")
-    assert status["components"][0]["restarts"] == 1 and status["components"][0]["last_exit"] == -9
+    assert status["components"][0]["restarts"] == 2 and status["components"][0]["last_exit"] == -9
 
 
 def test_deaths_in_a_row_back_off_and_a_long_run_starts_the_count_again(tmp_path):
@@ -77,11 +80,12 @@ def test_deaths_in_a_row_back_off_and_a_long_run_starts_the_count_again(tmp_path
         waits.append(sup.watched["agent/edge1"].next_try - clock.now)
         clock.now = sup.watched["agent/edge1"].next_try
         sup.check_once()
-    assert waits == [1, 2, 4, 8] and agent.starts == 4
-    clock.now += 61  # a minute up: the next death waits 1 s again
+    assert waits == [0, 1, 2, 4] and agent.starts == 4
+    clock.now += 61  # a minute up: the next death is started again at once
+    starts = agent.starts
     agent.die(1)
     sup.check_once()
-    assert sup.watched["agent/edge1"].next_try - clock.now == 1
+    assert agent.starts == starts + 1 and sup.watched["agent/edge1"].streak == 1
 
 
 def test_a_replacement_on_purpose_is_not_a_restart_and_a_held_component_stays_down(tmp_path):
