@@ -1,6 +1,10 @@
 """The attack suite: what a workload could try against the edge, each attempt refused or contained, while the node
 and a neighbour container keep working.
 
+Pods and the control plane: from inside a container's network namespace, agents, blob servers, the registry and the
+daemons' metrics are out of reach (each shown reachable from a device first); other pods, a service VIP and devices
+are not, and nodes still fetch layers from one another.
+
 From inside a pod (its network namespace): call node agents' RunContainer, push to and delete from the registry,
 fetch another node's layer blobs, read agents' metrics. As a workload: a fork bomb and a memory hog beside a web
 server. As a poisoned image in the registry: a layer escaping its folder and a decompression bomb. Each attempt
@@ -28,7 +32,7 @@ from conftest import wait_for
 from component_base.metrics import METRICS_PORT_OFFSET
 from dataplane.agent.node import endpoint_name
 from harness.daemons import in_host
-from harness.stack import AGENT_PORT, BLOB_PORT, Stack, port_addresses
+from harness.stack import AGENT_PORT, BLOB_PORT, ORCHESTRATOR_PORT, REGISTRY_PORT, Stack, port_addresses
 from images.build import build_images, image_config, image_manifest, list_images
 from images.oci import OCI_CONFIG, OCI_MANIFEST, REF_NAME, Layout, canonical_json
 from topologies.catalog import load_topology
@@ -108,6 +112,63 @@ def still_working(stack, image) -> None:
                                                   timeout=120).container
     assert started.state == agent_pb2.CONTAINER_STATE_RUNNING, started
     agent(stack, WEB_NODE).RemoveContainer(agent_pb2.RemoveContainerRequest(name=probe), timeout=60)
+
+
+def connect_command(address: str, port: int, timeout: float) -> str:
+    """A shell command printing "open" once a TCP connection to address:port is made (within the timeout)."""
+    return f"timeout {timeout} bash -c 'exec 3<>/dev/tcp/{address}/{port}' 2>/dev/null && echo open"
+
+
+def pod_connects(netns: Path, address: str, port: int, timeout: float = 3) -> bool:
+    """Whether a TCP connection opened from inside the pod's network namespace is made."""
+    result = subprocess.run(["nsenter", f"--net={netns}", "sh", "-c", connect_command(address, port, timeout)],
+                            capture_output=True, text=True, timeout=timeout + 10)
+    return result.stdout.strip() == "open"
+
+
+def host_connects(stack, host: str, address: str, port: int, timeout: float = 3) -> bool:
+    return stack.network.net.get(host).cmd(connect_command(address, port, timeout)).strip() == "open"
+
+
+def pod_fetches(netns: Path, url: str, timeout: float = 3) -> bool:
+    result = subprocess.run(["nsenter", f"--net={netns}", "curl", "-sf", "-o", "/dev/null", "--max-time", str(timeout),
+                             url], capture_output=True, timeout=timeout + 10)
+    return result.returncode == 0
+
+
+def control_endpoints(stack) -> dict[str, tuple[str, int]]:
+    registry = ip(stack, "registry")
+    return {
+        "own node's agent gRPC": (ip(stack, ATTACKER_NODE), AGENT_PORT),
+        "a neighbour's agent gRPC": (ip(stack, "edge2"), AGENT_PORT),
+        "a far node's agent metrics": (ip(stack, "edge5"), AGENT_PORT + METRICS_PORT_OFFSET),
+        "a far node's blob server": (ip(stack, WEB_NODE), BLOB_PORT),
+        "the registry": (registry, REGISTRY_PORT),
+        "the orchestrator's metrics": (registry, ORCHESTRATOR_PORT + METRICS_PORT_OFFSET),
+    }
+
+
+def test_a_pod_reaches_another_pod_and_a_service_vip(stack, pods):
+    netns = pods
+    web_ip = agent(stack, WEB_NODE).GetContainer(agent_pb2.GetContainerRequest(name="web"), timeout=10).ip
+    assert wait_for(lambda: pod_fetches(netns, f"http://{web_ip}/"), 20, "the web pod from the probe pod")
+    assert wait_for(lambda: pod_fetches(netns, f"http://{VIP}/"), 20, "the service VIP from the probe pod")
+
+
+def test_a_pod_cannot_open_a_connection_to_the_control_plane(stack, pods):
+    netns = pods
+    endpoints = control_endpoints(stack)
+    # each endpoint listens and a device reaches it, so a refusal below is the switches' doing
+    for what, (address, port) in endpoints.items():
+        assert wait_for(lambda: host_connects(stack, "dev1", address, port), 20, f"{what} from dev1")
+    reached = [what for what, (address, port) in endpoints.items() if pod_connects(netns, address, port)]
+    assert not reached, f"a pod opened connections to {reached}"
+
+
+def test_a_node_still_reaches_another_nodes_blob_server(stack, pods):
+    address = ip(stack, WEB_NODE)
+    assert wait_for(lambda: host_connects(stack, ATTACKER_NODE, address, BLOB_PORT), 20,
+                    "edge3's blob server from edge1's namespace (where its agent runs)")
 
 
 # A gRPC call made from inside the pod with the repository's own stubs: prints the status code's name.
