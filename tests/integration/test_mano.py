@@ -249,8 +249,8 @@ def test_a_vnf_scales_out_under_load_in_after_its_cool_down_without_flapping_and
     done = strata(stack, "chain", "create", "busy", "--instances", "auto1", "--dst", f"{target}/32",
                   "--protocol", "udp", "--port", "7000")
     assert done.returncode == 0, done.stderr
-    # 200 datagrams/s for 30 s: above 60 per container from the first samples
-    sender = stack.network.net.get("dev1").popen([sys.executable, "-c", SENDER, target, "200", "30"])
+    # 200 datagrams/s for 20 s: above 60 per container from the first samples
+    sender = stack.network.net.get("dev1").popen([sys.executable, "-c", SENDER, target, "200", "20"])
     try:
         started = time.monotonic()
         wait_for(lambda: instance(stack, "auto1").scale_level == 2 and auto_scalings(stack), 45,
@@ -264,7 +264,7 @@ def test_a_vnf_scales_out_under_load_in_after_its_cool_down_without_flapping_and
             sender.kill()
     # load gone: in after the cool-down and the threshold time, once, and then nothing more
     wait_for(lambda: instance(stack, "auto1").scale_level == 1, 60, "the scale-in once the load is gone")
-    time.sleep(15)  # longer than the cool-down plus the threshold time: a flap would show
+    time.sleep(12)  # a little longer than the cool-down plus the threshold time: a flap would show
     details = auto_scalings(stack)
     assert [d.split(" (")[0] for d in details] == ["to 2", "to 1"], details
     assert "below 5" in details[1]
