@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, d
 from prometheus_client.exposition import start_http_server
 from prometheus_client.metrics_core import Metric
 
+from component_base.handlers import rewrapped
+
 log = logging.getLogger("strata.metrics")
 
 # A daemon's metrics port by default: its gRPC port + this (placement 50051 -> 51051, sdn 50054 -> 51054).
@@ -181,16 +183,8 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                     record(service, method, status or "UNKNOWN", time.perf_counter() - started)
             return wrapper
 
-        kinds = (("unary_unary", unary, grpc.unary_unary_rpc_method_handler),
-                 ("stream_unary", unary, grpc.stream_unary_rpc_method_handler),
-                 ("unary_stream", streaming, grpc.unary_stream_rpc_method_handler),
-                 ("stream_stream", streaming, grpc.stream_stream_rpc_method_handler))
-        for attribute, wrap, make in kinds:
-            behavior = getattr(handler, attribute)
-            if behavior is not None:
-                return make(wrap(behavior), request_deserializer=handler.request_deserializer,
-                            response_serializer=handler.response_serializer)
-        return handler
+        return rewrapped(handler, lambda behavior, _, response_streams: (
+            streaming if response_streams else unary)(behavior))
 
 
 # -- live state at scrape time ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from component_base import authz
+from component_base.handlers import rewrapped
 from component_base.errors import InvalidArgument
 from component_base.pki import CA_FILE, CertificateError, Identity, verify
 
@@ -136,13 +137,5 @@ class AuthorisationInterceptor(grpc.ServerInterceptor):
                 return behavior(requests, context)
             return wrapper
 
-        kinds = (("unary_unary", unary_request, grpc.unary_unary_rpc_method_handler),
-                 ("unary_stream", unary_request, grpc.unary_stream_rpc_method_handler),
-                 ("stream_unary", stream_request, grpc.stream_unary_rpc_method_handler),
-                 ("stream_stream", stream_request, grpc.stream_stream_rpc_method_handler))
-        for attribute, wrap, make in kinds:
-            behavior = getattr(handler, attribute)
-            if behavior is not None:
-                return make(wrap(behavior), request_deserializer=handler.request_deserializer,
-                            response_serializer=handler.response_serializer)
-        return handler
+        return rewrapped(handler, lambda behavior, request_streams, _: (
+            stream_request if request_streams else unary_request)(behavior))
