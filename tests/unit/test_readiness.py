@@ -97,10 +97,13 @@ def node(tmp_path):
 
 
 def adopt(node: Node, name: str, pid: int, ready_port: int) -> ContainerRecord:
-    """A running container whose process is `pid`, as the node holds it after starting it."""
+    """A running container whose process is `pid`, as the node holds it after starting it. It died once
+    already: a death now is its second within a minute, so it waits out a back-off (no restart, which
+    would mount a root folder, in the same pass)."""
     record = ContainerRecord(name=name, image="app", layers=[], ip="10.0.128.5", mac="", netns="", host_veth="",
                              ofport=1, cpu_millicores=100, args=["app"], env=[], cwd="/", state=RUNNING, pid=pid,
                              started_at=time.time(), ready_port=ready_port)
+    record.crash_streak = 1
     node.records[name] = record
     return record
 
@@ -169,7 +172,6 @@ def test_a_process_the_oom_killer_killed_is_restarted_with_the_reason_oomkilled(
     node.check_once()
     assert record.state == RUNNING and record.last_termination_reason == ""
     node.runc.oom = oom
-    record.crash_streak, record.started_at = 1, node.clock()  # a second quick death: it waits its back-off
     proc.kill()
     proc.wait()
     node.check_once()
