@@ -6,14 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from component_base.pki import Identity
 
 from .common import EXIT_FAILED, EXIT_OK, INSECURE, guarded, print_json, read_stack, stack_option, stack_tls
-
-HEALTH_TIMEOUT = 3.0  # s for one component's health check
 
 
 def add_parser(sub) -> None:
@@ -24,23 +19,8 @@ def add_parser(sub) -> None:
     status.set_defaults(func=guarded(cmd_status), json_output=True)
 
 
-def _identity(name: str) -> Identity:
-    return Identity.agent(name.split("/", 1)[1]) if name.startswith("agent/") else Identity(name)
-
-
-def health(address: str, identity: str, args: argparse.Namespace) -> str:
-    """SERVING, NOT_SERVING, or why it could not be asked."""
-    from component_base.tls import open_channel
-
-    try:
-        with open_channel(address, stack_tls(args), _identity(identity)) as channel:
-            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT)
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
-    except grpc.RpcError as exc:
-        return f"unreachable ({exc.code().name})"
-
-
 def cmd_status(args: argparse.Namespace) -> int:
+    from harness.daemons import health
     from harness.supervisor import SUPERVISION_FILE, read_status
 
     stack = read_stack(args.stack)
@@ -49,13 +29,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"the stack described at {args.stack} runs without supervision (no {SUPERVISION_FILE} in its "
               "run folder): nothing restarts its components")
         return EXIT_FAILED
-    now = time.time()
+    tls, now = stack_tls(args), time.time()  # the operator's certificate, read once
     rows = []
     for c in supervision["components"]:
         if c["state"] != "running":
             state = f"restarting in {max(c['next_try'] - now, 0):.0f} s"
         elif c["health"]:
-            state = health(c["health"], c["identity"], args)
+            state = health(c["health"], Identity.parse(c["identity"]), tls)
         else:
             state = "running"
         rows.append({**c, "uptime_seconds": round(now - c["started_at"], 1) if c["state"] == "running" else 0.0,

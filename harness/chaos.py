@@ -39,6 +39,7 @@ from strata.v1 import orchestrator_pb2_grpc
 from component_base.pki import Identity
 from component_base.tls import Tls, open_channel
 
+from .daemons import health
 from .supervisor import SUPERVISION_FILE, read_status
 
 KINDS = ("container", "agent", "daemon", "freeze", "link", "node")
@@ -143,20 +144,11 @@ class StackHandle:
 
     def healthy(self, name: str) -> bool:
         """The supervised component runs, its health check serving (or its process alive)."""
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
         entry = self.supervised().get(name)
         if entry is None or entry["state"] != "running":
             return False
-        if not entry["health"]:
-            return True
-        server = Identity.agent(name.split("/", 1)[1]) if name.startswith("agent/") else Identity(name)
-        try:
-            with self.channel(entry["health"], server) as channel:
-                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-            return answer.status == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
+        return not entry["health"] or health(entry["health"], Identity.parse(entry["identity"]), self.tls,
+                                             timeout=2) == "SERVING"
 
 
 def _wait(condition: Callable[[], bool], limit: float, every: float = 0.2) -> float | None:

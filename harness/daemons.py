@@ -98,6 +98,16 @@ class DaemonProcess:
             return ""
 
 
+def health(address: str, server: Identity, tls: Tls | None, timeout: float = 3.0) -> str:
+    """One gRPC health check: SERVING, NOT_SERVING, or why it could not be asked ("unreachable (CODE)")."""
+    try:
+        with (open_channel(address, tls, server) if tls is not None else grpc.insecure_channel(address)) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    except grpc.RpcError as exc:
+        return f"unreachable ({exc.code().name})"
+
+
 def wait_healthy(address: str, timeout: float, daemon: DaemonProcess | None = None, *, tls: Tls | None = None,
                  server: Identity | None = None) -> None:
     """Until the gRPC health check says SERVING; raises RuntimeError with the daemon's log tail.

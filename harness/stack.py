@@ -258,17 +258,19 @@ class Stack:
         held = lambda name, get: (lambda: None if name in self._held else get())  # noqa: E731
         targets = {}
         if self.all_in_one and self.daemons:
-            targets["all"] = Target(held("all", lambda: self.daemons[0]), "daemon", self.addresses["sdn"], "sdn")
+            targets["all"] = Target(held("all", lambda: self.daemons[0]), "daemon", self.addresses["sdn"],
+                                    Identity("sdn").uri)
         else:
             for name, daemon in zip(self.components, list(self.daemons)):
-                targets[name] = Target(held(name, lambda d=daemon: d), "daemon", self.addresses[name], name)
+                targets[name] = Target(held(name, lambda d=daemon: d), "daemon", self.addresses[name],
+                                       Identity(name).uri)
         for name in ("orchestrator", "mesh", "mano"):
             if getattr(self, name) is not None:
                 targets[name] = Target(held(name, lambda n=name: getattr(self, n)), "daemon",
-                                       f"unix:{self.socket(name)}", name)
+                                       f"unix:{self.socket(name)}", Identity(name).uri)
         for node in list(self.agents):
             targets[f"agent/{node}"] = Target(held(f"agent/{node}", lambda n=node: self.agents.get(n)), "agent",
-                                              f"unix:{self.agent_sockets[node]}", f"agent/{node}")
+                                              f"unix:{self.agent_sockets[node]}", Identity.agent(node).uri)
         if self.registry is not None:
             targets["registry"] = Target(held("registry", lambda: _RegistryProcess(self.registry)), "registry")
         return targets

@@ -55,7 +55,7 @@ class Watched:
     streak: int = 0            # deaths in a row, each within QUICK_DEATH_SECONDS of its start
     next_try: float = 0.0      # Unix seconds of the next start while restarting
     health: str = ""           # where `strata status` checks it: a gRPC address ("" = by its process)
-    identity: str = ""         # the server certificate's name at that address
+    identity: str = ""         # the identity (SPIFFE URI) the server's certificate must carry there
 
 
 @dataclass(frozen=True)
